@@ -1,0 +1,76 @@
+# lanegate: `make run` starts the gateway on this machine, `make test` checks everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The first Python 3.13 that really runs (pyenv's shim answers even when 3.13 is not selected).
+PY313 := $(shell for p in python3.13 $$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | sort -rV); do \
+  "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help run test lint types broker tools clean bench test-faults
+
+help:
+	@echo "make run    - the whole gateway on this machine with a demo tenant (Ctrl-C stops it)"
+	@echo "make test   - lint, types and the whole test suite (sets up what it needs)"
+	@echo "make test-faults - the long fault run (LANEGATE_FAULT_SEED=<seed> replays one)"
+
+$(STAMP): pyproject.toml constraints.txt
+	@if [ -z "$(PY313)" ]; then \
+	  echo "error: Python 3.13 not found. Install it (e.g. 'pyenv install 3.13') or put python3.13 on PATH." >&2; \
+	  exit 1; fi
+	@[ -x $(PY) ] || $(PY313) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+# The local RabbitMQ: started when installed and stopped, installed from Debian when missing (root only).
+broker:
+	@if rabbitmq-diagnostics -q ping >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v rabbitmq-server >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing rabbitmq-server ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null; \
+	  else \
+	    echo "error: RabbitMQ is not installed. Install it (Debian: sudo apt-get install rabbitmq-server) or set LANEGATE_AMQP_URL." >&2; \
+	    exit 1; fi; fi; \
+	rabbitmq-diagnostics -q ping >/dev/null 2>&1 || rabbitmq-server -detached; \
+	for i in $$(seq 1 60); do rabbitmq-diagnostics -q ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
+	echo "error: RabbitMQ did not start within 60 s" >&2; exit 1
+
+# Debian packages the suite uses: promtool (prometheus) checks the alert rules, and
+# Chromium with its driver runs the console's browser tests.
+DEB_TOOLS := promtool:prometheus chromium:chromium chromedriver:chromium-driver
+tools:
+	@missing=""; for pair in $(DEB_TOOLS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing$$missing ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+	  echo "error: missing Debian packages:$$missing (sudo apt-get install --no-install-recommends$$missing)." >&2; \
+	  exit 1; fi
+
+run: $(STAMP) broker
+	$(PY) -m lanegate.demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check libs services tests bench
+	$(VENV)/bin/ruff format --check libs services tests bench
+
+types: $(STAMP)
+	$(VENV)/bin/mypy libs services tests bench
+
+test: $(STAMP) broker tools lint types
+	$(PY) -m pytest
+
+# The long scripted fault run on a RabbitMQ node of its own (the shared broker is never stopped).
+test-faults: $(STAMP) broker
+	LANEGATE_FAULTS_LONG=1 $(PY) -m pytest tests/faults -m faults_long -s
+
+bench: $(STAMP) broker
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,137 @@
+"""The bare building blocks of a send, as a baseline: an aiohttp handler on uvloop that
+validates the body with the gateway's model and publishes one confirmed message.
+
+    python -m bench._bare_ingress --port P --amqp URL --exchange NAME [--mongo URI --store S]
+
+With `--store insert` it also inserts one message document per request (into a
+collection of its own with the gateway's indexes); with `--store same` it first
+makes the same store reads as the gateway's accept path in the gateway's
+database `--db` (API key, tenant, rate-limit counter, instance, inactive
+contacts), so the gateway can be compared with the same store work and nothing
+else.
+"""
+
+import argparse
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import uvloop
+from aiohttp import web
+from pydantic import ValidationError
+from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from lanegate.api import TextMessage
+from lanegate.store.indexes import INDEXES
+
+EXCHANGE = web.AppKey("exchange", aio_pika.abc.AbstractExchange)
+STORE = web.AppKey("store", AsyncMongoClient)
+Db = AsyncDatabase[dict[str, Any]]
+
+
+async def gateway_reads(db: Db, request: web.Request, body: TextMessage) -> None:
+    """The reads the gateway makes before it inserts a send, as plain queries."""
+    key_hash = hashlib.sha256(request.headers["apikey"].encode()).hexdigest()
+    record = await db.api_keys.find_one({"keyHash": key_hash, "revokedAt": None})
+    if record is None:
+        raise web.HTTPUnauthorized()
+    tenant_id = record["tenantId"]
+    await db.tenants.find_one({"_id": tenant_id, "disabled": {"$ne": True}})
+    await db.rate_limits.find_one_and_update(
+        {"_id": f"bare:{record['_id']}:{int(time.time()) // 60}"},
+        {"$inc": {"count": 1}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    await db.instances.find({"_id": {"$in": [body.instanceName]}, "tenantId": tenant_id}).to_list()
+    await db.contacts.find(
+        {"tenantId": tenant_id, "identifier": {"$in": [body.to]}, "active": False},
+        {"identifier": 1},
+    ).to_list()
+
+
+def own_messages(client: AsyncMongoClient[dict[str, Any]], args: argparse.Namespace) -> Any:
+    return client[f"bench_bare_{args.store}"]["messages"]
+
+
+def build(args: argparse.Namespace) -> web.Application:
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        connection = await aio_pika.connect(args.amqp)
+        channel = await connection.channel(publisher_confirms=True)
+        app[EXCHANGE] = await channel.get_exchange(args.exchange)
+        if args.store != "none":
+            app[STORE] = AsyncMongoClient(args.mongo, tz_aware=True)
+            # A messages collection of its own with the gateway's indexes: the wire store's
+            # insert cost grows with the collection, so each side grows only its own.
+            await own_messages(app[STORE], args).create_indexes(INDEXES["messages"])
+        yield
+        if args.store != "none":
+            await app[STORE].close()
+        await connection.close()
+
+    async def send(request: web.Request) -> web.Response:
+        try:
+            body = TextMessage.model_validate(json.loads(await request.read()))
+        except (ValueError, ValidationError) as e:
+            return web.json_response({"error": str(e)}, status=400)
+        message_id, now = str(uuid.uuid4()), datetime.now(UTC)
+        if args.store != "none":
+            db: Db = request.app[STORE][args.db]
+            if args.store == "same":
+                await gateway_reads(db, request, body)
+            await own_messages(request.app[STORE], args).insert_one(
+                {"_id": message_id, **body.model_dump(), "status": "pending", "createdAt": now}
+            )
+        event = {"id": message_id, "messageId": message_id, **body.model_dump(mode="json")}
+        await request.app[EXCHANGE].publish(
+            aio_pika.Message(
+                json.dumps(event).encode(),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message_id,
+            ),
+            routing_key="message.accepted",
+            mandatory=True,
+        )
+        return web.json_response(
+            {"id": message_id, "status": "queued", "lane": body.lane}, status=202
+        )
+
+    app = web.Application()
+    app.cleanup_ctx.append(resources)
+    app.router.add_post("/message/text", send)
+    app.router.add_get("/readyz", ready)
+    return app
+
+
+async def ready(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench._bare_ingress")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--amqp", required=True)
+    parser.add_argument("--exchange", required=True)
+    parser.add_argument("--mongo")
+    parser.add_argument("--db", default="lanegate")
+    parser.add_argument("--store", choices=["none", "insert", "same"], default="none")
+    args = parser.parse_args()
+    web.run_app(
+        build(args),
+        host="127.0.0.1",
+        port=args.port,
+        loop=uvloop.new_event_loop(),
+        print=None,
+        access_log=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""A loopback TCP proxy in front of the wire store that counts the commands its clients send.
+
+Every MongoDB wire message a client sends is one request the client waits on
+(no exhaust cursors or unacknowledged writes are used here), so the count of
+client messages by command name is the client's store round trips, measured
+from outside the process that makes them. Server monitoring (`hello`) is
+counted apart. The time from a request to its reply is summed per command.
+"""
+
+import asyncio
+import struct
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+OP_MSG = 2013
+OP_QUERY = 2004
+MONITORING = frozenset({"hello", "ismaster", "isMaster", "ping", "buildInfo", "buildinfo"})
+
+
+def command_name(op_code: int, payload: bytes) -> str:
+    """The first key of the command document (the command's name) of one client message."""
+    if op_code == OP_MSG:
+        document = 4 + 1  # flagBits, then the kind-0 section pymongo always sends first
+    elif op_code == OP_QUERY:
+        document = payload.index(b"\x00", 4) + 1 + 8  # flags, collection name, skip, limit
+    else:
+        return f"op{op_code}"
+    key_start = document + 4 + 1  # document length, first element's type
+    return payload[key_start : payload.index(b"\x00", key_start)].decode()
+
+
+@dataclass
+class WireCounter:
+    """Counts client commands and their reply times through a proxy to `target_port`."""
+
+    target_port: int
+    commands: Counter[str] = field(default_factory=Counter)
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    _sent: dict[int, tuple[str, float]] = field(default_factory=dict)
+    _server: asyncio.Server | None = None
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    async def start(self) -> int:
+        """Listen on a free loopback port; returns it."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def close(self) -> None:
+        """Stop listening and drop open connections (waiting for clients to hang up could hang)."""
+        if self._server is not None:
+            self._server.close()
+            for writer in self._writers:
+                writer.close()
+            await self._server.wait_closed()
+
+    def reset(self) -> None:
+        self.commands.clear()
+        self.seconds.clear()
+
+    def round_trips(self) -> int:
+        """Client round trips counted since the last reset, server monitoring left out."""
+        return sum(n for name, n in self.commands.items() if name not in MONITORING)
+
+    async def _serve(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        server, to_server = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers |= {to_client, to_server}
+        upstream = asyncio.create_task(self._pipe(client, to_server, outbound=True))
+        downstream = asyncio.create_task(self._pipe(server, to_client, outbound=False))
+        await asyncio.wait({upstream, downstream}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (upstream, downstream):
+            task.cancel()
+        for writer in (to_client, to_server):
+            writer.close()
+            self._writers.discard(writer)
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, outbound: bool
+    ) -> None:
+        try:
+            while True:
+                header = await reader.readexactly(16)
+                length, request_id, response_to, op_code = struct.unpack("<iiii", header)
+                payload = await reader.readexactly(length - 16)
+                if outbound:
+                    name = command_name(op_code, payload)
+                    self.commands[name] += 1
+                    self._sent[request_id] = (name, time.perf_counter())
+                elif (sent := self._sent.pop(response_to, None)) is not None:
+                    self.seconds[sent[0]] += time.perf_counter() - sent[1]
+                writer.write(header + payload)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return

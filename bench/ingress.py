@@ -1,0 +1,384 @@
+"""Ingress accept path: single sends beside a bare aiohttp handler, and a 1,000-message bulk.
+
+In one run on this machine, each phase on a fresh store and ingress-api
+process (devstack), because the wire store's insert cost grows with the
+collection: (1) store round trips counted by a proxy in front of the store
+(`bench/_wire_counter.py`: what the process really sends, seen from outside)
+for single sends and one bulk request; (2) the time to accept a bulk request;
+(3) requests/s of `POST /message/text` beside a bare handler on uvloop in its
+own process (validates the body with `TextMessage`, publishes one confirmed
+message to the same exchange), the same handler with one store insert, and
+with the gateway's store round trips. A load generator in its own process
+drives each in turn (closed loop, `--rounds` rounds), then the gateway and the
+bare handler open loop at half the gateway's peak rate for latency.
+
+    python -m bench.ingress [--seconds 8] [--concurrency 32] [--rounds 2] [--bulk 1000]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import aiohttp
+
+from bench._wire_counter import MONITORING, WireCounter
+from lanegate.broker import Broker
+from lanegate.devstack import Stack, free_port, wait_http
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+TO = "5491112345678"
+
+
+async def drive(url: str, body: Any, key: str | None, *mode: str) -> dict[str, Any]:
+    """Run the load generator in its own process and return its summary."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench._load",
+        url,
+        json.dumps(body),
+        *(["--key", key] if key else []),
+        *mode,
+        stdout=subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 300)
+    if process.returncode:
+        raise RuntimeError(f"load generator failed ({process.returncode})")
+    summary: dict[str, Any] = json.loads(out)
+    return summary
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def call(
+    http: aiohttp.ClientSession, url: str, body: Any, headers: dict[str, str]
+) -> tuple[int, Any]:
+    async with http.post(url, json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def tenant(http: aiohttp.ClientSession, api: str, admin_key: str) -> tuple[str, str]:
+    """A tenant with a sandbox instance (never connected: accepting does not need it)."""
+    tenant_id = f"bench{uuid.uuid4().hex[:8]}"
+    status, body = await call(
+        http, f"{api}/admin/tenants", {"id": tenant_id, "name": tenant_id}, {"apikey": admin_key}
+    )
+    assert status == 201, body
+    key, name = body["apiKey"], f"{tenant_id}__bench__main"
+    instance = {
+        "instanceName": name,
+        "webhookUrl": "http://127.0.0.1:9/hook",
+        "webhookSecret": "bench-secret-bench-secret",
+    }
+    status, body = await call(http, f"{api}/instance/create", instance, {"apikey": key})
+    assert status == 201, body
+    return key, name
+
+
+def bulk_body(name: str, count: int) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"instanceName": name, "to": f"549110{n:07d}", "text": f"Hello {{there|friend}} {n}"}
+            for n in range(count)
+        ]
+    }
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+class Run:
+    """The processes of one benchmark run, stopped whatever happens."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.namespace = f"lgbench-{uuid.uuid4().hex[:8]}"
+        self.admin_key = secrets.token_urlsafe(16)
+        self.logs = Path("var/bench-logs") / self.namespace
+        self.stack = self.new_stack()
+        self.helpers: list[subprocess.Popen[bytes]] = []
+
+    def new_stack(self) -> Stack:
+        """A store and one ingress-api process (started by `start`)."""
+        return Stack.create(
+            self.logs / f"stack-{uuid.uuid4().hex[:4]}",
+            settings={
+                "LANEGATE_AMQP_URL": AMQP_URL,
+                "LANEGATE_NAMESPACE": self.namespace,
+                "LANEGATE_MONGO_DB": "lanegate_bench",
+                "LANEGATE_ADMIN_KEY": self.admin_key,
+                "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+                # Counting still runs per request; only the 600/min default would refuse the load.
+                "LANEGATE_RATE_LIMIT_PER_MINUTE": str(10**9),
+            },
+        )
+
+    def start(self) -> None:
+        self.stack.start_store()
+        self.stack.start("ingress_api")
+
+    def fresh_stack(self) -> None:
+        """Replace the stack with a new one: the wire store's insert cost grows with the
+        collection, so each phase starts from an empty store."""
+        self.stack.stop_all()
+        self.stack = self.new_stack()
+        self.start()
+
+    def helper(self, args: list[str], env: dict[str, str], port: int) -> tuple[str, int]:
+        """Start a helper process listening on `port`; returns its base URL once ready."""
+        process = spawn(args, env, self.logs / f"helper-{port}.log")
+        self.helpers.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/readyz", 60)
+        return url, process.pid
+
+    def bare(self, store: str) -> tuple[str, int]:
+        """A bare handler with the given store work (`none`, `insert` or `same`)."""
+        port = free_port()
+        args = ["-m", "bench._bare_ingress", "--port", str(port), "--amqp", AMQP_URL]
+        args += ["--exchange", f"{self.namespace}.events", "--store", store]
+        args += ["--mongo", self.stack.env["LANEGATE_MONGO_URI"], "--db", "lanegate_bench"]
+        return self.helper(args, dict(os.environ), port)
+
+    def close(self) -> None:
+        try:
+            for process in self.helpers:
+                process.terminate()
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            self.stack.stop_all()
+        finally:
+            asyncio.run(delete_topology(self.namespace))
+
+
+async def delete_topology(namespace: str) -> None:
+    broker = Broker(AMQP_URL, namespace)
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for queue in broker.queue_names():
+            await channel.queue_delete(queue)
+        await channel.exchange_delete(broker.exchange_name)
+
+
+async def single(run: Run, key: str, name: str) -> dict[str, Any]:
+    """Closed-loop peak of the gateway and both bare handlers, then the gateway paced."""
+    args, body = run.args, {"instanceName": name, "to": TO, "text": "Hello {there|friend}"}
+    gateway = (run.stack.url("ingress_api"), run.stack.processes["ingress_api"].pid)
+    targets = {
+        "gateway": (*gateway, key),
+        "bare": (*await asyncio.to_thread(run.bare, "none"), None),
+        "bare_insert": (*await asyncio.to_thread(run.bare, "insert"), None),
+        "bare_same": (*await asyncio.to_thread(run.bare, "same"), key),
+    }
+    store = run.stack.processes["store"].pid
+    closed = ["closed", "--concurrency", str(args.concurrency), "--seconds", str(args.seconds)]
+    peaks: dict[str, list[dict[str, Any]]] = {target: [] for target in targets}
+    for _ in range(args.rounds):
+        for target, (url, pid, api_key) in targets.items():
+            before = cpu_seconds(pid), cpu_seconds(store)
+            peak = await drive(url + "/message/text", body, api_key, *closed)
+            # CPU per request of the server and of the store: what the machine's load can't skew.
+            peak["cpu"] = (cpu_seconds(pid) - before[0]) / peak["sent"]
+            peak["store_cpu"] = (cpu_seconds(store) - before[1]) / peak["sent"]
+            peaks[target].append(peak)
+    best = {t: max(runs, key=lambda r: float(r["rate"])) for t, runs in peaks.items()}
+    half = round(best["gateway"]["rate"] / 2, 1)
+    paced = ["open", "--rate", str(half), "--seconds", str(args.seconds)]
+    paced_bare = await drive(targets["bare"][0] + "/message/text", body, None, *paced)
+    # The closed-loop rounds filled the store; pace a fresh one, as the peak was measured.
+    await asyncio.to_thread(run.fresh_stack)
+    async with aiohttp.ClientSession() as http:
+        key, name = await tenant(http, run.stack.url("ingress_api"), run.admin_key)
+    body["instanceName"] = name
+    gateway_url = run.stack.url("ingress_api") + "/message/text"
+    return {
+        "peaks": peaks,
+        "best": best,
+        "half": half,
+        "paced": await drive(gateway_url, body, key, *paced),
+        "paced_bare": paced_bare,
+    }
+
+
+async def timed_bulk(api: str, key: str, name: str, count: int, trials: int) -> list[float]:
+    """Seconds to accept a `count`-message bulk request, `trials` times."""
+    seconds = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(trials):
+            started = time.perf_counter()
+            status, answer = await call(
+                http, f"{api}/message/bulk", bulk_body(name, count), {"apikey": key}
+            )
+            seconds.append(time.perf_counter() - started)
+            assert status == 202 and answer["accepted"] == count, (status, answer)
+    return seconds
+
+
+async def counted(run: Run, key: str, name: str, sends: int, bulk: int) -> dict[str, Any]:
+    """Store round trips of a second ingress-api process behind the counting proxy."""
+    counter = WireCounter(run.stack.store_port)
+    proxy = await counter.start()
+    try:
+        port = free_port()
+        env = dict(run.stack.env)
+        env["LANEGATE_MONGO_URI"] = f"mongodb://127.0.0.1:{proxy}/?directConnection=true"
+        env["LANEGATE_INGRESS_PORT"] = str(port)
+        api = f"http://127.0.0.1:{port}"
+        ingress = spawn(["-m", "ingress_api"], env, run.logs / "ingress-counted.log")
+        run.helpers.append(ingress)
+        await asyncio.to_thread(wait_http, api + "/readyz", 60)
+        body = {"instanceName": name, "to": TO, "text": "Hello {there|friend}"}
+        async with aiohttp.ClientSession() as http:
+            for _ in range(20):  # warm up, and past the once-a-minute lastUsedAt write
+                await call(http, f"{api}/message/text", body, {"apikey": key})
+            counter.reset()
+            started = time.perf_counter()
+            for _ in range(sends):
+                status, answer = await call(http, f"{api}/message/text", body, {"apikey": key})
+                assert status == 202, answer
+            latency = (time.perf_counter() - started) / sends
+        single = {
+            "round_trips": counter.round_trips() / sends,
+            "commands": {k: v / sends for k, v in counter.commands.items()},
+            "store_seconds": sum(counter.seconds.values()) / sends,
+            "latency": latency,
+        }
+        counter.reset()
+        [seconds] = await timed_bulk(api, key, name, bulk, 1)
+        bulk_commands, bulk_store = dict(counter.commands), dict(counter.seconds)
+        ingress.terminate()
+        await asyncio.to_thread(ingress.wait, 20)
+        return {
+            "single": single,
+            "bulk": {
+                "round_trips": sum(n for k, n in bulk_commands.items() if k not in MONITORING),
+                "commands": bulk_commands,
+                "seconds": seconds,
+                "store_seconds": bulk_store,
+            },
+        }
+    finally:
+        await counter.close()
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def report(
+    load: tuple[float, ...], one: dict[str, Any], bulk: list[float], c: dict[str, Any], count: int
+) -> None:
+    best = one["best"]
+    gateway, bare, with_insert, same = (
+        float(best[t]["rate"]) for t in ("gateway", "bare", "bare_insert", "bare_same")
+    )
+    print(f"ingress: load average before the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    for target, runs in one["peaks"].items():
+        rates = ", ".join(f"{r['rate']:.0f}" for r in runs)
+        print(f"  {target:12} requests/s per round: {rates}  statuses {runs[-1]['statuses']}")
+    ratios = [
+        f"{g['rate'] / b['rate']:.2f}"
+        for g, b in zip(one["peaks"]["gateway"], one["peaks"]["bare_same"], strict=True)
+    ]
+    print(f"  gateway / (bare + the same store round trips) per round: {', '.join(ratios)}")
+    for target, runs in one["peaks"].items():
+        cpu = ", ".join(f"{ms(r['cpu'])} + store {ms(r['store_cpu'])}" for r in runs)
+        print(f"  {target:12} CPU per request per round: {cpu}")
+    print(
+        f"  gateway POST /message/text:       {gateway:5.0f} requests/s"
+        f" = {gateway / bare:.2f} of bare"
+    )
+    print(f"  bare handler (validate, publish): {bare:5.0f} requests/s")
+    print(
+        f"  bare handler + 1 store insert:    {with_insert:5.0f} requests/s"
+        f" (gateway = {gateway / with_insert:.2f} of it)"
+    )
+    print(
+        f"  bare handler + the gateway's 6 store round trips: {same:5.0f} requests/s"
+        f" (gateway = {gateway / same:.2f} of it)"
+    )
+    paced, paced_bare = one["paced"], one["paced_bare"]
+    print(
+        f"  paced at {one['half']} requests/s (half the gateway's peak): gateway p50"
+        f" {paced['p50']:.1f} ms, p99 {paced['p99']:.1f} ms, max {paced['max']:.1f} ms"
+        f" {paced['statuses']}; bare p50 {paced_bare['p50']:.1f} ms, p99 {paced_bare['p99']:.1f} ms"
+    )
+    s = c["single"]
+    commands = ", ".join(f"{k} {v:.2f}" for k, v in sorted(s["commands"].items()))
+    print(
+        f"  one send through the counting proxy: {s['round_trips']:.2f} store round trips"
+        f" ({commands}); {ms(s['store_seconds'])} waiting on the store of {ms(s['latency'])}"
+        f" per request, one at a time ({s['store_seconds'] / s['latency']:.0%})"
+    )
+    b = c["bulk"]
+    commands = ", ".join(f"{k} {v}" for k, v in sorted(b["commands"].items()))
+    print(
+        f"  bulk of {count}: accepted in {', '.join(ms(x) for x in bulk)}"
+        f" (median {ms(statistics.median(bulk))}); through the proxy {ms(b['seconds'])} with"
+        f" {b['round_trips']} store round trips = {b['round_trips'] / count:.3f} per message"
+        f" ({commands}); waiting on the store: "
+        + ", ".join(f"{k} {ms(v)}" for k, v in sorted(b["store_seconds"].items()))
+    )
+
+
+async def measure(run: Run) -> None:
+    """Each phase on a fresh store and ingress-api process: counted, bulk, single sends."""
+    args, load = run.args, os.getloadavg()
+    results: list[Any] = []
+    for phase in ("counted", "bulk", "single"):
+        if phase != "counted":
+            await asyncio.to_thread(run.fresh_stack)
+        api = run.stack.url("ingress_api")
+        async with aiohttp.ClientSession() as http:
+            key, name = await tenant(http, api, run.admin_key)
+        if phase == "counted":
+            results.append(await counted(run, key, name, args.counted, args.bulk))
+        elif phase == "bulk":
+            results.append(await timed_bulk(api, key, name, args.bulk, args.trials))
+        else:
+            results.append(await single(run, key, name))
+    counts, bulk, one = results
+    report(load, one, bulk, counts, args.bulk)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingress")
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--bulk", type=int, default=1000)
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--counted", type=int, default=200)
+    args, _ = parser.parse_known_args()
+    run = Run(args)
+    try:
+        run.start()
+        asyncio.run(measure(run))
+    finally:
+        run.close()
+
+
+if __name__ == "__main__":
+    main()

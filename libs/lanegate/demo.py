@@ -1,0 +1,121 @@
+"""`make run`: the whole gateway on this machine with a demo tenant and a connected instance.
+
+It starts the embedded store and the five services, creates the tenant
+`demo` and the sandbox instance `demo__support__main` whose webhook is a
+small receiver in this process that prints every event it gets (after
+checking its signature), scans the sandbox QR, and prints the API key and a
+curl line. Ctrl-C stops everything.
+"""
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from lanegate.devstack import Stack, free_port
+from lanegate.secrets import new_key
+from lanegate.signing import verify_gateway_signature
+
+TENANT = "demo"
+INSTANCE = "demo__support__main"
+
+
+def receiver(secret: str) -> web.Application:
+    """A webhook endpoint that verifies the signature and prints the event."""
+
+    async def receive(request: web.Request) -> web.Response:
+        raw = await request.read()
+        valid = verify_gateway_signature(raw, secret, request.headers["x-gateway-signature"])
+        event = json.loads(raw)
+        mark = "signature ok" if valid else "SIGNATURE MISMATCH"
+        print(f"webhook <- {event['event']} ({mark}): {json.dumps(event['data'])}", flush=True)
+        return web.Response(status=204 if valid else 401)
+
+    app = web.Application()
+    app.router.add_post("/webhook", receive)
+    return app
+
+
+async def bootstrap(api: str, admin_key: str, webhook_url: str, secret: str) -> str:
+    """Create the demo tenant and instance, connect it, and return the tenant's API key."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{api}/admin/tenants",
+            json={"id": TENANT, "name": "Demo"},
+            headers={"apikey": admin_key},
+        ) as response:
+            response.raise_for_status()
+            key: str = (await response.json())["apiKey"]
+        headers = {"apikey": key}
+        body = {"instanceName": INSTANCE, "webhookUrl": webhook_url, "webhookSecret": secret}
+        async with http.post(f"{api}/instance/create", json=body, headers=headers) as response:
+            response.raise_for_status()
+        async with http.post(f"{api}/sandbox/{INSTANCE}/scan", headers=headers) as response:
+            response.raise_for_status()
+        for _ in range(100):
+            async with http.get(f"{api}/instance/{INSTANCE}/status", headers=headers) as response:
+                if (await response.json())["state"] == "open":
+                    return key
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the demo instance did not connect")
+
+
+async def run() -> None:
+    admin_key = os.environ.get("LANEGATE_ADMIN_KEY") or secrets.token_urlsafe(24)
+    settings = {k: v for k, v in os.environ.items() if k.startswith("LANEGATE_")}
+    settings |= {"LANEGATE_ADMIN_KEY": admin_key, "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
+    # The store is in memory, so a key made for this run seals nothing that outlives it.
+    settings.setdefault("LANEGATE_SECRET_KEY", new_key())
+    ports = {
+        "ingress_api": int(settings.get("LANEGATE_INGRESS_PORT", 8080)),
+        "lane_scheduler": int(settings.get("LANEGATE_SCHEDULER_PORT", 8081)),
+        "provider_sender": int(settings.get("LANEGATE_SENDER_PORT", 8082)),
+        "webhook_dispatcher": int(settings.get("LANEGATE_DISPATCHER_PORT", 8083)),
+        "template_sync": int(settings.get("LANEGATE_TEMPLATE_SYNC_PORT", 8084)),
+    }
+    stack = Stack.create(Path("var/run"), settings=settings, ports=ports)
+    secret = secrets.token_urlsafe(24)
+    hook_port = free_port()
+    runner = web.AppRunner(receiver(secret), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", hook_port).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        print("starting the store and the five services (logs in var/run/) ...", flush=True)
+        await asyncio.to_thread(stack.start_all)
+        api = stack.url("ingress_api")
+        key = await bootstrap(api, admin_key, f"http://127.0.0.1:{hook_port}/webhook", secret)
+        print(
+            f"\nlanegate is running at {api}\n"
+            f"  operator key (LANEGATE_ADMIN_KEY): {admin_key}\n"
+            f"  tenant '{TENANT}' API key:         {key}\n"
+            f"  connected sandbox instance:        {INSTANCE}\n\n"
+            f"Send a message:\n"
+            f"  curl -X POST {api}/message/text -H 'apikey: {key}' "
+            "-H 'Content-Type: application/json' "
+            f'-d \'{{"instanceName":"{INSTANCE}","to":"5491112345678",'
+            '"text":"{Hello|Hi} from lanegate!","lane":"urgent"}\'\n\n'
+            "Webhook events print below. Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        print("stopping ...", flush=True)
+        await asyncio.to_thread(stack.stop_all)
+        await runner.cleanup()
+
+
+def main() -> None:
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The whole gateway on one machine: the embedded store and the five services as processes.
+
+`make run` uses it with a demo tenant; the end-to-end tests use it to start,
+kill and restart real service processes. The store is mongoeco's wire server
+(in memory, plain asyncio: its shutdown is not safe under uvloop; with
+`--sqlite PATH` on mongoeco's SQLite engine, so a restart keeps the data);
+production runs MongoDB.
+"""
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICES = {
+    "ingress_api": "LANEGATE_INGRESS_PORT",
+    "lane_scheduler": "LANEGATE_SCHEDULER_PORT",
+    "provider_sender": "LANEGATE_SENDER_PORT",
+    "webhook_dispatcher": "LANEGATE_DISPATCHER_PORT",
+    "template_sync": "LANEGATE_TEMPLATE_SYNC_PORT",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve_store(host: str, port: int, sqlite: str | None = None) -> None:
+    """Run mongoeco's wire server until SIGTERM or SIGINT (on SQLite at `sqlite` if given)."""
+    from mongoeco.engines.sqlite import SQLiteEngine
+    from mongoeco.wire import AsyncMongoEcoProxyServer
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        engine = SQLiteEngine(sqlite) if sqlite else None
+        async with AsyncMongoEcoProxyServer(host=host, port=port, engine=engine) as server:
+            print(f"store listening on {server.address.uri}", flush=True)
+            await stop.wait()
+
+    asyncio.run(serve())
+
+
+def wait_http(url: str, timeout: float) -> None:
+    """Poll `url` until it answers 200; raise TimeoutError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not become ready in {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def wait_port(port: int, timeout: float) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:`port`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"port {port} did not open in {timeout:.0f} s") from None
+            time.sleep(0.1)
+
+
+@dataclass
+class Stack:
+    """The store and the five services as child processes sharing one environment."""
+
+    env: dict[str, str]
+    log_dir: Path
+    store_port: int
+    ports: dict[str, int] = field(default_factory=dict)
+    store_sqlite: Path | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        log_dir: Path,
+        *,
+        settings: Mapping[str, str],
+        ports: Mapping[str, int] | None = None,
+        store_sqlite: Path | None = None,
+    ) -> "Stack":
+        """A stack whose services get `settings` (LANEGATE_* variables) and the given ports.
+
+        With `store_sqlite` the store keeps its data in that SQLite file across restarts.
+        """
+        store_port = int(settings.get("store_port", 0)) or free_port()
+        chosen = {name: (ports or {}).get(name) or free_port() for name in SERVICES}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LANEGATE_")}
+        env |= {k: v for k, v in settings.items() if k.startswith("LANEGATE_")}
+        env["LANEGATE_MONGO_URI"] = f"mongodb://127.0.0.1:{store_port}/?directConnection=true"
+        env |= {SERVICES[name]: str(port) for name, port in chosen.items()}
+        env["LANEGATE_HTTP_HOST"] = "127.0.0.1"
+        # Where providers (WAHA) send callbacks: this stack's ingress-api.
+        env.setdefault("LANEGATE_PUBLIC_URL", f"http://127.0.0.1:{chosen['ingress_api']}")
+        log_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            env=env, log_dir=log_dir, store_port=store_port, ports=chosen, store_sqlite=store_sqlite
+        )
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def _spawn(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> None:
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, *args],
+                env=dict(env or self.env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def start_store(self) -> None:
+        """Start the wire store and wait for its port."""
+        args = ["-m", "lanegate.devstack", "store", "--port", str(self.store_port)]
+        if self.store_sqlite is not None:
+            args += ["--sqlite", str(self.store_sqlite)]
+        self._spawn("store", args)
+        wait_port(self.store_port, 30)
+
+    def start(self, name: str, *, wait: bool = True) -> None:
+        """Start one service and (by default) wait until its /readyz answers 200."""
+        self._spawn(name, ["-m", name])
+        if wait:
+            wait_http(self.url(name) + "/readyz", 60)
+
+    def start_replica(self, name: str, service: str, *, wait: bool = True) -> None:
+        """Start one more replica of `service` as process `name`, on a port of its own."""
+        self.ports[name] = port = self.ports.get(name) or free_port()
+        self._spawn(name, ["-m", service], {**self.env, SERVICES[service]: str(port)})
+        if wait:
+            wait_http(self.url(name) + "/readyz", 60)
+
+    def start_all(self) -> None:
+        """Start the store, then every service, then wait until all are ready."""
+        self.start_store()
+        for name in SERVICES:
+            self.start(name, wait=False)
+        for name in SERVICES:
+            wait_http(self.url(name) + "/readyz", 60)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process, as a crash would."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def stop(self, name: str, timeout: float = 20) -> int:
+        """SIGTERM a process and wait for it; SIGKILL if it does not exit in time."""
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+
+    def stop_all(self) -> None:
+        """Stop the services, then the store."""
+        for name in [n for n in self.processes if n != "store"]:
+            try:
+                self.stop(name)
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop within the timeout; killed", file=sys.stderr)
+        if "store" in self.processes:
+            self.stop("store")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m lanegate.devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    store = sub.add_parser("store", help="run the embedded wire store")
+    store.add_argument("--host", default="127.0.0.1")
+    store.add_argument("--port", type=int, default=27017)
+    store.add_argument("--sqlite", help="keep the data in this SQLite file (default: in memory)")
+    args = parser.parse_args()
+    if args.command == "store":
+        serve_store(args.host, args.port, args.sqlite)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""The errors a client can cause, each mapped to one HTTP answer in the seed-004 shape."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+
+class ApiError(Exception):
+    """Raised when a request cannot be served; carries the status and the JSON body."""
+
+    status = 500
+    code = "INTERNAL_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        issues: Sequence[tuple[Sequence[str | int], str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+        self.issues = [{"path": list(path), "message": text} for path, text in issues]
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message, "code": self.code}
+        if self.issues:
+            body["issues"] = self.issues
+        return body
+
+
+class InvalidInput(ApiError):
+    """Raised when a request body, query or path fails validation."""
+
+    status = 400
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, issues: Sequence[tuple[Sequence[str | int], str]]) -> None:
+        super().__init__("Validation error", issues=issues)
+
+    @classmethod
+    def from_pydantic(cls, error: ValidationError) -> "InvalidInput":
+        """Turn pydantic's errors into the seed's `issues` list."""
+        return cls([(e["loc"], _message(e)) for e in error.errors()])
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, "issues": self.issues}
+
+
+class Unauthorized(ApiError):
+    """Raised when the API key is missing or unknown."""
+
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(ApiError):
+    """Raised when the key is valid but the resource belongs to another tenant."""
+
+    status = 403
+    code = "FORBIDDEN"
+
+
+class InsufficientScope(Forbidden):
+    """Raised when the API key does not carry the scope the endpoint needs."""
+
+    code = "INSUFFICIENT_SCOPE"
+
+
+class InstanceQuotaExceeded(Forbidden):
+    """Raised when a tenant already has as many instances as its quota allows."""
+
+    code = "QUOTA_EXCEEDED"
+
+
+class NotFound(ApiError):
+    """Raised when the instance or message does not exist for this tenant."""
+
+    status = 404
+    code = "NOT_FOUND"
+
+
+class Conflict(ApiError):
+    """Raised when the resource already exists."""
+
+    status = 409
+    code = "CONFLICT"
+
+
+class Unprocessable(ApiError):
+    """Raised when a well-formed request cannot be carried out in the resource's current state."""
+
+    status = 422
+    code = "UNPROCESSABLE"
+
+
+class WhatsAppNotConfigured(Unprocessable):
+    """Raised when an instance has no WhatsApp Business Account (id and token) for templates."""
+
+    code = "WHATSAPP_NOT_CONFIGURED"
+
+
+class WhatsAppApiError(ApiError):
+    """Raised when Meta failed a template request; seed 001 answers it as a 500 on purpose."""
+
+    status = 500
+    code = "WHATSAPP_API_ERROR"
+
+
+class BadGateway(ApiError):
+    """Raised when the WhatsApp provider answered a session request with an error."""
+
+    status = 502
+    code = "PROVIDER_ERROR"
+
+
+class GatewayTimeout(ApiError):
+    """Raised when provider-sender did not answer a session request in time."""
+
+    status = 504
+    code = "PROVIDER_TIMEOUT"
+
+
+class PayloadTooLarge(ApiError):
+    """Raised when the request body is over the configured limit."""
+
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(ApiError):
+    """Raised when a body comes in a content type the endpoint does not take."""
+
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class RateLimited(ApiError):
+    """Raised when an API key went over its requests-per-minute limit."""
+
+    status = 429
+    code = "RATE_LIMITED"
+
+
+class WhatsAppRateLimited(RateLimited):
+    """Raised when Meta throttles an account's template requests; Retry-After says when to ask."""
+
+    code = "WHATSAPP_RATE_LIMITED"
+
+
+class MessageQuotaExceeded(RateLimited):
+    """Raised when a send would take a tenant past its messages for the day."""
+
+    code = "QUOTA_EXCEEDED"
+
+
+class Unavailable(ApiError):
+    """Raised when a dependency (broker, store) cannot take the request right now."""
+
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+
+
+def _message(error: Any) -> str:
+    text = str(error["msg"])
+    return text.removeprefix("Value error, ")

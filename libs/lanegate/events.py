@@ -1,0 +1,247 @@
+"""Events on the broker: one pydantic model each, shared by producer and consumer.
+
+The routing key of an event is its `kind`; the consumer runner parses a body
+into the union of the kinds its queue is bound to.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Lane = Literal["urgent", "normal", "bulk"]
+InstanceStateName = Literal["close", "connecting", "open"]
+MessageStatusName = Literal["sent", "delivered", "read", "failed"]
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC, to the millisecond (what MongoDB keeps)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_id() -> str:
+    """Return a new random UUID v4 as a string."""
+    return str(uuid.uuid4())
+
+
+_STATUS_IDS = uuid.UUID("6f1c2d9e-3b8a-4c5d-9e7f-0a1b2c3d4e5f")
+
+
+def status_event_id(message_id: str, status: str) -> str:
+    """The one event id of a message reaching a status, so reporting it twice dedupes."""
+    return str(uuid.uuid5(_STATUS_IDS, f"{message_id}:{status}"))
+
+
+class Event(BaseModel):
+    """Fields every event carries: a stable id (dedupe key) and when it happened."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(default_factory=new_id)
+    occurredAt: datetime = Field(default_factory=utcnow)
+    tenantId: str
+    instanceName: str
+
+
+class MessageAccepted(Event):
+    """A message was stored as pending; the scheduler should plan it."""
+
+    kind: Literal["message.accepted"] = "message.accepted"
+    messageId: str
+    lane: Lane
+    priority: int = 5
+    scheduledAt: datetime | None = None
+    validUntil: datetime | None = None
+    to: str | None = None
+    awaitingApproval: bool = False
+
+
+class MessageCanceled(Event):
+    """A waiting message was canceled or rejected; the scheduler should forget it."""
+
+    kind: Literal["message.canceled"] = "message.canceled"
+    messageId: str
+    status: Literal["canceled", "rejected"]
+
+
+class MessageExpired(Event):
+    """A message was still waiting when its `validUntil` passed; it will never be sent."""
+
+    kind: Literal["message.expired"] = "message.expired"
+    messageId: str
+    to: str
+    lane: Lane
+    validUntil: datetime
+
+
+class MessageDispatch(Event):
+    """The scheduler cleared a message to go now; provider-sender should send it."""
+
+    kind: Literal["message.dispatch"] = "message.dispatch"
+    messageId: str
+    lane: Lane
+
+
+class MessageStatus(Event):
+    """A message changed state at the provider (sent, delivered, read, failed)."""
+
+    kind: Literal["message.status"] = "message.status"
+    messageId: str
+    status: MessageStatusName
+    to: str
+    lane: Lane
+    providerMessageId: str | None = None
+    error: dict[str, Any] | None = None
+
+
+class MessageReceived(Event):
+    """Somebody wrote to an instance's number."""
+
+    kind: Literal["message.received"] = "message.received"
+    sender: str
+    pushName: str | None = None
+    messageType: str = "conversation"
+    text: str | None = None
+    providerMessageId: str
+    sentAt: int
+    content: dict[str, Any] | None = None  # media, location, reaction or button reply details
+
+
+class InstanceState(Event):
+    """An instance's connection changed (open, connecting, close)."""
+
+    kind: Literal["instance.state"] = "instance.state"
+    state: InstanceStateName
+    reason: str | None = None
+    phoneNumber: str | None = None
+
+
+PauseScope = Literal["instance", "new_contacts"]
+
+
+class InstancePaused(Event):
+    """A provider signalled that the number must stop sending (a ban or a block); with scope
+    `new_contacts` only sends to people who never wrote wait (WAHA's reach-out timelock)."""
+
+    kind: Literal["instance.paused"] = "instance.paused"
+    reason: str
+    until: datetime | None = None
+    scope: PauseScope = "instance"
+
+
+class InstanceConfigured(Event):
+    """An instance's pacing settings changed; its scheduler should reload them."""
+
+    kind: Literal["instance.configured"] = "instance.configured"
+
+
+class ProviderCommand(Event):
+    """Ask provider-sender to act on an instance's session (sandbox scan, inbound, logout)."""
+
+    kind: Literal["provider.command"] = "provider.command"
+    command: Literal["sandbox.scan", "sandbox.inbound", "sandbox.disconnect", "sandbox.ban"]
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+RpcOperation = Literal["start", "qr", "pairing_code", "status", "logout"]
+
+
+class ProviderRpc(Event):
+    """A request to provider-sender that ingress waits for; the answer goes to `replyTo`."""
+
+    kind: Literal["provider.rpc"] = "provider.rpc"
+    operation: RpcOperation
+    payload: dict[str, Any] = Field(default_factory=dict)
+    replyTo: str
+    deadline: datetime
+
+
+class ProviderCallback(Event):
+    """A provider's callback, its signature already checked by ingress, for normalising."""
+
+    kind: Literal["provider.callback"] = "provider.callback"
+    provider: str
+    body: str
+
+
+class TemplateSyncRequested(Event):
+    """Ask template-sync to pull an instance's templates now."""
+
+    kind: Literal["template.sync"] = "template.sync"
+
+
+class WebhookReplay(Event):
+    """Deliveries were reset for another try; webhook-dispatcher should attempt them now."""
+
+    kind: Literal["webhook.replay"] = "webhook.replay"
+    deliveryIds: list[str] = Field(min_length=1, max_length=1000)
+
+
+class TemplateRpc(Event):
+    """A template request from ingress that waits for template-sync's answer on `replyTo`."""
+
+    kind: Literal["template.rpc"] = "template.rpc"
+    operation: Literal["sync"] = "sync"
+    replyTo: str
+    deadline: datetime
+
+
+class TemplateStatusReported(Event):
+    """Meta's verified callback said a template's status changed; template-sync records it."""
+
+    kind: Literal["template.reported"] = "template.reported"
+    wabaId: str
+    metaTemplateId: str
+    name: str
+    language: str
+    status: str
+    reason: str | None = None
+    category: str | None = None
+
+
+class TemplateStatusChanged(Event):
+    """A stored template's status changed; the tenant's webhook hears it as `template.status`."""
+
+    kind: Literal["template.status"] = "template.status"
+    templateId: str
+    metaTemplateId: str
+    name: str
+    language: str
+    status: str
+    previousStatus: str | None = None
+    reason: str | None = None
+
+
+AnyEvent = Annotated[
+    MessageAccepted
+    | MessageDispatch
+    | MessageStatus
+    | MessageReceived
+    | InstanceState
+    | ProviderCommand
+    | TemplateSyncRequested
+    | MessageCanceled
+    | MessageExpired
+    | InstancePaused
+    | InstanceConfigured
+    | ProviderRpc
+    | ProviderCallback
+    | WebhookReplay
+    | TemplateRpc
+    | TemplateStatusReported
+    | TemplateStatusChanged,
+    Field(discriminator="kind"),
+]
+EVENTS: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def parse(body: bytes) -> AnyEvent:
+    """Parse a broker body into its event model; raises pydantic.ValidationError."""
+    return EVENTS.validate_json(body)
+
+
+def encode(event: Event) -> bytes:
+    """Serialise an event for the broker."""
+    return event.model_dump_json().encode()

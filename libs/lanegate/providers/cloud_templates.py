@@ -1,0 +1,47 @@
+"""A WhatsApp Business Account's message templates at Meta, read page by page.
+
+Only template-sync calls this. Pages are followed by `paging.cursors.after`
+against the instance's own Graph base URL (never the host in `paging.next`),
+so the access token only ever goes where the instance's config says.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from lanegate.providers.graph import graph_request
+from lanegate.store import Document
+
+# Meta's "application request limit reached" (4) and "too many calls for this account" (80007).
+THROTTLE_CODES = frozenset({4, 80007})
+FIELDS = "id,name,language,status,category,components,quality_score"
+
+
+async def template_pages(
+    http: aiohttp.ClientSession,
+    config: Document,
+    *,
+    limit: aiohttp.ClientTimeout,
+    page_size: int = 100,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every page of the WABA's templates; raises GraphError or ProviderError like any call."""
+    params = {"fields": FIELDS, "limit": str(page_size)}
+    while True:
+        answer = await graph_request(
+            http,
+            "GET",
+            config,
+            f"{config['wabaId']}/message_templates",
+            limit=limit,
+            params=params,
+        )
+        data = answer.get("data")
+        yield [t for t in data if isinstance(t, dict)] if isinstance(data, list) else []
+        paging = answer.get("paging")
+        paging = paging if isinstance(paging, dict) else {}
+        cursors = paging.get("cursors")
+        after = cursors.get("after") if isinstance(cursors, dict) else None
+        if not paging.get("next") or not after:
+            return
+        params = {**params, "after": str(after)}

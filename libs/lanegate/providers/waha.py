@@ -1,0 +1,335 @@
+"""The `waha` provider: a WhatsApp Web session run by a WAHA server, over its HTTP API.
+
+The session is created with our callback URL and an HMAC key, so WAHA signs
+every callback (`X-Webhook-Hmac`, HMAC-SHA512 of the raw body). WhatsApp's
+error 463 (reach-out timelock) holds messages to contacts who never wrote to
+the number until the lock lifts; replies keep flowing.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from lanegate.attachments import Attachment
+from lanegate.events import InstanceStateName, utcnow
+from lanegate.providers import (
+    Inbound,
+    NotConnected,
+    ProviderError,
+    Receipt,
+    Report,
+    Sent,
+    Session,
+    StateChange,
+)
+from lanegate.secrets import Keyring
+from lanegate.store import Document
+
+SIGNATURE_HEADER = "X-Webhook-Hmac"
+EVENTS = ["message", "message.ack", "session.status"]
+STATES: dict[str, InstanceStateName] = {
+    "STARTING": "connecting",
+    "SCAN_QR_CODE": "close",
+    "WORKING": "open",
+    "FAILED": "close",
+    "STOPPED": "close",
+}
+ACKS = {-1: "failed", 1: "sent", 2: "delivered", 3: "read", 4: "read"}
+MEDIA_TYPES = {"image": "imageMessage", "video": "videoMessage", "audio": "audioMessage"}
+
+
+def waha_signature(body: bytes, key: str) -> str:
+    """Hex HMAC-SHA512 of the raw body, as WAHA signs callbacks."""
+    return hmac.new(key.encode(), body, hashlib.sha512).hexdigest()
+
+
+def verify_waha_signature(body: bytes, key: str, header: str | None) -> bool:
+    """Check an `X-Webhook-Hmac` header in constant time."""
+    # Compared as bytes: a str with non-ASCII characters would raise instead of failing.
+    expected = waha_signature(body, key).encode()
+    return bool(header) and hmac.compare_digest(expected, (header or "").encode())
+
+
+def chat_id(number: str) -> str:
+    """A WhatsApp number as WAHA's chat id."""
+    return f"{number}@c.us"
+
+
+def number_of(chat: str) -> str:
+    """The number part of a chat id (`5491112345678@c.us` -> `5491112345678`)."""
+    return chat.split("@", 1)[0]
+
+
+def send_request(session: str, message: Document, text: str | None) -> tuple[str, dict[str, Any]]:
+    """The WAHA endpoint and body for a stored message."""
+    content = message["content"]
+    body: dict[str, Any] = {"session": session, "chatId": chat_id(message["to"])}
+    kind = message["type"]
+    caption = text if text is not None else content.get("caption")
+    if kind == "text":
+        return "/api/sendText", body | {"text": text if text is not None else content["text"]}
+    if kind == "location":
+        place = {"latitude": float(content["latitude"]), "longitude": float(content["longitude"])}
+        return "/api/sendLocation", body | place | {"title": content.get("name") or ""}
+    endpoints = {
+        "image": ("/api/sendImage", "imageUrl"),
+        "document": ("/api/sendFile", "documentUrl"),
+        "audio": ("/api/sendVoice", "audioUrl"),
+        "video": ("/api/sendVideo", "videoUrl"),
+    }
+    if kind not in endpoints:
+        raise ProviderError(
+            "unsupported_type", f"WAHA cannot send {kind} messages", retryable=False
+        )
+    path, field = endpoints[kind]
+    file: dict[str, Any] = {"url": content[field]}
+    if content.get("fileName"):
+        file["filename"] = content["fileName"]
+    body["file"] = file
+    if caption and kind != "audio":
+        body["caption"] = caption
+    return path, body
+
+
+def file_requests(
+    session: str, message: Document, caption: str | None, files: Sequence[Attachment]
+) -> list[tuple[str, dict[str, Any]]]:
+    """`sendFile` bodies with the files' bytes inline; the caption rides on the first."""
+    requests = []
+    for index, file in enumerate(files):
+        body: dict[str, Any] = {
+            "session": session,
+            "chatId": chat_id(message["to"]),
+            "file": {
+                "mimetype": file.content_type,
+                "filename": file.file_name,
+                "data": base64.b64encode(file.data).decode(),
+            },
+        }
+        if caption and index == 0:
+            body["caption"] = caption
+        requests.append(("/api/sendFile", body))
+    return requests
+
+
+def _message_id(answer: Any) -> str | None:
+    if not isinstance(answer, dict):
+        return None
+    found = answer.get("id")
+    if isinstance(found, dict):
+        found = found.get("_serialized")
+    if found is None and isinstance(answer.get("key"), dict):
+        found = answer["key"].get("id")
+    return str(found) if found else None
+
+
+def _lock_end(session: Any, fallback: float) -> datetime:
+    lock = (session.get("me") or {}).get("reachoutTimelock") if isinstance(session, dict) else None
+    if isinstance(lock, dict) and lock.get("timeEnforcementEnds"):
+        try:
+            return datetime.fromisoformat(str(lock["timeEnforcementEnds"]).replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    return utcnow() + timedelta(seconds=fallback)
+
+
+def _inbound(payload: dict[str, Any]) -> Inbound:
+    media = payload.get("media") or {}
+    message_type = "conversation"
+    content: dict[str, Any] | None = None
+    text: str | None = payload.get("body") or None
+    if payload.get("hasMedia"):
+        mime = str(media.get("mimetype", ""))
+        message_type = MEDIA_TYPES.get(mime.split("/", 1)[0], "documentMessage")
+        content = {"url": media.get("url"), "mimeType": mime, "fileName": media.get("filename")}
+        content["caption"], text = text, None
+    elif payload.get("location"):
+        message_type, content = "locationMessage", dict(payload["location"])
+    return Inbound(
+        sender=number_of(str(payload.get("from", ""))),
+        push_name=(payload.get("_data") or {}).get("notifyName"),
+        message_type=message_type,
+        text=text,
+        provider_message_id=str(payload["id"]),
+        sent_at=int(payload.get("timestamp", 0)),
+        content=content,
+    )
+
+
+def parse_callback_body(body: bytes) -> list[Report]:
+    """The report one WAHA callback carries (none for events we do not map)."""
+    event = json.loads(body)
+    payload = event.get("payload") or {}
+    kind = event.get("event")
+    if kind == "message" and not payload.get("fromMe"):
+        return [_inbound(payload)]
+    if kind == "message.ack" and payload.get("ack") in ACKS:
+        errors = [{"code": "ack_error", "title": "WhatsApp reported an error"}]
+        status = ACKS[payload["ack"]]
+        return [Receipt(str(payload["id"]), status, errors=errors if status == "failed" else None)]  # type: ignore[arg-type]
+    if kind == "session.status" and payload.get("status") in STATES:
+        me = payload.get("me") or event.get("me") or {}
+        number = number_of(me["id"]) if me.get("id") else None
+        return [StateChange(STATES[payload["status"]], number, payload["status"])]
+    return []
+
+
+class Waha:
+    """The `waha` provider; one HTTP client shared by every instance."""
+
+    name = "waha"
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        *,
+        keyring: Keyring,
+        timeout: float,
+        public_url: str,
+        lock_seconds: float,
+    ) -> None:
+        self._keyring = keyring
+        self._http = http
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._public_url = public_url.rstrip("/")
+        self._lock_seconds = lock_seconds
+
+    async def _call(
+        self,
+        method: str,
+        config: Document,
+        path: str,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        headers = {"X-Api-Key": config["apiKey"], "Accept": "application/json"}
+        try:
+            async with self._http.request(
+                method, config["baseUrl"] + path, json=body, headers=headers, timeout=self._timeout
+            ) as response:
+                raw = await response.read()
+                status = response.status
+        except TimeoutError as e:
+            raise ProviderError("timeout", "WAHA did not answer in time", retryable=True) from e
+        except aiohttp.ClientError as e:
+            raise ProviderError("network", f"WAHA unreachable: {e}", retryable=True) from e
+        try:
+            answer = json.loads(raw) if raw else {}
+        except ValueError:
+            answer = {"message": raw[:200].decode(errors="replace")}
+        if status >= 400:
+            raise self._error(status, answer)
+        return answer
+
+    def _error(self, status: int, answer: Any) -> ProviderError:
+        text = json.dumps(answer)[:300]
+        if status >= 500 and "error 463" in text:
+            return ProviderError(
+                "463", "WhatsApp reach-out timelock", retryable=False, action="reach_out_lock"
+            )
+        return ProviderError(f"http_{status}", f"WAHA error: {text}", retryable=status >= 500)
+
+    async def send(
+        self,
+        instance: Document,
+        message: Document,
+        text: str | None,
+        *,
+        files: Sequence[Attachment] = (),
+    ) -> Sent:
+        if instance.get("state") != "open":
+            raise NotConnected(instance["_id"])
+        config = self._keyring.open_config(instance["providerConfig"])
+        requests = (
+            file_requests(config["session"], message, text, files)
+            if files
+            else [send_request(config["session"], message, text)]
+        )
+        first: str | None = None
+        for path, body in requests:  # a file message's first id stands for the message
+            try:
+                answer = await self._call("POST", config, path, body)
+            except ProviderError as e:
+                if e.action == "reach_out_lock":
+                    e.until = _lock_end(await self._session_info(config), self._lock_seconds)
+                raise
+            found = _message_id(answer)
+            if found is None:
+                raise ProviderError("bad_answer", "No message id in the answer", retryable=False)
+            first = first or found
+        if first is None:
+            raise ProviderError("bad_answer", "Nothing was sent", retryable=False)
+        return Sent(first)
+
+    async def _session_info(self, config: Document) -> Any:
+        try:
+            return await self._call("GET", config, f"/api/sessions/{config['session']}")
+        except ProviderError:
+            return {}
+
+    async def find_sent(self, instance: Document, message_id: str) -> Sent | None:
+        # WAHA cannot look a message up by our id: an interrupted send stays unknown.
+        return None
+
+    async def start(self, instance: Document) -> Session:
+        config = self._keyring.open_config(instance["providerConfig"])
+        webhook = {
+            "url": f"{self._public_url}/webhooks/waha/{instance['_id']}",
+            "events": EVENTS,
+            "hmac": {"key": config["hmacKey"]},
+        }
+        body = {"name": config["session"], "start": True, "config": {"webhooks": [webhook]}}
+        try:
+            await self._call("POST", config, "/api/sessions", body)
+        except ProviderError as e:
+            if e.code not in ("http_409", "http_422"):
+                raise
+            # The session exists already: apply our webhook config, then start it.
+            await self._call("PUT", config, f"/api/sessions/{config['session']}", body)
+            await self._call("POST", config, f"/api/sessions/{config['session']}/start")
+        return await self.status(instance)
+
+    async def status(self, instance: Document) -> Session:
+        config = self._keyring.open_config(instance["providerConfig"])
+        answer = await self._call("GET", config, f"/api/sessions/{config['session']}")
+        status = str(answer.get("status", "STOPPED"))
+        me = answer.get("me") or {}
+        number = number_of(me["id"]) if me.get("id") else None
+        return Session(STATES.get(status, "close"), number, status)
+
+    async def qr(self, instance: Document) -> bytes:
+        config = self._keyring.open_config(instance["providerConfig"])
+        answer = await self._call("GET", config, f"/api/{config['session']}/auth/qr")
+        try:
+            return base64.b64decode(answer["data"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ProviderError("bad_answer", "WAHA sent no QR image", retryable=False) from e
+
+    async def pairing_code(self, instance: Document, phone_number: str) -> str:
+        config = self._keyring.open_config(instance["providerConfig"])
+        answer = await self._call(
+            "POST",
+            config,
+            f"/api/{config['session']}/auth/request-code",
+            {"phoneNumber": phone_number},
+        )
+        return str(answer.get("code", "")).replace("-", "")
+
+    async def logout(self, instance: Document) -> None:
+        config = self._keyring.open_config(instance["providerConfig"])
+        await self._call("POST", config, f"/api/sessions/{config['session']}/logout")
+
+    def verify_callback(self, instance: Document, body: bytes, headers: Mapping[str, str]) -> bool:
+        key = self._keyring.open_config(instance.get("providerConfig")).get("hmacKey", "")
+        return bool(key) and verify_waha_signature(body, key, headers.get(SIGNATURE_HEADER))
+
+    def parse_callback(self, instance: Document, body: bytes) -> list[Report]:
+        return parse_callback_body(body)
+
+    async def close(self) -> None:
+        """The shared HTTP client is closed by its owner."""

@@ -1,0 +1,99 @@
+"""Secrets at rest: webhook secrets and provider tokens sealed with `LANEGATE_SECRET_KEY`.
+
+A sealed value is `enc:v1:` and a Fernet token (AES-128-CBC with HMAC-SHA256).
+`LANEGATE_SECRET_KEY` holds one or more comma-separated Fernet keys: the first
+seals, every one opens, so a key is rotated by putting the new one first.
+A value without the prefix is plaintext written before sealing existed (or
+while no key was set); it opens as itself until ingress-api seals it at start.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+PREFIX = "enc:v1:"
+# The providerConfig fields that are secrets (cloud_api and waha).
+SECRET_FIELDS = frozenset({"accessToken", "appSecret", "verifyToken", "apiKey", "hmacKey"})
+
+
+class SecretKeyError(Exception):
+    """Raised when `LANEGATE_SECRET_KEY` is malformed, or missing or wrong for a sealed secret."""
+
+
+def new_key() -> str:
+    """A fresh key for `LANEGATE_SECRET_KEY`."""
+    return Fernet.generate_key().decode()
+
+
+def is_sealed(value: str) -> bool:
+    """True when a stored value is sealed rather than plaintext."""
+    return value.startswith(PREFIX)
+
+
+class Keyring:
+    """The keys of `LANEGATE_SECRET_KEY`; with none, values are stored as given."""
+
+    def __init__(self, keys: str) -> None:
+        names = [k.strip() for k in keys.split(",") if k.strip()]
+        try:
+            self._keys = [Fernet(k) for k in names]
+        except ValueError as e:
+            raise SecretKeyError(
+                "LANEGATE_SECRET_KEY must be comma-separated Fernet keys "
+                "(32 url-safe base64-encoded bytes each)"
+            ) from e
+        self._all = MultiFernet(self._keys) if self._keys else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._all is not None
+
+    def encrypt(self, plain: str) -> str:
+        """The stored form of a secret: sealed with the first key (as given with no key)."""
+        if self._all is None:
+            return plain
+        return PREFIX + self._all.encrypt(plain.encode()).decode()
+
+    def decrypt(self, stored: str) -> str:
+        """The plain secret from its stored form; plaintext passes through."""
+        if not is_sealed(stored):
+            return stored
+        if self._all is None:
+            raise SecretKeyError("A stored secret is encrypted but LANEGATE_SECRET_KEY is not set")
+        try:
+            return self._all.decrypt(stored[len(PREFIX) :].encode()).decode()
+        except InvalidToken as e:
+            raise SecretKeyError(
+                "No key in LANEGATE_SECRET_KEY opens a stored secret (wrong or removed key)"
+            ) from e
+
+    def reseal(self, stored: str) -> str:
+        """`stored` sealed with the first key: plaintext gets sealed, an older key's token is
+        rotated, and a current one comes back unchanged."""
+        if self._all is None:
+            return stored
+        if not is_sealed(stored):
+            return self.encrypt(stored)
+        token = stored[len(PREFIX) :].encode()
+        try:
+            self._keys[0].decrypt(token)
+            return stored
+        except InvalidToken:
+            pass
+        try:
+            return PREFIX + self._all.rotate(token).decode()
+        except InvalidToken as e:
+            raise SecretKeyError("No key in LANEGATE_SECRET_KEY opens a stored secret") from e
+
+    def seal_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A providerConfig with its secret fields sealed."""
+        return {k: self._each(k, v, self.encrypt) for k, v in config.items()}
+
+    def open_config(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
+        """A providerConfig with its secret fields in plain form, for the one call that uses it."""
+        return {k: self._each(k, v, self.decrypt) for k, v in (config or {}).items()}
+
+    @staticmethod
+    def _each(key: str, value: Any, how: Callable[[str], str]) -> Any:
+        return how(value) if key in SECRET_FIELDS and isinstance(value, str) and value else value

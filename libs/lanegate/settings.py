@@ -1,0 +1,63 @@
+"""Every setting of every service, read once from `LANEGATE_*` environment variables."""
+
+from pydantic import AmqpDsn, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Gateway configuration; services build it in `main()` and pass it down."""
+
+    model_config = SettingsConfigDict(env_prefix="LANEGATE_", frozen=True, extra="ignore")
+
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
+    mongo_db: str = "lanegate"
+    namespace: str = Field("lanegate", pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    admin_key: SecretStr = SecretStr("")
+    secret_key: SecretStr = SecretStr("")
+
+    log_level: str = "INFO"
+    http_host: str = "0.0.0.0"
+    ingress_port: int = 8080
+    scheduler_port: int = 8081
+    sender_port: int = 8082
+    dispatcher_port: int = 8083
+    template_sync_port: int = 8084
+
+    prefetch: int = Field(16, ge=1, le=1000)
+    max_attempts: int = Field(8, ge=1, le=100)
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(600, ge=1)
+    attachment_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    attachment_timeout_seconds: float = Field(30.0, gt=0)
+    tenant_max_instances: int = Field(100, ge=0)
+    tenant_max_messages_per_day: int = Field(100_000, ge=0)
+
+    dispatch_timeout_seconds: float = Field(60.0, gt=0)
+    scheduler_replica_id: str = Field("", max_length=200)
+    scheduler_lease_seconds: float = Field(6.0, ge=3, le=60)
+    sandbox_delivered_after_seconds: float = Field(0.5, ge=0)
+    sandbox_read_after_seconds: float = Field(1.0, ge=0)
+    provider_timeout_seconds: float = Field(15.0, gt=0)
+    provider_max_attempts: int = Field(5, ge=1, le=50)
+    provider_backoff_seconds: float = Field(5.0, ge=0)
+    rpc_timeout_seconds: float = Field(10.0, gt=0)
+    reach_out_lock_seconds: float = Field(86400.0, gt=0)
+    public_url: str = "http://127.0.0.1:8080"
+    template_sync_interval_seconds: float = Field(900.0, gt=0)
+    template_sync_backoff_seconds: float = Field(60.0, gt=0)
+
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_allow_private_targets: bool = False
+    webhook_retry_schedule_seconds: tuple[float, ...] = Field(
+        (1, 5, 30, 300, 1800, 7200, 21600, 43200), min_length=1
+    )
+    webhook_retry_jitter: float = Field(0.1, ge=0, le=1)
+    webhook_endpoint_concurrency: int = Field(4, ge=1, le=100)
+    webhook_disable_after_seconds: float = Field(86400.0, gt=0)
+    webhook_poll_interval_seconds: float = Field(1.0, gt=0)
+
+    def amqp_dsn(self) -> str:
+        """Return the broker URL, validated as an AMQP DSN."""
+        return str(AmqpDsn(self.amqp_url.get_secret_value()))

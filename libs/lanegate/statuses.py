@@ -1,0 +1,15 @@
+"""Message statuses: which ones still wait to be sent, and how tenants read them."""
+
+# Still to be sent (or being handed over right now).
+WAITING = ("pending", "pending_approval", "dispatching", "sending", "deferred")
+# Can still be canceled: never handed to provider-sender. Not `deferred`: a deferred message
+# may follow an attempt whose outcome is unknown (the phone may have it), as the fault suite found.
+CANCELABLE = ("pending", "pending_approval")
+# Internal states read as `pending` to tenants, as in the seed's status table (`deferred`:
+# provider-sender holds it until a provider limit lifts).
+PUBLIC = {"dispatching": "pending", "sending": "pending", "deferred": "pending"}
+
+
+def public(status: str) -> str:
+    """The status a tenant sees for a stored status."""
+    return PUBLIC.get(status, status)

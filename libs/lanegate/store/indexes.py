@@ -1,0 +1,88 @@
+"""Every index the gateway needs, declared once and created idempotently at start."""
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "api_keys": [
+        IndexModel([("keyHash", ASCENDING)], name="key_hash", unique=True),
+        IndexModel([("tenantId", ASCENDING)], name="tenant"),
+    ],
+    "instances": [
+        IndexModel([("tenantId", ASCENDING), ("clientId", ASCENDING)], name="tenant_client"),
+        IndexModel([("state", ASCENDING)], name="state"),
+    ],
+    "messages": [
+        IndexModel([("tenantId", ASCENDING), ("createdAt", DESCENDING)], name="tenant_created"),
+        IndexModel(
+            [("instanceName", ASCENDING), ("status", ASCENDING), ("lane", ASCENDING)],
+            name="instance_status_lane",
+        ),
+        IndexModel([("status", ASCENDING), ("instanceName", ASCENDING)], name="status_instance"),
+        IndexModel([("providerMessageId", ASCENDING)], name="provider_message", sparse=True),
+        # The listing's indexes: one per leading filter, each ending in the sort key.
+        *(
+            IndexModel(
+                [("tenantId", ASCENDING), (field, ASCENDING), ("createdAt", DESCENDING)],
+                name=f"tenant_{field}_created",
+            )
+            for field in ("instanceName", "status", "lane", "messageType", "externalId", "to")
+        ),
+        # externalId is an idempotency key per tenant: a second insert with it fails.
+        IndexModel(
+            [("tenantId", ASCENDING), ("externalId", ASCENDING)],
+            name="tenant_external_unique",
+            unique=True,
+            partialFilterExpression={"externalId": {"$type": "string"}},
+        ),
+    ],
+    "contacts": [
+        IndexModel(
+            [("tenantId", ASCENDING), ("identifier", ASCENDING)],
+            name="tenant_identifier",
+            unique=True,
+        ),
+        IndexModel([("tenantId", ASCENDING), ("tags", ASCENDING)], name="tenant_tags"),
+    ],
+    "rate_limits": [
+        IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
+    ],
+    "tenant_usage": [
+        IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
+    ],
+    "webhook_deliveries": [
+        IndexModel(
+            [("instanceName", ASCENDING), ("createdAt", DESCENDING)], name="instance_created"
+        ),
+        IndexModel([("status", ASCENDING), ("createdAt", DESCENDING)], name="status_created"),
+        IndexModel([("status", ASCENDING), ("nextAttemptAt", ASCENDING)], name="status_due"),
+        IndexModel([("messageId", ASCENDING)], name="message", sparse=True),
+        IndexModel(
+            [("tenantId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+            name="tenant_created",
+        ),
+    ],
+    "conversation_windows": [
+        IndexModel(
+            [("instanceName", ASCENDING), ("contact", ASCENDING)],
+            name="instance_contact",
+            unique=True,
+        ),
+    ],
+    "lane_state": [IndexModel([("shard", ASCENDING)], name="shard")],
+    "scheduler_replicas": [IndexModel([("seenAt", ASCENDING)], name="seen")],
+    "templates": [
+        IndexModel(
+            [("tenantId", ASCENDING), ("instanceName", ASCENDING), ("name", ASCENDING)],
+            name="tenant_instance_name",
+        ),
+        IndexModel([("tenantId", ASCENDING), ("name", ASCENDING)], name="tenant_name"),
+        IndexModel([("instanceName", ASCENDING), ("syncedAt", ASCENDING)], name="instance_synced"),
+        IndexModel(
+            [("tenantId", ASCENDING), ("wabaId", ASCENDING), ("metaId", ASCENDING)],
+            name="tenant_waba_meta",
+        ),
+    ],
+    "sandbox_outbox": [
+        IndexModel([("instanceName", ASCENDING), ("sentAt", ASCENDING)], name="instance_sent"),
+    ],
+}

@@ -1,0 +1,3 @@
+from ingress_api.main import main
+
+main()

@@ -1,0 +1,350 @@
+"""Accepting messages: checks, the stored document, idempotency by `externalId`, publishing.
+
+One message and a bulk request go through the same steps; a bulk request
+checks every item first (nothing is queued if one fails), writes all new
+messages in one `insert_many` and publishes their events in one confirmed
+batch. A message is stored before its `message.accepted` is published; if
+publishing fails, the stored rows are taken back so the answer stays true.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from ingress_api.auth import Caller
+from ingress_api.instances import iso
+from ingress_api.metrics import MESSAGES_ACCEPTED
+from ingress_api.quotas import Reservation, reserve_messages
+from ingress_api.windows import closed_window, window_open
+from lanegate import statuses
+from lanegate.api import SendCommon, parse_instance_name
+from lanegate.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+)
+from lanegate.events import MessageAccepted, new_id, utcnow
+from lanegate.providers.capabilities import CAPABILITIES
+from lanegate.service import BROKER, STORE
+from lanegate.store import Document, Store
+
+log = structlog.get_logger(__name__)
+
+# Kinds only providers with the `supportsButtons` capability can send.
+INTERACTIVE = frozenset({"buttons", "list"})
+
+
+def able(provider: str, kind: str) -> bool:
+    """Whether a provider can send messages of this kind at all."""
+    capabilities = CAPABILITIES[provider]
+    if kind in INTERACTIVE:
+        return capabilities.supportsButtons
+    return kind != "attachment" or capabilities.supportsAttachments
+
+
+@dataclass(frozen=True)
+class Item:
+    """One message to accept: its validated body, kind and stored content."""
+
+    body: SendCommon
+    kind: str
+    content: dict[str, Any]
+
+    def fingerprint(self) -> str:
+        """What makes two sends with one `externalId` the same request."""
+        fields = self.body.model_dump(mode="json", exclude={"force"})
+        raw = json.dumps([self.kind, fields], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def _instances(store: Store, who: Caller, items: list[Item]) -> dict[str, Document]:
+    names = sorted({i.body.instanceName for i in items})
+    found = store.instances.find({"_id": {"$in": names}, "tenantId": who.tenant_id})
+    return {doc["_id"]: doc async for doc in found}
+
+
+async def _inactive(store: Store, who: Caller, items: list[Item]) -> set[str]:
+    numbers = sorted({i.body.to for i in items if not i.body.force})
+    if not numbers:
+        return set()
+    found = store.contacts.find(
+        {"tenantId": who.tenant_id, "identifier": {"$in": numbers}, "active": False},
+        {"identifier": 1},
+    )
+    return {doc["identifier"] async for doc in found}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an item cannot be queued, and the field it is about."""
+
+    error: ApiError
+    field: str
+
+    @property
+    def message(self) -> str:
+        return str(self.error.issues[0]["message"]) if self.error.issues else self.error.message
+
+
+async def refusals(
+    store: Store, who: Caller, items: list[Item], instances: dict[str, Document]
+) -> list[Refusal | None]:
+    """For each item, what stops it (None when it may be queued); `instances` are the caller's
+    instances the items name, read once by the caller and reused for the stored documents."""
+    inactive = await _inactive(store, who, items)
+    found: list[Refusal | None] = []
+    for item in items:
+        name, to = item.body.instanceName, item.body.to
+        parts = parse_instance_name(name)
+        instance = instances.get(name)
+        refusal: Refusal | None = None
+        if parts is None:
+            invalid = InvalidInput([(["instanceName"], "Must follow {tenant}__{client}__{label}")])
+            refusal = Refusal(invalid, "instanceName")
+        elif parts[0] != who.tenant_id:
+            refusal = Refusal(
+                Forbidden("The instanceName must start with your tenantId"), "instanceName"
+            )
+        elif instance is None:
+            refusal = Refusal(NotFound(f"Instance {name} not found"), "instanceName")
+        elif not able(instance["provider"], item.kind):
+            refusal = Refusal(
+                Unprocessable(f"The {instance['provider']} provider cannot send {item.kind}"),
+                "instanceName",
+            )
+        elif not await window_open(store, instance, to, item.kind):
+            refusal = Refusal(closed_window(to), "to")
+        elif to in inactive:
+            refusal = Refusal(
+                Unprocessable(f"Contact {to} is inactive; send with force: true to override"), "to"
+            )
+        found.append(refusal)
+    return found
+
+
+def document(who: Caller, item: Item, instance: Document) -> Document:
+    """The stored form of an accepted message."""
+    body, now = item.body, utcnow()
+    return {
+        "_id": new_id(),
+        "tenantId": who.tenant_id,
+        "instanceName": instance["_id"],
+        "provider": instance["provider"],
+        "to": body.to,
+        "type": item.kind,
+        "content": item.content,
+        "lane": body.lane,
+        "priority": body.priority,
+        "messageType": body.messageType,
+        "status": "pending_approval" if body.requiresApproval else "pending",
+        "createdAt": now,
+        "queuedAt": now,
+        "scheduledAt": body.scheduledAt,
+        "validUntil": body.validUntil,
+        "sentAt": None,
+        "error": None,
+        "webhookUrl": str(body.webhookUrl) if body.webhookUrl else None,
+        "notes": body.notes,
+        "contactName": body.contactName,
+        **(
+            {"externalId": body.externalId, "requestHash": item.fingerprint()}
+            if body.externalId
+            else {}
+        ),
+    }
+
+
+def _event(message: Document) -> MessageAccepted:
+    return MessageAccepted(
+        occurredAt=message["createdAt"],
+        tenantId=message["tenantId"],
+        instanceName=message["instanceName"],
+        messageId=message["_id"],
+        lane=message["lane"],
+        priority=message["priority"],
+        scheduledAt=message["scheduledAt"],
+        validUntil=message["validUntil"],
+        to=message["to"],
+        awaitingApproval=message["status"] == "pending_approval",
+    )
+
+
+def answer(message: Document, *, reference: bool = False) -> dict[str, Any]:
+    """The accept answer for a stored message (the same for a repeated `externalId`): the
+    seed's shape, with `externalId` when it has one (always in bulk answers)."""
+    shown = {
+        "id": message["_id"],
+        "status": statuses.public(message["status"]),
+        "lane": message["lane"],
+        "queuedAt": iso(message["queuedAt"]),
+    }
+    if reference or message.get("externalId"):
+        shown["externalId"] = message.get("externalId")
+    return shown
+
+
+async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> None:
+    """Count new messages against the tenant's day (all or none), store and publish them; the
+    count is given back when they are not queued after all (a duplicate, a failed publish)."""
+    store = request.app[STORE]
+    reservation: Reservation = await reserve_messages(request, who, len(fresh))
+    try:
+        if len(fresh) == 1:
+            await store.messages.insert_one(fresh[0])
+        else:
+            await store.messages.insert_many(fresh, ordered=False)
+        await _publish(request, fresh)
+    except Exception:
+        await reservation.release(store)
+        raise
+
+
+async def _publish(request: web.Request, messages: list[Document]) -> None:
+    store = request.app[STORE]
+    try:
+        await request.app[BROKER].publish_many([_event(m) for m in messages])
+    except Exception as e:
+        # Not published means nobody will plan them: take the rows back so the answer stays true.
+        await store.messages.delete_many(
+            {
+                "_id": {"$in": [m["_id"] for m in messages]},
+                "status": {"$in": ["pending", "pending_approval"]},
+            }
+        )
+        log.warning("publish failed; messages withdrawn", count=len(messages), error=repr(e))
+        raise Unavailable("Message queue unavailable, retry shortly") from e
+    for message in messages:
+        MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
+
+
+async def _name_contacts(store: Store, who: Caller, items: list[Item]) -> None:
+    """`contactName` on a send creates or renames the contact (one round trip for all)."""
+    now = utcnow()
+    updates = [
+        UpdateOne(
+            {"tenantId": who.tenant_id, "identifier": i.body.to},
+            {
+                "$set": {"name": i.body.contactName, "updatedAt": now},
+                "$setOnInsert": {
+                    "_id": new_id(),
+                    "type": "WHATSAPP",
+                    "active": True,
+                    "tags": [],
+                    "createdAt": now,
+                },
+            },
+            upsert=True,
+        )
+        for i in items
+        if i.body.contactName
+    ]
+    if updates:
+        await store.contacts.bulk_write(updates, ordered=False)
+
+
+async def _repeat(store: Store, who: Caller, item: Item) -> Document:
+    """The message an earlier send with this `externalId` stored; 409 if its body differed."""
+    first = await store.messages.find_one(
+        {"tenantId": who.tenant_id, "externalId": item.body.externalId}
+    )
+    if first is None:  # the other request withdrew it (its publish failed): nothing to return
+        raise Unavailable("A send with this externalId just failed; retry")
+    if first.get("requestHash") != item.fingerprint():
+        raise Conflict(f"externalId {item.body.externalId} was already used for another message")
+    return first
+
+
+async def accept_one(request: web.Request, who: Caller, item: Item) -> tuple[dict[str, Any], int]:
+    """Accept one message: 202 with its answer, or 200 with the first one for a repeat."""
+    store = request.app[STORE]
+    instances = await _instances(store, who, [item])
+    [refusal] = await refusals(store, who, [item], instances)
+    if refusal is not None:
+        raise refusal.error
+    instance = instances[item.body.instanceName]
+    message = document(who, item, instance)
+    try:
+        await _commit(request, who, [message])
+    except DuplicateKeyError:
+        return answer(await _repeat(store, who, item)), 200
+    await _name_contacts(store, who, [item])
+    log.info("message accepted", message_id=message["_id"], lane=message["lane"])
+    return answer(message), 202
+
+
+Issues = list[tuple[list[str | int], str]]
+
+
+async def accept_many(
+    request: web.Request, who: Caller, indexed: list[tuple[int, Item]], issues: Issues
+) -> dict[str, Any]:
+    """Accept every item or none: 400 listing each bad index (`issues` holds those already
+    found in the bodies), else one write and one confirmed publish batch."""
+    store = request.app[STORE]
+    items = [item for _, item in indexed]
+    instances = await _instances(store, who, items)
+    found = await refusals(store, who, items, instances)
+    issues = issues + [
+        (["messages", index, refusal.field], refusal.message)
+        for (index, _), refusal in zip(indexed, found, strict=True)
+        if refusal is not None
+    ]
+    seen: dict[str, int] = {}
+    for index, item in indexed:
+        ref = item.body.externalId
+        if ref is not None and seen.setdefault(ref, index) != index:
+            issues.append((["messages", index, "externalId"], f"Repeats item {seen[ref]}"))
+    if issues:
+        raise InvalidInput(sorted(issues, key=lambda issue: issue[0][1]))
+    earlier = await _earlier(store, who, items)
+    messages: list[Document] = []
+    fresh: list[Document] = []
+    for item in items:
+        first = earlier.get(item.body.externalId or "")
+        if first is not None:
+            messages.append(first)
+        else:
+            message = document(who, item, instances[item.body.instanceName])
+            messages.append(message)
+            fresh.append(message)
+    if fresh:
+        try:
+            await _commit(request, who, fresh)
+        except (BulkWriteError, DuplicateKeyError) as e:
+            # A concurrent request took one of these externalIds: undo ours, ask for a retry.
+            await store.messages.delete_many({"_id": {"$in": [m["_id"] for m in fresh]}})
+            raise Conflict("Another request used one of these externalIds meanwhile; retry") from e
+        await _name_contacts(store, who, items)
+    log.info("bulk accepted", count=len(items), new=len(fresh))
+    return {
+        "accepted": len(messages),
+        "messages": [answer(m, reference=True) for m in messages],
+    }
+
+
+async def _earlier(store: Store, who: Caller, items: list[Item]) -> dict[str, Document]:
+    """Messages already stored for the items' externalIds; 409 if any body differs."""
+    refs = {i.body.externalId: i for i in items if i.body.externalId}
+    if not refs:
+        return {}
+    found = store.messages.find({"tenantId": who.tenant_id, "externalId": {"$in": list(refs)}})
+    earlier = {doc["externalId"]: doc async for doc in found}
+    clashes: list[tuple[list[str | int], str]] = [
+        (["messages", index, "externalId"], "Already used for another message")
+        for index, item in enumerate(items)
+        if item.body.externalId in earlier
+        and earlier[item.body.externalId].get("requestHash") != item.fingerprint()
+    ]
+    if clashes:
+        raise Conflict("externalId already used for another message", issues=clashes)
+    return earlier

@@ -1,0 +1,162 @@
+"""Attachments: files uploaded with a message (multipart, kept in GridFS) or fetched by URL."""
+
+import contextlib
+from typing import Any
+
+import structlog
+from aiohttp import BodyPartReader, web
+from gridfs import AsyncGridFSBucket, NoFile
+
+from ingress_api.accepting import Item, accept_one
+from ingress_api.auth import Caller, caller
+from ingress_api.body import read_object, validate
+from ingress_api.endpoints import API
+from ingress_api.messages import REPEAT, SEND_ERRORS
+from lanegate.api import Accepted, AttachmentMessage
+from lanegate.attachments import object_id, sniff
+from lanegate.errors import ApiError, InvalidInput, NotFound, PayloadTooLarge
+from lanegate.service import SETTINGS, STORE
+
+log = structlog.get_logger(__name__)
+
+MAX_FILES = 10
+SNIFF_BYTES = 512
+
+
+async def _store_file(
+    bucket: AsyncGridFSBucket, who: Caller, part: BodyPartReader, max_bytes: int
+) -> dict[str, Any]:
+    """Stream one uploaded file into GridFS; 413 (and nothing kept) beyond `max_bytes`."""
+    name = part.filename or "attachment"
+    head = b""
+    size = 0
+    upload = bucket.open_upload_stream(name, metadata={"tenantId": who.tenant_id})
+    try:
+        while chunk := await part.read_chunk(256 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                raise PayloadTooLarge(f"{name} is larger than {max_bytes} bytes")
+            if len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+            await upload.write(chunk)
+        content_type = sniff(head)
+        await upload.set("metadata", {"tenantId": who.tenant_id, "contentType": content_type})
+        await upload.close()
+    except BaseException:
+        await upload.abort()
+        raise
+    return {"id": str(upload._id), "fileName": name, "contentType": content_type, "size": size}
+
+
+async def _read_multipart(
+    request: web.Request, who: Caller
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The form's fields and the files of `attachments`, stored as they stream in."""
+    bucket, limit = request.app[STORE].files, request.app[SETTINGS].attachment_max_bytes
+    fields: dict[str, Any] = {}
+    files: list[dict[str, Any]] = []
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise InvalidInput([([], "Nested multipart bodies are not accepted")])
+            if part.name == "attachments" and part.filename is not None:
+                if len(files) == MAX_FILES:
+                    raise InvalidInput([(["attachments"], f"At most {MAX_FILES} files")])
+                files.append(await _store_file(bucket, who, part, limit))
+            elif part.name:
+                fields[part.name] = (await part.read(decode=True)).decode("utf-8")
+    except BaseException:
+        await _discard(bucket, files)
+        raise
+    return fields, files
+
+
+async def _discard(bucket: AsyncGridFSBucket, files: list[dict[str, Any]]) -> None:
+    for file in files:
+        oid = object_id(file["id"])
+        if oid is not None:
+            with contextlib.suppress(NoFile):
+                await bucket.delete(oid)
+
+
+@API.post(
+    "/message/attachment",
+    summary=(
+        "Queue files: multipart/form-data with the send fields and files in `attachments` "
+        "(kept by the gateway, type sniffed), or JSON with `attachmentUrl` (fetched at send time)"
+    ),
+    tag="messages",
+    body=AttachmentMessage,
+    response=Accepted,
+    status=202,
+    errors=SEND_ERRORS,
+    also=REPEAT,
+    scope="messages:write",
+)
+async def send_attachment(request: web.Request) -> web.Response:
+    who = await caller(request)
+    if request.content_type == "multipart/form-data":
+        fields, files = await _read_multipart(request, who)
+        try:
+            fields = {
+                k: (v.lower() == "true" if k in BOOLEAN_FIELDS else v) for k, v in fields.items()
+            }
+            body = validate(AttachmentMessage, fields)
+            if not files:
+                raise InvalidInput([(["attachments"], "Attach at least one file")])
+            content: dict[str, Any] = {"attachments": files}
+            if body.caption:
+                content["caption"] = body.caption
+            answer, status = await accept_one(request, who, Item(body, "attachment", content))
+        except (ApiError, web.HTTPException):
+            await _discard(request.app[STORE].files, files)
+            raise
+        return web.json_response(answer, status=status)
+    body = validate(AttachmentMessage, await read_object(request))
+    if body.attachmentUrl is None:
+        raise InvalidInput(
+            [(["attachmentUrl"], "Give attachmentUrl, or upload files as multipart")]
+        )
+    content = {"attachmentUrl": str(body.attachmentUrl)}
+    content |= {k: getattr(body, k) for k in ("fileName", "caption") if getattr(body, k)}
+    answer, status = await accept_one(request, who, Item(body, "attachment", content))
+    return web.json_response(answer, status=status)
+
+
+BOOLEAN_FIELDS = frozenset({"requiresApproval", "force"})
+
+
+@API.get(
+    "/attachments/{id}",
+    summary="An uploaded attachment's bytes (only for the tenant that uploaded it)",
+    tag="messages",
+    errors=(401, 404),
+    scope="messages:read",
+    media="application/octet-stream",
+)
+async def get_attachment(request: web.Request) -> web.StreamResponse:
+    who = await caller(request)
+    oid = object_id(request.match_info["id"])
+    bucket = request.app[STORE].files
+    try:
+        if oid is None:
+            raise NoFile("not an attachment id")
+        stream = await bucket.open_download_stream(oid)
+    except NoFile as e:
+        raise NotFound("Attachment not found") from e
+    metadata = stream.metadata or {}
+    if metadata.get("tenantId") != who.tenant_id:
+        raise NotFound("Attachment not found")
+    return web.Response(
+        body=await stream.read(),
+        content_type=str(metadata.get("contentType", "application/octet-stream")),
+        headers={
+            "Content-Disposition": f'attachment; filename="{_safe(stream.filename)}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _safe(name: str | None) -> str:
+    return "".join(c for c in (name or "attachment") if c.isalnum() or c in "._- ")[:200]

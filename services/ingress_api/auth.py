@@ -1,0 +1,119 @@
+"""API keys: random, shown once, stored as a hash, scoped; the operator key guards /admin."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiohttp import web
+
+from ingress_api.endpoints import current
+from ingress_api.ratelimit import count_request
+from lanegate.errors import Forbidden, InsufficientScope, Unauthorized
+from lanegate.events import utcnow
+from lanegate.service import SETTINGS, STORE
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The tenant a request acts for, and the key it used."""
+
+    tenant_id: str
+    key_id: str
+    max_instances: int | None = None
+    max_messages_per_day: int | None = None
+
+
+def new_key() -> str:
+    """A new API key: 32 random bytes, URL-safe."""
+    return "lg_" + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key: its SHA-256 (keys are random, so no salt is needed)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def presented_key(request: web.Request) -> str | None:
+    """The key from `apikey`, `X-API-Key` or `Authorization: Bearer`, whichever is present."""
+    key = request.headers.get("apikey") or request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def caller(request: web.Request) -> Caller:
+    """Resolve the request's tenant from its key; 401 if missing, unknown or disabled, 403 if
+    the key lacks the endpoint's scope."""
+    key = presented_key(request)
+    if not key:
+        raise Unauthorized("Missing API key")
+    store = request.app[STORE]
+    # Looked up by its hash: timing reveals nothing about a stored key's plain form.
+    record = await store.api_keys.find_one({"keyHash": hash_key(key), "revokedAt": None})
+    if record is None:
+        raise Unauthorized("Invalid API key")
+    tenant = await store.tenants.find_one({"_id": record["tenantId"], "disabled": {"$ne": True}})
+    if tenant is None:
+        raise Unauthorized("Invalid API key")
+    endpoint = current(request)
+    scopes = record.get("scopes")
+    needed = endpoint.scope if endpoint is not None else None
+    if needed and scopes is not None and needed not in scopes:
+        raise InsufficientScope(f"This key lacks the {needed} scope")
+    limit = record.get("rateLimitPerMinute") or request.app[SETTINGS].rate_limit_per_minute
+    await count_request(request, record["_id"], limit)
+    now = utcnow()
+    if record.get("lastUsedAt") is None or now - record["lastUsedAt"] > LAST_USED_RESOLUTION:
+        await store.api_keys.update_one({"_id": record["_id"]}, {"$set": {"lastUsedAt": now}})
+    return Caller(
+        tenant_id=record["tenantId"],
+        key_id=record["_id"],
+        max_instances=tenant.get("maxInstances"),
+        max_messages_per_day=tenant.get("maxMessagesPerDay"),
+    )
+
+
+def require_admin(request: web.Request) -> None:
+    """Check the operator key in constant time; 401 when admin is off or the key is wrong."""
+    expected = request.app[SETTINGS].admin_key.get_secret_value()
+    key = presented_key(request)
+    if not key:
+        raise Unauthorized("Missing API key")
+    if not expected or not hmac.compare_digest(key.encode(), expected.encode()):
+        raise Unauthorized("Invalid API key")
+
+
+def require_own_instance(caller: Caller, tenant_part: str) -> None:
+    """403 when an instance name lies in another tenant's namespace."""
+    if tenant_part != caller.tenant_id:
+        raise Forbidden("The instanceName must start with your tenantId")
+
+
+async def issue_key(
+    request: web.Request,
+    tenant_id: str,
+    scopes: list[str] | None = None,
+    name: str | None = None,
+    rate_limit: int | None = None,
+) -> tuple[str, str]:
+    """Create and store a key; returns (key id, plain key). The plain key is never stored."""
+    key, key_id = new_key(), secrets.token_hex(8)
+    await request.app[STORE].api_keys.insert_one(
+        {
+            "_id": key_id,
+            "keyHash": hash_key(key),
+            "tenantId": tenant_id,
+            "name": name,
+            "scopes": scopes,
+            "rateLimitPerMinute": rate_limit,
+            "createdAt": utcnow(),
+            "revokedAt": None,
+            "lastUsedAt": None,
+        }
+    )
+    return key_id, key

@@ -1,0 +1,45 @@
+"""Reading a JSON request body into its pydantic model, with the seed's errors."""
+
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from lanegate.errors import InvalidInput, UnsupportedMediaType
+
+
+async def read_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; 415 unless sent as JSON, 400 on bad JSON or another JSON type,
+    413 when too big."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Send the body as application/json")
+    raw = await request.read()
+    try:
+        data: Any = json.loads(raw) if raw else None
+    except (ValueError, RecursionError) as e:
+        raise InvalidInput([([], f"Body is not valid JSON: {e}")]) from e
+    if not isinstance(data, dict):
+        raise InvalidInput([([], "Body must be a JSON object")])
+    return data
+
+
+def validate[M: BaseModel](model: type[M], data: dict[str, Any]) -> M:
+    """`data` as `model`; 400 with one issue per bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise InvalidInput.from_pydantic(e) from e
+
+
+async def read_json[M: BaseModel](request: web.Request, model: type[M]) -> M:
+    """Parse the body as `model`."""
+    return validate(model, await read_object(request))
+
+
+def read_query[M: BaseModel](request: web.Request, model: type[M]) -> M:
+    """Parse the query string as `model`; 400 with `issues` on bad or unknown parameters."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as e:
+        raise InvalidInput.from_pydantic(e) from e

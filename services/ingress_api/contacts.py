@@ -1,0 +1,181 @@
+"""Contacts: the people a tenant writes to, with names, tags and an active flag."""
+
+from typing import Any
+
+from aiohttp import web
+from pymongo import ReturnDocument
+
+from ingress_api.auth import Caller, caller
+from ingress_api.body import read_json, read_query
+from ingress_api.endpoints import API
+from ingress_api.instances import iso
+from ingress_api.listing import page_meta
+from lanegate.api import (
+    PHONE,
+    ContactDeleted,
+    ContactList,
+    ContactQuery,
+    ContactStatus,
+    ContactUpsert,
+    ContactView,
+)
+from lanegate.errors import NotFound
+from lanegate.events import new_id, utcnow
+from lanegate.service import STORE
+from lanegate.store import Document, Store
+
+
+def view(contact: Document) -> dict[str, Any]:
+    return {
+        "id": contact["_id"],
+        "identifier": contact["identifier"],
+        "type": contact.get("type", "WHATSAPP"),
+        "name": contact.get("name"),
+        "tags": contact.get("tags", []),
+        "active": contact.get("active", True),
+        "inactiveReason": contact.get("inactiveReason"),
+        "createdAt": iso(contact.get("createdAt")),
+        "updatedAt": iso(contact.get("updatedAt")),
+    }
+
+
+def _where(who: Caller, ref: str) -> dict[str, Any]:
+    """A contact by id, or by phone number (with or without `+`) as seed 002 addresses it."""
+    number = ref.lstrip("+")
+    if PHONE.match(number):
+        return {"tenantId": who.tenant_id, "identifier": number}
+    return {"tenantId": who.tenant_id, "_id": ref}
+
+
+async def upsert_contact(
+    store: Store, tenant_id: str, identifier: str, changes: dict[str, Any]
+) -> tuple[Document, bool]:
+    """Create or update a contact by its number; returns it and whether it is new."""
+    now = utcnow()
+    contact = await store.contacts.find_one_and_update(
+        {"tenantId": tenant_id, "identifier": identifier},
+        {
+            "$set": {**changes, "updatedAt": now},
+            "$setOnInsert": {"_id": new_id(), "active": True, "createdAt": now},
+        },
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    if contact is None:  # an upsert returning the new document never gives None
+        raise RuntimeError("contact upsert returned nothing")
+    return contact, contact["createdAt"] == now
+
+
+@API.get(
+    "/contacts",
+    summary="Your contacts, by number, optionally with one tag",
+    tag="contacts",
+    query=ContactQuery,
+    response=ContactList,
+    errors=(400, 401),
+    scope="messages:read",
+)
+async def list_contacts(request: web.Request) -> web.Response:
+    who = await caller(request)
+    query = read_query(request, ContactQuery)
+    where: dict[str, Any] = {"tenantId": who.tenant_id}
+    if query.tag is not None:
+        where["tags"] = query.tag
+    store = request.app[STORE]
+    total = await store.contacts.count_documents(where)
+    found = (
+        store.contacts.find(where)
+        .sort("identifier", 1)
+        .skip((query.page - 1) * query.limit)
+        .limit(query.limit)
+    )
+    contacts = [view(c) for c in await found.to_list(None)]
+    return web.json_response(
+        {"contacts": contacts, "meta": page_meta(total, query.page, query.limit)}
+    )
+
+
+@API.post(
+    "/contacts",
+    summary="Create a contact, or update the one with this identifier",
+    tag="contacts",
+    body=ContactUpsert,
+    response=ContactView,
+    status=201,
+    errors=(400, 401),
+    scope="messages:write",
+)
+async def save_contact(request: web.Request) -> web.Response:
+    who = await caller(request)
+    body = await read_json(request, ContactUpsert)
+    changes: dict[str, Any] = {"type": body.type}
+    if body.name is not None:
+        changes["name"] = body.name
+    if body.tags is not None:
+        changes["tags"] = sorted(set(body.tags))
+    contact, created = await upsert_contact(
+        request.app[STORE], who.tenant_id, body.identifier, changes
+    )
+    return web.json_response(view(contact), status=201 if created else 200)
+
+
+@API.get(
+    "/contacts/{id}",
+    summary="One contact, by id or by phone number",
+    tag="contacts",
+    response=ContactView,
+    errors=(401, 404),
+    scope="messages:read",
+)
+async def get_contact(request: web.Request) -> web.Response:
+    who = await caller(request)
+    contact = await request.app[STORE].contacts.find_one(_where(who, request.match_info["id"]))
+    if contact is None:
+        raise NotFound("Contact not found")
+    return web.json_response(view(contact))
+
+
+@API.patch(
+    "/contacts/{id}/status",
+    summary="Activate or deactivate a contact (sends to an inactive one are refused)",
+    tag="contacts",
+    body=ContactStatus,
+    response=ContactView,
+    errors=(400, 401, 404),
+    scope="messages:write",
+)
+async def set_status(request: web.Request) -> web.Response:
+    who = await caller(request)
+    body = await read_json(request, ContactStatus)
+    contact = await request.app[STORE].contacts.find_one_and_update(
+        _where(who, request.match_info["id"]),
+        {
+            "$set": {
+                "active": body.active,
+                "inactiveReason": None if body.active else body.reason,
+                "updatedAt": utcnow(),
+            }
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    if contact is None:
+        raise NotFound("Contact not found")
+    return web.json_response(view(contact))
+
+
+@API.delete(
+    "/contacts/{id}",
+    summary="Delete a contact (its messages stay)",
+    tag="contacts",
+    response=ContactDeleted,
+    errors=(401, 404),
+    scope="messages:write",
+)
+async def delete_contact(request: web.Request) -> web.Response:
+    who = await caller(request)
+    contact = await request.app[STORE].contacts.find_one_and_delete(
+        _where(who, request.match_info["id"])
+    )
+    if contact is None:
+        raise NotFound("Contact not found")
+    return web.json_response({"id": contact["_id"], "deleted": True})

@@ -1,0 +1,342 @@
+"""Instances: a tenant's WhatsApp numbers, their state and their lifecycle."""
+
+import secrets
+from dataclasses import asdict
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+from pymongo.errors import DuplicateKeyError
+
+from ingress_api.auth import Caller, caller, require_own_instance
+from ingress_api.body import read_json
+from ingress_api.endpoints import API
+from ingress_api.quotas import check_instance_quota
+from ingress_api.rpc import ask
+from lanegate.api import (
+    InstanceCreate,
+    InstanceCreated,
+    InstanceDeleted,
+    InstanceDevice,
+    InstanceStatus,
+    InstanceUpdate,
+    InstanceView,
+    parse_instance_name,
+    stored_provider_config,
+)
+from lanegate.errors import (
+    BadGateway,
+    Conflict,
+    GatewayTimeout,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
+from lanegate.events import InstanceConfigured, utcnow
+from lanegate.providers.capabilities import CAPABILITIES
+from lanegate.service import BROKER, KEYRING, STORE
+from lanegate.statuses import CANCELABLE, WAITING
+from lanegate.store import Document, Store
+
+log = structlog.get_logger(__name__)
+
+NAME_ISSUE = "Must follow {tenant}__{client}__{label} format"
+
+
+def iso(value: Any) -> str | None:
+    """A stored datetime as ISO 8601 UTC with milliseconds, like the seed's timestamps."""
+    if value is None:
+        return None
+    text: str = value.isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def view(instance: Document) -> dict[str, Any]:
+    """An instance as the API shows it: never its secrets."""
+    return {
+        "instanceName": instance["_id"],
+        "clientId": instance["clientId"],
+        "displayName": instance.get("displayName"),
+        "provider": instance["provider"],
+        "state": instance["state"],
+        "phoneNumber": instance.get("phoneNumber"),
+        "connectedAt": iso(instance.get("connectedAt")),
+        "isPrimary": bool(instance.get("isPrimary")),
+        "webhookUrl": instance.get("webhookUrl"),
+        "lanes": instance.get("lanes") or {},
+        "createdAt": iso(instance.get("createdAt")),
+        **asdict(CAPABILITIES[instance["provider"]]),
+    }
+
+
+async def own_instance(store: Store, who: Caller, name: str) -> Document:
+    """The caller's instance by name: 400 if malformed, 403 if another tenant's, 404 if absent."""
+    parts = parse_instance_name(name)
+    if parts is None:
+        raise InvalidInput([(["instanceName"], NAME_ISSUE)])
+    require_own_instance(who, parts[0])
+    instance = await store.instances.find_one({"_id": name, "tenantId": who.tenant_id})
+    if instance is None:
+        raise NotFound(f"Instance {name} not found")
+    return instance
+
+
+async def _make_primary(store: Store, instance: Document) -> None:
+    """One primary instance per client: this one, no other."""
+    await store.instances.update_many(
+        {
+            "tenantId": instance["tenantId"],
+            "clientId": instance["clientId"],
+            "_id": {"$ne": instance["_id"]},
+        },
+        {"$set": {"isPrimary": False}},
+    )
+
+
+@API.post(
+    "/instance/create",
+    summary="Register an instance (a WhatsApp number) in close state",
+    tag="instances",
+    body=InstanceCreate,
+    response=InstanceCreated,
+    status=201,
+    errors=(400, 401, 403, 409),
+    scope="instances:write",
+)
+async def create(request: web.Request) -> web.Response:
+    """Register an instance in `close` state; it opens when the phone scans the QR."""
+    who = await caller(request)
+    body = await read_json(request, InstanceCreate)
+    tenant, client, label = parse_instance_name(body.instanceName) or ("", "", "")
+    require_own_instance(who, tenant)
+    try:
+        provider_config = stored_provider_config(body.provider, body.providerConfig)
+    except ValidationError as e:
+        raise InvalidInput(
+            [(["providerConfig", *err["loc"]], err["msg"]) for err in e.errors()]
+        ) from e
+    if body.provider == "waha":
+        provider_config["hmacKey"] = secrets.token_urlsafe(32)  # WAHA signs callbacks with it
+    store, keyring = request.app[STORE], request.app[KEYRING]
+    await check_instance_quota(request, who)
+    instance = {
+        "_id": body.instanceName,
+        "tenantId": tenant,
+        "clientId": client,
+        "label": label,
+        "provider": body.provider,
+        "providerConfig": keyring.seal_config(provider_config),
+        "displayName": body.displayName,
+        "isPrimary": body.isPrimary,
+        "webhookUrl": str(body.webhookUrl),
+        "webhookSecret": keyring.encrypt(body.webhookSecret),
+        "webhookEnabled": True,
+        "webhookEvents": None,
+        "lanes": body.lanes.model_dump(exclude_none=True) if body.lanes else {},
+        "timezone": body.timezone or "UTC",
+        "warmup": body.warmup.model_dump() if body.warmup else None,
+        "throughput": body.throughput.model_dump(exclude_none=True) if body.throughput else {},
+        "state": "close",
+        "phoneNumber": None,
+        "connectedAt": None,
+        "createdAt": utcnow(),
+    }
+    try:
+        await store.instances.insert_one(instance)
+    except DuplicateKeyError as e:
+        raise Conflict(f"Instance {body.instanceName} already exists") from e
+    await check_instance_quota(request, who, created=body.instanceName)
+    if body.isPrimary:
+        await _make_primary(store, instance)
+    return web.json_response({"instanceName": body.instanceName, "status": "close"}, status=201)
+
+
+@API.patch(
+    "/instance/{name}",
+    summary="Change an instance's webhook (URL, secret, event filter, on/off), name or pacing",
+    tag="instances",
+    body=InstanceUpdate,
+    response=InstanceView,
+    errors=(400, 401, 403, 404, 503),
+    scope="instances:write",
+)
+async def update(request: web.Request) -> web.Response:
+    """Apply the fields present in the body; lane overrides merge setting by setting."""
+    who = await caller(request)
+    body = await read_json(request, InstanceUpdate)
+    store = request.app[STORE]
+    instance = await own_instance(store, who, request.match_info["name"])
+    changes: dict[str, Any] = {}
+    for field in body.model_fields_set:
+        value = getattr(body, field)
+        if field == "lanes" and value is not None:
+            for lane, spec in value.model_dump(exclude_none=True).items():
+                for key, setting in spec.items():
+                    changes[f"lanes.{lane}.{key}"] = setting
+        elif field == "throughput" and value is not None:
+            for key, setting in value.model_dump(exclude_none=True).items():
+                changes[f"throughput.{key}"] = setting
+        elif field == "warmup":
+            changes["warmup"] = value.model_dump() if value is not None else None
+        elif field == "webhookUrl" and value is not None:
+            changes["webhookUrl"] = str(value)
+            changes["webhookFailingSince"] = None
+        elif field == "webhookSecret" and value is not None:
+            changes["webhookSecret"] = request.app[KEYRING].encrypt(value)
+        elif field == "webhookEnabled" and value is not None:
+            changes |= webhook_switch(value)
+        elif field == "webhookEvents":
+            changes["webhookEvents"] = sorted(set(value)) if value else None
+        elif value is not None or field == "displayName":
+            changes[field] = value
+    if changes:
+        changes["updatedAt"] = utcnow()
+        await store.instances.update_one(
+            {"_id": instance["_id"], "tenantId": who.tenant_id}, {"$set": changes}
+        )
+    if body.isPrimary:
+        await _make_primary(store, instance)
+    if PACING_FIELDS & body.model_fields_set:
+        await announce_pacing(request, instance)
+    updated = await own_instance(store, who, instance["_id"])
+    return web.json_response(view(updated))
+
+
+PACING_FIELDS = {"lanes", "timezone", "warmup", "throughput"}
+
+
+async def announce_pacing(request: web.Request, instance: Document) -> None:
+    """Tell the instance's scheduler to reload its pacing (already stored, read on takeover)."""
+    try:
+        await request.app[BROKER].publish(
+            InstanceConfigured(tenantId=instance["tenantId"], instanceName=instance["_id"])
+        )
+    except Exception as e:
+        raise Unavailable("Settings saved; the scheduler could not be told yet, retry") from e
+
+
+def webhook_switch(enabled: bool) -> dict[str, Any]:
+    """The instance fields that turn its webhook on (a fresh start) or off (by the tenant)."""
+    if enabled:
+        return {
+            "webhookEnabled": True,
+            "webhookFailingSince": None,
+            "webhookDisabledAt": None,
+            "webhookDisabledReason": None,
+        }
+    return {
+        "webhookEnabled": False,
+        "webhookDisabledAt": utcnow(),
+        "webhookDisabledReason": "disabled by the tenant",
+    }
+
+
+@API.get(
+    "/instance/{name}/status",
+    summary="Connection state of an instance and its queued messages",
+    tag="instances",
+    response=InstanceStatus,
+    errors=(400, 401, 403, 404),
+    scope="instances:read",
+)
+async def status(request: web.Request) -> web.Response:
+    """Connection state of one instance and how many of its messages wait."""
+    store = request.app[STORE]
+    instance = await own_instance(store, await caller(request), request.match_info["name"])
+    queued = await store.messages.count_documents(
+        {"instanceName": instance["_id"], "status": {"$in": list(WAITING)}}
+    )
+    return web.json_response(
+        {
+            "instanceName": instance["_id"],
+            "state": instance["state"],
+            "phoneNumber": instance.get("phoneNumber"),
+            "connectedAt": iso(instance.get("connectedAt")),
+            "messagesQueuedCount": queued,
+        }
+    )
+
+
+@API.get(
+    "/instance/{name}/device",
+    summary="The device linked to the instance (null fields while not connected)",
+    tag="instances",
+    response=InstanceDevice,
+    errors=(400, 401, 403, 404),
+    scope="instances:read",
+)
+async def device(request: web.Request) -> web.Response:
+    instance = await own_instance(
+        request.app[STORE], await caller(request), request.match_info["name"]
+    )
+    linked = instance["state"] == "open"
+    return web.json_response(
+        {
+            "device": instance.get("device") if linked else None,
+            "platform": instance.get("platform") if linked else None,
+        }
+    )
+
+
+@API.get(
+    "/instances",
+    summary="Every instance of your tenant",
+    tag="instances",
+    response=list[InstanceView],
+    errors=(401,),
+    scope="instances:read",
+)
+async def list_all(request: web.Request) -> web.Response:
+    who = await caller(request)
+    found = request.app[STORE].instances.find({"tenantId": who.tenant_id}).sort("_id", 1)
+    return web.json_response([view(i) for i in await found.to_list(None)])
+
+
+@API.get(
+    "/instances/{clientId}",
+    summary="The instances of one of your clients",
+    tag="instances",
+    response=list[InstanceView],
+    errors=(401,),
+    scope="instances:read",
+)
+async def list_client(request: web.Request) -> web.Response:
+    who = await caller(request)
+    query = {"tenantId": who.tenant_id, "clientId": request.match_info["clientId"]}
+    found = request.app[STORE].instances.find(query).sort("_id", 1)
+    return web.json_response([view(i) for i in await found.to_list(None)])
+
+
+@API.delete(
+    "/instance/{name}",
+    summary="Delete an instance: its waiting messages are canceled and its session logged out",
+    tag="instances",
+    response=InstanceDeleted,
+    errors=(400, 401, 403, 404),
+    scope="instances:write",
+)
+async def delete(request: web.Request) -> web.Response:
+    who = await caller(request)
+    store = request.app[STORE]
+    instance = await own_instance(store, who, request.match_info["name"])
+    canceled = await store.messages.update_many(
+        {"instanceName": instance["_id"], "status": {"$in": list(CANCELABLE)}},
+        {"$set": {"status": "canceled", "canceledAt": utcnow()}},
+    )
+    logged_out = True
+    try:
+        await ask(request, instance, "logout")
+    except (BadGateway, GatewayTimeout, Unavailable) as e:
+        # The instance goes anyway; the answer says the provider session may still be linked.
+        logged_out = False
+        log.warning("logout before delete failed", instance=instance["_id"], error=e.message)
+    await store.instances.delete_one({"_id": instance["_id"], "tenantId": who.tenant_id})
+    return web.json_response(
+        {
+            "instanceName": instance["_id"],
+            "deleted": True,
+            "canceled": canceled.modified_count,
+            "loggedOut": logged_out,
+        }
+    )

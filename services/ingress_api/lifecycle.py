@@ -1,0 +1,131 @@
+"""A waiting message's lifecycle: approve, reject, cancel (conditional changes, never blind)."""
+
+import structlog
+from aiohttp import web
+from pymongo import ReturnDocument
+
+from ingress_api.auth import Caller, caller
+from ingress_api.endpoints import API
+from lanegate import statuses
+from lanegate.api import MessageChanged
+from lanegate.errors import Conflict, NotFound, Unavailable
+from lanegate.events import MessageAccepted, MessageCanceled, utcnow
+from lanegate.service import BROKER, STORE
+from lanegate.statuses import public
+from lanegate.store import Document, Store
+
+log = structlog.get_logger(__name__)
+
+
+async def _change(
+    store: Store, who: Caller, message_id: str, expected: list[str], changes: Document
+) -> Document:
+    """Move one of the caller's messages out of `expected`; 404 if unknown, 409 if too late."""
+    message = await store.messages.find_one_and_update(
+        {"_id": message_id, "tenantId": who.tenant_id, "status": {"$in": expected}},
+        {"$set": changes},
+        return_document=ReturnDocument.BEFORE,
+    )
+    if message is not None:
+        return message
+    current = await store.messages.find_one(
+        {"_id": message_id, "tenantId": who.tenant_id}, {"status": 1}
+    )
+    if current is None:
+        raise NotFound("Message not found")
+    status = public(current["status"])
+    if current["status"] in ("dispatching", "sending"):
+        status = "being sent"
+    raise Conflict(f"Message is {status}; only {' or '.join(expected)} messages can change")
+
+
+async def _tell_scheduler(request: web.Request, message: Document, status: str) -> None:
+    """Let the scheduler forget the message now; if this is lost, its claim fails later anyway."""
+    try:
+        await request.app[BROKER].publish(
+            MessageCanceled(
+                tenantId=message["tenantId"],
+                instanceName=message["instanceName"],
+                messageId=message["_id"],
+                status="rejected" if status == "rejected" else "canceled",
+            )
+        )
+    except Exception as e:
+        log.warning("cancel not announced; the scheduler skips it at dispatch", error=repr(e))
+
+
+@API.post(
+    "/message/{id}/approve",
+    summary="Approve a message that requires approval; it joins its lane",
+    tag="messages",
+    response=MessageChanged,
+    errors=(401, 404, 409, 503),
+    scope="messages:write",
+)
+async def approve(request: web.Request) -> web.Response:
+    """Move a `pending_approval` message to `pending` and hand it to the scheduler."""
+    who = await caller(request)
+    store = request.app[STORE]
+    message_id = request.match_info["id"]
+    message = await _change(
+        store, who, message_id, ["pending_approval"], {"status": "pending", "approvedAt": utcnow()}
+    )
+    event = MessageAccepted(
+        tenantId=who.tenant_id,
+        instanceName=message["instanceName"],
+        messageId=message_id,
+        lane=message["lane"],
+        priority=message.get("priority", 5),
+        scheduledAt=message.get("scheduledAt"),
+        validUntil=message.get("validUntil"),
+        to=message["to"],
+    )
+    try:
+        await request.app[BROKER].publish(event)
+    except Exception as e:
+        # Not published means nobody plans it: put it back so the answer stays true.
+        await store.messages.update_one(
+            {"_id": message_id, "status": "pending"}, {"$set": {"status": "pending_approval"}}
+        )
+        raise Unavailable("Message queue unavailable, retry shortly") from e
+    log.info("message approved", message_id=message_id)
+    return web.json_response({"id": message_id, "status": "pending"})
+
+
+@API.post(
+    "/message/{id}/reject",
+    summary="Reject a message that requires approval; it is never sent",
+    tag="messages",
+    response=MessageChanged,
+    errors=(401, 404, 409),
+    scope="messages:write",
+)
+async def reject(request: web.Request) -> web.Response:
+    """Move a `pending_approval` message to `rejected`."""
+    return await _retire(request, ["pending_approval"], "rejected", "rejectedAt")
+
+
+@API.post(
+    "/message/{id}/cancel",
+    summary="Cancel a message not yet dispatched",
+    tag="messages",
+    response=MessageChanged,
+    errors=(401, 404, 409),
+    scope="messages:write",
+)
+async def cancel(request: web.Request) -> web.Response:
+    """Move a `pending` or `pending_approval` message to `canceled`."""
+    return await _retire(request, list(statuses.CANCELABLE), "canceled", "canceledAt")
+
+
+async def _retire(
+    request: web.Request, allowed: list[str], status: str, stamp: str
+) -> web.Response:
+    """Take a message that has not gone yet out of its line for good."""
+    who = await caller(request)
+    message_id = request.match_info["id"]
+    message = await _change(
+        request.app[STORE], who, message_id, allowed, {"status": status, stamp: utcnow()}
+    )
+    await _tell_scheduler(request, message, status)
+    return web.json_response({"id": message_id, "status": status})

@@ -1,0 +1,139 @@
+"""Listing messages: filters, paging, newest first, each query on a named index."""
+
+import base64
+import re
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from ingress_api.auth import Caller, caller
+from ingress_api.body import read_query
+from ingress_api.endpoints import API
+from ingress_api.messages import public
+from lanegate.api import ContactMessages, ContactMessagesQuery, MessageList, MessageQuery
+from lanegate.errors import InvalidInput
+from lanegate.service import STORE
+from lanegate.statuses import PUBLIC
+from lanegate.store import Document
+
+# The leading filter picks the index (see store/indexes.py); the first present wins.
+INDEX_BY_FILTER = ("externalId", "instanceName", "status", "lane", "messageType")
+
+
+def plan(who: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
+    """The store filter for a listing and the index that serves it."""
+    where: dict[str, Any] = {"tenantId": who.tenant_id}
+    if query.status is not None:
+        hidden = [stored for stored, shown in PUBLIC.items() if shown == query.status]
+        where["status"] = {"$in": [query.status, *hidden]} if hidden else query.status
+    for field in ("externalId", "instanceName", "lane", "messageType"):
+        value = getattr(query, field)
+        if value is not None:
+            where[field] = value
+    if query.dateFrom or query.dateTo:
+        where["createdAt"] = {
+            **({"$gte": query.dateFrom} if query.dateFrom else {}),
+            **({"$lte": query.dateTo} if query.dateTo else {}),
+        }
+    if query.search is not None:
+        pattern = {"$regex": re.escape(query.search), "$options": "i"}
+        where["$or"] = [
+            {"to": pattern},
+            {"contactName": pattern},
+            {"content.text": pattern},
+            {"content.caption": pattern},
+        ]
+    leading = next((f for f in INDEX_BY_FILTER if f in where), None)
+    return where, f"tenant_{leading}_created" if leading else "tenant_created"
+
+
+def listed(message: Document) -> dict[str, Any]:
+    """A message as listings show it: its public view plus content and references."""
+    content = message.get("content", {})
+    return public(message) | {
+        "text": content.get("text", content.get("caption")),
+        "priority": message.get("priority", 5),
+        "messageType": message.get("messageType", "GERAL"),
+        "externalId": message.get("externalId"),
+        "contactName": message.get("contactName"),
+    }
+
+
+@API.get(
+    "/messages",
+    summary="Your messages, newest first, with filters and pages",
+    tag="messages",
+    query=MessageQuery,
+    response=MessageList,
+    errors=(400, 401),
+    scope="messages:read",
+)
+async def list_messages(request: web.Request) -> web.Response:
+    who = await caller(request)
+    query = read_query(request, MessageQuery)
+    where, index = plan(who, query)
+    store = request.app[STORE]
+    total = await store.messages.count_documents(where, hint=index)
+    found = (
+        store.messages.find(where)
+        .sort("createdAt", -1)
+        .skip((query.page - 1) * query.limit)
+        .limit(query.limit)
+        .hint(index)
+    )
+    data = [listed(m) for m in await found.to_list(None)]
+    return web.json_response({"data": data, "meta": page_meta(total, query.page, query.limit)})
+
+
+def page_meta(total: int, page: int, limit: int) -> dict[str, int]:
+    """The `meta` of a paged listing."""
+    return {"total": total, "page": page, "limit": limit, "pages": (total + limit - 1) // limit}
+
+
+def _cursor(message: Document) -> str:
+    raw = f"{message['createdAt'].isoformat()}|{message['_id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _after(cursor: str) -> dict[str, Any]:
+    try:
+        created, message_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        at = datetime.fromisoformat(created)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")]) from e
+    return {"$or": [{"createdAt": {"$lt": at}}, {"createdAt": at, "_id": {"$lt": message_id}}]}
+
+
+@API.get(
+    "/contacts/{phone}/messages",
+    summary="Messages with one contact, newest first, with a cursor for the next page",
+    tag="contacts",
+    query=ContactMessagesQuery,
+    response=ContactMessages,
+    errors=(400, 401),
+    scope="messages:read",
+)
+async def contact_messages(request: web.Request) -> web.Response:
+    who = await caller(request)
+    query = read_query(request, ContactMessagesQuery)
+    phone = request.match_info["phone"].lstrip("+")
+    where: dict[str, Any] = {"tenantId": who.tenant_id, "to": phone}
+    if query.cursor:
+        where = {"$and": [where, _after(query.cursor)]}
+    found = (
+        request.app[STORE]
+        .messages.find(where)
+        .sort([("createdAt", -1), ("_id", -1)])
+        .limit(query.limit + 1)
+        .hint("tenant_to_created")
+    )
+    page = await found.to_list(None)
+    more = len(page) > query.limit
+    page = page[: query.limit]
+    return web.json_response(
+        {
+            "messages": [listed(m) for m in page],
+            "pagination": {"next": _cursor(page[-1]) if more else None},
+        }
+    )

@@ -1,0 +1,50 @@
+"""ingress-api wiring: settings in, declared endpoints on, resources opened by the service shell."""
+
+import time
+
+from aiohttp import web
+
+# Importing the handler modules declares their endpoints.
+from ingress_api import (  # noqa: F401
+    admin,
+    attachments,
+    console,
+    contacts,
+    deliveries,
+    instances,
+    lifecycle,
+    listing,
+    messages,
+    monitoring,
+    openapi,
+    pacing,
+    rpc,
+    sandbox,
+    sessions,
+    templates,
+    webhooks,
+)
+from ingress_api.endpoints import API
+from ingress_api.monitoring import STARTED
+from ingress_api.ratelimit import quota_headers
+from ingress_api.sealing import seal_at_start
+from lanegate.service import base_app, run
+from lanegate.settings import Settings
+
+
+def build(settings: Settings) -> web.Application:
+    """The ingress-api application."""
+    app = base_app(settings, "ingress-api")
+    # Outside the error boundary, so 4xx answers carry the quota too.
+    app.middlewares.insert(1, quota_headers)
+    app[STARTED] = time.monotonic()
+    app.router.add_routes(API.routes())
+    app.router.add_routes(console.routes())
+    openapi.install(app)
+    app.cleanup_ctx.append(rpc.rpc_client)
+    app.on_startup.append(seal_at_start)
+    return app
+
+
+def main() -> None:
+    run("ingress-api", build, lambda s: s.ingress_port)

@@ -1,0 +1,131 @@
+"""Queues and statistics: what waits, what was sent, and flushing a queue."""
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import web
+
+from ingress_api.auth import caller
+from ingress_api.endpoints import API
+from ingress_api.instances import own_instance
+from lanegate.api import Flushed, Health, QueueCounts, Stats
+from lanegate.events import utcnow
+from lanegate.lanes import LANES
+from lanegate.service import STORE
+from lanegate.statuses import CANCELABLE, WAITING
+
+STARTED = web.AppKey("started", float)
+
+
+def _queue(by_lane: dict[str, int]) -> dict[str, int]:
+    counts = {lane: by_lane.get(lane, 0) for lane in LANES}
+    return counts | {"total": sum(counts.values())}
+
+
+@API.get(
+    "/instance/{name}/queue",
+    summary="Messages waiting to be sent, per lane",
+    tag="monitoring",
+    response=QueueCounts,
+    errors=(400, 401, 403, 404),
+    scope="messages:read",
+)
+async def queue(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    instance = await own_instance(store, await caller(request), request.match_info["name"])
+    groups = await store.messages.aggregate(
+        [
+            {"$match": {"instanceName": instance["_id"], "status": {"$in": list(WAITING)}}},
+            {"$group": {"_id": "$lane", "n": {"$sum": 1}}},
+        ]
+    )
+    return web.json_response(_queue({g["_id"]: g["n"] async for g in groups}))
+
+
+@API.post(
+    "/instance/{name}/queue/flush",
+    summary="Cancel every message still waiting in the instance's queue",
+    tag="monitoring",
+    response=Flushed,
+    errors=(400, 401, 403, 404),
+    scope="messages:write",
+)
+async def flush(request: web.Request) -> web.Response:
+    """Waiting messages become `canceled`; one already handed to the provider still goes."""
+    store = request.app[STORE]
+    instance = await own_instance(store, await caller(request), request.match_info["name"])
+    result = await store.messages.update_many(
+        {"instanceName": instance["_id"], "status": {"$in": list(CANCELABLE)}},
+        {"$set": {"status": "canceled", "canceledAt": utcnow()}},
+    )
+    return web.json_response({"instanceName": instance["_id"], "flushed": result.modified_count})
+
+
+@API.get(
+    "/stats",
+    summary="Totals and per-instance queues and counts for your tenant",
+    tag="monitoring",
+    response=Stats,
+    errors=(401,),
+    scope="messages:read",
+)
+async def stats(request: web.Request) -> web.Response:
+    who = await caller(request)
+    store = request.app[STORE]
+    names = [
+        i["_id"]
+        async for i in store.instances.find({"tenantId": who.tenant_id}, {"_id": 1}).sort("_id", 1)
+    ]
+    groups = await store.messages.aggregate(
+        [
+            {"$match": {"tenantId": who.tenant_id}},
+            {
+                "$group": {
+                    "_id": {"i": "$instanceName", "s": "$status", "l": "$lane"},
+                    "n": {"$sum": 1},
+                }
+            },
+        ]
+    )
+    queued: dict[str, dict[str, int]] = defaultdict(dict)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0, "pending": 0})
+    async for group in groups:
+        name, status, lane, n = group["_id"]["i"], group["_id"]["s"], group["_id"]["l"], group["n"]
+        if status in WAITING:
+            queued[name][lane] = queued[name].get(lane, 0) + n
+            counts[name]["pending"] += n
+        elif status in ("sent", "failed"):
+            counts[name][status] += n
+    per_instance: list[dict[str, Any]] = [
+        {"instanceName": name, "queue": _queue(queued[name]), "messages": counts[name]}
+        for name in names
+    ]
+    totals = {
+        "queued": sum(c["pending"] for c in counts.values()),
+        "sent": sum(c["sent"] for c in counts.values()),
+        "failed": sum(c["failed"] for c in counts.values()),
+    }
+    return web.json_response(
+        {"instances": len(names), "totals": totals, "perInstance": per_instance}
+    )
+
+
+@API.get(
+    "/health",
+    summary="Gateway summary for monitors (no key needed)",
+    tag="monitoring",
+    response=Health,
+    auth="none",
+)
+async def health(request: web.Request) -> web.Response:
+    """The seed's unauthenticated health summary."""
+    store = request.app[STORE]
+    body = {
+        "status": "ok",
+        "tenants": await store.tenants.count_documents({}),
+        "instances": await store.instances.count_documents({}),
+        "queuedMessages": await store.messages.count_documents({"status": {"$in": list(WAITING)}}),
+        "uptime": int(time.monotonic() - request.app[STARTED]),
+    }
+    return web.json_response(body)

@@ -1,0 +1,99 @@
+"""Asking provider-sender (`provider.rpc`) or template-sync (`template.rpc`) and waiting.
+
+ingress-api never calls a provider: it asks over the broker and waits, 504
+when no answer comes in time, 502 when the provider answers with an error
+(a template sync maps Meta's failure to seed 001's codes instead).
+"""
+
+import math
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from lanegate.broker import RpcClient, RpcTimeout
+from lanegate.errors import (
+    BadGateway,
+    GatewayTimeout,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+    WhatsAppApiError,
+    WhatsAppNotConfigured,
+    WhatsAppRateLimited,
+)
+from lanegate.events import ProviderRpc, RpcOperation, TemplateRpc, utcnow
+from lanegate.service import BROKER, SETTINGS
+from lanegate.store import Document
+
+RPC = web.AppKey("rpc", RpcClient)
+
+
+async def rpc_client(app: web.Application) -> AsyncIterator[None]:
+    """The reply queue for session requests, open for the app's lifetime."""
+    client = RpcClient(app[BROKER])
+    await client.start()
+    app[RPC] = client
+    yield
+    await client.close()
+
+
+async def ask(
+    request: web.Request,
+    instance: Document,
+    operation: RpcOperation,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One session operation run by provider-sender; its answer or the mapped error."""
+    rpc, wait = request.app[RPC], request.app[SETTINGS].rpc_timeout_seconds
+    event = ProviderRpc(
+        tenantId=instance["tenantId"],
+        instanceName=instance["_id"],
+        operation=operation,
+        payload=payload or {},
+        replyTo=rpc.reply_to,
+        deadline=utcnow() + timedelta(seconds=wait),
+    )
+    try:
+        answer = await rpc.call(event, wait)
+    except RpcTimeout as e:
+        raise GatewayTimeout("The WhatsApp provider did not answer in time; retry") from e
+    except ConnectionError as e:
+        raise Unavailable("Message queue unavailable, retry shortly") from e
+    error = answer.get("error")
+    if isinstance(error, dict):
+        if error.get("unsupported"):
+            raise Unprocessable(str(error.get("message")))
+        raise BadGateway(f"WhatsApp provider error: {error.get('message')}")
+    return answer
+
+
+async def ask_template_sync(request: web.Request, instance: Document) -> dict[str, Any]:
+    """Have template-sync pull the instance's templates now; its answer or the mapped error."""
+    rpc, wait = request.app[RPC], request.app[SETTINGS].rpc_timeout_seconds
+    event = TemplateRpc(
+        tenantId=instance["tenantId"],
+        instanceName=instance["_id"],
+        replyTo=rpc.reply_to,
+        deadline=utcnow() + timedelta(seconds=wait),
+    )
+    try:
+        answer = await rpc.call(event, wait)
+    except RpcTimeout as e:
+        raise GatewayTimeout("Template sync did not finish in time; list templates later") from e
+    except ConnectionError as e:
+        raise Unavailable("Message queue unavailable, retry shortly") from e
+    error = answer.get("error")
+    if not isinstance(error, dict):
+        return answer
+    message = str(error.get("message"))
+    code = error.get("code")
+    if code == WhatsAppNotConfigured.code:
+        raise WhatsAppNotConfigured(message)
+    if code == WhatsAppRateLimited.code:
+        after = max(1, math.ceil(float(error.get("retryAfter") or 1)))
+        raise WhatsAppRateLimited(message, headers={"Retry-After": str(after)})
+    if code == NotFound.code:
+        raise NotFound(message)
+    raise WhatsAppApiError(message)

@@ -1,0 +1,111 @@
+"""Linking a number: QR code, pairing code, connect, live session state and logout.
+
+ingress-api never calls a provider: each endpoint asks provider-sender over
+the broker (`provider.rpc`) and waits for its answer, 504 when none comes in
+time, 502 when the provider answers with an error.
+"""
+
+from typing import Any
+
+from aiohttp import web
+
+from ingress_api.auth import caller
+from ingress_api.body import read_json
+from ingress_api.endpoints import API
+from ingress_api.instances import own_instance
+from ingress_api.rpc import ask
+from lanegate.api import PairingCode, PairingCodeRequest, QrCode, SessionView
+from lanegate.service import STORE
+from lanegate.store import Document
+
+SESSION_ERRORS = (400, 401, 403, 404, 422, 502, 503, 504)
+
+
+async def _instance(request: web.Request) -> Document:
+    return await own_instance(request.app[STORE], await caller(request), request.match_info["name"])
+
+
+def _session(instance: Document, answer: dict[str, Any]) -> web.Response:
+    return web.json_response(
+        {
+            "instanceName": instance["_id"],
+            "state": answer["state"],
+            "phoneNumber": answer.get("phoneNumber"),
+            "providerStatus": answer.get("providerStatus"),
+        }
+    )
+
+
+@API.get(
+    "/instance/{name}/qr",
+    summary="The QR code to scan with WhatsApp to link the number",
+    tag="instances",
+    response=QrCode,
+    errors=SESSION_ERRORS,
+    scope="instances:read",
+)
+async def qr(request: web.Request) -> web.Response:
+    """A PNG QR code as a data URL, fetched from the provider through provider-sender."""
+    instance = await _instance(request)
+    answer = await ask(request, instance, "qr")
+    return web.json_response({"qrcode": answer["qrcode"]})
+
+
+@API.post(
+    "/instance/{name}/pairing-code",
+    summary="A code to type in WhatsApp to link the number without scanning",
+    tag="instances",
+    body=PairingCodeRequest,
+    response=PairingCode,
+    errors=SESSION_ERRORS,
+    scope="instances:write",
+)
+async def pairing_code(request: web.Request) -> web.Response:
+    """An 8-character pairing code for the number in the body."""
+    instance = await _instance(request)
+    body = await read_json(request, PairingCodeRequest)
+    answer = await ask(request, instance, "pairing_code", {"phoneNumber": body.phoneNumber})
+    return web.json_response({"pairingCode": answer["pairingCode"]})
+
+
+@API.post(
+    "/instance/{name}/connect",
+    summary="Start the instance's session at its provider",
+    tag="instances",
+    response=SessionView,
+    errors=SESSION_ERRORS,
+    scope="instances:write",
+)
+async def connect(request: web.Request) -> web.Response:
+    """Create or start the session; a Cloud API number opens once Meta confirms it."""
+    instance = await _instance(request)
+    return _session(instance, await ask(request, instance, "start"))
+
+
+@API.get(
+    "/instance/{name}/session",
+    summary="The session's state as the provider reports it now",
+    tag="instances",
+    response=SessionView,
+    errors=SESSION_ERRORS,
+    scope="instances:read",
+)
+async def session(request: web.Request) -> web.Response:
+    """Ask the provider for the session's state (the stored state follows it)."""
+    instance = await _instance(request)
+    return _session(instance, await ask(request, instance, "status"))
+
+
+@API.post(
+    "/instance/{name}/logout",
+    summary="Unlink the number; a new QR scan is needed afterwards",
+    tag="instances",
+    response=SessionView,
+    errors=SESSION_ERRORS,
+    scope="instances:write",
+)
+async def logout(request: web.Request) -> web.Response:
+    """Log the session out at the provider; the instance goes `close`."""
+    instance = await _instance(request)
+    answer = await ask(request, instance, "logout")
+    return _session(instance, {"state": answer["state"], "phoneNumber": None})

@@ -1,0 +1,3 @@
+from lane_scheduler.main import main
+
+main()

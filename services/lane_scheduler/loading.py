@@ -1,0 +1,163 @@
+"""Rebuilding the planner's lines from the store when this replica takes over instances."""
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from lane_scheduler.ledger import Ledger
+from lane_scheduler.ownership import shard_of
+from lane_scheduler.planner import Pause, Planner
+from lane_scheduler.usage import Usage
+from lanegate.lanes import pacing_for
+from lanegate.store import Document, Store
+
+log = structlog.get_logger(__name__)
+
+INSTANCE_FIELDS = {
+    "state": 1,
+    "stateChangedAt": 1,
+    "provider": 1,
+    "lanes": 1,
+    "timezone": 1,
+    "warmup": 1,
+    "throughput": 1,
+    "firstConnectedAt": 1,
+    "paused": 1,
+}
+MESSAGE_FIELDS = {
+    "instanceName": 1,
+    "status": 1,
+    "lane": 1,
+    "priority": 1,
+    "queuedAt": 1,
+    "scheduledAt": 1,
+    "validUntil": 1,
+    "to": 1,
+}
+WAITING = ["pending", "dispatching", "sending", "pending_approval"]
+CHUNK = 500  # instance names per `$in` query
+
+
+def seconds(value: Any) -> float | None:
+    """A stored datetime as Unix seconds (None stays None)."""
+    return value.timestamp() if isinstance(value, datetime) else None
+
+
+def pause_of(instance: Document) -> Pause | None:
+    """The pause a provider put on the instance, as stored on it."""
+    paused = instance.get("paused")
+    if not isinstance(paused, dict):
+        return None
+    return Pause(
+        since=seconds(paused.get("since")) or 0.0,
+        until=seconds(paused.get("until")),
+        reason=str(paused.get("reason", "")),
+    )
+
+
+class Loader:
+    """Fills the planner from instances, lane-state records and waiting messages."""
+
+    def __init__(self, store: Store, ledger: Ledger, planner: Planner) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._planner = planner
+
+    def configure(self, instance: Document) -> None:
+        """Apply an instance document's settings, state and pause to its line."""
+        self._planner.configure(
+            instance["_id"],
+            pacing=pacing_for(instance),
+            state=instance.get("state", "close"),
+            state_at=seconds(instance.get("stateChangedAt")) or 0.0,
+            pause=pause_of(instance),
+            first_connected_at=seconds(instance.get("firstConnectedAt")),
+        )
+
+    async def shards(self, gained: dict[int, int], now: float) -> list[str]:
+        """Load every instance of newly claimed shards; returns their names."""
+        for shard, epoch in gained.items():
+            await self._ledger.stamp(shard, epoch)
+        names = []
+        async for instance in self._store.instances.find({}, INSTANCE_FIELDS):
+            if shard_of(instance["_id"]) in gained:
+                self.configure(instance)
+                names.append(instance["_id"])
+        records = await self._ledger.records(list(gained))
+        for name in names:
+            if name not in records and not await self._ledger.ensure(name, gained[shard_of(name)]):
+                self._planner.drop(name)  # a newer owner got there first
+        await self._restore(records)
+        loaded = 0
+        for start in range(0, len(names), CHUNK):
+            loaded += await self._messages(names[start : start + CHUNK], now)
+        log.info("shards loaded", shards=sorted(gained), instances=len(names), messages=loaded)
+        return names
+
+    async def instance(self, name: str, epoch: int) -> bool:
+        """Load one instance this replica did not know yet; False if it does not exist."""
+        instance = await self._store.instances.find_one({"_id": name}, INSTANCE_FIELDS)
+        if instance is None or not await self._ledger.ensure(name, epoch):
+            return False
+        self.configure(instance)
+        record = await self._ledger.record(name)
+        await self._restore({name: record} if record else {})
+        return True
+
+    async def reconfigure(self, name: str) -> None:
+        """Reload an instance's settings after they changed."""
+        instance = await self._store.instances.find_one({"_id": name}, INSTANCE_FIELDS)
+        if instance is not None:
+            self._planner.configure(name, pacing=pacing_for(instance))
+
+    async def _restore(self, records: dict[str, Document]) -> None:
+        last_ids = [r["lastMessageId"] for r in records.values() if r.get("lastMessageId")]
+        sent_at: dict[str, float] = {}
+        if last_ids:
+            async for message in self._store.messages.find(
+                {"_id": {"$in": last_ids}, "status": "sent"}, {"sentAt": 1}
+            ):
+                sent_at[message["_id"]] = seconds(message.get("sentAt")) or 0.0
+        for name, record in records.items():
+            if name not in self._planner:
+                continue
+            # The last send is the last dispatch's send time, or its dispatch time when its
+            # outcome is unknown: never earlier than the real last send.
+            dispatched = record.get("lastDispatchAt")
+            last = max(sent_at.get(record.get("lastMessageId", ""), 0.0), float(dispatched or 0.0))
+            self._planner.restore(
+                name, usage=Usage.from_document(record.get("usage")), last_sent_at=last or None
+            )
+
+    async def _messages(self, names: list[str], now: float) -> int:
+        count = 0
+        async for message in self._store.messages.find(
+            {"instanceName": {"$in": names}, "status": {"$in": WAITING}}, MESSAGE_FIELDS
+        ):
+            self.add(message, now)
+            count += 1
+        return count
+
+    def add(self, message: Document, now: float) -> None:
+        """Put one stored message where it belongs: its line, in flight, or held for approval."""
+        name, status = message["instanceName"], message["status"]
+        valid_until = seconds(message.get("validUntil"))
+        if status == "pending":
+            line = self._planner.line(name)
+            self._planner.add(
+                name,
+                message["_id"],
+                message["lane"],
+                message.get("priority", 5),
+                seconds(message["queuedAt"]) or now,
+                scheduled_at=seconds(message.get("scheduledAt")),
+                valid_until=valid_until,
+                to=message.get("to") if line.pacing.throughput is not None else None,
+            )
+        elif status == "pending_approval":
+            if valid_until is not None:
+                self._planner.hold(name, message["_id"], valid_until)
+        else:
+            # Handed over before: wait for its outcome, published again after the timeout.
+            self._planner.mark_in_flight(name, message["_id"], now)

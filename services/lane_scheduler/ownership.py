@@ -1,0 +1,195 @@
+"""Which replica schedules which instances: shards of instances leased in the store.
+
+Instances hash onto a fixed number of shards. Every replica heartbeats into
+`scheduler_replicas`; the live replicas split the shards by rendezvous
+hashing, so a joining or leaving replica moves only its share. A replica holds
+a shard through a lease in `scheduler_shards` that it renews every second;
+when it dies the lease runs out and the shard's new owner claims it with a
+higher epoch. The epoch fences the old owner out of every lane-state write,
+and a replica stops using a shard a margin before its own lease ends, so two
+replicas never pace one instance at once.
+"""
+
+import hashlib
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError
+
+from lanegate.store import Store
+
+log = structlog.get_logger(__name__)
+
+SHARDS = 64
+SAFETY_MARGIN = 1.0  # stop using a lease this long before it ends (clock skew, slow writes)
+
+Clock = Callable[[], float]
+
+
+def shard_of(instance: str) -> int:
+    """The shard an instance belongs to (stable across replicas and versions)."""
+    return zlib.crc32(instance.encode()) % SHARDS
+
+
+def _weight(shard: int, replica: str) -> bytes:
+    return hashlib.blake2b(f"{shard}:{replica}".encode(), digest_size=8).digest()
+
+
+def assign(shard: int, replicas: list[str]) -> str | None:
+    """The replica that should own `shard` among the live ones (rendezvous hashing)."""
+    return max(replicas, key=lambda replica: _weight(shard, replica), default=None)
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Shards won (with their new epochs) and shards lost in one ownership pass."""
+
+    gained: dict[int, int]
+    lost: set[int]
+
+
+class Ownership:
+    """This replica's leases: claimed, renewed, released, and who owns the others."""
+
+    def __init__(self, store: Store, replica: str, clock: Clock, *, lease_seconds: float) -> None:
+        self._store = store
+        self.replica = replica
+        self._clock = clock
+        self._lease = lease_seconds
+        self.epochs: dict[int, int] = {}
+        self._until: dict[int, float] = {}
+        self._owners: dict[int, tuple[str, float]] = {}
+
+    async def prepare(self) -> None:
+        """Create the shard lease documents once (existing ones are left alone)."""
+        docs = [
+            {"_id": shard, "owner": None, "epoch": 0, "until": _at(0)} for shard in range(SHARDS)
+        ]
+        try:
+            await self._store.scheduler_shards.insert_many(docs, ordered=False)
+        except BulkWriteError as e:
+            if any(error.get("code") != 11000 for error in e.details.get("writeErrors", [])):
+                raise
+
+    def owns(self, instance: str) -> bool:
+        """True while this replica holds a live lease on the instance's shard."""
+        shard = shard_of(instance)
+        return shard in self.epochs and self._clock() < self._until[shard] - SAFETY_MARGIN
+
+    def epoch(self, instance: str) -> int | None:
+        """The fencing epoch this replica holds for the instance's shard, if it owns it."""
+        return self.epochs.get(shard_of(instance)) if self.owns(instance) else None
+
+    def owner_of(self, instance: str) -> str | None:
+        """The replica holding the instance's shard as last seen (None while nobody does)."""
+        if self.owns(instance):
+            return self.replica
+        owner = self._owners.get(shard_of(instance))
+        if owner is None or owner[1] <= self._clock():
+            return None
+        return owner[0]
+
+    async def balance(self) -> Changes:
+        """Heartbeat, renew held leases, release shards others should own, claim free ones."""
+        now = self._clock()
+        await self._store.scheduler_replicas.update_one(
+            {"_id": self.replica}, {"$set": {"seenAt": _at(now)}}, upsert=True
+        )
+        live = [
+            doc["_id"]
+            async for doc in self._store.scheduler_replicas.find(
+                {"seenAt": {"$gt": _at(now - self._lease)}}, {"_id": 1}
+            )
+        ]
+        leases = {doc["_id"]: doc async for doc in self._store.scheduler_shards.find({})}
+        self._owners = {
+            shard: (doc["owner"], doc["until"].timestamp())
+            for shard, doc in leases.items()
+            if doc.get("owner")
+        }
+        lost: set[int] = set()
+        gained: dict[int, int] = {}
+        for shard in range(SHARDS):
+            wanted = assign(shard, live) == self.replica
+            if shard in self.epochs:
+                kept = await self._renew(shard, now) if wanted else False
+                if not wanted:
+                    await self._release(shard)
+                if not kept:
+                    lost.add(shard)
+            elif wanted and self._claimable(leases.get(shard), now):
+                epoch = await self._claim(shard, now)
+                if epoch is not None:
+                    gained[shard] = epoch
+        return Changes(gained, lost)
+
+    def _claimable(self, lease: dict[str, object] | None, now: float) -> bool:
+        if lease is None:
+            return False
+        until = lease["until"]
+        expired = isinstance(until, datetime) and until.timestamp() < now
+        # Our own id on a live lease is a previous run of this replica (same host and port).
+        return lease.get("owner") in (None, self.replica) or expired
+
+    async def _claim(self, shard: int, now: float) -> int | None:
+        lease = await self._store.scheduler_shards.find_one_and_update(
+            {
+                "_id": shard,
+                "$or": [
+                    {"owner": None},
+                    {"owner": self.replica},
+                    {"until": {"$lt": _at(now)}},
+                ],
+            },
+            {
+                "$set": {"owner": self.replica, "until": _at(now + self._lease)},
+                "$inc": {"epoch": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if lease is None:
+            return None
+        epoch = int(lease["epoch"])
+        self.epochs[shard], self._until[shard] = epoch, now + self._lease
+        self._owners[shard] = (self.replica, now + self._lease)
+        log.info("shard claimed", shard=shard, epoch=epoch)
+        return epoch
+
+    async def _renew(self, shard: int, now: float) -> bool:
+        result = await self._store.scheduler_shards.update_one(
+            {"_id": shard, "owner": self.replica, "epoch": self.epochs[shard]},
+            {"$set": {"until": _at(now + self._lease)}},
+        )
+        if result.matched_count == 1:
+            self._until[shard] = now + self._lease
+            return True
+        log.warning("shard lease lost", shard=shard)
+        self.forget(shard)
+        return False
+
+    async def _release(self, shard: int) -> None:
+        await self._store.scheduler_shards.update_one(
+            {"_id": shard, "owner": self.replica, "epoch": self.epochs[shard]},
+            {"$set": {"owner": None, "until": _at(0)}},
+        )
+        log.info("shard released", shard=shard)
+        self.forget(shard)
+
+    def forget(self, shard: int) -> None:
+        """Stop treating a shard as ours (lease lost, released, or fenced out)."""
+        self.epochs.pop(shard, None)
+        self._until.pop(shard, None)
+
+    async def release_all(self) -> None:
+        """Give every shard back and leave the replica list (a clean shutdown)."""
+        for shard in list(self.epochs):
+            await self._release(shard)
+        await self._store.scheduler_replicas.delete_one({"_id": self.replica})

@@ -1,0 +1,415 @@
+"""Per-instance waiting lines and the pacing decision, in memory; the time is always passed in.
+
+An instance's next message is the head of the first lane (urgent, normal,
+bulk) that has one waiting and is under its hour and day caps; within a lane,
+higher priority first, then oldest. It may go once the instance is open and
+not paused, nothing of it is in flight, and the lane's random gap since the
+last send has passed. Cloud API instances skip gaps and caps: they are paced
+by a per-number rate and a minimum gap per recipient instead.
+
+A heap of per-instance wake-up times means a pass only looks at instances
+whose time has come, so the cost of a decision does not grow with the number
+of instances or waiting messages. The store is the truth; this is rebuilt
+from it.
+"""
+
+import heapq
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from lane_scheduler.usage import Usage, local_date
+from lanegate.lanes import DEFAULT_PACING, LANES, RANK, Pacing
+
+# (-priority, queued_at, message_id, recipient): the heap order is the lane order.
+Entry = tuple[int, float, str, str | None]
+RECIPIENTS_PRUNE_AT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A provider's signal that the number must stop sending (a ban, a block), and until when."""
+
+    since: float
+    until: float | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A message cleared to go at `at`."""
+
+    instance: str
+    message_id: str
+    lane: str
+    at: float
+
+
+@dataclass(slots=True, eq=False)
+class Line:
+    """One instance: its pacing, its waiting messages and what it has sent."""
+
+    pacing: Pacing
+    state: str = "close"
+    state_at: float = 0.0
+    pause: Pause | None = None
+    first_connected_at: float | None = None
+    heaps: tuple[list[Entry], list[Entry], list[Entry]] = field(
+        default_factory=lambda: ([], [], [])
+    )
+    scheduled: list[tuple[float, int, Entry]] = field(default_factory=list)
+    waiting: dict[str, int] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
+    in_flight: dict[str, float] = field(default_factory=dict)
+    last_sent_at: float | None = None
+    gaps: dict[int, float] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+    recipients: dict[str, float] = field(default_factory=dict)
+    parked: list[tuple[float, int, Entry]] = field(default_factory=list)
+    next_slot: float = 0.0
+    timer_at: float | None = None
+
+
+def _earliest_of(*times: float | None) -> float | None:
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
+
+
+class Planner:
+    """Holds every owned instance's line and says which messages may go at a given time."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._lines: dict[str, Line] = {}
+        self._rng = rng or random.Random()
+        self._timers: list[tuple[float, str]] = []
+        self._expiries: list[tuple[float, str, str]] = []
+        self._depth = [0, 0, 0]
+
+    # --- what the store and the events tell it ---
+
+    def line(self, instance: str) -> Line:
+        """The instance's line, created with default pacing when it is new."""
+        line = self._lines.get(instance)
+        if line is None:
+            line = self._lines[instance] = Line(pacing=DEFAULT_PACING)
+        return line
+
+    def configure(
+        self,
+        instance: str,
+        *,
+        pacing: Pacing,
+        state: str | None = None,
+        state_at: float = 0.0,
+        pause: Pause | None = None,
+        first_connected_at: float | None = None,
+    ) -> None:
+        """Set an instance's pacing and (when given) its connection state, pause and age."""
+        line = self.line(instance)
+        line.pacing = pacing
+        line.gaps.clear()
+        if state is not None and state_at >= line.state_at:
+            line.state, line.state_at = state, state_at
+        if pause is not None:
+            line.pause = pause
+        if first_connected_at is not None:
+            line.first_connected_at = first_connected_at
+        self._poke(instance, line, 0.0)
+
+    def restore(
+        self, instance: str, *, usage: Usage | None = None, last_sent_at: float | None = None
+    ) -> None:
+        """Put back what was stored: the cap usage and the last send time."""
+        line = self.line(instance)
+        if usage is not None:
+            line.usage = usage
+        if last_sent_at is not None and (line.last_sent_at or 0) < last_sent_at:
+            line.last_sent_at = last_sent_at
+            line.gaps.clear()
+        self._poke(instance, line, 0.0)
+
+    def set_state(self, instance: str, state: str, at: float) -> None:
+        """A connection change at `at`; opening after a pause lifts the pause."""
+        line = self.line(instance)
+        if at < line.state_at:
+            return  # an older event delivered late
+        line.state, line.state_at = state, at
+        if state == "open":
+            if line.first_connected_at is None:
+                line.first_connected_at = at
+            if line.pause is not None and at > line.pause.since:
+                line.pause = None
+        self._poke(instance, line, 0.0)
+
+    def pause(self, instance: str, pause: Pause) -> None:
+        """Stop the instance's sends until it connects again or `pause.until` passes."""
+        line = self.line(instance)
+        if line.pause is None or line.pause.since <= pause.since:
+            line.pause = pause
+        self._poke(instance, line, 0.0)
+
+    def add(
+        self,
+        instance: str,
+        message_id: str,
+        lane: str,
+        priority: int,
+        queued_at: float,
+        *,
+        scheduled_at: float | None = None,
+        valid_until: float | None = None,
+        to: str | None = None,
+    ) -> None:
+        """Put a pending message in its instance's line (a known id is ignored)."""
+        line = self.line(instance)
+        line.in_flight.pop(message_id, None)  # back to pending after a hand-over: plan it again
+        line.held.discard(message_id)
+        if message_id in line.waiting:
+            return
+        rank = RANK[lane]
+        entry: Entry = (-priority, queued_at, message_id, to)
+        self._wait(line, message_id, rank)
+        if scheduled_at is not None and scheduled_at > queued_at:
+            heapq.heappush(line.scheduled, (scheduled_at, rank, entry))
+        else:
+            heapq.heappush(line.heaps[rank], entry)
+        if valid_until is not None:
+            heapq.heappush(self._expiries, (valid_until, message_id, instance))
+        self._poke(instance, line, 0.0)
+
+    def hold(self, instance: str, message_id: str, valid_until: float) -> None:
+        """Track a message awaiting approval only so that it expires on time."""
+        line = self.line(instance)
+        if message_id not in line.waiting:
+            line.held.add(message_id)
+            heapq.heappush(self._expiries, (valid_until, message_id, instance))
+
+    def remove(self, instance: str, message_id: str) -> None:
+        """Forget a waiting message (canceled or rejected); its heap entry is skipped later."""
+        line = self._lines.get(instance)
+        if line is not None:
+            self._unwait(line, message_id)
+            line.held.discard(message_id)
+
+    def mark_in_flight(self, instance: str, message_id: str, since: float) -> None:
+        """Record a message already handed to the sender (found so in the store on a rebuild)."""
+        line = self.line(instance)
+        self._unwait(line, message_id)
+        line.in_flight[message_id] = since
+
+    def settle(self, instance: str, message_id: str, sent_at: float | None) -> None:
+        """A message's outcome arrived; a send starts the next gap."""
+        line = self._lines.get(instance)
+        if line is None:
+            return
+        if sent_at is not None and (line.last_sent_at or 0) < sent_at:
+            line.last_sent_at = sent_at
+            line.gaps.clear()
+        if line.in_flight.pop(message_id, None) is not None:
+            self._poke(instance, line, 0.0)
+
+    def undo(self, decision: Decision) -> None:
+        """A decision whose message could not be claimed (canceled, expired): nothing was sent."""
+        line = self._lines.get(decision.instance)
+        if line is None:
+            return
+        line.in_flight.pop(decision.message_id, None)
+        if line.pacing.throughput is None:
+            line.usage.undo(decision.lane, decision.at, line.pacing.timezone)
+        self._poke(decision.instance, line, 0.0)
+
+    def drop(self, instance: str) -> None:
+        """Forget an instance entirely (another replica owns it now)."""
+        line = self._lines.pop(instance, None)
+        if line is not None:
+            for rank in line.waiting.values():
+                self._depth[rank] -= 1
+
+    # --- decisions ---
+
+    def due(self, now: float) -> list[Decision]:
+        """Messages that may go at `now`; each is marked in flight and counted against its caps."""
+        decisions: list[Decision] = []
+        while self._timers and self._timers[0][0] <= now:
+            at, name = heapq.heappop(self._timers)
+            line = self._lines.get(name)
+            if line is None or line.timer_at != at:
+                continue  # superseded by an earlier wake-up, or the instance was dropped
+            line.timer_at = None
+            found, wake = self._evaluate(name, line, now)
+            decisions += found
+            if wake is not None:
+                self._poke(name, line, wake)
+        return decisions
+
+    def expired(self, now: float) -> list[tuple[str, str]]:
+        """(instance, message id) of waiting messages whose `validUntil` has passed."""
+        found = []
+        while self._expiries and self._expiries[0][0] <= now:
+            _, message_id, name = heapq.heappop(self._expiries)
+            line = self._lines.get(name)
+            if line is None:
+                continue
+            if message_id in line.waiting or message_id in line.held:
+                self._unwait(line, message_id)
+                line.held.discard(message_id)
+                found.append((name, message_id))
+        return found
+
+    def next_wakeup(self) -> float | None:
+        """The earliest time something may change: a line's wake-up or an expiry."""
+        return _earliest_of(
+            self._timers[0][0] if self._timers else None,
+            self._expiries[0][0] if self._expiries else None,
+        )
+
+    def stale(self, now: float, timeout: float) -> list[Decision]:
+        """In-flight messages with no outcome for `timeout` seconds (their clock restarts)."""
+        found = []
+        for name, line in self._lines.items():
+            for message_id, since in line.in_flight.items():
+                if now - since >= timeout:
+                    line.in_flight[message_id] = now
+                    found.append(Decision(name, message_id, "", now))
+        return found
+
+    def _evaluate(self, name: str, line: Line, now: float) -> tuple[list[Decision], float | None]:
+        if line.state != "open":
+            return [], None
+        if line.pause is not None:
+            if line.pause.until is None:
+                return [], None
+            if now < line.pause.until:
+                return [], line.pause.until
+            line.pause = None
+        while line.scheduled and line.scheduled[0][0] <= now:
+            _, rank, entry = heapq.heappop(line.scheduled)
+            heapq.heappush(line.heaps[rank], entry)
+        scheduled = line.scheduled[0][0] if line.scheduled else None
+        if line.pacing.throughput is not None:
+            decisions, wake = self._evaluate_cloud(name, line, now)
+        else:
+            decisions, wake = self._evaluate_lanes(name, line, now)
+        return decisions, _earliest_of(wake, scheduled)
+
+    def _evaluate_lanes(
+        self, name: str, line: Line, now: float
+    ) -> tuple[list[Decision], float | None]:
+        if line.in_flight:
+            return [], None  # the outcome wakes the line
+        pacing = line.pacing
+        days = self._days_connected(line, now)
+        wake: float | None = None
+        for rank, heap in enumerate(line.heaps):
+            if not self._clean_head(line, heap, rank):
+                continue
+            lane = LANES[rank]
+            policy = pacing.lanes[lane]
+            reopen = line.usage.reopens_at(
+                lane, policy, pacing.day_cap(lane, days), now, pacing.timezone
+            )
+            if reopen is not None:
+                wake = _earliest_of(wake, reopen)
+                continue  # over a cap: the next lane may go meanwhile
+            earliest = self._earliest(line, rank)
+            if earliest > now:
+                return [], _earliest_of(wake, earliest)
+            _, _, message_id, _ = heapq.heappop(heap)
+            self._unwait(line, message_id)
+            line.usage.record(lane, policy, now, pacing.timezone)
+            line.in_flight[message_id] = now
+            return [Decision(name, message_id, lane, now)], None
+        return [], wake
+
+    def _evaluate_cloud(
+        self, name: str, line: Line, now: float
+    ) -> tuple[list[Decision], float | None]:
+        throughput = line.pacing.throughput
+        assert throughput is not None
+        while line.parked and line.parked[0][0] <= now:
+            _, rank, entry = heapq.heappop(line.parked)
+            heapq.heappush(line.heaps[rank], entry)
+        if len(line.recipients) > RECIPIENTS_PRUNE_AT:
+            horizon = now - throughput.recipient_gap
+            line.recipients = {to: t for to, t in line.recipients.items() if t > horizon}
+        # At most one second's worth of sends may be in flight at once.
+        limit = max(1, int(throughput.per_second))
+        decisions: list[Decision] = []
+        wake: float | None = None
+        while len(line.in_flight) < limit:
+            head = next(
+                (r for r, heap in enumerate(line.heaps) if self._clean_head(line, heap, r)), None
+            )
+            if head is None:
+                break
+            rank = head
+            if line.next_slot > now:
+                wake = line.next_slot
+                break
+            entry = heapq.heappop(line.heaps[rank])
+            to = entry[3]
+            last = line.recipients.get(to) if to is not None else None
+            if last is not None and last + throughput.recipient_gap > now:
+                heapq.heappush(line.parked, (last + throughput.recipient_gap, rank, entry))
+                continue
+            message_id = entry[2]
+            self._unwait(line, message_id)
+            line.in_flight[message_id] = now
+            if to is not None:
+                line.recipients[to] = now
+            line.next_slot = max(line.next_slot, now) + 1 / throughput.per_second
+            decisions.append(Decision(name, message_id, LANES[rank], now))
+        return decisions, _earliest_of(wake, line.parked[0][0] if line.parked else None)
+
+    def _clean_head(self, line: Line, heap: list[Entry], rank: int) -> bool:
+        """Drop forgotten messages off the top of a lane; True when one is waiting there."""
+        while heap and line.waiting.get(heap[0][2]) != rank:
+            heapq.heappop(heap)
+        return bool(heap)
+
+    def _earliest(self, line: Line, rank: int) -> float:
+        if line.last_sent_at is None:
+            return 0.0
+        if rank not in line.gaps:
+            line.gaps[rank] = line.pacing.lanes[LANES[rank]].sample_delay(self._rng)
+        return line.last_sent_at + line.gaps[rank]
+
+    def _days_connected(self, line: Line, now: float) -> int:
+        if line.pacing.warmup is None or line.first_connected_at is None:
+            return 0
+        tz = line.pacing.timezone
+        return (local_date(now, tz) - local_date(line.first_connected_at, tz)).days
+
+    def _poke(self, name: str, line: Line, at: float) -> None:
+        if line.timer_at is None or at < line.timer_at:
+            line.timer_at = at
+            heapq.heappush(self._timers, (at, name))
+
+    def _wait(self, line: Line, message_id: str, rank: int) -> None:
+        line.waiting[message_id] = rank
+        self._depth[rank] += 1
+
+    def _unwait(self, line: Line, message_id: str) -> None:
+        rank = line.waiting.pop(message_id, None)
+        if rank is not None:
+            self._depth[rank] -= 1
+
+    # --- what it holds ---
+
+    def depth(self) -> Counter[str]:
+        """Waiting messages per lane over every instance."""
+        return Counter(dict(zip(LANES, self._depth, strict=True)))
+
+    def states(self) -> Counter[str]:
+        """Owned instances by connection state."""
+        return Counter(line.state for line in self._lines.values())
+
+    def names(self) -> list[str]:
+        """Every instance this planner holds."""
+        return list(self._lines)
+
+    def __contains__(self, instance: object) -> bool:
+        return instance in self._lines
+
+    def __len__(self) -> int:
+        return len(self._lines)

@@ -1,0 +1,409 @@
+"""The scheduling loop: own shards, rebuild their lines, hand out messages as the planner allows.
+
+A dispatch is three steps: claim the message `pending -> dispatching` (a
+conditional update, so no message goes twice), write the instance's cap
+usage under the shard's epoch (so a replica that lost the shard cannot
+send), then publish `message.dispatch`. A message whose claim fails was
+canceled or expired meanwhile and uses no slot.
+"""
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Iterable
+from datetime import UTC, datetime
+
+import structlog
+
+from lane_scheduler.ledger import Ledger
+from lane_scheduler.loading import MESSAGE_FIELDS, Loader, seconds
+from lane_scheduler.metrics import (
+    DECISION_SECONDS,
+    INSTANCES,
+    LANE_CAP_USED,
+    OWNED_INSTANCES,
+    QUEUE_DEPTH,
+)
+from lane_scheduler.ownership import Clock, Ownership, shard_of
+from lane_scheduler.planner import Decision, Line, Pause, Planner
+from lane_scheduler.routing import Router
+from lane_scheduler.usage import local_date
+from lanegate.broker import Broker, Retry
+from lanegate.events import (
+    AnyEvent,
+    InstanceConfigured,
+    InstancePaused,
+    InstanceState,
+    MessageAccepted,
+    MessageCanceled,
+    MessageDispatch,
+    MessageExpired,
+    MessageStatus,
+    status_event_id,
+)
+from lanegate.lanes import LANES
+from lanegate.store import Document, Store
+
+log = structlog.get_logger(__name__)
+
+IDLE_WAKEUP_SECONDS = 1.0
+BALANCE_EVERY_SECONDS = 1.0
+STALE_CHECK_EVERY_SECONDS = 1.0
+EXPORT_EVERY_SECONDS = 1.0
+CONCURRENT_DISPATCHES = 64
+CLAIM_FIELDS = {
+    "tenantId": 1,
+    "lane": 1,
+    "priority": 1,
+    "queuedAt": 1,
+    "scheduledAt": 1,
+    "validUntil": 1,
+    "to": 1,
+}
+
+
+def _at(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+class Scheduler:
+    """One replica: ownership, the planner, event handling and the dispatch loop."""
+
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        *,
+        replica: str,
+        dispatch_timeout: float,
+        lease_seconds: float,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._clock = clock
+        self._dispatch_timeout = dispatch_timeout
+        self.planner = Planner(rng)
+        self.ownership = Ownership(store, replica, clock, lease_seconds=lease_seconds)
+        self._ledger = Ledger(store)
+        self._loader = Loader(store, self._ledger, self.planner)
+        self.router = Router(broker, self.ownership, self.handle)
+        self._loading: dict[int, asyncio.Event] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._slots = asyncio.Semaphore(CONCURRENT_DISPATCHES)
+        self._last_stale_check = 0.0
+        self._last_export = 0.0
+
+    async def start(self) -> None:
+        """Take this replica's shards, load them, then run the loops in the background."""
+        await self.ownership.prepare()
+        await self.router.start()
+        await self.balance()
+        self._tasks = [
+            asyncio.create_task(self._loop(), name="scheduler-loop"),
+            asyncio.create_task(self._balance_loop(), name="scheduler-ownership"),
+        ]
+
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop the loops; by default give the shards back so another replica takes them now."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if release:
+            with contextlib.suppress(Exception):
+                await self.ownership.release_all()
+        await self.router.stop()
+
+    def poke(self) -> None:
+        """Look at the plan now (after an event, or after a test moved its clock)."""
+        self._wake.set()
+
+    # --- ownership ---
+
+    async def balance(self) -> None:
+        """One ownership pass: drop lost shards, load gained ones."""
+        changes = await self.ownership.balance()
+        for shard in changes.lost:
+            self._drop_shard(shard)
+        if changes.gained:
+            loaded = asyncio.Event()
+            for shard in changes.gained:
+                self._loading[shard] = loaded
+            try:
+                await self._loader.shards(changes.gained, self._clock())
+            finally:
+                for shard in changes.gained:
+                    self._loading.pop(shard, None)
+                loaded.set()
+            self.poke()
+
+    async def _balance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(BALANCE_EVERY_SECONDS)
+            try:
+                await self.balance()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.exception("ownership pass failed", error=repr(e))
+            for shard in {shard_of(name) for name in self.planner.names()}:
+                if shard not in self.ownership.epochs:
+                    self._drop_shard(shard)
+
+    def _drop_shard(self, shard: int) -> None:
+        self.ownership.forget(shard)
+        for name in self.planner.names():
+            if shard_of(name) == shard:
+                self.planner.drop(name)
+                for lane in LANES:
+                    with contextlib.suppress(KeyError):
+                        LANE_CAP_USED.remove(name, lane)
+
+    # --- events ---
+
+    async def handle(self, event: AnyEvent) -> None:
+        """Fold an owned instance's event into the plan and wake the loop."""
+        name = event.instanceName
+        loading = self._loading.get(shard_of(name))
+        if loading is not None:
+            await loading.wait()
+        epoch = self.ownership.epoch(name)
+        if epoch is None:
+            raise Retry(after=1, reason="the instance moved to another replica")
+        if name not in self.planner and not await self._loader.instance(name, epoch):
+            log.info("event for an unknown instance ignored", event_kind=event.kind)
+            return
+        if isinstance(event, MessageAccepted):
+            self._accepted(event)
+        elif isinstance(event, MessageStatus):
+            if event.status in ("sent", "failed"):
+                sent_at = event.occurredAt.timestamp() if event.status == "sent" else None
+                self.planner.settle(name, event.messageId, sent_at)
+        elif isinstance(event, InstanceState):
+            self.planner.set_state(name, event.state, event.occurredAt.timestamp())
+        elif isinstance(event, InstancePaused) and event.scope == "instance":
+            until = event.until.timestamp() if event.until else None
+            self.planner.pause(name, Pause(event.occurredAt.timestamp(), until, event.reason))
+            log.warning("instance paused", reason=event.reason, until=event.until)
+        elif isinstance(event, InstanceConfigured):
+            await self._loader.reconfigure(name)
+        elif isinstance(event, MessageCanceled):
+            self.planner.remove(name, event.messageId)
+        self.poke()
+
+    def _accepted(self, event: MessageAccepted) -> None:
+        valid_until = event.validUntil.timestamp() if event.validUntil else None
+        if event.awaitingApproval:
+            if valid_until is not None:
+                self.planner.hold(event.instanceName, event.messageId, valid_until)
+            return
+        cloud = self.planner.line(event.instanceName).pacing.throughput is not None
+        self.planner.add(
+            event.instanceName,
+            event.messageId,
+            event.lane,
+            event.priority,
+            event.occurredAt.timestamp(),
+            scheduled_at=event.scheduledAt.timestamp() if event.scheduledAt else None,
+            valid_until=valid_until,
+            to=event.to if cloud else None,
+        )
+
+    # --- the loop ---
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.exception("scheduling pass failed", error=repr(e))
+                await asyncio.sleep(1)
+            wakeup = self.planner.next_wakeup()
+            timeout = IDLE_WAKEUP_SECONDS
+            if wakeup is not None:
+                timeout = min(timeout, max(0.0, wakeup - self._clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def tick(self) -> None:
+        """One pass: expire what is past its validUntil, dispatch what may go now."""
+        now = self._clock()
+        started = time.perf_counter()
+        expired = self.planner.expired(now)
+        decisions = self.planner.due(now)
+        DECISION_SECONDS.observe(time.perf_counter() - started)
+        await self._each(self._expire(name, message_id) for name, message_id in expired)
+        await self._each(self._dispatch(decision) for decision in decisions)
+        if now - self._last_stale_check >= STALE_CHECK_EVERY_SECONDS:
+            self._last_stale_check = now
+            stale = self.planner.stale(now, self._dispatch_timeout)
+            await self._each(self._redispatch(decision) for decision in stale)
+        if now - self._last_export >= EXPORT_EVERY_SECONDS:
+            self._last_export = now
+            self._export()
+
+    async def _each(self, work: Iterable[Awaitable[None]]) -> None:
+        async def bounded(step: Awaitable[None]) -> None:
+            async with self._slots:
+                await step
+
+        # Shielded: a dispatch half done when the loop is cancelled still finishes.
+        await asyncio.gather(*(asyncio.shield(bounded(step)) for step in work))
+
+    async def _dispatch(self, decision: Decision) -> None:
+        name = decision.instance
+        epoch = self.ownership.epoch(name)
+        if epoch is None:
+            # The lease is not ours right now (a late renewal, the store away): the message
+            # goes back in its line to be decided again. Should this read fail, it stays in
+            # flight and the stale check plans it again.
+            await self._replan(decision)
+            return
+        # A claim that fails with the store away leaves the message in flight: the stale
+        # check finds it still pending and plans it again.
+        claimed = await self._store.messages.find_one_and_update(
+            {
+                "_id": decision.message_id,
+                "status": "pending",
+                "$or": [{"validUntil": None}, {"validUntil": {"$gt": _at(decision.at)}}],
+            },
+            {"$set": {"status": "dispatching", "dispatchedAt": _at(decision.at)}},
+            CLAIM_FIELDS,
+        )
+        if claimed is None:
+            self.planner.undo(decision)
+            self.poke()
+            return
+        line = self.planner.line(name)
+        if line.pacing.throughput is None:
+            if not await self._ledger.reserve(
+                name, epoch, line.usage, decision.at, decision.message_id
+            ):
+                log.warning("fenced out of the instance's shard", instance=name)
+                await self._give_back(name, claimed)
+                self._drop_shard(shard_of(name))
+                return
+            self._export_caps(name, line, decision)
+        await self._broker.publish(
+            MessageDispatch(
+                tenantId=str(claimed["tenantId"]),
+                instanceName=name,
+                messageId=decision.message_id,
+                lane=claimed["lane"],
+            )
+        )
+        log.info("dispatched", message_id=decision.message_id, instance=name, lane=decision.lane)
+
+    async def _replan(self, decision: Decision) -> None:
+        """Put a decided but unclaimed message back in its line, as stored."""
+        message = await self._store.messages.find_one({"_id": decision.message_id}, MESSAGE_FIELDS)
+        self.planner.undo(decision)
+        if message is not None and message["status"] == "pending":
+            self._loader.add(message, self._clock())
+        self.poke()
+
+    async def _give_back(self, name: str, message: Document) -> None:
+        """Undo a claim this replica may no longer act on, and tell the new owner about it."""
+        result = await self._store.messages.update_one(
+            {"_id": message["_id"], "status": "dispatching"}, {"$set": {"status": "pending"}}
+        )
+        if result.modified_count == 1:
+            await self._broker.publish(
+                MessageAccepted(
+                    tenantId=str(message["tenantId"]),
+                    instanceName=name,
+                    messageId=message["_id"],
+                    lane=message["lane"],
+                    priority=message.get("priority", 5),
+                    scheduledAt=message.get("scheduledAt"),
+                    validUntil=message.get("validUntil"),
+                    to=message.get("to"),
+                )
+            )
+
+    async def _expire(self, name: str, message_id: str) -> None:
+        now = _at(self._clock())
+        message = await self._store.messages.find_one_and_update(
+            {
+                "_id": message_id,
+                "status": {"$in": ["pending", "pending_approval"]},
+                "validUntil": {"$lte": now},
+            },
+            {"$set": {"status": "expired", "expiredAt": now}},
+            {"tenantId": 1, "to": 1, "lane": 1, "validUntil": 1},
+        )
+        if message is None:
+            return
+        log.info("message expired", message_id=message_id, instance=name)
+        await self._broker.publish(
+            MessageExpired(
+                id=status_event_id(message_id, "expired"),
+                tenantId=str(message["tenantId"]),
+                instanceName=name,
+                messageId=message_id,
+                to=message["to"],
+                lane=message["lane"],
+                validUntil=message["validUntil"],
+            )
+        )
+
+    async def _redispatch(self, decision: Decision) -> None:
+        message = await self._store.messages.find_one(
+            {"_id": decision.message_id}, {**MESSAGE_FIELDS, "tenantId": 1, "sentAt": 1}
+        )
+        if message is not None and message["status"] == "pending":
+            # Never claimed (the store failed under the claim): plan it again. Its slot
+            # stays counted, which can only hold the lane back, never exceed a cap.
+            self.planner.settle(decision.instance, decision.message_id, None)
+            self._loader.add(message, self._clock())
+            self.poke()
+            return
+        if message is None or message["status"] not in ("dispatching", "sending"):
+            sent = message is not None and message["status"] == "sent"
+            sent_at = seconds(message.get("sentAt")) if sent and message else None
+            self.planner.settle(decision.instance, decision.message_id, sent_at)
+            self.poke()
+            return
+        # The sender's own claim decides whether a `sending` one really went.
+        log.warning("no outcome yet; dispatch published again", message_id=decision.message_id)
+        await self._broker.publish(
+            MessageDispatch(
+                tenantId=str(message["tenantId"]),
+                instanceName=decision.instance,
+                messageId=decision.message_id,
+                lane=message["lane"],
+            )
+        )
+
+    # --- metrics ---
+
+    def _export_caps(self, name: str, line: Line, decision: Decision) -> None:
+        policy = line.pacing.lanes[decision.lane]
+        usage = line.usage
+        ratios = []
+        if policy.per_hour:
+            ratios.append(len(usage.hour.get(decision.lane, ())) / policy.per_hour)
+        if policy.per_day:
+            today = local_date(decision.at, line.pacing.timezone).isoformat()
+            used = usage.day_counts.get(decision.lane, 0) if usage.day == today else 0
+            ratios.append(used / policy.per_day)
+        if ratios:
+            LANE_CAP_USED.labels(name, decision.lane).set(max(ratios))
+
+    def _export(self) -> None:
+        depth = self.planner.depth()
+        for lane in LANES:
+            QUEUE_DEPTH.labels(lane).set(depth[lane])
+        states = self.planner.states()
+        for state in ("open", "connecting", "close"):
+            INSTANCES.labels(state).set(states[state])
+        OWNED_INSTANCES.set(len(self.planner))

@@ -1,0 +1,1 @@
+"""provider-sender: every call to a WhatsApp provider, and provider callbacks made into events."""

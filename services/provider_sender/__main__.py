@@ -1,0 +1,3 @@
+from provider_sender.main import main
+
+main()

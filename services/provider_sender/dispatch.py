@@ -1,0 +1,316 @@
+"""Sending a dispatched message exactly once, guarded by conditional state changes.
+
+`dispatching -> sending` is claimed before the provider call and
+`sending -> sent` recorded after it, so a redelivered dispatch finds the
+message already claimed. A claim left behind by a crash is settled by asking
+the provider whether it has the message once the claim is older than the
+dispatch timeout.
+
+A message that must wait (instance paused or throttled, recipient rate
+limited, reach-out timelock) is parked as `deferred`: a `message.accepted`
+frees the instance's slot in the scheduler at once, and a dispatch delayed
+through provider-sender's own retry tiers brings it back to `pending` when
+its time comes, so one held message never blocks the others.
+"""
+
+import asyncio
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from pymongo import ReturnDocument
+
+from lanegate import spintax
+from lanegate.attachments import AttachmentError
+from lanegate.broker import Broker, Reject, Retry
+from lanegate.events import (
+    MessageAccepted,
+    MessageDispatch,
+    MessageStatus,
+    status_event_id,
+    utcnow,
+)
+from lanegate.providers import NotConnected, Provider, ProviderError, Sent
+from lanegate.store import Document, Store
+from provider_sender.callbacks import GatewayCallbacks
+from provider_sender.files import Files
+from provider_sender.metrics import ACCEPT_TO_SEND, MESSAGES_FAILED, MESSAGES_SENT, PROVIDER_SECONDS
+
+log = structlog.get_logger(__name__)
+
+
+def spun_text(content: dict[str, Any]) -> str | None:
+    """The text or caption to send, with its spintax resolved now (None when there is none)."""
+    template = content.get("text", content.get("body", content.get("caption")))
+    return spintax.spin(template) if template is not None else None
+
+
+class Dispatcher:
+    """Handles `message.dispatch`: claim, send through the instance's provider, record, report."""
+
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        providers: dict[str, Provider],
+        claim_timeout: float,
+        *,
+        callbacks: GatewayCallbacks,
+        files: Files,
+        max_attempts: int = 5,
+        backoff: float = 5.0,
+    ) -> None:
+        self._files = files
+        self._store = store
+        self._broker = broker
+        self._providers = providers
+        self._claim_timeout = claim_timeout
+        self._callbacks = callbacks
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+
+    async def handle(self, event: MessageDispatch) -> None:
+        structlog.contextvars.bind_contextvars(message_id=event.messageId)
+        message = await self._store.messages.find_one_and_update(
+            {"_id": event.messageId, "status": "dispatching"},
+            {"$set": {"status": "sending", "sendingAt": utcnow()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if message is None:
+            await self._not_claimed(event)
+            return
+        # Once claimed, the send runs to its recorded outcome even when this delivery is
+        # cancelled (the broker connection dropped): cut short, it would stay `sending` and
+        # end as outcome_unknown. The redelivered dispatch then reports what was recorded.
+        await asyncio.shield(self._send_claimed(message))
+
+    async def _send_claimed(self, message: Document) -> None:
+        instance = await self._store.instances.find_one({"_id": message["instanceName"]})
+        if instance is None:
+            await self._fail(message, "instance_deleted", "The instance no longer exists")
+            return
+        provider = self._providers.get(instance["provider"])
+        if provider is None:
+            await self._fail(message, "provider_unavailable", f"No {instance['provider']} provider")
+            return
+        held_until = await self._held_until(instance, message)
+        if held_until is not None:
+            await self._defer(message, held_until)
+            return
+        if message.get("attempts"):
+            # An earlier attempt failed in a way that may have reached the provider (a
+            # timeout after it took the message): ask it before sending again.
+            found = await provider.find_sent(instance, message["_id"])
+            if found is not None:
+                await self._sent(message, found, None)
+                return
+        text = spun_text(message["content"])
+        try:
+            files = await self._files.of(message)
+        except AttachmentError as e:
+            await self._fail(message, "attachment_unavailable", str(e))
+            return
+        started = time.perf_counter()
+        try:
+            sent = await provider.send(instance, message, text, files=files)
+        except NotConnected:
+            await self._requeue(message)
+            return
+        except ProviderError as e:
+            await self._refused(instance, message, e)
+            return
+        finally:
+            PROVIDER_SECONDS.labels(instance["provider"], "send").observe(
+                time.perf_counter() - started
+            )
+        await self._sent(message, sent, text)
+
+    async def _not_claimed(self, event: MessageDispatch) -> None:
+        current = await self._store.messages.find_one({"_id": event.messageId})
+        if current is None:
+            raise Reject(f"unknown message {event.messageId}")
+        if current["status"] in ("sent", "failed"):
+            # The outcome may not have been reported before a crash; its event id is
+            # derived from the message and status, so telling it again is harmless.
+            await self._report(
+                current,
+                current["status"],
+                providerMessageId=current.get("providerMessageId"),
+                error=current.get("error"),
+            )
+            return
+        if current["status"] == "deferred":
+            await self._undefer(current)
+            return
+        if current["status"] != "sending":
+            log.info("dispatch ignored", status=current["status"])
+            return
+        age = utcnow() - current["sendingAt"]
+        if age < timedelta(seconds=self._claim_timeout):
+            raise Retry(after=self._claim_timeout, reason="another send of this message is running")
+        instance = await self._store.instances.find_one({"_id": current["instanceName"]})
+        provider = self._providers.get(instance["provider"]) if instance else None
+        found = (
+            await provider.find_sent(instance, current["_id"]) if provider and instance else None
+        )
+        if found is not None:
+            await self._sent(current, found, None)
+        else:
+            await self._fail(
+                current,
+                "outcome_unknown",
+                "The send was interrupted; it was not retried to avoid a duplicate",
+            )
+
+    async def _sent(self, message: Document, sent: Sent, text: str | None) -> None:
+        now = utcnow()
+        changes = {"status": "sent", "sentAt": now, "providerMessageId": sent.provider_message_id}
+        if text is not None:
+            changes["textSent"] = text
+        if not await self._set_status(message, "sending", changes):
+            return
+        MESSAGES_SENT.labels(message["lane"], message["provider"]).inc()
+        ACCEPT_TO_SEND.observe((now - message["queuedAt"]).total_seconds())
+        log.info("message sent", provider_message_id=sent.provider_message_id)
+        await self._report(message, "sent", providerMessageId=sent.provider_message_id)
+
+    async def _held_until(self, instance: Document, message: Document) -> datetime | None:
+        """When this message may go, if the instance or its recipient is on hold now."""
+        now = utcnow()
+        paused = instance.get("paused")
+        if paused:
+            # The scheduler holds a paused instance's messages; one already on its way waits
+            # here until the pause ends (a pause with no end is checked again in a minute).
+            held: datetime = paused.get("until") or now + timedelta(minutes=1)
+            if held > now:
+                return held
+        throttled = instance.get("throttledUntil")
+        if throttled and throttled > now:
+            return throttled  # type: ignore[no-any-return]
+        lock = instance.get("reachOutLockedUntil")
+        if lock and lock > now:
+            wrote = await self._store.conversation_windows.find_one(
+                {"instanceName": instance["_id"], "contact": message["to"]}, {"_id": 1}
+            )
+            if wrote is None:  # replies to people who wrote keep flowing under the timelock
+                return lock  # type: ignore[no-any-return]
+        return None
+
+    async def _refused(self, instance: Document, message: Document, e: ProviderError) -> None:
+        """Act on a provider's refusal by what it means, not by its text."""
+        log.warning("provider refused", code=e.code, action=e.action, reason=e.message)
+        if e.action == "fail":
+            await self._fail(message, e.code, e.message, e.details)
+            return
+        now = utcnow()
+        if e.action == "pause":
+            until = e.until or now + timedelta(hours=1)
+            await self._callbacks.paused(instance, f"{e.code}: {e.message}", until=until)
+            await self._defer(message, until)
+            return
+        if e.action == "reach_out_lock":
+            until = e.until or now + timedelta(hours=24)
+            await self._store.instances.update_one(
+                {"_id": instance["_id"]}, {"$set": {"reachOutLockedUntil": until}}
+            )
+            await self._callbacks.paused(
+                instance,
+                "reach_out_timelock: sends to contacts who never wrote wait",
+                until=until,
+                scope="new_contacts",
+            )
+            await self._defer(message, until)
+            return
+        attempts = int(message.get("attempts", 0)) + 1
+        if attempts >= self._max_attempts:
+            await self._fail(
+                message, e.code, f"Gave up after {attempts} attempts: {e.message}", e.details
+            )
+            return
+        until = now + timedelta(seconds=e.after or self._backoff * attempts)
+        if e.action == "backoff_number":
+            await self._store.instances.update_one(
+                {"_id": instance["_id"]}, {"$set": {"throttledUntil": until}}
+            )
+        await self._defer(message, until, {"attempts": attempts})
+
+    async def _defer(
+        self, message: Document, until: datetime, changes: dict[str, Any] | None = None
+    ) -> None:
+        """Park the message until `until` and free its instance's slot in the scheduler."""
+        fields = {"status": "deferred", "deferredUntil": until, **(changes or {})}
+        if not await self._set_status(message, "sending", fields):
+            return
+        await self._broker.publish(self._accepted(message))
+        await self._wake_later(message, until)
+        log.info("message deferred", until=until)
+
+    async def _wake_later(self, message: Document, until: datetime) -> None:
+        wait = max(0.0, (until - utcnow()).total_seconds())
+        await self._broker.publish_later(
+            MessageDispatch(
+                tenantId=message["tenantId"],
+                instanceName=message["instanceName"],
+                messageId=message["_id"],
+                lane=message["lane"],
+            ),
+            "provider-sender",
+            wait,
+        )
+
+    async def _undefer(self, message: Document) -> None:
+        """A deferred message's wake-up: back to pending when due, else wait some more."""
+        if message["deferredUntil"] - utcnow() > timedelta(seconds=0.5):
+            await self._wake_later(message, message["deferredUntil"])
+            return
+        if await self._set_status(message, "deferred", {"status": "pending"}):
+            await self._broker.publish(self._accepted(message))
+            log.info("deferred message back to pending")
+
+    def _accepted(self, message: Document) -> MessageAccepted:
+        return MessageAccepted(
+            tenantId=message["tenantId"],
+            instanceName=message["instanceName"],
+            messageId=message["_id"],
+            lane=message["lane"],
+            priority=message.get("priority", 5),
+        )
+
+    async def _fail(
+        self, message: Document, code: str, text: str, details: list[Any] | None = None
+    ) -> None:
+        error: dict[str, Any] = {"code": code, "message": text}
+        if details:
+            error["errors"] = details
+        if not await self._set_status(message, "sending", {"status": "failed", "error": error}):
+            return
+        MESSAGES_FAILED.labels(message["provider"], code).inc()
+        log.warning("message failed", code=code, reason=text)
+        await self._report(message, "failed", error=error)
+
+    async def _requeue(self, message: Document) -> None:
+        """The session is not open: the message goes back to pending for the scheduler to hold."""
+        if await self._set_status(message, "sending", {"status": "pending"}):
+            await self._broker.publish(self._accepted(message))
+            log.info("instance not connected; message back to pending")
+
+    async def _set_status(self, message: Document, expected: str, changes: dict[str, Any]) -> bool:
+        result = await self._store.messages.update_one(
+            {"_id": message["_id"], "status": expected}, {"$set": changes}
+        )
+        return result.modified_count == 1
+
+    async def _report(self, message: Document, status: str, **fields: Any) -> None:
+        await self._broker.publish(
+            MessageStatus(
+                id=status_event_id(message["_id"], status),
+                tenantId=message["tenantId"],
+                instanceName=message["instanceName"],
+                messageId=message["_id"],
+                status="sent" if status == "sent" else "failed",
+                to=message["to"],
+                lane=message["lane"],
+                **fields,
+            )
+        )

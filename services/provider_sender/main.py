@@ -1,0 +1,138 @@
+"""provider-sender wiring: providers built at startup, one consumer for dispatches and commands."""
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import aiohttp
+from aiohttp import web
+
+from lanegate.broker import EventHandler, Reject
+from lanegate.events import (
+    AnyEvent,
+    MessageDispatch,
+    ProviderCallback,
+    ProviderCommand,
+    ProviderRpc,
+    utcnow,
+)
+from lanegate.providers import Provider
+from lanegate.providers.cloud_api import CloudApi
+from lanegate.providers.sandbox import Sandbox
+from lanegate.providers.waha import Waha
+from lanegate.service import BROKER, KEYRING, SETTINGS, STORE, base_app, consume, run
+from lanegate.settings import Settings
+from lanegate.targets import resolver_for
+from provider_sender.callbacks import GatewayCallbacks
+from provider_sender.dispatch import Dispatcher
+from provider_sender.files import Files
+from provider_sender.sessions import Sessions
+
+SANDBOX = web.AppKey("sandbox", Sandbox)
+PROVIDERS = web.AppKey("providers", dict[str, Provider])
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+FILES = web.AppKey("files", Files)
+
+
+async def providers(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[HTTP] = http = aiohttp.ClientSession()
+    app[SANDBOX] = Sandbox(
+        app[STORE],
+        GatewayCallbacks(app[STORE], app[BROKER]),
+        delivered_after=settings.sandbox_delivered_after_seconds,
+        read_after=settings.sandbox_read_after_seconds,
+    )
+    registry: list[Provider] = [
+        app[SANDBOX],
+        CloudApi(http, timeout=settings.provider_timeout_seconds, keyring=app[KEYRING]),
+        Waha(
+            http,
+            keyring=app[KEYRING],
+            timeout=settings.provider_timeout_seconds,
+            public_url=settings.public_url,
+            lock_seconds=settings.reach_out_lock_seconds,
+        ),
+    ]
+    app[PROVIDERS] = {provider.name: provider for provider in registry}
+    # Attachment URLs are tenant-chosen: their own session, with the SSRF guard's resolver.
+    downloads = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            resolver=resolver_for(settings.webhook_allow_private_targets)
+        ),
+        timeout=aiohttp.ClientTimeout(total=settings.attachment_timeout_seconds),
+    )
+    app[FILES] = Files(
+        app[STORE],
+        downloads,
+        max_bytes=settings.attachment_max_bytes,
+        allow_private=settings.webhook_allow_private_targets,
+    )
+    yield
+    await downloads.close()
+    for provider in registry:
+        await provider.close()
+    await http.close()
+
+
+def handler(app: web.Application) -> EventHandler:
+    settings = app[SETTINGS]
+    sandbox = app[SANDBOX]
+    registry = app[PROVIDERS]
+    callbacks = GatewayCallbacks(app[STORE], app[BROKER])
+    dispatcher = Dispatcher(
+        app[STORE],
+        app[BROKER],
+        registry,
+        settings.dispatch_timeout_seconds,
+        callbacks=callbacks,
+        files=app[FILES],
+        max_attempts=settings.provider_max_attempts,
+        backoff=settings.provider_backoff_seconds,
+    )
+    sessions = Sessions(app[STORE], app[BROKER], registry, callbacks)
+
+    async def handle(event: AnyEvent) -> None:
+        if isinstance(event, MessageDispatch):
+            await dispatcher.handle(event)
+        elif isinstance(event, ProviderRpc):
+            await sessions.rpc(event)
+        elif isinstance(event, ProviderCallback):
+            await sessions.callback(event)
+        elif isinstance(event, ProviderCommand):
+            await command(event)
+        else:
+            raise Reject(f"provider-sender does not handle {event.kind}")
+
+    async def command(event: ProviderCommand) -> None:
+        instance = await app[STORE].instances.find_one({"_id": event.instanceName})
+        if instance is None:
+            raise Reject(f"unknown instance {event.instanceName}")
+        if event.command == "sandbox.scan":
+            await sandbox.scan(instance)
+        elif event.command == "sandbox.disconnect":
+            await sandbox.disconnect(instance)
+        elif event.command == "sandbox.ban":
+            seconds = event.payload.get("seconds")
+            until = utcnow() + timedelta(seconds=float(seconds)) if seconds else None
+            await sandbox.ban(instance, str(event.payload.get("reason", "banned")), until=until)
+        else:
+            await sandbox.inbound(
+                instance,
+                sender=str(event.payload["from"]),
+                text=str(event.payload["text"]),
+                push_name=event.payload.get("pushName"),
+            )
+
+    return handle
+
+
+def build(settings: Settings) -> web.Application:
+    """The provider-sender application."""
+    app = base_app(settings, "provider-sender")
+    app.cleanup_ctx.append(providers)
+    consume(app, "provider-sender", handler)
+    return app
+
+
+def main() -> None:
+    run("provider-sender", build, lambda s: s.sender_port)

@@ -1,0 +1,149 @@
+"""Session requests from ingress (RPC) and verified provider callbacks, turned into actions."""
+
+import base64
+import time
+
+import structlog
+
+from lanegate.broker import Broker, Reject
+from lanegate.events import ProviderCallback, ProviderRpc, TemplateStatusReported, utcnow
+from lanegate.providers import (
+    Inbound,
+    Provider,
+    ProviderError,
+    Receipt,
+    StateChange,
+    TemplateUpdate,
+    Unsupported,
+)
+from lanegate.providers.cloud_api import pause_of
+from lanegate.store import Document, Store
+from provider_sender.callbacks import GatewayCallbacks
+from provider_sender.metrics import PROVIDER_SECONDS
+
+log = structlog.get_logger(__name__)
+
+
+class Sessions:
+    """Answers `provider.rpc` requests and applies `provider.callback` reports."""
+
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        providers: dict[str, Provider],
+        callbacks: GatewayCallbacks,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._providers = providers
+        self._callbacks = callbacks
+
+    async def _instance(self, name: str) -> tuple[Document, Provider]:
+        instance = await self._store.instances.find_one({"_id": name})
+        if instance is None:
+            raise Reject(f"unknown instance {name}")
+        provider = self._providers.get(instance["provider"])
+        if provider is None:
+            raise Reject(f"no {instance['provider']} provider")
+        return instance, provider
+
+    async def rpc(self, request: ProviderRpc) -> None:
+        """Run one session operation and answer on the requester's reply queue."""
+        if request.deadline < utcnow():
+            log.info("rpc request expired before it was read", operation=request.operation)
+            return
+        try:
+            instance, provider = await self._instance(request.instanceName)
+            answer = await self._run(instance, provider, request)
+        except Reject as e:
+            answer = {"error": {"code": "unknown_instance", "message": e.reason}}
+        except Unsupported as e:
+            answer = {"error": {"code": e.code, "message": e.message, "unsupported": True}}
+        except ProviderError as e:
+            answer = {"error": {"code": e.code, "message": e.message}}
+        await self._broker.reply(request.replyTo, request.id, answer)
+
+    async def _run(
+        self, instance: Document, provider: Provider, request: ProviderRpc
+    ) -> dict[str, object]:
+        started = time.perf_counter()
+        try:
+            if request.operation == "qr":
+                png = await provider.qr(instance)
+                return {"qrcode": "data:image/png;base64," + base64.b64encode(png).decode()}
+            if request.operation == "pairing_code":
+                phone = str(request.payload["phoneNumber"])
+                return {"pairingCode": await provider.pairing_code(instance, phone)}
+            if request.operation == "logout":
+                await provider.logout(instance)
+                if instance.get("state") != "close":
+                    await self._callbacks.state(instance, "close")
+                return {"state": "close"}
+            session = await (
+                provider.start(instance)
+                if request.operation == "start"
+                else provider.status(instance)
+            )
+            if session.state != instance.get("state"):
+                await self._callbacks.state(
+                    instance, session.state, phone_number=session.phone_number
+                )
+            return {
+                "state": session.state,
+                "phoneNumber": session.phone_number or instance.get("phoneNumber"),
+                "providerStatus": session.provider_status,
+            }
+        finally:
+            PROVIDER_SECONDS.labels(instance["provider"], request.operation).observe(
+                time.perf_counter() - started
+            )
+
+    async def callback(self, event: ProviderCallback) -> None:
+        """Apply every report of a callback whose signature ingress has checked."""
+        instance, provider = await self._instance(event.instanceName)
+        try:
+            reports = provider.parse_callback(instance, event.body.encode())
+        except (ValueError, KeyError, TypeError) as e:
+            raise Reject(f"unreadable {event.provider} callback: {e!r}") from e
+        for report in reports:
+            if isinstance(report, Receipt):
+                await self._callbacks.receipt(
+                    report.provider_message_id, report.status, errors=report.errors
+                )
+                pause = pause_of(report.errors) if report.status == "failed" else None
+                if pause is not None:
+                    reason, until = pause
+                    await self._callbacks.paused(instance, reason, until=until)
+            elif isinstance(report, Inbound):
+                await self._callbacks.inbound(
+                    instance,
+                    sender=report.sender,
+                    push_name=report.push_name,
+                    text=report.text,
+                    provider_message_id=report.provider_message_id,
+                    sent_at=report.sent_at,
+                    message_type=report.message_type,
+                    content=report.content,
+                )
+            elif isinstance(report, TemplateUpdate):
+                # Templates are template-sync's: it records the status and tells the tenant.
+                await self._broker.publish(
+                    TemplateStatusReported(
+                        tenantId=instance["tenantId"],
+                        instanceName=instance["_id"],
+                        wabaId=report.waba_id,
+                        metaTemplateId=report.meta_template_id,
+                        name=report.name,
+                        language=report.language,
+                        status=report.status,
+                        reason=report.reason,
+                        category=report.category,
+                    )
+                )
+            elif isinstance(report, StateChange) and report.state != instance.get("state"):
+                await self._callbacks.state(
+                    instance, report.state, phone_number=report.phone_number
+                )
+                instance["state"] = report.state
+        log.info("provider callback applied", provider=event.provider, reports=len(reports))

@@ -1,0 +1,1 @@
+"""template-sync: pulls approved templates from Meta into the store."""

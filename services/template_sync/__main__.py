@@ -1,0 +1,3 @@
+from template_sync.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""webhook-dispatcher: delivers events to tenant webhooks, signed, retried, recorded."""

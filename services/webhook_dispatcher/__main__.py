@@ -1,0 +1,3 @@
+from webhook_dispatcher.main import main
+
+main()

@@ -1,0 +1,85 @@
+"""Gateway events as the tenant sees them: the seed-004 envelope and data shapes."""
+
+from datetime import datetime
+from typing import Any
+
+from lanegate.events import (
+    AnyEvent,
+    InstancePaused,
+    InstanceState,
+    MessageExpired,
+    MessageReceived,
+    MessageStatus,
+    TemplateStatusChanged,
+)
+
+STATE_EVENTS = {"open": "instance.connected", "close": "instance.disconnected"}
+
+
+def timestamp(value: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a Z, as the seed writes timestamps."""
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def envelope(event: AnyEvent) -> dict[str, Any] | None:
+    """The webhook body for an event, or None for events tenants are not sent."""
+    name: str
+    data: dict[str, Any]
+    if isinstance(event, InstanceState):
+        if event.state not in STATE_EVENTS:
+            return None
+        name = STATE_EVENTS[event.state]
+        data = {"state": event.state, "reason": event.reason, "phoneNumber": event.phoneNumber}
+    elif isinstance(event, MessageStatus):
+        name = "message.status"
+        data = {
+            "id": event.messageId,
+            "status": event.status,
+            "to": event.to,
+            "lane": event.lane,
+            "providerMessageId": event.providerMessageId,
+            "error": event.error,
+        }
+    elif isinstance(event, MessageReceived):
+        name = "message.received"
+        data = {
+            "from": event.sender,
+            "pushName": event.pushName,
+            "messageType": event.messageType,
+            "text": event.text,
+            "messageId": event.providerMessageId,
+            "timestamp": event.sentAt,
+        }
+        if event.content is not None:
+            data["content"] = event.content
+    elif isinstance(event, InstancePaused):
+        name = "instance.paused"
+        data = {"reason": event.reason, "until": timestamp(event.until) if event.until else None}
+    elif isinstance(event, MessageExpired):
+        name = "message.expired"
+        data = {
+            "id": event.messageId,
+            "status": "expired",
+            "to": event.to,
+            "lane": event.lane,
+            "validUntil": timestamp(event.validUntil),
+        }
+    elif isinstance(event, TemplateStatusChanged):
+        name = "template.status"
+        data = {
+            "id": event.templateId,
+            "metaTemplateId": event.metaTemplateId,
+            "name": event.name,
+            "language": event.language,
+            "status": event.status,
+            "previousStatus": event.previousStatus,
+            "reason": event.reason,
+        }
+    else:
+        return None
+    return {
+        "event": name,
+        "instanceName": event.instanceName,
+        "data": data,
+        "timestamp": timestamp(event.occurredAt),
+    }

@@ -1,0 +1,295 @@
+"""The Kustomize overlays build, validate against the Kubernetes schemas and wire the services."""
+
+import copy
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+from kubernetes_validate.utils import (  # type: ignore[import-untyped]
+    SchemaNotFoundError,
+    ValidationError,
+)
+
+from .dashboard_metrics import DASHBOARDS_DIR, REPO
+from .kustomize_lite import render
+from .service_facts import AUTOSCALED_QUEUES, SECRET_SETTINGS, SERVICES, SETTINGS
+
+OVERLAYS = ["dev", "prod"]
+KUBERNETES_VERSION = "1.32"
+
+Object = dict[str, Any]
+
+
+def overlay_dir(overlay: str) -> Path:
+    return REPO / "deploy" / "k8s" / "overlays" / overlay
+
+
+def key(obj: Object) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
+
+
+@functools.cache
+def _built(overlay: str) -> list[Object]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return render(overlay_dir(overlay))
+    out = subprocess.run(
+        [kubectl, "kustomize", str(overlay_dir(overlay))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def built(overlay: str) -> list[Object]:
+    """Return the overlay as kubectl kustomize builds it, else as kustomize_lite does."""
+    return copy.deepcopy(_built(overlay))
+
+
+def find(objects: list[Object], kind: str, name: str | None = None) -> list[Object]:
+    return [
+        obj for obj in objects if obj["kind"] == kind and name in (None, obj["metadata"]["name"])
+    ]
+
+
+def one(objects: list[Object], kind: str, name: str) -> Object:
+    matches = find(objects, kind, name)
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_lite_renderer_builds_overlay_with_unique_objects(overlay: str) -> None:
+    objects = render(overlay_dir(overlay))
+    keys = [key(obj) for obj in objects]
+    assert len(set(keys)) == len(keys)
+    assert {
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "ServiceMonitor",
+        "ScaledObject",
+        "ConfigMap",
+    } <= {k for k, _ in keys}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_lite_renderer_matches_kubectl_when_available(overlay: str) -> None:
+    lite = sorted(render(overlay_dir(overlay)), key=key)
+    reference = sorted(built(overlay), key=key)
+    assert [key(obj) for obj in reference] == [key(obj) for obj in lite]
+    if shutil.which("kubectl"):
+        assert reference == lite
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_is_namespaced_to_the_overlay(overlay: str) -> None:
+    expected = {"dev": "lanegate-dev", "prod": "lanegate"}[overlay]
+    assert {expected} == {obj["metadata"].get("namespace") for obj in built(overlay)}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_objects_validate_against_kubernetes_schemas(overlay: str) -> None:
+    objects = built(overlay)
+    for obj in objects:
+        check = CUSTOM_RESOURCE_CHECKS.get(obj["apiVersion"].split("/")[0] + "/" + obj["kind"])
+        if check is not None:
+            check(obj, objects)
+            continue
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except ValidationError as e:
+            pytest.fail(f"{key(obj)}: {e.message} at {list(e.absolute_path)}")
+        except SchemaNotFoundError as e:
+            pytest.fail(f"{key(obj)}: no schema and no custom check: {e.message}")
+
+
+def test_schema_validation_rejects_an_unknown_field() -> None:
+    deployment = one(built("dev"), "Deployment", "ingress-api")
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    with pytest.raises(ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def check_service_monitor(obj: Object, objects: list[Object]) -> None:
+    spec = obj["spec"]
+    assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+    selector = spec["selector"]["matchLabels"]
+    services = [
+        s
+        for s in find(objects, "Service")
+        if selector.items() <= s["metadata"].get("labels", {}).items()
+    ]
+    assert len(services) == 1, f"{key(obj)} selects {len(services)} Services"
+    port_names = {port["name"] for port in services[0]["spec"]["ports"]}
+    assert spec["endpoints"], key(obj)
+    for endpoint in spec["endpoints"]:
+        assert endpoint["port"] in port_names
+        assert endpoint["path"] == "/metrics"
+
+
+def check_scaled_object(obj: Object, objects: list[Object]) -> None:
+    spec = obj["spec"]
+    assert obj["apiVersion"] == "keda.sh/v1alpha1"
+    one(objects, "Deployment", spec["scaleTargetRef"]["name"])
+    assert isinstance(spec["minReplicaCount"], int) and isinstance(spec["maxReplicaCount"], int)
+    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    assert spec["triggers"], key(obj)
+    for trigger in spec["triggers"]:
+        metadata = trigger["metadata"]
+        assert trigger["type"] == "rabbitmq"
+        assert all(isinstance(value, str) for value in metadata.values()), (
+            "KEDA trigger metadata values are strings"
+        )
+        assert metadata["mode"] in {"QueueLength", "MessageRate"}
+        assert float(metadata["value"]) > 0
+        assert metadata["queueName"]
+        one(objects, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+
+
+def check_trigger_authentication(obj: Object, objects: list[Object]) -> None:
+    assert obj["apiVersion"] == "keda.sh/v1alpha1"
+    refs = obj["spec"]["secretTargetRef"]
+    assert refs
+    for ref in refs:
+        assert {"parameter", "name", "key"} <= ref.keys()
+        for secret in find(objects, "Secret", ref["name"]):
+            assert ref["key"] in secret.get("stringData", {}) | secret.get("data", {})
+
+
+CUSTOM_RESOURCE_CHECKS = {
+    "monitoring.coreos.com/ServiceMonitor": check_service_monitor,
+    "keda.sh/ScaledObject": check_scaled_object,
+    "keda.sh/TriggerAuthentication": check_trigger_authentication,
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_has_deployment_service_pdb_and_monitor(overlay: str) -> None:
+    objects = built(overlay)
+    for name in SERVICES:
+        for kind in ("Deployment", "Service", "PodDisruptionBudget", "ServiceMonitor"):
+            one(objects, kind, name)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_containers_run_their_service_with_probes_on_its_port(overlay: str) -> None:
+    objects = built(overlay)
+    for name, (module, port) in SERVICES.items():
+        container = one(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        assert ["python", "-m", module] == container["command"]
+        assert [{"name": "http", "containerPort": port, "protocol": "TCP"}] == container["ports"]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        service_port = one(objects, "Service", name)["spec"]["ports"][0]
+        assert (port, "http") == (service_port["port"], service_port["targetPort"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_are_hardened_spread_and_bounded(overlay: str) -> None:
+    for deployment in find(built(overlay), "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        spread = pod["topologySpreadConstraints"]
+        assert {"kubernetes.io/hostname", "topology.kubernetes.io/zone"} == {
+            c["topologyKey"] for c in spread
+        }
+        assert all(c["labelSelector"]["matchLabels"].items() <= pod_labels.items() for c in spread)
+        tmp_volumes = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+            assert any(
+                m["mountPath"] == "/tmp" and m["name"] in tmp_volumes
+                for m in container["volumeMounts"]
+            )
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= container["resources"][bound].keys()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_settings_come_from_the_config_map_and_secret(overlay: str) -> None:
+    objects = built(overlay)
+    config = one(objects, "ConfigMap", "lanegate-config")["data"]
+    assert config.keys() <= SETTINGS - SECRET_SETTINGS
+    for secret in find(objects, "Secret"):
+        assert set(secret["stringData"]) == SECRET_SETTINGS
+    grace = int(config["LANEGATE_SHUTDOWN_GRACE_SECONDS"])
+    for deployment in find(objects, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] > grace
+        for container in pod["containers"]:
+            assert {"lanegate-config"} == {
+                e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e
+            }
+            assert {"lanegate-secrets"} == {
+                e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e
+            }
+            assert {
+                e["name"] for e in container.get("env", []) if e["name"].startswith("LANEGATE_")
+            } <= SETTINGS
+
+
+def test_dev_overlay_ships_a_secret_and_prod_expects_one() -> None:
+    assert len(find(built("dev"), "Secret", "lanegate-secrets")) == 1
+    assert find(built("prod"), "Secret") == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_sender_and_dispatcher_autoscale_on_their_queue(overlay: str) -> None:
+    objects = built(overlay)
+    scaled = {obj["spec"]["scaleTargetRef"]["name"]: obj for obj in find(objects, "ScaledObject")}
+    assert AUTOSCALED_QUEUES.keys() == scaled.keys()
+    for name, queue in AUTOSCALED_QUEUES.items():
+        spec = scaled[name]["spec"]
+        assert [queue] == [t["metadata"]["queueName"] for t in spec["triggers"]]
+        assert one(objects, "Deployment", name)["spec"]["replicas"] == spec["minReplicaCount"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_disruption_budgets_select_their_pods_and_allow_a_drain(overlay: str) -> None:
+    objects = built(overlay)
+    for name in SERVICES:
+        budget = one(objects, "PodDisruptionBudget", name)["spec"]
+        pod_labels = one(objects, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        assert budget["selector"]["matchLabels"].items() <= pod_labels.items()
+        assert budget["maxUnavailable"] >= 1
+
+
+def test_lane_scheduler_runs_two_replicas_in_every_overlay() -> None:
+    for overlay in OVERLAYS:
+        assert one(built(overlay), "Deployment", "lane-scheduler")["spec"]["replicas"] == 2
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_images_are_tagged_and_never_latest(overlay: str) -> None:
+    for deployment in find(built(overlay), "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            tag = container["image"].rpartition(":")[2]
+            assert ":" in container["image"] and tag not in ("", "latest"), container["image"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_dashboards_are_config_maps_for_the_grafana_sidecar(overlay: str) -> None:
+    maps = {
+        name: obj
+        for obj in find(built(overlay), "ConfigMap")
+        if (name := obj["metadata"]["name"]).startswith("lanegate-dashboard-")
+    }
+    files = sorted(DASHBOARDS_DIR.glob("*.json"))
+    assert len(files) == len(maps)
+    for path in files:
+        config_map = maps[f"lanegate-dashboard-{path.stem}"]
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert {path.name: path.read_text()} == config_map["data"]

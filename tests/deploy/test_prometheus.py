@@ -1,0 +1,57 @@
+"""The alert rules and the compose scrape config pass promtool and query only known metrics."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from .dashboard_metrics import KNOWN_RULE_METRICS, REPO, RULES_FILE, rule_metric_names
+from .service_facts import SERVICES
+
+PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
+RULES_UNIT_TESTS = Path(__file__).with_name("rules_test.yml")
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    executable = shutil.which("promtool")
+    assert executable, (
+        "promtool not found: run `make tools` (it installs Debian's prometheus package)"
+    )
+    return subprocess.run([executable, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_rules_pass_promtool_check() -> None:
+    result = promtool("check", "rules", str(RULES_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rules_fire_as_their_unit_tests_expect() -> None:
+    result = promtool("test", "rules", str(RULES_UNIT_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_scrape_config_passes_promtool_check() -> None:
+    result = promtool("check", "config", str(PROMETHEUS_CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rules_query_only_known_metrics() -> None:
+    assert set() == rule_metric_names() - KNOWN_RULE_METRICS
+
+
+def test_every_service_has_a_down_alert() -> None:
+    rules = [
+        rule
+        for group in yaml.safe_load(RULES_FILE.read_text())["groups"]
+        for rule in group["rules"]
+    ]
+    for job in SERVICES:
+        assert any(f'absent(up{{job="{job}"}})' in rule["expr"] for rule in rules), job
+
+
+def test_every_alert_has_severity_and_summary() -> None:
+    for group in yaml.safe_load(RULES_FILE.read_text())["groups"]:
+        for rule in group["rules"]:
+            assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
+            assert rule["annotations"]["summary"], rule["alert"]

@@ -1,0 +1,122 @@
+"""One real stack per test session: the wire store and the five service processes."""
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from lanegate.broker import Broker
+from lanegate.devstack import Stack, wait_http
+from lanegate.secrets import new_key
+from tests.simulators.meta import MetaSimulator
+from tests.simulators.waha import WahaSimulator
+from tests.support.gateway import Gateway, delete_topology
+from tests.support.hooks import DISABLE_AFTER, SCHEDULE
+from tests.support.receiver import Receiver
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# Stored secrets are sealed with it; tests that read the store open them with it too.
+SECRET_KEY = new_key()
+
+
+@pytest.fixture(scope="session")
+def gateway() -> Iterator[Gateway]:
+    namespace = f"lgtest-{uuid.uuid4().hex[:8]}"
+    admin_key = secrets.token_urlsafe(16)
+    log_dir = Path("var/test-logs") / namespace
+    stack = Stack.create(
+        log_dir,
+        settings={
+            "LANEGATE_AMQP_URL": AMQP_URL,
+            "LANEGATE_NAMESPACE": namespace,
+            "LANEGATE_MONGO_DB": "lanegate_test",
+            "LANEGATE_ADMIN_KEY": admin_key,
+            "LANEGATE_SECRET_KEY": SECRET_KEY,
+            "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "LANEGATE_SANDBOX_DELIVERED_AFTER_SECONDS": "0.2",
+            "LANEGATE_SANDBOX_READ_AFTER_SECONDS": "0.4",
+            "LANEGATE_DISPATCH_TIMEOUT_SECONDS": "5",
+            "LANEGATE_SHUTDOWN_GRACE_SECONDS": "5",
+            "LANEGATE_LOG_LEVEL": "INFO",
+            "LANEGATE_PROVIDER_BACKOFF_SECONDS": "0.3",
+            "LANEGATE_PROVIDER_MAX_ATTEMPTS": "3",
+            "LANEGATE_PROVIDER_TIMEOUT_SECONDS": "3",
+            "LANEGATE_RPC_TIMEOUT_SECONDS": "3",
+            "LANEGATE_TEMPLATE_SYNC_INTERVAL_SECONDS": "5",
+            "LANEGATE_TEMPLATE_SYNC_BACKOFF_SECONDS": "1",
+            # A failing webhook is dead after a few seconds (the console replays one).
+            "LANEGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS": "[0.5, 1, 2]",
+            "LANEGATE_WEBHOOK_POLL_INTERVAL_SECONDS": "0.2",
+            "LANEGATE_ATTACHMENT_MAX_BYTES": "262144",
+        },
+    )
+    try:
+        stack.start_all()
+        yield Gateway(stack=stack, admin_key=admin_key, namespace=namespace)
+    finally:
+        stack.stop_all()
+        asyncio.run(delete_topology(AMQP_URL, namespace))
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    hook = Receiver().start()
+    yield hook
+    hook.stop()
+
+
+@pytest.fixture(scope="session")
+def meta() -> Iterator[MetaSimulator]:
+    simulator = MetaSimulator().start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture(scope="session")
+def waha() -> Iterator[WahaSimulator]:
+    simulator = WahaSimulator().start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture(scope="session")
+def hooks() -> Iterator[Gateway]:
+    """A small stack (store, ingress-api, webhook-dispatcher) with a shrunk retry schedule."""
+    namespace = f"lgtest-{uuid.uuid4().hex[:8]}"
+    admin_key = secrets.token_urlsafe(16)
+    stack = Stack.create(
+        Path("var/test-logs") / namespace,
+        settings={
+            "LANEGATE_AMQP_URL": AMQP_URL,
+            "LANEGATE_NAMESPACE": namespace,
+            "LANEGATE_MONGO_DB": "lanegate_test",
+            "LANEGATE_ADMIN_KEY": admin_key,
+            "LANEGATE_SECRET_KEY": SECRET_KEY,
+            "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "LANEGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS": SCHEDULE,
+            "LANEGATE_WEBHOOK_POLL_INTERVAL_SECONDS": "0.1",
+            "LANEGATE_WEBHOOK_DISABLE_AFTER_SECONDS": str(DISABLE_AFTER),
+            "LANEGATE_SHUTDOWN_GRACE_SECONDS": "2",
+        },
+    )
+    try:
+        stack.start_store()
+        stack.start("ingress_api", wait=False)
+        stack.start("webhook_dispatcher", wait=False)
+        for name in ("ingress_api", "webhook_dispatcher"):
+            wait_http(stack.url(name) + "/readyz", 60)
+        yield Gateway(stack=stack, admin_key=admin_key, namespace=namespace)
+    finally:
+        stack.stop_all()
+        asyncio.run(delete_topology(AMQP_URL, namespace))
+
+
+@pytest.fixture
+async def events_broker(hooks: Gateway) -> AsyncIterator[Broker]:
+    connection = Broker(AMQP_URL, hooks.namespace)
+    await connection.connect()
+    yield connection
+    await connection.close()

@@ -1,0 +1,204 @@
+"""The scheduler on an injected clock, against the real store and broker: caps over an hour."""
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from lane_scheduler.scheduler import Scheduler
+from lanegate.broker import Broker
+from lanegate.events import InstanceState, MessageStatus
+from lanegate.store import Store
+from tests.e2e.conftest import AMQP_URL
+from tests.support.gateway import Gateway, delete_topology, eventually
+
+pytestmark = pytest.mark.e2e
+
+INSTANCE = "clock__support__main"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@pytest.fixture
+async def parts(gateway: Gateway) -> AsyncIterator[tuple[Store, Broker]]:
+    """A store database and a broker namespace of this test's own."""
+    database = f"lanegate_clock_{uuid.uuid4().hex[:8]}"
+    namespace = f"lgclock-{uuid.uuid4().hex[:8]}"
+    uri = f"mongodb://127.0.0.1:{gateway.stack.store_port}/?directConnection=true"
+    store = Store(uri, database)
+    await store.connect()
+    broker = Broker(AMQP_URL, namespace)
+    await broker.connect()
+    try:
+        yield store, broker
+    finally:
+        await broker.close()
+        await delete_topology(AMQP_URL, namespace)
+        await store.db.client.drop_database(database)
+        await store.close()
+
+
+async def _seed(store: Store, clock: Clock, lanes: dict[str, Any], count: int) -> list[str]:
+    await store.instances.insert_one(
+        {
+            "_id": INSTANCE,
+            "tenantId": "clock",
+            "provider": "sandbox",
+            "state": "open",
+            "lanes": lanes,
+            "timezone": "UTC",
+        }
+    )
+    ids = [f"m{i}" for i in range(count)]
+    for i, message_id in enumerate(ids):
+        queued = _at(clock.now - 60 + i)
+        await store.messages.insert_one(
+            {
+                "_id": message_id,
+                "tenantId": "clock",
+                "instanceName": INSTANCE,
+                "to": "5491100000004",
+                "lane": "normal",
+                "priority": 5,
+                "status": "pending",
+                "queuedAt": queued,
+                "createdAt": queued,
+            }
+        )
+    return ids
+
+
+async def _play_sender(store: Store, scheduler: Scheduler, clock: Clock) -> list[str]:
+    """Report every dispatched message as sent at the clock's time, until nothing more goes."""
+    sent: list[str] = []
+    while True:
+        scheduler.poke()
+
+        async def dispatched() -> bool:
+            return await store.messages.count_documents({"status": "dispatching"}) > 0
+
+        try:
+            # Long enough for a loaded machine: the wait that ends each round is the quiet one.
+            await eventually(dispatched, timeout=3)
+        except TimeoutError:
+            return sent
+        async for doc in store.messages.find({"status": "dispatching"}):
+            await store.messages.update_one(
+                {"_id": doc["_id"]}, {"$set": {"status": "sent", "sentAt": _at(clock.now)}}
+            )
+            await scheduler.handle(
+                MessageStatus(
+                    occurredAt=_at(clock.now),
+                    tenantId="clock",
+                    instanceName=INSTANCE,
+                    messageId=doc["_id"],
+                    status="sent",
+                    to=doc["to"],
+                    lane=doc["lane"],
+                )
+            )
+            sent.append(doc["_id"])
+
+
+def _scheduler(store: Store, broker: Broker, clock: Clock, replica: str) -> Scheduler:
+    return Scheduler(
+        store, broker, replica=replica, dispatch_timeout=60, lease_seconds=6, clock=clock
+    )
+
+
+async def test_caps_survive_a_replica_crash_and_the_rest_goes_when_the_hour_rolls(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    clock = Clock()
+    ids = await _seed(store, clock, {"normal": {"delayMs": [0, 0], "perHour": 2}}, 4)
+    first_send = clock.now
+
+    crashed = _scheduler(store, broker, clock, "replica-a")
+    await crashed.start()
+    assert ["m0", "m1"] == await _play_sender(store, crashed, clock)
+    await crashed.stop(release=False)  # as a crash: its leases stay until they run out
+
+    clock.now += 30
+    successor = _scheduler(store, broker, clock, "replica-b")
+    await successor.start()
+    try:
+        assert [] == await _play_sender(store, successor, clock)
+        clock.now = first_send + 3599
+        await successor.balance()
+        assert [] == await _play_sender(store, successor, clock)
+
+        clock.now = first_send + 3600
+        await successor.balance()
+        assert ["m2", "m3"] == await _play_sender(store, successor, clock)
+    finally:
+        await successor.stop()
+    statuses = [doc["status"] async for doc in store.messages.find({"_id": {"$in": ids}})]
+    assert ["sent"] * 4 == statuses
+
+
+async def test_a_replica_fenced_out_of_its_shard_sends_nothing_more(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    old_clock, new_clock = Clock(), Clock()
+    await _seed(store, old_clock, {"normal": {"delayMs": [0, 0]}}, 1)
+    await store.instances.update_one({"_id": INSTANCE}, {"$set": {"state": "close"}})
+    stale = _scheduler(store, broker, old_clock, "replica-a")
+    await stale.ownership.prepare()
+    await stale.balance()  # owns every shard; its loops are not running
+
+    # A paused replica: its own clock says its lease is fine, the others' clocks say it ran out.
+    new_clock.now += 30
+    newer = _scheduler(store, broker, new_clock, "replica-b")
+    await newer.start()
+    await newer.stop(release=False)
+
+    await stale.handle(
+        InstanceState(
+            occurredAt=_at(old_clock.now), tenantId="clock", instanceName=INSTANCE, state="open"
+        )
+    )
+    await stale.tick()
+
+    [message] = [doc async for doc in store.messages.find({"_id": "m0"})]
+    record = await store.lane_state.find_one({"_id": INSTANCE})
+    assert "pending" == message["status"]
+    assert record is not None and "lastDispatchAt" not in record
+    assert INSTANCE not in stale.planner
+
+
+async def test_a_message_decided_while_the_lease_lapsed_goes_once_the_lease_is_renewed(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    clock = Clock()
+    await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 1)
+    scheduler = _scheduler(store, broker, clock, "replica-a")
+    await scheduler.ownership.prepare()
+    await scheduler.balance()  # owns every shard and loads the line; its loops are not running
+
+    clock.now += 10  # the renewal is late (a store restart): the lease looks lapsed here
+    await scheduler.tick()
+    [message] = [doc async for doc in store.messages.find({"_id": "m0"})]
+    assert "pending" == message["status"]
+
+    await scheduler.balance()  # renewed under the same epoch
+    await scheduler.tick()
+    [message] = [doc async for doc in store.messages.find({"_id": "m0"})]
+    assert "dispatching" == message["status"]

@@ -1,0 +1,118 @@
+"""provider-sender against the real store and broker: a claimed send survives its delivery's end."""
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import aiohttp
+import pytest
+
+from lanegate.attachments import Attachment
+from lanegate.broker import Broker
+from lanegate.events import MessageDispatch, utcnow
+from lanegate.providers import Sent
+from lanegate.providers.sandbox import Sandbox
+from lanegate.store import Document, Store
+from provider_sender.callbacks import GatewayCallbacks
+from provider_sender.dispatch import Dispatcher
+from provider_sender.files import Files
+from tests.e2e.conftest import AMQP_URL
+from tests.support.gateway import Gateway, delete_topology, eventually
+
+pytestmark = pytest.mark.e2e
+
+INSTANCE = "claim__support__main"
+
+
+class HeldSandbox(Sandbox):
+    """The sandbox phone, answering a send only once the test lets it."""
+
+    def __init__(self, store: Store, broker: Broker) -> None:
+        super().__init__(store, GatewayCallbacks(store, broker), delivered_after=60, read_after=60)
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(
+        self,
+        instance: Document,
+        message: Document,
+        text: str | None,
+        *,
+        files: Sequence[Attachment] = (),
+    ) -> Sent:
+        self.entered.set()
+        await self.release.wait()
+        return await super().send(instance, message, text, files=files)
+
+
+@pytest.fixture
+async def parts(gateway: Gateway) -> AsyncIterator[tuple[Store, Broker]]:
+    """A store database and a broker namespace of this test's own."""
+    database = f"lanegate_claim_{uuid.uuid4().hex[:8]}"
+    namespace = f"lgclaim-{uuid.uuid4().hex[:8]}"
+    store = Store(
+        f"mongodb://127.0.0.1:{gateway.stack.store_port}/?directConnection=true", database
+    )
+    await store.connect()
+    broker = Broker(AMQP_URL, namespace)
+    await broker.connect()
+    try:
+        yield store, broker
+    finally:
+        await broker.close()
+        await delete_topology(AMQP_URL, namespace)
+        await store.db.client.drop_database(database)
+        await store.close()
+
+
+async def test_a_send_cancelled_with_its_delivery_still_finishes_and_is_recorded(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    await store.instances.insert_one(
+        {"_id": INSTANCE, "tenantId": "claim", "provider": "sandbox", "state": "open"}
+    )
+    await store.messages.insert_one(
+        {
+            "_id": "m1",
+            "tenantId": "claim",
+            "instanceName": INSTANCE,
+            "provider": "sandbox",
+            "to": "5491100000005",
+            "lane": "urgent",
+            "content": {"text": "hi"},
+            "status": "dispatching",
+            "queuedAt": utcnow(),
+        }
+    )
+    sandbox = HeldSandbox(store, broker)
+    http = aiohttp.ClientSession()
+    files = Files(store, http, max_bytes=1024 * 1024, allow_private=True)
+    dispatcher = Dispatcher(
+        store,
+        broker,
+        {"sandbox": sandbox},
+        60,
+        callbacks=GatewayCallbacks(store, broker),
+        files=files,
+    )
+    event = MessageDispatch(tenantId="claim", instanceName=INSTANCE, messageId="m1", lane="urgent")
+    try:
+        handling = asyncio.create_task(dispatcher.handle(event))
+        await sandbox.entered.wait()
+        handling.cancel()  # what a dropped broker connection does to a running handler
+        with contextlib.suppress(asyncio.CancelledError):
+            await handling
+        sandbox.release.set()
+
+        async def sent() -> bool:
+            message = await store.messages.find_one({"_id": "m1"})
+            return message is not None and "sent" == message["status"]
+
+        await eventually(sent, timeout=10)
+        record = await store.sandbox_outbox.find_one({"_id": "m1"})
+        assert record is not None and 1 == record["received"]
+    finally:
+        await sandbox.close()
+        await http.close()

@@ -1,0 +1,93 @@
+"""The fault suite's own RabbitMQ node and stack (store on SQLite, so it survives a restart)."""
+
+import os
+import secrets
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lanegate.devstack import Stack
+from tests.faults.rabbit import RabbitNode, available
+from tests.support.gateway import Gateway
+
+LONG = "faults_long"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{LONG}: the full scripted fault run (make test-faults, LANEGATE_FAULTS_LONG=1)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("LANEGATE_FAULTS_LONG") == "1":
+        return
+    skip = pytest.mark.skip(reason="the long fault run: make test-faults")
+    for item in items:
+        if LONG in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def rabbit() -> Iterator[RabbitNode]:
+    """A private RabbitMQ node, shut down at the end of the session whatever happens."""
+    if not available():
+        pytest.fail("the fault suite needs Debian's rabbitmq-server scripts in /usr/lib/rabbitmq")
+    base = Path(tempfile.mkdtemp(prefix="lgfaults-rabbit-"))
+    node = RabbitNode(base)
+    try:
+        node.start()
+        yield node
+    finally:
+        node.shutdown()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# Shrunk so faults and their recovery fit in seconds: retries, leases, claims, webhook schedule.
+SETTINGS = {
+    "LANEGATE_MONGO_DB": "lanegate_test",
+    "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+    "LANEGATE_SANDBOX_DELIVERED_AFTER_SECONDS": "0.2",
+    "LANEGATE_SANDBOX_READ_AFTER_SECONDS": "0.4",
+    "LANEGATE_DISPATCH_TIMEOUT_SECONDS": "5",
+    "LANEGATE_SHUTDOWN_GRACE_SECONDS": "2",
+    "LANEGATE_LOG_LEVEL": "INFO",
+    "LANEGATE_PROVIDER_BACKOFF_SECONDS": "0.5",
+    "LANEGATE_PROVIDER_MAX_ATTEMPTS": "12",
+    "LANEGATE_PROVIDER_TIMEOUT_SECONDS": "3",
+    "LANEGATE_RPC_TIMEOUT_SECONDS": "3",
+    "LANEGATE_SCHEDULER_LEASE_SECONDS": "4",
+    "LANEGATE_RATE_LIMIT_PER_MINUTE": "1000000",
+    "LANEGATE_WEBHOOK_TIMEOUT_SECONDS": "2",
+    "LANEGATE_WEBHOOK_POLL_INTERVAL_SECONDS": "0.2",
+    "LANEGATE_WEBHOOK_RETRY_JITTER": "0.1",
+    "LANEGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS": "[0.5, 1, 2, 3, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5]",
+}
+
+
+@pytest.fixture(scope="session")
+def fault_gateway(rabbit: RabbitNode) -> Iterator[Gateway]:
+    """The five services on the private node, the store keeping its data in a SQLite file."""
+    namespace = f"lgfaults-{uuid.uuid4().hex[:8]}"
+    admin_key = secrets.token_urlsafe(16)
+    data = Path(tempfile.mkdtemp(prefix="lgfaults-store-"))
+    stack = Stack.create(
+        Path("var/test-logs") / namespace,
+        settings={
+            **SETTINGS,
+            "LANEGATE_AMQP_URL": rabbit.url,
+            "LANEGATE_NAMESPACE": namespace,
+            "LANEGATE_ADMIN_KEY": admin_key,
+        },
+        store_sqlite=data / "store.sqlite3",
+    )
+    try:
+        stack.start_all()
+        yield Gateway(stack=stack, admin_key=admin_key, namespace=namespace)
+    finally:
+        stack.stop_all()
+        shutil.rmtree(data, ignore_errors=True)

@@ -1,0 +1,146 @@
+"""Faults under load: nothing lost, nothing sent twice, no lane gap or cap broken, events delivered.
+
+The short runs here are part of `make test`; `make test-faults` runs the long
+one: a few thousand messages over a few dozen instances, every fault alone,
+then faults mixed at random. The seed is printed; `LANEGATE_FAULT_SEED=<seed>
+make test-faults` plays the same faults again.
+"""
+
+import asyncio
+import os
+import random
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from tests.faults.injectors import Injector, mixed_steps
+from tests.faults.rabbit import RabbitNode
+from tests.faults.verdict import judge, settle
+from tests.faults.workload import Workload
+from tests.support.gateway import Gateway
+
+pytestmark = pytest.mark.e2e
+
+
+def _seed() -> int:
+    seed = int(os.environ.get("LANEGATE_FAULT_SEED") or secrets.randbelow(10**9))
+    print(f"\nLANEGATE_FAULT_SEED={seed}", flush=True)
+    return seed
+
+
+@pytest.fixture
+def workload(fault_gateway: Gateway) -> Iterator[Workload]:
+    load = Workload(fault_gateway, random.Random())
+    yield load
+    load.stop()
+
+
+async def _run(
+    gateway: Gateway,
+    rabbit: RabbitNode,
+    workload: Workload,
+    *,
+    seed: int,
+    messages: int,
+    send_seconds: float,
+    faults: list[list[str]],
+    settle_seconds: float,
+    scale: float = 1.0,
+) -> None:
+    rng = random.Random(seed)
+    workload.rng = random.Random(rng.random())
+    injector = Injector(gateway, rabbit, workload, random.Random(rng.random()), scale=scale)
+
+    async def inject() -> None:
+        for step in faults:
+            await asyncio.sleep(rng.uniform(0.5, 2) * scale)
+            await asyncio.gather(*(injector.run(name) for name in step))
+
+    await asyncio.gather(workload.send(messages, send_seconds), inject())
+    try:
+        await settle(gateway, workload, timeout=settle_seconds)
+    except TimeoutError:
+        print(rabbit.ctl("list_queues", "name", "messages", "messages_unacknowledged", "consumers"))
+        raise
+    verdict = await judge(gateway, workload, injector.log)
+    print(verdict.table(injector.log), flush=True)
+    assert [] == verdict.problems
+
+
+async def test_processes_and_the_store_killed_under_load_lose_and_repeat_nothing(
+    fault_gateway: Gateway, rabbit: RabbitNode, workload: Workload
+) -> None:
+    await workload.setup(tenants=2, instances=6, capped=2)
+    await _run(
+        fault_gateway,
+        rabbit,
+        workload,
+        seed=_seed(),
+        messages=90,
+        send_seconds=15,
+        faults=[["kill:provider_sender"], ["kill:lane_scheduler"], ["store:restart"]],
+        settle_seconds=60,
+    )
+
+
+async def test_broker_provider_and_receiver_faults_lose_and_repeat_nothing(
+    fault_gateway: Gateway, rabbit: RabbitNode, workload: Workload
+) -> None:
+    await workload.setup(tenants=2, instances=6, capped=2)
+    await _run(
+        fault_gateway,
+        rabbit,
+        workload,
+        seed=_seed(),
+        messages=90,
+        send_seconds=15,
+        faults=[
+            ["sandbox:timeout"],
+            ["rabbit:drop_connections"],
+            ["rabbit:stop_app"],
+            ["sandbox:ban"],
+        ],
+        settle_seconds=60,
+    )
+
+
+async def test_webhook_faults_and_a_sandbox_outage_lose_and_repeat_nothing(
+    fault_gateway: Gateway, rabbit: RabbitNode, workload: Workload
+) -> None:
+    await workload.setup(tenants=2, instances=6, capped=1)
+    await _run(
+        fault_gateway,
+        rabbit,
+        workload,
+        seed=_seed(),
+        messages=70,
+        send_seconds=12,
+        faults=[["receiver:down_slow_back", "kill:webhook_dispatcher"], ["sandbox:error"]],
+        settle_seconds=60,
+        scale=0.6,
+    )
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.faults_long
+async def test_long_run_every_fault_alone_then_mixed(
+    fault_gateway: Gateway, rabbit: RabbitNode, workload: Workload
+) -> None:
+    seed = _seed()
+    await workload.setup(tenants=4, instances=32, capped=6)
+    injector = Injector(fault_gateway, rabbit, workload, random.Random(seed))
+    await injector.ensure_replica()
+    alone = [[name] for name in injector.names()]
+    mixed = mixed_steps(injector.names(), random.Random(seed), count=2 * len(alone))
+    await _run(
+        fault_gateway,
+        rabbit,
+        workload,
+        seed=seed,
+        messages=2500,
+        send_seconds=600,
+        faults=alone + mixed,
+        settle_seconds=900,
+        scale=2.0,
+    )

@@ -1,0 +1,142 @@
+"""Talking to a running stack from tests: the HTTP API, the store and the broker."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import aiohttp
+from pymongo import AsyncMongoClient
+
+from lanegate.broker import Broker
+from lanegate.devstack import Stack
+
+FAST_LANES = {
+    "urgent": {"delayMs": [50, 100]},
+    "normal": {"delayMs": [100, 200]},
+    "bulk": {"delayMs": [150, 300]},
+}
+
+
+@dataclass
+class Gateway:
+    """One running stack, its operator key and its namespace."""
+
+    stack: Stack
+    admin_key: str
+    namespace: str
+
+    @property
+    def api(self) -> str:
+        return self.stack.url("ingress_api")
+
+    async def call(
+        self, method: str, path: str, *, key: str | None = None, json: Any = None, **kw: Any
+    ) -> tuple[int, Any]:
+        """One API request; returns the status and the decoded JSON body (or None)."""
+        headers = dict(kw.pop("headers", {}))
+        if key is not None:
+            headers["apikey"] = key
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.api + path, json=json, headers=headers, **kw) as response,
+        ):
+            body = await response.json() if response.content_type == "application/json" else None
+            return response.status, body
+
+    async def tenant(self, tenant_id: str | None = None) -> tuple[str, str]:
+        """Create a tenant with a unique id; returns (id, api key)."""
+        tenant_id = tenant_id or f"t{uuid.uuid4().hex[:10]}"
+        status, body = await self.call(
+            "POST",
+            "/admin/tenants",
+            json={"id": tenant_id, "name": tenant_id},
+            headers={"apikey": self.admin_key},
+        )
+        assert status == 201, body
+        return tenant_id, body["apiKey"]
+
+    async def instance(
+        self,
+        tenant_id: str,
+        key: str,
+        webhook_url: str,
+        *,
+        connect: bool = True,
+        lanes: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> str:
+        """Create a sandbox instance with fast lanes; scan it open unless told not to."""
+        name = name or f"{tenant_id}__support__{uuid.uuid4().hex[:6]}"
+        status, body = await self.call(
+            "POST",
+            "/instance/create",
+            key=key,
+            json={
+                "instanceName": name,
+                "webhookUrl": webhook_url,
+                "webhookSecret": "s3cret-s3cret-s3cret",
+                "lanes": lanes or FAST_LANES,
+            },
+        )
+        assert status == 201, body
+        if connect:
+            status, body = await self.call("POST", f"/sandbox/{name}/scan", key=key)
+            assert status == 202, body
+            await eventually(lambda: self._state_is(name, key, "open"))
+        return name
+
+    async def _state_is(self, name: str, key: str, state: str) -> bool:
+        _, body = await self.call("GET", f"/instance/{name}/status", key=key)
+        return bool(body["state"] == state)
+
+    def mongo(self) -> AsyncMongoClient[dict[str, Any]]:
+        return AsyncMongoClient(
+            f"mongodb://127.0.0.1:{self.stack.store_port}/?directConnection=true", tz_aware=True
+        )
+
+    async def metric(self, service: str, name: str, **labels: str) -> float:
+        """The current value of one sample on a service's /metrics (0 when absent)."""
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        prefix = f"{name}{{{wanted}}}" if labels else name
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(self.stack.url(service) + "/metrics") as response,
+        ):
+            text = await response.text()
+        for line in text.splitlines():
+            sample, _, value = line.rpartition(" ")
+            if _labels_match(sample, name, labels) or sample == prefix:
+                return float(value)
+        return 0.0
+
+
+def _labels_match(sample: str, name: str, labels: dict[str, str]) -> bool:
+    if not sample.startswith(name + "{"):
+        return False
+    return all(f'{k}="{v}"' in sample for k, v in labels.items())
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 20, every: float = 0.1
+) -> None:
+    """Wait until `check()` is true; fail with a TimeoutError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(every)
+
+
+async def delete_topology(url: str, namespace: str) -> None:
+    """Remove every queue and the exchange a test namespace declared."""
+    broker = Broker(url, namespace)
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        for queue in broker.queue_names():
+            await channel.queue_delete(queue)
+        await channel.exchange_delete(broker.exchange_name)

@@ -1,0 +1,60 @@
+"""The webhook bodies the dispatcher builds match what the OpenAPI `webhooks` section promises."""
+
+import pytest
+
+from lanegate.api import WEBHOOKS
+from lanegate.events import (
+    AnyEvent,
+    InstanceState,
+    MessageReceived,
+    MessageStatus,
+    TemplateStatusChanged,
+)
+from webhook_dispatcher.envelope import envelope
+
+EVENTS: list[AnyEvent] = [
+    InstanceState(tenantId="acme", instanceName="acme__a__b", state="open", phoneNumber="549111"),
+    InstanceState(tenantId="acme", instanceName="acme__a__b", state="close", reason="logout"),
+    MessageStatus(
+        tenantId="acme",
+        instanceName="acme__a__b",
+        messageId="m1",
+        status="failed",
+        to="5491112345678",
+        lane="bulk",
+        error={"code": "x", "message": "y"},
+    ),
+    MessageReceived(
+        tenantId="acme",
+        instanceName="acme__a__b",
+        sender="5491112345678",
+        pushName="Juan",
+        text="hi",
+        providerMessageId="ABC",
+        sentAt=1773596760,
+    ),
+    TemplateStatusChanged(
+        tenantId="acme",
+        instanceName="acme__a__b",
+        templateId="t1",
+        metaTemplateId="920070352646140",
+        name="order_update",
+        language="pt_BR",
+        status="REJECTED",
+        previousStatus="PENDING",
+        reason="INVALID_FORMAT",
+    ),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.kind)
+def test_envelope_validates_against_its_documented_model(event: AnyEvent) -> None:
+    body = envelope(event)
+    assert body is not None
+    model = WEBHOOKS[body["event"]]
+    assert body == model.model_validate(body).model_dump(by_alias=True)
+
+
+def test_connecting_state_is_not_sent_to_tenants() -> None:
+    event = InstanceState(tenantId="acme", instanceName="acme__a__b", state="connecting")
+    assert envelope(event) is None
