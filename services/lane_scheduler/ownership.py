@@ -3,9 +3,9 @@
 Instances hash onto a fixed number of shards. Every replica heartbeats into
 `scheduler_replicas`; the live replicas split the shards by rendezvous
 hashing, so a joining or leaving replica moves only its share. A replica holds
-a shard through a lease in `scheduler_shards` that it renews every second;
-when it dies the lease runs out and the shard's new owner claims it with a
-higher epoch. The epoch fences the old owner out of every lane-state write,
+a shard through a lease in `scheduler_shards` and renews all of its leases in
+one write every second; when it dies the leases run out and each shard's new
+owner claims it with a higher epoch. The epoch fences the old owner out of every lane-state write,
 and a replica stops using a shard a margin before its own lease ends, so two
 replicas never pace one instance at once.
 """
@@ -115,17 +115,13 @@ class Ownership:
             for shard, doc in leases.items()
             if doc.get("owner")
         }
-        lost: set[int] = set()
+        wanted = {shard for shard in range(SHARDS) if assign(shard, live) == self.replica}
+        held = set(self.epochs)
+        await self._release(held - wanted)
+        lost = (held - wanted) | await self._renew(held & wanted, leases, now)
         gained: dict[int, int] = {}
-        for shard in range(SHARDS):
-            wanted = assign(shard, live) == self.replica
-            if shard in self.epochs:
-                kept = await self._renew(shard, now) if wanted else False
-                if not wanted:
-                    await self._release(shard)
-                if not kept:
-                    lost.add(shard)
-            elif wanted and self._claimable(leases.get(shard), now):
+        for shard in sorted(wanted - held):
+            if self._claimable(leases.get(shard), now):
                 epoch = await self._claim(shard, now)
                 if epoch is not None:
                     gained[shard] = epoch
@@ -163,33 +159,63 @@ class Ownership:
         log.info("shard claimed", shard=shard, epoch=epoch)
         return epoch
 
-    async def _renew(self, shard: int, now: float) -> bool:
-        result = await self._store.scheduler_shards.update_one(
-            {"_id": shard, "owner": self.replica, "epoch": self.epochs[shard]},
-            {"$set": {"until": _at(now + self._lease)}},
-        )
-        if result.matched_count == 1:
-            self._until[shard] = now + self._lease
-            return True
-        log.warning("shard lease lost", shard=shard)
-        self.forget(shard)
-        return False
+    def _ours(self, shards: set[int]) -> dict[str, object]:
+        """A filter matching the lease documents of `shards` still held under our epochs."""
+        return {
+            "owner": self.replica,
+            "$or": [{"_id": shard, "epoch": self.epochs[shard]} for shard in sorted(shards)],
+        }
 
-    async def _release(self, shard: int) -> None:
-        await self._store.scheduler_shards.update_one(
-            {"_id": shard, "owner": self.replica, "epoch": self.epochs[shard]},
-            {"$set": {"owner": None, "until": _at(0)}},
+    async def _renew(
+        self, shards: set[int], leases: dict[int, dict[str, object]], now: float
+    ) -> set[int]:
+        """Extend every held lease in one write; forget and return the ones taken from us."""
+        taken = {
+            shard
+            for shard in shards
+            if (lease := leases.get(shard)) is None
+            or (lease.get("owner"), lease.get("epoch")) != (self.replica, self.epochs[shard])
+        }
+        keep = shards - taken
+        if keep:
+            result = await self._store.scheduler_shards.update_many(
+                self._ours(keep), {"$set": {"until": _at(now + self._lease)}}
+            )
+            if result.matched_count != len(keep):
+                # Claimed by another replica between our read and our write: see which.
+                still = {
+                    doc["_id"]
+                    async for doc in self._store.scheduler_shards.find(self._ours(keep), {"_id": 1})
+                }
+                taken |= keep - still
+                keep = still
+        for shard in keep:
+            self._until[shard] = now + self._lease
+        for shard in taken:
+            log.warning("shard lease lost", shard=shard)
+            self.forget(shard)
+        return taken
+
+    async def _release(self, shards: set[int]) -> None:
+        """Give leases back in one write so their new owner can claim them at once."""
+        if not shards:
+            return
+        await self._store.scheduler_shards.update_many(
+            self._ours(shards), {"$set": {"owner": None, "until": _at(0)}}
         )
-        log.info("shard released", shard=shard)
-        self.forget(shard)
+        log.info("shards released", shards=sorted(shards))
+        for shard in shards:
+            self.forget(shard)
 
     def forget(self, shard: int) -> None:
         """Stop treating a shard as ours (lease lost, released, or fenced out)."""
         self.epochs.pop(shard, None)
         self._until.pop(shard, None)
+        if self._owners.get(shard, ("",))[0] == self.replica:
+            # Until the next pass reads the new owner, nobody is known to hold it: events wait.
+            del self._owners[shard]
 
     async def release_all(self) -> None:
         """Give every shard back and leave the replica list (a clean shutdown)."""
-        for shard in list(self.epochs):
-            await self._release(shard)
+        await self._release(set(self.epochs))
         await self._store.scheduler_replicas.delete_one({"_id": self.replica})

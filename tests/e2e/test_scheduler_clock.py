@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from lane_scheduler.ownership import SHARDS, Ownership, assign, shard_of
 from lane_scheduler.scheduler import Scheduler
 from lanegate.broker import Broker
 from lanegate.events import InstanceState, MessageStatus
@@ -202,3 +203,46 @@ async def test_a_message_decided_while_the_lease_lapsed_goes_once_the_lease_is_r
     await scheduler.tick()
     [message] = [doc async for doc in store.messages.find({"_id": "m0"})]
     assert "dispatching" == message["status"]
+
+
+async def test_a_released_shard_is_nobodys_until_its_new_owner_is_seen(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, _ = parts
+    clock = Clock()
+    first = Ownership(store, "replica-a", clock, lease_seconds=6)
+    await first.prepare()
+    await first.balance()
+    assert SHARDS == len(first.epochs)
+
+    await store.scheduler_replicas.insert_one({"_id": "replica-b", "seenAt": _at(clock.now)})
+    changes = await first.balance()
+    moved = next(iter(changes.lost))
+    name = next(f"n{i}" for i in range(10_000) if shard_of(f"n{i}") == moved)
+    # Events for it wait for the next pass instead of looping back to this replica.
+    assert first.owner_of(name) is None
+    assert {
+        shard for shard in range(SHARDS) if assign(shard, ["replica-a", "replica-b"]) == "replica-b"
+    } == changes.lost
+
+
+async def test_a_lease_taken_by_another_replica_is_lost_at_the_next_renewal(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, _ = parts
+    clock = Clock()
+    ownership = Ownership(store, "replica-a", clock, lease_seconds=6)
+    await ownership.prepare()
+    await ownership.balance()
+    await store.scheduler_shards.update_one(
+        {"_id": 5}, {"$set": {"owner": "replica-z"}, "$inc": {"epoch": 1}}
+    )
+    clock.now += 1
+    changes = await ownership.balance()
+    assert {5} == changes.lost
+    assert 5 not in ownership.epochs
+    renewed = [doc async for doc in store.scheduler_shards.find({"owner": "replica-a"})]
+    assert SHARDS - 1 == len(renewed)
+    assert all(
+        doc["until"].timestamp() == pytest.approx(clock.now + 6, abs=0.01) for doc in renewed
+    )

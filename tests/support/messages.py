@@ -43,9 +43,14 @@ async def outbox_counts(gateway: Gateway, *message_ids: str) -> list[int]:
 async def wait_status(
     gateway: Gateway, status: str, *message_ids: str, timeout: float = 30
 ) -> None:
-    """Wait until every message has reached `status`."""
+    """Wait until every message has reached `status`; a timeout names where each one is."""
+    seen: list[str] = []
 
     async def reached() -> bool:
-        return all(s == status for s in await statuses(gateway, *message_ids))
+        seen[:] = await statuses(gateway, *message_ids)
+        return all(s == status for s in seen)
 
-    await eventually(reached, timeout=timeout)
+    try:
+        await eventually(reached, timeout=timeout)
+    except TimeoutError as e:
+        raise TimeoutError(f"not all {status}: {dict(zip(message_ids, seen, strict=True))}") from e
