@@ -5,7 +5,7 @@ from typing import Any
 from aiohttp import web
 from pymongo.errors import DuplicateKeyError
 
-from ingress_api.auth import issue_key, require_admin
+from ingress_api.auth import KEYS, issue_key, require_admin
 from ingress_api.body import read_json
 from ingress_api.endpoints import API
 from ingress_api.instances import iso
@@ -119,6 +119,7 @@ async def update_tenant(request: web.Request) -> web.Response:
     changes |= {f: None for f in QUOTA_FIELDS & body.model_fields_set if getattr(body, f) is None}
     if changes:
         await request.app[STORE].tenants.update_one({"_id": tenant["_id"]}, {"$set": changes})
+        request.app[KEYS].forget(tenant_id=tenant["_id"])
     return web.json_response(tenant_view(tenant | changes))
 
 
@@ -179,6 +180,7 @@ async def revoke_key(request: web.Request) -> web.Response:
     store = request.app[STORE]
     query = {"_id": request.match_info["keyId"], "tenantId": tenant["_id"]}
     await store.api_keys.update_one({**query, "revokedAt": None}, {"$set": {"revokedAt": utcnow()}})
+    request.app[KEYS].forget(tenant_id=tenant["_id"], key_id=query["_id"])
     key = await store.api_keys.find_one(query)
     if key is None:
         raise NotFound("API key not found")

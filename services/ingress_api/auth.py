@@ -3,8 +3,10 @@
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
@@ -13,8 +15,10 @@ from ingress_api.ratelimit import count_request
 from lanegate.errors import Forbidden, InsufficientScope, Unauthorized
 from lanegate.events import utcnow
 from lanegate.service import SETTINGS, STORE
+from lanegate.store import Document, Store
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+CACHED_KEYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,60 @@ def presented_key(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+@dataclass
+class _Known:
+    """A key as last read from the store, with its tenant."""
+
+    record: Document
+    tenant: Document
+    until: float
+    last_used: datetime | None = field(default=None)
+
+
+class KeyCache:
+    """Keys this process has recently seen, so a request costs no key or tenant read.
+
+    A revoked key or a disabled tenant answers 401 at once on the replica that took
+    the admin call (it forgets them) and within `ttl` seconds on the others. Unknown
+    keys are never cached: a key made a moment ago works at once everywhere.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+
+    async def lookup(self, store: Store, key_hash: str) -> _Known | None:
+        """The live key with this hash and its enabled tenant, or None."""
+        known = self._known.get(key_hash)
+        if known is not None and known.until > time.monotonic():
+            return known
+        self._known.pop(key_hash, None)
+        record = await store.api_keys.find_one({"keyHash": key_hash, "revokedAt": None})
+        if record is None:
+            return None
+        tenant = await store.tenants.find_one(
+            {"_id": record["tenantId"], "disabled": {"$ne": True}}
+        )
+        if tenant is None:
+            return None
+        known = _Known(record, tenant, time.monotonic() + self._ttl, record.get("lastUsedAt"))
+        if self._ttl > 0:
+            self._known[key_hash] = known
+            while len(self._known) > CACHED_KEYS:
+                self._known.popitem(last=False)
+        return known
+
+    def forget(self, *, tenant_id: str, key_id: str | None = None) -> None:
+        """Drop a tenant's cached keys (or one of them) after an admin change."""
+        for key_hash, known in list(self._known.items()):
+            record = known.record
+            if record["tenantId"] == tenant_id and key_id in (None, record["_id"]):
+                del self._known[key_hash]
+
+
+KEYS = web.AppKey("keys", KeyCache)
+
+
 async def caller(request: web.Request) -> Caller:
     """Resolve the request's tenant from its key; 401 if missing, unknown or disabled, 403 if
     the key lacks the endpoint's scope."""
@@ -54,12 +112,10 @@ async def caller(request: web.Request) -> Caller:
         raise Unauthorized("Missing API key")
     store = request.app[STORE]
     # Looked up by its hash: timing reveals nothing about a stored key's plain form.
-    record = await store.api_keys.find_one({"keyHash": hash_key(key), "revokedAt": None})
-    if record is None:
+    known = await request.app[KEYS].lookup(store, hash_key(key))
+    if known is None:
         raise Unauthorized("Invalid API key")
-    tenant = await store.tenants.find_one({"_id": record["tenantId"], "disabled": {"$ne": True}})
-    if tenant is None:
-        raise Unauthorized("Invalid API key")
+    record, tenant = known.record, known.tenant
     endpoint = current(request)
     scopes = record.get("scopes")
     needed = endpoint.scope if endpoint is not None else None
@@ -68,7 +124,8 @@ async def caller(request: web.Request) -> Caller:
     limit = record.get("rateLimitPerMinute") or request.app[SETTINGS].rate_limit_per_minute
     await count_request(request, record["_id"], limit)
     now = utcnow()
-    if record.get("lastUsedAt") is None or now - record["lastUsedAt"] > LAST_USED_RESOLUTION:
+    if known.last_used is None or now - known.last_used > LAST_USED_RESOLUTION:
+        known.last_used = now
         await store.api_keys.update_one({"_id": record["_id"]}, {"$set": {"lastUsedAt": now}})
     return Caller(
         tenant_id=record["tenantId"],

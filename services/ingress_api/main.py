@@ -24,6 +24,7 @@ from ingress_api import (  # noqa: F401
     templates,
     webhooks,
 )
+from ingress_api.auth import KEYS, KeyCache
 from ingress_api.endpoints import API
 from ingress_api.monitoring import STARTED
 from ingress_api.ratelimit import quota_headers
@@ -38,6 +39,7 @@ def build(settings: Settings) -> web.Application:
     # Outside the error boundary, so 4xx answers carry the quota too.
     app.middlewares.insert(1, quota_headers)
     app[STARTED] = time.monotonic()
+    app[KEYS] = KeyCache(settings.auth_cache_seconds)
     app.router.add_routes(API.routes())
     app.router.add_routes(console.routes())
     openapi.install(app)

@@ -1,10 +1,15 @@
 """The seed-004 contract endpoint by endpoint, with two tenants to prove isolation."""
 
+import asyncio
 import json
 
 import pytest
 
+from ingress_api.auth import KeyCache, hash_key
+from lanegate.events import utcnow
+from lanegate.store import Store
 from tests.support.gateway import Gateway, eventually
+from tests.support.messages import DB
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -349,6 +354,7 @@ async def test_admin_lists_disables_tenants_and_revokes_keys(gateway: Gateway) -
     status, keys = await gateway.call("GET", f"/admin/tenants/{tenant_id}/keys", headers=admin)
     assert (200, 2) == (status, len(keys))
     assert "keyHash" not in json.dumps(keys) and key not in json.dumps(keys)
+    assert 200 == (await gateway.call("GET", "/instances", key=second["apiKey"]))[0]
 
     status, revoked = await gateway.call(
         "DELETE", f"/admin/tenants/{tenant_id}/keys/{second['id']}", headers=admin
@@ -437,3 +443,23 @@ async def test_secrets_never_reach_answers_or_logs(gateway: Gateway, receiver: R
     for value in (secret, secret + "2", key, gateway.admin_key):
         assert value not in text
         assert value not in logs
+
+
+async def test_a_key_revoked_by_another_replica_stops_working_once_its_cache_entry_ends(
+    gateway: Gateway,
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    store = Store(f"mongodb://127.0.0.1:{gateway.stack.store_port}/?directConnection=true", DB)
+    await store.connect()
+    try:
+        keys = KeyCache(ttl=0.5)
+        known = await keys.lookup(store, hash_key(key))
+        assert known is not None and tenant_id == known.record["tenantId"]
+        # Another ingress replica revokes it: this one keeps its entry for the TTL at most.
+        await store.api_keys.update_many({"tenantId": tenant_id}, {"$set": {"revokedAt": utcnow()}})
+        assert known is await keys.lookup(store, hash_key(key))
+        await asyncio.sleep(0.6)
+        assert await keys.lookup(store, hash_key(key)) is None
+        assert await keys.lookup(store, hash_key("lg_never_issued")) is None
+    finally:
+        await store.close()
