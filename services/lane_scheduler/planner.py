@@ -63,6 +63,7 @@ class Line:
     waiting: dict[str, int] = field(default_factory=dict)
     held: set[str] = field(default_factory=set)
     in_flight: dict[str, float] = field(default_factory=dict)
+    ahead: set[str] = field(default_factory=set)
     last_sent_at: float | None = None
     gaps: dict[int, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
@@ -164,6 +165,9 @@ class Planner:
     ) -> None:
         """Put a pending message in its instance's line (a known id is ignored)."""
         line = self.line(instance)
+        if message_id in line.ahead:
+            line.ahead.discard(message_id)  # its own late event: it went already
+            return
         line.in_flight.pop(message_id, None)  # back to pending after a hand-over: plan it again
         line.held.discard(message_id)
         if message_id in line.waiting:
@@ -192,11 +196,6 @@ class Planner:
         if line is not None:
             self._unwait(line, message_id)
             line.held.discard(message_id)
-
-    def in_flight(self, instance: str, message_id: str) -> bool:
-        """Whether the message was handed to the sender and its outcome is not known yet."""
-        line = self._lines.get(instance)
-        return line is not None and message_id in line.in_flight
 
     def mark_in_flight(self, instance: str, message_id: str, since: float) -> None:
         """Record a message already handed to the sender (found so in the store on a rebuild)."""
@@ -233,7 +232,10 @@ class Planner:
             return
         line.in_flight[message_id] = line.in_flight.pop(decision.message_id, decision.at)
         line.held.discard(message_id)
-        self._unwait(line, message_id)
+        if message_id in line.waiting:
+            self._unwait(line, message_id)
+        else:
+            line.ahead.add(message_id)
         rank = RANK[decision.lane]
         self._wait(line, decision.message_id, rank)
         entry: Entry = (-decision.priority, decision.queued_at, decision.message_id, None)

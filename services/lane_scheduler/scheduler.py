@@ -181,10 +181,6 @@ class Scheduler:
             log.info("event for an unknown instance ignored", event_kind=event.kind)
             return
         if isinstance(event, MessageAccepted):
-            if self.planner.in_flight(name, event.messageId) and not await self._handed_back(
-                event.messageId
-            ):
-                return  # a late event of a message claimed ahead of it: its outcome settles it
             self._accepted(event)
         elif isinstance(event, MessageStatus):
             if event.status in ("sent", "failed"):
@@ -201,12 +197,6 @@ class Scheduler:
         elif isinstance(event, MessageCanceled):
             self.planner.remove(name, event.messageId)
         self.poke()
-
-    async def _handed_back(self, message_id: str) -> bool:
-        """Whether an in-flight message really left the sender's hands (parked, or given back
-        after a hand-over), as the store says, rather than its event arriving late."""
-        message = await self._store.messages.find_one({"_id": message_id}, {"status": 1})
-        return message is None or message["status"] in ("pending", "deferred")
 
     def _accepted(self, event: MessageAccepted) -> None:
         valid_until = event.validUntil.timestamp() if event.validUntil else None
