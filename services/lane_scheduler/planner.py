@@ -43,8 +43,6 @@ class Decision:
     message_id: str
     lane: str
     at: float
-    priority: int = 5
-    queued_at: float = 0.0
 
 
 @dataclass(slots=True, eq=False)
@@ -63,7 +61,6 @@ class Line:
     waiting: dict[str, int] = field(default_factory=dict)
     held: set[str] = field(default_factory=set)
     in_flight: dict[str, float] = field(default_factory=dict)
-    ahead: set[str] = field(default_factory=set)
     last_sent_at: float | None = None
     gaps: dict[int, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
@@ -165,9 +162,6 @@ class Planner:
     ) -> None:
         """Put a pending message in its instance's line (a known id is ignored)."""
         line = self.line(instance)
-        if message_id in line.ahead:
-            line.ahead.discard(message_id)  # its own late event: it went already
-            return
         line.in_flight.pop(message_id, None)  # back to pending after a hand-over: plan it again
         line.held.discard(message_id)
         if message_id in line.waiting:
@@ -223,23 +217,6 @@ class Planner:
         if line.pacing.throughput is None:
             line.usage.undo(decision.lane, decision.at, line.pacing.timezone)
         self._poke(decision.instance, line, 0.0)
-
-    def substitute(self, decision: Decision, message_id: str) -> None:
-        """The store handed out an older message of the decided lane and priority, whose event
-        has not arrived yet: it takes the decision's slot and the decided one waits again."""
-        line = self._lines.get(decision.instance)
-        if line is None:
-            return
-        line.in_flight[message_id] = line.in_flight.pop(decision.message_id, decision.at)
-        line.held.discard(message_id)
-        if message_id in line.waiting:
-            self._unwait(line, message_id)
-        else:
-            line.ahead.add(message_id)
-        rank = RANK[decision.lane]
-        self._wait(line, decision.message_id, rank)
-        entry: Entry = (-decision.priority, decision.queued_at, decision.message_id, None)
-        heapq.heappush(line.heaps[rank], entry)
 
     def drop(self, instance: str) -> None:
         """Forget an instance entirely (another replica owns it now)."""
@@ -337,11 +314,11 @@ class Planner:
             earliest = self._earliest(line, rank)
             if earliest > now:
                 return [], _earliest_of(wake, earliest)
-            priority, queued_at, message_id, _ = heapq.heappop(heap)
+            _, _, message_id, _ = heapq.heappop(heap)
             self._unwait(line, message_id)
             line.usage.record(lane, policy, now, pacing.timezone)
             line.in_flight[message_id] = now
-            return [Decision(name, message_id, lane, now, -priority, queued_at)], None
+            return [Decision(name, message_id, lane, now)], None
         return [], wake
 
     def _evaluate_cloud(

@@ -12,7 +12,6 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Iterable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
@@ -269,17 +268,22 @@ class Scheduler:
             # flight and the stale check plans it again.
             await self._replan(decision)
             return
-        line = self.planner.line(name)
         # A claim that fails with the store away leaves the message in flight: the stale
         # check finds it still pending and plans it again.
-        claimed = await self._claim(decision, paced=line.pacing.throughput is None)
+        claimed = await self._store.messages.find_one_and_update(
+            {
+                "_id": decision.message_id,
+                "status": "pending",
+                "$or": [{"validUntil": None}, {"validUntil": {"$gt": _at(decision.at)}}],
+            },
+            {"$set": {"status": "dispatching", "dispatchedAt": _at(decision.at)}},
+            CLAIM_FIELDS,
+        )
         if claimed is None:
             self.planner.undo(decision)
             self.poke()
             return
-        if claimed["_id"] != decision.message_id:
-            self.planner.substitute(decision, claimed["_id"])
-            decision = replace(decision, message_id=claimed["_id"])
+        line = self.planner.line(name)
         if line.pacing.throughput is None:
             if not await self._ledger.reserve(
                 name, epoch, line.usage, decision.at, decision.message_id
@@ -298,35 +302,6 @@ class Scheduler:
             )
         )
         log.info("dispatched", message_id=decision.message_id, instance=name, lane=decision.lane)
-
-    async def _claim(self, decision: Decision, *, paced: bool) -> Document | None:
-        """Mark the decided message dispatching. On a lane paced against bans the store picks
-        the lane's oldest pending message of that priority, queued no later than the decided
-        one: usually the decided one, but an older one whose event is still on its way (from
-        another replica) goes first. The store, not the order of events, keeps lanes FIFO."""
-        alive = {"$or": [{"validUntil": None}, {"validUntil": {"$gt": _at(decision.at)}}]}
-        claim = {"$set": {"status": "dispatching", "dispatchedAt": _at(decision.at)}}
-        messages = self._store.messages
-        if paced:
-            due = {"$or": [{"scheduledAt": None}, {"scheduledAt": {"$lte": _at(decision.at)}}]}
-            oldest = await messages.find_one_and_update(
-                {
-                    "instanceName": decision.instance,
-                    "status": "pending",
-                    "lane": decision.lane,
-                    "priority": decision.priority,
-                    "queuedAt": {"$lte": _at(decision.queued_at)},
-                    "$and": [alive, due],
-                },
-                claim,
-                CLAIM_FIELDS,
-                sort=[("queuedAt", 1), ("_id", 1)],
-            )
-            if oldest is not None:
-                return oldest
-        return await messages.find_one_and_update(
-            {"_id": decision.message_id, "status": "pending", **alive}, claim, CLAIM_FIELDS
-        )
 
     async def _replan(self, decision: Decision) -> None:
         """Put a decided but unclaimed message back in its line, as stored."""

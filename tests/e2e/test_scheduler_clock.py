@@ -11,7 +11,7 @@ import pytest
 from lane_scheduler.ownership import SHARDS, Ownership, assign, shard_of
 from lane_scheduler.scheduler import Scheduler
 from lanegate.broker import Broker
-from lanegate.events import InstanceState, MessageAccepted, MessageStatus
+from lanegate.events import InstanceState, MessageStatus
 from lanegate.store import Store
 from tests.e2e.conftest import AMQP_URL
 from tests.support.gateway import Gateway, delete_topology, eventually
@@ -25,9 +25,7 @@ class Clock:
     """A clock the test moves by hand."""
 
     def __init__(self) -> None:
-        # Whole seconds: times pass through stored datetimes (microseconds) and events, and a
-        # send time rounded up past a clock that never moves would hold its line forever.
-        self.now = float(int(time.time()))
+        self.now = time.time()
 
     def __call__(self) -> float:
         return self.now
@@ -67,10 +65,6 @@ async def _seed(store: Store, clock: Clock, lanes: dict[str, Any], count: int) -
             "timezone": "UTC",
         }
     )
-    return await _seed_messages(store, clock, count)
-
-
-async def _seed_messages(store: Store, clock: Clock, count: int) -> list[str]:
     ids = [f"m{i}" for i in range(count)]
     for i, message_id in enumerate(ids):
         queued = _at(clock.now - 60 + i)
@@ -90,13 +84,10 @@ async def _seed_messages(store: Store, clock: Clock, count: int) -> list[str]:
     return ids
 
 
-async def _play_sender(
-    store: Store, scheduler: Scheduler, clock: Clock, *, rounds: int | None = None
-) -> list[str]:
-    """Report every dispatched message as sent at the clock's time, until nothing more goes
-    (or after `rounds` dispatches)."""
+async def _play_sender(store: Store, scheduler: Scheduler, clock: Clock) -> list[str]:
+    """Report every dispatched message as sent at the clock's time, until nothing more goes."""
     sent: list[str] = []
-    while rounds is None or len(sent) < rounds:
+    while True:
         scheduler.poke()
 
         async def dispatched() -> bool:
@@ -123,7 +114,6 @@ async def _play_sender(
                 )
             )
             sent.append(doc["_id"])
-    return sent
 
 
 def _scheduler(store: Store, broker: Broker, clock: Clock, replica: str) -> Scheduler:
@@ -256,42 +246,3 @@ async def test_a_lease_taken_by_another_replica_is_lost_at_the_next_renewal(
     assert all(
         doc["until"].timestamp() == pytest.approx(clock.now + 6, abs=0.01) for doc in renewed
     )
-
-
-async def test_the_lanes_oldest_message_goes_first_even_when_its_event_comes_last(
-    parts: tuple[Store, Broker],
-) -> None:
-    store, broker = parts
-    clock = Clock()
-    await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 0)
-    scheduler = _scheduler(store, broker, clock, "replica-a")
-    await scheduler.start()
-    try:
-        ids = await _seed_messages(store, clock, 2)
-        [newer] = [doc async for doc in store.messages.find({"_id": ids[1]})]
-        # Only the newer one's event has arrived (the older one's is forwarded, late).
-        await scheduler.handle(
-            MessageAccepted(
-                occurredAt=newer["queuedAt"],
-                tenantId="clock",
-                instanceName=INSTANCE,
-                messageId=ids[1],
-                lane="normal",
-                priority=5,
-            )
-        )
-        sent = await _play_sender(store, scheduler, clock, rounds=1)
-        assert [ids[0]] == sent
-        await scheduler.handle(
-            MessageAccepted(
-                occurredAt=_at(clock.now - 60),
-                tenantId="clock",
-                instanceName=INSTANCE,
-                messageId=ids[0],
-                lane="normal",
-                priority=5,
-            )
-        )
-        assert [ids[1]] == await _play_sender(store, scheduler, clock)
-    finally:
-        await scheduler.stop()

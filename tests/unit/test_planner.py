@@ -214,17 +214,3 @@ def test_cloud_api_keeps_a_minimum_gap_per_recipient() -> None:
         now = max(now, wakeup)
         sent += [(d.message_id, round(now - START, 3)) for d in planner.due(now)]
     assert [("first", 0.0), ("other", 0.01), ("again", 6.0)] == sent
-
-
-def test_an_older_message_the_store_hands_out_takes_the_slot_and_the_decided_one_waits() -> None:
-    planner = planner_with(("late", "normal", 5, 2.0))
-    [decision] = planner.due(START)
-    assert (5, 2.0) == (decision.priority, decision.queued_at)
-    planner.substitute(decision, "early")  # its event had not arrived yet
-
-    assert [] == planner.due(START)  # "early" is in flight: the line waits for its outcome
-    planner.add("i", "early", "normal", 5, 1.0)  # its own late event changes nothing
-    assert 1 == planner.depth()["normal"]
-    planner.settle("i", "early", sent_at=START)
-    assert [] == planner.due(START + 4.9)
-    assert ["late"] == [d.message_id for d in planner.due(START + 5)]

@@ -13,16 +13,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "messages": [
         IndexModel([("tenantId", ASCENDING), ("createdAt", DESCENDING)], name="tenant_created"),
-        # The scheduler's rebuild (a prefix) and its claim of a lane's oldest message.
         IndexModel(
-            [
-                ("instanceName", ASCENDING),
-                ("status", ASCENDING),
-                ("lane", ASCENDING),
-                ("priority", DESCENDING),
-                ("queuedAt", ASCENDING),
-            ],
-            name="instance_status_lane_order",
+            [("instanceName", ASCENDING), ("status", ASCENDING), ("lane", ASCENDING)],
+            name="instance_status_lane",
         ),
         IndexModel([("status", ASCENDING), ("instanceName", ASCENDING)], name="status_instance"),
         IndexModel([("providerMessageId", ASCENDING)], name="provider_message", sparse=True),
