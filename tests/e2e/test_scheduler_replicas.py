@@ -85,12 +85,18 @@ async def _run(gateway: Gateway, receiver: Receiver) -> None:
     assert time.monotonic() - killed_at < 10
 
     every = [message_id for ids in sent.values() for message_id in ids]
-    await wait_status(gateway, "sent", *(ids[i] for ids in sent.values() for i in range(PER_HOUR)))
+
+    async def caps_reached() -> bool:
+        found = [await statuses(gateway, *ids) for ids in sent.values()]
+        return all(s.count("sent") == PER_HOUR for s in found)
+
+    await eventually(caps_reached, timeout=30)
     await asyncio.sleep(2)  # more than the lane delay: anything over the cap would have gone
     for ids in sent.values():
-        assert ["sent"] * PER_HOUR + ["pending"] * (SENDS - PER_HOUR) == await statuses(
-            gateway, *ids
-        )
+        # Which of them went may differ from the order they were accepted: events forwarded
+        # through the dead replica's successor can arrive after later ones (README).
+        found = await statuses(gateway, *ids)
+        assert (PER_HOUR, SENDS - PER_HOUR) == (found.count("sent"), found.count("pending"))
     assert [1] * PER_HOUR * len(names) == [
         count for count in await outbox_counts(gateway, *every) if count
     ]
