@@ -7,6 +7,7 @@ batch. A message is stored before its `message.accepted` is published; if
 publishing fails, the stored rows are taken back so the answer stays true.
 """
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
@@ -96,12 +97,22 @@ class Refusal:
         return str(self.error.issues[0]["message"]) if self.error.issues else self.error.message
 
 
+async def lookups(
+    store: Store, who: Caller, items: list[Item]
+) -> tuple[dict[str, Document], set[str]]:
+    """The caller's instances the items name and their inactive recipients, read at once."""
+    return await asyncio.gather(_instances(store, who, items), _inactive(store, who, items))
+
+
 async def refusals(
-    store: Store, who: Caller, items: list[Item], instances: dict[str, Document]
+    store: Store,
+    who: Caller,
+    items: list[Item],
+    instances: dict[str, Document],
+    inactive: set[str],
 ) -> list[Refusal | None]:
-    """For each item, what stops it (None when it may be queued); `instances` are the caller's
-    instances the items name, read once by the caller and reused for the stored documents."""
-    inactive = await _inactive(store, who, items)
+    """For each item, what stops it (None when it may be queued), from `lookups`: the
+    instances are reused for the stored documents."""
     found: list[Refusal | None] = []
     for item in items:
         name, to = item.body.instanceName, item.body.to
@@ -267,8 +278,8 @@ async def _repeat(store: Store, who: Caller, item: Item) -> Document:
 async def accept_one(request: web.Request, who: Caller, item: Item) -> tuple[dict[str, Any], int]:
     """Accept one message: 202 with its answer, or 200 with the first one for a repeat."""
     store = request.app[STORE]
-    instances = await _instances(store, who, [item])
-    [refusal] = await refusals(store, who, [item], instances)
+    instances, inactive = await lookups(store, who, [item])
+    [refusal] = await refusals(store, who, [item], instances, inactive)
     if refusal is not None:
         raise refusal.error
     instance = instances[item.body.instanceName]
@@ -292,8 +303,8 @@ async def accept_many(
     found in the bodies), else one write and one confirmed publish batch."""
     store = request.app[STORE]
     items = [item for _, item in indexed]
-    instances = await _instances(store, who, items)
-    found = await refusals(store, who, items, instances)
+    instances, inactive = await lookups(store, who, items)
+    found = await refusals(store, who, items, instances, inactive)
     issues = issues + [
         (["messages", index, refusal.field], refusal.message)
         for (index, _), refusal in zip(indexed, found, strict=True)
