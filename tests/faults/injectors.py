@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aiohttp
+
 from lane_scheduler.ownership import shard_of
 from tests.faults.rabbit import RabbitNode
 from tests.faults.workload import Workload
@@ -193,14 +195,19 @@ class Injector:
         return f"{len(targets)} instances for {seconds:.1f} s"
 
     async def _call(self, path: str, key: str, body: dict[str, object]) -> None:
-        """POST as a client would: a 503 (broker reconnecting) is tried again."""
+        """POST as a client would: a 503 (broker reconnecting) or no answer at all (ingress-api
+        killed by a fault running alongside) is tried again; the call sets a state, so a repeat
+        is harmless."""
         for _ in range(60):
-            status, answer = await self.gateway.call("POST", path, key=key, json=body)
+            try:
+                status, answer = await self.gateway.call("POST", path, key=key, json=body)
+            except aiohttp.ClientError:
+                status, answer = 503, None
             if status != 503:
                 assert 202 == status, answer
                 return
             await asyncio.sleep(0.5)
-        raise AssertionError(f"{path} answered 503 for 30 s")
+        raise AssertionError(f"{path} answered 503 or nothing for 30 s")
 
     async def _receiver(self, _: str) -> str:
         tenant = self.rng.choice(self.workload.tenants)
