@@ -5,13 +5,13 @@ validates the body with the gateway's model and publishes one confirmed message.
 
 With `--store insert` it also inserts one message document per request (into a
 collection of its own with the gateway's indexes); with `--store same` it first
-makes the same store reads as the gateway's accept path in the gateway's
-database `--db` (API key, tenant, rate-limit counter, instance, inactive
-contacts), so the gateway can be compared with the same store work and nothing
-else.
+makes the same store round trips as the gateway's accept path in the gateway's
+database `--db` (`gateway_reads`), so the gateway can be compared with the same
+store work and nothing else.
 """
 
 import argparse
+import asyncio
 import hashlib
 import json
 import time
@@ -35,25 +35,39 @@ STORE = web.AppKey("store", AsyncMongoClient)
 Db = AsyncDatabase[dict[str, Any]]
 
 
+TENANTS: dict[str, str] = {}  # key hash -> tenant, kept as the gateway keeps the keys it saw
+
+
 async def gateway_reads(db: Db, request: web.Request, body: TextMessage) -> None:
-    """The reads the gateway makes before it inserts a send, as plain queries."""
+    """The store work the gateway does before it inserts a send, as plain queries: the key
+    (first request only), the rate-limit counter, the instance and inactive contacts (at
+    once), the tenant's daily message counter."""
     key_hash = hashlib.sha256(request.headers["apikey"].encode()).hexdigest()
-    record = await db.api_keys.find_one({"keyHash": key_hash, "revokedAt": None})
-    if record is None:
-        raise web.HTTPUnauthorized()
-    tenant_id = record["tenantId"]
-    await db.tenants.find_one({"_id": tenant_id, "disabled": {"$ne": True}})
+    if key_hash not in TENANTS:
+        record = await db.api_keys.find_one({"keyHash": key_hash, "revokedAt": None})
+        if record is None:
+            raise web.HTTPUnauthorized()
+        TENANTS[key_hash] = record["tenantId"]
+    tenant_id = TENANTS[key_hash]
     await db.rate_limits.find_one_and_update(
-        {"_id": f"bare:{record['_id']}:{int(time.time()) // 60}"},
+        {"_id": f"bare:{key_hash[:16]}:{int(time.time()) // 60}"},
         {"$inc": {"count": 1}},
         upsert=True,
         return_document=ReturnDocument.AFTER,
     )
-    await db.instances.find({"_id": {"$in": [body.instanceName]}, "tenantId": tenant_id}).to_list()
-    await db.contacts.find(
-        {"tenantId": tenant_id, "identifier": {"$in": [body.to]}, "active": False},
-        {"identifier": 1},
-    ).to_list()
+    await asyncio.gather(
+        db.instances.find({"_id": {"$in": [body.instanceName]}, "tenantId": tenant_id}).to_list(),
+        db.contacts.find(
+            {"tenantId": tenant_id, "identifier": {"$in": [body.to]}, "active": False},
+            {"identifier": 1},
+        ).to_list(),
+    )
+    await db.tenant_usage.find_one_and_update(
+        {"_id": f"bare:{tenant_id}:{datetime.now(UTC).date()}"},
+        {"$inc": {"count": 1}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
 
 
 def own_messages(client: AsyncMongoClient[dict[str, Any]], args: argparse.Namespace) -> Any:

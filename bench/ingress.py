@@ -316,7 +316,7 @@ def report(
         f" (gateway = {gateway / with_insert:.2f} of it)"
     )
     print(
-        f"  bare handler + the gateway's 6 store round trips: {same:5.0f} requests/s"
+        f"  bare handler + the gateway's store round trips: {same:5.0f} requests/s"
         f" (gateway = {gateway / same:.2f} of it)"
     )
     paced, paced_bare = one["paced"], one["paced_bare"]
