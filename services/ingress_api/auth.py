@@ -5,7 +5,7 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -57,7 +57,7 @@ class _Known:
     record: Document
     tenant: Document
     until: float
-    last_used: datetime | None = field(default=None)
+    last_used: datetime | None
 
 
 class KeyCache:

@@ -5,9 +5,9 @@ Instances hash onto a fixed number of shards. Every replica heartbeats into
 hashing, so a joining or leaving replica moves only its share. A replica holds
 a shard through a lease in `scheduler_shards` and renews all of its leases in
 one write every second; when it dies the leases run out and each shard's new
-owner claims it with a higher epoch. The epoch fences the old owner out of every lane-state write,
-and a replica stops using a shard a margin before its own lease ends, so two
-replicas never pace one instance at once.
+owner claims it with a higher epoch. The epoch fences the old owner out of
+every lane-state write, and a replica stops using a shard a margin before its
+own lease ends, so two replicas never pace one instance at once.
 """
 
 import hashlib

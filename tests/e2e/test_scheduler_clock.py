@@ -42,8 +42,7 @@ async def parts(gateway: Gateway) -> AsyncIterator[tuple[Store, Broker]]:
     """A store database and a broker namespace of this test's own."""
     database = f"lanegate_clock_{uuid.uuid4().hex[:8]}"
     namespace = f"lgclock-{uuid.uuid4().hex[:8]}"
-    uri = f"mongodb://127.0.0.1:{gateway.stack.store_port}/?directConnection=true"
-    store = Store(uri, database)
+    store = Store(gateway.store_uri, database)
     await store.connect()
     broker = Broker(AMQP_URL, namespace)
     await broker.connect()
@@ -207,15 +206,21 @@ async def test_a_message_decided_while_the_lease_lapsed_goes_once_the_lease_is_r
     assert "dispatching" == message["status"]
 
 
+async def _holding_every_shard(store: Store, clock: Clock) -> Ownership:
+    """replica-a, alone, after its first pass: it holds every shard."""
+    ownership = Ownership(store, "replica-a", clock, lease_seconds=6)
+    await ownership.prepare()
+    await ownership.balance()
+    assert SHARDS == len(ownership.epochs)
+    return ownership
+
+
 async def test_a_released_shard_is_nobodys_until_its_new_owner_is_seen(
     parts: tuple[Store, Broker],
 ) -> None:
     store, _ = parts
     clock = Clock()
-    first = Ownership(store, "replica-a", clock, lease_seconds=6)
-    await first.prepare()
-    await first.balance()
-    assert SHARDS == len(first.epochs)
+    first = await _holding_every_shard(store, clock)
 
     await store.scheduler_replicas.insert_one({"_id": "replica-b", "seenAt": _at(clock.now)})
     changes = await first.balance()
@@ -233,9 +238,7 @@ async def test_a_lease_taken_by_another_replica_is_lost_at_the_next_renewal(
 ) -> None:
     store, _ = parts
     clock = Clock()
-    ownership = Ownership(store, "replica-a", clock, lease_seconds=6)
-    await ownership.prepare()
-    await ownership.balance()
+    ownership = await _holding_every_shard(store, clock)
     await store.scheduler_shards.update_one(
         {"_id": 5}, {"$set": {"owner": "replica-z"}, "$inc": {"epoch": 1}}
     )

@@ -51,9 +51,7 @@ async def parts(gateway: Gateway) -> AsyncIterator[tuple[Store, Broker]]:
     """A store database and a broker namespace of this test's own."""
     database = f"lanegate_claim_{uuid.uuid4().hex[:8]}"
     namespace = f"lgclaim-{uuid.uuid4().hex[:8]}"
-    store = Store(
-        f"mongodb://127.0.0.1:{gateway.stack.store_port}/?directConnection=true", database
-    )
+    store = Store(gateway.store_uri, database)
     await store.connect()
     broker = Broker(AMQP_URL, namespace)
     await broker.connect()

@@ -449,7 +449,7 @@ async def test_a_key_revoked_by_another_replica_stops_working_once_its_cache_ent
     gateway: Gateway,
 ) -> None:
     tenant_id, key = await gateway.tenant()
-    store = Store(f"mongodb://127.0.0.1:{gateway.stack.store_port}/?directConnection=true", DB)
+    store = Store(gateway.store_uri, DB)
     await store.connect()
     try:
         keys = KeyCache(ttl=0.5)

@@ -93,10 +93,13 @@ class Gateway:
         _, body = await self.call("GET", f"/instance/{name}/status", key=key)
         return bool(body["state"] == state)
 
+    @property
+    def store_uri(self) -> str:
+        """The wire store's address, for a client or a `Store` of a test's own."""
+        return f"mongodb://127.0.0.1:{self.stack.store_port}/?directConnection=true"
+
     def mongo(self) -> AsyncMongoClient[dict[str, Any]]:
-        return AsyncMongoClient(
-            f"mongodb://127.0.0.1:{self.stack.store_port}/?directConnection=true", tz_aware=True
-        )
+        return AsyncMongoClient(self.store_uri, tz_aware=True)
 
     async def metric(self, service: str, name: str, **labels: str) -> float:
         """The current value of one sample on a service's /metrics (0 when absent)."""
