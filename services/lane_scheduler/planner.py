@@ -162,7 +162,11 @@ class Planner:
     ) -> None:
         """Put a pending message in its instance's line (a known id is ignored)."""
         line = self.line(instance)
-        line.in_flight.pop(message_id, None)  # back to pending after a hand-over: plan it again
+        if line.in_flight.pop(message_id, None) is not None:
+            # Back from the sender (parked after a failed or timed-out attempt, or given back
+            # after a hand-over): the attempt may have reached the phone, so the next send
+            # keeps its gap from when the message came back, which is its `queued_at` now.
+            self._sent(line, queued_at)
         line.held.discard(message_id)
         if message_id in line.waiting:
             return
@@ -202,9 +206,8 @@ class Planner:
         line = self._lines.get(instance)
         if line is None:
             return
-        if sent_at is not None and (line.last_sent_at or 0) < sent_at:
-            line.last_sent_at = sent_at
-            line.gaps.clear()
+        if sent_at is not None:
+            self._sent(line, sent_at)
         if line.in_flight.pop(message_id, None) is not None:
             self._poke(instance, line, 0.0)
 
@@ -366,6 +369,12 @@ class Planner:
         while heap and line.waiting.get(heap[0][2]) != rank:
             heapq.heappop(heap)
         return bool(heap)
+
+    def _sent(self, line: Line, at: float) -> None:
+        """A send (or an attempt that may have been one) at `at` starts the next gap."""
+        if (line.last_sent_at or 0) < at:
+            line.last_sent_at = at
+            line.gaps.clear()
 
     def _earliest(self, line: Line, rank: int) -> float:
         if line.last_sent_at is None:

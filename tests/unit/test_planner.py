@@ -214,3 +214,12 @@ def test_cloud_api_keeps_a_minimum_gap_per_recipient() -> None:
         now = max(now, wakeup)
         sent += [(d.message_id, round(now - START, 3)) for d in planner.due(now)]
     assert [("first", 0.0), ("other", 0.01), ("again", 6.0)] == sent
+
+
+def test_a_message_back_from_the_sender_counts_as_a_send_for_the_next_gap() -> None:
+    planner = planner_with(("a", "normal", 5, 1.0), ("b", "normal", 5, 2.0))
+    [decision] = planner.due(START)
+    # The attempt timed out and the message was parked: it may have reached the phone.
+    planner.add("i", decision.message_id, "normal", 5, START + 0.5)
+    assert [] == planner.due(START + 5.4)
+    assert ["b"] == [d.message_id for d in planner.due(START + 5.5)]  # "a" queued again, behind
