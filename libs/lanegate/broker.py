@@ -97,12 +97,30 @@ class Reject(Exception):
 def retry_queue_for(queue: str, after: float) -> tuple[str, int]:
     """Pick the shortest retry tier that waits at least `after` seconds (the longest as a cap)."""
     delay = next((d for d in RETRY_DELAYS_SECONDS if d >= after), RETRY_DELAYS_SECONDS[-1])
-    return f"{queue}.retry.{delay}s", delay
+    return f"{queue}.delay.{delay}s", delay
 
 
 def backoff_for(attempt: int) -> float:
     """Delay before retry number `attempt` (1-based) after an unexpected failure."""
     return float(RETRY_DELAYS_SECONDS[min(attempt, len(RETRY_DELAYS_SECONDS)) - 1])
+
+
+def _delay_arguments(target: str, delay: int) -> FieldTable:
+    """A retry tier: hold each message `delay` s, then dead-letter it into `target`.
+
+    Quorum queues dead-letter at most once unless told otherwise: a message whose
+    TTL ran out while the broker restarted was dropped (every one of them, when
+    tried). At-least-once dead-lettering keeps it until `target` confirms it, and
+    needs the reject-publish overflow. Queue arguments cannot change in place, so
+    these tiers are named `.delay.` where the at-most-once ones were `.retry.`.
+    """
+    return {
+        "x-message-ttl": delay * 1000,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": target,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
 
 
 class Broker:
@@ -129,7 +147,7 @@ class Broker:
         for spec in TOPOLOGY:
             main = self.queue_name(spec.name)
             names += [main, f"{main}.dead"]
-            names += [f"{main}.retry.{d}s" for d in RETRY_DELAYS_SECONDS]
+            names += [retry_queue_for(main, d)[0] for d in RETRY_DELAYS_SECONDS]
         return names
 
     async def connect(self) -> None:
@@ -156,14 +174,9 @@ class Broker:
             await channel.declare_queue(f"{main}.dead", durable=True, arguments=quorum)
             for delay in RETRY_DELAYS_SECONDS:
                 await channel.declare_queue(
-                    f"{main}.retry.{delay}s",
+                    retry_queue_for(main, delay)[0],
                     durable=True,
-                    arguments={
-                        **quorum,
-                        "x-message-ttl": delay * 1000,
-                        "x-dead-letter-exchange": "",
-                        "x-dead-letter-routing-key": main,
-                    },
+                    arguments={**quorum, **_delay_arguments(main, delay)},
                 )
         return exchange
 

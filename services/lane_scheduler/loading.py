@@ -89,9 +89,7 @@ class Loader:
             if name not in records and not await self._ledger.ensure(name, gained[shard_of(name)]):
                 self._planner.drop(name)  # a newer owner got there first
         await self._restore(records)
-        loaded = 0
-        for start in range(0, len(names), CHUNK):
-            loaded += await self._messages(names[start : start + CHUNK], now)
+        loaded = await self._messages(names, now)
         log.info("shards loaded", shards=sorted(gained), instances=len(names), messages=loaded)
         return names
 
@@ -130,13 +128,25 @@ class Loader:
                 name, usage=Usage.from_document(record.get("usage")), last_sent_at=last or None
             )
 
-    async def _messages(self, names: list[str], now: float) -> int:
+    async def missing(self, names: list[str], now: float) -> int:
+        """Add the waiting messages of these instances that the planner does not know.
+
+        Their events were lost on the way (forwarded ones sit in a replica's private
+        queue, which goes with its connection); returns how many were found.
+        """
+        return await self._messages(names, now, only_unknown=True)
+
+    async def _messages(self, names: list[str], now: float, *, only_unknown: bool = False) -> int:
         count = 0
-        async for message in self._store.messages.find(
-            {"instanceName": {"$in": names}, "status": {"$in": WAITING}}, MESSAGE_FIELDS
-        ):
-            self.add(message, now)
-            count += 1
+        for start in range(0, len(names), CHUNK):
+            async for message in self._store.messages.find(
+                {"instanceName": {"$in": names[start : start + CHUNK]}, "status": {"$in": WAITING}},
+                MESSAGE_FIELDS,
+            ):
+                if only_unknown and self._planner.knows(message["instanceName"], message["_id"]):
+                    continue
+                self.add(message, now)
+                count += 1
         return count
 
     def add(self, message: Document, now: float) -> None:

@@ -195,6 +195,13 @@ class Planner:
             self._unwait(line, message_id)
             line.held.discard(message_id)
 
+    def knows(self, instance: str, message_id: str) -> bool:
+        """True while a message waits, is held for approval or is in flight in its line."""
+        line = self._lines.get(instance)
+        return line is not None and (
+            message_id in line.waiting or message_id in line.held or message_id in line.in_flight
+        )
+
     def mark_in_flight(self, instance: str, message_id: str, since: float) -> None:
         """Record a message already handed to the sender (found so in the store on a rebuild)."""
         line = self.line(instance)

@@ -18,7 +18,14 @@ from pydantic import ValidationError
 
 from lane_scheduler.ownership import Ownership
 from lanegate import events
-from lanegate.broker import ATTEMPT_HEADER, REASON_HEADER, Broker, EventHandler, Retry
+from lanegate.broker import (
+    ATTEMPT_HEADER,
+    REASON_HEADER,
+    Broker,
+    EventHandler,
+    Retry,
+    retry_queue_for,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -111,5 +118,6 @@ class Router:
                 message_id=message.message_id,
                 type=message.type,
             )
-            await self._broker.send_to_queue(f"{self._broker.queue_name(QUEUE)}.retry.1s", copy)
+            retry_queue, _ = retry_queue_for(self._broker.queue_name(QUEUE), 1)
+            await self._broker.send_to_queue(retry_queue, copy)
         await message.ack()

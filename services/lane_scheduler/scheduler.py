@@ -96,11 +96,13 @@ class Scheduler:
         self._slots = asyncio.Semaphore(CONCURRENT_DISPATCHES)
         self._last_stale_check = 0.0
         self._last_export = 0.0
+        self._events_lost = False
 
     async def start(self) -> None:
         """Take this replica's shards, load them, then run the loops in the background."""
         await self.ownership.prepare()
         await self.router.start()
+        self._broker.connection.reconnect_callbacks.add(self._reconnected)
         await self.balance()
         self._tasks = [
             asyncio.create_task(self._loop(), name="scheduler-loop"),
@@ -118,6 +120,8 @@ class Scheduler:
         if release:
             with contextlib.suppress(Exception):
                 await self.ownership.release_all()
+        with contextlib.suppress(KeyError, RuntimeError):
+            self._broker.connection.reconnect_callbacks.remove(self._reconnected)
         await self.router.stop()
 
     def poke(self) -> None:
@@ -142,6 +146,20 @@ class Scheduler:
                     self._loading.pop(shard, None)
                 loaded.set()
             self.poke()
+        if self._events_lost:
+            self._events_lost = False
+            try:
+                found = await self._loader.missing(self.planner.names(), self._clock())
+            except BaseException:
+                self._events_lost = True  # looked for on the next pass
+                raise
+            if found:
+                log.warning("messages whose events were lost found in the store", count=found)
+                self.poke()
+
+    def _reconnected(self, _: object) -> None:
+        # Events forwarded to this replica's private queue went with the old connection.
+        self._events_lost = True
 
     async def _balance_loop(self) -> None:
         while True:

@@ -251,3 +251,38 @@ async def test_a_lease_taken_by_another_replica_is_lost_at_the_next_renewal(
     assert all(
         doc["until"].timestamp() == pytest.approx(clock.now + 6, abs=0.01) for doc in renewed
     )
+
+
+async def test_after_a_reconnect_a_message_whose_event_was_lost_is_found_and_sent(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    clock = Clock()
+    await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 0)
+    scheduler = _scheduler(store, broker, clock, "replica-a")
+    await scheduler.start()
+    try:
+        # Stored as accepted, but its event was lost (forwarded into a private queue that
+        # went with the connection): nothing tells the scheduler about it.
+        await store.messages.insert_one(
+            {
+                "_id": "lost",
+                "tenantId": "clock",
+                "instanceName": INSTANCE,
+                "to": "5491100000004",
+                "lane": "normal",
+                "priority": 5,
+                "status": "pending",
+                "queuedAt": _at(clock.now),
+                "createdAt": _at(clock.now),
+            }
+        )
+        await broker.connection.reconnect()
+
+        async def dispatched() -> bool:
+            message = await store.messages.find_one({"_id": "lost"})
+            return message is not None and "dispatching" == message["status"]
+
+        await eventually(dispatched, timeout=10)
+    finally:
+        await scheduler.stop()

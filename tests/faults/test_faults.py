@@ -95,11 +95,10 @@ async def test_broker_provider_and_receiver_faults_lose_and_repeat_nothing(
         seed=_seed(),
         messages=90,
         send_seconds=15,
-        # `rabbit:stop_app` runs in the long run only: under the whole suite's load it has
-        # left messages pending for good (open, README "Reliability").
         faults=[
             ["sandbox:timeout"],
             ["rabbit:drop_connections"],
+            ["rabbit:stop_app"],
             ["sandbox:ban"],
         ],
         settle_seconds=60,
