@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from ingress_api.auth import Caller, caller, require_own_instance
 from ingress_api.body import read_json
 from ingress_api.endpoints import API
+from ingress_api.lifecycle import clear_waiting
 from ingress_api.quotas import check_instance_quota
 from ingress_api.rpc import ask
 from lanegate.api import (
@@ -36,7 +37,7 @@ from lanegate.errors import (
 from lanegate.events import InstanceConfigured, utcnow
 from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import BROKER, KEYRING, STORE
-from lanegate.statuses import CANCELABLE, WAITING
+from lanegate.statuses import WAITING
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
@@ -320,10 +321,7 @@ async def delete(request: web.Request) -> web.Response:
     who = await caller(request)
     store = request.app[STORE]
     instance = await own_instance(store, who, request.match_info["name"])
-    canceled = await store.messages.update_many(
-        {"instanceName": instance["_id"], "status": {"$in": list(CANCELABLE)}},
-        {"$set": {"status": "canceled", "canceledAt": utcnow()}},
-    )
+    canceled = await clear_waiting(request, instance["_id"])
     logged_out = True
     try:
         await ask(request, instance, "logout")
@@ -336,7 +334,7 @@ async def delete(request: web.Request) -> web.Response:
         {
             "instanceName": instance["_id"],
             "deleted": True,
-            "canceled": canceled.modified_count,
+            "canceled": canceled,
             "loggedOut": logged_out,
         }
     )

@@ -9,9 +9,9 @@ from ingress_api.endpoints import API
 from lanegate import statuses
 from lanegate.api import MessageChanged
 from lanegate.errors import Conflict, NotFound, Unavailable
-from lanegate.events import MessageAccepted, MessageCanceled, utcnow
+from lanegate.events import MessageAccepted, MessageCanceled, MessageStatus, status_event_id, utcnow
 from lanegate.service import BROKER, STORE
-from lanegate.statuses import public
+from lanegate.statuses import CANCELABLE, UNTRIED, cancelable, public
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
@@ -20,19 +20,27 @@ log = structlog.get_logger(__name__)
 async def _change(
     store: Store, who: Caller, message_id: str, expected: list[str], changes: Document
 ) -> Document:
-    """Move one of the caller's messages out of `expected`; 404 if unknown, 409 if too late."""
+    """Move one of the caller's messages out of `expected`; 404 if unknown, 409 if too late.
+
+    A message provider-sender already tried may be on the phone: it no longer changes.
+    """
     message = await store.messages.find_one_and_update(
-        {"_id": message_id, "tenantId": who.tenant_id, "status": {"$in": expected}},
+        {"_id": message_id, "tenantId": who.tenant_id, "status": {"$in": expected}, **UNTRIED},
         {"$set": changes},
         return_document=ReturnDocument.BEFORE,
     )
     if message is not None:
         return message
     current = await store.messages.find_one(
-        {"_id": message_id, "tenantId": who.tenant_id}, {"status": 1}
+        {"_id": message_id, "tenantId": who.tenant_id}, {"status": 1, "attempts": 1}
     )
     if current is None:
         raise NotFound("Message not found")
+    if current["status"] in expected:
+        raise Conflict(
+            "Message is waiting to be sent again after an attempt that may have reached"
+            " the phone; it can no longer change"
+        )
     status = public(current["status"])
     if current["status"] in ("dispatching", "sending"):
         status = "being sent"
@@ -129,3 +137,46 @@ async def _retire(
     )
     await _tell_scheduler(request, message, status)
     return web.json_response({"id": message_id, "status": status})
+
+
+TRIED_ERROR = {
+    "code": "outcome_unknown",
+    "message": "An earlier attempt may have reached the phone; it was not sent again",
+}
+
+
+async def clear_waiting(request: web.Request, instance_name: str) -> int:
+    """Take every waiting message of an instance out for good (a flush, a delete); a count.
+
+    Untried ones become `canceled`. One back in `pending` after an attempt that may have
+    reached the phone fails as `outcome_unknown`, with its event, as provider-sender fails
+    a send whose outcome it cannot know: never canceled (the phone may have it), never sent
+    again.
+    """
+    store, now = request.app[STORE], utcnow()
+    canceled = await store.messages.update_many(
+        cancelable({"instanceName": instance_name}),
+        {"$set": {"status": "canceled", "canceledAt": now}},
+    )
+    tried = {"instanceName": instance_name, "status": {"$in": list(CANCELABLE)}}
+    failed = 0
+    async for message in store.messages.find({**tried, "attempts": {"$gt": 0}}):
+        result = await store.messages.update_one(
+            {"_id": message["_id"], **tried, "attempts": {"$gt": 0}},
+            {"$set": {"status": "failed", "error": TRIED_ERROR, "failedAt": now}},
+        )
+        if result.modified_count:
+            failed += 1
+            await request.app[BROKER].publish(
+                MessageStatus(
+                    id=status_event_id(message["_id"], "failed"),
+                    tenantId=message["tenantId"],
+                    instanceName=instance_name,
+                    messageId=message["_id"],
+                    status="failed",
+                    to=message["to"],
+                    lane=message["lane"],
+                    error=TRIED_ERROR,
+                )
+            )
+    return canceled.modified_count + failed

@@ -9,11 +9,11 @@ from aiohttp import web
 from ingress_api.auth import caller
 from ingress_api.endpoints import API
 from ingress_api.instances import own_instance
+from ingress_api.lifecycle import clear_waiting
 from lanegate.api import Flushed, Health, QueueCounts, Stats
-from lanegate.events import utcnow
 from lanegate.lanes import LANES
 from lanegate.service import STORE
-from lanegate.statuses import CANCELABLE, WAITING
+from lanegate.statuses import WAITING
 
 STARTED = web.AppKey("started", float)
 
@@ -52,14 +52,11 @@ async def queue(request: web.Request) -> web.Response:
     scope="messages:write",
 )
 async def flush(request: web.Request) -> web.Response:
-    """Waiting messages become `canceled`; one already handed to the provider still goes."""
+    """Waiting messages become `canceled` (a tried one fails); one being sent still goes."""
     store = request.app[STORE]
     instance = await own_instance(store, await caller(request), request.match_info["name"])
-    result = await store.messages.update_many(
-        {"instanceName": instance["_id"], "status": {"$in": list(CANCELABLE)}},
-        {"$set": {"status": "canceled", "canceledAt": utcnow()}},
-    )
-    return web.json_response({"instanceName": instance["_id"], "flushed": result.modified_count})
+    flushed = await clear_waiting(request, instance["_id"])
+    return web.json_response({"instanceName": instance["_id"], "flushed": flushed})
 
 
 @API.get(

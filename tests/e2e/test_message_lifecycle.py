@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.gateway import Gateway, eventually
-from tests.support.messages import outbox_counts, send, statuses, stored, wait_status
+from tests.support.messages import DB, outbox_counts, send, statuses, stored, wait_status
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -84,6 +84,26 @@ async def test_a_canceled_message_is_never_sent_and_a_sent_one_cannot_be_cancele
     status, answer = await gateway.call("POST", f"/message/{marker}/cancel", key=key)
     assert 409 == status
     assert "CONFLICT" == answer["code"]
+
+
+async def test_a_message_already_tried_once_is_never_canceled_and_a_flush_fails_it(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    tried, untried = await send(gateway, key, name), await send(gateway, key, name)
+    # Back in `pending` after an attempt that timed out: the phone may have it.
+    async with gateway.mongo() as client:
+        await client[DB].messages.update_one({"_id": tried}, {"$set": {"attempts": 1}})
+
+    status, answer = await gateway.call("POST", f"/message/{tried}/cancel", key=key)
+    assert (409, "CONFLICT") == (status, answer["code"])
+    assert "may have reached the phone" in answer["error"]
+    status, answer = await gateway.call("POST", f"/instance/{name}/queue/flush", key=key)
+    assert (200, 2) == (status, answer["flushed"])
+    assert ["failed", "canceled"] == await statuses(gateway, tried, untried)
+    [hook] = await receiver.wait_for(event_named("message.status", id=tried, status="failed"))
+    assert "outcome_unknown" == json.loads(hook.body)["data"]["error"]["code"]
 
 
 async def test_changing_another_tenants_message_reads_as_not_found(
