@@ -10,6 +10,7 @@ CANCELABLE = ("pending", "pending_approval")
 # Nor a message back in `pending` after such an attempt: provider-sender counts the attempts
 # of a message it retries, and asks the provider whether it has it before sending again.
 UNTRIED: dict[str, Any] = {"attempts": {"$in": [None, 0]}}
+TRIED: dict[str, Any] = {"attempts": {"$gt": 0}}
 
 
 def cancelable(match: dict[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from ingress_api.endpoints import API
 from lanegate import statuses
 from lanegate.api import MessageChanged
 from lanegate.errors import Conflict, NotFound, Unavailable
-from lanegate.events import MessageAccepted, MessageCanceled, MessageStatus, status_event_id, utcnow
+from lanegate.events import MessageAccepted, MessageCanceled, MessageDispatch, utcnow
 from lanegate.service import BROKER, STORE
-from lanegate.statuses import CANCELABLE, UNTRIED, cancelable, public
+from lanegate.statuses import CANCELABLE, TRIED, UNTRIED, cancelable, public
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
@@ -139,44 +139,34 @@ async def _retire(
     return web.json_response({"id": message_id, "status": status})
 
 
-TRIED_ERROR = {
-    "code": "outcome_unknown",
-    "message": "An earlier attempt may have reached the phone; it was not sent again",
-}
-
-
 async def clear_waiting(request: web.Request, instance_name: str) -> int:
-    """Take every waiting message of an instance out for good (a flush, a delete); a count.
+    """Take every waiting message of an instance out of its queue (a flush, a delete); a count.
 
     Untried ones become `canceled`. One back in `pending` after an attempt that may have
-    reached the phone fails as `outcome_unknown`, with its event, as provider-sender fails
-    a send whose outcome it cannot know: never canceled (the phone may have it), never sent
-    again.
+    reached the phone is withdrawn through provider-sender, which asks the provider: `sent`
+    if it has the message, `canceled` if it surely has not, else `failed` (outcome_unknown).
+    It is never sent again.
     """
     store, now = request.app[STORE], utcnow()
     canceled = await store.messages.update_many(
         cancelable({"instanceName": instance_name}),
         {"$set": {"status": "canceled", "canceledAt": now}},
     )
-    tried = {"instanceName": instance_name, "status": {"$in": list(CANCELABLE)}}
-    failed = 0
-    async for message in store.messages.find({**tried, "attempts": {"$gt": 0}}):
-        result = await store.messages.update_one(
-            {"_id": message["_id"], **tried, "attempts": {"$gt": 0}},
-            {"$set": {"status": "failed", "error": TRIED_ERROR, "failedAt": now}},
+    tried = {"instanceName": instance_name, "status": {"$in": list(CANCELABLE)}, **TRIED}
+    withdrawn = 0
+    async for message in store.messages.find(tried, {"tenantId": 1, "lane": 1}):
+        taken = await store.messages.update_one(
+            {"_id": message["_id"], **tried},
+            {"$set": {"status": "dispatching", "dispatchedAt": now, "withdraw": True}},
         )
-        if result.modified_count:
-            failed += 1
+        if taken.modified_count:
+            withdrawn += 1
             await request.app[BROKER].publish(
-                MessageStatus(
-                    id=status_event_id(message["_id"], "failed"),
+                MessageDispatch(
                     tenantId=message["tenantId"],
                     instanceName=instance_name,
                     messageId=message["_id"],
-                    status="failed",
-                    to=message["to"],
                     lane=message["lane"],
-                    error=TRIED_ERROR,
                 )
             )
-    return canceled.modified_count + failed
+    return canceled.modified_count + withdrawn

@@ -87,6 +87,9 @@ class Dispatcher:
 
     async def _send_claimed(self, message: Document) -> None:
         instance = await self._store.instances.find_one({"_id": message["instanceName"]})
+        if message.get("withdraw"):
+            await self._withdraw(instance, message)
+            return
         if instance is None:
             await self._fail(message, "instance_deleted", "The instance no longer exists")
             return
@@ -174,6 +177,25 @@ class Dispatcher:
         ACCEPT_TO_SEND.observe((now - message["queuedAt"]).total_seconds())
         log.info("message sent", provider_message_id=sent.provider_message_id)
         await self._report(message, "sent", providerMessageId=sent.provider_message_id)
+
+    async def _withdraw(self, instance: Document | None, message: Document) -> None:
+        """Settle a message taken out of its queue after an attempt that may have reached the
+        phone (a flush, a delete): never sent again, recorded as what the provider says."""
+        provider = self._providers.get(message["provider"])
+        found = await provider.find_sent(instance or {}, message["_id"]) if provider else None
+        if found is not None:
+            await self._sent(message, found, None)
+        elif provider is not None and provider.records_sends:
+            if await self._set_status(
+                message, "sending", {"status": "canceled", "canceledAt": utcnow()}
+            ):
+                log.info("withdrawn message canceled: the provider never got it")
+        else:
+            await self._fail(
+                message,
+                "outcome_unknown",
+                "Withdrawn after an attempt that may have reached the phone; not sent again",
+            )
 
     async def _held_until(self, instance: Document, message: Document) -> datetime | None:
         """When this message may go, if the instance or its recipient is on hold now."""

@@ -86,24 +86,32 @@ async def test_a_canceled_message_is_never_sent_and_a_sent_one_cannot_be_cancele
     assert "CONFLICT" == answer["code"]
 
 
-async def test_a_message_already_tried_once_is_never_canceled_and_a_flush_fails_it(
+async def test_a_message_tried_once_is_never_canceled_and_a_flush_asks_the_provider(
     gateway: Gateway, receiver: Receiver
 ) -> None:
     tenant_id, key = await gateway.tenant()
     name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
-    tried, untried = await send(gateway, key, name), await send(gateway, key, name)
-    # Back in `pending` after an attempt that timed out: the phone may have it.
+    on_phone, not_on_phone, untried = [await send(gateway, key, name) for _ in range(3)]
+    # Back in `pending` after attempts that timed out; the phone got the first one.
     async with gateway.mongo() as client:
-        await client[DB].messages.update_one({"_id": tried}, {"$set": {"attempts": 1}})
+        db = client[DB]
+        await db.messages.update_many(
+            {"_id": {"$in": [on_phone, not_on_phone]}}, {"$set": {"attempts": 1}}
+        )
+        await db.sandbox_outbox.insert_one(
+            {"_id": on_phone, "instanceName": name, "providerMessageId": "SBXTEST", "received": 1}
+        )
 
-    status, answer = await gateway.call("POST", f"/message/{tried}/cancel", key=key)
+    status, answer = await gateway.call("POST", f"/message/{on_phone}/cancel", key=key)
     assert (409, "CONFLICT") == (status, answer["code"])
     assert "may have reached the phone" in answer["error"]
     status, answer = await gateway.call("POST", f"/instance/{name}/queue/flush", key=key)
-    assert (200, 2) == (status, answer["flushed"])
-    assert ["failed", "canceled"] == await statuses(gateway, tried, untried)
-    [hook] = await receiver.wait_for(event_named("message.status", id=tried, status="failed"))
-    assert "outcome_unknown" == json.loads(hook.body)["data"]["error"]["code"]
+    assert (200, 3) == (status, answer["flushed"])
+
+    await wait_status(gateway, "sent", on_phone)
+    await wait_status(gateway, "canceled", not_on_phone, untried)
+    [hook] = await receiver.wait_for(event_named("message.status", id=on_phone, status="sent"))
+    assert "SBXTEST" == json.loads(hook.body)["data"]["providerMessageId"]
 
 
 async def test_changing_another_tenants_message_reads_as_not_found(

@@ -1,5 +1,6 @@
 """Listing, contacts and rate limits (the queue API of seeds 002 and 003)."""
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -195,10 +196,37 @@ async def test_rate_limit_headers_and_429_per_key(gateway: Gateway) -> None:
     assert 200 == (await gateway.call("GET", "/instances", key=key))[0]
 
 
-async def _burst(gateway: Gateway, key: str, count: int) -> list[tuple[int, dict[str, str]]]:
+async def test_the_rate_limit_holds_across_two_ingress_replicas(gateway: Gateway) -> None:
+    tenant_id, _ = await gateway.tenant()
+    stack = gateway.stack
+    await asyncio.to_thread(stack.start_replica, "ingress_api_2", "ingress_api")
+    try:
+        urls = [gateway.api, stack.url("ingress_api_2")]
+        for _ in range(2):  # as above: a burst that straddles a minute boundary runs again
+            _, limited = await gateway.call(
+                "POST",
+                f"/admin/tenants/{tenant_id}/keys",
+                headers={"apikey": gateway.admin_key},
+                json={"rateLimitPerMinute": 4},
+            )
+            answers = await _burst(gateway, limited["apiKey"], 6, urls=urls)
+            if len({headers["X-RateLimit-Reset"] for _, headers in answers}) == 1:
+                break
+    finally:
+        await asyncio.to_thread(stack.stop, "ingress_api_2")
+    assert [200, 200, 200, 200, 429, 429] == [status for status, _ in answers]
+    assert ["3", "2", "1", "0", "0", "0"] == [h["X-RateLimit-Remaining"] for _, h in answers]
+
+
+async def _burst(
+    gateway: Gateway, key: str, count: int, *, urls: list[str] | None = None
+) -> list[tuple[int, dict[str, str]]]:
+    """`count` requests one after another, taking the ingress replicas in `urls` in turn."""
+    bases = urls or [gateway.api]
     answers = []
     async with aiohttp.ClientSession() as http:
-        for _ in range(count):
-            async with http.get(gateway.api + "/instances", headers={"apikey": key}) as response:
+        for n in range(count):
+            url = bases[n % len(bases)] + "/instances"
+            async with http.get(url, headers={"apikey": key}) as response:
                 answers.append((response.status, dict(response.headers)))
     return answers

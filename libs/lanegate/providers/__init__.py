@@ -160,6 +160,8 @@ class Provider(Protocol):
     """What provider-sender needs from a WhatsApp provider."""
 
     name: str
+    # True when `find_sent` knows every message the provider got, so None means it never did.
+    records_sends: bool
 
     async def send(
         self,

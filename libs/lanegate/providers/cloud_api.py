@@ -199,6 +199,7 @@ class CloudApi:
     """The `cloud_api` provider; one HTTP client shared by every instance."""
 
     name = "cloud_api"
+    records_sends = False
 
     def __init__(self, http: aiohttp.ClientSession, *, timeout: float, keyring: Keyring) -> None:
         self._keyring = keyring

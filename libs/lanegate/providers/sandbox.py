@@ -65,6 +65,7 @@ class Sandbox:
     """The `sandbox` provider."""
 
     name = "sandbox"
+    records_sends = True  # the phone's own record, `sandbox_outbox`
 
     def __init__(
         self, store: Store, callbacks: Callbacks, *, delivered_after: float, read_after: float

@@ -184,6 +184,7 @@ class Waha:
     """The `waha` provider; one HTTP client shared by every instance."""
 
     name = "waha"
+    records_sends = False
 
     def __init__(
         self,
