@@ -52,7 +52,7 @@ async def queue(request: web.Request) -> web.Response:
     scope="messages:write",
 )
 async def flush(request: web.Request) -> web.Response:
-    """Waiting messages become `canceled` (a tried one fails); one being sent still goes."""
+    """Waiting messages become `canceled` (a tried one is settled by provider-sender)."""
     store = request.app[STORE]
     instance = await own_instance(store, await caller(request), request.match_info["name"])
     flushed = await clear_waiting(request, instance["_id"])
