@@ -27,7 +27,7 @@ from ingress_api import (  # noqa: F401
 from ingress_api.auth import KEYS, KeyCache
 from ingress_api.endpoints import API
 from ingress_api.monitoring import STARTED
-from ingress_api.ratelimit import quota_headers
+from ingress_api.ratelimit import LIMITER, RateLimiter, quota_headers
 from ingress_api.sealing import seal_at_start
 from lanegate.service import base_app, run
 from lanegate.settings import Settings
@@ -40,6 +40,7 @@ def build(settings: Settings) -> web.Application:
     app.middlewares.insert(1, quota_headers)
     app[STARTED] = time.monotonic()
     app[KEYS] = KeyCache(settings.auth_cache_seconds)
+    app[LIMITER] = RateLimiter()
     app.router.add_routes(API.routes())
     app.router.add_routes(console.routes())
     openapi.install(app)

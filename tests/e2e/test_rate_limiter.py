@@ -1,0 +1,62 @@
+"""The rate limiter's blocks against the real store: exact across replicas, few round trips."""
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from ingress_api.ratelimit import WINDOW_SECONDS, RateLimiter
+from lanegate.store import Store
+from tests.support.gateway import Gateway
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def store(gateway: Gateway) -> AsyncIterator[Store]:
+    database = f"lanegate_ratelimit_{uuid.uuid4().hex[:8]}"
+    store = Store(gateway.store_uri, database)
+    await store.connect()
+    try:
+        yield store
+    finally:
+        await store.db.client.drop_database(database)
+        await store.close()
+
+
+def _mid_window() -> float:
+    """A time in the middle of the current window, so a test's requests share one window."""
+    window = int(time.time()) // WINDOW_SECONDS
+    return window * WINDOW_SECONDS + WINDOW_SECONDS / 2
+
+
+class CountingLimiter(RateLimiter):
+    """A limiter that counts its store round trips."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reservations = 0
+
+    async def _reserve(self, *args: Any) -> None:
+        self.reservations += 1
+        await super()._reserve(*args)
+
+
+async def test_two_replicas_admit_exactly_the_limit_in_few_round_trips(store: Store) -> None:
+    replicas = [CountingLimiter(), CountingLimiter()]
+    now = _mid_window()
+    answers = [await replicas[n % 2].admit(store, "key", 200, now) for n in range(260)]
+
+    assert [True] * 200 + [False] * 60 == [ok for ok, _ in answers]
+    assert [0] * 60 == [quota.remaining for _, quota in answers[200:]]
+    # Blocks of requests, shrinking to one near the limit: a few dozen round trips, not 200.
+    assert sum(r.reservations for r in replicas) < 60
+
+
+async def test_one_replica_reports_exactly_what_is_left(store: Store) -> None:
+    limiter = RateLimiter()
+    now = _mid_window()
+    remaining = [(await limiter.admit(store, "key", 600, now))[1].remaining for _ in range(5)]
+    assert [599, 598, 597, 596, 595] == remaining
