@@ -76,6 +76,19 @@ class MessageExpired(Event):
     validUntil: datetime
 
 
+def expired(message: dict[str, Any]) -> MessageExpired:
+    """The event of a stored message whose `validUntil` passed (one id per message)."""
+    return MessageExpired(
+        id=status_event_id(message["_id"], "expired"),
+        tenantId=str(message["tenantId"]),
+        instanceName=message["instanceName"],
+        messageId=message["_id"],
+        to=message["to"],
+        lane=message["lane"],
+        validUntil=message["validUntil"],
+    )
+
+
 class MessageDispatch(Event):
     """The scheduler cleared a message to go now; provider-sender should send it."""
 

@@ -11,6 +11,8 @@ CANCELABLE = ("pending", "pending_approval")
 # of a message it retries, and asks the provider whether it has it before sending again.
 UNTRIED: dict[str, Any] = {"attempts": {"$in": [None, 0]}}
 TRIED: dict[str, Any] = {"attempts": {"$gt": 0}}
+# Such a message is taken out of its queue through provider-sender instead, which asks the
+# provider: its `withdraw` field names the status it takes when the provider surely lacks it.
 
 
 def cancelable(match: dict[str, Any]) -> dict[str, Any]:

@@ -157,7 +157,7 @@ async def clear_waiting(request: web.Request, instance_name: str) -> int:
     async for message in store.messages.find(tried, {"tenantId": 1, "lane": 1}):
         taken = await store.messages.update_one(
             {"_id": message["_id"], **tried},
-            {"$set": {"status": "dispatching", "dispatchedAt": now, "withdraw": True}},
+            {"$set": {"status": "dispatching", "dispatchedAt": now, "withdraw": "canceled"}},
         )
         if taken.modified_count:
             withdrawn += 1

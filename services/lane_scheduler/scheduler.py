@@ -38,11 +38,11 @@ from lanegate.events import (
     MessageAccepted,
     MessageCanceled,
     MessageDispatch,
-    MessageExpired,
     MessageStatus,
-    status_event_id,
+    expired,
 )
 from lanegate.lanes import LANES
+from lanegate.statuses import TRIED, UNTRIED
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
@@ -350,29 +350,35 @@ class Scheduler:
 
     async def _expire(self, name: str, message_id: str) -> None:
         now = _at(self._clock())
+        due = {
+            "_id": message_id,
+            "status": {"$in": ["pending", "pending_approval"]},
+            "validUntil": {"$lte": now},
+        }
+        fields = {"tenantId": 1, "instanceName": 1, "to": 1, "lane": 1, "validUntil": 1}
         message = await self._store.messages.find_one_and_update(
-            {
-                "_id": message_id,
-                "status": {"$in": ["pending", "pending_approval"]},
-                "validUntil": {"$lte": now},
-            },
-            {"$set": {"status": "expired", "expiredAt": now}},
-            {"tenantId": 1, "to": 1, "lane": 1, "validUntil": 1},
+            {**due, **UNTRIED}, {"$set": {"status": "expired", "expiredAt": now}}, fields
         )
-        if message is None:
+        if message is not None:
+            log.info("message expired", message_id=message_id, instance=name)
+            await self._broker.publish(expired(message))
             return
-        log.info("message expired", message_id=message_id, instance=name)
-        await self._broker.publish(
-            MessageExpired(
-                id=status_event_id(message_id, "expired"),
-                tenantId=str(message["tenantId"]),
-                instanceName=name,
-                messageId=message_id,
-                to=message["to"],
-                lane=message["lane"],
-                validUntil=message["validUntil"],
-            )
+        # Tried before, it may be on the phone: provider-sender asks the provider first.
+        message = await self._store.messages.find_one_and_update(
+            {**due, **TRIED},
+            {"$set": {"status": "dispatching", "dispatchedAt": now, "withdraw": "expired"}},
+            fields,
         )
+        if message is not None:
+            log.info("tried message past its validUntil withdrawn", message_id=message_id)
+            await self._broker.publish(
+                MessageDispatch(
+                    tenantId=str(message["tenantId"]),
+                    instanceName=name,
+                    messageId=message_id,
+                    lane=message["lane"],
+                )
+            )
 
     async def _redispatch(self, decision: Decision) -> None:
         message = await self._store.messages.find_one(

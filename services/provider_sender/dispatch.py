@@ -28,6 +28,7 @@ from lanegate.events import (
     MessageAccepted,
     MessageDispatch,
     MessageStatus,
+    expired,
     status_event_id,
     utcnow,
 )
@@ -180,16 +181,20 @@ class Dispatcher:
 
     async def _withdraw(self, instance: Document | None, message: Document) -> None:
         """Settle a message taken out of its queue after an attempt that may have reached the
-        phone (a flush, a delete): never sent again, recorded as what the provider says."""
+        phone (a flush, a delete, its `validUntil` passed): never sent again, recorded as
+        what the provider says; `withdraw` names the status it takes if surely not sent."""
         provider = self._providers.get(message["provider"])
         found = await provider.find_sent(instance or {}, message["_id"]) if provider else None
         if found is not None:
             await self._sent(message, found, None)
         elif provider is not None and provider.records_sends:
+            status = "expired" if message["withdraw"] == "expired" else "canceled"
             if await self._set_status(
-                message, "sending", {"status": "canceled", "canceledAt": utcnow()}
+                message, "sending", {"status": status, f"{status}At": utcnow()}
             ):
-                log.info("withdrawn message canceled: the provider never got it")
+                log.info("withdrawn message: the provider never got it", status=status)
+                if status == "expired":
+                    await self._broker.publish(expired(message))
         else:
             await self._fail(
                 message,

@@ -114,6 +114,26 @@ async def test_a_message_tried_once_is_never_canceled_and_a_flush_asks_the_provi
     assert "SBXTEST" == json.loads(hook.body)["data"]["providerMessageId"]
 
 
+async def test_a_tried_message_past_its_valid_until_ends_as_the_phone_says(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    on_phone, not_on_phone = [await send(gateway, key, name, validUntil=iso_in(3)) for _ in "ab"]
+    async with gateway.mongo() as client:
+        db = client[DB]
+        await db.messages.update_many(
+            {"_id": {"$in": [on_phone, not_on_phone]}}, {"$set": {"attempts": 1}}
+        )
+        await db.sandbox_outbox.insert_one(
+            {"_id": on_phone, "instanceName": name, "providerMessageId": "SBXLATE", "received": 1}
+        )
+
+    await wait_status(gateway, "sent", on_phone)
+    await wait_status(gateway, "expired", not_on_phone)
+    await receiver.wait_for(event_named("message.expired", id=not_on_phone))
+
+
 async def test_changing_another_tenants_message_reads_as_not_found(
     gateway: Gateway, receiver: Receiver
 ) -> None:
