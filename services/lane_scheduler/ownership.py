@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
 from lanegate.store import Store
@@ -119,13 +118,8 @@ class Ownership:
         held = set(self.epochs)
         await self._release(held - wanted)
         lost = (held - wanted) | await self._renew(held & wanted, leases, now)
-        gained: dict[int, int] = {}
-        for shard in sorted(wanted - held):
-            if self._claimable(leases.get(shard), now):
-                epoch = await self._claim(shard, now)
-                if epoch is not None:
-                    gained[shard] = epoch
-        return Changes(gained, lost)
+        free = {shard for shard in wanted - held if self._claimable(leases.get(shard), now)}
+        return Changes(await self._claim(free, now), lost)
 
     def _claimable(self, lease: dict[str, object] | None, now: float) -> bool:
         if lease is None:
@@ -135,29 +129,37 @@ class Ownership:
         # Our own id on a live lease is a previous run of this replica (same host and port).
         return lease.get("owner") in (None, self.replica) or expired
 
-    async def _claim(self, shard: int, now: float) -> int | None:
-        lease = await self._store.scheduler_shards.find_one_and_update(
+    async def _claim(self, shards: set[int], now: float) -> dict[int, int]:
+        """Take free or lapsed leases in one write, then read which ones are ours: each
+        claim raises the shard's epoch, which fences out its previous owner."""
+        if not shards:
+            return {}
+        until = _at(now + self._lease)
+        await self._store.scheduler_shards.update_many(
             {
-                "_id": shard,
+                "_id": {"$in": sorted(shards)},
                 "$or": [
                     {"owner": None},
                     {"owner": self.replica},
                     {"until": {"$lt": _at(now)}},
                 ],
             },
-            {
-                "$set": {"owner": self.replica, "until": _at(now + self._lease)},
-                "$inc": {"epoch": 1},
-            },
-            return_document=ReturnDocument.AFTER,
+            {"$set": {"owner": self.replica, "until": until}, "$inc": {"epoch": 1}},
         )
-        if lease is None:
-            return None
-        epoch = int(lease["epoch"])
-        self.epochs[shard], self._until[shard] = epoch, now + self._lease
-        self._owners[shard] = (self.replica, now + self._lease)
-        log.info("shard claimed", shard=shard, epoch=epoch)
-        return epoch
+        # Nobody else can take a lease that runs until `until` before then: these are ours.
+        gained = {
+            int(lease["_id"]): int(lease["epoch"])
+            async for lease in self._store.scheduler_shards.find(
+                {"_id": {"$in": sorted(shards)}, "owner": self.replica, "until": until},
+                {"epoch": 1},
+            )
+        }
+        for shard, epoch in gained.items():
+            self.epochs[shard], self._until[shard] = epoch, now + self._lease
+            self._owners[shard] = (self.replica, now + self._lease)
+        if gained:
+            log.info("shards claimed", shards=sorted(gained))
+        return gained
 
     def _ours(self, shards: set[int]) -> dict[str, object]:
         """A filter matching the lease documents of `shards` still held under our epochs."""

@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -97,6 +98,8 @@ class Scheduler:
         self._last_stale_check = 0.0
         self._last_export = 0.0
         self._events_lost = False
+        self._loads: set[asyncio.Task[None]] = set()
+        self._load_lock = asyncio.Lock()
 
     async def start(self) -> None:
         """Take this replica's shards, load them, then run the loops in the background."""
@@ -111,9 +114,10 @@ class Scheduler:
 
     async def stop(self, *, release: bool = True) -> None:
         """Stop the loops; by default give the shards back so another replica takes them now."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._loads]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -131,7 +135,14 @@ class Scheduler:
     # --- ownership ---
 
     async def balance(self) -> None:
-        """One ownership pass: drop lost shards, load gained ones."""
+        """One ownership pass, and the loading it started (at start, and in tests)."""
+        await self._ownership_pass()
+        while self._loads:
+            await asyncio.gather(*self._loads)
+
+    async def _ownership_pass(self) -> None:
+        """Drop lost shards and start loading gained ones in the background: a slow load
+        (a whole replica's shards on a loaded store) never holds back the next renewal."""
         changes = await self.ownership.balance()
         for shard in changes.lost:
             self._drop_shard(shard)
@@ -139,23 +150,45 @@ class Scheduler:
             loaded = asyncio.Event()
             for shard in changes.gained:
                 self._loading[shard] = loaded
-            try:
-                await self._loader.shards(changes.gained, self._clock())
-            finally:
-                for shard in changes.gained:
-                    self._loading.pop(shard, None)
-                loaded.set()
-            self.poke()
+            self._background(self._load_shards(changes.gained, loaded))
         if self._events_lost:
             self._events_lost = False
-            try:
+            self._background(self._load_missing())
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._loads.add(task)
+        task.add_done_callback(self._loads.discard)
+
+    async def _load_shards(self, gained: dict[int, int], loaded: asyncio.Event) -> None:
+        try:
+            async with self._load_lock:
+                await self._loader.shards(gained, self._clock())
+        except Exception as e:
+            # Held but not loaded, their waiting messages would never be planned: let them
+            # go, so the next pass claims and loads them again.
+            log.exception("loading shards failed; they are claimed again", error=repr(e))
+            for shard, epoch in gained.items():
+                if self.ownership.epochs.get(shard) == epoch:
+                    self._drop_shard(shard)
+        finally:
+            for shard in gained:
+                if self._loading.get(shard) is loaded:
+                    del self._loading[shard]
+            loaded.set()
+        self.poke()
+
+    async def _load_missing(self) -> None:
+        try:
+            async with self._load_lock:
                 found = await self._loader.missing(self.planner.names(), self._clock())
-            except BaseException:
-                self._events_lost = True  # looked for on the next pass
-                raise
-            if found:
-                log.warning("messages whose events were lost found in the store", count=found)
-                self.poke()
+        except Exception as e:
+            log.warning("looking for lost events failed; tried again", error=repr(e))
+            self._events_lost = True
+            return
+        if found:
+            log.warning("messages whose events were lost found in the store", count=found)
+            self.poke()
 
     def _reconnected(self, _: object) -> None:
         # Events forwarded to this replica's private queue went with the old connection.
@@ -165,7 +198,7 @@ class Scheduler:
         while True:
             await asyncio.sleep(BALANCE_EVERY_SECONDS)
             try:
-                await self.balance()
+                await self._ownership_pass()
             except asyncio.CancelledError:
                 raise
             except Exception as e:
