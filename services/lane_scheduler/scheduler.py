@@ -44,7 +44,7 @@ from lanegate.events import (
 )
 from lanegate.lanes import LANES
 from lanegate.statuses import TRIED, UNTRIED
-from lanegate.store import Document, Store
+from lanegate.store import Store
 
 log = structlog.get_logger(__name__)
 
@@ -319,6 +319,17 @@ class Scheduler:
             # flight and the stale check plans it again.
             await self._replan(decision)
             return
+        line = self.planner.line(name)
+        if line.pacing.throughput is None:
+            # Counted in the store before the claim, so a crash between the two can only
+            # count a send that never went (holding the lane back), never miss one that did.
+            if not await self._ledger.reserve(
+                name, epoch, line.usage, decision.at, decision.message_id
+            ):
+                log.warning("fenced out of the instance's shard", instance=name)
+                self._drop_shard(shard_of(name))  # the new owner has the message, pending
+                return
+            self._export_caps(name, line, decision)
         # A claim that fails with the store away leaves the message in flight: the stale
         # check finds it still pending and plans it again.
         claimed = await self._store.messages.find_one_and_update(
@@ -331,19 +342,9 @@ class Scheduler:
             CLAIM_FIELDS,
         )
         if claimed is None:
-            self.planner.undo(decision)
+            self.planner.undo(decision)  # the store keeps the count until the next reserve
             self.poke()
             return
-        line = self.planner.line(name)
-        if line.pacing.throughput is None:
-            if not await self._ledger.reserve(
-                name, epoch, line.usage, decision.at, decision.message_id
-            ):
-                log.warning("fenced out of the instance's shard", instance=name)
-                await self._give_back(name, claimed)
-                self._drop_shard(shard_of(name))
-                return
-            self._export_caps(name, line, decision)
         await self._broker.publish(
             MessageDispatch(
                 tenantId=str(claimed["tenantId"]),
@@ -361,25 +362,6 @@ class Scheduler:
         if message is not None and message["status"] == "pending":
             self._loader.add(message, self._clock())
         self.poke()
-
-    async def _give_back(self, name: str, message: Document) -> None:
-        """Undo a claim this replica may no longer act on, and tell the new owner about it."""
-        result = await self._store.messages.update_one(
-            {"_id": message["_id"], "status": "dispatching"}, {"$set": {"status": "pending"}}
-        )
-        if result.modified_count == 1:
-            await self._broker.publish(
-                MessageAccepted(
-                    tenantId=str(message["tenantId"]),
-                    instanceName=name,
-                    messageId=message["_id"],
-                    lane=message["lane"],
-                    priority=message.get("priority", 5),
-                    scheduledAt=message.get("scheduledAt"),
-                    validUntil=message.get("validUntil"),
-                    to=message.get("to"),
-                )
-            )
 
     async def _expire(self, name: str, message_id: str) -> None:
         now = _at(self._clock())

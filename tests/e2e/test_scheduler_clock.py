@@ -286,3 +286,45 @@ async def test_after_a_reconnect_a_message_whose_event_was_lost_is_found_and_sen
         await eventually(dispatched, timeout=10)
     finally:
         await scheduler.stop()
+
+
+class Crash(Exception):
+    """The replica dies here."""
+
+
+async def test_a_replica_killed_right_after_a_claim_has_counted_that_send(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    clock = Clock()
+    ids = await _seed(store, clock, {"normal": {"delayMs": [0, 0], "perHour": 2}}, 3)
+    crashed = _scheduler(store, broker, clock, "replica-a")
+    await crashed.ownership.prepare()
+    await crashed.balance()
+    claim = store.messages.find_one_and_update
+
+    async def claim_then_die(*args: Any, **kwargs: Any) -> Any:
+        await claim(*args, **kwargs)
+        raise Crash
+
+    store.messages.find_one_and_update = claim_then_die  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Crash):
+            await crashed.tick()
+    finally:
+        del store.messages.find_one_and_update
+    assert ["dispatching", "pending", "pending"] == [
+        doc["status"] async for doc in store.messages.find({"_id": {"$in": ids}})
+    ]
+
+    # Its successor finds the claimed message in flight: with it, the cap has room for one.
+    clock.now += 30
+    successor = _scheduler(store, broker, clock, "replica-b")
+    await successor.start()
+    try:
+        assert ["m0", "m1"] == sorted(await _play_sender(store, successor, clock))
+    finally:
+        await successor.stop()
+    assert ["sent", "sent", "pending"] == [
+        doc["status"] async for doc in store.messages.find({"_id": {"$in": ids}})
+    ]
