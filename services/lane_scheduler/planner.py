@@ -195,6 +195,11 @@ class Planner:
             self._unwait(line, message_id)
             line.held.discard(message_id)
 
+    def in_flight(self, instance: str, message_id: str) -> bool:
+        """True while a decided message has no outcome yet."""
+        line = self._lines.get(instance)
+        return line is not None and message_id in line.in_flight
+
     def knows(self, instance: str, message_id: str) -> bool:
         """True while a message waits, is held for approval or is in flight in its line."""
         line = self._lines.get(instance)

@@ -231,7 +231,8 @@ class Scheduler:
             log.info("event for an unknown instance ignored", event_kind=event.kind)
             return
         if isinstance(event, MessageAccepted):
-            self._accepted(event)
+            if await self._current(event):
+                self._accepted(event)
         elif isinstance(event, MessageStatus):
             if event.status in ("sent", "failed"):
                 sent_at = event.occurredAt.timestamp() if event.status == "sent" else None
@@ -247,6 +248,18 @@ class Scheduler:
         elif isinstance(event, MessageCanceled):
             self.planner.remove(name, event.messageId)
         self.poke()
+
+    async def _current(self, event: MessageAccepted) -> bool:
+        """False for a late copy of the event that first queued a message now in flight.
+
+        provider-sender hands a message back (deferred, not connected) with this event,
+        which frees its slot; a copy of the original, delivered again after a crash, must
+        not free the slot of a send still under way.
+        """
+        if not self.planner.in_flight(event.instanceName, event.messageId):
+            return True
+        message = await self._store.messages.find_one({"_id": event.messageId}, {"status": 1})
+        return message is not None and message["status"] in ("pending", "deferred")
 
     def _accepted(self, event: MessageAccepted) -> None:
         valid_until = event.validUntil.timestamp() if event.validUntil else None

@@ -11,7 +11,7 @@ import pytest
 from lane_scheduler.ownership import SHARDS, Ownership, assign, shard_of
 from lane_scheduler.scheduler import Scheduler
 from lanegate.broker import Broker
-from lanegate.events import InstanceState, MessageStatus
+from lanegate.events import InstanceState, MessageAccepted, MessageStatus
 from lanegate.store import Store
 from tests.e2e.conftest import AMQP_URL
 from tests.support.gateway import Gateway, delete_topology, eventually
@@ -328,3 +328,34 @@ async def test_a_replica_killed_right_after_a_claim_has_counted_that_send(
     assert ["sent", "sent", "pending"] == [
         doc["status"] async for doc in store.messages.find({"_id": {"$in": ids}})
     ]
+
+
+async def test_a_late_copy_of_a_messages_first_event_does_not_free_its_slot(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    clock = Clock()
+    await _seed(store, clock, {"normal": {"delayMs": [60_000, 60_000]}}, 2)
+    scheduler = _scheduler(store, broker, clock, "replica-a")
+    await scheduler.ownership.prepare()
+    await scheduler.balance()
+    await scheduler.tick()
+    assert scheduler.planner.in_flight(INSTANCE, "m0")
+
+    # The event that first queued m0, delivered again (its consumer crashed before the ack).
+    accepted = MessageAccepted(
+        occurredAt=_at(clock.now - 60),
+        tenantId="clock",
+        instanceName=INSTANCE,
+        messageId="m0",
+        lane="normal",
+    )
+    await scheduler.handle(accepted)
+    await scheduler.tick()
+    assert scheduler.planner.in_flight(INSTANCE, "m0")
+    assert ["dispatching", "pending"] == [doc["status"] async for doc in store.messages.find({})]
+
+    # Handed back by provider-sender (deferred): now the slot is free again.
+    await store.messages.update_one({"_id": "m0"}, {"$set": {"status": "deferred"}})
+    await scheduler.handle(accepted)
+    assert not scheduler.planner.in_flight(INSTANCE, "m0")
