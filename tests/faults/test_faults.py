@@ -141,6 +141,6 @@ async def test_long_run_every_fault_alone_then_mixed(
         messages=2500,
         send_seconds=600,
         faults=alone + mixed,
-        settle_seconds=900,
+        settle_seconds=1500,
         scale=2.0,
     )
