@@ -10,13 +10,14 @@ publishing fails, the stored rows are taken back so the answer stays true.
 import asyncio
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiohttp import web
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.auth import Caller
 from ingress_api.instances import iso
@@ -210,10 +211,16 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
     store = request.app[STORE]
     reservation: Reservation = await reserve_messages(request, who, len(fresh))
     try:
-        if len(fresh) == 1:
-            await store.messages.insert_one(fresh[0])
-        else:
-            await store.messages.insert_many(fresh, ordered=False)
+        try:
+            if len(fresh) == 1:
+                await store.messages.insert_one(fresh[0])
+            else:
+                await store.messages.insert_many(fresh, ordered=False)
+        except ConnectionFailure:
+            # The store may have taken them with its answer lost (it restarted): the client
+            # hears 503, so they must not stay behind for a scheduler reload to send.
+            _withdraw_later(store, fresh)
+            raise
         await _publish(request, fresh)
     except Exception:
         await reservation.release(store)
@@ -221,21 +228,55 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
 
 
 async def _publish(request: web.Request, messages: list[Document]) -> None:
-    store = request.app[STORE]
     try:
         await request.app[BROKER].publish_many([_event(m) for m in messages])
     except Exception as e:
         # Not published means nobody will plan them: take the rows back so the answer stays true.
-        await store.messages.delete_many(
-            {
-                "_id": {"$in": [m["_id"] for m in messages]},
-                "status": {"$in": ["pending", "pending_approval"]},
-            }
-        )
+        try:
+            await withdraw([m["_id"] for m in messages], request.app[STORE], within=0)
+        except ConnectionFailure:
+            _withdraw_later(request.app[STORE], messages)
         log.warning("publish failed; messages withdrawn", count=len(messages), error=repr(e))
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in messages:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
+
+
+WITHDRAW_FOR_SECONDS = 120.0
+_withdrawals: set[asyncio.Task[None]] = set()
+
+
+def _withdraw_later(store: Store, messages: list[Document]) -> None:
+    """Delete messages whose accept failed, in the background, as soon as the store lets."""
+    ids = [m["_id"] for m in messages]
+
+    async def run() -> None:
+        try:
+            await withdraw(ids, store)
+        except ConnectionFailure as e:
+            log.error("messages of a failed accept not withdrawn", ids=ids, error=repr(e))
+
+    task = asyncio.create_task(run())
+    _withdrawals.add(task)
+    task.add_done_callback(_withdrawals.discard)
+
+
+async def withdraw(
+    ids: list[str], store: Store, *, within: float = WITHDRAW_FOR_SECONDS, every: float = 1.0
+) -> None:
+    """Delete these still-waiting messages, trying again for `within` seconds while the store
+    is away; raises ConnectionFailure when it is still away after that."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await store.messages.delete_many(
+                {"_id": {"$in": ids}, "status": {"$in": ["pending", "pending_approval"]}}
+            )
+            return
+        except ConnectionFailure:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(every)
 
 
 async def _name_contacts(store: Store, who: Caller, items: list[Item]) -> None:

@@ -46,12 +46,17 @@ class Verdict:
         return "\n".join(lines)
 
 
-async def _messages(gateway: Gateway, workload: Workload) -> list[dict[str, Any]]:
-    tenants = [t.id for t in workload.tenants]
+async def _messages(
+    gateway: Gateway, workload: Workload, *, open_only: bool = False
+) -> list[dict[str, Any]]:
+    """The run's messages (with `open_only`, those not final yet: a long run's settle loop
+    polls the store often, and should not read every message each time)."""
+    query: dict[str, Any] = {"tenantId": {"$in": [t.id for t in workload.tenants]}}
+    if open_only:
+        query["status"] = {"$nin": list(FINAL)}
     fields = {"status": 1, "instanceName": 1, "lane": 1, "error": 1, "tenantId": 1}
     async with gateway.mongo() as client:
-        cursor = client[DB].messages.find({"tenantId": {"$in": tenants}}, fields)
-        return [doc async for doc in cursor]
+        return [doc async for doc in client[DB].messages.find(query, fields)]
 
 
 async def _exhausted(gateway: Gateway, workload: Workload, name: str) -> set[str]:
@@ -78,8 +83,7 @@ async def settle(gateway: Gateway, workload: Workload, *, timeout: float) -> Non
     flushed: set[str] = set()
     last: int | None = None
     while True:
-        messages = await _messages(gateway, workload)
-        open_ = [m for m in messages if m["status"] not in FINAL]
+        open_ = await _messages(gateway, workload, open_only=True)
         for instance in workload.capped():
             mine = [m for m in open_ if m["instanceName"] == instance.name]
             if not mine or instance.name in flushed:
@@ -93,7 +97,7 @@ async def settle(gateway: Gateway, workload: Workload, *, timeout: float) -> Non
                 )
                 assert 200 == status, body
                 flushed.add(instance.name)
-        settled = await _deliveries_settled(gateway, workload)
+        settled = None if open_ else await _deliveries_settled(gateway, workload)
         # Quiet twice in a row: late receipts (delivered, read) make new deliveries.
         if not open_ and settled is not None and settled == last:
             return
@@ -136,10 +140,12 @@ async def _deliveries(gateway: Gateway, workload: Workload) -> list[dict[str, An
 
 async def _deliveries_settled(gateway: Gateway, workload: Workload) -> int | None:
     """How many deliveries there are, once none is waiting for an attempt (else None)."""
-    deliveries = await _deliveries(gateway, workload)
-    if any(d["status"] in ("pending", "retrying") for d in deliveries):
-        return None
-    return len(deliveries)
+    mine = {"instanceName": {"$in": list(workload.instances)}}
+    async with gateway.mongo() as client:
+        deliveries = client[DB].webhook_deliveries
+        if await deliveries.count_documents({**mine, "status": {"$in": ["pending", "retrying"]}}):
+            return None
+        return await deliveries.count_documents(mine)
 
 
 async def judge(gateway: Gateway, workload: Workload, faults: list[Injected]) -> Verdict:
