@@ -159,8 +159,13 @@ class Stack:
         self.start_store()
         for name in SERVICES:
             self.start(name, wait=False)
-        for name in SERVICES:
-            wait_http(self.url(name) + "/readyz", 60)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait until every running service answers /readyz with 200 (broker and store reached)."""
+        for name in self.processes:
+            if name != "store":
+                wait_http(self.url(name) + "/readyz", timeout)
 
     def kill(self, name: str) -> None:
         """SIGKILL a process, as a crash would."""

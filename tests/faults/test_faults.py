@@ -31,6 +31,9 @@ def _seed() -> int:
 
 @pytest.fixture
 def workload(fault_gateway: Gateway) -> Iterator[Workload]:
+    # A test before may have restarted the store: each service's first call after it can fail
+    # on a pooled connection the store closed, and /readyz is where each one finds that out.
+    fault_gateway.stack.wait_ready()
     load = Workload(fault_gateway, random.Random())
     yield load
     load.stop()
