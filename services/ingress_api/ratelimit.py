@@ -4,8 +4,8 @@ Each process reserves a key's requests in blocks: one conditional-free `$inc` on
 the window's counter takes several at once, and the process admits requests
 from its block without another round trip. A block never takes more than is
 left under the limit as the counter last read, and it shrinks to one request
-as the window fills, so the limit holds across replicas exactly; what a
-replica reserved but did not use only makes the others stop a little early.
+as the window fills, so the replicas together never admit more than the limit;
+what a replica reserved but did not use makes the others stop a little early.
 """
 
 import asyncio
@@ -72,14 +72,17 @@ class RateLimiter:
         if block.used >= block.reserved and block.counted < limit:
             # One reservation at a time per key: requests that arrive meanwhile share it.
             async with self._locks.setdefault(key_id, asyncio.Lock()):
-                if block.used >= block.reserved and window == self._window:
+                if window != self._window:  # a new window began while this request waited
+                    return await self.admit(store, key_id, limit, self._window * WINDOW_SECONDS)
+                if block.used >= block.reserved and block.counted < limit:
                     await self._reserve(store, key_id, window, block, limit)
         reset = (window + 1) * WINDOW_SECONDS
         if block.used >= block.reserved:
             return False, Quota(limit=limit, remaining=0, reset=reset)
         block.used += 1
-        remaining = limit - block.counted + block.reserved - block.used
-        return True, Quota(limit=limit, remaining=max(0, remaining), reset=reset)
+        # Unreserved under the limit (as last read), plus what this process still holds.
+        remaining = max(0, limit - block.counted) + block.reserved - block.used
+        return True, Quota(limit=limit, remaining=remaining, reset=reset)
 
     async def _reserve(
         self, store: Store, key_id: str, window: int, block: _Block, limit: int

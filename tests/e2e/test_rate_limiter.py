@@ -60,3 +60,20 @@ async def test_one_replica_reports_exactly_what_is_left(store: Store) -> None:
     now = _mid_window()
     remaining = [(await limiter.admit(store, "key", 600, now))[1].remaining for _ in range(5)]
     assert [599, 598, 597, 596, 595] == remaining
+
+
+async def test_a_replica_that_answers_remaining_0_admits_nothing_more(store: Store) -> None:
+    # A's block is taken while B has pushed the counter near the limit: A's count as last
+    # read is then past it, and what A still holds must not be hidden behind a 0.
+    a, b = RateLimiter(), RateLimiter()
+    now = _mid_window()
+    answers = [("a", await a.admit(store, "key", 100, now))]
+    answers += [("b", await b.admit(store, "key", 100, now)) for _ in range(85)]
+    for name, limiter in (("a", a), ("b", b)):
+        answers += [(name, await limiter.admit(store, "key", 100, now)) for _ in range(40)]
+
+    assert 100 == sum(1 for _, (ok, _) in answers if ok)
+    for replica in ("a", "b"):
+        mine = [(ok, quota.remaining) for name, (ok, quota) in answers if name == replica]
+        zeros = [n for n, (ok, left) in enumerate(mine) if ok and left == 0]
+        assert [] == [n for n, (ok, _) in enumerate(mine) if ok and zeros and n > zeros[0]]
