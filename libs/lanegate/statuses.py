@@ -9,10 +9,9 @@ WAITING = ("pending", "pending_approval", "dispatching", "sending", "deferred")
 CANCELABLE = ("pending", "pending_approval")
 # Nor a message back in `pending` after such an attempt: provider-sender counts the attempts
 # of a message it retries, and asks the provider whether it has it before sending again.
+# Such a message is taken out of its queue through provider-sender (`lanegate.withdrawal`).
 UNTRIED: dict[str, Any] = {"attempts": {"$in": [None, 0]}}
 TRIED: dict[str, Any] = {"attempts": {"$gt": 0}}
-# Such a message is taken out of its queue through provider-sender instead, which asks the
-# provider: its `withdraw` field names the status it takes when the provider surely lacks it.
 
 
 def cancelable(match: dict[str, Any]) -> dict[str, Any]:

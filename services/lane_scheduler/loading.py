@@ -129,11 +129,16 @@ class Loader:
             )
 
     async def missing(self, names: list[str], now: float) -> int:
-        """Add the waiting messages of these instances that the planner does not know.
+        """Catch up on these instances' lost events: their settings, state and pause as
+        stored, and the waiting messages the planner does not know (returns how many).
 
-        Their events were lost on the way (forwarded ones sit in a replica's private
-        queue, which goes with its connection); returns how many were found.
+        Forwarded events sit in a replica's private queue, which goes with its connection.
         """
+        for start in range(0, len(names), CHUNK):
+            async for instance in self._store.instances.find(
+                {"_id": {"$in": names[start : start + CHUNK]}}, INSTANCE_FIELDS
+            ):
+                self.configure(instance)
         return await self._messages(names, now, only_unknown=True)
 
     async def _messages(self, names: list[str], now: float, *, only_unknown: bool = False) -> int:

@@ -110,6 +110,8 @@ class Planner:
         line.gaps.clear()
         if state is not None and state_at >= line.state_at:
             line.state, line.state_at = state, state_at
+            if state == "open" and line.pause is not None and state_at > line.pause.since:
+                line.pause = None  # connected again since: as `set_state` does
         if pause is not None:
             line.pause = pause
         if first_connected_at is not None:

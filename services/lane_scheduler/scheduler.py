@@ -1,10 +1,12 @@
 """The scheduling loop: own shards, rebuild their lines, hand out messages as the planner allows.
 
-A dispatch is three steps: claim the message `pending -> dispatching` (a
-conditional update, so no message goes twice), write the instance's cap
-usage under the shard's epoch (so a replica that lost the shard cannot
-send), then publish `message.dispatch`. A message whose claim fails was
-canceled or expired meanwhile and uses no slot.
+A dispatch is three steps: write the instance's cap usage under the shard's
+epoch (so a replica that lost the shard cannot send, and a crash after the
+claim cannot leave a send uncounted), claim the message `pending ->
+dispatching` (a conditional update, so no message goes twice), then publish
+`message.dispatch`. A message whose claim fails was canceled or expired
+meanwhile and uses no slot, unless it is on its way already (withdrawn
+through provider-sender): then the line waits for its outcome.
 """
 
 import asyncio
@@ -43,8 +45,9 @@ from lanegate.events import (
     expired,
 )
 from lanegate.lanes import LANES
-from lanegate.statuses import TRIED, UNTRIED
+from lanegate.statuses import UNTRIED
 from lanegate.store import Store
+from lanegate.withdrawal import withdraw_one
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +103,7 @@ class Scheduler:
         self._events_lost = False
         self._loads: set[asyncio.Task[None]] = set()
         self._load_lock = asyncio.Lock()
+        self._claiming: set[str] = set()  # decided, claim not answered yet: still `pending`
 
     async def start(self) -> None:
         """Take this replica's shards, load them, then run the loops in the background."""
@@ -247,6 +251,7 @@ class Scheduler:
             await self._loader.reconfigure(name)
         elif isinstance(event, MessageCanceled):
             self.planner.remove(name, event.messageId)
+            self.planner.settle(name, event.messageId, None)  # a withdrawn one ends so too
         self.poke()
 
     async def _current(self, event: MessageAccepted) -> bool:
@@ -254,10 +259,13 @@ class Scheduler:
 
         provider-sender hands a message back (deferred, not connected) with this event,
         which frees its slot; a copy of the original, delivered again after a crash, must
-        not free the slot of a send still under way.
+        not free the slot of a send still under way. While its claim is out, the store
+        still says `pending`, and only a copy can arrive (nothing was handed over yet).
         """
         if not self.planner.in_flight(event.instanceName, event.messageId):
             return True
+        if event.messageId in self._claiming:
+            return False
         message = await self._store.messages.find_one({"_id": event.messageId}, {"status": 1})
         return message is not None and message["status"] in ("pending", "deferred")
 
@@ -324,6 +332,13 @@ class Scheduler:
         await asyncio.gather(*(asyncio.shield(bounded(step)) for step in work))
 
     async def _dispatch(self, decision: Decision) -> None:
+        self._claiming.add(decision.message_id)
+        try:
+            await self._claim(decision)
+        finally:
+            self._claiming.discard(decision.message_id)
+
+    async def _claim(self, decision: Decision) -> None:
         name = decision.instance
         epoch = self.ownership.epoch(name)
         if epoch is None:
@@ -356,6 +371,7 @@ class Scheduler:
         )
         if claimed is None:
             self.planner.undo(decision)  # the store keeps the count until the next reserve
+            await self._follow(decision)
             self.poke()
             return
         await self._broker.publish(
@@ -367,6 +383,14 @@ class Scheduler:
             )
         )
         log.info("dispatched", message_id=decision.message_id, instance=name, lane=decision.lane)
+
+    async def _follow(self, decision: Decision) -> None:
+        """After a failed claim: a message already on its way (withdrawn through
+        provider-sender by a flush) holds its line until its outcome, as a send does, and is
+        published again by the stale check should that dispatch have been lost."""
+        message = await self._store.messages.find_one({"_id": decision.message_id}, {"status": 1})
+        if message is not None and message["status"] in ("dispatching", "sending"):
+            self.planner.mark_in_flight(decision.instance, decision.message_id, self._clock())
 
     async def _replan(self, decision: Decision) -> None:
         """Put a decided but unclaimed message back in its line, as stored."""
@@ -392,21 +416,8 @@ class Scheduler:
             await self._broker.publish(expired(message))
             return
         # Tried before, it may be on the phone: provider-sender asks the provider first.
-        message = await self._store.messages.find_one_and_update(
-            {**due, **TRIED},
-            {"$set": {"status": "dispatching", "dispatchedAt": now, "withdraw": "expired"}},
-            fields,
-        )
-        if message is not None:
+        if await withdraw_one(self._store, self._broker, due, "expired", now):
             log.info("tried message past its validUntil withdrawn", message_id=message_id)
-            await self._broker.publish(
-                MessageDispatch(
-                    tenantId=str(message["tenantId"]),
-                    instanceName=name,
-                    messageId=message_id,
-                    lane=message["lane"],
-                )
-            )
 
     async def _redispatch(self, decision: Decision) -> None:
         message = await self._store.messages.find_one(

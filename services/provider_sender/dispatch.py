@@ -25,9 +25,10 @@ from lanegate import spintax
 from lanegate.attachments import AttachmentError
 from lanegate.broker import Broker, Reject, Retry
 from lanegate.events import (
-    MessageAccepted,
+    MessageCanceled,
     MessageDispatch,
     MessageStatus,
+    accepted,
     expired,
     status_event_id,
     utcnow,
@@ -195,6 +196,15 @@ class Dispatcher:
                 log.info("withdrawn message: the provider never got it", status=status)
                 if status == "expired":
                     await self._broker.publish(expired(message))
+                else:  # the scheduler's line waits for this message's outcome
+                    await self._broker.publish(
+                        MessageCanceled(
+                            tenantId=message["tenantId"],
+                            instanceName=message["instanceName"],
+                            messageId=message["_id"],
+                            status="canceled",
+                        )
+                    )
         else:
             await self._fail(
                 message,
@@ -269,7 +279,7 @@ class Dispatcher:
         fields = {"status": "deferred", "deferredUntil": until, **(changes or {})}
         if not await self._set_status(message, "sending", fields):
             return
-        await self._broker.publish(self._accepted(message))
+        await self._broker.publish(accepted(message))
         await self._wake_later(message, until)
         log.info("message deferred", until=until)
 
@@ -292,17 +302,8 @@ class Dispatcher:
             await self._wake_later(message, message["deferredUntil"])
             return
         if await self._set_status(message, "deferred", {"status": "pending"}):
-            await self._broker.publish(self._accepted(message))
+            await self._broker.publish(accepted(message))
             log.info("deferred message back to pending")
-
-    def _accepted(self, message: Document) -> MessageAccepted:
-        return MessageAccepted(
-            tenantId=message["tenantId"],
-            instanceName=message["instanceName"],
-            messageId=message["_id"],
-            lane=message["lane"],
-            priority=message.get("priority", 5),
-        )
 
     async def _fail(
         self, message: Document, code: str, text: str, details: list[Any] | None = None
@@ -319,7 +320,7 @@ class Dispatcher:
     async def _requeue(self, message: Document) -> None:
         """The session is not open: the message goes back to pending for the scheduler to hold."""
         if await self._set_status(message, "sending", {"status": "pending"}):
-            await self._broker.publish(self._accepted(message))
+            await self._broker.publish(accepted(message))
             log.info("instance not connected; message back to pending")
 
     async def _set_status(self, message: Document, expected: str, changes: dict[str, Any]) -> bool:

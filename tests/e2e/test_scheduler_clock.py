@@ -11,7 +11,7 @@ import pytest
 from lane_scheduler.ownership import SHARDS, Ownership, assign, shard_of
 from lane_scheduler.scheduler import Scheduler
 from lanegate.broker import Broker
-from lanegate.events import InstanceState, MessageAccepted, MessageStatus
+from lanegate.events import InstanceState, MessageAccepted, MessageCanceled, MessageStatus
 from lanegate.store import Store
 from tests.e2e.conftest import AMQP_URL
 from tests.support.gateway import Gateway, delete_topology, eventually
@@ -359,3 +359,87 @@ async def test_a_late_copy_of_a_messages_first_event_does_not_free_its_slot(
     await store.messages.update_one({"_id": "m0"}, {"$set": {"status": "deferred"}})
     await scheduler.handle(accepted)
     assert not scheduler.planner.in_flight(INSTANCE, "m0")
+
+
+async def test_a_late_copy_arriving_while_the_claim_is_out_does_not_free_the_slot(
+    parts: tuple[Store, Broker],
+) -> None:
+    # Between the decision and the claim's answer the store still says `pending`.
+    store, broker = parts
+    clock = Clock()
+    await _seed(store, clock, {"normal": {"delayMs": [60_000, 60_000]}}, 2)
+    scheduler = _scheduler(store, broker, clock, "replica-a")
+    await scheduler.ownership.prepare()
+    await scheduler.balance()
+    copy = MessageAccepted(
+        occurredAt=_at(clock.now - 60),
+        tenantId="clock",
+        instanceName=INSTANCE,
+        messageId="m0",
+        lane="normal",
+    )
+    claim = store.messages.find_one_and_update
+
+    async def copy_then_claim(*args: Any, **kwargs: Any) -> Any:
+        if args[0].get("_id") == "m0" and args[0].get("status") == "pending":
+            await scheduler.handle(copy)
+        return await claim(*args, **kwargs)
+
+    store.messages.find_one_and_update = copy_then_claim  # type: ignore[method-assign]
+    try:
+        await scheduler.tick()
+    finally:
+        del store.messages.find_one_and_update
+    assert scheduler.planner.in_flight(INSTANCE, "m0")
+    assert 1 == scheduler.planner.depth()["normal"]  # m1 only: m0 is not waiting again
+
+
+async def test_a_message_a_flush_withdrew_holds_its_line_until_its_outcome(
+    parts: tuple[Store, Broker],
+) -> None:
+    # Tried once, so a flush hands it to provider-sender (`dispatching`) instead of
+    # canceling it; the scheduler, which still had it waiting, must not send past it.
+    store, broker = parts
+    clock = Clock()
+    await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 2)
+    scheduler = _scheduler(store, broker, clock, "replica-a")
+    await scheduler.ownership.prepare()
+    await scheduler.balance()
+    await store.messages.update_one(
+        {"_id": "m0"}, {"$set": {"status": "dispatching", "withdraw": "canceled"}}
+    )
+    await scheduler.tick()
+    await scheduler.tick()
+    assert scheduler.planner.in_flight(INSTANCE, "m0")
+    assert ["dispatching", "pending"] == [doc["status"] async for doc in store.messages.find({})]
+
+    await store.messages.update_one({"_id": "m0"}, {"$set": {"status": "canceled"}})
+    await scheduler.handle(
+        MessageCanceled(tenantId="clock", instanceName=INSTANCE, messageId="m0", status="canceled")
+    )
+    await scheduler.tick()
+    assert ["canceled", "dispatching"] == [doc["status"] async for doc in store.messages.find({})]
+
+
+async def test_after_a_reconnect_the_instance_state_is_read_again(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    clock = Clock()
+    await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 0)
+    scheduler = _scheduler(store, broker, clock, "replica-a")
+    await scheduler.start()
+    try:
+        assert "open" == scheduler.planner.line(INSTANCE).state
+        # The instance closed and its event was lost with the connection.
+        await store.instances.update_one(
+            {"_id": INSTANCE}, {"$set": {"state": "close", "stateChangedAt": _at(clock.now)}}
+        )
+        await broker.connection.reconnect()
+
+        async def closed() -> bool:
+            return "close" == scheduler.planner.line(INSTANCE).state
+
+        await eventually(closed, timeout=10)
+    finally:
+        await scheduler.stop()

@@ -1,0 +1,39 @@
+"""Taking a tried message out of its queue: provider-sender settles it, asking the provider.
+
+A message provider-sender already tried may be on the phone (an attempt timed
+out after the provider took it), so a flush, a delete or its `validUntil`
+never cancels or expires it blind: it is handed to provider-sender as
+`dispatching` with `withdraw` naming the status it takes if the provider surely
+lacks it; provider-sender records `sent` if the provider has it, that status if
+the provider keeps a full record, else `failed` (outcome_unknown).
+"""
+
+from datetime import datetime
+from typing import Any
+
+from lanegate.broker import Broker
+from lanegate.events import MessageDispatch
+from lanegate.statuses import CANCELABLE, TRIED
+from lanegate.store import Document, Store
+
+
+async def withdraw_one(
+    store: Store, broker: Broker, match: dict[str, Any], status: str, now: datetime
+) -> Document | None:
+    """Hand one tried waiting message that `match` picks to provider-sender to settle as
+    `status` if the provider lacks it; returns it, or None when there is none."""
+    message = await store.messages.find_one_and_update(
+        {**match, "status": {"$in": list(CANCELABLE)}, **TRIED},
+        {"$set": {"status": "dispatching", "dispatchedAt": now, "withdraw": status}},
+        {"tenantId": 1, "instanceName": 1, "lane": 1},
+    )
+    if message is not None:
+        await broker.publish(
+            MessageDispatch(
+                tenantId=str(message["tenantId"]),
+                instanceName=message["instanceName"],
+                messageId=message["_id"],
+                lane=message["lane"],
+            )
+        )
+    return message
