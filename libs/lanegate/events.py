@@ -58,6 +58,23 @@ class MessageAccepted(Event):
     awaitingApproval: bool = False
 
 
+def accepted(message: dict[str, Any], *, at: datetime | None = None) -> MessageAccepted:
+    """The event that puts a stored waiting message in its line (at its accept, its
+    approval, or when provider-sender hands it back): `at` is when that happened (now)."""
+    return MessageAccepted(
+        occurredAt=at or utcnow(),
+        tenantId=str(message["tenantId"]),
+        instanceName=message["instanceName"],
+        messageId=message["_id"],
+        lane=message["lane"],
+        priority=message.get("priority", 5),
+        scheduledAt=message.get("scheduledAt"),
+        validUntil=message.get("validUntil"),
+        to=message.get("to"),
+        awaitingApproval=message.get("status") == "pending_approval",
+    )
+
+
 class MessageCanceled(Event):
     """A waiting message was canceled or rejected; the scheduler should forget it."""
 

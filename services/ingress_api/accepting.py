@@ -10,7 +10,6 @@ publishing fails, the stored rows are taken back so the answer stays true.
 import asyncio
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.auth import Caller
 from ingress_api.instances import iso
+from ingress_api.leftovers import LEFTOVERS, first_event
 from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.quotas import Reservation, reserve_messages
 from ingress_api.windows import closed_window, window_open
@@ -35,9 +35,10 @@ from lanegate.errors import (
     Unavailable,
     Unprocessable,
 )
-from lanegate.events import MessageAccepted, new_id, utcnow
+from lanegate.events import new_id, utcnow
 from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import BROKER, STORE
+from lanegate.statuses import CANCELABLE
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
@@ -176,21 +177,6 @@ def document(who: Caller, item: Item, instance: Document) -> Document:
     }
 
 
-def _event(message: Document) -> MessageAccepted:
-    return MessageAccepted(
-        occurredAt=message["createdAt"],
-        tenantId=message["tenantId"],
-        instanceName=message["instanceName"],
-        messageId=message["_id"],
-        lane=message["lane"],
-        priority=message["priority"],
-        scheduledAt=message["scheduledAt"],
-        validUntil=message["validUntil"],
-        to=message["to"],
-        awaitingApproval=message["status"] == "pending_approval",
-    )
-
-
 def answer(message: Document, *, reference: bool = False) -> dict[str, Any]:
     """The accept answer for a stored message (the same for a repeated `externalId`): the
     seed's shape, with `externalId` when it has one (always in bulk answers)."""
@@ -218,8 +204,8 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
                 await store.messages.insert_many(fresh, ordered=False)
         except ConnectionFailure:
             # The store may have taken them with its answer lost (it restarted): the client
-            # hears 503, so they must not stay behind for a scheduler reload to send.
-            _withdraw_later(store, fresh)
+            # hears 503, so they are settled once the store is back.
+            request.app[LEFTOVERS].settle_later(request.app, fresh)
             raise
         await _publish(request, fresh)
     except Exception:
@@ -229,54 +215,30 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
 
 async def _publish(request: web.Request, messages: list[Document]) -> None:
     try:
-        await request.app[BROKER].publish_many([_event(m) for m in messages])
+        await request.app[BROKER].publish_many([first_event(m) for m in messages])
     except Exception as e:
         # Not published means nobody will plan them: take the rows back so the answer stays true.
         try:
-            await withdraw([m["_id"] for m in messages], request.app[STORE], within=0)
+            await request.app[STORE].messages.delete_many(
+                {"_id": {"$in": [m["_id"] for m in messages]}, "status": {"$in": list(CANCELABLE)}}
+            )
         except ConnectionFailure:
-            _withdraw_later(request.app[STORE], messages)
-        log.warning("publish failed; messages withdrawn", count=len(messages), error=repr(e))
+            request.app[LEFTOVERS].settle_later(request.app, messages)
+        log.warning("publish failed; messages taken back", count=len(messages), error=repr(e))
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in messages:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
 
 
-WITHDRAW_FOR_SECONDS = 120.0
-_withdrawals: set[asyncio.Task[None]] = set()
-
-
-def _withdraw_later(store: Store, messages: list[Document]) -> None:
-    """Delete messages whose accept failed, in the background, as soon as the store lets."""
-    ids = [m["_id"] for m in messages]
-
-    async def run() -> None:
+async def _announce(request: web.Request, earlier: list[Document]) -> None:
+    """Publish again the first event of repeated messages still waiting: a first send whose
+    answer was a 503 may have stored one and never announced it."""
+    waiting = [m for m in earlier if m["status"] in CANCELABLE]
+    if waiting:
         try:
-            await withdraw(ids, store)
-        except ConnectionFailure as e:
-            log.error("messages of a failed accept not withdrawn", ids=ids, error=repr(e))
-
-    task = asyncio.create_task(run())
-    _withdrawals.add(task)
-    task.add_done_callback(_withdrawals.discard)
-
-
-async def withdraw(
-    ids: list[str], store: Store, *, within: float = WITHDRAW_FOR_SECONDS, every: float = 1.0
-) -> None:
-    """Delete these still-waiting messages, trying again for `within` seconds while the store
-    is away; raises ConnectionFailure when it is still away after that."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            await store.messages.delete_many(
-                {"_id": {"$in": ids}, "status": {"$in": ["pending", "pending_approval"]}}
-            )
-            return
-        except ConnectionFailure:
-            if time.monotonic() >= deadline:
-                raise
-            await asyncio.sleep(every)
+            await request.app[BROKER].publish_many([first_event(m) for m in waiting])
+        except Exception as e:
+            raise Unavailable("Message queue unavailable, retry shortly") from e
 
 
 async def _name_contacts(store: Store, who: Caller, items: list[Item]) -> None:
@@ -328,7 +290,9 @@ async def accept_one(request: web.Request, who: Caller, item: Item) -> tuple[dic
     try:
         await _commit(request, who, [message])
     except DuplicateKeyError:
-        return answer(await _repeat(store, who, item)), 200
+        first = await _repeat(store, who, item)
+        await _announce(request, [first])
+        return answer(first), 200
     await _name_contacts(store, who, [item])
     log.info("message accepted", message_id=message["_id"], lane=message["lane"])
     return answer(message), 202
@@ -359,6 +323,7 @@ async def accept_many(
     if issues:
         raise InvalidInput(sorted(issues, key=lambda issue: issue[0][1]))
     earlier = await _earlier(store, who, items)
+    await _announce(request, list(earlier.values()))
     messages: list[Document] = []
     fresh: list[Document] = []
     for item in items:

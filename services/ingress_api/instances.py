@@ -314,7 +314,7 @@ async def list_client(request: web.Request) -> web.Response:
     summary="Delete an instance: its waiting messages are canceled and its session logged out",
     tag="instances",
     response=InstanceDeleted,
-    errors=(400, 401, 403, 404),
+    errors=(400, 401, 403, 404, 503),
     scope="instances:write",
 )
 async def delete(request: web.Request) -> web.Response:

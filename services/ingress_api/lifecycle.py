@@ -9,10 +9,11 @@ from ingress_api.endpoints import API
 from lanegate import statuses
 from lanegate.api import MessageChanged
 from lanegate.errors import Conflict, NotFound, Unavailable
-from lanegate.events import MessageAccepted, MessageCanceled, MessageDispatch, utcnow
+from lanegate.events import MessageCanceled, accepted, utcnow
 from lanegate.service import BROKER, STORE
-from lanegate.statuses import CANCELABLE, TRIED, UNTRIED, cancelable, public
+from lanegate.statuses import UNTRIED, cancelable, public
 from lanegate.store import Document, Store
+from lanegate.withdrawal import withdraw_one
 
 log = structlog.get_logger(__name__)
 
@@ -36,11 +37,13 @@ async def _change(
     )
     if current is None:
         raise NotFound("Message not found")
-    if current["status"] in expected:
+    if current["status"] in expected and current.get("attempts"):
         raise Conflict(
             "Message is waiting to be sent again after an attempt that may have reached"
             " the phone; it can no longer change"
         )
+    if current["status"] in expected:
+        raise Conflict("Message changed while this request ran; retry")
     status = public(current["status"])
     if current["status"] in ("dispatching", "sending"):
         status = "being sent"
@@ -78,18 +81,8 @@ async def approve(request: web.Request) -> web.Response:
     message = await _change(
         store, who, message_id, ["pending_approval"], {"status": "pending", "approvedAt": utcnow()}
     )
-    event = MessageAccepted(
-        tenantId=who.tenant_id,
-        instanceName=message["instanceName"],
-        messageId=message_id,
-        lane=message["lane"],
-        priority=message.get("priority", 5),
-        scheduledAt=message.get("scheduledAt"),
-        validUntil=message.get("validUntil"),
-        to=message["to"],
-    )
     try:
-        await request.app[BROKER].publish(event)
+        await request.app[BROKER].publish(accepted({**message, "status": "pending"}))
     except Exception as e:
         # Not published means nobody plans it: put it back so the answer stays true.
         await store.messages.update_one(
@@ -152,21 +145,8 @@ async def clear_waiting(request: web.Request, instance_name: str) -> int:
         cancelable({"instanceName": instance_name}),
         {"$set": {"status": "canceled", "canceledAt": now}},
     )
-    tried = {"instanceName": instance_name, "status": {"$in": list(CANCELABLE)}, **TRIED}
     withdrawn = 0
-    async for message in store.messages.find(tried, {"tenantId": 1, "lane": 1}):
-        taken = await store.messages.update_one(
-            {"_id": message["_id"], **tried},
-            {"$set": {"status": "dispatching", "dispatchedAt": now, "withdraw": "canceled"}},
-        )
-        if taken.modified_count:
-            withdrawn += 1
-            await request.app[BROKER].publish(
-                MessageDispatch(
-                    tenantId=message["tenantId"],
-                    instanceName=instance_name,
-                    messageId=message["_id"],
-                    lane=message["lane"],
-                )
-            )
+    match = {"instanceName": instance_name}
+    while await withdraw_one(store, request.app[BROKER], match, "canceled", now):
+        withdrawn += 1
     return canceled.modified_count + withdrawn

@@ -26,6 +26,7 @@ from ingress_api import (  # noqa: F401
 )
 from ingress_api.auth import KEYS, KeyCache
 from ingress_api.endpoints import API
+from ingress_api.leftovers import leftovers
 from ingress_api.monitoring import STARTED
 from ingress_api.ratelimit import LIMITER, RateLimiter, quota_headers
 from ingress_api.sealing import seal_at_start
@@ -45,6 +46,7 @@ def build(settings: Settings) -> web.Application:
     app.router.add_routes(console.routes())
     openapi.install(app)
     app.cleanup_ctx.append(rpc.rpc_client)
+    app.cleanup_ctx.append(leftovers)
     app.on_startup.append(seal_at_start)
     return app
 

@@ -48,7 +48,7 @@ async def queue(request: web.Request) -> web.Response:
     summary="Cancel every message still waiting in the instance's queue",
     tag="monitoring",
     response=Flushed,
-    errors=(400, 401, 403, 404),
+    errors=(400, 401, 403, 404, 503),
     scope="messages:write",
 )
 async def flush(request: web.Request) -> web.Response:

@@ -5,6 +5,10 @@ from typing import Any
 
 import pytest
 
+from ingress_api.accepting import Item, document
+from ingress_api.auth import Caller
+from ingress_api.messages import content_of
+from lanegate.api import TextMessage
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver, event_named
 
@@ -69,6 +73,26 @@ async def test_same_external_id_and_body_returns_the_first_message(
         "POST", "/message/text", key=key, json={**body, "text": "another text"}
     )
     assert (409, "CONFLICT") == (status, answer["code"])
+    assert 1 == await _count(gateway, tenant_id)
+
+
+async def test_a_repeat_sends_a_first_message_whose_answer_was_lost(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    # The first send's insert landed, but the store restarted before answering: the client
+    # heard 503 and nothing announced the message. Its repeat is answered with it, and it goes.
+    tenant_id, key, name = await _setup(gateway, receiver, connect=True)
+    body = {"instanceName": name, "to": "5491112345678", "text": "hi", "externalId": "LOST-1"}
+    parsed = TextMessage.model_validate(body)
+    item = Item(parsed, "text", content_of("text", parsed))
+    orphan = document(Caller(tenant_id, "key"), item, {"_id": name, "provider": "sandbox"})
+    async with gateway.mongo() as client:
+        await client.lanegate_test.messages.insert_one(orphan)
+
+    status, answer = await gateway.call("POST", "/message/text", key=key, json=body)
+
+    assert (200, orphan["_id"]) == (status, answer["id"])
+    await receiver.wait_for(event_named("message.status", id=orphan["_id"], status="sent"))
     assert 1 == await _count(gateway, tenant_id)
 
 

@@ -1,11 +1,16 @@
 """A dependency that is away gets a 503 the client can retry, never a 500."""
 
 import asyncio
+import json
 
+import aio_pika
 import pytest
 
-from ingress_api.accepting import withdraw
+from ingress_api.leftovers import settle
+from lanegate.broker import Broker
+from lanegate.events import new_id, utcnow
 from lanegate.store import Store
+from tests.faults.rabbit import RabbitNode
 from tests.support.gateway import Gateway
 from tests.support.messages import DB
 
@@ -29,24 +34,51 @@ async def test_with_the_store_stopped_the_api_answers_503_not_500(
     assert 200 == status
 
 
-async def test_a_failed_accepts_messages_are_withdrawn_once_the_store_is_back(
-    fault_gateway: Gateway,
+async def test_a_failed_sends_leftovers_are_settled_once_the_store_is_back(
+    fault_gateway: Gateway, rabbit: RabbitNode
 ) -> None:
-    # The insert of a send may land with its answer lost while the store restarts: the
-    # client hears 503, so ingress-api deletes the message as soon as the store is back.
-    stack = fault_gateway.stack
-    store = Store(fault_gateway.store_uri, DB)
+    # An insert may land with its answer lost while the store restarts, and the client hears
+    # 503. Once the store is back, a message without an externalId is deleted (the client
+    # sends it again); one with an externalId is announced (its repeat is answered with it).
+    stack, namespace = fault_gateway.stack, fault_gateway.namespace
+    now = utcnow()
+    loose = {"_id": new_id(), "status": "pending"}
+    keyed = {
+        "_id": new_id(),
+        "status": "pending",
+        "externalId": "order-1",
+        "tenantId": "t-leftovers",
+        "instanceName": "t-leftovers__support__main",
+        "lane": "urgent",
+        "to": "5491100000009",
+        "createdAt": now,
+    }
+    store, broker = Store(fault_gateway.store_uri, DB), Broker(rabbit.url, namespace)
     await store.connect()
+    await broker.connect()
+    connection = await aio_pika.connect(rabbit.url)
     try:
-        await store.messages.insert_one({"_id": "orphan", "status": "pending"})
+        channel = await connection.channel()
+        heard = await channel.declare_queue(exclusive=True)
+        await heard.bind(broker.exchange_name, routing_key="message.accepted")
+        await store.messages.insert_many([loose, keyed])
         await asyncio.to_thread(stack.stop, "store")
         try:
-            withdrawal = asyncio.create_task(withdraw(["orphan"], store, every=0.2))
+            settling = asyncio.create_task(settle([loose, keyed], store, broker, every=0.2))
             await asyncio.sleep(2)
-            assert not withdrawal.done()
+            assert not settling.done()
         finally:
             await asyncio.to_thread(stack.start_store)
-        await asyncio.wait_for(withdrawal, 60)
-        assert await store.messages.find_one({"_id": "orphan"}) is None
+        await asyncio.wait_for(settling, 60)
+        assert [keyed["_id"]] == [
+            m["_id"]
+            async for m in store.messages.find({}, {"_id": 1})
+            if m["_id"] in (loose["_id"], keyed["_id"])
+        ]
+        message = await heard.get(timeout=5)
+        assert keyed["_id"] == json.loads(message.body)["messageId"]
     finally:
+        await connection.close()
+        await broker.close()
         await store.close()
+        await asyncio.to_thread(stack.wait_ready)
