@@ -1,5 +1,6 @@
 """The fault suite's own RabbitMQ node and stack (store on SQLite, so it survives a restart)."""
 
+import json
 import os
 import secrets
 import shutil
@@ -47,6 +48,8 @@ def rabbit() -> Iterator[RabbitNode]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+# Webhook retries, 4 minutes in all: longer than the long run's receiver outages.
+RETRIES = json.dumps([0.5, 1, 2, 3, *[5] * 5, 10, 20, *[30] * 6])
 # Shrunk so faults and their recovery fit in seconds: retries, leases, claims, webhook schedule.
 SETTINGS = {
     "LANEGATE_MONGO_DB": "lanegate_test",
@@ -65,7 +68,7 @@ SETTINGS = {
     "LANEGATE_WEBHOOK_TIMEOUT_SECONDS": "2",
     "LANEGATE_WEBHOOK_POLL_INTERVAL_SECONDS": "0.2",
     "LANEGATE_WEBHOOK_RETRY_JITTER": "0.1",
-    "LANEGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS": "[0.5, 1, 2, 3, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5]",
+    "LANEGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS": RETRIES,
 }
 
 

@@ -66,6 +66,7 @@ class Injector:
     rng: random.Random
     log: list[Injected] = field(default_factory=list)
     scale: float = 1.0  # stretches every pause and outage (the long run is longer)
+    receiver_down: tuple[float, float] = (5, 15)  # seconds a receiver is away, before scale
 
     def names(self) -> list[str]:
         """Every fault this injector knows, in a stable order."""
@@ -211,7 +212,7 @@ class Injector:
 
     async def _receiver(self, _: str) -> str:
         tenant = self.rng.choice(self.workload.tenants)
-        down, slow = self._pause(5, 15), self._pause(3, 6)
+        down, slow = self._pause(*self.receiver_down), self._pause(3, 6)
         receiver = tenant.receiver
         receiver.stop()
         await asyncio.sleep(down)

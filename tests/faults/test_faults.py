@@ -50,10 +50,18 @@ async def _run(
     faults: list[list[str]],
     settle_seconds: float,
     scale: float = 1.0,
+    receiver_down: tuple[float, float] = (5, 15),
 ) -> None:
     rng = random.Random(seed)
     workload.rng = random.Random(rng.random())
-    injector = Injector(gateway, rabbit, workload, random.Random(rng.random()), scale=scale)
+    injector = Injector(
+        gateway,
+        rabbit,
+        workload,
+        random.Random(rng.random()),
+        scale=scale,
+        receiver_down=receiver_down,
+    )
 
     async def inject() -> None:
         for step in faults:
@@ -146,4 +154,5 @@ async def test_long_run_every_fault_alone_then_mixed(
         faults=alone + mixed,
         settle_seconds=1500,
         scale=2.0,
+        receiver_down=(30, 90),  # minutes away: 60-180 s at this scale
     )
