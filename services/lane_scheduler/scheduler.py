@@ -180,6 +180,7 @@ class Scheduler:
                 if self._loading.get(shard) is loaded:
                     del self._loading[shard]
             loaded.set()
+        self._drop_unowned()
         self.poke()
 
     async def _load_missing(self) -> None:
@@ -190,6 +191,7 @@ class Scheduler:
             log.warning("looking for lost events failed; tried again", error=repr(e))
             self._events_lost = True
             return
+        self._drop_unowned()
         if found:
             log.warning("messages whose events were lost found in the store", count=found)
             self.poke()
@@ -207,9 +209,13 @@ class Scheduler:
                 raise
             except Exception as e:
                 log.exception("ownership pass failed", error=repr(e))
-            for shard in {shard_of(name) for name in self.planner.names()}:
-                if shard not in self.ownership.epochs:
-                    self._drop_shard(shard)
+            self._drop_unowned()
+
+    def _drop_unowned(self) -> None:
+        """Forget lines whose shard this replica no longer holds (lost while a load ran)."""
+        for shard in {shard_of(name) for name in self.planner.names()}:
+            if shard not in self.ownership.epochs:
+                self._drop_shard(shard)
 
     def _drop_shard(self, shard: int) -> None:
         self.ownership.forget(shard)

@@ -123,6 +123,25 @@ def _scheduler(store: Store, broker: Broker, clock: Clock, replica: str) -> Sche
     )
 
 
+async def _holding(store: Store, broker: Broker, clock: Clock, replica: str) -> Scheduler:
+    """A replica that owns every shard and has loaded its lines; its loops are not running."""
+    scheduler = _scheduler(store, broker, clock, replica)
+    await scheduler.ownership.prepare()
+    await scheduler.balance()
+    return scheduler
+
+
+def _first_event(clock: Clock, message_id: str) -> MessageAccepted:
+    """The message.accepted that first queued a seeded message (a minute ago)."""
+    return MessageAccepted(
+        occurredAt=_at(clock.now - 60),
+        tenantId="clock",
+        instanceName=INSTANCE,
+        messageId=message_id,
+        lane="normal",
+    )
+
+
 async def test_caps_survive_a_replica_crash_and_the_rest_goes_when_the_hour_rolls(
     parts: tuple[Store, Broker],
 ) -> None:
@@ -161,9 +180,7 @@ async def test_a_replica_fenced_out_of_its_shard_sends_nothing_more(
     old_clock, new_clock = Clock(), Clock()
     await _seed(store, old_clock, {"normal": {"delayMs": [0, 0]}}, 1)
     await store.instances.update_one({"_id": INSTANCE}, {"$set": {"state": "close"}})
-    stale = _scheduler(store, broker, old_clock, "replica-a")
-    await stale.ownership.prepare()
-    await stale.balance()  # owns every shard; its loops are not running
+    stale = await _holding(store, broker, old_clock, "replica-a")
 
     # A paused replica: its own clock says its lease is fine, the others' clocks say it ran out.
     new_clock.now += 30
@@ -191,9 +208,7 @@ async def test_a_message_decided_while_the_lease_lapsed_goes_once_the_lease_is_r
     store, broker = parts
     clock = Clock()
     await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 1)
-    scheduler = _scheduler(store, broker, clock, "replica-a")
-    await scheduler.ownership.prepare()
-    await scheduler.balance()  # owns every shard and loads the line; its loops are not running
+    scheduler = await _holding(store, broker, clock, "replica-a")
 
     clock.now += 10  # the renewal is late (a store restart): the lease looks lapsed here
     await scheduler.tick()
@@ -298,9 +313,7 @@ async def test_a_replica_killed_right_after_a_claim_has_counted_that_send(
     store, broker = parts
     clock = Clock()
     ids = await _seed(store, clock, {"normal": {"delayMs": [0, 0], "perHour": 2}}, 3)
-    crashed = _scheduler(store, broker, clock, "replica-a")
-    await crashed.ownership.prepare()
-    await crashed.balance()
+    crashed = await _holding(store, broker, clock, "replica-a")
     claim = store.messages.find_one_and_update
 
     async def claim_then_die(*args: Any, **kwargs: Any) -> Any:
@@ -336,20 +349,12 @@ async def test_a_late_copy_of_a_messages_first_event_does_not_free_its_slot(
     store, broker = parts
     clock = Clock()
     await _seed(store, clock, {"normal": {"delayMs": [60_000, 60_000]}}, 2)
-    scheduler = _scheduler(store, broker, clock, "replica-a")
-    await scheduler.ownership.prepare()
-    await scheduler.balance()
+    scheduler = await _holding(store, broker, clock, "replica-a")
     await scheduler.tick()
     assert scheduler.planner.in_flight(INSTANCE, "m0")
 
     # The event that first queued m0, delivered again (its consumer crashed before the ack).
-    accepted = MessageAccepted(
-        occurredAt=_at(clock.now - 60),
-        tenantId="clock",
-        instanceName=INSTANCE,
-        messageId="m0",
-        lane="normal",
-    )
+    accepted = _first_event(clock, "m0")
     await scheduler.handle(accepted)
     await scheduler.tick()
     assert scheduler.planner.in_flight(INSTANCE, "m0")
@@ -368,16 +373,8 @@ async def test_a_late_copy_arriving_while_the_claim_is_out_does_not_free_the_slo
     store, broker = parts
     clock = Clock()
     await _seed(store, clock, {"normal": {"delayMs": [60_000, 60_000]}}, 2)
-    scheduler = _scheduler(store, broker, clock, "replica-a")
-    await scheduler.ownership.prepare()
-    await scheduler.balance()
-    copy = MessageAccepted(
-        occurredAt=_at(clock.now - 60),
-        tenantId="clock",
-        instanceName=INSTANCE,
-        messageId="m0",
-        lane="normal",
-    )
+    scheduler = await _holding(store, broker, clock, "replica-a")
+    copy = _first_event(clock, "m0")
     claim = store.messages.find_one_and_update
 
     async def copy_then_claim(*args: Any, **kwargs: Any) -> Any:
@@ -402,9 +399,7 @@ async def test_a_message_a_flush_withdrew_holds_its_line_until_its_outcome(
     store, broker = parts
     clock = Clock()
     await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 2)
-    scheduler = _scheduler(store, broker, clock, "replica-a")
-    await scheduler.ownership.prepare()
-    await scheduler.balance()
+    scheduler = await _holding(store, broker, clock, "replica-a")
     await store.messages.update_one(
         {"_id": "m0"}, {"$set": {"status": "dispatching", "withdraw": "canceled"}}
     )
