@@ -53,6 +53,7 @@ TOPOLOGY = (
             "message.status",
             "instance.state",
             "message.canceled",
+            "message.expired",
             "instance.paused",
             "instance.configured",
         ),

@@ -112,8 +112,8 @@ class Planner:
             line.state, line.state_at = state, state_at
             if state == "open" and line.pause is not None and state_at > line.pause.since:
                 line.pause = None  # connected again since: as `set_state` does
-        if pause is not None:
-            line.pause = pause
+        if pause is not None and not (line.state == "open" and line.state_at > pause.since):
+            self.pause(instance, pause)  # a stored pause, unless it lifted since
         if first_connected_at is not None:
             line.first_connected_at = first_connected_at
         self._poke(instance, line, 0.0)
@@ -186,7 +186,7 @@ class Planner:
     def hold(self, instance: str, message_id: str, valid_until: float) -> None:
         """Track a message awaiting approval only so that it expires on time."""
         line = self.line(instance)
-        if message_id not in line.waiting:
+        if message_id not in line.waiting and message_id not in line.held:
             line.held.add(message_id)
             heapq.heappush(self._expiries, (valid_until, message_id, instance))
 

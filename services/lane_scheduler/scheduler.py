@@ -1,8 +1,9 @@
 """The scheduling loop: own shards, rebuild their lines, hand out messages as the planner allows.
 
-A dispatch is three steps: write the instance's cap usage under the shard's
-epoch (so a replica that lost the shard cannot send, and a crash after the
-claim cannot leave a send uncounted), claim the message `pending ->
+A dispatch is three steps: on an anti-ban line, write the instance's cap usage
+under the shard's epoch (so a replica that lost the shard cannot send, and a
+crash after the claim cannot leave a send uncounted; Cloud API lines are paced
+by throughput and skip it), claim the message `pending ->
 dispatching` (a conditional update, so no message goes twice), then publish
 `message.dispatch`. A message whose claim fails was canceled or expired
 meanwhile and uses no slot, unless it is on its way already (withdrawn
@@ -41,6 +42,7 @@ from lanegate.events import (
     MessageAccepted,
     MessageCanceled,
     MessageDispatch,
+    MessageExpired,
     MessageStatus,
     expired,
 )
@@ -103,7 +105,7 @@ class Scheduler:
         self._events_lost = False
         self._loads: set[asyncio.Task[None]] = set()
         self._load_lock = asyncio.Lock()
-        self._claiming: set[str] = set()  # decided, claim not answered yet: still `pending`
+        self._claiming: set[str] = set()  # decided, claim not answered: still `pending`
 
     async def start(self) -> None:
         """Take this replica's shards, load them, then run the loops in the background."""
@@ -255,9 +257,10 @@ class Scheduler:
             log.warning("instance paused", reason=event.reason, until=event.until)
         elif isinstance(event, InstanceConfigured):
             await self._loader.reconfigure(name)
-        elif isinstance(event, MessageCanceled):
+        elif isinstance(event, MessageCanceled | MessageExpired):
+            # Waiting, it is forgotten; withdrawn through provider-sender, its line goes on.
             self.planner.remove(name, event.messageId)
-            self.planner.settle(name, event.messageId, None)  # a withdrawn one ends so too
+            self.planner.settle(name, event.messageId, None)
         self.poke()
 
     async def _current(self, event: MessageAccepted) -> bool:
@@ -345,6 +348,7 @@ class Scheduler:
             self._claiming.discard(decision.message_id)
 
     async def _claim(self, decision: Decision) -> None:
+        """Count, claim and hand over one decided message (see the module docstring)."""
         name = decision.instance
         epoch = self.ownership.epoch(name)
         if epoch is None:
@@ -375,6 +379,8 @@ class Scheduler:
             {"$set": {"status": "dispatching", "dispatchedAt": _at(decision.at)}},
             CLAIM_FIELDS,
         )
+        # From here the store tells a hand-back from a late copy (see `_current`).
+        self._claiming.discard(decision.message_id)
         if claimed is None:
             self.planner.undo(decision)  # the store keeps the count until the next reserve
             await self._follow(decision)
@@ -395,7 +401,8 @@ class Scheduler:
         provider-sender by a flush) holds its line until its outcome, as a send does, and is
         published again by the stale check should that dispatch have been lost."""
         message = await self._store.messages.find_one({"_id": decision.message_id}, {"status": 1})
-        if message is not None and message["status"] in ("dispatching", "sending"):
+        on_its_way = message is not None and message["status"] in ("dispatching", "sending")
+        if on_its_way and decision.instance in self.planner:
             self.planner.mark_in_flight(decision.instance, decision.message_id, self._clock())
 
     async def _replan(self, decision: Decision) -> None:

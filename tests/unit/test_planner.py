@@ -223,3 +223,22 @@ def test_a_message_back_from_the_sender_counts_as_a_send_for_the_next_gap() -> N
     planner.add("i", decision.message_id, "normal", 5, START + 0.5)
     assert [] == planner.due(START + 5.4)
     assert ["b"] == [d.message_id for d in planner.due(START + 5.5)]  # "a" queued again, behind
+
+
+def test_a_stored_open_state_newer_than_the_pause_lifts_it() -> None:
+    # Read again from the store after a reconnect: the instance connected after its ban.
+    planner = planner_with(("m", "normal", 5, 1.0))
+    planner.pause("i", Pause(START, None, "banned"))
+    planner.configure("i", pacing=Pacing(FIXED), state="open", state_at=START + 60)
+    assert ["m"] == [d.message_id for d in planner.due(START + 61)]
+
+
+def test_a_stored_pause_older_than_the_instances_open_state_is_not_put_back() -> None:
+    # The store was read before an `open` event lifted the pause; that read arrives after it.
+    planner = planner_with(("m", "normal", 5, 1.0))
+    planner.pause("i", Pause(START, None, "banned"))
+    planner.set_state("i", "open", START + 60)
+    planner.configure(
+        "i", pacing=Pacing(FIXED), state="close", state_at=START, pause=Pause(START, None, "banned")
+    )
+    assert ["m"] == [d.message_id for d in planner.due(START + 61)]
