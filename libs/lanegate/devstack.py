@@ -51,7 +51,7 @@ def serve_store(host: str, port: int, sqlite: str | None = None) -> None:
         def _plan_requires_python_for_decimal_numeric(
             self, db_name: str, coll_name: str, plan: object
         ) -> bool:
-            return bool(self._plan_contains_decimal_operand(plan))
+            return self._plan_contains_decimal_operand(plan)
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -76,11 +76,22 @@ def accepted(message: dict[str, Any], *, at: datetime | None = None) -> MessageA
 
 
 class MessageCanceled(Event):
-    """A waiting message was canceled or rejected; the scheduler should forget it."""
+    """A waiting message was canceled or rejected (or a withdrawn one canceled, the provider
+    never having had it); the scheduler should forget it."""
 
     kind: Literal["message.canceled"] = "message.canceled"
     messageId: str
     status: Literal["canceled", "rejected"]
+
+
+def canceled(message: dict[str, Any], status: Literal["canceled", "rejected"]) -> MessageCanceled:
+    """The event of a stored message that will never be sent, canceled or rejected."""
+    return MessageCanceled(
+        tenantId=str(message["tenantId"]),
+        instanceName=message["instanceName"],
+        messageId=message["_id"],
+        status=status,
+    )
 
 
 class MessageExpired(Event):

@@ -25,9 +25,11 @@ async def withdraw_one(
     message = await store.messages.find_one_and_update(
         {**match, "status": {"$in": list(CANCELABLE)}, **TRIED},
         {"$set": {"status": "dispatching", "dispatchedAt": now, "withdraw": status}},
-        {"tenantId": 1, "instanceName": 1, "lane": 1},
+        {"tenantId": 1, "instanceName": 1, "lane": 1, "status": 1},
     )
-    if message is not None:
+    if message is None:
+        return None
+    try:
         await broker.publish(
             MessageDispatch(
                 tenantId=str(message["tenantId"]),
@@ -36,4 +38,11 @@ async def withdraw_one(
                 lane=message["lane"],
             )
         )
+    except Exception:
+        # Nobody would settle it: put it back, so that the flush (or expiry) tried again finds it.
+        await store.messages.update_one(
+            {"_id": message["_id"], "status": "dispatching", "withdraw": status},
+            {"$set": {"status": message["status"]}, "$unset": {"withdraw": ""}},
+        )
+        raise
     return message

@@ -3,11 +3,13 @@
 One message and a bulk request go through the same steps; a bulk request
 checks every item first (nothing is queued if one fails), writes all new
 messages in one `insert_many` and publishes their events in one confirmed
-batch. A message is stored before its `message.accepted` is published; if
-publishing fails, the stored rows are taken back so the answer stays true.
+batch. A message is stored before its `message.accepted` is published; when
+the store or the broker fails halfway, the client hears 503 and what may be
+stored is settled in the background (`leftovers`), so the answer stays true.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.auth import Caller
 from ingress_api.instances import iso
-from ingress_api.leftovers import LEFTOVERS, first_event
+from ingress_api.leftovers import LEFTOVERS, announce, keyed
 from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.quotas import Reservation, reserve_messages
 from ingress_api.windows import closed_window, window_open
@@ -38,7 +40,6 @@ from lanegate.errors import (
 from lanegate.events import new_id, utcnow
 from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import BROKER, STORE
-from lanegate.statuses import CANCELABLE
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
@@ -192,53 +193,49 @@ def answer(message: Document, *, reference: bool = False) -> dict[str, Any]:
 
 
 async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> None:
-    """Count new messages against the tenant's day (all or none), store and publish them; the
-    count is given back when they are not queued after all (a duplicate, a failed publish)."""
+    """Count new messages against the tenant's day (all or none), store and announce them;
+    the count is given back for those that cannot be queued after all (a duplicate, a failed
+    send's messages without an `externalId`)."""
     store = request.app[STORE]
     reservation: Reservation = await reserve_messages(request, who, len(fresh))
     try:
-        try:
-            if len(fresh) == 1:
-                await store.messages.insert_one(fresh[0])
-            else:
-                await store.messages.insert_many(fresh, ordered=False)
-        except ConnectionFailure:
-            # The store may have taken them with its answer lost (it restarted): the client
-            # hears 503, so they are settled once the store is back.
-            request.app[LEFTOVERS].settle_later(request.app, fresh)
-            raise
-        await _publish(request, fresh)
+        if len(fresh) == 1:
+            await store.messages.insert_one(fresh[0])
+        else:
+            await store.messages.insert_many(fresh, ordered=False)
+    except ConnectionFailure:
+        # The store may have taken them with its answer lost (it restarted).
+        await _left_over(request, reservation, fresh)
+        raise
     except Exception:
         await reservation.release(store)
         raise
-
-
-async def _publish(request: web.Request, messages: list[Document]) -> None:
     try:
-        await request.app[BROKER].publish_many([first_event(m) for m in messages])
+        await announce(request.app[BROKER], fresh)
     except Exception as e:
-        # Not published means nobody will plan them: take the rows back so the answer stays true.
-        try:
-            await request.app[STORE].messages.delete_many(
-                {"_id": {"$in": [m["_id"] for m in messages]}, "status": {"$in": list(CANCELABLE)}}
-            )
-        except ConnectionFailure:
-            request.app[LEFTOVERS].settle_later(request.app, messages)
-        log.warning("publish failed; messages taken back", count=len(messages), error=repr(e))
+        await _left_over(request, reservation, fresh)
+        log.warning("publish failed; messages settled later", count=len(fresh), error=repr(e))
         raise Unavailable("Message queue unavailable, retry shortly") from e
-    for message in messages:
+    for message in fresh:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
 
 
+async def _left_over(request: web.Request, reservation: Reservation, fresh: list[Document]) -> None:
+    """Settle what a failed send may have stored; a message with an `externalId` may still go
+    (it is announced), so it stays counted."""
+    request.app[LEFTOVERS].settle_later(request.app, fresh)
+    # With the store away the count stays high, which can only hold the tenant back.
+    with contextlib.suppress(ConnectionFailure):
+        await reservation.release(request.app[STORE], len(fresh) - len(keyed(fresh)))
+
+
 async def _announce(request: web.Request, earlier: list[Document]) -> None:
-    """Publish again the first event of repeated messages still waiting: a first send whose
-    answer was a 503 may have stored one and never announced it."""
-    waiting = [m for m in earlier if m["status"] in CANCELABLE]
-    if waiting:
-        try:
-            await request.app[BROKER].publish_many([first_event(m) for m in waiting])
-        except Exception as e:
-            raise Unavailable("Message queue unavailable, retry shortly") from e
+    """Announce repeated messages again: the send that stored one may have been answered 503
+    before announcing it (a repeat of one already planned changes nothing)."""
+    try:
+        await announce(request.app[BROKER], earlier)
+    except Exception as e:
+        raise Unavailable("Message queue unavailable, retry shortly") from e
 
 
 async def _name_contacts(store: Store, who: Caller, items: list[Item]) -> None:

@@ -1,11 +1,13 @@
-"""What a send answered 503 may leave in the store, settled once the store answers again.
+"""Announcing stored messages to the scheduler, and settling what a send answered 503 left.
 
-An insert whose answer was lost (the store restarted under it) may have landed,
-and a publish that failed while the store was away left rows nobody will plan.
-Its client was told to retry. A message with an `externalId` is announced: the
-client's retry with that key finds it and is answered 200 with it, so it is
-queued once either way. Any other is deleted, so the client's new send is the
-only one. Both run in the background, for a while, as soon as the store lets.
+Every accepted message is announced with its `message.accepted`. A send can
+fail halfway: an insert whose answer was lost (the store restarted under it)
+may have landed, and a failed publish leaves rows nobody will plan. Its client
+is told to retry, and what it left is settled in the background, for a while,
+as soon as the store and the broker let: a message with an `externalId` is
+announced (the client's repeat with that key is answered 200 with it, so it is
+queued once either way), any other is deleted (the client's new send is the
+only one).
 """
 
 import asyncio
@@ -14,10 +16,9 @@ from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
-from pymongo.errors import PyMongoError
 
 from lanegate.broker import Broker
-from lanegate.events import MessageAccepted, accepted
+from lanegate.events import accepted
 from lanegate.service import BROKER, STORE
 from lanegate.statuses import CANCELABLE
 from lanegate.store import Document, Store
@@ -27,9 +28,17 @@ log = structlog.get_logger(__name__)
 SETTLE_FOR_SECONDS = 120.0
 
 
-def first_event(message: Document) -> MessageAccepted:
-    """The `message.accepted` of a stored message, as its accept publishes it."""
-    return accepted(message, at=message["createdAt"])
+def keyed(messages: list[Document]) -> list[Document]:
+    """The messages a repeat can find again by their `externalId`."""
+    return [m for m in messages if m.get("externalId")]
+
+
+async def announce(broker: Broker, messages: list[Document]) -> None:
+    """Publish the `message.accepted` of each of these stored messages still waiting to be
+    planned, as their accept did (a repeat of one already planned changes nothing)."""
+    waiting = [m for m in messages if m["status"] in CANCELABLE]
+    if waiting:
+        await broker.publish_many([accepted(m, at=m["createdAt"]) for m in waiting])
 
 
 async def settle(
@@ -40,10 +49,10 @@ async def settle(
     within: float = SETTLE_FOR_SECONDS,
     every: float = 1.0,
 ) -> None:
-    """Announce the keyed messages the store holds, delete the others, trying again for
-    `within` seconds while the store (or the broker) is away; raises when it never got there."""
-    keyed = [m["_id"] for m in messages if m.get("externalId")]
+    """Delete the messages without an `externalId`, announce those with one as stored,
+    trying again for `within` seconds while the store or the broker fails; then raise."""
     loose = [m["_id"] for m in messages if not m.get("externalId")]
+    ids = [m["_id"] for m in keyed(messages)]
     deadline = time.monotonic() + within
     while True:
         try:
@@ -52,13 +61,11 @@ async def settle(
                     {"_id": {"$in": loose}, "status": {"$in": list(CANCELABLE)}}
                 )
                 loose = []
-            if keyed:
-                waiting = {"_id": {"$in": keyed}, "status": {"$in": list(CANCELABLE)}}
-                found = store.messages.find(waiting)
-                await broker.publish_many([first_event(m) async for m in found])
-                keyed = []
+            if ids:
+                await announce(broker, await store.messages.find({"_id": {"$in": ids}}).to_list())
+                ids = []
             return
-        except (PyMongoError, ConnectionError, RuntimeError):
+        except Exception:
             if time.monotonic() >= deadline:
                 raise
             await asyncio.sleep(every)

@@ -9,7 +9,7 @@ from ingress_api.endpoints import API
 from lanegate import statuses
 from lanegate.api import MessageChanged
 from lanegate.errors import Conflict, NotFound, Unavailable
-from lanegate.events import MessageCanceled, accepted, utcnow
+from lanegate.events import accepted, canceled, utcnow
 from lanegate.service import BROKER, STORE
 from lanegate.statuses import UNTRIED, cancelable, public
 from lanegate.store import Document, Store
@@ -54,12 +54,7 @@ async def _tell_scheduler(request: web.Request, message: Document, status: str) 
     """Let the scheduler forget the message now; if this is lost, its claim fails later anyway."""
     try:
         await request.app[BROKER].publish(
-            MessageCanceled(
-                tenantId=message["tenantId"],
-                instanceName=message["instanceName"],
-                messageId=message["_id"],
-                status="rejected" if status == "rejected" else "canceled",
-            )
+            canceled(message, "rejected" if status == "rejected" else "canceled")
         )
     except Exception as e:
         log.warning("cancel not announced; the scheduler skips it at dispatch", error=repr(e))
@@ -141,7 +136,7 @@ async def clear_waiting(request: web.Request, instance_name: str) -> int:
     It is never sent again.
     """
     store, now = request.app[STORE], utcnow()
-    canceled = await store.messages.update_many(
+    untried = await store.messages.update_many(
         cancelable({"instanceName": instance_name}),
         {"$set": {"status": "canceled", "canceledAt": now}},
     )
@@ -149,4 +144,4 @@ async def clear_waiting(request: web.Request, instance_name: str) -> int:
     match = {"instanceName": instance_name}
     while await withdraw_one(store, request.app[BROKER], match, "canceled", now):
         withdrawn += 1
-    return canceled.modified_count + withdrawn
+    return untried.modified_count + withdrawn

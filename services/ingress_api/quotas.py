@@ -44,12 +44,12 @@ class Reservation:
     counter: str
     count: int
 
-    async def release(self, store: Store) -> None:
-        """Take the messages back off the day's count (their accept failed)."""
-        if self.count:
-            await store.tenant_usage.update_one(
-                {"_id": self.counter}, {"$inc": {"count": -self.count}}
-            )
+    async def release(self, store: Store, count: int | None = None) -> None:
+        """Take the messages (or `count` of them) back off the day's count: their accept
+        failed."""
+        count = self.count if count is None else count
+        if count:
+            await store.tenant_usage.update_one({"_id": self.counter}, {"$inc": {"count": -count}})
 
 
 def _day(now: datetime) -> tuple[str, datetime]:

@@ -25,10 +25,10 @@ from lanegate import spintax
 from lanegate.attachments import AttachmentError
 from lanegate.broker import Broker, Reject, Retry
 from lanegate.events import (
-    MessageCanceled,
     MessageDispatch,
     MessageStatus,
     accepted,
+    canceled,
     expired,
     status_event_id,
     utcnow,
@@ -197,14 +197,7 @@ class Dispatcher:
                 if status == "expired":
                     await self._broker.publish(expired(message))
                 else:  # the scheduler's line waits for this message's outcome
-                    await self._broker.publish(
-                        MessageCanceled(
-                            tenantId=message["tenantId"],
-                            instanceName=message["instanceName"],
-                            messageId=message["_id"],
-                            status="canceled",
-                        )
-                    )
+                    await self._broker.publish(canceled(message, "canceled"))
         else:
             await self._fail(
                 message,

@@ -76,23 +76,43 @@ async def test_same_external_id_and_body_returns_the_first_message(
     assert 1 == await _count(gateway, tenant_id)
 
 
+async def _orphan(gateway: Gateway, tenant_id: str, body: dict[str, Any]) -> str:
+    """Store a first send's message as its insert did, with nothing announcing it: the store
+    restarted before answering, and the client heard 503."""
+    parsed = TextMessage.model_validate(body)
+    item = Item(parsed, "text", content_of("text", parsed))
+    instance = {"_id": body["instanceName"], "provider": "sandbox"}
+    orphan = document(Caller(tenant_id, "key"), item, instance)
+    async with gateway.mongo() as client:
+        await client.lanegate_test.messages.insert_one(orphan)
+    return str(orphan["_id"])
+
+
 async def test_a_repeat_sends_a_first_message_whose_answer_was_lost(
     gateway: Gateway, receiver: Receiver
 ) -> None:
-    # The first send's insert landed, but the store restarted before answering: the client
-    # heard 503 and nothing announced the message. Its repeat is answered with it, and it goes.
     tenant_id, key, name = await _setup(gateway, receiver, connect=True)
     body = {"instanceName": name, "to": "5491112345678", "text": "hi", "externalId": "LOST-1"}
-    parsed = TextMessage.model_validate(body)
-    item = Item(parsed, "text", content_of("text", parsed))
-    orphan = document(Caller(tenant_id, "key"), item, {"_id": name, "provider": "sandbox"})
-    async with gateway.mongo() as client:
-        await client.lanegate_test.messages.insert_one(orphan)
+    orphan = await _orphan(gateway, tenant_id, body)
 
     status, answer = await gateway.call("POST", "/message/text", key=key, json=body)
 
-    assert (200, orphan["_id"]) == (status, answer["id"])
-    await receiver.wait_for(event_named("message.status", id=orphan["_id"], status="sent"))
+    assert (200, orphan) == (status, answer["id"])
+    await receiver.wait_for(event_named("message.status", id=orphan, status="sent"))
+    assert 1 == await _count(gateway, tenant_id)
+
+
+async def test_a_bulk_repeat_sends_a_first_message_whose_answer_was_lost(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key, name = await _setup(gateway, receiver, connect=True)
+    body = {"instanceName": name, "to": "5491112345678", "text": "hi", "externalId": "LOST-2"}
+    orphan = await _orphan(gateway, tenant_id, body)
+
+    status, answer = await gateway.call("POST", "/message/bulk", key=key, json={"messages": [body]})
+
+    assert (202, [orphan]) == (status, [m["id"] for m in answer["messages"]])
+    await receiver.wait_for(event_named("message.status", id=orphan, status="sent"))
     assert 1 == await _count(gateway, tenant_id)
 
 

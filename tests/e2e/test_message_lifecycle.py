@@ -3,10 +3,12 @@
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 
 import pytest
 
-from tests.support.gateway import Gateway, eventually
+from tests.e2e.conftest import AMQP_URL
+from tests.support.gateway import Gateway, eventually, hearing
 from tests.support.messages import DB, outbox_counts, send, statuses, stored, wait_status
 from tests.support.receiver import Receiver, event_named
 
@@ -105,8 +107,11 @@ async def test_a_message_tried_once_is_never_canceled_and_a_flush_asks_the_provi
     status, answer = await gateway.call("POST", f"/message/{on_phone}/cancel", key=key)
     assert (409, "CONFLICT") == (status, answer["code"])
     assert "may have reached the phone" in answer["error"]
-    status, answer = await gateway.call("POST", f"/instance/{name}/queue/flush", key=key)
-    assert (200, 3) == (status, answer["flushed"])
+    async with hearing(AMQP_URL, gateway.namespace, "message.canceled") as next_event:
+        status, answer = await gateway.call("POST", f"/instance/{name}/queue/flush", key=key)
+        assert (200, 3) == (status, answer["flushed"])
+        # Withdrawn through provider-sender, which tells the scheduler it will never go.
+        assert (not_on_phone, "canceled") == itemgetter("messageId", "status")(await next_event())
 
     await wait_status(gateway, "sent", on_phone)
     await wait_status(gateway, "canceled", not_on_phone, untried)

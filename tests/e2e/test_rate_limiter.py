@@ -1,4 +1,4 @@
-"""The rate limiter's blocks against the real store: exact across replicas, few round trips."""
+"""The rate limiter's blocks against the real store: never over the limit, few round trips."""
 
 import time
 import uuid

@@ -1,9 +1,7 @@
 """A dependency that is away gets a 503 the client can retry, never a 500."""
 
 import asyncio
-import json
 
-import aio_pika
 import pytest
 
 from ingress_api.leftovers import settle
@@ -11,7 +9,7 @@ from lanegate.broker import Broker
 from lanegate.events import new_id, utcnow
 from lanegate.store import Store
 from tests.faults.rabbit import RabbitNode
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, hearing
 from tests.support.messages import DB
 
 pytestmark = pytest.mark.e2e
@@ -56,29 +54,21 @@ async def test_a_failed_sends_leftovers_are_settled_once_the_store_is_back(
     store, broker = Store(fault_gateway.store_uri, DB), Broker(rabbit.url, namespace)
     await store.connect()
     await broker.connect()
-    connection = await aio_pika.connect(rabbit.url)
     try:
-        channel = await connection.channel()
-        heard = await channel.declare_queue(exclusive=True)
-        await heard.bind(broker.exchange_name, routing_key="message.accepted")
-        await store.messages.insert_many([loose, keyed])
-        await asyncio.to_thread(stack.stop, "store")
-        try:
-            settling = asyncio.create_task(settle([loose, keyed], store, broker, every=0.2))
-            await asyncio.sleep(2)
-            assert not settling.done()
-        finally:
-            await asyncio.to_thread(stack.start_store)
-        await asyncio.wait_for(settling, 60)
-        assert [keyed["_id"]] == [
-            m["_id"]
-            async for m in store.messages.find({}, {"_id": 1})
-            if m["_id"] in (loose["_id"], keyed["_id"])
-        ]
-        message = await heard.get(timeout=5)
-        assert keyed["_id"] == json.loads(message.body)["messageId"]
+        async with hearing(rabbit.url, namespace, "message.accepted") as next_event:
+            await store.messages.insert_many([loose, keyed])
+            await asyncio.to_thread(stack.stop, "store")
+            try:
+                settling = asyncio.create_task(settle([loose, keyed], store, broker, every=0.2))
+                await asyncio.sleep(2)
+                assert not settling.done()
+            finally:
+                await asyncio.to_thread(stack.start_store)
+            await asyncio.wait_for(settling, 60)
+            assert keyed["_id"] == (await next_event())["messageId"]
+        ours = {"_id": {"$in": [loose["_id"], keyed["_id"]]}}
+        assert [keyed["_id"]] == [m["_id"] async for m in store.messages.find(ours, {"_id": 1})]
     finally:
-        await connection.close()
         await broker.close()
         await store.close()
         await asyncio.to_thread(stack.wait_ready)

@@ -50,7 +50,7 @@ async def _run(
     faults: list[list[str]],
     settle_seconds: float,
     scale: float = 1.0,
-    receiver_down: tuple[float, float] = (5, 15),
+    receiver_down: tuple[float, float] = Injector.receiver_down,
 ) -> None:
     rng = random.Random(seed)
     workload.rng = random.Random(rng.random())

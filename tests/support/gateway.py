@@ -1,9 +1,11 @@
 """Talking to a running stack from tests: the HTTP API, the store and the broker."""
 
 import asyncio
+import contextlib
+import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +134,31 @@ async def eventually(
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(every)
+
+
+NextEvent = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@contextlib.asynccontextmanager
+async def hearing(url: str, namespace: str, kind: str) -> AsyncIterator[NextEvent]:
+    """While open, a private queue hears the namespace's events of `kind`; yields a function
+    that returns the next one's body (TimeoutError after 10 s without one)."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(Broker(url, namespace).exchange_name, routing_key=kind)
+
+        async def next_event() -> dict[str, Any]:
+            deadline = time.monotonic() + 10
+            while (message := await queue.get(no_ack=True, fail=False)) is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no {kind} event in 10 s")
+                await asyncio.sleep(0.05)
+            body: dict[str, Any] = json.loads(message.body)
+            return body
+
+        yield next_event
 
 
 async def delete_topology(url: str, namespace: str) -> None:
