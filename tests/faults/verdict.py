@@ -67,11 +67,11 @@ async def _exhausted(gateway: Gateway, workload: Workload, name: str) -> set[str
     instance = workload.instances[name]
     used: set[str] = set()
     for lane in LANE_NAMES:
-        settings = instance.lanes[lane]
+        policy = instance.policy(lane)
         hour = len((usage.get("hour") or {}).get(lane, []))
         day = int((usage.get("dayCounts") or {}).get(lane, 0))
-        if (settings.get("perHour") and hour >= settings["perHour"]) or (
-            settings.get("perDay") and day >= settings["perDay"]
+        if (policy.per_hour and hour >= policy.per_hour) or (
+            policy.per_day and day >= policy.per_day
         ):
             used.add(lane)
     return used
@@ -82,11 +82,16 @@ async def settle(gateway: Gateway, workload: Workload, *, timeout: float) -> Non
     deadline = time.monotonic() + timeout
     flushed: set[str] = set()
     last: int | None = None
+    waiting: Counter[str] = Counter()
     while True:
         open_ = await _messages(gateway, workload, open_only=True)
+        before, waiting = waiting, Counter(m["instanceName"] for m in open_)
         for instance in workload.capped():
             mine = [m for m in open_ if m["instanceName"] == instance.name]
             if not mine or instance.name in flushed:
+                continue
+            # Only an instance whose line has stopped moving can be held by a cap.
+            if waiting[instance.name] != before[instance.name]:
                 continue
             if any(m["status"] in IN_FLIGHT for m in mine):
                 continue
@@ -169,6 +174,12 @@ async def judge(gateway: Gateway, workload: Workload, faults: list[Injected]) ->
     for message_id in workload.accepted:
         if message_id not in messages:
             problems.append(f"lost: accepted message {message_id} is not in the store")
+    # Each send carries an externalId, so a repeat after a lost answer is the first message:
+    # any other stored message is one the client never heard of (unless it gave up on it).
+    unheard = [m_id for m_id in messages if m_id not in workload.accepted]
+    counts["messages the client never heard of"] = len(unheard)
+    if len(unheard) > workload.given_up:
+        problems += [f"stored, but never answered to the client: {m_id}" for m_id in unheard]
     for message in messages.values():
         if message["status"] not in FINAL:
             problems.append(f"not final: {message['_id']} is {message['status']}")
