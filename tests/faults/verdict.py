@@ -54,7 +54,7 @@ async def _messages(
     query: dict[str, Any] = {"tenantId": {"$in": [t.id for t in workload.tenants]}}
     if open_only:
         query["status"] = {"$nin": list(FINAL)}
-    fields = {"status": 1, "instanceName": 1, "lane": 1, "error": 1, "tenantId": 1}
+    fields = {"status": 1, "instanceName": 1, "lane": 1, "error": 1, "tenantId": 1, "externalId": 1}
     async with gateway.mongo() as client:
         return [doc async for doc in client[DB].messages.find(query, fields)]
 
@@ -174,12 +174,14 @@ async def judge(gateway: Gateway, workload: Workload, faults: list[Injected]) ->
     for message_id in workload.accepted:
         if message_id not in messages:
             problems.append(f"lost: accepted message {message_id} is not in the store")
-    # Each send carries an externalId, so a repeat after a lost answer is the first message:
-    # any other stored message is one the client never heard of (unless it gave up on it).
-    unheard = [m_id for m_id in messages if m_id not in workload.accepted]
-    counts["messages the client never heard of"] = len(unheard)
-    if len(unheard) > workload.given_up:
-        problems += [f"stored, but never answered to the client: {m_id}" for m_id in unheard]
+    # A repeat after a lost answer is the first message when the send has an externalId; a
+    # keyed message the client never heard of is a problem (unless it gave up on one).
+    unheard = [m for m_id, m in messages.items() if m_id not in workload.accepted]
+    unheard_keyed = [m["_id"] for m in unheard if m.get("externalId")]
+    counts["unkeyed messages stored twice (an answer lost)"] = len(unheard) - len(unheard_keyed)
+    counts["keyed messages the client never heard of"] = len(unheard_keyed)
+    if len(unheard_keyed) > workload.given_up:
+        problems += [f"keyed, stored, never answered: {m_id}" for m_id in unheard_keyed]
     for message in messages.values():
         if message["status"] not in FINAL:
             problems.append(f"not final: {message['_id']} is {message['status']}")
