@@ -223,7 +223,7 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
 async def _left_over(request: web.Request, reservation: Reservation, fresh: list[Document]) -> None:
     """Settle what a failed send may have stored; a message with an `externalId` may still go
     (it is announced), so it stays counted."""
-    request.app[LEFTOVERS].settle_later(request.app, fresh)
+    request.app[LEFTOVERS].settle_later(fresh)
     # With the store away the count stays high, which can only hold the tenant back.
     with contextlib.suppress(ConnectionFailure):
         await reservation.release(request.app[STORE], len(fresh) - len(keyed(fresh)))

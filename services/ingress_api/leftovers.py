@@ -74,16 +74,17 @@ async def settle(
 class Leftovers:
     """The settling tasks of one ingress-api process, cancelled when it stops."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store, broker: Broker) -> None:
+        self._store, self._broker = store, broker
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def settle_later(self, app: web.Application, messages: list[Document]) -> None:
+    def settle_later(self, messages: list[Document]) -> None:
         """Settle these messages in the background (see the module docstring)."""
         ids = [m["_id"] for m in messages]
 
         async def run() -> None:
             try:
-                await settle(messages, app[STORE], app[BROKER])
+                await settle(messages, self._store, self._broker)
             except Exception as e:
                 log.error("messages of a failed send left as they are", ids=ids, error=repr(e))
 
@@ -102,6 +103,6 @@ LEFTOVERS = web.AppKey("leftovers", Leftovers)
 
 async def leftovers(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the process's settling tasks, stopped before the store closes."""
-    app[LEFTOVERS] = Leftovers()
+    app[LEFTOVERS] = Leftovers(app[STORE], app[BROKER])
     yield
     await app[LEFTOVERS].close()

@@ -37,12 +37,12 @@ async def _change(
     )
     if current is None:
         raise NotFound("Message not found")
-    if current["status"] in expected and current.get("attempts"):
-        raise Conflict(
-            "Message is waiting to be sent again after an attempt that may have reached"
-            " the phone; it can no longer change"
-        )
     if current["status"] in expected:
+        if current.get("attempts"):
+            raise Conflict(
+                "Message is waiting to be sent again after an attempt that may have reached"
+                " the phone; it can no longer change"
+            )
         raise Conflict("Message changed while this request ran; retry")
     status = public(current["status"])
     if current["status"] in ("dispatching", "sending"):

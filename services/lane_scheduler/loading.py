@@ -1,5 +1,6 @@
 """Rebuilding the planner's lines from the store when this replica takes over instances."""
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,12 @@ MESSAGE_FIELDS = {
 }
 WAITING = ["pending", "dispatching", "sending", "pending_approval"]
 CHUNK = 500  # instance names per `$in` query
+
+
+def chunks(names: list[str]) -> Iterator[list[str]]:
+    """The names in slices small enough for one `$in` query each."""
+    for start in range(0, len(names), CHUNK):
+        yield names[start : start + CHUNK]
 
 
 def seconds(value: Any) -> float | None:
@@ -134,19 +141,18 @@ class Loader:
 
         Forwarded events sit in a replica's private queue, which goes with its connection.
         """
-        for start in range(0, len(names), CHUNK):
+        for some in chunks(names):
             async for instance in self._store.instances.find(
-                {"_id": {"$in": names[start : start + CHUNK]}}, INSTANCE_FIELDS
+                {"_id": {"$in": some}}, INSTANCE_FIELDS
             ):
                 self.configure(instance)
         return await self._messages(names, now, only_unknown=True)
 
     async def _messages(self, names: list[str], now: float, *, only_unknown: bool = False) -> int:
         count = 0
-        for start in range(0, len(names), CHUNK):
+        for some in chunks(names):
             async for message in self._store.messages.find(
-                {"instanceName": {"$in": names[start : start + CHUNK]}, "status": {"$in": WAITING}},
-                MESSAGE_FIELDS,
+                {"instanceName": {"$in": some}, "status": {"$in": WAITING}}, MESSAGE_FIELDS
             ):
                 if only_unknown and self._planner.knows(message["instanceName"], message["_id"]):
                     continue

@@ -341,46 +341,43 @@ class Scheduler:
         await asyncio.gather(*(asyncio.shield(bounded(step)) for step in work))
 
     async def _dispatch(self, decision: Decision) -> None:
-        self._claiming.add(decision.message_id)
-        try:
-            await self._claim(decision)
-        finally:
-            self._claiming.discard(decision.message_id)
-
-    async def _claim(self, decision: Decision) -> None:
         """Count, claim and hand over one decided message (see the module docstring)."""
         name = decision.instance
-        epoch = self.ownership.epoch(name)
-        if epoch is None:
-            # The lease is not ours right now (a late renewal, the store away): the message
-            # goes back in its line to be decided again. Should this read fail, it stays in
-            # flight and the stale check plans it again.
-            await self._replan(decision)
-            return
-        line = self.planner.line(name)
-        if line.pacing.throughput is None:
-            # Counted in the store before the claim, so a crash between the two can only
-            # count a send that never went (holding the lane back), never miss one that did.
-            if not await self._ledger.reserve(
-                name, epoch, line.usage, decision.at, decision.message_id
-            ):
-                log.warning("fenced out of the instance's shard", instance=name)
-                self._drop_shard(shard_of(name))  # the new owner has the message, pending
+        self._claiming.add(decision.message_id)
+        try:
+            epoch = self.ownership.epoch(name)
+            if epoch is None:
+                # The lease is not ours right now (a late renewal, the store away): the
+                # message goes back in its line to be decided again. Should this read fail,
+                # it stays in flight and the stale check plans it again.
+                await self._replan(decision)
                 return
-            self._export_caps(name, line, decision)
-        # A claim that fails with the store away leaves the message in flight: the stale
-        # check finds it still pending and plans it again.
-        claimed = await self._store.messages.find_one_and_update(
-            {
-                "_id": decision.message_id,
-                "status": "pending",
-                "$or": [{"validUntil": None}, {"validUntil": {"$gt": _at(decision.at)}}],
-            },
-            {"$set": {"status": "dispatching", "dispatchedAt": _at(decision.at)}},
-            CLAIM_FIELDS,
-        )
-        # From here the store tells a hand-back from a late copy (see `_current`).
-        self._claiming.discard(decision.message_id)
+            line = self.planner.line(name)
+            if line.pacing.throughput is None:
+                # Counted in the store before the claim, so a crash between the two can only
+                # count a send that never went (holding the lane back), never miss one that
+                # did.
+                if not await self._ledger.reserve(
+                    name, epoch, line.usage, decision.at, decision.message_id
+                ):
+                    log.warning("fenced out of the instance's shard", instance=name)
+                    self._drop_shard(shard_of(name))  # the new owner has the message, pending
+                    return
+                self._export_caps(name, line, decision)
+            # A claim that fails with the store away leaves the message in flight: the stale
+            # check finds it still pending and plans it again.
+            claimed = await self._store.messages.find_one_and_update(
+                {
+                    "_id": decision.message_id,
+                    "status": "pending",
+                    "$or": [{"validUntil": None}, {"validUntil": {"$gt": _at(decision.at)}}],
+                },
+                {"$set": {"status": "dispatching", "dispatchedAt": _at(decision.at)}},
+                CLAIM_FIELDS,
+            )
+        finally:
+            # From here the store tells a hand-back from a late copy (see `_current`).
+            self._claiming.discard(decision.message_id)
         if claimed is None:
             self.planner.undo(decision)  # the store keeps the count until the next reserve
             await self._follow(decision)

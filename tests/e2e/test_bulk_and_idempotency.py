@@ -88,30 +88,21 @@ async def _orphan(gateway: Gateway, tenant_id: str, body: dict[str, Any]) -> str
     return str(orphan["_id"])
 
 
+@pytest.mark.parametrize(("path", "expected"), [("/message/text", 200), ("/message/bulk", 202)])
 async def test_a_repeat_sends_a_first_message_whose_answer_was_lost(
-    gateway: Gateway, receiver: Receiver
+    gateway: Gateway, receiver: Receiver, path: str, expected: int
 ) -> None:
     tenant_id, key, name = await _setup(gateway, receiver, connect=True)
     body = {"instanceName": name, "to": "5491112345678", "text": "hi", "externalId": "LOST-1"}
     orphan = await _orphan(gateway, tenant_id, body)
 
-    status, answer = await gateway.call("POST", "/message/text", key=key, json=body)
+    bulk = path == "/message/bulk"
+    status, answer = await gateway.call(
+        "POST", path, key=key, json={"messages": [body]} if bulk else body
+    )
 
-    assert (200, orphan) == (status, answer["id"])
-    await receiver.wait_for(event_named("message.status", id=orphan, status="sent"))
-    assert 1 == await _count(gateway, tenant_id)
-
-
-async def test_a_bulk_repeat_sends_a_first_message_whose_answer_was_lost(
-    gateway: Gateway, receiver: Receiver
-) -> None:
-    tenant_id, key, name = await _setup(gateway, receiver, connect=True)
-    body = {"instanceName": name, "to": "5491112345678", "text": "hi", "externalId": "LOST-2"}
-    orphan = await _orphan(gateway, tenant_id, body)
-
-    status, answer = await gateway.call("POST", "/message/bulk", key=key, json={"messages": [body]})
-
-    assert (202, [orphan]) == (status, [m["id"] for m in answer["messages"]])
+    ids = [m["id"] for m in answer["messages"]] if bulk else [answer["id"]]
+    assert (expected, [orphan]) == (status, ids)
     await receiver.wait_for(event_named("message.status", id=orphan, status="sent"))
     assert 1 == await _count(gateway, tenant_id)
 

@@ -131,6 +131,16 @@ async def _holding(store: Store, broker: Broker, clock: Clock, replica: str) -> 
     return scheduler
 
 
+async def _seeded(
+    parts: tuple[Store, Broker], lanes: dict[str, Any], count: int
+) -> tuple[Store, Clock, Scheduler]:
+    """A clock, `count` seeded messages and a replica holding their line (loops not running)."""
+    store, broker = parts
+    clock = Clock()
+    await _seed(store, clock, lanes, count)
+    return store, clock, await _holding(store, broker, clock, "replica-a")
+
+
 def _first_event(clock: Clock, message_id: str) -> MessageAccepted:
     """The message.accepted that first queued a seeded message (a minute ago)."""
     return MessageAccepted(
@@ -205,10 +215,7 @@ async def test_a_replica_fenced_out_of_its_shard_sends_nothing_more(
 async def test_a_message_decided_while_the_lease_lapsed_goes_once_the_lease_is_renewed(
     parts: tuple[Store, Broker],
 ) -> None:
-    store, broker = parts
-    clock = Clock()
-    await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 1)
-    scheduler = await _holding(store, broker, clock, "replica-a")
+    store, clock, scheduler = await _seeded(parts, {"normal": {"delayMs": [0, 0]}}, 1)
 
     clock.now += 10  # the renewal is late (a store restart): the lease looks lapsed here
     await scheduler.tick()
@@ -346,10 +353,7 @@ async def test_a_replica_killed_right_after_a_claim_has_counted_that_send(
 async def test_a_late_copy_of_a_messages_first_event_does_not_free_its_slot(
     parts: tuple[Store, Broker],
 ) -> None:
-    store, broker = parts
-    clock = Clock()
-    await _seed(store, clock, {"normal": {"delayMs": [60_000, 60_000]}}, 2)
-    scheduler = await _holding(store, broker, clock, "replica-a")
+    store, clock, scheduler = await _seeded(parts, {"normal": {"delayMs": [60_000, 60_000]}}, 2)
     await scheduler.tick()
     assert scheduler.planner.in_flight(INSTANCE, "m0")
 
@@ -370,10 +374,7 @@ async def test_a_late_copy_arriving_while_the_claim_is_out_does_not_free_the_slo
     parts: tuple[Store, Broker],
 ) -> None:
     # Between the decision and the claim's answer the store still says `pending`.
-    store, broker = parts
-    clock = Clock()
-    await _seed(store, clock, {"normal": {"delayMs": [60_000, 60_000]}}, 2)
-    scheduler = await _holding(store, broker, clock, "replica-a")
+    store, clock, scheduler = await _seeded(parts, {"normal": {"delayMs": [60_000, 60_000]}}, 2)
     copy = _first_event(clock, "m0")
     claim = store.messages.find_one_and_update
 
@@ -396,10 +397,7 @@ async def test_a_message_a_flush_withdrew_holds_its_line_until_its_outcome(
 ) -> None:
     # Tried once, so a flush hands it to provider-sender (`dispatching`) instead of
     # canceling it; the scheduler, which still had it waiting, must not send past it.
-    store, broker = parts
-    clock = Clock()
-    await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 2)
-    scheduler = await _holding(store, broker, clock, "replica-a")
+    store, _, scheduler = await _seeded(parts, {"normal": {"delayMs": [0, 0]}}, 2)
     await store.messages.update_one(
         {"_id": "m0"}, {"$set": {"status": "dispatching", "withdraw": "canceled"}}
     )
