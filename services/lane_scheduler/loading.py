@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -11,6 +11,7 @@ from lane_scheduler.ownership import shard_of
 from lane_scheduler.planner import Pause, Planner
 from lane_scheduler.usage import Usage
 from lanegate.lanes import pacing_for
+from lanegate.statuses import CANCELABLE
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
@@ -38,6 +39,8 @@ MESSAGE_FIELDS = {
 }
 WAITING = ["pending", "dispatching", "sending", "pending_approval"]
 CHUNK = 500  # instance names per `$in` query
+# What `Loader.instance` found: the instance loaded, gone from the store, or held by a newer owner.
+Found = Literal["loaded", "missing", "fenced"]
 
 
 def chunks(names: list[str]) -> Iterator[list[str]]:
@@ -82,12 +85,20 @@ class Loader:
             first_connected_at=seconds(instance.get("firstConnectedAt")),
         )
 
-    async def shards(self, gained: dict[int, int], now: float) -> list[str]:
-        """Load every instance of newly claimed shards; returns their names."""
+    async def shards(self, gained: dict[int, int], now: float) -> list[Document]:
+        """Load every instance of newly claimed shards; returns the shards' messages still
+        to be canceled because their instance was deleted after accepting them."""
         for shard, epoch in gained.items():
             await self._ledger.stamp(shard, epoch)
-        names = []
+        # Read before the instances: a message is only accepted for an instance that exists,
+        # so a name waiting here and missing below is an instance deleted since.
+        waiting = await self._store.messages.distinct(
+            "instanceName", {"status": {"$in": list(CANCELABLE)}}
+        )
+        names: list[str] = []
+        existing: set[str] = set()
         async for instance in self._store.instances.find({}, INSTANCE_FIELDS):
+            existing.add(instance["_id"])
             if shard_of(instance["_id"]) in gained:
                 self.configure(instance)
                 names.append(instance["_id"])
@@ -97,24 +108,36 @@ class Loader:
                 self._planner.drop(name)  # a newer owner got there first
         await self._restore(records)
         loaded = await self._messages(names, now)
-        log.info("shards loaded", shards=sorted(gained), instances=len(names), messages=loaded)
-        return names
+        gone = [name for name in waiting if name not in existing and shard_of(name) in gained]
+        orphans = await self.orphans(gone)
+        log.info(
+            "shards loaded",
+            shards=sorted(gained),
+            instances=len(names),
+            messages=loaded,
+            orphans=len(orphans),
+        )
+        return orphans
 
-    async def instance(self, name: str, epoch: int) -> bool:
-        """Load one instance this replica did not know yet; False if it does not exist."""
+    async def instance(self, name: str, epoch: int) -> Found:
+        """Load one instance this replica did not know yet, if it exists and is still ours."""
         instance = await self._store.instances.find_one({"_id": name}, INSTANCE_FIELDS)
-        if instance is None or not await self._ledger.ensure(name, epoch):
-            return False
+        if instance is None:
+            return "missing"
+        if not await self._ledger.ensure(name, epoch):
+            return "fenced"
         self.configure(instance)
         record = await self._ledger.record(name)
         await self._restore({name: record} if record else {})
-        return True
+        return "loaded"
 
-    async def reconfigure(self, name: str) -> None:
-        """Reload an instance's settings after they changed."""
+    async def reconfigure(self, name: str) -> bool:
+        """Reload an instance's settings after they changed; False if it was deleted."""
         instance = await self._store.instances.find_one({"_id": name}, INSTANCE_FIELDS)
-        if instance is not None:
-            self._planner.configure(name, pacing=pacing_for(instance))
+        if instance is None:
+            return False
+        self._planner.configure(name, pacing=pacing_for(instance))
+        return True
 
     async def _restore(self, records: dict[str, Document]) -> None:
         last_ids = [r["lastMessageId"] for r in records.values() if r.get("lastMessageId")]
@@ -159,6 +182,14 @@ class Loader:
                 self.add(message, now)
                 count += 1
         return count
+
+    async def orphans(self, names: list[str]) -> list[Document]:
+        """The messages of these deleted instances that can still be canceled (id, instance)."""
+        found: list[Document] = []
+        for some in chunks(names):
+            query = {"instanceName": {"$in": some}, "status": {"$in": list(CANCELABLE)}}
+            found += [m async for m in self._store.messages.find(query, {"instanceName": 1})]
+        return found
 
     def add(self, message: Document, now: float) -> None:
         """Put one stored message where it belongs: its line, in flight, or held for approval."""

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from lane_scheduler.ledger import Ledger
-from lane_scheduler.loading import MESSAGE_FIELDS, Loader, seconds
+from lane_scheduler.loading import MESSAGE_FIELDS, Found, Loader, seconds
 from lane_scheduler.metrics import (
     DECISION_SECONDS,
     INSTANCES,
@@ -44,11 +44,12 @@ from lanegate.events import (
     MessageDispatch,
     MessageExpired,
     MessageStatus,
+    canceled,
     expired,
 )
 from lanegate.lanes import LANES
-from lanegate.statuses import UNTRIED
-from lanegate.store import Store
+from lanegate.statuses import UNTRIED, cancelable
+from lanegate.store import Document, Store
 from lanegate.withdrawal import withdraw_one
 
 log = structlog.get_logger(__name__)
@@ -106,6 +107,7 @@ class Scheduler:
         self._loads: set[asyncio.Task[None]] = set()
         self._load_lock = asyncio.Lock()
         self._claiming: set[str] = set()  # decided, claim not answered: still `pending`
+        self._instance_loads: dict[str, asyncio.Future[Found]] = {}
 
     async def start(self) -> None:
         """Take this replica's shards, load them, then run the loops in the background."""
@@ -167,9 +169,10 @@ class Scheduler:
         task.add_done_callback(self._loads.discard)
 
     async def _load_shards(self, gained: dict[int, int], loaded: asyncio.Event) -> None:
+        orphans: list[Document] = []
         try:
             async with self._load_lock:
-                await self._loader.shards(gained, self._clock())
+                orphans = await self._loader.shards(gained, self._clock())
         except Exception as e:
             # Held but not loaded, their waiting messages would never be planned: let them
             # go, so the next pass claims and loads them again.
@@ -184,6 +187,10 @@ class Scheduler:
             loaded.set()
         self._drop_unowned()
         self.poke()
+        try:
+            await self._end_orphans(orphans)
+        except Exception as e:
+            log.warning("ending messages of deleted instances failed", error=repr(e))
 
     async def _load_missing(self) -> None:
         try:
@@ -223,10 +230,13 @@ class Scheduler:
         self.ownership.forget(shard)
         for name in self.planner.names():
             if shard_of(name) == shard:
-                self.planner.drop(name)
-                for lane in LANES:
-                    with contextlib.suppress(KeyError):
-                        LANE_CAP_USED.remove(name, lane)
+                self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        self.planner.drop(name)
+        for lane in LANES:
+            with contextlib.suppress(KeyError):
+                LANE_CAP_USED.remove(name, lane)
 
     # --- events ---
 
@@ -239,9 +249,14 @@ class Scheduler:
         epoch = self.ownership.epoch(name)
         if epoch is None:
             raise Retry(after=1, reason="the instance moved to another replica")
-        if name not in self.planner and not await self._loader.instance(name, epoch):
-            log.info("event for an unknown instance ignored", event_kind=event.kind)
-            return
+        if name not in self.planner:
+            found = await self._load_instance(name, epoch)
+            if found == "missing" and isinstance(event, MessageAccepted):
+                await self._orphaned(name, event.messageId)
+                return
+            if found != "loaded":
+                log.info("event for an unknown instance ignored", event_kind=event.kind)
+                return
         if isinstance(event, MessageAccepted):
             if await self._current(event):
                 self._accepted(event)
@@ -256,12 +271,29 @@ class Scheduler:
             self.planner.pause(name, Pause(event.occurredAt.timestamp(), until, event.reason))
             log.warning("instance paused", reason=event.reason, until=event.until)
         elif isinstance(event, InstanceConfigured):
-            await self._loader.reconfigure(name)
+            if not await self._loader.reconfigure(name):
+                await self._deleted(name)
         elif isinstance(event, MessageCanceled | MessageExpired):
             # Waiting, it is forgotten; withdrawn through provider-sender, its line goes on.
             self.planner.remove(name, event.messageId)
             self.planner.settle(name, event.messageId, None)
         self.poke()
+
+    async def _load_instance(self, name: str, epoch: int) -> Found:
+        """Load an instance not planned yet; its events that arrive meanwhile share the load.
+
+        Each of them then sees what the load saw: an `instance.configured` sent after a
+        delete, arriving while an earlier event loads the instance as it was, finds the
+        document gone when it reloads the settings and drops the line; had it loaded on
+        its own, it would have found nothing to drop, and the earlier event's load would
+        have left a line behind for a deleted instance.
+        """
+        loading = self._instance_loads.get(name)
+        if loading is None:
+            loading = asyncio.ensure_future(self._loader.instance(name, epoch))
+            self._instance_loads[name] = loading
+            loading.add_done_callback(lambda _: self._instance_loads.pop(name, None))
+        return await asyncio.shield(loading)
 
     async def _current(self, event: MessageAccepted) -> bool:
         """False for a late copy of the event that first queued a message now in flight.
@@ -428,6 +460,40 @@ class Scheduler:
         # Tried before, it may be on the phone: provider-sender asks the provider first.
         if await withdraw_one(self._store, self._broker, due, "expired", now):
             log.info("tried message past its validUntil withdrawn", message_id=message_id)
+
+    async def _deleted(self, name: str) -> None:
+        """Forget a deleted instance's line, ending the messages accepted for it while the
+        delete ran (those the delete found, it canceled itself)."""
+        self._forget(name)
+        await self._end_orphans(await self._loader.orphans([name]))
+
+    async def _end_orphans(self, orphans: list[Document]) -> None:
+        await self._each(self._orphaned(m["instanceName"], m["_id"]) for m in orphans)
+
+    async def _orphaned(self, name: str, message_id: str) -> None:
+        """End a message accepted for an instance deleted meanwhile as the delete ended its
+        others (`clear_waiting`): `canceled` if never tried, else withdrawn through
+        provider-sender. One on its way or already ended is left to its outcome."""
+        now = _at(self._clock())
+        match = {"_id": message_id, "instanceName": name}
+        fields = {"tenantId": 1, "instanceName": 1}
+        message = await self._store.messages.find_one_and_update(
+            cancelable(match), {"$set": {"status": "canceled", "canceledAt": now}}, fields
+        )
+        if message is not None:
+            log.warning(
+                "message of a deleted instance canceled", message_id=message_id, instance=name
+            )
+            await self._broker.publish(canceled(message, "canceled"))
+            return
+        if await withdraw_one(self._store, self._broker, match, "canceled", now):
+            log.warning(
+                "tried message of a deleted instance withdrawn",
+                message_id=message_id,
+                instance=name,
+            )
+            return
+        log.info("message of a deleted instance not waiting", message_id=message_id, instance=name)
 
     async def _redispatch(self, decision: Decision) -> None:
         message = await self._store.messages.find_one(

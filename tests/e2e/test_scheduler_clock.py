@@ -1,24 +1,33 @@
 """The scheduler on an injected clock, against the real store and broker: caps over an hour."""
 
+import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
 import pytest
 
 from lane_scheduler.ownership import SHARDS, Ownership, assign, shard_of
 from lane_scheduler.scheduler import Scheduler
 from lanegate.broker import Broker
-from lanegate.events import InstanceState, MessageAccepted, MessageCanceled, MessageStatus
+from lanegate.events import (
+    InstanceConfigured,
+    InstanceState,
+    MessageAccepted,
+    MessageCanceled,
+    MessageStatus,
+)
 from lanegate.store import Store
 from tests.e2e.conftest import AMQP_URL
-from tests.support.gateway import Gateway, delete_topology, eventually
+from tests.support.gateway import Gateway, delete_topology, eventually, hearing
 
 pytestmark = pytest.mark.e2e
 
 INSTANCE = "clock__support__main"
+GONE = "clock__support__gone"  # deleted after accepting messages: no instance document
 
 
 class Clock:
@@ -436,3 +445,165 @@ async def test_after_a_reconnect_the_instance_state_is_read_again(
         await eventually(closed, timeout=10)
     finally:
         await scheduler.stop()
+
+
+async def _accepted_for_gone(store: Store, clock: Clock, message_id: str, **fields: Any) -> None:
+    """Store a message accepted for GONE as the delete of GONE ran (after its send had read
+    the instance, before it stored the message)."""
+    await store.messages.insert_one(
+        {
+            "_id": message_id,
+            "tenantId": "clock",
+            "instanceName": GONE,
+            "to": "5491100000004",
+            "lane": "normal",
+            "priority": 5,
+            "status": "pending",
+            "queuedAt": _at(clock.now),
+            "createdAt": _at(clock.now),
+            **fields,
+        }
+    )
+
+
+async def test_a_message_accepted_for_a_deleted_instance_is_canceled_and_a_copy_does_nothing(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    clock = Clock()
+    scheduler = await _holding(store, broker, clock, "replica-a")
+    await _accepted_for_gone(store, clock, "late")
+    accepted = MessageAccepted(
+        occurredAt=_at(clock.now),
+        tenantId="clock",
+        instanceName=GONE,
+        messageId="late",
+        lane="normal",
+    )
+
+    async with hearing(AMQP_URL, broker.namespace, "message.canceled") as next_event:
+        await scheduler.handle(accepted)
+        assert ("late", "canceled") == itemgetter("messageId", "status")(await next_event())
+    canceled_at = _at(clock.now)
+    clock.now += 2
+    await scheduler.handle(accepted)  # delivered again (its consumer crashed before the ack)
+
+    [message] = [doc async for doc in store.messages.find({"_id": "late"})]
+    assert ("canceled", canceled_at) == (message["status"], message["canceledAt"])
+    assert GONE not in scheduler.planner
+
+
+async def test_a_replica_loading_its_shards_ends_the_waiting_messages_of_a_deleted_instance(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    clock = Clock()
+    await _accepted_for_gone(store, clock, "untried")
+    await _accepted_for_gone(store, clock, "awaiting", status="pending_approval")
+    await _accepted_for_gone(store, clock, "tried", attempts=1)  # the phone may have it
+    await _accepted_for_gone(store, clock, "on_its_way", status="sending")
+
+    async with (
+        hearing(AMQP_URL, broker.namespace, "message.canceled") as next_canceled,
+        hearing(AMQP_URL, broker.namespace, "message.dispatch") as next_dispatch,
+    ):
+        await _holding(store, broker, clock, "replica-a")
+        told = {(await next_canceled())["messageId"], (await next_canceled())["messageId"]}
+        assert {"untried", "awaiting"} == told
+        assert "tried" == (await next_dispatch())["messageId"]  # provider-sender asks the phone
+
+    found = {
+        doc["_id"]: (doc["status"], doc.get("withdraw")) async for doc in store.messages.find()
+    }
+    assert {
+        "untried": ("canceled", None),
+        "awaiting": ("canceled", None),
+        "tried": ("dispatching", "canceled"),
+        "on_its_way": ("sending", None),
+    } == found
+
+
+async def test_a_deleted_instances_line_is_dropped_and_what_it_still_held_canceled(
+    parts: tuple[Store, Broker],
+) -> None:
+    # m0 was accepted while the delete ran: the scheduler had queued it, the delete missed it.
+    store, broker = parts
+    clock = Clock()
+    await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 1)
+    scheduler = await _holding(store, broker, clock, "replica-a")
+    await store.instances.delete_one({"_id": INSTANCE})
+
+    async with hearing(AMQP_URL, broker.namespace, "message.canceled") as next_event:
+        await scheduler.handle(InstanceConfigured(tenantId="clock", instanceName=INSTANCE))
+        assert ("m0", "canceled") == itemgetter("messageId", "status")(await next_event())
+    assert INSTANCE not in scheduler.planner
+    assert ["canceled"] == [doc["status"] async for doc in store.messages.find({})]
+
+
+class DeletedWhileRead:
+    """The instances collection, where the first read of `name` returns the document as it
+    was after the document is deleted and `meanwhile` has run: a delete that lands while an
+    event loads the instance, and the delete's `instance.configured` handled meanwhile."""
+
+    def __init__(self, real: Any, name: str, meanwhile: Callable[[], Awaitable[None]]) -> None:
+        self.real, self.name = real, name
+        self.meanwhile: Callable[[], Awaitable[None]] | None = meanwhile
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.real, attribute)
+
+    async def find_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        found = await self.real.find_one(query, *args, **kwargs)
+        if query.get("_id") == self.name and self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await self.real.delete_one({"_id": self.name})
+            await meanwhile()
+        return found
+
+
+async def test_events_loading_an_instance_together_see_its_delete(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    clock = Clock()
+    scheduler = await _holding(store, broker, clock, "replica-a")
+    brief = "clock__support__brief"  # created after the replica loaded, deleted at once
+    await store.instances.insert_one({"_id": brief, "tenantId": "clock", "provider": "sandbox"})
+    configured: list[asyncio.Task[None]] = []
+
+    async def delete_announced() -> None:
+        told = InstanceConfigured(tenantId="clock", instanceName=brief)
+        configured.append(asyncio.create_task(scheduler.handle(told)))
+        await asyncio.wait(configured, timeout=0.5)
+
+    store.instances = cast(Any, DeletedWhileRead(store.instances, brief, delete_announced))
+    logged_out = InstanceState(
+        occurredAt=_at(clock.now), tenantId="clock", instanceName=brief, state="close"
+    )
+    await scheduler.handle(logged_out)  # loads the instance as it was before the delete
+    await asyncio.gather(*configured)
+    assert brief not in scheduler.planner  # no line left for a deleted instance
+
+    await store.messages.insert_one(
+        {
+            "_id": "late",
+            "tenantId": "clock",
+            "instanceName": brief,
+            "to": "5491100000004",
+            "lane": "normal",
+            "priority": 5,
+            "status": "pending",
+            "queuedAt": _at(clock.now),
+            "createdAt": _at(clock.now),
+        }
+    )
+    late = MessageAccepted(
+        occurredAt=_at(clock.now),
+        tenantId="clock",
+        instanceName=brief,
+        messageId="late",
+        lane="normal",
+    )
+    async with hearing(AMQP_URL, broker.namespace, "message.canceled") as next_event:
+        await scheduler.handle(late)
+        assert "late" == (await next_event())["messageId"]
