@@ -227,7 +227,10 @@ class Broker:
                 expiration=expires_in,
             )
             pending.append((kind, exchange.publish(message, routing_key=kind, mandatory=True)))
-        await asyncio.gather(*(publish for _, publish in pending))
+        if len(pending) == 1:
+            await pending[0][1]
+        else:
+            await asyncio.gather(*(publish for _, publish in pending))
         for kind, _ in pending:
             EVENTS_PUBLISHED.labels(kind).inc()
 

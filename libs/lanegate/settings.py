@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(600, ge=1)
     auth_cache_seconds: float = Field(5.0, ge=0, le=300)
+    accept_cache_seconds: float = Field(5.0, ge=0, le=60)
     attachment_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     attachment_timeout_seconds: float = Field(30.0, gt=0)
     tenant_max_instances: int = Field(100, ge=0)

@@ -8,8 +8,6 @@ the store or the broker fails halfway, the client hears 503 and what may be
 stored is settled in the background (`leftovers`), so the answer stays true.
 """
 
-import asyncio
-import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,8 +19,10 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.auth import Caller
+from ingress_api.inserts import MESSAGE_INSERTS
 from ingress_api.instances import iso
 from ingress_api.leftovers import LEFTOVERS, announce, keyed
+from ingress_api.lookups import LOOKUPS
 from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.quotas import Reservation, reserve_messages
 from ingress_api.windows import closed_window, window_open
@@ -71,23 +71,6 @@ class Item:
         return hashlib.sha256(raw.encode()).hexdigest()
 
 
-async def _instances(store: Store, who: Caller, items: list[Item]) -> dict[str, Document]:
-    names = sorted({i.body.instanceName for i in items})
-    found = store.instances.find({"_id": {"$in": names}, "tenantId": who.tenant_id})
-    return {doc["_id"]: doc async for doc in found}
-
-
-async def _inactive(store: Store, who: Caller, items: list[Item]) -> set[str]:
-    numbers = sorted({i.body.to for i in items if not i.body.force})
-    if not numbers:
-        return set()
-    found = store.contacts.find(
-        {"tenantId": who.tenant_id, "identifier": {"$in": numbers}, "active": False},
-        {"identifier": 1},
-    )
-    return {doc["identifier"] async for doc in found}
-
-
 @dataclass(frozen=True)
 class Refusal:
     """Why an item cannot be queued, and the field it is about."""
@@ -101,10 +84,13 @@ class Refusal:
 
 
 async def lookups(
-    store: Store, who: Caller, items: list[Item]
+    request: web.Request, who: Caller, items: list[Item]
 ) -> tuple[dict[str, Document], set[str]]:
-    """The caller's instances the items name and their inactive recipients, read at once."""
-    return await asyncio.gather(_instances(store, who, items), _inactive(store, who, items))
+    """The caller's instances the items name and their inactive recipients."""
+    store, known = request.app[STORE], request.app[LOOKUPS]
+    instances = await known.instances(store, who.tenant_id, (i.body.instanceName for i in items))
+    numbers = (i.body.to for i in items if not i.body.force)
+    return instances, await known.inactive(store, who.tenant_id, numbers)
 
 
 async def refusals(
@@ -200,33 +186,31 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
     reservation: Reservation = await reserve_messages(request, who, len(fresh))
     try:
         if len(fresh) == 1:
-            await store.messages.insert_one(fresh[0])
+            await request.app[MESSAGE_INSERTS].insert(fresh[0])
         else:
             await store.messages.insert_many(fresh, ordered=False)
     except ConnectionFailure:
         # The store may have taken them with its answer lost (it restarted).
-        await _left_over(request, reservation, fresh)
+        _left_over(request, reservation, fresh)
         raise
     except Exception:
-        await reservation.release(store)
+        reservation.release()
         raise
     try:
         await announce(request.app[BROKER], fresh)
     except Exception as e:
-        await _left_over(request, reservation, fresh)
+        _left_over(request, reservation, fresh)
         log.warning("publish failed; messages settled later", count=len(fresh), error=repr(e))
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in fresh:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
 
 
-async def _left_over(request: web.Request, reservation: Reservation, fresh: list[Document]) -> None:
+def _left_over(request: web.Request, reservation: Reservation, fresh: list[Document]) -> None:
     """Settle what a failed send may have stored; a message with an `externalId` may still go
     (it is announced), so it stays counted."""
     request.app[LEFTOVERS].settle_later(fresh)
-    # With the store away the count stays high, which can only hold the tenant back.
-    with contextlib.suppress(ConnectionFailure):
-        await reservation.release(request.app[STORE], len(fresh) - len(keyed(fresh)))
+    reservation.release(len(fresh) - len(keyed(fresh)))
 
 
 async def _announce(request: web.Request, earlier: list[Document]) -> None:
@@ -278,7 +262,7 @@ async def _repeat(store: Store, who: Caller, item: Item) -> Document:
 async def accept_one(request: web.Request, who: Caller, item: Item) -> tuple[dict[str, Any], int]:
     """Accept one message: 202 with its answer, or 200 with the first one for a repeat."""
     store = request.app[STORE]
-    instances, inactive = await lookups(store, who, [item])
+    instances, inactive = await lookups(request, who, [item])
     [refusal] = await refusals(store, who, [item], instances, inactive)
     if refusal is not None:
         raise refusal.error
@@ -291,7 +275,8 @@ async def accept_one(request: web.Request, who: Caller, item: Item) -> tuple[dic
         await _announce(request, [first])
         return answer(first), 200
     await _name_contacts(store, who, [item])
-    log.info("message accepted", message_id=message["_id"], lane=message["lane"])
+    # Debug: one line per send would be the busiest log of all (bulk sends log at info).
+    log.debug("message accepted", message_id=message["_id"], lane=message["lane"])
     return answer(message), 202
 
 
@@ -305,7 +290,7 @@ async def accept_many(
     found in the bodies), else one write and one confirmed publish batch."""
     store = request.app[STORE]
     items = [item for _, item in indexed]
-    instances, inactive = await lookups(store, who, items)
+    instances, inactive = await lookups(request, who, items)
     found = await refusals(store, who, items, instances, inactive)
     issues = issues + [
         (["messages", index, refusal.field], refusal.message)

@@ -3,8 +3,6 @@
 import hashlib
 import hmac
 import secrets
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,6 +10,7 @@ from aiohttp import web
 
 from ingress_api.endpoints import current
 from ingress_api.ratelimit import count_request
+from ingress_api.recent import Recent
 from lanegate.errors import Forbidden, InsufficientScope, Unauthorized
 from lanegate.events import utcnow
 from lanegate.service import SETTINGS, STORE
@@ -56,7 +55,6 @@ class _Known:
 
     record: Document
     tenant: Document
-    until: float
     last_used: datetime | None
 
 
@@ -69,36 +67,29 @@ class KeyCache:
     """
 
     def __init__(self, ttl: float) -> None:
-        self._ttl = ttl
-        self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._known: Recent[str, _Known] = Recent(ttl, CACHED_KEYS)
 
     async def lookup(self, store: Store, key_hash: str) -> _Known | None:
         """The live key with this hash and its enabled tenant, or None."""
-        known = self._known.get(key_hash)
-        if known is not None and known.until > time.monotonic():
-            return known
-        self._known.pop(key_hash, None)
-        record = await store.api_keys.find_one({"keyHash": key_hash, "revokedAt": None})
-        if record is None:
-            return None
-        tenant = await store.tenants.find_one(
-            {"_id": record["tenantId"], "disabled": {"$ne": True}}
-        )
-        if tenant is None:
-            return None
-        known = _Known(record, tenant, time.monotonic() + self._ttl, record.get("lastUsedAt"))
-        if self._ttl > 0:
-            self._known[key_hash] = known
-            while len(self._known) > CACHED_KEYS:
-                self._known.popitem(last=False)
-        return known
+
+        async def read() -> _Known | None:
+            record = await store.api_keys.find_one({"keyHash": key_hash, "revokedAt": None})
+            if record is None:
+                return None
+            tenant = await store.tenants.find_one(
+                {"_id": record["tenantId"], "disabled": {"$ne": True}}
+            )
+            return None if tenant is None else _Known(record, tenant, record.get("lastUsedAt"))
+
+        return await self._known.read_through(key_hash, read)
 
     def forget(self, *, tenant_id: str, key_id: str | None = None) -> None:
         """Drop a tenant's cached keys (or one of them) after an admin change."""
-        for key_hash, known in list(self._known.items()):
-            record = known.record
-            if record["tenantId"] == tenant_id and key_id in (None, record["_id"]):
-                del self._known[key_hash]
+        self._known.forget_where(
+            lambda _, known: (
+                known.record["tenantId"] == tenant_id and key_id in (None, known.record["_id"])
+            )
+        )
 
 
 KEYS = web.AppKey("keys", KeyCache)

@@ -10,6 +10,7 @@ from ingress_api.body import read_json, read_query
 from ingress_api.endpoints import API
 from ingress_api.instances import iso
 from ingress_api.listing import page_meta
+from ingress_api.lookups import LOOKUPS
 from lanegate.api import (
     PHONE,
     ContactDeleted,
@@ -160,6 +161,7 @@ async def set_status(request: web.Request) -> web.Response:
     )
     if contact is None:
         raise NotFound("Contact not found")
+    request.app[LOOKUPS].forget_contacts(who.tenant_id)
     return web.json_response(view(contact))
 
 
@@ -178,4 +180,5 @@ async def delete_contact(request: web.Request) -> web.Response:
     )
     if contact is None:
         raise NotFound("Contact not found")
+    request.app[LOOKUPS].forget_contacts(who.tenant_id)
     return web.json_response({"id": contact["_id"], "deleted": True})

@@ -13,6 +13,7 @@ from ingress_api.auth import Caller, caller, require_own_instance
 from ingress_api.body import read_json
 from ingress_api.endpoints import API
 from ingress_api.lifecycle import clear_waiting
+from ingress_api.lookups import LOOKUPS
 from ingress_api.quotas import check_instance_quota
 from ingress_api.rpc import ask
 from lanegate.api import (
@@ -199,7 +200,7 @@ async def update(request: web.Request) -> web.Response:
     if body.isPrimary:
         await _make_primary(store, instance)
     if PACING_FIELDS & body.model_fields_set:
-        await announce_pacing(request, instance)
+        await announce_change(request, instance)
     updated = await own_instance(store, who, instance["_id"])
     return web.json_response(view(updated))
 
@@ -207,8 +208,9 @@ async def update(request: web.Request) -> web.Response:
 PACING_FIELDS = {"lanes", "timezone", "warmup", "throughput"}
 
 
-async def announce_pacing(request: web.Request, instance: Document) -> None:
-    """Tell the instance's scheduler to reload its pacing (already stored, read on takeover)."""
+async def announce_change(request: web.Request, instance: Document) -> None:
+    """Tell the instance's scheduler to read it again: its pacing changed (already stored,
+    read on takeover), or it is gone."""
     try:
         await request.app[BROKER].publish(
             InstanceConfigured(tenantId=instance["tenantId"], instanceName=instance["_id"])
@@ -330,6 +332,15 @@ async def delete(request: web.Request) -> web.Response:
         logged_out = False
         log.warning("logout before delete failed", instance=instance["_id"], error=e.message)
     await store.instances.delete_one({"_id": instance["_id"], "tenantId": who.tenant_id})
+    request.app[LOOKUPS].forget_instance(instance["_id"])
+    try:
+        # Its scheduler drops the line and cancels what a send accepted meanwhile left in it.
+        await announce_change(request, instance)
+    except Unavailable:
+        log.warning(
+            "delete not announced; its scheduler settles it at its next load",
+            instance=instance["_id"],
+        )
     return web.json_response(
         {
             "instanceName": instance["_id"],

@@ -26,8 +26,11 @@ from ingress_api import (  # noqa: F401
 )
 from ingress_api.auth import KEYS, KeyCache
 from ingress_api.endpoints import API
+from ingress_api.inserts import message_inserts
 from ingress_api.leftovers import leftovers
+from ingress_api.lookups import LOOKUPS, Lookups
 from ingress_api.monitoring import STARTED
+from ingress_api.quotas import MESSAGE_COUNTER, MessageCounter
 from ingress_api.ratelimit import LIMITER, RateLimiter, quota_headers
 from ingress_api.sealing import seal_at_start
 from lanegate.service import base_app, run
@@ -42,11 +45,14 @@ def build(settings: Settings) -> web.Application:
     app[STARTED] = time.monotonic()
     app[KEYS] = KeyCache(settings.auth_cache_seconds)
     app[LIMITER] = RateLimiter()
+    app[MESSAGE_COUNTER] = MessageCounter()
+    app[LOOKUPS] = Lookups(settings.accept_cache_seconds)
     app.router.add_routes(API.routes())
     app.router.add_routes(console.routes())
     openapi.install(app)
     app.cleanup_ctx.append(rpc.rpc_client)
     app.cleanup_ctx.append(leftovers)
+    app.cleanup_ctx.append(message_inserts)
     app.on_startup.append(seal_at_start)
     return app
 

@@ -1,22 +1,27 @@
 """Per-tenant quotas: instances, and messages per UTC day, counted in the store.
 
-The day's count is one document per tenant and day, raised with a conditional
-increment that only matches while the new total stays within the quota, so
-every ingress replica agrees and a bulk send takes all its messages or none.
+The day's count is one `tenant_usage` document per tenant and day, from which
+each process takes the tenant's messages in blocks (see `ingress_api.blocks`), as
+the rate limit does: most sends cost no round trip, every ingress replica agrees,
+and a bulk send takes all its messages or none. What a replica reserved and did
+not use (messages given back stay with it) makes the others stop a little early,
+and the stored count can be ahead of the messages accepted by up to a block per
+replica.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from ingress_api.auth import Caller
+from ingress_api.blocks import Block, BlockCounter
 from lanegate.errors import InstanceQuotaExceeded, MessageQuotaExceeded
-from lanegate.events import utcnow
 from lanegate.service import SETTINGS, STORE
-from lanegate.store import Store
+from lanegate.store import Document, Store
+
+DAY_SECONDS = 86_400  # POSIX time has no leap seconds: windows of a day start at UTC midnight
 
 
 async def check_instance_quota(request: web.Request, who: Caller, created: str = "") -> None:
@@ -37,60 +42,57 @@ async def check_instance_quota(request: web.Request, who: Caller, created: str =
     )
 
 
+def _counter(tenant_id: str, window: int) -> tuple[str, Document]:
+    start = datetime.fromtimestamp(window * DAY_SECONDS, UTC)
+    day = start.date().isoformat()
+    # Kept a day past its own, then dropped by the TTL index.
+    fields = {"tenantId": tenant_id, "day": day, "expiresAt": start + timedelta(days=2)}
+    return f"{tenant_id}:{day}", fields
+
+
 @dataclass(frozen=True)
 class Reservation:
     """Messages counted against one tenant's day; given back when they are not queued."""
 
-    counter: str
+    block: Block
     count: int
 
-    async def release(self, store: Store, count: int | None = None) -> None:
-        """Take the messages (or `count` of them) back off the day's count: their accept
-        failed."""
-        count = self.count if count is None else count
-        if count:
-            await store.tenant_usage.update_one({"_id": self.counter}, {"$inc": {"count": -count}})
+    def release(self, count: int | None = None) -> None:
+        """Give the messages (or `count` of them) back to this process's block for later sends:
+        their accept failed (a block whose day ended drops them)."""
+        self.block.give_back(self.count if count is None else min(count, self.count))
 
 
-def _day(now: datetime) -> tuple[str, datetime]:
-    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return start.date().isoformat(), start + timedelta(days=1)
+class MessageCounter(BlockCounter):
+    """Counts each tenant's messages per UTC day from blocks reserved in the store."""
+
+    def __init__(self) -> None:
+        super().__init__("tenant_usage", DAY_SECONDS, _counter)
+
+    async def reserve(
+        self, store: Store, tenant_id: str, limit: int, count: int, now: float
+    ) -> Reservation:
+        """Count `count` messages against the tenant's day of `now`, all or none: 429
+        QUOTA_EXCEEDED with `Retry-After` (seconds to the next UTC midnight) when they do not
+        all fit, taking nothing."""
+        taken = await self.take(store, tenant_id, limit, count, now)
+        if taken.ok:
+            return Reservation(taken.block, count)
+        rollover = datetime.fromtimestamp(taken.ends, UTC)
+        raise MessageQuotaExceeded(
+            f"Daily message quota of {limit} reached for tenant {tenant_id}"
+            f" ({count} more would not fit); it resets at {rollover.isoformat()}",
+            headers={"Retry-After": str(max(1, int(taken.ends - now) + 1))},
+        )
+
+
+MESSAGE_COUNTER = web.AppKey("message_counter", MessageCounter)
 
 
 async def reserve_messages(request: web.Request, who: Caller, count: int) -> Reservation:
-    """Count `count` messages against the tenant's day, all or none: 429 QUOTA_EXCEEDED with
-    `Retry-After` (seconds to the next UTC midnight) when they do not all fit."""
+    """Count `count` messages against the caller's tenant's day (see `MessageCounter.reserve`)."""
     limit = who.max_messages_per_day
     if limit is None:
         limit = request.app[SETTINGS].tenant_max_messages_per_day
-    now = utcnow()
-    day, rollover = _day(now)
-    counter = f"{who.tenant_id}:{day}"
-    usage = request.app[STORE].tenant_usage
-    if count <= limit:
-        fits = {"_id": counter, "count": {"$lte": limit - count}}
-        raise_count = {"$inc": {"count": count}}
-        if await usage.find_one_and_update(fits, raise_count, return_document=ReturnDocument.AFTER):
-            return Reservation(counter, count)
-        try:
-            await usage.insert_one(
-                {
-                    "_id": counter,
-                    "tenantId": who.tenant_id,
-                    "day": day,
-                    "count": count,
-                    # Kept a day past its own, then dropped by the TTL index.
-                    "expiresAt": rollover + timedelta(days=1),
-                }
-            )
-            return Reservation(counter, count)
-        except DuplicateKeyError:
-            pass  # it exists (or another request just made it): the conditional path decides
-        if await usage.find_one_and_update(fits, raise_count, return_document=ReturnDocument.AFTER):
-            return Reservation(counter, count)
-    wait = max(1, int((rollover - now).total_seconds()) + 1)
-    raise MessageQuotaExceeded(
-        f"Daily message quota of {limit} reached for tenant {who.tenant_id}"
-        f" ({count} more would not fit); it resets at {rollover.isoformat()}",
-        headers={"Retry-After": str(wait)},
-    )
+    counter = request.app[MESSAGE_COUNTER]
+    return await counter.reserve(request.app[STORE], who.tenant_id, limit, count, time.time())

@@ -11,6 +11,7 @@ import pytest
 from lanegate.broker import Broker
 from lanegate.devstack import Stack, wait_http
 from lanegate.secrets import new_key
+from lanegate.store import Store
 from tests.simulators.meta import MetaSimulator
 from tests.simulators.waha import WahaSimulator
 from tests.support.gateway import Gateway, delete_topology
@@ -112,6 +113,19 @@ def hooks() -> Iterator[Gateway]:
     finally:
         stack.stop_all()
         asyncio.run(delete_topology(AMQP_URL, namespace))
+
+
+@pytest.fixture
+async def store(gateway: Gateway) -> AsyncIterator[Store]:
+    """A database of this test's own on the session's wire store, dropped after it."""
+    database = f"lanegate_own_{uuid.uuid4().hex[:8]}"
+    store = Store(gateway.store_uri, database)
+    await store.connect()
+    try:
+        yield store
+    finally:
+        await store.db.client.drop_database(database)
+        await store.close()
 
 
 @pytest.fixture

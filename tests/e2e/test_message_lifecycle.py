@@ -7,6 +7,8 @@ from operator import itemgetter
 
 import pytest
 
+from lanegate.broker import Broker
+from lanegate.events import accepted, new_id, utcnow
 from tests.e2e.conftest import AMQP_URL
 from tests.support.gateway import Gateway, eventually, hearing
 from tests.support.messages import DB, outbox_counts, send, statuses, stored, wait_status
@@ -175,6 +177,51 @@ async def test_an_unapproved_message_expires_too(gateway: Gateway, receiver: Rec
     await wait_status(gateway, "expired", message_id)
     status, _ = await gateway.call("POST", f"/message/{message_id}/approve", key=key)
     assert 409 == status
+
+
+@pytest.mark.parametrize("line", ["never planned", "deleted through the API"])
+async def test_a_message_accepted_for_an_instance_deleted_meanwhile_is_canceled(
+    gateway: Gateway, receiver: Receiver, line: str
+) -> None:
+    # Stored and announced by a send that read its instance just before the delete ran (the
+    # delete canceled what waited, then removed the instance), or by a replica that still
+    # trusted its read of the instance. The scheduler may never have planned the instance, or
+    # had a line for it, which the delete's announcement drops.
+    tenant_id, key = await gateway.tenant()
+    name = f"{tenant_id}__support__deleted"
+    if line == "deleted through the API":
+        await gateway.instance(tenant_id, key, receiver.url(), name=name, connect=False)
+        status, _ = await gateway.call("DELETE", f"/instance/{name}", key=key)
+        assert 200 == status
+    now = utcnow()
+    message = {
+        "_id": new_id(),
+        "tenantId": tenant_id,
+        "instanceName": name,
+        "provider": "sandbox",
+        "to": "5491100000009",
+        "type": "text",
+        "content": {"text": "late"},
+        "lane": "normal",
+        "priority": 5,
+        "status": "pending",
+        "createdAt": now,
+        "queuedAt": now,
+    }
+    async with gateway.mongo() as client:
+        await client[DB].messages.insert_one(message)
+    broker = Broker(AMQP_URL, gateway.namespace)
+    await broker.connect()
+    try:
+        async with hearing(AMQP_URL, gateway.namespace, "message.canceled") as next_event:
+            await broker.publish(accepted(message))
+            told = itemgetter("messageId", "status")(await next_event())
+    finally:
+        await broker.close()
+
+    assert (message["_id"], "canceled") == told
+    status, view = await gateway.call("GET", f"/message/{message['_id']}", key=key)
+    assert (200, "canceled") == (status, view["status"])
 
 
 async def test_a_disconnected_instance_holds_its_messages_and_resumes_on_reconnect(

@@ -1,5 +1,5 @@
 """Per-tenant quotas: instances (403) and messages per UTC day (429 until midnight), counted in
-the store, all or nothing for bulk."""
+the store, all or nothing for bulk; the day's count taken in blocks against the real store."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -7,6 +7,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ingress_api.quotas import MessageCounter
+from lanegate.errors import MessageQuotaExceeded
+from lanegate.store import Store
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver
 
@@ -104,3 +107,82 @@ async def test_quota_answer_says_when_the_day_rolls_over(
     assert abs((midnight - now).total_seconds() - wait) < 30
     assert midnight.isoformat() in answer["error"]
     assert 0 == await _messages(gateway, tenant_id)
+
+
+class CountingCounter(MessageCounter):
+    """A message counter that counts its store round trips."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reservations = 0
+
+    async def _reserve(self, *args: Any) -> None:
+        self.reservations += 1
+        await super()._reserve(*args)
+
+
+NOON = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0).timestamp()
+
+
+async def _accepted(counter: MessageCounter, store: Store, limit: int, count: int) -> int:
+    """How many of `count` messages the counter took at NOON: all or none."""
+    try:
+        await counter.reserve(store, "tenant", limit, count, NOON)
+    except MessageQuotaExceeded:
+        return 0
+    return count
+
+
+async def test_single_sends_take_the_day_in_blocks(store: Store) -> None:
+    counter = CountingCounter()
+    assert 100 == sum([await _accepted(counter, store, 100_000, 1) for _ in range(100)])
+    assert 2 == counter.reservations
+    stored = await store.tenant_usage.find_one({})
+    day = datetime.fromtimestamp(NOON, UTC).date()
+    expires = datetime.combine(day + timedelta(days=2), datetime.min.time(), UTC)
+    assert {
+        "_id": f"tenant:{day.isoformat()}",
+        "tenantId": "tenant",
+        "day": day.isoformat(),
+        "count": 100,
+        "expiresAt": expires,
+    } == stored
+
+
+async def test_two_replicas_never_accept_more_than_the_day_holds(store: Store) -> None:
+    replicas = [CountingCounter(), CountingCounter()]
+    sizes = [1, 3, 1, 7, 1, 20] * 8 + [1] * 40
+    accepted = [await _accepted(replicas[n % 2], store, 150, size) for n, size in enumerate(sizes)]
+    # Single sends at the end use up what either replica still holds: exactly the limit.
+    assert 150 == sum(accepted)
+    assert sum(r.reservations for r in replicas) < len(sizes) // 2
+
+
+async def test_a_bulk_larger_than_what_is_left_is_refused_whole(store: Store) -> None:
+    a, b = CountingCounter(), CountingCounter()
+    assert 4 == await _accepted(b, store, 10, 4)
+    # A reserves 7 but only 6 fit under the limit: refused, and the 6 stay with A.
+    assert 0 == await _accepted(a, store, 10, 7)
+    assert 6 == await _accepted(a, store, 10, 6)
+    assert (0, 0) == (await _accepted(a, store, 10, 1), await _accepted(b, store, 10, 1))
+    assert (1, 2) == (a.reservations, b.reservations)
+
+
+async def test_released_messages_can_be_sent_again_without_a_round_trip(store: Store) -> None:
+    counter = CountingCounter()
+    reservation = await counter.reserve(store, "tenant", 5, 5, NOON)
+    reservation.release()
+    reservation = await counter.reserve(store, "tenant", 5, 5, NOON)
+    reservation.release(2)
+    assert [2, 0] == [await _accepted(counter, store, 5, n) for n in (2, 1)]
+    assert 1 == counter.reservations
+
+
+async def test_the_next_day_counts_afresh_and_keeps_the_days_apart(store: Store) -> None:
+    counter = MessageCounter()
+    yesterday = await counter.reserve(store, "tenant", 3, 3, NOON - 86_400)
+    await counter.reserve(store, "tenant", 3, 3, NOON)
+    # Messages of a day that has ended are not given to the next.
+    yesterday.release()
+    assert 0 == await _accepted(counter, store, 3, 1)
+    assert [3, 3] == [d["count"] async for d in store.tenant_usage.find({}).sort("day")]

@@ -1,29 +1,15 @@
 """The rate limiter's blocks against the real store: never over the limit, few round trips."""
 
+import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from ingress_api.ratelimit import WINDOW_SECONDS, RateLimiter
 from lanegate.store import Store
-from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def store(gateway: Gateway) -> AsyncIterator[Store]:
-    database = f"lanegate_ratelimit_{uuid.uuid4().hex[:8]}"
-    store = Store(gateway.store_uri, database)
-    await store.connect()
-    try:
-        yield store
-    finally:
-        await store.db.client.drop_database(database)
-        await store.close()
 
 
 def _mid_window() -> float:
@@ -77,3 +63,21 @@ async def test_a_replica_that_answers_remaining_0_admits_nothing_more(store: Sto
         mine = [(ok, quota.remaining) for name, (ok, quota) in answers if name == replica]
         zeros = [n for n, (ok, left) in enumerate(mine) if ok and left == 0]
         assert [] == [n for n, (ok, _) in enumerate(mine) if ok and zeros and n > zeros[0]]
+
+
+async def test_a_request_that_waited_across_a_window_change_counts_in_the_new_window(
+    store: Store,
+) -> None:
+    # The first request reserves while the second waits for it; the third opens the next window.
+    limiter = RateLimiter()
+    now = _mid_window()
+    first, waited, _ = await asyncio.gather(
+        limiter.admit(store, "key", 100, now),
+        limiter.admit(store, "key", 100, now),
+        limiter.admit(store, "key", 100, now + WINDOW_SECONDS),
+    )
+    window = int(now) // WINDOW_SECONDS
+    assert ((window + 1) * WINDOW_SECONDS, (window + 2) * WINDOW_SECONDS) == (
+        first[1].reset,
+        waited[1].reset,
+    )

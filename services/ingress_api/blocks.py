@@ -1,0 +1,114 @@
+"""Counts per key and fixed window against a limit, reserved from the store in blocks.
+
+Each process reserves a key's counts in blocks: one unconditional `$inc` (an upsert
+on the window's first reservation) on the window's counter takes several at once,
+and the process hands them out from its block without another round trip, all of a
+take or none. A block takes at least what the take in hand lacks, otherwise at most
+`BLOCK_MAX` and 1/`BLOCK_SHARE` of what is left under the limit as the counter last
+read, so it shrinks to one as the window fills; of what it took, a process keeps
+only the part that fits under the limit given the counter it gets back, so the
+replicas together never hand out more than the limit. Counters only grow, so a take
+the limit cannot hold as last read is refused without a round trip. What a replica
+reserved and did not hand out (or was given back) makes the others stop a little
+early, and the stored count can run ahead of what was handed out by up to a block
+per replica.
+"""
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from lanegate.store import Document, Store
+
+BLOCK_MAX = 50  # counts one reservation may take (more only when its request lacks more)
+BLOCK_SHARE = 8  # ... and at most this share of what is left under the limit
+
+Counter = Callable[[str, int], tuple[str, Document]]
+"""A key and window's counter: its `_id`, and the fields set when a reservation creates it."""
+
+
+@dataclass
+class Block:
+    """This process's share of one key's window."""
+
+    reserved: int = 0  # counts this process took from the window's counter
+    used: int = 0  # of which it handed out
+    counted: int = 0  # the counter as last read: every replica's reservations
+
+    @property
+    def held(self) -> int:
+        """What this process reserved and has not handed out."""
+        return self.reserved - self.used
+
+    def give_back(self, count: int) -> None:
+        """Hold `count` handed-out counts again, for later takes in the same window."""
+        self.used -= min(count, self.used)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What one take got: all it asked for or nothing, and where the key stands after it."""
+
+    ok: bool
+    remaining: int  # unreserved under the limit as last read, plus what this process holds
+    ends: int  # the window's end, in seconds since the epoch
+    block: Block  # where the counts came from, to give them back
+
+
+class BlockCounter:
+    """Counts per key and window of `seconds` (aligned to the epoch) against a limit, from
+    blocks reserved on the counters of one store collection."""
+
+    def __init__(self, collection: str, seconds: int, counter: Counter) -> None:
+        self._collection = collection
+        self._seconds = seconds
+        self._counter = counter
+        self._window = 0
+        self._blocks: dict[str, Block] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def take(self, store: Store, key: str, limit: int, count: int, now: float) -> Taken:
+        """Take `count` from the key's block in the window of `now`, all or none, reserving
+        more in the store when the block lacks them and the limit may still hold them."""
+        window = int(now) // self._seconds
+        if window != self._window:
+            self._window, self._blocks, self._locks = window, {}, {}
+        block = self._blocks.setdefault(key, Block())
+        if block.held < count <= block.held + limit - block.counted:
+            # One reservation at a time per key: requests that arrive meanwhile share it.
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                if window != self._window:  # a new window began while this request waited
+                    return await self.take(store, key, limit, count, self._window * self._seconds)
+                if block.held < count <= block.held + limit - block.counted:
+                    await self._reserve(store, key, window, block, limit, count - block.held)
+        ok = block.held >= count
+        if ok:
+            block.used += count
+        remaining = max(0, limit - block.counted) + block.held
+        return Taken(ok=ok, remaining=remaining, ends=(window + 1) * self._seconds, block=block)
+
+    async def _reserve(
+        self, store: Store, key: str, window: int, block: Block, limit: int, lacking: int
+    ) -> None:
+        size = max(lacking, min(BLOCK_MAX, (limit - block.counted) // BLOCK_SHARE))
+        counter_id, on_insert = self._counter(key, window)
+        update = {"$inc": {"count": size}, "$setOnInsert": on_insert}
+        for attempt in range(2):
+            try:
+                counter = await store.db[self._collection].find_one_and_update(
+                    {"_id": counter_id},
+                    update,
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+                break
+            except DuplicateKeyError:
+                if attempt:  # two first requests of a window raced to create it; the retry updates
+                    raise
+        counted = int(counter["count"]) if counter else size
+        # Of the counts just taken, those that fit under the limit are this process's.
+        block.reserved += max(0, min(size, limit - (counted - size)))
+        block.counted = counted

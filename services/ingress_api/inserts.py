@@ -1,0 +1,139 @@
+"""Single inserts made at once share one `insert_many`: a round trip for many sends.
+
+The first insert into an idle collection is written at once. Inserts made while
+a write is under way queue, and the first of them writes them all together
+when it ends (up to `most`), so nothing waits on a timer and a busy process
+makes one round trip per batch instead of one per send. Each caller hears its
+own document's outcome: a duplicate key only for the document that has it, a
+lost connection (which may have written any of them) for the whole batch.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    DuplicateKeyError,
+    OperationFailure,
+    WriteError,
+)
+
+from lanegate.service import STORE
+from lanegate.store import Document
+
+DUPLICATE_KEY = 11000
+
+
+WRITTEN, YOUR_TURN = True, False
+
+
+@dataclass
+class _Queued:
+    document: Document
+    # WRITTEN (or the insert's error), or YOUR_TURN: this caller writes the next batch.
+    done: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+def _error(details: dict[str, Any]) -> Exception:
+    """The error one document's insert met, as `insert_one` would have raised it."""
+    message, code = str(details.get("errmsg", "")), details.get("code")
+    error_code = code if isinstance(code, int) else None
+    if error_code == DUPLICATE_KEY:
+        return DuplicateKeyError(message, error_code, details)
+    return WriteError(message, error_code, details)
+
+
+class GroupedInserts:
+    """Inserts into one collection, grouped while a write is under way."""
+
+    def __init__(self, collection: AsyncCollection[Document], most: int = 200) -> None:
+        self._collection = collection
+        self._most = most
+        self._queued: list[_Queued] = []
+        self._writing = False
+        self.writes = 0  # round trips made, for the benchmarks and tests
+
+    async def insert(self, document: Document) -> None:
+        """Insert one document, raising as `insert_one` would for it."""
+        queued = _Queued(document)
+        self._queued.append(queued)
+        if self._writing and await self._wait(queued) == WRITTEN:
+            return
+        # This caller is first in line: it writes its batch, then lets the next one go.
+        self._writing = True
+        live = [q for q in self._queued if not q.done.cancelled()]  # this caller's comes first
+        batch, self._queued = live[: self._most], live[self._most :]
+        try:
+            outcomes = await self._write(batch)
+        finally:
+            self._hand_over()
+        for other, outcome in zip(batch[1:], outcomes[1:], strict=True):
+            if other.done.cancelled():
+                continue
+            if outcome is None:
+                other.done.set_result(WRITTEN)
+            else:
+                other.done.set_exception(outcome)
+        if outcomes[0] is not None:
+            raise outcomes[0]
+
+    async def _wait(self, queued: _Queued) -> bool:
+        try:
+            return await queued.done
+        except asyncio.CancelledError:
+            if not queued.done.cancelled() and queued.done.result() == YOUR_TURN:
+                self._queued.remove(queued)  # cut off just as its turn came: pass it on
+                self._hand_over()
+            raise
+
+    async def _write(self, batch: list[_Queued]) -> list[Exception | None]:
+        """Each document's outcome: None when written."""
+        self.writes += 1
+        try:
+            await self._collection.insert_many([q.document for q in batch], ordered=False)
+        except BulkWriteError as e:
+            failed = {int(error["index"]): error for error in e.details.get("writeErrors", [])}
+            unsure = e.details.get("writeConcernErrors")
+            return [
+                _error(failed[index])
+                if index in failed
+                else OperationFailure(str(unsure[0].get("errmsg")))
+                if unsure
+                else None
+                for index in range(len(batch))
+            ]
+        except Exception as e:
+            return [e] * len(batch)
+        except BaseException:
+            # Cut off (the process stops): any of them may have been written.
+            lost = AutoReconnect("the insert was interrupted")
+            for queued in batch[1:]:
+                if not queued.done.cancelled():
+                    queued.done.set_exception(lost)
+            raise
+        return [None] * len(batch)
+
+    def _hand_over(self) -> None:
+        """Let the first caller still waiting write the next batch, or go idle; the
+        documents of callers gone meanwhile are not written."""
+        self._queued = [q for q in self._queued if not q.done.cancelled()]
+        if self._queued:
+            self._queued[0].done.set_result(YOUR_TURN)
+        else:
+            self._writing = False
+
+
+MESSAGE_INSERTS = web.AppKey("message_inserts", GroupedInserts)
+
+
+async def message_inserts(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the process's grouped message inserts, on its store."""
+    app[MESSAGE_INSERTS] = GroupedInserts(app[STORE].messages)
+    yield

@@ -1,0 +1,100 @@
+"""The instances and inactive contacts a send names, read at most once per few seconds.
+
+A send needs to know that its instance exists (and its provider, which never
+changes) and whether its recipient is an inactive contact. Each process keeps
+what it read for `LANEGATE_ACCEPT_CACHE_SECONDS`, so a steady stream of sends
+costs no read. A change made through this process (a deleted instance, a contact
+deactivated, deleted or saved) is seen at once; one made through another replica
+within that many seconds. A message accepted for an instance deleted meanwhile
+is canceled by the scheduler, as the delete cancels the instance's waiting ones.
+Unknown instances are never kept: one created a moment ago is found at once.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ingress_api.recent import Recent
+from lanegate.store import Document, Store
+
+# What a send reads of its instance: it says who owns it and which provider sends.
+INSTANCE_FIELDS = {"tenantId": 1, "provider": 1}
+# A tenant's inactive numbers are kept whole up to this many, else asked for per send.
+MOST_INACTIVE = 10_000
+CACHED_TENANTS = 1_000
+
+
+@dataclass(frozen=True)
+class _Inactive:
+    """A tenant's inactive numbers, or None when there are too many to keep."""
+
+    numbers: frozenset[str] | None
+
+
+class Lookups:
+    """The reads that decide whether a send may be queued, kept for `ttl` seconds."""
+
+    def __init__(self, ttl: float, most_inactive: int = MOST_INACTIVE) -> None:
+        self._most_inactive = most_inactive
+        self._instances: Recent[str, Document] = Recent(ttl)
+        self._inactive: Recent[str, _Inactive] = Recent(ttl, CACHED_TENANTS)
+
+    async def instances(
+        self, store: Store, tenant_id: str, names: Iterable[str]
+    ) -> dict[str, Document]:
+        """The tenant's instances among `names`, by name (missing ones left out)."""
+        found: dict[str, Document] = {}
+        unread: list[str] = []
+        for name in sorted(set(names)):
+            instance = self._instances.get(name)
+            if instance is not None and instance["tenantId"] == tenant_id:
+                found[name] = instance
+            else:
+                unread.append(name)
+        if len(unread) == 1:  # a single send: concurrent ones share the read
+            [name] = unread
+
+            async def read() -> Document | None:
+                query = {"_id": name, "tenantId": tenant_id}
+                return await store.instances.find_one(query, INSTANCE_FIELDS)
+
+            instance = await self._instances.read_through(name, read)
+            if instance is not None and instance["tenantId"] == tenant_id:
+                found[name] = instance
+        elif unread:
+            query = {"_id": {"$in": unread}, "tenantId": tenant_id}
+            async for instance in store.instances.find(query, INSTANCE_FIELDS):
+                found[instance["_id"]] = instance
+                self._instances.put(instance["_id"], instance)
+        return found
+
+    async def inactive(self, store: Store, tenant_id: str, numbers: Iterable[str]) -> set[str]:
+        """Which of `numbers` belong to the tenant's inactive contacts."""
+        asked = set(numbers)
+        if not asked:
+            return set()
+
+        async def read() -> _Inactive:
+            query = {"tenantId": tenant_id, "active": False}
+            found = store.contacts.find(query, {"identifier": 1}).limit(self._most_inactive + 1)
+            kept = frozenset([contact["identifier"] async for contact in found])
+            return _Inactive(kept if len(kept) <= self._most_inactive else None)
+
+        known = await self._inactive.read_through(tenant_id, read)
+        if known is not None and known.numbers is not None:
+            return asked & known.numbers
+        query = {"tenantId": tenant_id, "identifier": {"$in": sorted(asked)}, "active": False}
+        found = store.contacts.find(query, {"identifier": 1})
+        return {contact["identifier"] async for contact in found}
+
+    def forget_instance(self, name: str) -> None:
+        """This process deleted the instance."""
+        self._instances.forget(name)
+
+    def forget_contacts(self, tenant_id: str) -> None:
+        """This process changed one of the tenant's contacts."""
+        self._inactive.forget(tenant_id)
+
+
+LOOKUPS = web.AppKey("lookups", Lookups)
