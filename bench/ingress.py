@@ -10,7 +10,12 @@ own process (validates the body with `TextMessage`, publishes one confirmed
 message to the same exchange), the same handler with one store insert, and
 with the gateway's store round trips. A load generator in its own process
 drives each in turn (closed loop, `--rounds` rounds), then the gateway and the
-bare handler open loop at half the gateway's peak rate for latency.
+bare handler open loop at half the gateway's peak rate for latency; (4) the
+same again with every process's inserts answered by the proxy and not stored
+(`free_inserts`): the embedded store spends milliseconds of CPU on each insert,
+which holds any handler that stores a message far below the bare one, so this
+shows what the gateway itself costs beside a store that keeps up (as MongoDB on
+its own machine would).
 
     python -m bench.ingress [--seconds 8] [--concurrency 32] [--rounds 2] [--bulk 1000]
 """
@@ -143,20 +148,29 @@ class Run:
         self.start()
 
     def helper(self, args: list[str], env: dict[str, str], port: int) -> tuple[str, int]:
-        """Start a helper process listening on `port`; returns its base URL once ready."""
+        """Start a helper process listening on `port`; returns its base URL once ready, and
+        its pid."""
         process = spawn(args, env, self.logs / f"helper-{port}.log")
         self.helpers.append(process)
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/readyz", 60)
         return url, process.pid
 
-    def bare(self, store: str) -> tuple[str, int]:
+    def bare(self, store: str, mongo: str) -> tuple[str, int]:
         """A bare handler with the given store work (`none`, `insert` or `same`)."""
         port = free_port()
         args = ["-m", "bench._bare_ingress", "--port", str(port), "--amqp", AMQP_URL]
         args += ["--exchange", f"{self.namespace}.events", "--store", store]
-        args += ["--mongo", self.stack.env["LANEGATE_MONGO_URI"], "--db", "lanegate_bench"]
+        args += ["--mongo", mongo, "--db", "lanegate_bench"]
         return self.helper(args, dict(os.environ), port)
+
+    def ingress(self, mongo: str, label: str) -> tuple[str, int]:
+        """Another ingress-api process on this run's broker and the store at `mongo`."""
+        port = free_port()
+        env = dict(self.stack.env)
+        env["LANEGATE_MONGO_URI"] = mongo
+        env["LANEGATE_INGRESS_PORT"] = str(port)
+        return self.helper(["-m", "ingress_api"], env, port)
 
     def close(self) -> None:
         try:
@@ -182,15 +196,21 @@ async def delete_topology(namespace: str) -> None:
         await channel.exchange_delete(broker.exchange_name)
 
 
-async def single(run: Run, key: str, name: str) -> dict[str, Any]:
-    """Closed-loop peak of the gateway and both bare handlers, then the gateway paced."""
+async def single(run: Run, key: str, name: str, proxy: str | None = None) -> dict[str, Any]:
+    """Closed-loop peak of the gateway and the bare handlers, then the gateway paced; with
+    `proxy` (the free-insert proxy's address), the gateway and the handlers use the store
+    through it."""
     args, body = run.args, {"instanceName": name, "to": TO, "text": "Hello {there|friend}"}
-    gateway = (run.stack.url("ingress_api"), run.stack.processes["ingress_api"].pid)
+    mongo = proxy or run.stack.env["LANEGATE_MONGO_URI"]
+    if proxy is None:
+        gateway = (run.stack.url("ingress_api"), run.stack.processes["ingress_api"].pid)
+    else:
+        gateway = await asyncio.to_thread(run.ingress, proxy, "free-inserts")
     targets = {
         "gateway": (*gateway, key),
-        "bare": (*await asyncio.to_thread(run.bare, "none"), None),
-        "bare_insert": (*await asyncio.to_thread(run.bare, "insert"), None),
-        "bare_same": (*await asyncio.to_thread(run.bare, "same"), key),
+        "bare": (*await asyncio.to_thread(run.bare, "none", mongo), None),
+        "bare_insert": (*await asyncio.to_thread(run.bare, "insert", mongo), None),
+        "bare_same": (*await asyncio.to_thread(run.bare, "same", mongo), key),
     }
     store = run.stack.processes["store"].pid
     closed = ["closed", "--concurrency", str(args.concurrency), "--seconds", str(args.seconds)]
@@ -206,18 +226,23 @@ async def single(run: Run, key: str, name: str) -> dict[str, Any]:
     best = {t: max(runs, key=lambda r: float(r["rate"])) for t, runs in peaks.items()}
     half = round(best["gateway"]["rate"] / 2, 1)
     paced = ["open", "--rate", str(half), "--seconds", str(args.seconds)]
-    paced_bare = await drive(targets["bare"][0] + "/message/text", body, None, *paced)
-    # The closed-loop rounds filled the store; pace a fresh one, as the peak was measured.
-    await asyncio.to_thread(run.fresh_stack)
-    async with aiohttp.ClientSession() as http:
-        key, name = await tenant(http, run.stack.url("ingress_api"), run.admin_key)
-    body["instanceName"] = name
-    gateway_url = run.stack.url("ingress_api") + "/message/text"
+    paced_bare, paced_gateway = [], []
+    for _ in range(args.paced):
+        paced_bare.append(await drive(targets["bare"][0] + "/message/text", body, None, *paced))
+        gateway_url = gateway[0] + "/message/text"
+        if proxy is None:
+            # The rounds before filled the store; pace a fresh one, as the peak was measured.
+            await asyncio.to_thread(run.fresh_stack)
+            async with aiohttp.ClientSession() as http:
+                key, name = await tenant(http, run.stack.url("ingress_api"), run.admin_key)
+            body["instanceName"] = name
+            gateway_url = run.stack.url("ingress_api") + "/message/text"
+        paced_gateway.append(await drive(gateway_url, body, key, *paced))
     return {
         "peaks": peaks,
         "best": best,
         "half": half,
-        "paced": await drive(gateway_url, body, key, *paced),
+        "paced": paced_gateway,
         "paced_bare": paced_bare,
     }
 
@@ -241,14 +266,8 @@ async def counted(run: Run, key: str, name: str, sends: int, bulk: int) -> dict[
     counter = WireCounter(run.stack.store_port)
     proxy = await counter.start()
     try:
-        port = free_port()
-        env = dict(run.stack.env)
-        env["LANEGATE_MONGO_URI"] = f"mongodb://127.0.0.1:{proxy}/?directConnection=true"
-        env["LANEGATE_INGRESS_PORT"] = str(port)
-        api = f"http://127.0.0.1:{port}"
-        ingress = spawn(["-m", "ingress_api"], env, run.logs / "ingress-counted.log")
-        run.helpers.append(ingress)
-        await asyncio.to_thread(wait_http, api + "/readyz", 60)
+        uri = f"mongodb://127.0.0.1:{proxy}/?directConnection=true"
+        api, _ = await asyncio.to_thread(run.ingress, uri, "counted")
         body = {"instanceName": name, "to": TO, "text": "Hello {there|friend}"}
         async with aiohttp.ClientSession() as http:
             for _ in range(20):  # warm up, and past the once-a-minute lastUsedAt write
@@ -268,8 +287,6 @@ async def counted(run: Run, key: str, name: str, sends: int, bulk: int) -> dict[
         counter.reset()
         [seconds] = await timed_bulk(api, key, name, bulk, 1)
         bulk_commands, bulk_store = dict(counter.commands), dict(counter.seconds)
-        ingress.terminate()
-        await asyncio.to_thread(ingress.wait, 20)
         return {
             "single": single,
             "bulk": {
@@ -287,44 +304,58 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def report(
-    load: tuple[float, ...], one: dict[str, Any], bulk: list[float], c: dict[str, Any], count: int
-) -> None:
+def report_single(title: str, one: dict[str, Any]) -> None:
     best = one["best"]
     gateway, bare, with_insert, same = (
         float(best[t]["rate"]) for t in ("gateway", "bare", "bare_insert", "bare_same")
     )
-    print(f"ingress: load average before the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"  {title}")
     for target, runs in one["peaks"].items():
         rates = ", ".join(f"{r['rate']:.0f}" for r in runs)
-        print(f"  {target:12} requests/s per round: {rates}  statuses {runs[-1]['statuses']}")
+        print(f"    {target:12} requests/s per round: {rates}  statuses {runs[-1]['statuses']}")
     ratios = [
         f"{g['rate'] / b['rate']:.2f}"
         for g, b in zip(one["peaks"]["gateway"], one["peaks"]["bare_same"], strict=True)
     ]
-    print(f"  gateway / (bare + the same store round trips) per round: {', '.join(ratios)}")
+    print(f"    gateway / (bare + the same store round trips) per round: {', '.join(ratios)}")
     for target, runs in one["peaks"].items():
         cpu = ", ".join(f"{ms(r['cpu'])} + store {ms(r['store_cpu'])}" for r in runs)
-        print(f"  {target:12} CPU per request per round: {cpu}")
+        print(f"    {target:12} CPU per request per round: {cpu}")
     print(
-        f"  gateway POST /message/text:       {gateway:5.0f} requests/s"
+        f"    gateway POST /message/text:       {gateway:5.0f} requests/s"
         f" = {gateway / bare:.2f} of bare"
     )
-    print(f"  bare handler (validate, publish): {bare:5.0f} requests/s")
+    print(f"    bare handler (validate, publish): {bare:5.0f} requests/s")
     print(
-        f"  bare handler + 1 store insert:    {with_insert:5.0f} requests/s"
+        f"    bare handler + 1 store insert:    {with_insert:5.0f} requests/s"
         f" (gateway = {gateway / with_insert:.2f} of it)"
     )
     print(
-        f"  bare handler + the gateway's store round trips: {same:5.0f} requests/s"
+        f"    bare handler + the gateway's store round trips: {same:5.0f} requests/s"
         f" (gateway = {gateway / same:.2f} of it)"
     )
-    paced, paced_bare = one["paced"], one["paced_bare"]
-    print(
-        f"  paced at {one['half']} requests/s (half the gateway's peak): gateway p50"
-        f" {paced['p50']:.1f} ms, p99 {paced['p99']:.1f} ms, max {paced['max']:.1f} ms"
-        f" {paced['statuses']}; bare p50 {paced_bare['p50']:.1f} ms, p99 {paced_bare['p99']:.1f} ms"
-    )
+    print(f"    paced at {one['half']} requests/s (half the gateway's peak), per trial:")
+    for name, trials in (("gateway", one["paced"]), ("bare", one["paced_bare"])):
+        p50s, p99s = (", ".join(f"{t[p]:.1f}" for t in trials) for p in ("p50", "p99"))
+        median = statistics.median(t["p99"] for t in trials)
+        maxes = ", ".join(f"{t['max']:.1f}" for t in trials)
+        print(
+            f"      {name:8} p50 {p50s} ms; p99 {p99s} ms (median {median:.1f}); max {maxes} ms"
+            f" {trials[-1]['statuses']}"
+        )
+
+
+def report(
+    load: tuple[float, ...],
+    one: dict[str, Any],
+    free: dict[str, Any],
+    bulk: list[float],
+    c: dict[str, Any],
+    count: int,
+) -> None:
+    print(f"ingress: load average before the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    report_single("single sends, on the embedded store:", one)
+    report_single("single sends, inserts answered by the free-insert proxy:", free)
     s = c["single"]
     commands = ", ".join(f"{k} {v:.2f}" for k, v in sorted(s["commands"].items()))
     print(
@@ -343,11 +374,22 @@ def report(
     )
 
 
+async def free_inserts(run: Run, key: str, name: str) -> dict[str, Any]:
+    """Single sends again, every process's inserts answered by the proxy (not stored)."""
+    proxy = WireCounter(run.stack.store_port, free_inserts=True)
+    port = await proxy.start()
+    try:
+        return await single(run, key, name, f"mongodb://127.0.0.1:{port}/?directConnection=true")
+    finally:
+        await proxy.close()
+
+
 async def measure(run: Run) -> None:
-    """Each phase on a fresh store and ingress-api process: counted, bulk, single sends."""
+    """Each phase on a fresh store and ingress-api process: counted, bulk, single sends (on
+    the store, then with free inserts)."""
     args, load = run.args, os.getloadavg()
     results: list[Any] = []
-    for phase in ("counted", "bulk", "single"):
+    for phase in ("counted", "bulk", "single", "free"):
         if phase != "counted":
             await asyncio.to_thread(run.fresh_stack)
         api = run.stack.url("ingress_api")
@@ -357,10 +399,12 @@ async def measure(run: Run) -> None:
             results.append(await counted(run, key, name, args.counted, args.bulk))
         elif phase == "bulk":
             results.append(await timed_bulk(api, key, name, args.bulk, args.trials))
-        else:
+        elif phase == "single":
             results.append(await single(run, key, name))
-    counts, bulk, one = results
-    report(load, one, bulk, counts, args.bulk)
+        else:
+            results.append(await free_inserts(run, key, name))
+    counts, bulk, one, free = results
+    report(load, one, free, bulk, counts, args.bulk)
 
 
 def main() -> None:
@@ -371,6 +415,7 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=1000)
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--counted", type=int, default=200)
+    parser.add_argument("--paced", type=int, default=3, help="paced trials per store")
     args, _ = parser.parse_known_args()
     run = Run(args)
     try:
