@@ -10,6 +10,7 @@ import pytest
 from ingress_api.quotas import MessageCounter
 from lanegate.errors import MessageQuotaExceeded
 from lanegate.store import Store
+from tests.support.counting import CountsReservations
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver
 
@@ -109,16 +110,8 @@ async def test_quota_answer_says_when_the_day_rolls_over(
     assert 0 == await _messages(gateway, tenant_id)
 
 
-class CountingCounter(MessageCounter):
+class CountingCounter(CountsReservations, MessageCounter):
     """A message counter that counts its store round trips."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reservations = 0
-
-    async def _reserve(self, *args: Any) -> None:
-        self.reservations += 1
-        await super()._reserve(*args)
 
 
 NOON = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0).timestamp()

@@ -2,12 +2,12 @@
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 
 from ingress_api.ratelimit import WINDOW_SECONDS, RateLimiter
 from lanegate.store import Store
+from tests.support.counting import CountsReservations
 
 pytestmark = pytest.mark.e2e
 
@@ -18,16 +18,8 @@ def _mid_window() -> float:
     return window * WINDOW_SECONDS + WINDOW_SECONDS / 2
 
 
-class CountingLimiter(RateLimiter):
+class CountingLimiter(CountsReservations, RateLimiter):
     """A limiter that counts its store round trips."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reservations = 0
-
-    async def _reserve(self, *args: Any) -> None:
-        self.reservations += 1
-        await super()._reserve(*args)
 
 
 async def test_two_replicas_admit_exactly_the_limit_in_few_round_trips(store: Store) -> None:

@@ -150,12 +150,14 @@ async def _seeded(
     return store, clock, await _holding(store, broker, clock, "replica-a")
 
 
-def _first_event(clock: Clock, message_id: str) -> MessageAccepted:
-    """The message.accepted that first queued a seeded message (a minute ago)."""
+def _first_event(
+    clock: Clock, message_id: str, instance: str = INSTANCE, ago: float = 60
+) -> MessageAccepted:
+    """The message.accepted that first queued a message (a seeded one: a minute ago)."""
     return MessageAccepted(
-        occurredAt=_at(clock.now - 60),
+        occurredAt=_at(clock.now - ago),
         tenantId="clock",
-        instanceName=INSTANCE,
+        instanceName=instance,
         messageId=message_id,
         lane="normal",
     )
@@ -447,14 +449,16 @@ async def test_after_a_reconnect_the_instance_state_is_read_again(
         await scheduler.stop()
 
 
-async def _accepted_for_gone(store: Store, clock: Clock, message_id: str, **fields: Any) -> None:
-    """Store a message accepted for GONE as the delete of GONE ran (after its send had read
-    the instance, before it stored the message)."""
+async def _accepted_for_gone(
+    store: Store, clock: Clock, message_id: str, instance: str = GONE, **fields: Any
+) -> MessageAccepted:
+    """Store a message accepted for an instance as its delete ran (after its send had read
+    the instance, before it stored the message); returns the event that announces it."""
     await store.messages.insert_one(
         {
             "_id": message_id,
             "tenantId": "clock",
-            "instanceName": GONE,
+            "instanceName": instance,
             "to": "5491100000004",
             "lane": "normal",
             "priority": 5,
@@ -464,6 +468,7 @@ async def _accepted_for_gone(store: Store, clock: Clock, message_id: str, **fiel
             **fields,
         }
     )
+    return _first_event(clock, message_id, instance, ago=0)
 
 
 async def test_a_message_accepted_for_a_deleted_instance_is_canceled_and_a_copy_does_nothing(
@@ -472,14 +477,7 @@ async def test_a_message_accepted_for_a_deleted_instance_is_canceled_and_a_copy_
     store, broker = parts
     clock = Clock()
     scheduler = await _holding(store, broker, clock, "replica-a")
-    await _accepted_for_gone(store, clock, "late")
-    accepted = MessageAccepted(
-        occurredAt=_at(clock.now),
-        tenantId="clock",
-        instanceName=GONE,
-        messageId="late",
-        lane="normal",
-    )
+    accepted = await _accepted_for_gone(store, clock, "late")
 
     async with hearing(AMQP_URL, broker.namespace, "message.canceled") as next_event:
         await scheduler.handle(accepted)
@@ -584,26 +582,7 @@ async def test_events_loading_an_instance_together_see_its_delete(
     await asyncio.gather(*configured)
     assert brief not in scheduler.planner  # no line left for a deleted instance
 
-    await store.messages.insert_one(
-        {
-            "_id": "late",
-            "tenantId": "clock",
-            "instanceName": brief,
-            "to": "5491100000004",
-            "lane": "normal",
-            "priority": 5,
-            "status": "pending",
-            "queuedAt": _at(clock.now),
-            "createdAt": _at(clock.now),
-        }
-    )
-    late = MessageAccepted(
-        occurredAt=_at(clock.now),
-        tenantId="clock",
-        instanceName=brief,
-        messageId="late",
-        lane="normal",
-    )
+    late = await _accepted_for_gone(store, clock, "late", brief)
     async with hearing(AMQP_URL, broker.namespace, "message.canceled") as next_event:
         await scheduler.handle(late)
         assert "late" == (await next_event())["messageId"]
