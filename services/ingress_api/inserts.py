@@ -88,7 +88,8 @@ class GroupedInserts:
         try:
             return await queued.done
         except asyncio.CancelledError:
-            if not queued.done.cancelled() and queued.done.result() == YOUR_TURN:
+            done = queued.done
+            if not done.cancelled() and done.exception() is None and done.result() == YOUR_TURN:
                 self._queued.remove(queued)  # cut off just as its turn came: pass it on
                 self._hand_over()
             raise

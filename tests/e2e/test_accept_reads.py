@@ -59,23 +59,25 @@ async def test_a_caller_gone_before_its_turn_writes_nothing(store: Store) -> Non
 
 
 class CancelsAfterWriting:
-    """The messages collection, cancelling a task just as its first write returns: the
-    cancel lands after the writer hands that task its turn, before the task runs."""
+    """The messages collection, cancelling a task just as the write holding the document
+    `after` ends: the cancel lands after the writer hands that task its turn or its outcome,
+    before the task runs."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, after: str) -> None:
+        self.store, self.after = store, after
         self.victim: asyncio.Task[None] | None = None
 
     async def insert_many(self, documents: list[Document], *, ordered: bool) -> object:
-        result = await self.store.messages.insert_many(documents, ordered=ordered)
-        if self.victim is not None:
-            asyncio.get_running_loop().call_soon(self.victim.cancel)
-            self.victim = None
-        return result
+        try:
+            return await self.store.messages.insert_many(documents, ordered=ordered)
+        finally:
+            if self.victim is not None and any(d["_id"] == self.after for d in documents):
+                asyncio.get_running_loop().call_soon(self.victim.cancel)
+                self.victim = None
 
 
 async def test_a_caller_cut_off_as_its_turn_comes_passes_it_on(store: Store) -> None:
-    collection = CancelsAfterWriting(store)
+    collection = CancelsAfterWriting(store, after="first")
     inserts = GroupedInserts(cast(AsyncCollection[Document], collection))
     first = asyncio.create_task(inserts.insert({"_id": "first"}))
     next_in_line = asyncio.create_task(inserts.insert({"_id": "next"}))
@@ -85,6 +87,21 @@ async def test_a_caller_cut_off_as_its_turn_comes_passes_it_on(store: Store) -> 
     assert next_in_line.cancelled()
     assert await _stored(store) == {"first", "behind"}
     assert inserts.writes == 2
+
+
+async def test_a_caller_cut_off_as_its_error_comes_is_cut_off(store: Store) -> None:
+    await store.messages.insert_one({"_id": "taken"})
+    collection = CancelsAfterWriting(store, after="taken")
+    inserts = GroupedInserts(cast(AsyncCollection[Document], collection))
+    first = asyncio.create_task(inserts.insert({"_id": "first"}))
+    second = asyncio.create_task(inserts.insert({"_id": "second"}))
+    duplicate = asyncio.create_task(inserts.insert({"_id": "taken", "copy": True}))
+    collection.victim = duplicate
+    await asyncio.gather(first, second)
+    await asyncio.wait([duplicate])
+    assert duplicate.cancelled()  # the cancel, not the duplicate key it was about to hear
+    await inserts.insert({"_id": "after"})
+    assert await _stored(store) == {"taken", "first", "second", "after"}
 
 
 async def test_instances_are_kept_for_a_while_and_forgotten_on_delete(store: Store) -> None:
