@@ -173,7 +173,8 @@ class InstancePaused(Event):
 
 
 class InstanceConfigured(Event):
-    """An instance's pacing settings changed; its scheduler should reload them."""
+    """An instance's pacing settings changed, or it was deleted; its scheduler reads it again
+    (and drops the line of one that is gone)."""
 
     kind: Literal["instance.configured"] = "instance.configured"
 

@@ -191,26 +191,26 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
             await store.messages.insert_many(fresh, ordered=False)
     except ConnectionFailure:
         # The store may have taken them with its answer lost (it restarted).
-        _left_over(request, reservation, fresh)
+        await _left_over(request, reservation, fresh)
         raise
     except Exception:
-        reservation.release()
+        await reservation.release(store)
         raise
     try:
         await announce(request.app[BROKER], fresh)
     except Exception as e:
-        _left_over(request, reservation, fresh)
+        await _left_over(request, reservation, fresh)
         log.warning("publish failed; messages settled later", count=len(fresh), error=repr(e))
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in fresh:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
 
 
-def _left_over(request: web.Request, reservation: Reservation, fresh: list[Document]) -> None:
+async def _left_over(request: web.Request, reservation: Reservation, fresh: list[Document]) -> None:
     """Settle what a failed send may have stored; a message with an `externalId` may still go
     (it is announced), so it stays counted."""
     request.app[LEFTOVERS].settle_later(fresh)
-    reservation.release(len(fresh) - len(keyed(fresh)))
+    await reservation.release(request.app[STORE], len(fresh) - len(keyed(fresh)))
 
 
 async def _announce(request: web.Request, earlier: list[Document]) -> None:

@@ -7,24 +7,30 @@ take or none. A block takes at least what the take in hand lacks, otherwise at m
 `BLOCK_MAX` and 1/`BLOCK_SHARE` of what is left under the limit as the counter last
 read, so it shrinks to one as the window fills; of what it took, a process keeps
 only the part that fits under the limit given the counter it gets back, so the
-replicas together never hand out more than the limit. Counters only grow, so a take
-the limit cannot hold as last read is refused without a round trip. What a replica
-reserved and did not hand out (or was given back) makes the others stop a little
-early, and the stored count can run ahead of what was handed out by up to a block
-per replica.
+replicas together never hand out more than the limit. A take the limit cannot hold
+as last read is refused without a round trip, the counter read again at most every
+`REREAD_SECONDS` (replicas give counts back). What a replica reserved and did not
+hand out makes the others stop a little early, and the stored count can run ahead
+of what was handed out by up to a block per replica: a process gives back to the
+store what it holds beyond a block, and everything it holds when it stops.
 """
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import structlog
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from lanegate.store import Document, Store
 
+log = structlog.get_logger(__name__)
+
 BLOCK_MAX = 50  # counts one reservation may take (more only when its request lacks more)
 BLOCK_SHARE = 8  # ... and at most this share of what is left under the limit
+REREAD_SECONDS = 5.0  # how long a counter read says a take cannot fit
 
 Counter = Callable[[str, int], tuple[str, Document]]
 """A key and window's counter: its `_id`, and the fields set when a reservation creates it."""
@@ -37,6 +43,7 @@ class Block:
     reserved: int = 0  # counts this process took from the window's counter
     used: int = 0  # of which it handed out
     counted: int = 0  # the counter as last read: every replica's reservations
+    read_at: float = float("-inf")  # when (time.monotonic())
 
     @property
     def held(self) -> int:
@@ -77,18 +84,75 @@ class BlockCounter:
         if window != self._window:
             self._window, self._blocks, self._locks = window, {}, {}
         block = self._blocks.setdefault(key, Block())
+        if block.held + limit - block.counted < count and self._stale(block):
+            await self._reread(store, key, window, block)  # what others gave back may fit it
         if block.held < count <= block.held + limit - block.counted:
             # One reservation at a time per key: requests that arrive meanwhile share it.
             async with self._locks.setdefault(key, asyncio.Lock()):
                 if window != self._window:  # a new window began while this request waited
                     return await self.take(store, key, limit, count, self._window * self._seconds)
-                if block.held < count <= block.held + limit - block.counted:
+                # Takes that did not wait may use counts meanwhile: reserve until this one fits.
+                while block.held < count <= block.held + limit - block.counted:
                     await self._reserve(store, key, window, block, limit, count - block.held)
+                if block.held < count:  # refused after all: keep no more than a block
+                    await self._trim(store, key, window, block)
         ok = block.held >= count
         if ok:
             block.used += count
         remaining = max(0, limit - block.counted) + block.held
         return Taken(ok=ok, remaining=remaining, ends=(window + 1) * self._seconds, block=block)
+
+    @staticmethod
+    def _stale(block: Block) -> bool:
+        return time.monotonic() - block.read_at >= REREAD_SECONDS
+
+    async def _reread(self, store: Store, key: str, window: int, block: Block) -> None:
+        counter_id, _ = self._counter(key, window)
+        counter = await store.db[self._collection].find_one({"_id": counter_id}, {"count": 1})
+        block.counted = int(counter["count"]) if counter else 0
+        block.read_at = time.monotonic()
+
+    async def give_back(self, store: Store, key: str, block: Block, count: int) -> None:
+        """Hold `count` handed-out counts again (their request failed); beyond a block they go
+        back to the store, where every replica can use them."""
+        if self._blocks.get(key) is not block:
+            return  # its window ended
+        block.give_back(count)
+        await self._trim(store, key, self._window, block)
+
+    async def _trim(self, store: Store, key: str, window: int, block: Block) -> None:
+        """Return what this process holds beyond `BLOCK_MAX` to the window's counter (kept
+        if the store cannot take it now)."""
+        excess = block.held - BLOCK_MAX
+        if excess > 0:
+            await self._unreserve(store, key, window, block, excess)
+
+    async def _unreserve(
+        self, store: Store, key: str, window: int, block: Block, count: int
+    ) -> None:
+        block.reserved -= count  # at once, so that no take hands them out meanwhile
+        counter_id, _ = self._counter(key, window)
+        if await self._uncount(store, counter_id, count):
+            block.counted -= count
+        else:
+            block.reserved += count
+
+    async def _uncount(self, store: Store, counter_id: str, count: int) -> bool:
+        """Take `count` off a counter; False (logged) when the store cannot now."""
+        try:
+            await store.db[self._collection].update_one(
+                {"_id": counter_id}, {"$inc": {"count": -count}}
+            )
+        except Exception as e:
+            log.warning("counts not returned to the store", counter=counter_id, error=repr(e))
+            return False
+        return True
+
+    async def close(self, store: Store) -> None:
+        """Return every count this process holds in the current window (it stops)."""
+        for key, block in list(self._blocks.items()):
+            if block.held > 0:
+                await self._unreserve(store, key, self._window, block, block.held)
 
     async def _reserve(
         self, store: Store, key: str, window: int, block: Block, limit: int, lacking: int
@@ -109,6 +173,11 @@ class BlockCounter:
                 if attempt:  # two first requests of a window raced to create it; the retry updates
                     raise
         counted = int(counter["count"]) if counter else size
-        # Of the counts just taken, those that fit under the limit are this process's.
-        block.reserved += max(0, min(size, limit - (counted - size)))
+        # Of the counts just taken, those that fit under the limit are this process's; the
+        # rest go back, or they would hold the limit against counts given back later.
+        kept = max(0, min(size, limit - (counted - size)))
+        block.reserved += kept
         block.counted = counted
+        block.read_at = time.monotonic()
+        if kept < size and await self._uncount(store, counter_id, size - kept):
+            block.counted -= size - kept

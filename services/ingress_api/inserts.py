@@ -19,7 +19,6 @@ from pymongo.errors import (
     AutoReconnect,
     BulkWriteError,
     DuplicateKeyError,
-    OperationFailure,
     WriteError,
 )
 
@@ -58,6 +57,7 @@ class GroupedInserts:
         self._most = most
         self._queued: list[_Queued] = []
         self._writing = False
+        self._writes: set[asyncio.Task[None]] = set()
         self.writes = 0  # round trips made, for the benchmarks and tests
 
     async def insert(self, document: Document) -> None:
@@ -66,23 +66,30 @@ class GroupedInserts:
         self._queued.append(queued)
         if self._writing and await self._wait(queued) == WRITTEN:
             return
-        # This caller is first in line: it writes its batch, then lets the next one go.
+        # First in line: it starts its batch's write, in a task of its own so that this
+        # caller going away does not cut the write off for the others.
         self._writing = True
         live = [q for q in self._queued if not q.done.cancelled()]  # this caller's comes first
         batch, self._queued = live[: self._most], live[self._most :]
+        outcome = batch[0].done = asyncio.get_running_loop().create_future()
+        writing = asyncio.ensure_future(self._settle(batch))
+        self._writes.add(writing)
+        writing.add_done_callback(self._writes.discard)
+        await outcome
+
+    async def _settle(self, batch: list[_Queued]) -> None:
+        """Write a batch, let the next caller in line go, and tell each its outcome."""
         try:
             outcomes = await self._write(batch)
         finally:
             self._hand_over()
-        for other, outcome in zip(batch[1:], outcomes[1:], strict=True):
-            if other.done.cancelled():
+        for queued, outcome in zip(batch, outcomes, strict=True):
+            if queued.done.cancelled():
                 continue
             if outcome is None:
-                other.done.set_result(WRITTEN)
+                queued.done.set_result(WRITTEN)
             else:
-                other.done.set_exception(outcome)
-        if outcomes[0] is not None:
-            raise outcomes[0]
+                queued.done.set_exception(outcome)
 
     async def _wait(self, queued: _Queued) -> bool:
         try:
@@ -101,11 +108,12 @@ class GroupedInserts:
             await self._collection.insert_many([q.document for q in batch], ordered=False)
         except BulkWriteError as e:
             failed = {int(error["index"]): error for error in e.details.get("writeErrors", [])}
+            # Written but not confirmed as asked: settled like a write whose answer was lost.
             unsure = e.details.get("writeConcernErrors")
             return [
                 _error(failed[index])
                 if index in failed
-                else OperationFailure(str(unsure[0].get("errmsg")))
+                else AutoReconnect(f"write concern: {unsure[0].get('errmsg')}")
                 if unsure
                 else None
                 for index in range(len(batch))
@@ -115,8 +123,8 @@ class GroupedInserts:
         except BaseException:
             # Cut off (the process stops): any of them may have been written.
             lost = AutoReconnect("the insert was interrupted")
-            for queued in batch[1:]:
-                if not queued.done.cancelled():
+            for queued in batch:
+                if not queued.done.done():
                     queued.done.set_exception(lost)
             raise
         return [None] * len(batch)

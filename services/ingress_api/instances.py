@@ -332,13 +332,14 @@ async def delete(request: web.Request) -> web.Response:
         logged_out = False
         log.warning("logout before delete failed", instance=instance["_id"], error=e.message)
     await store.instances.delete_one({"_id": instance["_id"], "tenantId": who.tenant_id})
-    request.app[LOOKUPS].forget_instance(instance["_id"])
+    request.app[LOOKUPS].forget_instance(who.tenant_id, instance["_id"])
     try:
         # Its scheduler drops the line and cancels what a send accepted meanwhile left in it.
         await announce_change(request, instance)
     except Unavailable:
         log.warning(
-            "delete not announced; its scheduler settles it at its next load",
+            "delete not announced: its line stays until its shard is next loaded, and a send"
+            " accepted during the delete fails (instance_deleted) instead of being canceled",
             instance=instance["_id"],
         )
     return web.json_response(

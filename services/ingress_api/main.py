@@ -1,6 +1,7 @@
 """ingress-api wiring: settings in, declared endpoints on, resources opened by the service shell."""
 
 import time
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -33,7 +34,7 @@ from ingress_api.monitoring import STARTED
 from ingress_api.quotas import MESSAGE_COUNTER, MessageCounter
 from ingress_api.ratelimit import LIMITER, RateLimiter, quota_headers
 from ingress_api.sealing import seal_at_start
-from lanegate.service import base_app, run
+from lanegate.service import STORE, base_app, run
 from lanegate.settings import Settings
 
 
@@ -53,8 +54,17 @@ def build(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(rpc.rpc_client)
     app.cleanup_ctx.append(leftovers)
     app.cleanup_ctx.append(message_inserts)
+    app.cleanup_ctx.append(return_held_counts)
     app.on_startup.append(seal_at_start)
     return app
+
+
+async def return_held_counts(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: when the process stops, what it reserved and did not use goes back to the
+    store (before the store closes), for the other replicas."""
+    yield
+    for counter in (app[LIMITER], app[MESSAGE_COUNTER]):
+        await counter.close(app[STORE])
 
 
 def main() -> None:

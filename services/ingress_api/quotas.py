@@ -54,13 +54,16 @@ def _counter(tenant_id: str, window: int) -> tuple[str, Document]:
 class Reservation:
     """Messages counted against one tenant's day; given back when they are not queued."""
 
+    counter: "MessageCounter"
+    tenant_id: str
     block: Block
     count: int
 
-    def release(self, count: int | None = None) -> None:
-        """Give the messages (or `count` of them) back to this process's block for later sends:
-        their accept failed (a block whose day ended drops them)."""
-        self.block.give_back(self.count if count is None else min(count, self.count))
+    async def release(self, store: Store, count: int | None = None) -> None:
+        """Give the messages (or `count` of them) back for later sends: their accept failed
+        (beyond a block, to the store; a block whose day ended drops them)."""
+        given = self.count if count is None else min(count, self.count)
+        await self.counter.give_back(store, self.tenant_id, self.block, given)
 
 
 class MessageCounter(BlockCounter):
@@ -77,7 +80,7 @@ class MessageCounter(BlockCounter):
         all fit, taking nothing."""
         taken = await self.take(store, tenant_id, limit, count, now)
         if taken.ok:
-            return Reservation(taken.block, count)
+            return Reservation(self, tenant_id, taken.block, count)
         rollover = datetime.fromtimestamp(taken.ends, UTC)
         raise MessageQuotaExceeded(
             f"Daily message quota of {limit} reached for tenant {tenant_id}"

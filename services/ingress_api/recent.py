@@ -18,6 +18,11 @@ class Recent[K, V]:
         self._most = most
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._reading: dict[K, asyncio.Future[V | None]] = {}
+        self._forgets = 0  # how many times a value was forgotten, to know a read is stale
+
+    def mark(self) -> int:
+        """Taken before a read whose values are kept with `put(..., since=mark)`."""
+        return self._forgets
 
     async def read_through(self, key: K, read: Callable[[], Awaitable[V | None]]) -> V | None:
         """The value kept for `key`, else what `read` gives (kept unless None). Callers that
@@ -55,9 +60,10 @@ class Recent[K, V]:
         del self._entries[key]
         return None
 
-    def put(self, key: K, value: V) -> None:
-        """Keep a value just read."""
-        if self._ttl <= 0:
+    def put(self, key: K, value: V, since: int | None = None) -> None:
+        """Keep a value just read; not when something was forgotten since `mark()` gave
+        `since` (what the read found may be older than that change)."""
+        if self._ttl <= 0 or (since is not None and since != self._forgets):
             return
         self._entries[key] = (time.monotonic() + self._ttl, value)
         self._entries.move_to_end(key)
@@ -68,10 +74,12 @@ class Recent[K, V]:
         """Drop one value: this process just changed it (a read under way is not kept)."""
         self._entries.pop(key, None)
         self._reading.pop(key, None)
+        self._forgets += 1
 
     def forget_where(self, stale: Callable[[K, V], bool]) -> None:
         """Drop every value `stale` picks, and keep no read under way."""
         self._reading.clear()
+        self._forgets += 1
         for key, (_, value) in list(self._entries.items()):
             if stale(key, value):
                 del self._entries[key]

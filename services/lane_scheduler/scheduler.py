@@ -251,6 +251,12 @@ class Scheduler:
             raise Retry(after=1, reason="the instance moved to another replica")
         if name not in self.planner:
             found = await self._load_instance(name, epoch)
+            if found == "loaded" and name not in self.planner:
+                # Dropped while this event waited on the load: its shard moved, or the
+                # delete's announcement, handled meanwhile, found the instance gone.
+                if self.ownership.epoch(name) is None:
+                    raise Retry(after=1, reason="the instance moved to another replica")
+                found = "missing"
             if found == "missing" and isinstance(event, MessageAccepted):
                 await self._orphaned(name, event.messageId)
                 return

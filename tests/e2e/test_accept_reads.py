@@ -63,17 +63,22 @@ class CancelsAfterWriting:
     `after` ends: the cancel lands after the writer hands that task its turn or its outcome,
     before the task runs."""
 
-    def __init__(self, store: Store, after: str) -> None:
-        self.store, self.after = store, after
+    def __init__(self, store: Store, after: str, *, as_it_starts: bool = False) -> None:
+        self.store, self.after, self.as_it_starts = store, after, as_it_starts
         self.victim: asyncio.Task[None] | None = None
 
+    def _cancel(self, documents: list[Document]) -> None:
+        if self.victim is not None and any(d["_id"] == self.after for d in documents):
+            asyncio.get_running_loop().call_soon(self.victim.cancel)
+            self.victim = None
+
     async def insert_many(self, documents: list[Document], *, ordered: bool) -> object:
+        if self.as_it_starts:
+            self._cancel(documents)
         try:
             return await self.store.messages.insert_many(documents, ordered=ordered)
         finally:
-            if self.victim is not None and any(d["_id"] == self.after for d in documents):
-                asyncio.get_running_loop().call_soon(self.victim.cancel)
-                self.victim = None
+            self._cancel(documents)
 
 
 async def test_a_caller_cut_off_as_its_turn_comes_passes_it_on(store: Store) -> None:
@@ -104,6 +109,19 @@ async def test_a_caller_cut_off_as_its_error_comes_is_cut_off(store: Store) -> N
     assert await _stored(store) == {"taken", "first", "second", "after"}
 
 
+async def test_the_caller_that_starts_a_write_going_away_cuts_no_one_off(store: Store) -> None:
+    collection = CancelsAfterWriting(store, after="next", as_it_starts=True)
+    inserts = GroupedInserts(cast(AsyncCollection[Document], collection))
+    first = asyncio.create_task(inserts.insert({"_id": "first"}))
+    next_in_line = asyncio.create_task(inserts.insert({"_id": "next"}))  # writes the 2nd batch
+    behind = asyncio.create_task(inserts.insert({"_id": "behind"}))
+    collection.victim = next_in_line
+    await asyncio.gather(first, behind)  # `behind` is told its document is stored
+    await asyncio.wait([next_in_line])
+    assert next_in_line.cancelled()
+    assert await _stored(store) == {"first", "next", "behind"}
+
+
 async def test_instances_are_kept_for_a_while_and_forgotten_on_delete(store: Store) -> None:
     await store.instances.insert_one({"_id": "t1__c__a", "tenantId": "t1", "provider": "sandbox"})
     lookups = Lookups(ttl=60)
@@ -114,12 +132,23 @@ async def test_instances_are_kept_for_a_while_and_forgotten_on_delete(store: Sto
     # Deleted through another replica: still trusted within the ttl ...
     assert set(await lookups.instances(store, "t1", ["t1__c__a"])) == {"t1__c__a"}
     # ... and gone at once when this process deleted it.
-    lookups.forget_instance("t1__c__a")
+    lookups.forget_instance("t1", "t1__c__a")
     assert await lookups.instances(store, "t1", ["t1__c__a"]) == {}
     # An unknown instance is not kept: made a moment later, it is found at once.
     await store.instances.insert_one({"_id": "t1__c__b", "tenantId": "t1", "provider": "waha"})
     found = await lookups.instances(store, "t1", ["t1__c__b"])
     assert found["t1__c__b"]["provider"] == "waha"
+
+
+async def test_a_tenant_naming_anothers_instance_never_hides_it_from_its_owner(
+    store: Store,
+) -> None:
+    await store.instances.insert_one({"_id": "t1__c__a", "tenantId": "t1", "provider": "sandbox"})
+    lookups = Lookups(ttl=60)
+    other, own = await asyncio.gather(
+        lookups.instances(store, "t2", ["t1__c__a"]), lookups.instances(store, "t1", ["t1__c__a"])
+    )
+    assert ({}, {"t1__c__a"}) == (other, set(own))
 
 
 async def test_inactive_numbers_are_kept_per_tenant_or_asked_for_when_too_many(

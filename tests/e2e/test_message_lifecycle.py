@@ -179,20 +179,26 @@ async def test_an_unapproved_message_expires_too(gateway: Gateway, receiver: Rec
     assert 409 == status
 
 
-@pytest.mark.parametrize("line", ["never planned", "deleted through the API"])
+async def test_deleting_an_instance_announces_it_to_its_scheduler(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    # The scheduler drops the instance's line when told (test_scheduler_clock covers that).
+    tenant_id, key = await gateway.tenant()
+    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    async with hearing(AMQP_URL, gateway.namespace, "instance.configured") as next_event:
+        status, _ = await gateway.call("DELETE", f"/instance/{name}", key=key)
+        assert 200 == status
+        assert name == (await next_event())["instanceName"]
+
+
 async def test_a_message_accepted_for_an_instance_deleted_meanwhile_is_canceled(
-    gateway: Gateway, receiver: Receiver, line: str
+    gateway: Gateway,
 ) -> None:
     # Stored and announced by a send that read its instance just before the delete ran (the
     # delete canceled what waited, then removed the instance), or by a replica that still
-    # trusted its read of the instance. The scheduler may never have planned the instance, or
-    # had a line for it, which the delete's announcement drops.
+    # trusted its read of the instance; this replica never planned the instance.
     tenant_id, key = await gateway.tenant()
     name = f"{tenant_id}__support__deleted"
-    if line == "deleted through the API":
-        await gateway.instance(tenant_id, key, receiver.url(), name=name, connect=False)
-        status, _ = await gateway.call("DELETE", f"/instance/{name}", key=key)
-        assert 200 == status
     now = utcnow()
     message = {
         "_id": new_id(),

@@ -1,12 +1,14 @@
 """Per-tenant quotas: instances (403) and messages per UTC day (429 until midnight), counted in
 the store, all or nothing for bulk; the day's count taken in blocks against the real store."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 
+from ingress_api.blocks import REREAD_SECONDS
 from ingress_api.quotas import MessageCounter
 from lanegate.errors import MessageQuotaExceeded
 from lanegate.store import Store
@@ -164,11 +166,36 @@ async def test_a_bulk_larger_than_what_is_left_is_refused_whole(store: Store) ->
 async def test_released_messages_can_be_sent_again_without_a_round_trip(store: Store) -> None:
     counter = CountingCounter()
     reservation = await counter.reserve(store, "tenant", 5, 5, NOON)
-    reservation.release()
+    await reservation.release(store)
     reservation = await counter.reserve(store, "tenant", 5, 5, NOON)
-    reservation.release(2)
+    await reservation.release(store, 2)
     assert [2, 0] == [await _accepted(counter, store, 5, n) for n in (2, 1)]
     assert 1 == counter.reservations
+
+
+async def test_more_than_a_block_given_back_goes_to_the_store_for_every_replica(
+    store: Store,
+) -> None:
+    a, b = MessageCounter(), MessageCounter()
+    bulk = await a.reserve(store, "tenant", 1000, 1000, NOON)
+    assert 0 == await _accepted(b, store, 1000, 1)  # b reads the day full
+    await bulk.release(store)  # its accept failed: the client sends it again, maybe to b
+    await asyncio.sleep(REREAD_SECONDS)  # b trusts its read of the counter that long
+    assert 950 == await _accepted(b, store, 1000, 950)
+    assert 50 == await _accepted(a, store, 1000, 50)  # the block a kept
+    assert [1000] == [d["count"] async for d in store.tenant_usage.find({})]
+
+
+async def test_a_bulk_is_taken_whole_beside_a_single_send_taking_from_the_block(
+    store: Store,
+) -> None:
+    counter = MessageCounter()
+    assert 1 == await _accepted(counter, store, 100_000, 1)  # the block now holds 49
+    # The bulk reserves what it lacks; meanwhile the single send takes one of the 49.
+    bulk, single = await asyncio.gather(
+        _accepted(counter, store, 100_000, 1000), _accepted(counter, store, 100_000, 1)
+    )
+    assert (1000, 1) == (bulk, single)
 
 
 async def test_the_next_day_counts_afresh_and_keeps_the_days_apart(store: Store) -> None:
@@ -176,6 +203,6 @@ async def test_the_next_day_counts_afresh_and_keeps_the_days_apart(store: Store)
     yesterday = await counter.reserve(store, "tenant", 3, 3, NOON - 86_400)
     await counter.reserve(store, "tenant", 3, 3, NOON)
     # Messages of a day that has ended are not given to the next.
-    yesterday.release()
+    await yesterday.release(store)
     assert 0 == await _accepted(counter, store, 3, 1)
     assert [3, 3] == [d["count"] async for d in store.tenant_usage.find({}).sort("day")]

@@ -543,9 +543,12 @@ class DeletedWhileRead:
     was after the document is deleted and `meanwhile` has run: a delete that lands while an
     event loads the instance, and the delete's `instance.configured` handled meanwhile."""
 
-    def __init__(self, real: Any, name: str, meanwhile: Callable[[], Awaitable[None]]) -> None:
-        self.real, self.name = real, name
+    def __init__(
+        self, real: Any, name: str, meanwhile: Callable[[], Awaitable[None]], *, later: bool
+    ) -> None:
+        self.real, self.name, self.later = real, name, later
         self.meanwhile: Callable[[], Awaitable[None]] | None = meanwhile
+        self.running: set[asyncio.Task[None]] = set()
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self.real, attribute)
@@ -555,31 +558,50 @@ class DeletedWhileRead:
         if query.get("_id") == self.name and self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
             await self.real.delete_one({"_id": self.name})
-            await meanwhile()
+            if self.later:  # the load goes on (its line appears) while `meanwhile` runs
+                self.running.add(asyncio.ensure_future(meanwhile()))
+            else:
+                await meanwhile()
         return found
 
 
+@pytest.mark.parametrize(
+    ("loading", "later"),
+    [
+        ("the logout's instance.state", False),
+        ("the delete's announcement", False),
+        ("the logout's instance.state", True),  # the line appears while the load goes on
+    ],
+)
 async def test_events_loading_an_instance_together_see_its_delete(
-    parts: tuple[Store, Broker],
+    parts: tuple[Store, Broker], loading: str, later: bool
 ) -> None:
+    # Two events of an instance the replica has not loaded yet: the logout's state change and
+    # the delete's announcement. One starts the load, which reads the instance just before
+    # the delete; the other arrives meanwhile and waits on the same load.
     store, broker = parts
     clock = Clock()
     scheduler = await _holding(store, broker, clock, "replica-a")
     brief = "clock__support__brief"  # created after the replica loaded, deleted at once
     await store.instances.insert_one({"_id": brief, "tenantId": "clock", "provider": "sandbox"})
-    configured: list[asyncio.Task[None]] = []
-
-    async def delete_announced() -> None:
-        told = InstanceConfigured(tenantId="clock", instanceName=brief)
-        configured.append(asyncio.create_task(scheduler.handle(told)))
-        await asyncio.wait(configured, timeout=0.5)
-
-    store.instances = cast(Any, DeletedWhileRead(store.instances, brief, delete_announced))
     logged_out = InstanceState(
         occurredAt=_at(clock.now), tenantId="clock", instanceName=brief, state="close"
     )
-    await scheduler.handle(logged_out)  # loads the instance as it was before the delete
-    await asyncio.gather(*configured)
+    announced = InstanceConfigured(tenantId="clock", instanceName=brief)
+    first, meanwhile = (
+        (logged_out, announced) if loading.startswith("the logout") else (announced, logged_out)
+    )
+    handled: list[asyncio.Task[None]] = []
+
+    async def arrives_meanwhile() -> None:
+        handled.append(asyncio.create_task(scheduler.handle(meanwhile)))
+        await asyncio.wait(handled, timeout=0.5)
+
+    deleted = DeletedWhileRead(store.instances, brief, arrives_meanwhile, later=later)
+    store.instances = cast(Any, deleted)
+    await scheduler.handle(first)
+    await asyncio.gather(*deleted.running)
+    await asyncio.gather(*handled)
     assert brief not in scheduler.planner  # no line left for a deleted instance
 
     late = await _accepted_for_gone(store, clock, "late", brief)
