@@ -8,13 +8,17 @@ lacks it; provider-sender records `sent` if the provider has it, that status if
 the provider keeps a full record, else `failed` (outcome_unknown).
 """
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from lanegate.broker import Broker
-from lanegate.events import MessageDispatch
-from lanegate.statuses import CANCELABLE, TRIED
+from lanegate.events import Event, MessageDispatch
+from lanegate.statuses import CANCELABLE, TRIED, cancelable
 from lanegate.store import Document, Store
+
+# What `end_one` reads of the message it ends, for the event it publishes.
+ENDED_FIELDS = {"tenantId": 1, "instanceName": 1, "to": 1, "lane": 1, "validUntil": 1}
 
 
 async def withdraw_one(
@@ -46,3 +50,25 @@ async def withdraw_one(
         )
         raise
     return message
+
+
+async def end_one(
+    store: Store,
+    broker: Broker,
+    match: dict[str, Any],
+    status: str,
+    now: datetime,
+    announce: Callable[[Document], Event],
+) -> Literal["ended", "withdrawn"] | None:
+    """End the waiting message `match` picks as `status`: at once when never tried (with
+    `{status}At` set and `announce(message)` published), else withdrawn through
+    provider-sender; None when no such message waits."""
+    message = await store.messages.find_one_and_update(
+        cancelable(match), {"$set": {"status": status, f"{status}At": now}}, ENDED_FIELDS
+    )
+    if message is not None:
+        await broker.publish(announce(message))
+        return "ended"
+    if await withdraw_one(store, broker, match, status, now):
+        return "withdrawn"
+    return None

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from lanegate.store import Document, Store
@@ -107,10 +107,10 @@ class BlockCounter:
         return time.monotonic() - block.read_at >= REREAD_SECONDS
 
     async def _reread(self, store: Store, key: str, window: int, block: Block) -> None:
+        block.read_at = time.monotonic()  # takes refused meanwhile do not read it again
         counter_id, _ = self._counter(key, window)
         counter = await store.db[self._collection].find_one({"_id": counter_id}, {"count": 1})
         block.counted = int(counter["count"]) if counter else 0
-        block.read_at = time.monotonic()
 
     async def give_back(self, store: Store, key: str, block: Block, count: int) -> None:
         """Hold `count` handed-out counts again (their request failed); beyond a block they go
@@ -149,10 +149,19 @@ class BlockCounter:
         return True
 
     async def close(self, store: Store) -> None:
-        """Return every count this process holds in the current window (it stops)."""
-        for key, block in list(self._blocks.items()):
-            if block.held > 0:
-                await self._unreserve(store, key, self._window, block, block.held)
+        """Return every count this process holds in the current window, in one round trip
+        (it stops)."""
+        returns = [
+            UpdateOne({"_id": self._counter(key, self._window)[0]}, {"$inc": {"count": -b.held}})
+            for key, b in self._blocks.items()
+            if b.held > 0
+        ]
+        self._blocks = {}
+        if returns:
+            try:
+                await store.db[self._collection].bulk_write(returns, ordered=False)
+            except Exception as e:
+                log.warning("counts not returned to the store", count=len(returns), error=repr(e))
 
     async def _reserve(
         self, store: Store, key: str, window: int, block: Block, limit: int, lacking: int

@@ -48,9 +48,8 @@ from lanegate.events import (
     expired,
 )
 from lanegate.lanes import LANES
-from lanegate.statuses import UNTRIED, cancelable
 from lanegate.store import Document, Store
-from lanegate.withdrawal import withdraw_one
+from lanegate.withdrawal import end_one
 
 log = structlog.get_logger(__name__)
 
@@ -449,22 +448,13 @@ class Scheduler:
         self.poke()
 
     async def _expire(self, name: str, message_id: str) -> None:
-        now = _at(self._clock())
-        due = {
-            "_id": message_id,
-            "status": {"$in": ["pending", "pending_approval"]},
-            "validUntil": {"$lte": now},
-        }
-        fields = {"tenantId": 1, "instanceName": 1, "to": 1, "lane": 1, "validUntil": 1}
-        message = await self._store.messages.find_one_and_update(
-            {**due, **UNTRIED}, {"$set": {"status": "expired", "expiredAt": now}}, fields
-        )
-        if message is not None:
-            log.info("message expired", message_id=message_id, instance=name)
-            await self._broker.publish(expired(message))
-            return
         # Tried before, it may be on the phone: provider-sender asks the provider first.
-        if await withdraw_one(self._store, self._broker, due, "expired", now):
+        now = _at(self._clock())
+        due = {"_id": message_id, "validUntil": {"$lte": now}}
+        ended = await end_one(self._store, self._broker, due, "expired", now, expired)
+        if ended == "ended":
+            log.info("message expired", message_id=message_id, instance=name)
+        elif ended == "withdrawn":
             log.info("tried message past its validUntil withdrawn", message_id=message_id)
 
     async def _deleted(self, name: str) -> None:
@@ -480,26 +470,17 @@ class Scheduler:
         """End a message accepted for an instance deleted meanwhile as the delete ended its
         others (`clear_waiting`): `canceled` if never tried, else withdrawn through
         provider-sender. One on its way or already ended is left to its outcome."""
-        now = _at(self._clock())
         match = {"_id": message_id, "instanceName": name}
-        fields = {"tenantId": 1, "instanceName": 1}
-        message = await self._store.messages.find_one_and_update(
-            cancelable(match), {"$set": {"status": "canceled", "canceledAt": now}}, fields
+        now = _at(self._clock())
+        ended = await end_one(
+            self._store, self._broker, match, "canceled", now, lambda m: canceled(m, "canceled")
         )
-        if message is not None:
-            log.warning(
-                "message of a deleted instance canceled", message_id=message_id, instance=name
-            )
-            await self._broker.publish(canceled(message, "canceled"))
-            return
-        if await withdraw_one(self._store, self._broker, match, "canceled", now):
-            log.warning(
-                "tried message of a deleted instance withdrawn",
-                message_id=message_id,
-                instance=name,
-            )
-            return
-        log.info("message of a deleted instance not waiting", message_id=message_id, instance=name)
+        outcome = {
+            "ended": "message of a deleted instance canceled",
+            "withdrawn": "tried message of a deleted instance withdrawn",
+            None: "message of a deleted instance not waiting",
+        }[ended]
+        log.warning(outcome, message_id=message_id, instance=name)
 
     async def _redispatch(self, decision: Decision) -> None:
         message = await self._store.messages.find_one(

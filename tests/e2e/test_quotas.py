@@ -186,6 +186,14 @@ async def test_more_than_a_block_given_back_goes_to_the_store_for_every_replica(
     assert [1000] == [d["count"] async for d in store.tenant_usage.find({})]
 
 
+async def test_a_process_that_stops_returns_what_it_holds(store: Store) -> None:
+    stopping, staying = MessageCounter(), MessageCounter()
+    assert 1 == await _accepted(stopping, store, 100, 1)  # its block holds the rest
+    await stopping.close(store)
+    assert [1] == [d["count"] async for d in store.tenant_usage.find({})]
+    assert 99 == await _accepted(staying, store, 100, 99)
+
+
 async def test_a_bulk_is_taken_whole_beside_a_single_send_taking_from_the_block(
     store: Store,
 ) -> None:
