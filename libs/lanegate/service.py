@@ -7,6 +7,7 @@ work finish, then closes connections.
 """
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiormq.exceptions
@@ -164,6 +165,15 @@ def consume(
     app.on_shutdown.append(stop)
 
 
+async def _freeze_heap(app: web.Application) -> None:
+    """on_startup, last: what starting made (modules, models, open connections) lives as long
+    as the process, so it leaves the garbage collector's sight. A full collection then walks
+    only what came after, instead of pausing every request for tens of milliseconds."""
+    gc.collect()
+    gc.freeze()
+    log.info("started", long_lived_objects=gc.get_freeze_count())
+
+
 def run(
     service: str, build: Callable[[Settings], web.Application], port: Callable[[Settings], int]
 ) -> None:
@@ -171,6 +181,7 @@ def run(
     settings = Settings()
     lanegate_logging.configure(settings.log_level, service=service)
     app = build(settings)
+    app.on_startup.append(_freeze_heap)
     log.info("starting", port=port(settings))
     web.run_app(
         app,
