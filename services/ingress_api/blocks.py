@@ -9,10 +9,13 @@ read, so it shrinks to one as the window fills; of what it took, a process keeps
 only the part that fits under the limit given the counter it gets back, so the
 replicas together never hand out more than the limit. A take the limit cannot hold
 as last read is refused without a round trip, the counter read again at most every
-`REREAD_SECONDS` (replicas give counts back). What a replica reserved and did not
-hand out makes the others stop a little early, and the stored count can run ahead
-of what was handed out by up to a block per replica: a process gives back to the
-store what it holds beyond a block, and everything it holds when it stops.
+`REREAD_SECONDS` (replicas give counts back). Once a key's block holds less than
+half of the next one, that one is reserved in the background while the rest is handed
+out, so a busy key's takes do not wait on the store. What a replica reserved and did
+not hand out makes the others stop a little early, and the stored count can run ahead
+of what was handed out by up to one and a half blocks per replica: a process gives
+back to the store what it holds beyond a block when a take is refused or counts come
+back, and everything it holds when it stops.
 """
 
 import asyncio
@@ -76,6 +79,7 @@ class BlockCounter:
         self._window = 0
         self._blocks: dict[str, Block] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._topping_up: set[asyncio.Task[None]] = set()
 
     async def take(self, store: Store, key: str, limit: int, count: int, now: float) -> Taken:
         """Take `count` from the key's block in the window of `now`, all or none, reserving
@@ -99,8 +103,40 @@ class BlockCounter:
         ok = block.held >= count
         if ok:
             block.used += count
+            self._top_up(store, key, window, block, limit)
         remaining = max(0, limit - block.counted) + block.held
         return Taken(ok=ok, remaining=remaining, ends=(window + 1) * self._seconds, block=block)
+
+    @staticmethod
+    def _ahead(block: Block, limit: int) -> int:
+        """The size of the key's next block, as the counter was last read."""
+        return min(BLOCK_MAX, (limit - block.counted) // BLOCK_SHARE)
+
+    def _top_up(self, store: Store, key: str, window: int, block: Block, limit: int) -> None:
+        """Reserve the next block in the background once the block holds less than half of
+        it (none near the limit, where blocks shrink to nothing)."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        if block.held * 2 >= self._ahead(block, limit) or lock.locked():
+            return
+        task = asyncio.create_task(self._fill(store, key, window, block, limit, lock))
+        self._topping_up.add(task)
+        task.add_done_callback(self._topping_up.discard)
+
+    async def _fill(
+        self, store: Store, key: str, window: int, block: Block, limit: int, lock: asyncio.Lock
+    ) -> None:
+        async with lock:
+            if window != self._window or block.held * 2 >= self._ahead(block, limit):
+                return  # its window ended, or a take that lacked counts reserved meanwhile
+            try:
+                await self._reserve(store, key, window, block, limit, 1)
+            except Exception as e:  # a take that lacks counts reserves them itself
+                log.warning("block not topped up", key=key, error=repr(e))
+
+    async def topped_up(self) -> None:
+        """Wait until the blocks being reserved in the background are in."""
+        while self._topping_up:
+            await asyncio.gather(*self._topping_up)
 
     @staticmethod
     def _stale(block: Block) -> bool:
@@ -150,7 +186,8 @@ class BlockCounter:
 
     async def close(self, store: Store) -> None:
         """Return every count this process holds in the current window, in one round trip
-        (it stops)."""
+        (it stops), once the blocks being topped up are in."""
+        await self.topped_up()
         returns = [
             UpdateOne({"_id": self._counter(key, self._window)[0]}, {"$inc": {"count": -b.held}})
             for key, b in self._blocks.items()
@@ -166,7 +203,7 @@ class BlockCounter:
     async def _reserve(
         self, store: Store, key: str, window: int, block: Block, limit: int, lacking: int
     ) -> None:
-        size = max(lacking, min(BLOCK_MAX, (limit - block.counted) // BLOCK_SHARE))
+        size = max(lacking, self._ahead(block, limit))
         counter_id, on_insert = self._counter(key, window)
         update = {"$inc": {"count": size}, "$setOnInsert": on_insert}
         for attempt in range(2):

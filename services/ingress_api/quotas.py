@@ -5,8 +5,8 @@ each process takes the tenant's messages in blocks (see `ingress_api.blocks`), a
 the rate limit does: most sends cost no round trip, every ingress replica agrees,
 and a bulk send takes all its messages or none. What a replica reserved and did
 not use (messages given back stay with it) makes the others stop a little early,
-and the stored count can be ahead of the messages accepted by up to a block per
-replica.
+and the stored count can be ahead of the messages accepted by up to one and a half
+blocks per replica.
 """
 
 import time

@@ -128,10 +128,21 @@ async def _accepted(counter: MessageCounter, store: Store, limit: int, count: in
     return count
 
 
+async def _sends(counter: MessageCounter, store: Store, limit: int, sends: int) -> int:
+    """Single sends one after another, the loop turning between them as between requests."""
+    accepted = 0
+    for _ in range(sends):
+        accepted += await _accepted(counter, store, limit, 1)
+        await asyncio.sleep(0)
+    return accepted
+
+
 async def test_single_sends_take_the_day_in_blocks(store: Store) -> None:
     counter = CountingCounter()
-    assert 100 == sum([await _accepted(counter, store, 100_000, 1) for _ in range(100)])
-    assert 2 == counter.reservations
+    assert 100 == await _sends(counter, store, 100_000, 100)
+    await counter.topped_up()
+    # Blocks of 50, the next reserved when 24 are left: the 26th and the 76th sends.
+    assert 3 == counter.reservations
     stored = await store.tenant_usage.find_one({})
     day = datetime.fromtimestamp(NOON, UTC).date()
     expires = datetime.combine(day + timedelta(days=2), datetime.min.time(), UTC)
@@ -139,9 +150,43 @@ async def test_single_sends_take_the_day_in_blocks(store: Store) -> None:
         "_id": f"tenant:{day.isoformat()}",
         "tenantId": "tenant",
         "day": day.isoformat(),
-        "count": 100,
+        "count": 150,
         "expiresAt": expires,
     } == stored
+
+
+class GatedCounter(MessageCounter):
+    """Its reservations after the first wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.reservations = 0
+
+    async def _reserve(self, *args: Any) -> None:
+        self.reservations += 1
+        if self.reservations > 1:
+            await self.gate.wait()
+        await super()._reserve(*args)
+
+
+async def test_a_busy_block_is_topped_up_without_a_send_waiting_on_the_store(
+    store: Store,
+) -> None:
+    counter = GatedCounter()
+    async with asyncio.timeout(10):  # a send that waited on the held-up reservation hangs
+        assert 50 == await _sends(counter, store, 100_000, 50)
+    # The 26th send left less than half a block: the next one is being reserved.
+    assert 2 == counter.reservations
+    counter.gate.set()
+    await counter.topped_up()
+    assert 25 == await _sends(counter, store, 100_000, 25)
+    assert 2 == counter.reservations
+    # A process that stops waits for its top-ups, then returns what it holds.
+    assert 1 == await _accepted(counter, store, 100_000, 1)  # 24 left: one more top-up
+    await counter.close(store)
+    assert 3 == counter.reservations
+    assert [76] == [d["count"] async for d in store.tenant_usage.find({})]
 
 
 async def test_two_replicas_never_accept_more_than_the_day_holds(store: Store) -> None:
