@@ -3,7 +3,8 @@
 A send needs to know that its instance exists (and its provider, which never
 changes) and whether its recipient is an inactive contact. Each process keeps
 what it read for `LANEGATE_ACCEPT_CACHE_SECONDS`, so a steady stream of sends
-costs no read. A change made through this process (a deleted instance, a contact
+costs no read and, the values being read again ahead of their lapse, never waits
+on one. A change made through this process (a deleted instance, a contact
 deactivated, deleted or saved) is seen at once; one made through another replica
 within that many seconds. A message accepted for an instance deleted meanwhile
 is canceled by the scheduler, as the delete cancels the instance's waiting ones.

@@ -11,6 +11,8 @@ class Recent[K, V]:
     """Values read from the store, each trusted for `ttl` seconds after it was read.
 
     At most `most` are kept (the oldest read goes first); a `ttl` of 0 keeps nothing.
+    Through `read_through`, a value in use is read again in the background once past
+    half its `ttl`, so its callers do not all wait on the store each time it would lapse.
     """
 
     def __init__(self, ttl: float, most: int = 10_000) -> None:
@@ -26,27 +28,37 @@ class Recent[K, V]:
 
     async def read_through(self, key: K, read: Callable[[], Awaitable[V | None]]) -> V | None:
         """The value kept for `key`, else what `read` gives (kept unless None). Callers that
-        miss while a read of the same key is under way share it: when a value lapses under
-        load, the store sees one read, not one per request."""
-        value = self.get(key)
-        if value is not None:
-            return value
-        reading = self._reading.get(key)
-        if reading is None:
-            reading = asyncio.ensure_future(read())
-            self._reading[key] = reading
-            reading.add_done_callback(functools.partial(self._done_reading, key))
+        miss while a read of the same key is under way share it: the store sees one read,
+        not one per request. A value past half its `ttl` is given at once and read again
+        in the background (a read that finds nothing drops it)."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            left = entry[0] - time.monotonic()
+            if left > 0:
+                if left < self._ttl / 2 and key not in self._reading:
+                    self._read(key, read)
+                return entry[1]
+            del self._entries[key]
+        reading = self._reading.get(key) or self._read(key, read)
         # Shielded: a caller that goes away does not cancel the others' read.
         return await asyncio.shield(reading)
+
+    def _read(self, key: K, read: Callable[[], Awaitable[V | None]]) -> asyncio.Future[V | None]:
+        reading = asyncio.ensure_future(read())
+        self._reading[key] = reading
+        reading.add_done_callback(functools.partial(self._done_reading, key))
+        return reading
 
     def _done_reading(self, key: K, reading: asyncio.Future[V | None]) -> None:
         if self._reading.get(key) is not reading:
             return  # forgotten meanwhile: what it read may be older than the change
         del self._reading[key]
         if reading.cancelled() or reading.exception() is not None:
-            return
+            return  # a value still kept lapses at its time; its callers then read again
         value = reading.result()
-        if value is not None:
+        if value is None:
+            self._entries.pop(key, None)  # gone from the store (a value read ahead)
+        else:
             self.put(key, value)
 
     def get(self, key: K) -> V | None:

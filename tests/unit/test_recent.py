@@ -1,4 +1,5 @@
-"""What a process keeps of its store reads: lapsing, forgetting, one read per miss."""
+"""What a process keeps of its store reads: lapsing, forgetting, one read per miss, reading
+again ahead of the lapse."""
 
 import asyncio
 
@@ -19,6 +20,12 @@ class Reads:
         self.count += 1
         await self.go.wait()
         return self.value
+
+
+async def _turns() -> None:
+    """Let the background read run and its answer arrive."""
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
 async def test_callers_that_miss_together_share_one_read_and_keep_its_answer() -> None:
@@ -76,6 +83,34 @@ async def test_values_lapse_after_the_ttl_and_a_ttl_of_0_keeps_nothing() -> None
     unkept: Recent[str, int] = Recent(ttl=0)
     unkept.put("k", 1)
     assert unkept.get("k") is None
+
+
+async def test_a_value_past_half_its_ttl_is_given_at_once_and_read_again_meanwhile() -> None:
+    recent: Recent[str, int] = Recent(ttl=2)
+    recent.put("k", 1)
+    early = Reads(2)
+    assert 1 == await recent.read_through("k", early)
+    assert 0 == early.count  # younger than half its ttl: no read
+    await asyncio.sleep(1.1)
+    again = Reads(2)
+    # Given without waiting for the read, which is still held back.
+    assert [1, 1] == [await recent.read_through("k", again) for _ in range(2)]
+    await _turns()
+    assert 1 == again.count
+    again.go.set()
+    await _turns()
+    assert 2 == recent.get("k")
+
+
+async def test_a_value_read_again_and_found_gone_is_dropped() -> None:
+    recent: Recent[str, int] = Recent(ttl=2)
+    recent.put("k", 1)
+    await asyncio.sleep(1.1)
+    gone = Reads(None)
+    gone.go.set()
+    assert 1 == await recent.read_through("k", gone)
+    await _turns()
+    assert recent.get("k") is None
 
 
 def test_the_oldest_read_goes_first_beyond_most() -> None:
