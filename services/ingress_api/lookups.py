@@ -47,25 +47,25 @@ class Lookups:
     ) -> dict[str, Document]:
         """The tenant's instances among `names`, by name (missing ones left out). Kept per
         tenant and name: one tenant's reads never stand in for another's."""
-        found: dict[str, Document] = {}
-        unread: list[str] = []
-        for name in sorted(set(names)):
-            instance = self._instances.get((tenant_id, name))
-            if instance is not None:
-                found[name] = instance
-            else:
-                unread.append(name)
-        if len(unread) == 1:  # a single send: concurrent ones share the read
-            [name] = unread
+        wanted = sorted(set(names))
+        if len(wanted) == 1:  # a single send: concurrent ones share the read
+            [name] = wanted
 
             async def read() -> Document | None:
                 query = {"_id": name, "tenantId": tenant_id}
                 return await store.instances.find_one(query, INSTANCE_FIELDS)
 
             instance = await self._instances.read_through((tenant_id, name), read)
+            return {} if instance is None else {name: instance}
+        found: dict[str, Document] = {}
+        unread: list[str] = []
+        for name in wanted:
+            instance = self._instances.get((tenant_id, name))
             if instance is not None:
                 found[name] = instance
-        elif unread:
+            else:
+                unread.append(name)
+        if unread:
             mark = self._instances.mark()
             query = {"_id": {"$in": unread}, "tenantId": tenant_id}
             async for instance in store.instances.find(query, INSTANCE_FIELDS):

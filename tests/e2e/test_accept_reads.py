@@ -140,6 +140,19 @@ async def test_instances_are_kept_for_a_while_and_forgotten_on_delete(store: Sto
     assert found["t1__c__b"]["provider"] == "waha"
 
 
+async def test_a_sends_instance_is_read_again_before_it_lapses(store: Store) -> None:
+    await store.instances.insert_one({"_id": "t1__c__a", "tenantId": "t1", "provider": "sandbox"})
+    lookups = Lookups(ttl=4)
+    assert set(await lookups.instances(store, "t1", ["t1__c__a"])) == {"t1__c__a"}
+    await store.instances.delete_one({"_id": "t1__c__a"})  # through another replica
+    await asyncio.sleep(2.2)
+    # Past half its time: still given at once, and read again meanwhile, which finds it gone
+    # well before the 4 s it would have been trusted.
+    assert set(await lookups.instances(store, "t1", ["t1__c__a"])) == {"t1__c__a"}
+    await asyncio.sleep(0.5)
+    assert await lookups.instances(store, "t1", ["t1__c__a"]) == {}
+
+
 async def test_a_tenant_naming_anothers_instance_never_hides_it_from_its_owner(
     store: Store,
 ) -> None:
