@@ -23,6 +23,7 @@ consumes them here, as a running lane-scheduler would.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -31,12 +32,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aio_pika
 import aiohttp
 import uvloop
+from aio_pika.abc import AbstractChannel
 
 from bench._wire_counter import MONITORING, WireCounter
 from lanegate.broker import Broker
@@ -189,23 +192,26 @@ class Run:
             asyncio.run(delete_topology(self.namespace))
 
 
-async def purge(namespace: str) -> None:
-    """Empty the run's queues before a measurement. Nothing consumes them here, as a running
-    lane-scheduler would; a quorum queue left hundreds of thousands of messages deep stalls
-    the confirms of everything publishing to it for up to 200 ms at a time."""
+@contextlib.asynccontextmanager
+async def topology(namespace: str) -> AsyncIterator[tuple[AbstractChannel, Broker]]:
+    """A channel on the broker, and the run's topology names."""
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
-        channel = await connection.channel()
-        for name in Broker(AMQP_URL, namespace).queue_names():
+        yield await connection.channel(), Broker(AMQP_URL, namespace)
+
+
+async def purge(namespace: str) -> None:
+    """Empty the run's queues before a measurement. Nothing consumes them here, as a running
+    lane-scheduler would: otherwise `message.accepted`'s quorum queue grows past 200,000
+    messages over a run, which no running gateway lets happen."""
+    async with topology(namespace) as (channel, broker):
+        for name in broker.queue_names():
             queue = await channel.get_queue(name)
             await queue.purge()
 
 
 async def delete_topology(namespace: str) -> None:
-    broker = Broker(AMQP_URL, namespace)
-    connection = await aio_pika.connect(AMQP_URL)
-    async with connection:
-        channel = await connection.channel()
+    async with topology(namespace) as (channel, broker):
         for queue in broker.queue_names():
             await channel.queue_delete(queue)
         await channel.exchange_delete(broker.exchange_name)

@@ -160,18 +160,14 @@ class BlockCounter:
         """Return what this process holds beyond `BLOCK_MAX` to the window's counter (kept
         if the store cannot take it now)."""
         excess = block.held - BLOCK_MAX
-        if excess > 0:
-            await self._unreserve(store, key, window, block, excess)
-
-    async def _unreserve(
-        self, store: Store, key: str, window: int, block: Block, count: int
-    ) -> None:
-        block.reserved -= count  # at once, so that no take hands them out meanwhile
+        if excess <= 0:
+            return
+        block.reserved -= excess  # at once, so that no take hands them out meanwhile
         counter_id, _ = self._counter(key, window)
-        if await self._uncount(store, counter_id, count):
-            block.counted -= count
+        if await self._uncount(store, counter_id, excess):
+            block.counted -= excess
         else:
-            block.reserved += count
+            block.reserved += excess
 
     async def _uncount(self, store: Store, counter_id: str, count: int) -> bool:
         """Take `count` off a counter; False (logged) when the store cannot now."""

@@ -31,14 +31,12 @@ class Recent[K, V]:
         miss while a read of the same key is under way share it: the store sees one read,
         not one per request. A value past half its `ttl` is given at once and read again
         in the background (a read that finds nothing drops it)."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            left = entry[0] - time.monotonic()
-            if left > 0:
-                if left < self._ttl / 2 and key not in self._reading:
-                    self._read(key, read)
-                return entry[1]
-            del self._entries[key]
+        kept = self._kept(key)
+        if kept is not None:
+            left, value = kept
+            if left < self._ttl / 2 and key not in self._reading:
+                self._read(key, read)
+            return value
         reading = self._reading.get(key) or self._read(key, read)
         # Shielded: a caller that goes away does not cancel the others' read.
         return await asyncio.shield(reading)
@@ -63,12 +61,19 @@ class Recent[K, V]:
 
     def get(self, key: K) -> V | None:
         """The value read for `key` less than `ttl` seconds ago, or None."""
+        kept = self._kept(key)
+        return None if kept is None else kept[1]
+
+    def _kept(self, key: K) -> tuple[float, V] | None:
+        """The seconds the value kept for `key` has left, and the value; None (dropped) once
+        it lapsed."""
         entry = self._entries.get(key)
         if entry is None:
             return None
         until, value = entry
-        if until > time.monotonic():
-            return value
+        left = until - time.monotonic()
+        if left > 0:
+            return left, value
         del self._entries[key]
         return None
 
