@@ -90,6 +90,13 @@ async def test_retries_resume_after_the_dispatcher_is_killed(
     await events_broker.publish(event)
     await receiver.wait_for(lambda _: True, count=2)
 
+    async def recorded() -> bool:
+        # Killed in the middle of an attempt, the record would stay claimed for the whole
+        # lease (timeout + 30 s) before the restarted dispatcher may try it again.
+        attempts = (await delivery(hooks, event.id)).get("attempts", [])
+        return len(attempts) >= 2 and len(attempts) == len(receiver.requests)
+
+    await eventually(recorded, every=0.02)
     hooks.stack.kill("webhook_dispatcher")
     try:
         record = await delivery(hooks, event.id)
