@@ -3,7 +3,7 @@
 import aio_pika
 import pytest
 
-from tests.e2e.conftest import AMQP_URL
+from tests.conftest import AMQP_URL
 from tests.support.gateway import Gateway, eventually
 from tests.support.receiver import Receiver, event_named
 

@@ -9,7 +9,7 @@ import pytest
 
 from lanegate.broker import Broker
 from lanegate.events import accepted, new_id, utcnow
-from tests.e2e.conftest import AMQP_URL
+from tests.conftest import AMQP_URL
 from tests.support.gateway import Gateway, eventually, hearing
 from tests.support.messages import DB, outbox_counts, send, statuses, stored, wait_status
 from tests.support.receiver import Receiver, event_named

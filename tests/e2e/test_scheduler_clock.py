@@ -21,7 +21,7 @@ from lanegate.events import (
     MessageStatus,
 )
 from lanegate.store import Store
-from tests.e2e.conftest import AMQP_URL
+from tests.conftest import AMQP_URL
 from tests.support.gateway import Gateway, delete_topology, eventually, hearing
 
 pytestmark = pytest.mark.e2e

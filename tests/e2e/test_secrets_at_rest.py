@@ -13,7 +13,7 @@ import pytest
 from lanegate.devstack import free_port
 from lanegate.secrets import PREFIX, SECRET_FIELDS, Keyring, new_key
 from lanegate.signing import verify_gateway_signature
-from tests.e2e.conftest import SECRET_KEY
+from tests.conftest import SECRET_KEY
 from tests.simulators.meta import MetaSimulator
 from tests.simulators.waha import WahaSimulator
 from tests.support.gateway import FAST_LANES, Gateway, eventually

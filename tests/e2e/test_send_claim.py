@@ -17,7 +17,7 @@ from lanegate.store import Document, Store
 from provider_sender.callbacks import GatewayCallbacks
 from provider_sender.dispatch import Dispatcher
 from provider_sender.files import Files
-from tests.e2e.conftest import AMQP_URL
+from tests.conftest import AMQP_URL
 from tests.support.gateway import Gateway, delete_topology, eventually
 
 pytestmark = pytest.mark.e2e

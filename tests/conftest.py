@@ -1,4 +1,5 @@
-"""One real stack per test session: the wire store and the five service processes."""
+"""The stacks tests share: one real stack per test session (the wire store and the five
+service processes), the provider simulators and webhook receivers."""
 
 import asyncio
 import secrets
