@@ -154,6 +154,9 @@ ListedStatus = Literal[
 ]
 
 
+CURSOR_HELP = "`meta.next` of the previous page, for paging past what `page` reaches"
+
+
 class MessageQuery(Body):
     """`GET /messages` filters (query string); newest first."""
 
@@ -167,6 +170,7 @@ class MessageQuery(Body):
     lane: Lane | None = None
     dateFrom: datetime | None = None
     dateTo: datetime | None = None
+    cursor: str | None = Field(None, min_length=1, max_length=300, description=CURSOR_HELP)
 
     @field_validator("status", mode="before")
     @classmethod
@@ -188,6 +192,7 @@ class ContactQuery(Body):
     tag: str | None = Field(None, min_length=1, max_length=100)
     page: int = Field(1, ge=1, le=100_000)
     limit: int = Field(50, ge=1, le=250)
+    cursor: str | None = Field(None, min_length=1, max_length=300, description=CURSOR_HELP)
 
 
 class ContactUpsert(Body):
@@ -867,6 +872,7 @@ class PageMeta(BaseModel):
     page: int
     limit: int
     pages: int
+    next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
 
 
 class MessageList(BaseModel):
