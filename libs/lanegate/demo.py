@@ -71,6 +71,7 @@ async def run() -> None:
     settings |= {"LANEGATE_ADMIN_KEY": admin_key, "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
     # The store is in memory, so a key made for this run seals nothing that outlives it.
     settings.setdefault("LANEGATE_SECRET_KEY", new_key())
+    settings.setdefault("LANEGATE_ENV", "development")
     ports = {
         "ingress_api": int(settings.get("LANEGATE_INGRESS_PORT", 8080)),
         "lane_scheduler": int(settings.get("LANEGATE_SCHEDULER_PORT", 8081)),

@@ -1,5 +1,7 @@
 """Every setting of every service, read once from `LANEGATE_*` environment variables."""
 
+from typing import Literal
+
 from pydantic import AmqpDsn, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,6 +17,8 @@ class Settings(BaseSettings):
     namespace: str = Field("lanegate", pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
     admin_key: SecretStr = SecretStr("")
     secret_key: SecretStr = SecretStr("")
+    # development lets services run without LANEGATE_SECRET_KEY (secrets stored unencrypted).
+    env: Literal["production", "development"] = "production"
 
     log_level: str = "INFO"
     http_host: str = "0.0.0.0"
