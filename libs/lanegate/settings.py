@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     attachment_timeout_seconds: float = Field(30.0, gt=0)
     tenant_max_instances: int = Field(100, ge=0)
     tenant_max_messages_per_day: int = Field(100_000, ge=0)
+    health_refresh_seconds: float = Field(15.0, gt=0, le=3600)
 
     dispatch_timeout_seconds: float = Field(60.0, gt=0)
     scheduler_replica_id: str = Field("", max_length=200)
