@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8080"
     template_sync_interval_seconds: float = Field(900.0, gt=0)
     template_sync_backoff_seconds: float = Field(60.0, gt=0)
+    template_sync_max_pages: int = Field(100, ge=1)
+    template_sync_max_templates: int = Field(5000, ge=1)
+    template_sync_account_seconds: float = Field(120.0, gt=0)
 
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     webhook_allow_private_targets: bool = False
