@@ -633,6 +633,10 @@ class TemplateQuery(Body):
         description="APPROVED, PENDING, REJECTED, PAUSED, DISABLED, IN_APPEAL, DELETED, ...",
     )
     language: str | None = Field(None, pattern=r"^[A-Za-z_]{2,20}$", description="e.g. pt_BR")
+    limit: int = Field(1000, ge=1, le=1000)
+    cursor: str | None = Field(
+        None, min_length=1, max_length=700, description="`pagination.next` of the previous page"
+    )
 
     @field_validator("status")
     @classmethod
@@ -973,6 +977,7 @@ class TemplateView(BaseModel):
 class TemplateList(BaseModel):
     success: Literal[True]
     data: list[TemplateView]
+    pagination: CursorPage
 
 
 class TemplateOne(BaseModel):

@@ -4,6 +4,9 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_cloud_api import cloud_instance
+from tests.e2e.test_templates import five_templates
+from tests.simulators.meta import MetaSimulator
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver
 
@@ -92,3 +95,28 @@ async def test_bad_cursors_and_long_searches_are_400(gateway: Gateway, query: st
     _, key = await gateway.tenant()
     status, answer = await gateway.call("GET", query, key=key)
     assert (400, "Validation error") == (status, answer["error"])
+
+
+async def test_templates_page_with_a_cursor(
+    gateway: Gateway, meta: MetaSimulator, receiver: Receiver
+) -> None:
+    name, key, number = await cloud_instance(gateway, meta, receiver)
+    templates = five_templates()
+    meta.set_templates(number, templates)
+    status, _ = await gateway.call("POST", "/templates/sync", key=key, json={"instanceName": name})
+    assert 200 == status
+
+    names, cursor = [], None
+    for _ in range(10):
+        params = {"instance_id": name, "limit": "2"} | ({"cursor": cursor} if cursor else {})
+        status, page = await gateway.call("GET", "/whatsapp/templates", key=key, params=params)
+        assert 200 == status, page
+        names += [t["name"] for t in page["data"]]
+        cursor = page["pagination"]["next"]
+        if cursor is None:
+            break
+    assert sorted(t["name"] for t in templates) == names
+
+    for params in ({"cursor": "bm90LWpzb24"}, {"limit": "1001"}):
+        status, answer = await gateway.call("GET", "/whatsapp/templates", key=key, params=params)
+        assert (400, "Validation error") == (status, answer["error"]), params

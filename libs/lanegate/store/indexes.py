@@ -80,11 +80,21 @@ INDEXES: dict[str, list[IndexModel]] = {
     "lane_state": [IndexModel([("shard", ASCENDING)], name="shard")],
     "scheduler_replicas": [IndexModel([("seenAt", ASCENDING)], name="seen")],
     "templates": [
+        # The listing's: by name, the id breaking ties so a cursor is exact (the
+        # `tenant_instance_name` and `tenant_name` ones before them can go).
         IndexModel(
-            [("tenantId", ASCENDING), ("instanceName", ASCENDING), ("name", ASCENDING)],
-            name="tenant_instance_name",
+            [
+                ("tenantId", ASCENDING),
+                ("instanceName", ASCENDING),
+                ("name", ASCENDING),
+                ("_id", ASCENDING),
+            ],
+            name="tenant_instance_name_id",
         ),
-        IndexModel([("tenantId", ASCENDING), ("name", ASCENDING)], name="tenant_name"),
+        IndexModel(
+            [("tenantId", ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)],
+            name="tenant_name_id",
+        ),
         IndexModel([("instanceName", ASCENDING), ("syncedAt", ASCENDING)], name="instance_synced"),
         IndexModel(
             [("tenantId", ASCENDING), ("wabaId", ASCENDING), ("metaId", ASCENDING)],
