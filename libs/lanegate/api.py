@@ -154,7 +154,7 @@ ListedStatus = Literal[
 ]
 
 
-CURSOR_HELP = "`meta.next` of the previous page, for paging past what `page` reaches"
+CURSOR_HELP = "`pagination.next` of the previous page, for paging past what `page` reaches"
 
 
 class MessageQuery(Body):
@@ -876,16 +876,16 @@ class PageMeta(BaseModel):
     page: int
     limit: int
     pages: int
+
+
+class CursorPage(BaseModel):
     next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
 
 
 class MessageList(BaseModel):
     data: list[ListedMessage]
     meta: PageMeta
-
-
-class CursorPage(BaseModel):
-    next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    pagination: CursorPage
 
 
 class ContactMessages(BaseModel):
@@ -908,6 +908,7 @@ class ContactView(BaseModel):
 class ContactList(BaseModel):
     contacts: list[ContactView]
     meta: PageMeta
+    pagination: CursorPage
 
 
 class ContactDeleted(BaseModel):

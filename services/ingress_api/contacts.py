@@ -96,9 +96,14 @@ async def list_contacts(request: web.Request) -> web.Response:
         .limit(query.limit + 1)
     )
     page = await found.to_list(None)
-    meta = page_meta(total, query.page, query.limit)
-    meta["next"] = _identifier_cursor(page[query.limit - 1]) if len(page) > query.limit else None
-    return web.json_response({"contacts": [view(c) for c in page[: query.limit]], "meta": meta})
+    following = _identifier_cursor(page[query.limit - 1]) if len(page) > query.limit else None
+    return web.json_response(
+        {
+            "contacts": [view(c) for c in page[: query.limit]],
+            "meta": page_meta(total, query.page, query.limit),
+            "pagination": {"next": following},
+        }
+    )
 
 
 def _identifier_cursor(contact: Document) -> str:

@@ -89,9 +89,14 @@ async def list_messages(request: web.Request) -> web.Response:
         .hint(index)
     )
     page = await found.to_list(None)
-    meta = page_meta(total, query.page, query.limit)
-    meta["next"] = _cursor(page[query.limit - 1]) if len(page) > query.limit else None
-    return web.json_response({"data": [listed(m) for m in page[: query.limit]], "meta": meta})
+    following = _cursor(page[query.limit - 1]) if len(page) > query.limit else None
+    return web.json_response(
+        {
+            "data": [listed(m) for m in page[: query.limit]],
+            "meta": page_meta(total, query.page, query.limit),
+            "pagination": {"next": following},
+        }
+    )
 
 
 def check_paging(page: int, limit: int, cursor: str | None, *, narrow: str) -> None:
@@ -104,14 +109,14 @@ def check_paging(page: int, limit: int, cursor: str | None, *, narrow: str) -> N
                 (
                     ["page"],
                     f"page * limit may be at most {MAX_PAGED_ROWS}: to go further, {narrow} "
-                    "or page on with cursor (meta.next of each answer)",
+                    "or page on with cursor (pagination.next of each answer)",
                 )
             ]
         )
 
 
-def page_meta(total: int, page: int, limit: int) -> dict[str, Any]:
-    """The `meta` of a paged listing, before its `next` cursor."""
+def page_meta(total: int, page: int, limit: int) -> dict[str, int]:
+    """The `meta` of a paged listing."""
     return {"total": total, "page": page, "limit": limit, "pages": (total + limit - 1) // limit}
 
 

@@ -24,14 +24,14 @@ async def _bulk(gateway: Gateway, key: str, name: str, count: int) -> list[str]:
 async def _follow(
     gateway: Gateway, key: str, path: str, rows: str, cursor: str | None = None
 ) -> list[list[Any]]:
-    """Every page of a listing from `cursor` (or its first), following `meta.next`."""
+    """Every page of a listing from `cursor` (or its first), following `pagination.next`."""
     pages = []
     for _ in range(20):
         query = f"{path}&cursor={cursor}" if cursor else path
         status, answer = await gateway.call("GET", query, key=key)
         assert 200 == status, answer
         pages.append(answer[rows])
-        cursor = answer["meta"]["next"]
+        cursor = answer["pagination"]["next"]
         if cursor is None:
             return pages
     raise AssertionError("the cursor never reached the end")
@@ -60,9 +60,9 @@ async def test_a_message_cursor_pages_every_message_once_while_new_ones_arrive(
     ids = await _bulk(gateway, key, name, 5) + await _bulk(gateway, key, name, 2)
 
     status, first = await gateway.call("GET", "/messages?limit=3", key=key)
-    assert 200 == status and first["meta"]["next"] is not None
+    assert 200 == status and first["pagination"]["next"] is not None
     newer = await _bulk(gateway, key, name, 2)
-    rest = await _follow(gateway, key, "/messages?limit=3", "data", first["meta"]["next"])
+    rest = await _follow(gateway, key, "/messages?limit=3", "data", first["pagination"]["next"])
 
     seen = [m["id"] for page in [first["data"], *rest] for m in page]
     assert sorted(ids) == sorted(seen)
