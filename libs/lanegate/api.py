@@ -635,7 +635,7 @@ class TemplateQuery(Body):
     language: str | None = Field(None, pattern=r"^[A-Za-z_]{2,20}$", description="e.g. pt_BR")
     limit: int = Field(1000, ge=1, le=1000)
     cursor: str | None = Field(
-        None, min_length=1, max_length=700, description="`pagination.next` of the previous page"
+        None, min_length=1, max_length=4000, description="`pagination.next` of the previous page"
     )
 
     @field_validator("status")
