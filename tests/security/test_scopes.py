@@ -1,7 +1,11 @@
 """Scoped keys: what links a phone to an instance needs `instances:write`."""
 
+import pytest
+
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver
+
+pytestmark = pytest.mark.e2e
 
 
 async def _scoped_key(gateway: Gateway, tenant_id: str, scopes: list[str]) -> str:
