@@ -44,6 +44,7 @@ from aio_pika.abc import AbstractChannel
 from bench._wire_counter import MONITORING, WireCounter
 from lanegate.broker import Broker
 from lanegate.devstack import Stack, free_port, wait_http
+from lanegate.secrets import new_key
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 TO = "5491112345678"
@@ -122,7 +123,7 @@ class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.namespace = f"lgbench-{uuid.uuid4().hex[:8]}"
-        self.admin_key = secrets.token_urlsafe(16)
+        self.admin_key = secrets.token_urlsafe(32)
         self.logs = Path("var/bench-logs") / self.namespace
         self.stack = self.new_stack()
         self.helpers: list[subprocess.Popen[bytes]] = []
@@ -136,6 +137,7 @@ class Run:
                 "LANEGATE_NAMESPACE": self.namespace,
                 "LANEGATE_MONGO_DB": "lanegate_bench",
                 "LANEGATE_ADMIN_KEY": self.admin_key,
+                "LANEGATE_SECRET_KEY": new_key(),
                 "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
                 # Counting still runs per request; only the 600/min default would refuse the load.
                 "LANEGATE_RATE_LIMIT_PER_MINUTE": str(10**9),

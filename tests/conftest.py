@@ -27,7 +27,7 @@ SECRET_KEY = new_key()
 @pytest.fixture(scope="session")
 def gateway() -> Iterator[Gateway]:
     namespace = f"lgtest-{uuid.uuid4().hex[:8]}"
-    admin_key = secrets.token_urlsafe(16)
+    admin_key = secrets.token_urlsafe(32)
     log_dir = Path("var/test-logs") / namespace
     stack = Stack.create(
         log_dir,
@@ -88,7 +88,7 @@ def waha() -> Iterator[WahaSimulator]:
 def hooks() -> Iterator[Gateway]:
     """A small stack (store, ingress-api, webhook-dispatcher) with a shrunk retry schedule."""
     namespace = f"lgtest-{uuid.uuid4().hex[:8]}"
-    admin_key = secrets.token_urlsafe(16)
+    admin_key = secrets.token_urlsafe(32)
     stack = Stack.create(
         Path("var/test-logs") / namespace,
         settings={

@@ -154,6 +154,9 @@ ListedStatus = Literal[
 ]
 
 
+CURSOR_HELP = "`pagination.next` of the previous page, for paging past what `page` reaches"
+
+
 class MessageQuery(Body):
     """`GET /messages` filters (query string); newest first."""
 
@@ -167,6 +170,7 @@ class MessageQuery(Body):
     lane: Lane | None = None
     dateFrom: datetime | None = None
     dateTo: datetime | None = None
+    cursor: str | None = Field(None, min_length=1, max_length=300, description=CURSOR_HELP)
 
     @field_validator("status", mode="before")
     @classmethod
@@ -188,6 +192,7 @@ class ContactQuery(Body):
     tag: str | None = Field(None, min_length=1, max_length=100)
     page: int = Field(1, ge=1, le=100_000)
     limit: int = Field(50, ge=1, le=250)
+    cursor: str | None = Field(None, min_length=1, max_length=300, description=CURSOR_HELP)
 
 
 class ContactUpsert(Body):
@@ -628,6 +633,10 @@ class TemplateQuery(Body):
         description="APPROVED, PENDING, REJECTED, PAUSED, DISABLED, IN_APPEAL, DELETED, ...",
     )
     language: str | None = Field(None, pattern=r"^[A-Za-z_]{2,20}$", description="e.g. pt_BR")
+    limit: int = Field(1000, ge=1, le=1000)
+    cursor: str | None = Field(
+        None, min_length=1, max_length=4000, description="`pagination.next` of the previous page"
+    )
 
     @field_validator("status")
     @classmethod
@@ -869,13 +878,14 @@ class PageMeta(BaseModel):
     pages: int
 
 
+class CursorPage(BaseModel):
+    next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
 class MessageList(BaseModel):
     data: list[ListedMessage]
     meta: PageMeta
-
-
-class CursorPage(BaseModel):
-    next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    pagination: CursorPage
 
 
 class ContactMessages(BaseModel):
@@ -898,6 +908,7 @@ class ContactView(BaseModel):
 class ContactList(BaseModel):
     contacts: list[ContactView]
     meta: PageMeta
+    pagination: CursorPage
 
 
 class ContactDeleted(BaseModel):
@@ -967,6 +978,7 @@ class TemplateView(BaseModel):
 class TemplateList(BaseModel):
     success: Literal[True]
     data: list[TemplateView]
+    pagination: CursorPage
 
 
 class TemplateOne(BaseModel):

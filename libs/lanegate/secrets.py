@@ -5,6 +5,10 @@ A sealed value is `enc:v1:` and a Fernet token (AES-128-CBC with HMAC-SHA256).
 seals, every one opens, so a key is rotated by putting the new one first.
 A value without the prefix is plaintext written before sealing existed (or
 while no key was set); it opens as itself until ingress-api seals it at start.
+A tenant's secret is never trusted to be sealed: with a key it is sealed
+whatever it looks like, and without one a value that looks sealed is stored
+behind `plain:v1:`, so a look-alike can neither pass for another secret nor
+stop a service that later fails to open it.
 """
 
 from collections.abc import Callable, Mapping
@@ -13,12 +17,31 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 PREFIX = "enc:v1:"
+# Marks a value stored without a key that would otherwise read as sealed or marked.
+PLAIN_PREFIX = "plain:v1:"
+# The operator key guards every tenant; shorter ones are guessable.
+MIN_ADMIN_KEY_LENGTH = 32
 # The providerConfig fields that are secrets (cloud_api and waha).
 SECRET_FIELDS = frozenset({"accessToken", "appSecret", "verifyToken", "apiKey", "hmacKey"})
 
 
 class SecretKeyError(Exception):
-    """Raised when `LANEGATE_SECRET_KEY` is malformed, or missing or wrong for a sealed secret."""
+    """Raised when `LANEGATE_SECRET_KEY` is malformed, missing or wrong for a sealed secret,
+    or `LANEGATE_ADMIN_KEY` is too short."""
+
+
+def require_keys(secret_key: str, admin_key: str, *, development: bool) -> None:
+    """Refuse a short operator key, and a missing sealing key outside development."""
+    if admin_key and len(admin_key) < MIN_ADMIN_KEY_LENGTH:
+        raise SecretKeyError(
+            f"LANEGATE_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} characters "
+            "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if not secret_key.strip() and not development:
+        raise SecretKeyError(
+            "LANEGATE_SECRET_KEY is not set: set it (see .env.example), or set "
+            "LANEGATE_ENV=development to store secrets unencrypted on a development machine"
+        )
 
 
 def new_key() -> str:
@@ -50,13 +73,16 @@ class Keyring:
         return self._all is not None
 
     def encrypt(self, plain: str) -> str:
-        """The stored form of a secret: sealed with the first key (as given with no key)."""
+        """The stored form of a secret: sealed with the first key (with no key, as given, or
+        marked when it looks sealed or marked)."""
         if self._all is None:
-            return plain
+            return PLAIN_PREFIX + plain if plain.startswith((PREFIX, PLAIN_PREFIX)) else plain
         return PREFIX + self._all.encrypt(plain.encode()).decode()
 
     def decrypt(self, stored: str) -> str:
         """The plain secret from its stored form; plaintext passes through."""
+        if stored.startswith(PLAIN_PREFIX):
+            return stored[len(PLAIN_PREFIX) :]
         if not is_sealed(stored):
             return stored
         if self._all is None:
@@ -74,7 +100,7 @@ class Keyring:
         if self._all is None:
             return stored
         if not is_sealed(stored):
-            return self.encrypt(stored)
+            return self.encrypt(self.decrypt(stored))
         token = stored[len(PREFIX) :].encode()
         try:
             self._keys[0].decrypt(token)

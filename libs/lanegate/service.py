@@ -21,7 +21,7 @@ from lanegate import logging as lanegate_logging
 from lanegate.broker import Broker, Consumer, EventHandler
 from lanegate.errors import ApiError, PayloadTooLarge, Unavailable
 from lanegate.metrics import http_middleware, metrics_handler
-from lanegate.secrets import PREFIX, Keyring
+from lanegate.secrets import PREFIX, Keyring, require_keys
 from lanegate.settings import Settings
 from lanegate.store import Store
 
@@ -115,6 +115,11 @@ def base_app(settings: Settings, service: str) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    require_keys(
+        settings.secret_key.get_secret_value(),
+        settings.admin_key.get_secret_value(),
+        development=settings.env == "development",
+    )
     app[KEYRING] = Keyring(settings.secret_key.get_secret_value())
 
     async def resources(app: web.Application) -> AsyncIterator[None]:

@@ -1,5 +1,7 @@
 """Every setting of every service, read once from `LANEGATE_*` environment variables."""
 
+from typing import Literal
+
 from pydantic import AmqpDsn, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,6 +17,8 @@ class Settings(BaseSettings):
     namespace: str = Field("lanegate", pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
     admin_key: SecretStr = SecretStr("")
     secret_key: SecretStr = SecretStr("")
+    # development lets services run without LANEGATE_SECRET_KEY (secrets stored unencrypted).
+    env: Literal["production", "development"] = "production"
 
     log_level: str = "INFO"
     http_host: str = "0.0.0.0"
@@ -35,6 +39,7 @@ class Settings(BaseSettings):
     attachment_timeout_seconds: float = Field(30.0, gt=0)
     tenant_max_instances: int = Field(100, ge=0)
     tenant_max_messages_per_day: int = Field(100_000, ge=0)
+    health_refresh_seconds: float = Field(15.0, gt=0, le=3600)
 
     dispatch_timeout_seconds: float = Field(60.0, gt=0)
     scheduler_replica_id: str = Field("", max_length=200)
@@ -49,6 +54,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8080"
     template_sync_interval_seconds: float = Field(900.0, gt=0)
     template_sync_backoff_seconds: float = Field(60.0, gt=0)
+    template_sync_max_pages: int = Field(100, ge=1)
+    template_sync_max_templates: int = Field(5000, ge=1)
+    template_sync_account_seconds: float = Field(120.0, gt=0)
 
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     webhook_allow_private_targets: bool = False

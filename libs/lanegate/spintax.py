@@ -1,11 +1,16 @@
 """Spintax: `{a|b|{c|d}}` picks one option per group, nested, at send time.
 
 A backslash makes the next character literal, so `\\{`, `\\}`, `\\|` and
-`\\\\` write braces, bars and backslashes.
+`\\\\` write braces, bars and backslashes. Parsing and rendering keep their own
+stacks rather than recursing, so no nesting can exhaust Python's; accepted text
+is held to `MAX_DEPTH` levels.
 """
 
 import random
 from dataclasses import dataclass
+
+# Real templates nest two or three levels; deeper is a mistake or an attack on the parser.
+MAX_DEPTH = 20
 
 
 class SpintaxError(ValueError):
@@ -24,7 +29,7 @@ class _Choice:
 _Node = tuple["str | _Choice", ...]
 
 
-def _parse(text: str) -> _Node:
+def _parse(text: str, max_depth: int | None = None) -> _Node:
     stack: list[tuple[list[_Node], list[str | _Choice], int]] = []
     options: list[_Node] = []
     current: list[str | _Choice] = []
@@ -47,6 +52,8 @@ def _parse(text: str) -> _Node:
         if char == "{":
             flush()
             stack.append((options, current, i))
+            if max_depth is not None and len(stack) > max_depth:
+                raise SpintaxError(f"Nested deeper than {max_depth} levels", i)
             options, current = [], []
         elif char == "|" and stack:
             flush()
@@ -70,17 +77,21 @@ def _parse(text: str) -> _Node:
 
 
 def validate(text: str) -> None:
-    """Raise SpintaxError when `text` is not well-formed spintax."""
-    _parse(text)
+    """Raise SpintaxError when `text` is not well-formed spintax or nests over `MAX_DEPTH`."""
+    _parse(text, MAX_DEPTH)
 
 
 def _render(node: _Node, rng: random.Random) -> str:
-    out = []
-    for part in node:
-        if isinstance(part, str):
+    out: list[str] = []
+    unfinished = [iter(node)]
+    while unfinished:
+        part = next(unfinished[-1], None)
+        if part is None:
+            unfinished.pop()
+        elif isinstance(part, str):
             out.append(part)
         else:
-            out.append(_render(rng.choice(part.options), rng))
+            unfinished.append(iter(rng.choice(part.options)))
     return "".join(out)
 
 

@@ -20,6 +20,8 @@ from lanegate.service import SETTINGS, STORE
 log = structlog.get_logger(__name__)
 
 MAX_FILES = 10
+# Form fields other than the files: a send has about twenty, so fifty leaves room.
+MAX_FORM_FIELDS = 50
 SNIFF_BYTES = 512
 
 
@@ -51,10 +53,13 @@ async def _store_file(
 async def _read_multipart(
     request: web.Request, who: Caller
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The form's fields and the files of `attachments`, stored as they stream in."""
-    bucket, limit = request.app[STORE].files, request.app[SETTINGS].attachment_max_bytes
+    """The form's fields and the files of `attachments`, stored as they stream in; the
+    fields together get the JSON body's limit and at most `MAX_FORM_FIELDS` of them (413)."""
+    settings = request.app[SETTINGS]
+    bucket, limit = request.app[STORE].files, settings.attachment_max_bytes
     fields: dict[str, Any] = {}
     files: list[dict[str, Any]] = []
+    field_count = field_bytes = 0
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
@@ -64,12 +69,36 @@ async def _read_multipart(
                 if len(files) == MAX_FILES:
                     raise InvalidInput([(["attachments"], f"At most {MAX_FILES} files")])
                 files.append(await _store_file(bucket, who, part, limit))
-            elif part.name:
-                fields[part.name] = (await part.read(decode=True)).decode("utf-8")
+                continue
+            field_count += 1
+            if field_count > MAX_FORM_FIELDS:
+                raise PayloadTooLarge(f"At most {MAX_FORM_FIELDS} form fields besides the files")
+            value = await _read_field(part, settings.max_body_bytes - field_bytes)
+            field_bytes += len(value)
+            if part.name:
+                fields[part.name] = value.decode("utf-8")
+    except UnicodeDecodeError as e:
+        await _discard(bucket, files)
+        raise InvalidInput([([], "Form fields must be UTF-8 text")]) from e
     except BaseException:
         await _discard(bucket, files)
         raise
     return fields, files
+
+
+async def _read_field(part: BodyPartReader, room: int) -> bytes:
+    """One form field's decoded bytes; 413 as soon as it is longer than `room`."""
+    raw = bytearray()
+    while chunk := await part.read_chunk():
+        raw.extend(chunk)
+        if len(raw) > room:
+            raise PayloadTooLarge("The form fields together are over the request body limit")
+    decoded = bytearray()
+    async for piece in part.decode_iter(raw):
+        decoded.extend(piece)
+        if len(decoded) > room:
+            raise PayloadTooLarge("The form fields together are over the request body limit")
+    return bytes(decoded)
 
 
 async def _discard(bucket: AsyncGridFSBucket, files: list[dict[str, Any]]) -> None:

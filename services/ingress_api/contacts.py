@@ -1,5 +1,7 @@
 """Contacts: the people a tenant writes to, with names, tags and an active flag."""
 
+import base64
+import binascii
 from typing import Any
 
 from aiohttp import web
@@ -9,7 +11,7 @@ from ingress_api.auth import Caller, caller
 from ingress_api.body import read_json, read_query
 from ingress_api.endpoints import API
 from ingress_api.instances import iso
-from ingress_api.listing import page_meta
+from ingress_api.listing import check_paging, page_meta
 from ingress_api.lookups import LOOKUPS
 from lanegate.api import (
     PHONE,
@@ -20,7 +22,7 @@ from lanegate.api import (
     ContactUpsert,
     ContactView,
 )
-from lanegate.errors import NotFound
+from lanegate.errors import InvalidInput, NotFound
 from lanegate.events import new_id, utcnow
 from lanegate.service import STORE
 from lanegate.store import Document, Store
@@ -79,21 +81,44 @@ async def upsert_contact(
 async def list_contacts(request: web.Request) -> web.Response:
     who = await caller(request)
     query = read_query(request, ContactQuery)
+    check_paging(query.page, query.limit, query.cursor, narrow="filter it by tag")
     where: dict[str, Any] = {"tenantId": who.tenant_id}
     if query.tag is not None:
         where["tags"] = query.tag
     store = request.app[STORE]
     total = await store.contacts.count_documents(where)
+    if query.cursor is not None:
+        where["identifier"] = {"$gt": _after_identifier(query.cursor)}
     found = (
         store.contacts.find(where)
         .sort("identifier", 1)
         .skip((query.page - 1) * query.limit)
-        .limit(query.limit)
+        .limit(query.limit + 1)
     )
-    contacts = [view(c) for c in await found.to_list(None)]
+    page = await found.to_list(None)
+    following = _identifier_cursor(page[query.limit - 1]) if len(page) > query.limit else None
     return web.json_response(
-        {"contacts": contacts, "meta": page_meta(total, query.page, query.limit)}
+        {
+            "contacts": [view(c) for c in page[: query.limit]],
+            "meta": page_meta(total, query.page, query.limit),
+            "pagination": {"next": following},
+        }
     )
+
+
+def _identifier_cursor(contact: Document) -> str:
+    return base64.urlsafe_b64encode(f"c|{contact['identifier']}".encode()).decode()
+
+
+def _after_identifier(cursor: str) -> str:
+    """The number a contacts cursor ends at (contacts go by number, which is unique)."""
+    try:
+        kind, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+    except (binascii.Error, UnicodeDecodeError) as e:
+        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")]) from e
+    if kind != "c" or not PHONE.match(identifier):
+        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")])
+    return identifier
 
 
 @API.post(

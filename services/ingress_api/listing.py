@@ -19,6 +19,9 @@ from lanegate.store import Document
 
 # The leading filter picks the index (see store/indexes.py); the first present wins.
 INDEX_BY_FILTER = ("externalId", "instanceName", "status", "lane", "messageType")
+# How far `page` reaches (page * limit): a skip reads every row it passes.
+MAX_PAGED_ROWS = 10_000
+NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
 
 
 def plan(who: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
@@ -45,7 +48,7 @@ def plan(who: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
             {"content.caption": pattern},
         ]
     leading = next((f for f in INDEX_BY_FILTER if f in where), None)
-    return where, f"tenant_{leading}_created" if leading else "tenant_created"
+    return where, f"tenant_{leading}_created_id" if leading else "tenant_created_id"
 
 
 def listed(message: Document) -> dict[str, Any]:
@@ -72,18 +75,44 @@ def listed(message: Document) -> dict[str, Any]:
 async def list_messages(request: web.Request) -> web.Response:
     who = await caller(request)
     query = read_query(request, MessageQuery)
+    check_paging(query.page, query.limit, query.cursor, narrow="narrow it with dateTo")
     where, index = plan(who, query)
     store = request.app[STORE]
     total = await store.messages.count_documents(where, hint=index)
+    if query.cursor is not None:
+        where = {"$and": [where, _after(query.cursor)]}
     found = (
         store.messages.find(where)
-        .sort("createdAt", -1)
+        .sort(NEWEST_FIRST)
         .skip((query.page - 1) * query.limit)
-        .limit(query.limit)
+        .limit(query.limit + 1)
         .hint(index)
     )
-    data = [listed(m) for m in await found.to_list(None)]
-    return web.json_response({"data": data, "meta": page_meta(total, query.page, query.limit)})
+    page = await found.to_list(None)
+    following = _cursor(page[query.limit - 1]) if len(page) > query.limit else None
+    return web.json_response(
+        {
+            "data": [listed(m) for m in page[: query.limit]],
+            "meta": page_meta(total, query.page, query.limit),
+            "pagination": {"next": following},
+        }
+    )
+
+
+def check_paging(page: int, limit: int, cursor: str | None, *, narrow: str) -> None:
+    """400 when `page` reaches past `MAX_PAGED_ROWS` rows, or comes with a `cursor`."""
+    if cursor is not None and page != 1:
+        raise InvalidInput([(["page"], "Give page or cursor, not both")])
+    if page * limit > MAX_PAGED_ROWS:
+        raise InvalidInput(
+            [
+                (
+                    ["page"],
+                    f"page * limit may be at most {MAX_PAGED_ROWS}: to go further, {narrow} "
+                    "or page on with cursor (pagination.next of each answer)",
+                )
+            ]
+        )
 
 
 def page_meta(total: int, page: int, limit: int) -> dict[str, int]:
@@ -124,9 +153,9 @@ async def contact_messages(request: web.Request) -> web.Response:
     found = (
         request.app[STORE]
         .messages.find(where)
-        .sort([("createdAt", -1), ("_id", -1)])
+        .sort(NEWEST_FIRST)
         .limit(query.limit + 1)
-        .hint("tenant_to_created")
+        .hint("tenant_to_created_id")
     )
     page = await found.to_list(None)
     more = len(page) > query.limit

@@ -1,9 +1,13 @@
 """Queues and statistics: what waits, what was sent, and flushing a queue."""
 
+import asyncio
+import contextlib
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from ingress_api.auth import caller
@@ -12,10 +16,15 @@ from ingress_api.instances import own_instance
 from ingress_api.lifecycle import clear_waiting
 from lanegate.api import Flushed, Health, QueueCounts, Stats
 from lanegate.lanes import LANES
-from lanegate.service import STORE
+from lanegate.service import SETTINGS, STORE
 from lanegate.statuses import WAITING
+from lanegate.store import Store
+
+log = structlog.get_logger(__name__)
 
 STARTED = web.AppKey("started", float)
+# The gateway-wide counts `/health` shows, as last counted in the background.
+HEALTH_COUNTS = web.AppKey("health_counts", dict[str, int])
 
 
 def _queue(by_lane: dict[str, int]) -> dict[str, int]:
@@ -116,13 +125,42 @@ async def stats(request: web.Request) -> web.Response:
     auth="none",
 )
 async def health(request: web.Request) -> web.Response:
-    """The seed's unauthenticated health summary."""
-    store = request.app[STORE]
-    body = {
-        "status": "ok",
+    """The seed's unauthenticated health summary, from counts refreshed in the background, so
+    a flood of health checks costs the store nothing."""
+    counts: dict[str, int] = request.app[HEALTH_COUNTS]
+    uptime = int(time.monotonic() - request.app[STARTED])
+    return web.json_response({"status": "ok", **counts, "uptime": uptime})
+
+
+async def count_for_health(store: Store) -> dict[str, int]:
+    """The gateway-wide counts `/health` shows."""
+    return {
         "tenants": await store.tenants.count_documents({}),
         "instances": await store.instances.count_documents({}),
         "queuedMessages": await store.messages.count_documents({"status": {"$in": list(WAITING)}}),
-        "uptime": int(time.monotonic() - request.app[STARTED]),
     }
-    return web.json_response(body)
+
+
+async def health_counts(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: count before serving, then again every `health_refresh_seconds` until
+    cleanup; a failed count keeps the last figures."""
+    app[HEALTH_COUNTS] = {"tenants": 0, "instances": 0, "queuedMessages": 0}
+    every = app[SETTINGS].health_refresh_seconds
+
+    async def refresh() -> None:
+        try:
+            app[HEALTH_COUNTS] = await count_for_health(app[STORE])
+        except Exception as e:  # the store away for a moment: keep the last figures
+            log.warning("health counts not refreshed", error=repr(e))
+
+    async def keep_refreshing() -> None:
+        while True:
+            await asyncio.sleep(every)
+            await refresh()
+
+    await refresh()
+    task = asyncio.create_task(keep_refreshing())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -42,7 +42,8 @@ def _session(instance: Document, answer: dict[str, Any]) -> web.Response:
     tag="instances",
     response=QrCode,
     errors=SESSION_ERRORS,
-    scope="instances:read",
+    # The QR code links a phone to the instance, so it needs the same scope as the pairing code.
+    scope="instances:write",
 )
 async def qr(request: web.Request) -> web.Response:
     """A PNG QR code as a data URL, fetched from the provider through provider-sender."""

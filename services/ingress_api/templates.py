@@ -6,6 +6,8 @@ variables, header, buttons) before anything is queued, and Meta's
 `components` are built then; template messages need no open 24-hour window.
 """
 
+import base64
+import json
 from typing import Any
 
 from aiohttp import web
@@ -90,10 +92,43 @@ async def list_templates(request: web.Request) -> web.Response:
     where["status"] = query.status if query.status is not None else {"$ne": "DELETED"}
     if query.language is not None:
         where["language"] = query.language
-    index = "tenant_instance_name" if "instanceName" in where else "tenant_name"
-    found = request.app[STORE].templates.find(where).sort("name", 1).hint(index)
-    data = [view(t) for t in await found.to_list(None)]
-    return web.json_response({"success": True, "data": data})
+    if query.cursor is not None:
+        name, template = _after_template(query.cursor)
+        where["$or"] = [{"name": {"$gt": name}}, {"name": name, "_id": {"$gt": template}}]
+    index = "tenant_instance_name_id" if "instanceName" in where else "tenant_name_id"
+    found = (
+        request.app[STORE]
+        .templates.find(where)
+        .sort([("name", 1), ("_id", 1)])
+        .limit(query.limit + 1)
+        .hint(index)
+    )
+    page = await found.to_list(None)
+    last = page[query.limit - 1] if len(page) > query.limit else None
+    return web.json_response(
+        {
+            "success": True,
+            "data": [view(t) for t in page[: query.limit]],
+            "pagination": {"next": _template_cursor(last) if last is not None else None},
+        }
+    )
+
+
+def _template_cursor(template: Document) -> str:
+    return base64.urlsafe_b64encode(
+        json.dumps([template["name"], template["_id"]]).encode()
+    ).decode()
+
+
+def _after_template(cursor: str) -> tuple[str, str]:
+    """The name and id a templates cursor ends at."""
+    try:
+        name, template = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as e:
+        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")]) from e
+    if not isinstance(name, str) or not isinstance(template, str):
+        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")])
+    return name, template
 
 
 @API.get(

@@ -20,7 +20,7 @@ from lanegate.service import BROKER, KEYRING, SETTINGS, STORE, base_app, consume
 from lanegate.settings import Settings
 from lanegate.templates import view
 from template_sync.status import apply_status
-from template_sync.sync import THROTTLED, SyncFailed, TemplateSync
+from template_sync.sync import THROTTLED, SyncFailed, SyncLimits, TemplateSync
 from template_sync.timer import periodic
 
 log = structlog.get_logger(__name__)
@@ -37,6 +37,11 @@ async def syncer(app: web.Application) -> AsyncIterator[None]:
             timeout=settings.provider_timeout_seconds,
             backoff=settings.template_sync_backoff_seconds,
             keyring=app[KEYRING],
+            limits=SyncLimits(
+                max_pages=settings.template_sync_max_pages,
+                max_templates=settings.template_sync_max_templates,
+                seconds=settings.template_sync_account_seconds,
+            ),
         )
         yield
 

@@ -5,9 +5,15 @@ last page is read, the instance's templates not seen since the sync started
 are marked deleted, so two overlapping syncs never delete what the other saw.
 A throttled WABA (Meta codes 4 and 80007) is left alone for a growing while,
 recorded on the instance so it holds across restarts.
+
+An account is read within limits (pages, templates kept, seconds), so one that
+pages forever or lists without end costs a bounded amount and stalls no other;
+a sync cut short marks nothing deleted, and an instance never keeps more than
+the template limit (the longest unseen go first).
 """
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +23,7 @@ from pymongo import UpdateOne
 
 from lanegate.events import utcnow
 from lanegate.providers import ProviderError
-from lanegate.providers.cloud_templates import THROTTLE_CODES, template_pages
+from lanegate.providers.cloud_templates import THROTTLE_CODES, TooManyPages, template_pages
 from lanegate.providers.graph import GraphError
 from lanegate.secrets import Keyring
 from lanegate.store import Document, Store
@@ -42,6 +48,19 @@ class SyncFailed(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class SyncLimits:
+    """How much of one account a sync reads: pages, templates kept, and seconds."""
+
+    max_pages: int = 100
+    max_templates: int = 5000
+    seconds: float = 120.0
+
+
+class OverLimit(Exception):
+    """Raised when an account lists more than a sync reads or keeps."""
+
+
 class TemplateSync:
     """Syncs instances' templates; one sync per instance at a time in this process."""
 
@@ -53,7 +72,9 @@ class TemplateSync:
         timeout: float,
         backoff: float,
         keyring: Keyring,
+        limits: SyncLimits,
     ) -> None:
+        self._limits = limits
         self._keyring = keyring
         self._store = store
         self._http = http
@@ -98,10 +119,18 @@ class TemplateSync:
             )
         async with self._locks.setdefault(instance["_id"], asyncio.Lock()):
             started = utcnow()
-            seen = 0
             try:
-                async for page in template_pages(self._http, config, limit=self._timeout):
-                    seen += await self._upsert(instance, page)
+                async with asyncio.timeout(self._limits.seconds):
+                    seen = await self._pull(instance, config)
+            except (OverLimit, TooManyPages, TimeoutError) as e:
+                reason = (
+                    f"Syncing took longer than {self._limits.seconds:g} s"
+                    if isinstance(e, TimeoutError)
+                    else str(e)
+                )
+                await self._forget_beyond_limit(instance)
+                await self._record(instance, {"result": "error", "error": reason})
+                raise SyncFailed(API_ERROR, f"{reason}; stopped (nothing marked deleted)") from e
             except GraphError as e:
                 if e.code in THROTTLE_CODES:
                     raise await self._throttled(instance, e) from e
@@ -117,6 +146,7 @@ class TemplateSync:
                 {"$set": {"deleted": True, "deletedAt": utcnow(), "status": "DELETED"}},
             )
             TEMPLATES_DELETED.inc(gone.modified_count)
+            await self._forget_beyond_limit(instance)
             await self._record(instance, {"result": "ok", "error": None, "throttles": 0})
             log.debug(
                 "templates synced",
@@ -126,7 +156,21 @@ class TemplateSync:
             )
             return seen
 
-    async def _upsert(self, instance: Document, page: list[dict[str, Any]]) -> int:
+    async def _pull(self, instance: Document, config: Document) -> int:
+        """Upsert every page Meta lists, up to the limits; returns how many templates."""
+        seen, most = 0, self._limits.max_templates
+        pages = template_pages(
+            self._http, config, limit=self._timeout, max_pages=self._limits.max_pages
+        )
+        async for page in pages:
+            valid = [meta for meta in page if meta.get("id") is not None and meta.get("name")]
+            room = most - seen
+            seen += await self._upsert(instance, valid[:room])
+            if len(valid) > room:
+                raise OverLimit(f"The account lists more than {most} templates")
+        return seen
+
+    async def _upsert(self, instance: Document, templates: list[dict[str, Any]]) -> int:
         now = utcnow()
         writes = [
             UpdateOne(
@@ -134,12 +178,23 @@ class TemplateSync:
                 {"$set": stored(meta, instance, now), "$setOnInsert": {"createdAt": now}},
                 upsert=True,
             )
-            for meta in page
-            if meta.get("id") is not None and meta.get("name")
+            for meta in templates
         ]
         if writes:
             await self._store.templates.bulk_write(writes, ordered=False)
         return len(writes)
+
+    async def _forget_beyond_limit(self, instance: Document) -> None:
+        """Remove the instance's templates beyond the limit, the longest unseen first (those
+        Meta no longer lists, then those a sync cut short did not reach)."""
+        where = {"instanceName": instance["_id"]}
+        extra = await self._store.templates.count_documents(where) - self._limits.max_templates
+        if extra <= 0:
+            return
+        oldest = self._store.templates.find(where, {"_id": 1}).sort("syncedAt", 1).limit(extra)
+        ids = [t["_id"] async for t in oldest]
+        await self._store.templates.delete_many({"_id": {"$in": ids}})
+        log.warning("templates over the limit forgotten", instance=instance["_id"], count=len(ids))
 
     async def _throttled(self, instance: Document, error: GraphError) -> SyncFailed:
         throttles = int((instance.get("templateSync") or {}).get("throttles") or 0) + 1

@@ -90,9 +90,12 @@ def test_lanegate_env_vars_are_known_settings() -> None:
         variables = {key for key in service.get("environment", {}) if key.startswith("LANEGATE_")}
         assert set() == variables - SETTINGS, name
     for service in lanegate_services().values():
-        assert {"LANEGATE_AMQP_URL", "LANEGATE_MONGO_URI", "LANEGATE_ADMIN_KEY"} <= service[
-            "environment"
-        ].keys()
+        assert {
+            "LANEGATE_AMQP_URL",
+            "LANEGATE_MONGO_URI",
+            "LANEGATE_ADMIN_KEY",
+            "LANEGATE_SECRET_KEY",
+        } <= service["environment"].keys()
 
 
 def test_depends_on_targets_exist_and_wait_for_health() -> None:

@@ -223,22 +223,25 @@ def test_settings_come_from_the_config_map_and_secret(overlay: str) -> None:
     objects = built(overlay)
     config = one(objects, "ConfigMap", "lanegate-config")["data"]
     assert config.keys() <= SETTINGS - SECRET_SETTINGS
-    for secret in find(objects, "Secret"):
-        assert set(secret["stringData"]) == SECRET_SETTINGS
     grace = int(config["LANEGATE_SHUTDOWN_GRACE_SECONDS"])
+    referenced = {
+        ref["key"]
+        for auth in find(objects, "TriggerAuthentication")
+        for ref in auth["spec"]["secretTargetRef"]
+    }
     for deployment in find(objects, "Deployment"):
         pod = deployment["spec"]["template"]["spec"]
         assert pod["terminationGracePeriodSeconds"] > grace
         for container in pod["containers"]:
-            assert {"lanegate-config"} == {
-                e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e
-            }
-            assert {"lanegate-secrets"} == {
-                e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e
-            }
-            assert {
-                e["name"] for e in container.get("env", []) if e["name"].startswith("LANEGATE_")
-            } <= SETTINGS
+            assert [{"configMapRef": {"name": "lanegate-config"}}] == container["envFrom"]
+            env = {e["name"]: e for e in container.get("env", [])}
+            assert {name for name in env if name.startswith("LANEGATE_")} <= SETTINGS
+            for name in SECRET_SETTINGS & env.keys():
+                ref = env[name]["valueFrom"]["secretKeyRef"]
+                assert ("lanegate-secrets", False) == (ref["name"], ref.get("optional", False))
+                referenced.add(ref["key"])
+    for secret in find(objects, "Secret"):
+        assert referenced == set(secret["stringData"])
 
 
 def test_dev_overlay_ships_a_secret_and_prod_expects_one() -> None:

@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 
 from ingress_api.auth import Caller
-from ingress_api.listing import plan
+from ingress_api.listing import NEWEST_FIRST, plan
 from lanegate.api import MessageQuery
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver
@@ -74,13 +74,13 @@ async def test_listing_rejects_bad_filters(gateway: Gateway, query: str) -> None
 @pytest.mark.parametrize(
     ("filters", "index"),
     [
-        ({}, "tenant_created"),
-        ({"status": "sent"}, "tenant_status_created"),
-        ({"instanceName": "t__a__b", "status": "sent"}, "tenant_instanceName_created"),
-        ({"externalId": "REF-1", "lane": "bulk"}, "tenant_externalId_created"),
-        ({"lane": "bulk", "search": "x"}, "tenant_lane_created"),
-        ({"messageType": "MARKETING"}, "tenant_messageType_created"),
-        ({"search": "x", "dateFrom": "2026-01-01T00:00:00Z"}, "tenant_created"),
+        ({}, "tenant_created_id"),
+        ({"status": "sent"}, "tenant_status_created_id"),
+        ({"instanceName": "t__a__b", "status": "sent"}, "tenant_instanceName_created_id"),
+        ({"externalId": "REF-1", "lane": "bulk"}, "tenant_externalId_created_id"),
+        ({"lane": "bulk", "search": "x"}, "tenant_lane_created_id"),
+        ({"messageType": "MARKETING"}, "tenant_messageType_created_id"),
+        ({"search": "x", "dateFrom": "2026-01-01T00:00:00Z"}, "tenant_created_id"),
     ],
 )
 async def test_every_listing_query_runs_on_an_index(
@@ -90,7 +90,7 @@ async def test_every_listing_query_runs_on_an_index(
     assert index == chosen
     async with gateway.mongo() as client:
         explained = await (
-            client.lanegate_test.messages.find(where).sort("createdAt", -1).hint(chosen).explain()
+            client.lanegate_test.messages.find(where).sort(NEWEST_FIRST).hint(chosen).explain()
         )
     assert index == _index_used(explained)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lanegate.devstack import Stack
+from lanegate.secrets import new_key
 from tests.faults.rabbit import RabbitNode, available
 from tests.support.gateway import Gateway
 
@@ -53,6 +54,7 @@ RETRIES = json.dumps([0.5, 1, 2, 3, *[5] * 5, 10, 20, *[30] * 6])
 # Shrunk so faults and their recovery fit in seconds: retries, leases, claims, webhook schedule.
 SETTINGS = {
     "LANEGATE_MONGO_DB": "lanegate_test",
+    "LANEGATE_SECRET_KEY": new_key(),
     "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
     "LANEGATE_SANDBOX_DELIVERED_AFTER_SECONDS": "0.2",
     "LANEGATE_SANDBOX_READ_AFTER_SECONDS": "0.4",
@@ -76,7 +78,7 @@ SETTINGS = {
 def fault_gateway(rabbit: RabbitNode) -> Iterator[Gateway]:
     """The five services on the private node, the store keeping its data in a SQLite file."""
     namespace = f"lgfaults-{uuid.uuid4().hex[:8]}"
-    admin_key = secrets.token_urlsafe(16)
+    admin_key = secrets.token_urlsafe(32)
     data = Path(tempfile.mkdtemp(prefix="lgfaults-store-"))
     stack = Stack.create(
         Path("var/test-logs") / namespace,

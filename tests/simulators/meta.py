@@ -10,7 +10,8 @@ Message templates: `GET /{version}/{waba-id}/message_templates` lists what a
 test set with `set_templates`, `template_page_size` at a time with Meta's
 `paging.cursors.after` / `paging.next`; a wrong token gets error 190, and a
 WABA given `throttle_templates` gets error 4 or 80007 until it is lifted;
-`template_delay` slows a WABA's pages down.
+`template_delay` slows a WABA's pages down, and a WABA given `endless_templates`
+lists fresh templates on every page with a next page, for ever.
 `template_status` posts a signed `message_template_status_update` callback.
 """
 
@@ -67,6 +68,7 @@ class MetaSimulator:
     template_requests: list[tuple[str, str | None]] = field(default_factory=list)
     throttled: dict[str, int] = field(default_factory=dict)
     template_delay: dict[str, float] = field(default_factory=dict)
+    endless: set[str] = field(default_factory=set)
 
     def start(self) -> "MetaSimulator":
         app = web.Application()
@@ -120,11 +122,30 @@ class MetaSimulator:
         else:
             self.throttled[number.waba_id] = code
 
+    def endless_templates(self, number: Number, endless: bool = True) -> None:
+        """Make the number's WABA page for ever (fresh templates on every page), or stop."""
+        if endless:
+            self.endless.add(number.waba_id)
+        else:
+            self.endless.discard(number.waba_id)
+
     def _templates_page(self, request: web.Request, waba_id: str) -> dict[str, Any]:
-        templates = self.templates.get(waba_id, [])
         after = request.query.get("after")
         start = int(base64.urlsafe_b64decode(after.encode()).decode()) if after else 0
         size = min(int(request.query.get("limit", "25")), self.template_page_size)
+        templates = self.templates.get(waba_id, [])
+        if waba_id in self.endless:
+            templates = [
+                {
+                    "id": str(10**14 + i),
+                    "name": f"endless_{i}",
+                    "language": "en_US",
+                    "status": "APPROVED",
+                    "category": "UTILITY",
+                    "components": [{"type": "BODY", "text": f"Page item {i}"}],
+                }
+                for i in range(start + size + 1)
+            ]
         fields = set(request.query.get("fields", "id,name,status,language,category").split(","))
         data = []
         for template in templates[start : start + size]:

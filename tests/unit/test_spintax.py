@@ -1,8 +1,10 @@
 import random
 
 import pytest
+from pydantic import ValidationError
 
-from lanegate.spintax import SpintaxError, spin, validate, variants
+from lanegate.api import TextMessage
+from lanegate.spintax import MAX_DEPTH, SpintaxError, spin, validate, variants
 
 
 def test_every_variant_of_a_simple_group_is_reachable() -> None:
@@ -50,3 +52,22 @@ def test_unbalanced_text_names_the_position(text: str, position: int) -> None:
         validate(text)
     assert position == error.value.position
     assert f"position {position}" in str(error.value)
+
+
+def test_rendering_does_not_recurse_however_deep_the_nesting() -> None:
+    deep = "{" * 5000 + "a|b" + "}" * 5000
+    assert spin(deep, random.Random(0)) in {"a", "b"}
+
+
+def test_validation_allows_twenty_levels_and_refuses_the_twenty_first() -> None:
+    validate("{" * MAX_DEPTH + "a" + "}" * MAX_DEPTH)
+    with pytest.raises(SpintaxError, match="Nested deeper than 20") as refused:
+        validate("x{" * (MAX_DEPTH + 1) + "}" * (MAX_DEPTH + 1))
+    assert 2 * MAX_DEPTH + 1 == refused.value.position
+
+
+def test_a_send_nested_too_deep_names_the_field() -> None:
+    deep = "{" * (MAX_DEPTH + 1) + "a" + "}" * (MAX_DEPTH + 1)
+    with pytest.raises(ValidationError) as refused:
+        TextMessage(instanceName="t__a__b", to="5491112345678", text=deep)
+    assert [("text",)] == [error["loc"] for error in refused.value.errors()]

@@ -18,16 +18,22 @@ THROTTLE_CODES = frozenset({4, 80007})
 FIELDS = "id,name,language,status,category,components,quality_score"
 
 
+class TooManyPages(Exception):
+    """Raised when an account still lists a next page after the most pages a sync reads."""
+
+
 async def template_pages(
     http: aiohttp.ClientSession,
     config: Document,
     *,
     limit: aiohttp.ClientTimeout,
+    max_pages: int,
     page_size: int = 100,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every page of the WABA's templates; raises GraphError or ProviderError like any call."""
+    """Every page of the WABA's templates, at most `max_pages` (then TooManyPages); raises
+    GraphError or ProviderError like any call."""
     params = {"fields": FIELDS, "limit": str(page_size)}
-    while True:
+    for _ in range(max_pages):
         answer = await graph_request(
             http,
             "GET",
@@ -45,3 +51,4 @@ async def template_pages(
         if not paging.get("next") or not after:
             return
         params = {**params, "after": str(after)}
+    raise TooManyPages(f"The account lists more than {max_pages} pages of templates")

@@ -12,18 +12,27 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("state", ASCENDING)], name="state"),
     ],
     "messages": [
-        IndexModel([("tenantId", ASCENDING), ("createdAt", DESCENDING)], name="tenant_created"),
+        IndexModel(
+            [("tenantId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+            name="tenant_created_id",
+        ),
         IndexModel(
             [("instanceName", ASCENDING), ("status", ASCENDING), ("lane", ASCENDING)],
             name="instance_status_lane",
         ),
         IndexModel([("status", ASCENDING), ("instanceName", ASCENDING)], name="status_instance"),
         IndexModel([("providerMessageId", ASCENDING)], name="provider_message", sparse=True),
-        # The listing's indexes: one per leading filter, each ending in the sort key.
+        # The listing's indexes: one per leading filter, each ending in the sort key (the id
+        # breaks ties, so a cursor is exact). The `tenant_*_created` ones before them can go.
         *(
             IndexModel(
-                [("tenantId", ASCENDING), (field, ASCENDING), ("createdAt", DESCENDING)],
-                name=f"tenant_{field}_created",
+                [
+                    ("tenantId", ASCENDING),
+                    (field, ASCENDING),
+                    ("createdAt", DESCENDING),
+                    ("_id", DESCENDING),
+                ],
+                name=f"tenant_{field}_created_id",
             )
             for field in ("instanceName", "status", "lane", "messageType", "externalId", "to")
         ),
@@ -71,11 +80,21 @@ INDEXES: dict[str, list[IndexModel]] = {
     "lane_state": [IndexModel([("shard", ASCENDING)], name="shard")],
     "scheduler_replicas": [IndexModel([("seenAt", ASCENDING)], name="seen")],
     "templates": [
+        # The listing's: by name, the id breaking ties so a cursor is exact (the
+        # `tenant_instance_name` and `tenant_name` ones before them can go).
         IndexModel(
-            [("tenantId", ASCENDING), ("instanceName", ASCENDING), ("name", ASCENDING)],
-            name="tenant_instance_name",
+            [
+                ("tenantId", ASCENDING),
+                ("instanceName", ASCENDING),
+                ("name", ASCENDING),
+                ("_id", ASCENDING),
+            ],
+            name="tenant_instance_name_id",
         ),
-        IndexModel([("tenantId", ASCENDING), ("name", ASCENDING)], name="tenant_name"),
+        IndexModel(
+            [("tenantId", ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)],
+            name="tenant_name_id",
+        ),
         IndexModel([("instanceName", ASCENDING), ("syncedAt", ASCENDING)], name="instance_synced"),
         IndexModel(
             [("tenantId", ASCENDING), ("wabaId", ASCENDING), ("metaId", ASCENDING)],

@@ -234,6 +234,9 @@ async function instance(view, name) {
   return refresh;
 }
 
+// The API pages 10,000 messages deep (25 a page here); the filters reach older ones.
+const DEEPEST_PAGE = 10000 / 25;
+
 async function messages(view) {
   const filters = h("form", { class: "inline", id: "filters" },
     h("label", {}, "Status", h("select", { name: "status" }, ["", "pending", "pending_approval",
@@ -267,8 +270,8 @@ async function messages(view) {
         + ` (${result.meta.total} messages)`),
       page > 1 ? h("button", { type: "button", class: "secondary",
         onclick: () => { page -= 1; refresh(); } }, "Newer") : null,
-      page < result.meta.pages ? h("button", { type: "button", class: "secondary",
-        onclick: () => { page += 1; refresh(); } }, "Older") : null);
+      page < Math.min(result.meta.pages, DEEPEST_PAGE) ? h("button", { type: "button",
+        class: "secondary", onclick: () => { page += 1; refresh(); } }, "Older") : null);
   }
   await refresh();
   return refresh;
