@@ -322,6 +322,11 @@ class InstanceUpdate(PacingFields):
     webhookEnabled: bool | None = Field(
         None, description="true re-enables a webhook the gateway disabled; false pauses it."
     )
+    providerConfig: dict[str, Any] | None = Field(
+        None,
+        description="The provider config fields to change (the others stay); a cloud_api "
+        "number is checked with Meta again.",
+    )
 
 
 def _phone(value: str) -> str:
@@ -714,10 +719,69 @@ class KeyView(BaseModel):
 
 class InstanceCreated(BaseModel):
     instanceName: str
-    status: Literal["close"]
+    status: Literal["close", "connecting", "open"] = Field(
+        description="A cloud_api number is checked with Meta at once: open when Meta accepted "
+        "its credentials in time, connecting while the check goes on, close when refused "
+        "(see lastError on its status)"
+    )
 
 
-class InstanceStatus(BaseModel):
+class LaneView(BaseModel):
+    delayMs: tuple[int, int]
+    perHour: int | None
+    perDay: int | None
+
+
+class PauseView(BaseModel):
+    reason: str
+    since: str | None
+    until: str | None = Field(description="null: until resumed")
+    by: Literal["provider", "tenant"] = Field(
+        description="provider: a ban, lifted when the number connects again or by a resume"
+    )
+
+
+class PauseState(BaseModel):
+    instanceName: str
+    pause: PauseView | None
+
+
+class LastError(BaseModel):
+    code: str
+    message: str
+    at: str | None
+
+
+class TemplateSyncOutcome(BaseModel):
+    result: str | None = Field(description="ok, error or throttled")
+    error: str | None
+    since: str | None = Field(description="When the last sync first had this outcome")
+
+
+class InstanceSettings(BaseModel):
+    """An instance's own settings as stored; its secrets are never shown."""
+
+    provider: str
+    displayName: str | None
+    isPrimary: bool
+    lanes: dict[str, LaneView] = Field(description="Each lane's settings, defaults filled in")
+    timezone: str
+    warmup: dict[str, Any] | None
+    throughput: dict[str, Any] | None = Field(description="cloud_api pacing; null for others")
+    webhookUrl: str | None
+    webhookEvents: list[str] | None = Field(description="null: every event")
+    webhookEnabled: bool
+    webhookDisabledReason: str | None
+    webhookDisabledAt: str | None
+    pause: PauseView | None
+    templateSync: TemplateSyncOutcome | None
+    lastError: LastError | None = Field(
+        description="Why the provider last refused to open the session; cleared when it opens"
+    )
+    defaultCountry: str | None = None
+
+
+class InstanceStatus(InstanceSettings):
     instanceName: str
     state: Literal["close", "connecting", "open"]
     phoneNumber: str | None
@@ -725,17 +789,12 @@ class InstanceStatus(BaseModel):
     messagesQueuedCount: int
 
 
-class InstanceView(BaseModel):
+class InstanceView(InstanceSettings):
     instanceName: str
     clientId: str
-    displayName: str | None
-    provider: str
     state: Literal["close", "connecting", "open"]
     phoneNumber: str | None
     connectedAt: str | None
-    isPrimary: bool
-    webhookUrl: str | None
-    lanes: dict[str, Any]
     createdAt: str | None
     supportsTemplates: bool
     supportsButtons: bool
@@ -776,6 +835,10 @@ class Accepted(BaseModel):
     lane: Lane
     queuedAt: str
     externalId: str | None = None
+    instanceState: Literal["close", "connecting", "open"] = Field(
+        description="The instance's connection (as of a few seconds ago): a message to an "
+        "instance that is not open waits until it is"
+    )
 
 
 class BulkSend(Body):

@@ -302,12 +302,15 @@ class RpcClient:
             raise RuntimeError("rpc client is not started")
         return self._queue.name
 
-    async def call(self, request: events.Event, wait: float) -> dict[str, Any]:
-        """Publish `request` and wait for its answer; raises RpcTimeout."""
+    async def call(
+        self, request: events.Event, wait: float, *, expires_in: float | None = None
+    ) -> dict[str, Any]:
+        """Publish `request` and wait for its answer; raises RpcTimeout. A request that
+        `expires_in` longer than the `wait` is still carried out after the caller gave up."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request.id] = future
         try:
-            await self._broker.publish(request, expires_in=wait)
+            await self._broker.publish(request, expires_in=max(wait, expires_in or wait))
             return await asyncio.wait_for(future, wait)
         except TimeoutError as e:
             raise RpcTimeout(f"no answer within {wait:g} s") from e
