@@ -65,6 +65,7 @@ WebhookEventName = Literal[
     "instance.connected",
     "instance.disconnected",
     "instance.paused",
+    "instance.resumed",
     "instance.webhook_disabled",
     "message.received",
     "message.status",
@@ -403,6 +404,23 @@ class SendOptions(Body):
         scheduled = info.data.get("scheduledAt")
         if scheduled is not None and value <= scheduled:
             raise ValueError("Must be after scheduledAt")
+        return value
+
+
+class PauseRequest(Body):
+    """`POST /instance/{name}/pause`: hold the instance's messages until resumed or `until`."""
+
+    until: datetime | None = Field(None, description="ISO 8601; the pause lifts itself then")
+    reason: str | None = Field(None, max_length=500)
+
+    @field_validator("until")
+    @classmethod
+    def _future(cls, value: datetime | None) -> datetime | None:
+        value = _utc(value)
+        if value is not None and value <= datetime.now(UTC):
+            raise ValueError("Must be in the future")
+        if value is not None and value > datetime.now(UTC) + MAX_SCHEDULE_AHEAD:
+            raise ValueError("Must be within a year from now")
         return value
 
 
@@ -1117,6 +1135,29 @@ class InstanceDisconnectedWebhook(BaseModel):
     timestamp: str
 
 
+class InstancePausedData(BaseModel):
+    reason: str
+    until: str | None = Field(
+        description="null: until resumed (or, for a provider's ban, "
+        "until the number connects again)"
+    )
+    by: Literal["provider", "tenant"]
+
+
+class InstancePausedWebhook(BaseModel):
+    event: Literal["instance.paused"]
+    instanceName: str
+    data: InstancePausedData
+    timestamp: str
+
+
+class InstanceResumedWebhook(BaseModel):
+    event: Literal["instance.resumed"]
+    instanceName: str
+    data: dict[str, Any] = Field(description="Empty: the instance's messages go again")
+    timestamp: str
+
+
 class MessageStatusWebhook(BaseModel):
     event: Literal["message.status"]
     instanceName: str
@@ -1151,6 +1192,8 @@ class TemplateStatusWebhook(BaseModel):
 WEBHOOKS: dict[str, type[BaseModel]] = {
     "instance.connected": InstanceConnectedWebhook,
     "instance.disconnected": InstanceDisconnectedWebhook,
+    "instance.paused": InstancePausedWebhook,
+    "instance.resumed": InstanceResumedWebhook,
     "message.status": MessageStatusWebhook,
     "message.received": MessageReceivedWebhook,
     "template.status": TemplateStatusWebhook,

@@ -55,12 +55,19 @@ TOPOLOGY = (
             "message.canceled",
             "message.expired",
             "instance.paused",
+            "instance.resumed",
             "instance.configured",
         ),
     ),
     QueueSpec(
         "provider-sender",
-        ("message.dispatch", "provider.command", "provider.rpc", "provider.callback"),
+        (
+            "message.dispatch",
+            "provider.command",
+            "provider.rpc",
+            "provider.callback",
+            "instance.resumed",
+        ),
     ),
     QueueSpec(
         "webhook-dispatcher",
@@ -70,6 +77,7 @@ TOPOLOGY = (
             "instance.state",
             "message.expired",
             "instance.paused",
+            "instance.resumed",
             "webhook.replay",
             "template.status",
         ),

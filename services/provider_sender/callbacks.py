@@ -154,9 +154,14 @@ class GatewayCallbacks:
     ) -> None:
         now = utcnow()
         if scope == "instance":
+            # A tenant's pause stays: its resume lifts this one too.
             await self._store.instances.update_one(
-                {"_id": instance["_id"]},
-                {"$set": {"paused": {"reason": reason, "since": now, "until": until}}},
+                {"_id": instance["_id"], "paused.by": {"$ne": "tenant"}},
+                {
+                    "$set": {
+                        "paused": {"reason": reason, "since": now, "until": until, "by": "provider"}
+                    }
+                },
             )
         await self._broker.publish(
             InstancePaused(
