@@ -36,6 +36,10 @@ class Pause:
     reason: str
     by: str = "provider"  # a tenant's pause outlasts reconnects and a provider's pause
 
+    def holds_at(self, at: float) -> bool:
+        """Whether the pause is still on at `at` (it has no end, or a later one)."""
+        return self.until is None or at < self.until
+
     def lifted_by_connecting(self, at: float) -> bool:
         """Whether the number connecting at `at` ends this pause (a provider's, from before)."""
         return self.by == "provider" and at > self.since
@@ -157,7 +161,12 @@ class Planner:
         provider's pause) or is resumed; a provider's pause leaves a tenant's in place."""
         line = self.line(instance)
         current = line.pause
-        if current is not None and current.by == "tenant" and pause.by == "provider":
+        if (
+            current is not None
+            and current.by == "tenant"
+            and pause.by == "provider"
+            and current.holds_at(pause.since)
+        ):
             return
         if current is None or current.since <= pause.since or pause.by != current.by:
             line.pause = pause

@@ -154,9 +154,13 @@ class GatewayCallbacks:
     ) -> None:
         now = utcnow()
         if scope == "instance":
-            # A tenant's pause stays: its resume lifts this one too.
+            # A tenant's pause still on stays: its resume lifts this one too.
+            tenant_pause_over = {"paused.until": {"$lte": now}}
             await self._store.instances.update_one(
-                {"_id": instance["_id"], "paused.by": {"$ne": "tenant"}},
+                {
+                    "_id": instance["_id"],
+                    "$or": [{"paused.by": {"$ne": "tenant"}}, tenant_pause_over],
+                },
                 {
                     "$set": {
                         "paused": {"reason": reason, "since": now, "until": until, "by": "provider"}

@@ -171,6 +171,13 @@ def test_a_providers_ban_leaves_a_tenants_pause_in_place() -> None:
     assert "holiday" == (planner.line("i").pause or Pause(0, None, "none")).reason
 
 
+def test_a_providers_ban_after_a_tenants_pause_ended_holds() -> None:
+    planner = planner_with(("a", "urgent", 5, 1.0))
+    planner.pause("i", Pause(START, START + 60, "holiday", by="tenant"))
+    planner.pause("i", Pause(START + 70, None, "banned"))
+    assert [] == planner.due(START + 80)
+
+
 def test_a_resume_lifts_a_providers_ban() -> None:
     planner = planner_with(("a", "urgent", 5, 1.0))
     planner.pause("i", Pause(START, None, "banned"))
