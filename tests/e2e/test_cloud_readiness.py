@@ -55,13 +55,14 @@ async def test_good_credentials_open_the_number_at_create_and_sync_its_templates
     assert name == json.loads(told[0].body)["instanceName"]
 
     async def templates_synced() -> bool:
-        _, body = await gateway.call(
-            "GET", "/whatsapp/templates", key=key, params={"instance_id": name}
-        )
-        return ["welcome"] == [t["name"] for t in body["data"]]
+        sync = (await status_of(gateway, key, name))["templateSync"]
+        return sync is not None and sync["result"] == "ok"
 
     await eventually(templates_synced)
-    assert "ok" == (await status_of(gateway, key, name))["templateSync"]["result"]
+    _, body = await gateway.call(
+        "GET", "/whatsapp/templates", key=key, params={"instance_id": name}
+    )
+    assert ["welcome"] == [t["name"] for t in body["data"]]
 
 
 async def test_refused_credentials_leave_it_close_with_the_reason_until_a_patch_fixes_them(
