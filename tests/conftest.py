@@ -47,6 +47,8 @@ def gateway() -> Iterator[Gateway]:
             "LANEGATE_PROVIDER_MAX_ATTEMPTS": "3",
             "LANEGATE_PROVIDER_TIMEOUT_SECONDS": "3",
             "LANEGATE_RPC_TIMEOUT_SECONDS": "3",
+            # Short of the provider timeout: a number check held longer still succeeds.
+            "LANEGATE_NUMBER_CHECK_WAIT_SECONDS": "2",
             "LANEGATE_TEMPLATE_SYNC_INTERVAL_SECONDS": "5",
             "LANEGATE_TEMPLATE_SYNC_BACKOFF_SECONDS": "1",
             # A failing webhook is dead after a few seconds (the console replays one).

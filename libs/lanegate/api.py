@@ -65,6 +65,7 @@ WebhookEventName = Literal[
     "instance.connected",
     "instance.disconnected",
     "instance.paused",
+    "instance.resumed",
     "instance.webhook_disabled",
     "message.received",
     "message.status",
@@ -327,6 +328,11 @@ class InstanceUpdate(PacingFields):
     webhookEnabled: bool | None = Field(
         None, description="true re-enables a webhook the gateway disabled; false pauses it."
     )
+    providerConfig: dict[str, Any] | None = Field(
+        None,
+        description="The provider config fields to change (the others stay); a cloud_api "
+        "number is checked with Meta again.",
+    )
 
 
 def _phone(value: str) -> str:
@@ -403,6 +409,23 @@ class SendOptions(Body):
         scheduled = info.data.get("scheduledAt")
         if scheduled is not None and value <= scheduled:
             raise ValueError("Must be after scheduledAt")
+        return value
+
+
+class PauseRequest(Body):
+    """`POST /instance/{name}/pause`: hold the instance's messages until resumed or `until`."""
+
+    until: datetime | None = Field(None, description="ISO 8601; the pause lifts itself then")
+    reason: str | None = Field(None, max_length=500)
+
+    @field_validator("until")
+    @classmethod
+    def _future(cls, value: datetime | None) -> datetime | None:
+        value = _utc(value)
+        if value is not None and value <= datetime.now(UTC):
+            raise ValueError("Must be in the future")
+        if value is not None and value > datetime.now(UTC) + MAX_SCHEDULE_AHEAD:
+            raise ValueError("Must be within a year from now")
         return value
 
 
@@ -723,10 +746,69 @@ class KeyView(BaseModel):
 
 class InstanceCreated(BaseModel):
     instanceName: str
-    status: Literal["close"]
+    status: Literal["close", "connecting", "open"] = Field(
+        description="A cloud_api number is checked with Meta at once: open when Meta accepted "
+        "its credentials in time, connecting while the check goes on, close when refused "
+        "(see lastError on its status)"
+    )
 
 
-class InstanceStatus(BaseModel):
+class LaneView(BaseModel):
+    delayMs: tuple[int, int]
+    perHour: int | None
+    perDay: int | None
+
+
+class PauseView(BaseModel):
+    reason: str
+    since: str | None
+    until: str | None = Field(description="null: until resumed")
+    by: Literal["provider", "tenant"] = Field(
+        description="provider: a ban, lifted when the number connects again or by a resume"
+    )
+
+
+class PauseState(BaseModel):
+    instanceName: str
+    pause: PauseView | None
+
+
+class LastError(BaseModel):
+    code: str
+    message: str
+    at: str | None
+
+
+class TemplateSyncOutcome(BaseModel):
+    result: str | None = Field(description="ok, error or throttled")
+    error: str | None
+    since: str | None = Field(description="When the last sync first had this outcome")
+
+
+class InstanceSettings(BaseModel):
+    """An instance's own settings as stored; its secrets are never shown."""
+
+    provider: str
+    displayName: str | None
+    isPrimary: bool
+    lanes: dict[str, LaneView] = Field(description="Each lane's settings, defaults filled in")
+    timezone: str
+    warmup: dict[str, Any] | None
+    throughput: dict[str, Any] | None = Field(description="cloud_api pacing; null for others")
+    webhookUrl: str | None
+    webhookEvents: list[str] | None = Field(description="null: every event")
+    webhookEnabled: bool
+    webhookDisabledReason: str | None
+    webhookDisabledAt: str | None
+    pause: PauseView | None
+    templateSync: TemplateSyncOutcome | None
+    lastError: LastError | None = Field(
+        description="Why the provider last refused to open the session; cleared when it opens"
+    )
+    defaultCountry: str | None = None
+
+
+class InstanceStatus(InstanceSettings):
     instanceName: str
     state: Literal["close", "connecting", "open"]
     phoneNumber: str | None
@@ -734,17 +816,12 @@ class InstanceStatus(BaseModel):
     messagesQueuedCount: int
 
 
-class InstanceView(BaseModel):
+class InstanceView(InstanceSettings):
     instanceName: str
     clientId: str
-    displayName: str | None
-    provider: str
     state: Literal["close", "connecting", "open"]
     phoneNumber: str | None
     connectedAt: str | None
-    isPrimary: bool
-    webhookUrl: str | None
-    lanes: dict[str, Any]
     createdAt: str | None
     supportsTemplates: bool
     supportsButtons: bool
@@ -785,6 +862,10 @@ class Accepted(BaseModel):
     lane: Lane
     queuedAt: str
     externalId: str | None = None
+    instanceState: Literal["close", "connecting", "open"] = Field(
+        description="The instance's connection (as of a few seconds ago): a message to an "
+        "instance that is not open waits until it is"
+    )
 
 
 class BulkSend(Body):
@@ -1066,6 +1147,29 @@ class InstanceDisconnectedWebhook(BaseModel):
     timestamp: str
 
 
+class InstancePausedData(BaseModel):
+    reason: str
+    until: str | None = Field(
+        description="null: until resumed (or, for a provider's ban, "
+        "until the number connects again)"
+    )
+    by: Literal["provider", "tenant"]
+
+
+class InstancePausedWebhook(BaseModel):
+    event: Literal["instance.paused"]
+    instanceName: str
+    data: InstancePausedData
+    timestamp: str
+
+
+class InstanceResumedWebhook(BaseModel):
+    event: Literal["instance.resumed"]
+    instanceName: str
+    data: dict[str, Any] = Field(description="Empty: the instance's messages go again")
+    timestamp: str
+
+
 class MessageStatusWebhook(BaseModel):
     event: Literal["message.status"]
     instanceName: str
@@ -1100,6 +1204,8 @@ class TemplateStatusWebhook(BaseModel):
 WEBHOOKS: dict[str, type[BaseModel]] = {
     "instance.connected": InstanceConnectedWebhook,
     "instance.disconnected": InstanceDisconnectedWebhook,
+    "instance.paused": InstancePausedWebhook,
+    "instance.resumed": InstanceResumedWebhook,
     "message.status": MessageStatusWebhook,
     "message.received": MessageReceivedWebhook,
     "template.status": TemplateStatusWebhook,

@@ -55,12 +55,19 @@ TOPOLOGY = (
             "message.canceled",
             "message.expired",
             "instance.paused",
+            "instance.resumed",
             "instance.configured",
         ),
     ),
     QueueSpec(
         "provider-sender",
-        ("message.dispatch", "provider.command", "provider.rpc", "provider.callback"),
+        (
+            "message.dispatch",
+            "provider.command",
+            "provider.rpc",
+            "provider.callback",
+            "instance.resumed",
+        ),
     ),
     QueueSpec(
         "webhook-dispatcher",
@@ -70,6 +77,7 @@ TOPOLOGY = (
             "instance.state",
             "message.expired",
             "instance.paused",
+            "instance.resumed",
             "webhook.replay",
             "template.status",
         ),
@@ -302,12 +310,15 @@ class RpcClient:
             raise RuntimeError("rpc client is not started")
         return self._queue.name
 
-    async def call(self, request: events.Event, wait: float) -> dict[str, Any]:
-        """Publish `request` and wait for its answer; raises RpcTimeout."""
+    async def call(
+        self, request: events.Event, wait: float, *, expires_in: float | None = None
+    ) -> dict[str, Any]:
+        """Publish `request` and wait for its answer; raises RpcTimeout. A request that
+        `expires_in` longer than the `wait` is still carried out after the caller gave up."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request.id] = future
         try:
-            await self._broker.publish(request, expires_in=wait)
+            await self._broker.publish(request, expires_in=max(wait, expires_in or wait))
             return await asyncio.wait_for(future, wait)
         except TimeoutError as e:
             raise RpcTimeout(f"no answer within {wait:g} s") from e

@@ -160,16 +160,29 @@ class InstanceState(Event):
 
 
 PauseScope = Literal["instance", "new_contacts"]
+# Who paused a number: its provider (a ban, lifted when it connects again) or its tenant
+# (lifted only by a resume or its `until`).
+PausedBy = Literal["provider", "tenant"]
 
 
 class InstancePaused(Event):
-    """A provider signalled that the number must stop sending (a ban or a block); with scope
-    `new_contacts` only sends to people who never wrote wait (WAHA's reach-out timelock)."""
+    """A provider signalled that the number must stop sending (a ban or a block), or its
+    tenant paused it; with scope `new_contacts` only sends to people who never wrote wait
+    (WAHA's reach-out timelock)."""
 
     kind: Literal["instance.paused"] = "instance.paused"
     reason: str
     until: datetime | None = None
     scope: PauseScope = "instance"
+    by: PausedBy = "provider"
+
+
+class InstanceResumed(Event):
+    """The tenant lifted the instance's pause, its provider's ban included; messages deferred
+    until the lifted pause's end (`pausedUntil`) go now."""
+
+    kind: Literal["instance.resumed"] = "instance.resumed"
+    pausedUntil: datetime | None = None
 
 
 class InstanceConfigured(Event):
@@ -267,6 +280,7 @@ AnyEvent = Annotated[
     | MessageCanceled
     | MessageExpired
     | InstancePaused
+    | InstanceResumed
     | InstanceConfigured
     | ProviderRpc
     | ProviderCallback

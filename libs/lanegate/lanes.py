@@ -91,6 +91,8 @@ class Pacing:
 
 
 DEFAULT_PACING = Pacing(lanes=DEFAULT_POLICIES)
+# A Cloud API number's `throughput` settings when its tenant set none.
+THROUGHPUT_DEFAULTS = {"perSecond": 80, "recipientGapMs": 6000}
 
 
 def pacing_for(instance: dict[str, Any]) -> Pacing:
@@ -98,10 +100,9 @@ def pacing_for(instance: dict[str, Any]) -> Pacing:
     warmup = instance.get("warmup")
     throughput = None
     if instance.get("provider") == "cloud_api":
-        spec = instance.get("throughput") or {}
+        spec = THROUGHPUT_DEFAULTS | (instance.get("throughput") or {})
         throughput = Throughput(
-            per_second=float(spec.get("perSecond", 80)),
-            recipient_gap=spec.get("recipientGapMs", 6000) / 1000,
+            per_second=float(spec["perSecond"]), recipient_gap=spec["recipientGapMs"] / 1000
         )
     try:
         timezone = ZoneInfo(instance.get("timezone") or "UTC")

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     provider_max_attempts: int = Field(5, ge=1, le=50)
     provider_backoff_seconds: float = Field(5.0, ge=0)
     rpc_timeout_seconds: float = Field(10.0, gt=0)
+    number_check_wait_seconds: float = Field(3.0, gt=0, le=60)
     reach_out_lock_seconds: float = Field(86400.0, gt=0)
     public_url: str = "http://127.0.0.1:8080"
     template_sync_interval_seconds: float = Field(900.0, gt=0)

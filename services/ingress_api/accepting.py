@@ -164,9 +164,10 @@ def document(who: Caller, item: Item, instance: Document) -> Document:
     }
 
 
-def answer(message: Document, *, reference: bool = False) -> dict[str, Any]:
+def answer(message: Document, instance: Document, *, reference: bool = False) -> dict[str, Any]:
     """The accept answer for a stored message (the same for a repeated `externalId`): the
-    seed's shape, with `externalId` when it has one (always in bulk answers)."""
+    seed's shape, with `externalId` when it has one (always in bulk answers), and the state
+    of its instance, so a message that waits for the instance to open says why."""
     shown = {
         "id": message["_id"],
         "status": statuses.public(message["status"]),
@@ -175,6 +176,7 @@ def answer(message: Document, *, reference: bool = False) -> dict[str, Any]:
     }
     if reference or message.get("externalId"):
         shown["externalId"] = message.get("externalId")
+    shown["instanceState"] = instance.get("state", "close")
     return shown
 
 
@@ -273,11 +275,11 @@ async def accept_one(request: web.Request, who: Caller, item: Item) -> tuple[dic
     except DuplicateKeyError:
         first = await _repeat(store, who, item)
         await _announce(request, [first])
-        return answer(first), 200
+        return answer(first, instance), 200
     await _name_contacts(store, who, [item])
     # Debug: one line per send would be the busiest log of all (bulk sends log at info).
     log.debug("message accepted", message_id=message["_id"], lane=message["lane"])
-    return answer(message), 202
+    return answer(message, instance), 202
 
 
 Issues = list[tuple[list[str | int], str]]
@@ -327,7 +329,7 @@ async def accept_many(
     log.info("bulk accepted", count=len(items), new=len(fresh))
     return {
         "accepted": len(messages),
-        "messages": [answer(m, reference=True) for m in messages],
+        "messages": [answer(m, instances[m["instanceName"]], reference=True) for m in messages],
     }
 
 

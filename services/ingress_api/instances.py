@@ -15,8 +15,9 @@ from ingress_api.endpoints import API
 from ingress_api.lifecycle import clear_waiting
 from ingress_api.lookups import LOOKUPS
 from ingress_api.quotas import check_instance_quota
-from ingress_api.rpc import ask
+from ingress_api.rpc import ask, check_number
 from lanegate.api import (
+    PROVIDER_CONFIGS,
     InstanceCreate,
     InstanceCreated,
     InstanceDeleted,
@@ -36,6 +37,7 @@ from lanegate.errors import (
     Unavailable,
 )
 from lanegate.events import InstanceConfigured, utcnow
+from lanegate.lanes import THROUGHPUT_DEFAULTS, pacing_for
 from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import BROKER, KEYRING, STORE
 from lanegate.statuses import WAITING
@@ -54,20 +56,81 @@ def iso(value: Any) -> str | None:
     return text.replace("+00:00", "Z")
 
 
+def pause_view(instance: Document) -> dict[str, Any] | None:
+    """The pause holding the instance's messages now, or None (one whose `until` passed
+    lifted itself)."""
+    paused = instance.get("paused")
+    if not isinstance(paused, dict):
+        return None
+    until = paused.get("until")
+    if until is not None and until <= utcnow():
+        return None
+    return {
+        "reason": str(paused.get("reason") or ""),
+        "since": iso(paused.get("since")),
+        "until": iso(until),
+        "by": paused.get("by") or "provider",
+    }
+
+
+def settings_view(instance: Document) -> dict[str, Any]:
+    """An instance's own settings as stored, defaults filled in: never its secrets."""
+    pacing = pacing_for(instance)
+    last_error = instance.get("lastError")
+    sync = instance.get("templateSync")
+    shown = {
+        "provider": instance["provider"],
+        "displayName": instance.get("displayName"),
+        "isPrimary": bool(instance.get("isPrimary")),
+        "lanes": {
+            lane: {
+                "delayMs": [round(policy.min_delay * 1000), round(policy.max_delay * 1000)],
+                "perHour": policy.per_hour,
+                "perDay": policy.per_day,
+            }
+            for lane, policy in pacing.lanes.items()
+        },
+        "timezone": str(pacing.timezone),
+        "warmup": instance.get("warmup"),
+        "throughput": THROUGHPUT_DEFAULTS | (instance.get("throughput") or {})
+        if pacing.throughput is not None
+        else None,
+        "webhookUrl": instance.get("webhookUrl"),
+        "webhookEvents": instance.get("webhookEvents"),
+        "webhookEnabled": instance.get("webhookEnabled") is not False,
+        "webhookDisabledReason": instance.get("webhookDisabledReason"),
+        "webhookDisabledAt": iso(instance.get("webhookDisabledAt")),
+        "pause": pause_view(instance),
+        "templateSync": {
+            "result": sync.get("result"),
+            "error": sync.get("error"),
+            "since": iso(sync.get("since")),
+        }
+        if isinstance(sync, dict)
+        else None,
+        "lastError": {
+            "code": str(last_error.get("code")),
+            "message": str(last_error.get("message")),
+            "at": iso(last_error.get("at")),
+        }
+        if isinstance(last_error, dict)
+        else None,
+    }
+    if instance.get("defaultCountry"):
+        shown["defaultCountry"] = instance["defaultCountry"]
+    return shown
+
+
 def view(instance: Document) -> dict[str, Any]:
     """An instance as the API shows it: never its secrets."""
     return {
         "instanceName": instance["_id"],
         "clientId": instance["clientId"],
-        "displayName": instance.get("displayName"),
-        "provider": instance["provider"],
         "state": instance["state"],
         "phoneNumber": instance.get("phoneNumber"),
         "connectedAt": iso(instance.get("connectedAt")),
-        "isPrimary": bool(instance.get("isPrimary")),
-        "webhookUrl": instance.get("webhookUrl"),
-        "lanes": instance.get("lanes") or {},
         "createdAt": iso(instance.get("createdAt")),
+        **settings_view(instance),
         **asdict(CAPABILITIES[instance["provider"]]),
     }
 
@@ -98,7 +161,7 @@ async def _make_primary(store: Store, instance: Document) -> None:
 
 @API.post(
     "/instance/create",
-    summary="Register an instance (a WhatsApp number) in close state",
+    summary="Register an instance (a WhatsApp number); a Cloud API number is checked with Meta",
     tag="instances",
     body=InstanceCreate,
     response=InstanceCreated,
@@ -107,7 +170,8 @@ async def _make_primary(store: Store, instance: Document) -> None:
     scope="instances:write",
 )
 async def create(request: web.Request) -> web.Response:
-    """Register an instance in `close` state; it opens when the phone scans the QR."""
+    """Register an instance in `close` state (it opens when the phone scans the QR), or a
+    Cloud API number, which opens as soon as Meta accepts its credentials."""
     who = await caller(request)
     body = await read_json(request, InstanceCreate)
     tenant, client, label = parse_instance_name(body.instanceName) or ("", "", "")
@@ -139,7 +203,8 @@ async def create(request: web.Request) -> web.Response:
         "timezone": body.timezone or "UTC",
         "warmup": body.warmup.model_dump() if body.warmup else None,
         "throughput": body.throughput.model_dump(exclude_none=True) if body.throughput else {},
-        "state": "close",
+        "state": "connecting" if body.provider == "cloud_api" else "close",
+        "lastError": None,
         "phoneNumber": None,
         "connectedAt": None,
         "createdAt": utcnow(),
@@ -151,7 +216,27 @@ async def create(request: web.Request) -> web.Response:
     await check_instance_quota(request, who, created=body.instanceName)
     if body.isPrimary:
         await _make_primary(store, instance)
-    return web.json_response({"instanceName": body.instanceName, "status": "close"}, status=201)
+    state = instance["state"]
+    if body.provider == "cloud_api":
+        state = await check_credentials(request, instance)
+    return web.json_response({"instanceName": body.instanceName, "status": state}, status=201)
+
+
+async def check_credentials(request: web.Request, instance: Document) -> str:
+    """Check a Cloud API number with Meta now: the state it reached, `connecting` while the
+    check goes on, `close` (the reason in `lastError`) when it could not even be asked."""
+    try:
+        return await check_number(request, instance)
+    except Unavailable as e:
+        error = {"code": "check_not_started", "message": e.message, "at": utcnow()}
+        await request.app[STORE].instances.update_one(
+            {"_id": instance["_id"], "state": "connecting"},
+            {"$set": {"state": "close", "lastError": error}},
+        )
+        log.warning("number check not started", instance=instance["_id"], error=e.message)
+        return "close"
+    finally:
+        request.app[LOOKUPS].forget_instance(instance["tenantId"], instance["_id"])
 
 
 @API.patch(
@@ -190,6 +275,8 @@ async def update(request: web.Request) -> web.Response:
             changes |= webhook_switch(value)
         elif field == "webhookEvents":
             changes["webhookEvents"] = sorted(set(value)) if value else None
+        elif field == "providerConfig" and value is not None:
+            changes["providerConfig"] = changed_provider_config(request, instance, value)
         elif value is not None or field == "displayName":
             changes[field] = value
     if changes:
@@ -201,8 +288,30 @@ async def update(request: web.Request) -> web.Response:
         await _make_primary(store, instance)
     if PACING_FIELDS & body.model_fields_set:
         await announce_change(request, instance)
+    if "providerConfig" in changes and instance["provider"] == "cloud_api":
+        await check_credentials(request, await own_instance(store, who, instance["_id"]))
     updated = await own_instance(store, who, instance["_id"])
     return web.json_response(view(updated))
+
+
+def changed_provider_config(
+    request: web.Request, instance: Document, given: dict[str, Any]
+) -> dict[str, Any]:
+    """The instance's provider config with the given fields changed, validated whole and
+    sealed as stored; 400 naming the bad fields."""
+    keyring = request.app[KEYRING]
+    current = keyring.open_config(instance.get("providerConfig"))
+    model = PROVIDER_CONFIGS[instance["provider"]]
+    kept = {key: value for key, value in current.items() if key in model.model_fields}
+    try:
+        config = stored_provider_config(instance["provider"], kept | given)
+    except ValidationError as e:
+        raise InvalidInput(
+            [(["providerConfig", *err["loc"]], err["msg"]) for err in e.errors()]
+        ) from e
+    # What the gateway made itself (WAHA's callback key) is not the tenant's to change.
+    config |= {key: value for key, value in current.items() if key not in model.model_fields}
+    return keyring.seal_config(config)
 
 
 PACING_FIELDS = {"lanes", "timezone", "warmup", "throughput"}
@@ -257,6 +366,7 @@ async def status(request: web.Request) -> web.Response:
             "phoneNumber": instance.get("phoneNumber"),
             "connectedAt": iso(instance.get("connectedAt")),
             "messagesQueuedCount": queued,
+            **settings_view(instance),
         }
     )
 

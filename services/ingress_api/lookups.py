@@ -1,7 +1,8 @@
 """The instances and inactive contacts a send names, read at most once per few seconds.
 
 A send needs to know that its instance exists (and its provider, which never
-changes) and whether its recipient is an inactive contact. Each process keeps
+changes, and its connection state, which its answer shows and which may lag
+as long as the rest) and whether its recipient is an inactive contact. Each process keeps
 what it read for `LANEGATE_ACCEPT_CACHE_SECONDS`, so a steady stream of sends
 costs no read and, the values being read again ahead of their lapse, never waits
 on one. A change made through this process (a deleted instance, a contact
@@ -19,8 +20,9 @@ from aiohttp import web
 from ingress_api.recent import Recent
 from lanegate.store import Document, Store
 
-# What a send reads of its instance: it says who owns it and which provider sends.
-INSTANCE_FIELDS = {"tenantId": 1, "provider": 1}
+# What a send reads of its instance: it says who owns it, which provider sends, and (in the
+# answer) whether the instance is open now.
+INSTANCE_FIELDS = {"tenantId": 1, "provider": 1, "state": 1}
 # A tenant's inactive numbers are kept whole up to this many, else asked for per send
 # (with CACHED_TENANTS, about 100 MB at the very most).
 MOST_INACTIVE = 1_000
@@ -93,7 +95,7 @@ class Lookups:
         return {contact["identifier"] async for contact in found}
 
     def forget_instance(self, tenant_id: str, name: str) -> None:
-        """This process deleted the instance."""
+        """This process deleted the instance, or saw its state change."""
         self._instances.forget((tenant_id, name))
 
     def forget_contacts(self, tenant_id: str) -> None:

@@ -19,6 +19,7 @@ from ingress_api import (  # noqa: F401
     monitoring,
     openapi,
     pacing,
+    pausing,
     rpc,
     sandbox,
     sessions,

@@ -8,7 +8,7 @@ when no answer comes in time, 502 when the provider answers with an error
 import math
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -23,7 +23,7 @@ from lanegate.errors import (
     WhatsAppNotConfigured,
     WhatsAppRateLimited,
 )
-from lanegate.events import ProviderRpc, RpcOperation, TemplateRpc, utcnow
+from lanegate.events import InstanceStateName, ProviderRpc, RpcOperation, TemplateRpc, utcnow
 from lanegate.service import BROKER, SETTINGS
 from lanegate.store import Document
 
@@ -67,6 +67,35 @@ async def ask(
             raise Unprocessable(str(error.get("message")))
         raise BadGateway(f"WhatsApp provider error: {error.get('message')}")
     return answer
+
+
+# A number check outlives the create that asked for it: it lands on the instance however
+# long provider-sender takes to get to it, within reason.
+NUMBER_CHECK_LIFETIME_SECONDS = 600.0
+
+
+async def check_number(request: web.Request, instance: Document) -> InstanceStateName:
+    """Have provider-sender open the instance's session (a Cloud API number: check its
+    credentials with Meta) and wait briefly: the state it reached, or `connecting` while the
+    check goes on (its outcome lands on the instance)."""
+    rpc, wait = request.app[RPC], request.app[SETTINGS].number_check_wait_seconds
+    event = ProviderRpc(
+        tenantId=instance["tenantId"],
+        instanceName=instance["_id"],
+        operation="start",
+        replyTo=rpc.reply_to,
+        deadline=utcnow() + timedelta(seconds=NUMBER_CHECK_LIFETIME_SECONDS),
+    )
+    try:
+        answer = await rpc.call(event, wait, expires_in=NUMBER_CHECK_LIFETIME_SECONDS)
+    except RpcTimeout:
+        return "connecting"
+    except ConnectionError as e:
+        raise Unavailable("Message queue unavailable, retry shortly") from e
+    state = answer.get("state")
+    if isinstance(answer.get("error"), dict) or state not in ("open", "connecting", "close"):
+        return "close"
+    return cast(InstanceStateName, state)
 
 
 async def ask_template_sync(request: web.Request, instance: Document) -> dict[str, Any]:

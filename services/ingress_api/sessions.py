@@ -13,6 +13,7 @@ from ingress_api.auth import caller
 from ingress_api.body import read_json
 from ingress_api.endpoints import API
 from ingress_api.instances import own_instance
+from ingress_api.lookups import LOOKUPS
 from ingress_api.rpc import ask
 from lanegate.api import PairingCode, PairingCodeRequest, QrCode, SessionView
 from lanegate.service import STORE
@@ -80,7 +81,10 @@ async def pairing_code(request: web.Request) -> web.Response:
 async def connect(request: web.Request) -> web.Response:
     """Create or start the session; a Cloud API number opens once Meta confirms it."""
     instance = await _instance(request)
-    return _session(instance, await ask(request, instance, "start"))
+    try:
+        return _session(instance, await ask(request, instance, "start"))
+    finally:
+        request.app[LOOKUPS].forget_instance(instance["tenantId"], instance["_id"])
 
 
 @API.get(

@@ -55,7 +55,7 @@ def seconds(value: Any) -> float | None:
 
 
 def pause_of(instance: Document) -> Pause | None:
-    """The pause a provider put on the instance, as stored on it."""
+    """The pause a provider or the tenant put on the instance, as stored on it."""
     paused = instance.get("paused")
     if not isinstance(paused, dict):
         return None
@@ -63,6 +63,7 @@ def pause_of(instance: Document) -> Pause | None:
         since=seconds(paused.get("since")) or 0.0,
         until=seconds(paused.get("until")),
         reason=str(paused.get("reason", "")),
+        by=str(paused.get("by") or "provider"),
     )
 
 

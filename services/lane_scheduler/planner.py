@@ -28,11 +28,21 @@ RECIPIENTS_PRUNE_AT = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Pause:
-    """A provider's signal that the number must stop sending (a ban, a block), and until when."""
+    """A provider's signal that the number must stop sending (a ban, a block), or its tenant's
+    pause, and until when."""
 
     since: float
     until: float | None
     reason: str
+    by: str = "provider"  # a tenant's pause outlasts reconnects and a provider's pause
+
+    def holds_at(self, at: float) -> bool:
+        """Whether the pause is still on at `at` (it has no end, or a later one)."""
+        return self.until is None or at < self.until
+
+    def lifted_by_connecting(self, at: float) -> bool:
+        """Whether the number connecting at `at` ends this pause (a provider's, from before)."""
+        return self.by == "provider" and at > self.since
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +120,12 @@ class Planner:
         line.gaps.clear()
         if state is not None and state_at >= line.state_at:
             line.state, line.state_at = state, state_at
-            if state == "open" and line.pause is not None and state_at > line.pause.since:
+            pause_lifted = line.pause is not None and line.pause.lifted_by_connecting(state_at)
+            if state == "open" and pause_lifted:
                 line.pause = None  # connected again since: as `set_state` does
-        if pause is not None and not (line.state == "open" and line.state_at > pause.since):
+        if pause is not None and not (
+            line.state == "open" and pause.lifted_by_connecting(line.state_at)
+        ):
             self.pause(instance, pause)  # a stored pause, unless it lifted since
         if first_connected_at is not None:
             line.first_connected_at = first_connected_at
@@ -139,15 +152,30 @@ class Planner:
         if state == "open":
             if line.first_connected_at is None:
                 line.first_connected_at = at
-            if line.pause is not None and at > line.pause.since:
+            if line.pause is not None and line.pause.lifted_by_connecting(at):
                 line.pause = None
         self._poke(instance, line, 0.0)
 
     def pause(self, instance: str, pause: Pause) -> None:
-        """Stop the instance's sends until it connects again or `pause.until` passes."""
+        """Stop the instance's sends until `pause.until` passes, or it connects again (a
+        provider's pause) or is resumed; a provider's pause leaves a tenant's in place."""
         line = self.line(instance)
-        if line.pause is None or line.pause.since <= pause.since:
+        current = line.pause
+        if (
+            current is not None
+            and current.by == "tenant"
+            and pause.by == "provider"
+            and current.holds_at(pause.since)
+        ):
+            return
+        if current is None or current.since <= pause.since or pause.by != current.by:
             line.pause = pause
+        self._poke(instance, line, 0.0)
+
+    def resume(self, instance: str) -> None:
+        """Lift the instance's pause, whoever put it there."""
+        line = self.line(instance)
+        line.pause = None
         self._poke(instance, line, 0.0)
 
     def add(

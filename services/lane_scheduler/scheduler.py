@@ -38,6 +38,7 @@ from lanegate.events import (
     AnyEvent,
     InstanceConfigured,
     InstancePaused,
+    InstanceResumed,
     InstanceState,
     MessageAccepted,
     MessageCanceled,
@@ -273,8 +274,12 @@ class Scheduler:
             self.planner.set_state(name, event.state, event.occurredAt.timestamp())
         elif isinstance(event, InstancePaused) and event.scope == "instance":
             until = event.until.timestamp() if event.until else None
-            self.planner.pause(name, Pause(event.occurredAt.timestamp(), until, event.reason))
-            log.warning("instance paused", reason=event.reason, until=event.until)
+            pause = Pause(event.occurredAt.timestamp(), until, event.reason, event.by)
+            self.planner.pause(name, pause)
+            log.warning("instance paused", reason=event.reason, until=event.until, by=event.by)
+        elif isinstance(event, InstanceResumed):
+            self.planner.resume(name)
+            log.info("instance resumed")
         elif isinstance(event, InstanceConfigured):
             if not await self._loader.reconfigure(name):
                 await self._deleted(name)

@@ -14,6 +14,7 @@ from lanegate.events import (
     MessageReceived,
     MessageStatus,
     PauseScope,
+    TemplateSyncRequested,
     status_event_id,
     utcnow,
 )
@@ -39,23 +40,44 @@ class GatewayCallbacks:
         *,
         phone_number: str | None = None,
         device: str | None = None,
+        reason: str | None = None,
     ) -> None:
         changes: dict[str, Any] = {"state": state, "stateChangedAt": utcnow()}
         if state == "open":
-            # Connecting again lifts a provider's pause (the scheduler does the same on this event).
-            changes |= {"phoneNumber": phone_number, "connectedAt": utcnow(), "paused": None}
+            changes |= {"phoneNumber": phone_number, "connectedAt": utcnow(), "lastError": None}
             changes |= {"device": device, "platform": "WHATSAPP"}
             changes["firstConnectedAt"] = instance.get("firstConnectedAt") or utcnow()
         await self._store.instances.update_one({"_id": instance["_id"]}, {"$set": changes})
+        if state == "open":
+            # Connecting again lifts a provider's pause, never the tenant's (the scheduler does
+            # the same on this event).
+            await self._store.instances.update_one(
+                {"_id": instance["_id"], "paused.by": {"$ne": "tenant"}}, {"$set": {"paused": None}}
+            )
         await self._broker.publish(
             InstanceState(
                 tenantId=instance["tenantId"],
                 instanceName=instance["_id"],
                 state=state,
+                reason=reason,
                 phoneNumber=phone_number,
             )
         )
-        log.info("instance state", instance=instance["_id"], state=state)
+        if state == "open" and instance.get("provider") == "cloud_api":
+            # Credentials Meta accepts can list the number's templates: have them now.
+            await self._broker.publish(
+                TemplateSyncRequested(tenantId=instance["tenantId"], instanceName=instance["_id"])
+            )
+        log.info("instance state", instance=instance["_id"], state=state, reason=reason)
+
+    async def refused(self, instance: Document, code: str, message: str) -> None:
+        """The provider refused to open the session (bad credentials, unknown number): the
+        instance is `close` with the reason kept as its `lastError`."""
+        error = {"code": code, "message": message, "at": utcnow()}
+        await self._store.instances.update_one(
+            {"_id": instance["_id"]}, {"$set": {"lastError": error}}
+        )
+        await self.state(instance, "close", reason=f"{code}: {message}")
 
     async def receipt(
         self, provider_message_id: str, status: str, *, errors: list[dict[str, Any]] | None = None
@@ -132,9 +154,18 @@ class GatewayCallbacks:
     ) -> None:
         now = utcnow()
         if scope == "instance":
+            # A tenant's pause still on stays: its resume lifts this one too.
+            tenant_pause_over = {"paused.until": {"$lte": now}}
             await self._store.instances.update_one(
-                {"_id": instance["_id"]},
-                {"$set": {"paused": {"reason": reason, "since": now, "until": until}}},
+                {
+                    "_id": instance["_id"],
+                    "$or": [{"paused.by": {"$ne": "tenant"}}, tenant_pause_over],
+                },
+                {
+                    "$set": {
+                        "paused": {"reason": reason, "since": now, "until": until, "by": "provider"}
+                    }
+                },
             )
         await self._broker.publish(
             InstancePaused(

@@ -25,6 +25,7 @@ from lanegate import spintax
 from lanegate.attachments import AttachmentError
 from lanegate.broker import Broker, Reject, Retry
 from lanegate.events import (
+    InstanceResumed,
     MessageDispatch,
     MessageStatus,
     accepted,
@@ -288,6 +289,23 @@ class Dispatcher:
             "provider-sender",
             wait,
         )
+
+    async def resumed(self, event: InstanceResumed) -> None:
+        """Bring back now the instance's messages deferred until the end of the pause its
+        tenant lifted (their delayed dispatch then finds them pending and is ignored)."""
+        if event.pausedUntil is None:
+            return  # a pause with no end defers a message by a minute at a time
+        held = self._store.messages.find(
+            {
+                "instanceName": event.instanceName,
+                "status": "deferred",
+                "deferredUntil": event.pausedUntil,
+            }
+        )
+        async for message in held:
+            if await self._set_status(message, "deferred", {"status": "pending"}):
+                await self._broker.publish(accepted(message))
+                log.info("deferred message back to pending on resume", message_id=message["_id"])
 
     async def _undefer(self, message: Document) -> None:
         """A deferred message's wake-up: back to pending when due, else wait some more."""

@@ -9,6 +9,7 @@ from aiohttp import web
 from lanegate.broker import EventHandler, Reject
 from lanegate.events import (
     AnyEvent,
+    InstanceResumed,
     MessageDispatch,
     ProviderCallback,
     ProviderCommand,
@@ -100,6 +101,8 @@ def handler(app: web.Application) -> EventHandler:
             await sessions.callback(event)
         elif isinstance(event, ProviderCommand):
             await command(event)
+        elif isinstance(event, InstanceResumed):
+            await dispatcher.resumed(event)
         else:
             raise Reject(f"provider-sender does not handle {event.kind}")
 

@@ -61,6 +61,9 @@ class Sessions:
         except Unsupported as e:
             answer = {"error": {"code": e.code, "message": e.message, "unsupported": True}}
         except ProviderError as e:
+            if request.operation == "start":
+                # The caller may have stopped waiting: the instance itself tells why it is closed.
+                await self._callbacks.refused(instance, e.code, e.message)
             answer = {"error": {"code": e.code, "message": e.message}}
         await self._broker.reply(request.replyTo, request.id, answer)
 
@@ -88,6 +91,10 @@ class Sessions:
             if session.state != instance.get("state"):
                 await self._callbacks.state(
                     instance, session.state, phone_number=session.phone_number
+                )
+            elif session.state == "open" and instance.get("lastError"):
+                await self._store.instances.update_one(
+                    {"_id": instance["_id"]}, {"$set": {"lastError": None}}
                 )
             return {
                 "state": session.state,

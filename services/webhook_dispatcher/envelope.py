@@ -6,6 +6,7 @@ from typing import Any
 from lanegate.events import (
     AnyEvent,
     InstancePaused,
+    InstanceResumed,
     InstanceState,
     MessageExpired,
     MessageReceived,
@@ -54,7 +55,13 @@ def envelope(event: AnyEvent) -> dict[str, Any] | None:
             data["content"] = event.content
     elif isinstance(event, InstancePaused):
         name = "instance.paused"
-        data = {"reason": event.reason, "until": timestamp(event.until) if event.until else None}
+        data = {
+            "reason": event.reason,
+            "until": timestamp(event.until) if event.until else None,
+            "by": event.by,
+        }
+    elif isinstance(event, InstanceResumed):
+        name, data = "instance.resumed", {}
     elif isinstance(event, MessageExpired):
         name = "message.expired"
         data = {

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from tests.simulators.meta import MetaSimulator, Number
-from tests.support.gateway import FAST_LANES, Gateway, eventually
+from tests.support.cloud import VERIFY_TOKEN, cloud_config, create_cloud
+from tests.support.gateway import Gateway, eventually
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -22,29 +23,16 @@ async def cloud_instance(
     tenant_id, key = await gateway.tenant()
     name = f"{tenant_id}__support__{uuid.uuid4().hex[:6]}"
     number = meta.add_number(f"{gateway.api}/webhooks/cloud/{name}")
-    status, body = await gateway.call(
-        "POST",
-        "/instance/create",
-        key=key,
-        json={
-            "instanceName": name,
-            "webhookUrl": receiver.url(),
-            "webhookSecret": "s3cret-s3cret-s3cret",
-            "provider": "cloud_api",
-            "lanes": FAST_LANES,
-            "providerConfig": {
-                "phoneNumberId": number.phone_number_id,
-                "wabaId": number.waba_id,
-                "accessToken": number.access_token,
-                "appSecret": number.app_secret,
-                "verifyToken": "verify-me-please",
-                "baseUrl": meta.url,
-            },
-        },
-    )
-    assert 201 == status, body
+    await create_cloud(gateway, key, name, receiver, cloud_config(number, meta))
     status, body = await gateway.call("POST", f"/instance/{name}/connect", key=key)
     assert (200, "open") == (status, body["state"]), body
+
+    async def first_sync_done() -> bool:
+        # Opening syncs the number's templates: a test's own sync comes after it.
+        _, status = await gateway.call("GET", f"/instance/{name}/status", key=key)
+        return status["templateSync"] is not None
+
+    await eventually(first_sync_done)
     return name, key, number
 
 
@@ -97,7 +85,7 @@ async def test_handshake_echoes_the_challenge_only_for_the_verify_token(
     good, _ = await gateway.call(
         "GET",
         f"/webhooks/cloud/{name}",
-        params=query | {"hub.verify_token": "verify-me-please"},
+        params=query | {"hub.verify_token": VERIFY_TOKEN},
     )
     bad, _ = await gateway.call(
         "GET", f"/webhooks/cloud/{name}", params=query | {"hub.verify_token": "nope-nope"}

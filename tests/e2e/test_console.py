@@ -152,3 +152,36 @@ async def test_approve_a_held_message_and_replay_a_dead_webhook(
         assert 1 <= len(hook.matching(event_named("instance.connected")))
     finally:
         hook.stop()
+
+
+async def test_a_waiting_message_says_why_and_the_number_pauses_and_resumes(
+    gateway: Gateway, receiver: Receiver, browser: Browser
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    status, sent = await gateway.call(
+        "POST",
+        "/message/text",
+        key=key,
+        json={"instanceName": name, "to": "5491112345678", "text": "waits"},
+    )
+    assert (202, "close") == (status, sent["instanceState"])
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await _sign_in(page, gateway, key)
+
+    await page.click("nav >> text=Messages")
+    await expect(page.locator("#messages .waiting")).to_have_text(" — waiting: instance close")
+    await page.locator("#messages tbody a").click()
+    await expect(page.locator("#message .waiting")).to_contain_text("waiting: instance close")
+    await shot(page, "10-message-waiting")
+
+    await page.goto(f"{gateway.api}/console#/instance/{name}")
+    await page.click("#pause-instance")
+    await expect(page.locator("#pause")).to_contain_text("paused by the tenant (by tenant")
+    _, shown = await gateway.call("GET", f"/instance/{name}/status", key=key)
+    assert "tenant" == shown["pause"]["by"]
+    await shot(page, "11-instance-paused")
+    await page.click("#resume-instance")
+    await expect(page.locator("#pause")).to_have_text("no")
+    _, shown = await gateway.call("GET", f"/instance/{name}/status", key=key)
+    assert None is shown["pause"]

@@ -256,7 +256,8 @@ async def test_a_provider_ban_pauses_the_instance_until_it_connects_again(
     )
     assert 202 == status
     [hook] = await receiver.wait_for(event_named("instance.paused"))
-    assert {"reason": "spam reports", "until": None} == json.loads(hook.body)["data"]
+    data = json.loads(hook.body)["data"]
+    assert {"reason": "spam reports", "until": None, "by": "provider"} == data
 
     message_id = await send(gateway, key, name)
     await asyncio.sleep(1.5)

@@ -6,6 +6,10 @@ answered with Meta's error 100 and recorded in `invalid`. Accepted messages
 get a `wamid`, then signed status callbacks (sent, delivered, read) go to the
 number's callback URL, each checked against the file's `WebhookPayload`.
 
+A number's status (`GET /{version}/{phone-number-id}`) answers with the
+fields asked for, and refuses a wrong token as Meta does (190, subcode 463);
+`hold_number_checks` keeps a number's answers back until released.
+
 Message templates: `GET /{version}/{waba-id}/message_templates` lists what a
 test set with `set_templates`, `template_page_size` at a time with Meta's
 `paging.cursors.after` / `paging.next`; a wrong token gets error 190, and a
@@ -19,6 +23,7 @@ import asyncio
 import base64
 import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +33,9 @@ from aiohttp import web
 from lanegate.providers.cloud_api import hub_signature
 from tests.simulators.meta_schema import problems
 from tests.simulators.server import ThreadedServer
+
+PHONE_DEFAULT_FIELDS = ("display_phone_number", "verified_name", "quality_rating")
+PHONE_FIELDS = {"id", *PHONE_DEFAULT_FIELDS, "name_status", "code_verification_status"}
 
 
 @dataclass
@@ -69,6 +77,8 @@ class MetaSimulator:
     throttled: dict[str, int] = field(default_factory=dict)
     template_delay: dict[str, float] = field(default_factory=dict)
     endless: set[str] = field(default_factory=set)
+    phone_requests: list[tuple[str, str | None]] = field(default_factory=list)
+    phone_holds: dict[str, threading.Event] = field(default_factory=dict)
 
     def start(self) -> "MetaSimulator":
         app = web.Application()
@@ -218,30 +228,68 @@ class MetaSimulator:
         return expected is not None and request.headers.get("Authorization") == expected
 
     @staticmethod
-    def _error(code: int, message: str, status: int = 400) -> web.Response:
-        body = {
-            "error": {
-                "message": message,
-                "type": "OAuthException",
-                "code": code,
-                "error_data": {"messaging_product": "whatsapp", "details": message},
-                "fbtrace_id": secrets.token_urlsafe(12),
-            }
+    def _error(
+        code: int,
+        message: str,
+        status: int = 400,
+        *,
+        subcode: int | None = None,
+        kind: str = "OAuthException",
+    ) -> web.Response:
+        error: dict[str, Any] = {
+            "message": message,
+            "type": kind,
+            "code": code,
+            "error_data": {"messaging_product": "whatsapp", "details": message},
+            "fbtrace_id": secrets.token_urlsafe(12),
         }
-        return web.json_response(body, status=status)
+        if subcode is not None:
+            error["error_subcode"] = subcode
+        return web.json_response({"error": error}, status=status)
+
+    def hold_number_checks(self, number: Number) -> threading.Event:
+        """Keep the number's status requests unanswered until the returned event is set."""
+        released = threading.Event()
+        self.phone_holds[number.phone_number_id] = released
+        return released
 
     async def _phone_number(self, request: web.Request) -> web.Response:
-        number = self.numbers.get(request.match_info["number"])
-        if not self._authorised(request, number):
-            return self._error(190, "Invalid OAuth access token.", 401)
-        assert number is not None
-        return web.json_response(
-            {
-                "display_phone_number": number.display_phone_number,
-                "quality_rating": "GREEN",
-                "id": number.phone_number_id,
-            }
+        """`GET /{version}/{phone-number-id}` as the file describes it: the default fields, or
+        `id` and those asked for; 104 without a token, 190 (subcode 463) for a wrong one, 803
+        for a number the token's business does not have, 100 for an unknown field."""
+        phone_id = request.match_info["number"]
+        self.phone_requests.append((phone_id, request.query.get("fields")))
+        held = self.phone_holds.get(phone_id)
+        if held is not None:
+            await asyncio.to_thread(held.wait, 30)
+        token = request.headers.get("Authorization", "")
+        if not token.startswith("Bearer ") or token == "Bearer ":
+            return self._error(104, "An access token is required to request this resource", 401)
+        number = self.numbers.get(phone_id)
+        owner = next(
+            (n for n in self.numbers.values() if token == f"Bearer {n.access_token}"), None
         )
+        if owner is None:
+            return self._error(190, "Invalid OAuth access token", 401, subcode=463)
+        if number is None or number.waba_id != owner.waba_id:
+            return self._error(803, "Phone number not found", 404, kind="GraphMethodException")
+        asked = request.query.get("fields")
+        wanted = asked.split(",") if asked else list(PHONE_DEFAULT_FIELDS)
+        unknown = [name for name in wanted if name not in PHONE_FIELDS]
+        if unknown:
+            return self._error(
+                100,
+                "Invalid field requested. Available fields: name_status, code_verification_status",
+            )
+        info = {
+            "id": number.phone_number_id,
+            "display_phone_number": number.display_phone_number,
+            "verified_name": "Simulated Business",
+            "quality_rating": "GREEN",
+            "name_status": "APPROVED",
+            "code_verification_status": "VERIFIED",
+        }
+        return web.json_response({"id": number.phone_number_id} | {k: info[k] for k in wanted})
 
     async def _send(self, request: web.Request) -> web.Response:
         number = self.numbers.get(request.match_info["number"])

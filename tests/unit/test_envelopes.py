@@ -1,10 +1,14 @@
 """The webhook bodies the dispatcher builds match what the OpenAPI `webhooks` section promises."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from lanegate.api import WEBHOOKS
 from lanegate.events import (
     AnyEvent,
+    InstancePaused,
+    InstanceResumed,
     InstanceState,
     MessageReceived,
     MessageStatus,
@@ -15,6 +19,14 @@ from webhook_dispatcher.envelope import envelope
 EVENTS: list[AnyEvent] = [
     InstanceState(tenantId="acme", instanceName="acme__a__b", state="open", phoneNumber="549111"),
     InstanceState(tenantId="acme", instanceName="acme__a__b", state="close", reason="logout"),
+    InstancePaused(tenantId="acme", instanceName="acme__a__b", reason="holiday", by="tenant"),
+    InstancePaused(
+        tenantId="acme",
+        instanceName="acme__a__b",
+        reason="spam_rate_limit",
+        until=datetime(2026, 1, 2, tzinfo=UTC),
+    ),
+    InstanceResumed(tenantId="acme", instanceName="acme__a__b"),
     MessageStatus(
         tenantId="acme",
         instanceName="acme__a__b",

@@ -152,6 +152,39 @@ def test_a_pause_with_an_end_lifts_by_itself() -> None:
     assert ["a"] == [d.message_id for d in planner.due(START + 60)]
 
 
+def test_a_tenants_pause_outlasts_a_reconnect_until_resumed() -> None:
+    planner = planner_with(("a", "urgent", 5, 1.0))
+    planner.pause("i", Pause(START, None, "holiday", by="tenant"))
+    planner.set_state("i", "open", START + 100)
+    planner.configure("i", pacing=Pacing(FIXED), state="open", state_at=START + 150)
+    assert [] == planner.due(START + 200)
+    planner.resume("i")
+    assert ["a"] == [d.message_id for d in planner.due(START + 200)]
+
+
+def test_a_providers_ban_leaves_a_tenants_pause_in_place() -> None:
+    planner = planner_with(("a", "urgent", 5, 1.0))
+    planner.pause("i", Pause(START, START + 60, "holiday", by="tenant"))
+    planner.pause("i", Pause(START + 10, None, "banned"))
+    planner.set_state("i", "open", START + 20)
+    assert [] == planner.due(START + 30)
+    assert "holiday" == (planner.line("i").pause or Pause(0, None, "none")).reason
+
+
+def test_a_providers_ban_after_a_tenants_pause_ended_holds() -> None:
+    planner = planner_with(("a", "urgent", 5, 1.0))
+    planner.pause("i", Pause(START, START + 60, "holiday", by="tenant"))
+    planner.pause("i", Pause(START + 70, None, "banned"))
+    assert [] == planner.due(START + 80)
+
+
+def test_a_resume_lifts_a_providers_ban() -> None:
+    planner = planner_with(("a", "urgent", 5, 1.0))
+    planner.pause("i", Pause(START, None, "banned"))
+    planner.resume("i")
+    assert ["a"] == [d.message_id for d in planner.due(START + 1)]
+
+
 def test_a_canceled_message_is_skipped() -> None:
     planner = planner_with(("a", "urgent", 5, 1.0), ("b", "urgent", 5, 2.0))
     planner.remove("i", "a")

@@ -96,6 +96,19 @@ function capsText(lanes) {
     .map((l) => `${l} ${lanes[l].usedToday}/${lanes[l].perDay}`).join(" · ") || "no caps";
 }
 
+// Why a waiting message of this instance does not go: it is not open, or it is paused.
+function waitingReason(instance) {
+  if (!instance) return null;
+  if (instance.pause) return `instance paused: ${instance.pause.reason}`;
+  return instance.state === "open" ? null : `instance ${instance.state}`;
+}
+
+function statusCell(m, instance) {
+  const waiting = ["pending", "pending_approval"].includes(m.status) ? waitingReason(instance) : null;
+  return [h("span", { class: `status ${m.status}` }, m.status),
+    waiting ? h("span", { class: "muted waiting" }, ` — waiting: ${waiting}`) : null];
+}
+
 function when(value) {
   return value ? new Date(value).toLocaleString() : "—";
 }
@@ -201,6 +214,12 @@ async function instance(view, name) {
       h("dt", {}, "State"), h("dd", {}, h("span", { class: `state ${s.state}`, id: "state" }, s.state)),
       h("dt", {}, "Phone"), h("dd", {}, s.phoneNumber || "—"),
       h("dt", {}, "Connected at"), h("dd", {}, when(s.connectedAt)),
+      h("dt", {}, "Paused"), h("dd", { id: "pause" }, s.pause
+        ? `${s.pause.reason} (by ${s.pause.by}${s.pause.until ? `, until ${when(s.pause.until)}` : ""})`
+        : "no"),
+      s.lastError ? h("dt", {}, "Last error") : null,
+      s.lastError ? h("dd", { class: "errors", id: "last-error" },
+        `${s.lastError.code}: ${s.lastError.message}`) : null,
       h("dt", {}, "Queued messages"), h("dd", {}, String(s.messagesQueuedCount)));
     if (s.state === "open") {
       fill(qr);
@@ -220,6 +239,13 @@ async function instance(view, name) {
             api("POST", `/sandbox/${encodeURIComponent(name)}/scan`).then(() => flash("Scanned")) },
           "Simulate a phone scan")
         : null,
+      s.pause
+        ? h("button", { type: "button", id: "resume-instance", onclick: () =>
+            api("POST", `${path}/resume`).then(() => { flash("Resumed"); return refresh(); }) },
+          "Resume")
+        : h("button", { type: "button", class: "secondary", id: "pause-instance", onclick: () =>
+            api("POST", `${path}/pause`, {}).then(() => { flash("Paused"); return refresh(); }) },
+          "Pause"),
       s.state !== "close"
         ? h("button", { type: "button", class: "secondary", onclick: () =>
             api("POST", `${path}/logout`).then(() => flash("Logged out")) }, "Log out")
@@ -253,7 +279,9 @@ async function messages(view) {
   async function refresh() {
     const query = new URLSearchParams({ page: String(page), limit: "25" });
     for (const [k, v] of new FormData(filters).entries()) if (v) query.set(k, v);
-    const result = await api("GET", `/messages?${query}`);
+    const [result, all] = await Promise.all([api("GET", `/messages?${query}`),
+      api("GET", "/instances")]);
+    const byName = Object.fromEntries(all.map((i) => [i.instanceName, i]));
     fill(table,
       h("thead", {}, h("tr", {}, ["Created", "To", "Instance", "Lane", "Status", "Text"]
         .map((t) => h("th", {}, t)))),
@@ -263,7 +291,7 @@ async function messages(view) {
         h("td", { "data-label": "To" }, m.to),
         h("td", { "data-label": "Instance" }, m.instanceName),
         h("td", { "data-label": "Lane" }, m.lane),
-        h("td", { "data-label": "Status" }, h("span", { class: `status ${m.status}` }, m.status)),
+        h("td", { "data-label": "Status" }, statusCell(m, byName[m.instanceName])),
         h("td", { "data-label": "Text" }, m.text || "")))));
     fill(pager,
       h("span", { class: "muted" }, `Page ${result.meta.page} of ${Math.max(1, result.meta.pages)}`
@@ -282,11 +310,14 @@ async function message(view, id) {
   view.append(h("h1", {}, "Message"), detail);
   async function refresh() {
     const m = await api("GET", `/message/${encodeURIComponent(id)}`);
+    const s = await api("GET", `/instance/${encodeURIComponent(m.instanceName)}/status`)
+      .catch(() => null);
     const steps = [["queued", m.createdAt], ["sent", m.sentAt], ["delivered", m.deliveredAt],
       ["read", m.readAt]].filter(([, at]) => at);
     fill(detail,
       h("p", {}, `To ${m.to} through ${m.instanceName}, ${m.lane} lane, ${m.type}. Status: `,
-        h("span", { class: `status ${m.status}`, id: "message-status" }, m.status)),
+        h("span", { class: `status ${m.status}`, id: "message-status" }, m.status),
+        statusCell(m, s).slice(1)),
       h("h2", {}, "Timeline"),
       h("ol", { class: "timeline" }, steps.map(([what, at]) => h("li", {}, `${when(at)} — ${what}`))),
       m.error ? h("p", { class: "errors" }, `${m.error.code}: ${m.error.message}`) : null,
