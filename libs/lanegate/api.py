@@ -811,6 +811,28 @@ class Stats(BaseModel):
     perInstance: list[InstanceStats]
 
 
+class SentMedia(BaseModel):
+    """A message's file: by `url`, or an uploaded `attachmentId`."""
+
+    url: str | None = None
+    attachmentId: str | None = None
+    filename: str | None = None
+    caption: str | None = None
+    mimeType: str | None = None
+
+
+class SentTemplate(BaseModel):
+    id: str | None
+    name: str
+    language: str
+    variables: list[str] | dict[str, str]
+
+
+class SentList(BaseModel):
+    button: str
+    sections: list[ListSection]
+
+
 class MessageView(BaseModel):
     id: str
     instanceName: str
@@ -826,6 +848,26 @@ class MessageView(BaseModel):
     priority: int | None = None
     scheduledAt: str | None = None
     validUntil: str | None = None
+    text: str | None = Field(
+        None, description="The text, caption or body as given, spintax unresolved"
+    )
+    sentText: str | None = Field(None, description="The variant actually sent, once sent")
+    messageType: str = "GERAL"
+    externalId: str | None = None
+    contactName: str | None = None
+    notes: str | None = None
+    webhookUrl: str | None = Field(None, description="This message's own status webhook")
+    attempts: int = Field(0, description="Tries at the provider so far")
+    media: SentMedia | None = Field(
+        None, description="Media and attachment messages (the first file of an upload)"
+    )
+    attachments: list[SentMedia] | None = Field(None, description="Every uploaded file")
+    location: LocationContent | None = None
+    template: SentTemplate | None = None
+    buttons: list[ReplyButton] | None = None
+    list: SentList | None = None
+    header: str | None = None
+    footer: str | None = None
 
 
 class MessageChanged(BaseModel):
@@ -855,11 +897,7 @@ class SandboxFault(Body):
 
 
 class ListedMessage(MessageView):
-    text: str | None
-    priority: int
-    messageType: str
-    externalId: str | None
-    contactName: str | None
+    """A message in a listing: the same fields as `GET /message/{id}`."""
 
 
 class PageMeta(BaseModel):

@@ -43,21 +43,15 @@ def plan(who: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
             {"contactName": pattern},
             {"content.text": pattern},
             {"content.caption": pattern},
+            {"content.body": pattern},
         ]
     leading = next((f for f in INDEX_BY_FILTER if f in where), None)
     return where, f"tenant_{leading}_created" if leading else "tenant_created"
 
 
 def listed(message: Document) -> dict[str, Any]:
-    """A message as listings show it: its public view plus content and references."""
-    content = message.get("content", {})
-    return public(message) | {
-        "text": content.get("text", content.get("caption")),
-        "priority": message.get("priority", 5),
-        "messageType": message.get("messageType", "GERAL"),
-        "externalId": message.get("externalId"),
-        "contactName": message.get("contactName"),
-    }
+    """A message as listings show it: the same as `GET /message/{id}`."""
+    return public(message)
 
 
 @API.get(

@@ -315,8 +315,10 @@ async def pick_instance(store: Store, tenant_id: str, client_id: str) -> str:
     return str(min(instances, key=rank)["_id"])
 
 
-def public(message: Document) -> dict[str, object]:
-    """A stored message as the seed's `GET /message/{id}` shows it."""
+def public(message: Document) -> dict[str, Any]:
+    """A stored message as `GET /message/{id}` and listings show it: its status and what was
+    asked to be sent (never the instance's webhook secret)."""
+    content = message.get("content", {})
     return {
         "id": message["_id"],
         "instanceName": message["instanceName"],
@@ -332,7 +334,74 @@ def public(message: Document) -> dict[str, object]:
         "priority": message.get("priority", 5),
         "scheduledAt": iso(message.get("scheduledAt")),
         "validUntil": iso(message.get("validUntil")),
+        "text": content.get("text", content.get("body", content.get("caption"))),
+        "sentText": message.get("textSent"),
+        "messageType": message.get("messageType", "GERAL"),
+        "externalId": message.get("externalId"),
+        "contactName": message.get("contactName"),
+        "notes": message.get("notes"),
+        "webhookUrl": message.get("webhookUrl"),
+        "attempts": int(message.get("attempts") or 0),
+        **asked_content(message["type"], content),
     }
+
+
+# The URL field of each media kind's stored content.
+MEDIA_URLS = {
+    "image": "imageUrl",
+    "document": "documentUrl",
+    "audio": "audioUrl",
+    "video": "videoUrl",
+}
+
+
+def asked_content(kind: str, content: dict[str, Any]) -> dict[str, Any]:
+    """The kind-specific part of what was asked to be sent, in the read-back's field names."""
+    if kind in MEDIA_URLS or kind == "attachment":
+        return _media(kind, content)
+    if kind == "location":
+        return {
+            "location": {k: content.get(k) for k in ("latitude", "longitude", "name", "address")}
+        }
+    if kind == "template":
+        return {
+            "template": {
+                "id": content.get("templateId"),
+                "name": content.get("name"),
+                "language": content.get("language"),
+                "variables": content.get("variables", []),
+            }
+        }
+    interactive = {k: content[k] for k in ("header", "footer") if content.get(k)}
+    if kind == "buttons":
+        return {"buttons": content.get("buttons", []), **interactive}
+    if kind == "list":
+        return {
+            "list": {"button": content.get("button"), "sections": content.get("sections", [])},
+            **interactive,
+        }
+    return {}
+
+
+def _media(kind: str, content: dict[str, Any]) -> dict[str, Any]:
+    """`media` (the file, or the first uploaded one) and, for uploads, every file."""
+    optional = {"filename": content.get("fileName"), "caption": content.get("caption")}
+    if kind in MEDIA_URLS:
+        media = {"url": content.get(MEDIA_URLS[kind]), **optional}
+        return {"media": {k: v for k, v in media.items() if v is not None}}
+    if "attachmentUrl" in content:
+        media = {"url": content["attachmentUrl"], **optional}
+        return {"media": {k: v for k, v in media.items() if v is not None}}
+    files = [
+        {
+            "attachmentId": file["id"],
+            "filename": file.get("fileName"),
+            "mimeType": file.get("contentType"),
+            **({"caption": content["caption"]} if content.get("caption") else {}),
+        }
+        for file in content.get("attachments", [])
+    ]
+    return {"media": files[0] if files else None, "attachments": files}
 
 
 @API.get(
