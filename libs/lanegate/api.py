@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from lanegate import spintax
+from lanegate import signing, spintax
 from lanegate.events import Lane
 
 TENANT_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -279,6 +279,24 @@ def _timezone(value: str | None) -> str | None:
     return value
 
 
+def _standard_secret(value: str) -> str:
+    signing.standard_key(value)  # a whsec_ secret must decode to a usable key
+    return value
+
+
+# A plain secret keys both signatures as written; a `whsec_<base64>` one keys
+# `webhook-signature` by its decoded bytes, as Standard Webhooks libraries do.
+WebhookSecret = Annotated[
+    str,
+    Field(
+        min_length=16,
+        max_length=512,
+        description="16+ characters, or whsec_<base64 of 24-64 bytes> (Standard Webhooks)",
+    ),
+    AfterValidator(_standard_secret),
+]
+
+
 class PacingFields(Body):
     """Pacing settings an instance takes at creation and through `PATCH /instance/{name}`."""
 
@@ -293,7 +311,7 @@ class PacingFields(Body):
 class InstanceCreate(PacingFields):
     instanceName: str = Field(max_length=200)
     webhookUrl: WebhookUrl
-    webhookSecret: str = Field(min_length=16, max_length=512)
+    webhookSecret: WebhookSecret
     provider: Provider = "sandbox"
     providerConfig: dict[str, Any] | None = Field(
         None, description="SandboxConfig, CloudApiConfig or WahaConfig, by provider"
@@ -313,7 +331,7 @@ class InstanceUpdate(PacingFields):
     """`PATCH /instance/{name}`: only the fields present change."""
 
     webhookUrl: WebhookUrl | None = None
-    webhookSecret: str | None = Field(None, min_length=16, max_length=512)
+    webhookSecret: WebhookSecret | None = None
     displayName: str | None = Field(None, max_length=200)
     isPrimary: bool | None = None
     webhookEvents: list[WebhookEventName] | None = Field(
