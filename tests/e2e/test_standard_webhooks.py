@@ -12,7 +12,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from lanegate.signing import verify_gateway_signature
-from tests.support.gateway import FAST_LANES, Gateway
+from tests.support.gateway import Gateway
 from tests.support.receiver import Received, Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -21,20 +21,7 @@ WHSEC = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 async def _create(gateway: Gateway, key: str, tenant_id: str, url: str, secret: str) -> str:
-    name = f"{tenant_id}__support__{uuid.uuid4().hex[:6]}"
-    status, body = await gateway.call(
-        "POST",
-        "/instance/create",
-        key=key,
-        json={
-            "instanceName": name,
-            "webhookUrl": url,
-            "webhookSecret": secret,
-            "lanes": FAST_LANES,
-        },
-    )
-    assert 201 == status, body
-    return name
+    return await gateway.instance(tenant_id, key, url, connect=False, webhook_secret=secret)
 
 
 async def _connected(gateway: Gateway, key: str, name: str, receiver: Receiver) -> Received:
