@@ -19,14 +19,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from lanegate import signing, spintax
+from lanegate import phones, signing, spintax
 from lanegate.events import Lane
 
 TENANT_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _PART = r"[A-Za-z0-9][A-Za-z0-9-]{0,62}"
 INSTANCE_NAME = re.compile(rf"^({_PART})__({_PART})__({_PART})$")
-PHONE = re.compile(r"^[0-9]{8,15}$")
 
 Provider = Literal["sandbox", "cloud_api", "waha"]
 
@@ -79,6 +79,53 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# The validation context key of the country a number written without its country code is in.
+DEFAULT_COUNTRY = "defaultCountry"
+
+
+def _phone(value: str, info: ValidationInfo) -> str:
+    context = info.context if isinstance(info.context, dict) else {}
+    try:
+        return phones.normalized(value, context.get(DEFAULT_COUNTRY))
+    except phones.InvalidPhoneNumber as e:
+        raise PydanticCustomError(
+            phones.ISSUE_CODE, "{code}: {reason}", {"code": phones.ISSUE_CODE, "reason": str(e)}
+        ) from e
+
+
+# A phone number as people write it; validated into E.164 digits without `+`.
+PhoneNumber = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=40,
+        description="E.164 digits (5511999998888), or as written: +55 11 99999-8888, "
+        "(011) 99999-8888 with a defaultCountry",
+    ),
+    AfterValidator(_phone),
+]
+
+
+def _country(value: str | None) -> str | None:
+    if value is None:
+        return value
+    if not phones.is_country(value.upper()):
+        raise ValueError("Must be an ISO 3166 alpha-2 country code such as BR or US")
+    return value.upper()
+
+
+# The country numbers written without their country code are read in.
+DefaultCountry = Annotated[
+    str | None,
+    Field(
+        None,
+        description="ISO 3166 alpha-2 (BR): numbers written without +country code are "
+        "read in this country",
+    ),
+    AfterValidator(_country),
+]
+
+
 class TenantCreate(Body):
     id: str = Field(pattern=TENANT_ID)
     name: str = Field(min_length=1, max_length=200)
@@ -92,6 +139,7 @@ class TenantCreate(Body):
         description="Messages accepted per UTC day; omit (or null) for "
         "LANEGATE_TENANT_MAX_MESSAGES_PER_DAY.",
     )
+    defaultCountry: DefaultCountry = None
 
 
 class LaneSettings(Body):
@@ -138,6 +186,7 @@ class TenantUpdate(Body):
         description="Messages accepted per UTC day; omit (or null) for "
         "LANEGATE_TENANT_MAX_MESSAGES_PER_DAY.",
     )
+    defaultCountry: DefaultCountry = None
 
 
 class KeyCreate(Body):
@@ -191,15 +240,10 @@ class ContactQuery(Body):
 
 
 class ContactUpsert(Body):
-    identifier: str
+    identifier: PhoneNumber
     name: str | None = Field(None, max_length=200)
     tags: list[str] | None = Field(None, max_length=50)
     type: Literal["WHATSAPP"] = "WHATSAPP"
-
-    @field_validator("identifier")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        return _phone(value)
 
 
 class ContactStatus(Body):
@@ -212,7 +256,7 @@ class SandboxConfig(Body):
 
     deliveredAfterMs: int | None = Field(None, ge=0, le=3_600_000)
     readAfterMs: int | None = Field(None, ge=0, le=3_600_000)
-    failNumbers: list[str] = Field(default_factory=list, max_length=100)
+    failNumbers: list[PhoneNumber] = Field(default_factory=list, max_length=100)
 
 
 class CloudApiConfig(Body):
@@ -318,6 +362,7 @@ class InstanceCreate(PacingFields):
     )
     displayName: str | None = Field(None, max_length=200)
     isPrimary: bool = False
+    defaultCountry: DefaultCountry = None
 
     @field_validator("instanceName")
     @classmethod
@@ -340,12 +385,7 @@ class InstanceUpdate(PacingFields):
     webhookEnabled: bool | None = Field(
         None, description="true re-enables a webhook the gateway disabled; false pauses it."
     )
-
-
-def _phone(value: str) -> str:
-    if not PHONE.match(value):
-        raise ValueError("Must be an international number: 8 to 15 digits, no + or spaces")
-    return value
+    defaultCountry: DefaultCountry = Field(None, description="null: the tenant's")
 
 
 def _spintax(value: str) -> str:
@@ -373,7 +413,7 @@ def _utc(value: datetime | None) -> datetime | None:
 class SendOptions(Body):
     """Fields every send takes, whatever the message type and however the instance is named."""
 
-    to: str
+    to: PhoneNumber
     lane: Lane = "normal"
     webhookUrl: WebhookUrl | None = Field(
         None, description="Receives this message's status events instead of the instance webhook."
@@ -394,8 +434,6 @@ class SendOptions(Body):
     notes: str | None = Field(None, max_length=2000, description="Internal; never sent")
     messageType: MessageType = "GERAL"
     force: bool = Field(False, description="Send even to a contact marked inactive")
-
-    _to = field_validator("to")(_phone)
 
     @field_validator("scheduledAt")
     @classmethod
@@ -619,17 +657,13 @@ class RoutedMessage(
 
 
 class PairingCodeRequest(Body):
-    phoneNumber: str
-
-    _phone_number = field_validator("phoneNumber")(_phone)
+    phoneNumber: PhoneNumber
 
 
 class SandboxInbound(Body):
-    sender: str = Field(alias="from")
+    sender: PhoneNumber = Field(alias="from")
     text: str = Field(min_length=1, max_length=4096)
     pushName: str | None = Field(None, max_length=200)
-
-    _from = field_validator("sender")(_phone)
 
 
 class TemplateSyncRequest(Body):
@@ -710,6 +744,7 @@ class TenantView(BaseModel):
     createdAt: str | None
     maxInstances: int | None = Field(None, description="null: the gateway's default")
     maxMessagesPerDay: int | None = Field(None, description="null: the gateway's default")
+    defaultCountry: str | None = None
 
 
 class KeyCreated(BaseModel):
@@ -759,6 +794,7 @@ class InstanceView(BaseModel):
     supportsButtons: bool
     hasWindowRestriction: bool
     supportsAttachments: bool
+    defaultCountry: str | None = Field(None, description="null: the tenant's")
 
 
 class InstanceDevice(BaseModel):
@@ -1055,6 +1091,7 @@ class WhatsAppInstances(BaseModel):
 class Issue(BaseModel):
     path: list[str | int]
     message: str
+    code: str | None = Field(None, description="invalid_phone_number, where one applies")
 
 
 class ValidationErrorBody(BaseModel):

@@ -7,12 +7,12 @@ from pymongo import ReturnDocument
 
 from ingress_api.auth import Caller, caller
 from ingress_api.body import read_json, read_query
+from ingress_api.countries import phone_context
 from ingress_api.endpoints import API
 from ingress_api.instances import iso
 from ingress_api.listing import page_meta
 from ingress_api.lookups import LOOKUPS
 from lanegate.api import (
-    PHONE,
     ContactDeleted,
     ContactList,
     ContactQuery,
@@ -22,6 +22,7 @@ from lanegate.api import (
 )
 from lanegate.errors import NotFound
 from lanegate.events import new_id, utcnow
+from lanegate.phones import InvalidPhoneNumber, normalized
 from lanegate.service import STORE
 from lanegate.store import Document, Store
 
@@ -41,11 +42,11 @@ def view(contact: Document) -> dict[str, Any]:
 
 
 def _where(who: Caller, ref: str) -> dict[str, Any]:
-    """A contact by id, or by phone number (with or without `+`) as seed 002 addresses it."""
-    number = ref.lstrip("+")
-    if PHONE.match(number):
-        return {"tenantId": who.tenant_id, "identifier": number}
-    return {"tenantId": who.tenant_id, "_id": ref}
+    """A contact by id, or by phone number written any way a send takes it."""
+    try:
+        return {"tenantId": who.tenant_id, "identifier": normalized(ref, who.default_country)}
+    except InvalidPhoneNumber:
+        return {"tenantId": who.tenant_id, "_id": ref}
 
 
 async def upsert_contact(
@@ -108,7 +109,7 @@ async def list_contacts(request: web.Request) -> web.Response:
 )
 async def save_contact(request: web.Request) -> web.Response:
     who = await caller(request)
-    body = await read_json(request, ContactUpsert)
+    body = await read_json(request, ContactUpsert, phone_context(who.default_country))
     changes: dict[str, Any] = {"type": body.type}
     if body.name is not None:
         changes["name"] = body.name

@@ -68,6 +68,7 @@ def view(instance: Document) -> dict[str, Any]:
         "webhookUrl": instance.get("webhookUrl"),
         "lanes": instance.get("lanes") or {},
         "createdAt": iso(instance.get("createdAt")),
+        "defaultCountry": instance.get("defaultCountry"),
         **asdict(CAPABILITIES[instance["provider"]]),
     }
 
@@ -131,6 +132,7 @@ async def create(request: web.Request) -> web.Response:
         "providerConfig": keyring.seal_config(provider_config),
         "displayName": body.displayName,
         "isPrimary": body.isPrimary,
+        "defaultCountry": body.defaultCountry,
         "webhookUrl": str(body.webhookUrl),
         "webhookSecret": keyring.encrypt(body.webhookSecret),
         "webhookEnabled": True,
@@ -190,7 +192,7 @@ async def update(request: web.Request) -> web.Response:
             changes |= webhook_switch(value)
         elif field == "webhookEvents":
             changes["webhookEvents"] = sorted(set(value)) if value else None
-        elif value is not None or field == "displayName":
+        elif value is not None or field in ("displayName", "defaultCountry"):
             changes[field] = value
     if changes:
         changes["updatedAt"] = utcnow()
@@ -199,6 +201,8 @@ async def update(request: web.Request) -> web.Response:
         )
     if body.isPrimary:
         await _make_primary(store, instance)
+    if "defaultCountry" in changes:  # sends read it from the kept instance
+        request.app[LOOKUPS].forget_instance(who.tenant_id, instance["_id"])
     if PACING_FIELDS & body.model_fields_set:
         await announce_change(request, instance)
     updated = await own_instance(store, who, instance["_id"])

@@ -13,6 +13,7 @@ from ingress_api.endpoints import API
 from ingress_api.messages import public
 from lanegate.api import ContactMessages, ContactMessagesQuery, MessageList, MessageQuery
 from lanegate.errors import InvalidInput
+from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized
 from lanegate.service import STORE
 from lanegate.statuses import PUBLIC
 from lanegate.store import Document
@@ -111,7 +112,10 @@ def _after(cursor: str) -> dict[str, Any]:
 async def contact_messages(request: web.Request) -> web.Response:
     who = await caller(request)
     query = read_query(request, ContactMessagesQuery)
-    phone = request.match_info["phone"].lstrip("+")
+    try:
+        phone = normalized(request.match_info["phone"], who.default_country)
+    except InvalidPhoneNumber as e:
+        raise InvalidInput([(["phone"], f"{ISSUE_CODE}: {e}")]) from e
     where: dict[str, Any] = {"tenantId": who.tenant_id, "to": phone}
     if query.cursor:
         where = {"$and": [where, _after(query.cursor)]}

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from ingress_api.accepting import Issues, Item, accept_many, accept_one
 from ingress_api.auth import caller
 from ingress_api.body import read_json, read_object, validate
+from ingress_api.countries import countries, phone_context, send_context
 from ingress_api.endpoints import API
 from ingress_api.instances import iso
 from lanegate import statuses
@@ -99,7 +100,8 @@ def content_of(kind: str, body: Any) -> dict[str, Any]:
 
 async def _send(request: web.Request, model: type[SendCommon], kind: str) -> web.Response:
     who = await caller(request)
-    body = await read_json(request, model)
+    data = await read_object(request)
+    body = validate(model, data, await send_context(request, who, data.get("instanceName")))
     answer, status = await accept_one(request, who, Item(body, kind, content_of(kind, body)))
     return web.json_response(answer, status=status)
 
@@ -237,6 +239,7 @@ async def send_bulk(request: web.Request) -> web.Response:
     body = await read_json(request, BulkSend)
     items: list[tuple[int, Item]] = []
     issues: Issues = []
+    found = await countries(request, who, (raw.get("instanceName") for raw in body.messages))
     for index, raw in enumerate(body.messages):
         kind = raw.get("type", "text")
         model = DIRECT.get(kind) if isinstance(kind, str) else None
@@ -244,7 +247,10 @@ async def send_bulk(request: web.Request) -> web.Response:
             issues.append((["messages", index, "type"], f"Must be one of: {', '.join(DIRECT)}"))
             continue
         try:
-            item = model.model_validate({k: v for k, v in raw.items() if k != "type"})
+            item = model.model_validate(
+                {k: v for k, v in raw.items() if k != "type"},
+                context=found.context(raw.get("instanceName")),
+            )
         except ValidationError as e:
             issues += [(["messages", index, *err["loc"]], err["msg"]) for err in e.errors()]
             continue
@@ -284,12 +290,14 @@ async def send_routed(request: web.Request) -> web.Response:
     if kind not in ROUTED:
         raise InvalidInput([(["type"], f"Must be one of: {', '.join(ROUTED)}")])
     routed_model, direct_model = ROUTED[kind]
-    body = validate(routed_model, data)
+    body = validate(routed_model, data, phone_context(who.default_country))
     if body.tenantId != who.tenant_id:
         raise Forbidden("tenantId must be your own tenant")
     instance = await pick_instance(request.app[STORE], who.tenant_id, body.clientId)
     fields = body.model_dump(exclude={"tenantId", "clientId", "type"})
-    direct = direct_model.model_validate({**fields, "instanceName": instance})
+    # The number as written is read again in the picked instance's country, which wins.
+    fields |= {"to": data["to"], "instanceName": instance}
+    direct = validate(direct_model, fields, await send_context(request, who, instance))
     item = Item(direct, kind, content_of(kind, direct))
     answer, status = await accept_one(request, who, item)
     return web.json_response(answer | {"instanceName": instance}, status=status)
