@@ -393,12 +393,9 @@ def asked_content(kind: str, content: dict[str, Any]) -> dict[str, Any]:
 
 def _media(kind: str, content: dict[str, Any]) -> dict[str, Any]:
     """`media` (the file, or the first uploaded one) and, for uploads, every file."""
-    optional = {"filename": content.get("fileName"), "caption": content.get("caption")}
-    if kind in MEDIA_URLS:
-        media = {"url": content.get(MEDIA_URLS[kind]), **optional}
-        return {"media": {k: v for k, v in media.items() if v is not None}}
-    if "attachmentUrl" in content:
-        media = {"url": content["attachmentUrl"], **optional}
+    url = content.get(MEDIA_URLS.get(kind, "attachmentUrl"))
+    if url is not None:
+        media = {"url": url, "filename": content.get("fileName"), "caption": content.get("caption")}
         return {"media": {k: v for k, v in media.items() if v is not None}}
     files = [
         {
