@@ -80,6 +80,8 @@ async def _merge(store: Store, number: str, group: list[Document]) -> int:
         )
     except DuplicateKeyError:
         return 0  # a send saved this number meanwhile: merged on the next run
+    if kept.matched_count == 0:
+        return 0  # changed meanwhile (another replica renamed it): merged on the next run
     changed = kept.modified_count
     for other in others:
         gone = await store.contacts.delete_one(

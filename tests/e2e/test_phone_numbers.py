@@ -2,6 +2,7 @@
 digits (national forms in the instance's or tenant's `defaultCountry`), refuses one that
 cannot exist with `invalid_phone_number`, and keeps one contact per person."""
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ingress_api.normalizing import normalize_contacts
 from lanegate.events import utcnow
+from lanegate.store import Store
 from tests.e2e.test_cloud_api import contact_writes
 from tests.e2e.test_templates import by_name, meta_template, synced
 from tests.simulators.meta import MetaSimulator
@@ -421,3 +424,30 @@ async def test_contacts_written_two_ways_are_merged_at_ingress_start(gateway: Ga
     assert "00000000" == left["identifier"]
     status, found = await gateway.call("GET", "/contacts/(011)%2098888-7777", key=key)
     assert (200, kept["_id"]) == (status, found["id"])
+
+
+async def test_replicas_normalizing_together_leave_one_contact_and_a_rerun_changes_nothing(
+    store: Store,
+) -> None:
+    await store.tenants.insert_one({"_id": "acme", "name": "acme", "defaultCountry": "BR"})
+    now = utcnow()
+    await store.contacts.insert_many(
+        [
+            {
+                "_id": f"c{n}",
+                "tenantId": "acme",
+                "identifier": written,
+                "tags": [f"t{n}"],
+                "active": True,
+                "createdAt": now,
+                "updatedAt": now,
+            }
+            for n, written in enumerate(["11977776666", "011977776666", "5511977776666"])
+        ]
+    )
+
+    await asyncio.gather(*(normalize_contacts(store) for _ in range(3)))
+
+    [contact] = await store.contacts.find({"tenantId": "acme"}).to_list(None)
+    assert ("5511977776666", ["t0", "t1", "t2"]) == (contact["identifier"], contact["tags"])
+    assert 0 == await normalize_contacts(store)
