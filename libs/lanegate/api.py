@@ -19,14 +19,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from lanegate import spintax
+from lanegate import phones, signing, spintax
 from lanegate.events import Lane
 
 TENANT_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _PART = r"[A-Za-z0-9][A-Za-z0-9-]{0,62}"
 INSTANCE_NAME = re.compile(rf"^({_PART})__({_PART})__({_PART})$")
-PHONE = re.compile(r"^[0-9]{8,15}$")
 
 Provider = Literal["sandbox", "cloud_api", "waha"]
 
@@ -80,6 +80,53 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# The validation context key of the country a number written without its country code is in.
+DEFAULT_COUNTRY = "defaultCountry"
+
+
+def _phone(value: str, info: ValidationInfo) -> str:
+    context = info.context if isinstance(info.context, dict) else {}
+    try:
+        return phones.normalized(value, context.get(DEFAULT_COUNTRY))
+    except phones.InvalidPhoneNumber as e:
+        raise PydanticCustomError(
+            phones.ISSUE_CODE, "{code}: {reason}", {"code": phones.ISSUE_CODE, "reason": str(e)}
+        ) from e
+
+
+# A phone number as people write it; validated into E.164 digits without `+`.
+PhoneNumber = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=40,
+        description="E.164 digits (5511999998888), or as written: +55 11 99999-8888, "
+        "(011) 99999-8888 with a defaultCountry",
+    ),
+    AfterValidator(_phone),
+]
+
+
+def _country(value: str | None) -> str | None:
+    if value is None:
+        return value
+    if not phones.is_country(value.upper()):
+        raise ValueError("Must be an ISO 3166 alpha-2 country code such as BR or US")
+    return value.upper()
+
+
+# The country numbers written without their country code are read in.
+DefaultCountry = Annotated[
+    str | None,
+    Field(
+        None,
+        description="ISO 3166 alpha-2 (BR): numbers written without +country code are "
+        "read in this country",
+    ),
+    AfterValidator(_country),
+]
+
+
 class TenantCreate(Body):
     id: str = Field(pattern=TENANT_ID)
     name: str = Field(min_length=1, max_length=200)
@@ -93,6 +140,7 @@ class TenantCreate(Body):
         description="Messages accepted per UTC day; omit (or null) for "
         "LANEGATE_TENANT_MAX_MESSAGES_PER_DAY.",
     )
+    defaultCountry: DefaultCountry = None
 
 
 class LaneSettings(Body):
@@ -139,6 +187,7 @@ class TenantUpdate(Body):
         description="Messages accepted per UTC day; omit (or null) for "
         "LANEGATE_TENANT_MAX_MESSAGES_PER_DAY.",
     )
+    defaultCountry: DefaultCountry = None
 
 
 class KeyCreate(Body):
@@ -197,15 +246,10 @@ class ContactQuery(Body):
 
 
 class ContactUpsert(Body):
-    identifier: str
+    identifier: PhoneNumber
     name: str | None = Field(None, max_length=200)
     tags: list[str] | None = Field(None, max_length=50)
     type: Literal["WHATSAPP"] = "WHATSAPP"
-
-    @field_validator("identifier")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        return _phone(value)
 
 
 class ContactStatus(Body):
@@ -218,7 +262,7 @@ class SandboxConfig(Body):
 
     deliveredAfterMs: int | None = Field(None, ge=0, le=3_600_000)
     readAfterMs: int | None = Field(None, ge=0, le=3_600_000)
-    failNumbers: list[str] = Field(default_factory=list, max_length=100)
+    failNumbers: list[PhoneNumber] = Field(default_factory=list, max_length=100)
 
 
 class CloudApiConfig(Body):
@@ -285,6 +329,24 @@ def _timezone(value: str | None) -> str | None:
     return value
 
 
+def _standard_secret(value: str) -> str:
+    signing.standard_key(value)  # a whsec_ secret must decode to a usable key
+    return value
+
+
+# A plain secret keys both signatures as written; a `whsec_<base64>` one keys
+# `webhook-signature` by its decoded bytes, as Standard Webhooks libraries do.
+WebhookSecret = Annotated[
+    str,
+    Field(
+        min_length=16,
+        max_length=512,
+        description="16+ characters, or whsec_<base64 of 24-64 bytes> (Standard Webhooks)",
+    ),
+    AfterValidator(_standard_secret),
+]
+
+
 class PacingFields(Body):
     """Pacing settings an instance takes at creation and through `PATCH /instance/{name}`."""
 
@@ -299,13 +361,14 @@ class PacingFields(Body):
 class InstanceCreate(PacingFields):
     instanceName: str = Field(max_length=200)
     webhookUrl: WebhookUrl
-    webhookSecret: str = Field(min_length=16, max_length=512)
+    webhookSecret: WebhookSecret
     provider: Provider = "sandbox"
     providerConfig: dict[str, Any] | None = Field(
         None, description="SandboxConfig, CloudApiConfig or WahaConfig, by provider"
     )
     displayName: str | None = Field(None, max_length=200)
     isPrimary: bool = False
+    defaultCountry: DefaultCountry = None
 
     @field_validator("instanceName")
     @classmethod
@@ -319,7 +382,7 @@ class InstanceUpdate(PacingFields):
     """`PATCH /instance/{name}`: only the fields present change."""
 
     webhookUrl: WebhookUrl | None = None
-    webhookSecret: str | None = Field(None, min_length=16, max_length=512)
+    webhookSecret: WebhookSecret | None = None
     displayName: str | None = Field(None, max_length=200)
     isPrimary: bool | None = None
     webhookEvents: list[WebhookEventName] | None = Field(
@@ -333,12 +396,7 @@ class InstanceUpdate(PacingFields):
         description="The provider config fields to change (the others stay); a cloud_api "
         "number is checked with Meta again.",
     )
-
-
-def _phone(value: str) -> str:
-    if not PHONE.match(value):
-        raise ValueError("Must be an international number: 8 to 15 digits, no + or spaces")
-    return value
+    defaultCountry: DefaultCountry = Field(None, description="null: the tenant's")
 
 
 def _spintax(value: str) -> str:
@@ -366,7 +424,7 @@ def _utc(value: datetime | None) -> datetime | None:
 class SendOptions(Body):
     """Fields every send takes, whatever the message type and however the instance is named."""
 
-    to: str
+    to: PhoneNumber
     lane: Lane = "normal"
     webhookUrl: WebhookUrl | None = Field(
         None, description="Receives this message's status events instead of the instance webhook."
@@ -387,8 +445,6 @@ class SendOptions(Body):
     notes: str | None = Field(None, max_length=2000, description="Internal; never sent")
     messageType: MessageType = "GERAL"
     force: bool = Field(False, description="Send even to a contact marked inactive")
-
-    _to = field_validator("to")(_phone)
 
     @field_validator("scheduledAt")
     @classmethod
@@ -629,17 +685,13 @@ class RoutedMessage(
 
 
 class PairingCodeRequest(Body):
-    phoneNumber: str
-
-    _phone_number = field_validator("phoneNumber")(_phone)
+    phoneNumber: PhoneNumber
 
 
 class SandboxInbound(Body):
-    sender: str = Field(alias="from")
+    sender: PhoneNumber = Field(alias="from")
     text: str = Field(min_length=1, max_length=4096)
     pushName: str | None = Field(None, max_length=200)
-
-    _from = field_validator("sender")(_phone)
 
 
 class TemplateSyncRequest(Body):
@@ -724,6 +776,7 @@ class TenantView(BaseModel):
     createdAt: str | None
     maxInstances: int | None = Field(None, description="null: the gateway's default")
     maxMessagesPerDay: int | None = Field(None, description="null: the gateway's default")
+    defaultCountry: str | None = None
 
 
 class KeyCreated(BaseModel):
@@ -827,6 +880,7 @@ class InstanceView(InstanceSettings):
     supportsButtons: bool
     hasWindowRestriction: bool
     supportsAttachments: bool
+    defaultCountry: str | None = Field(None, description="null: the tenant's")
 
 
 class InstanceDevice(BaseModel):
@@ -901,6 +955,28 @@ class Stats(BaseModel):
     perInstance: list[InstanceStats]
 
 
+class SentMedia(BaseModel):
+    """A message's file: by `url`, or an uploaded `attachmentId`."""
+
+    url: str | None = None
+    attachmentId: str | None = None
+    filename: str | None = None
+    caption: str | None = None
+    mimeType: str | None = None
+
+
+class SentTemplate(BaseModel):
+    id: str | None
+    name: str
+    language: str
+    variables: list[str] | dict[str, str]
+
+
+class SentList(BaseModel):
+    button: str
+    sections: list[ListSection]
+
+
 class MessageView(BaseModel):
     id: str
     instanceName: str
@@ -916,6 +992,26 @@ class MessageView(BaseModel):
     priority: int | None = None
     scheduledAt: str | None = None
     validUntil: str | None = None
+    text: str | None = Field(
+        None, description="The text, caption or body as given, spintax unresolved"
+    )
+    sentText: str | None = Field(None, description="The variant actually sent, once sent")
+    messageType: str = "GERAL"
+    externalId: str | None = None
+    contactName: str | None = None
+    notes: str | None = None
+    webhookUrl: str | None = Field(None, description="This message's own status webhook")
+    attempts: int = Field(0, description="Tries at the provider so far")
+    media: SentMedia | None = Field(
+        None, description="Media and attachment messages (the first file of an upload)"
+    )
+    attachments: list[SentMedia] | None = Field(None, description="Every uploaded file")
+    location: LocationContent | None = None
+    template: SentTemplate | None = None
+    buttons: list[ReplyButton] | None = None
+    list: SentList | None = None
+    header: str | None = None
+    footer: str | None = None
 
 
 class MessageChanged(BaseModel):
@@ -945,11 +1041,7 @@ class SandboxFault(Body):
 
 
 class ListedMessage(MessageView):
-    text: str | None
-    priority: int
-    messageType: str
-    externalId: str | None
-    contactName: str | None
+    """A message in a listing: the same fields as `GET /message/{id}`."""
 
 
 class PageMeta(BaseModel):
@@ -1092,6 +1184,7 @@ class WhatsAppInstances(BaseModel):
 class Issue(BaseModel):
     path: list[str | int]
     message: str
+    code: str | None = Field(None, description="invalid_phone_number, where one applies")
 
 
 class ValidationErrorBody(BaseModel):

@@ -5,6 +5,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from lanegate.phones import ISSUE_CODE as INVALID_PHONE_NUMBER
+
+# Issues a client can tell apart by `code`: their message starts with "<code>: ".
+ISSUE_CODES = (INVALID_PHONE_NUMBER,)
+
 
 class ApiError(Exception):
     """Raised when a request cannot be served; carries the status and the JSON body."""
@@ -22,7 +27,7 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
-        self.issues = [{"path": list(path), "message": text} for path, text in issues]
+        self.issues = [_issue(path, text) for path, text in issues]
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.message, "code": self.code}
@@ -161,6 +166,15 @@ class Unavailable(ApiError):
 
     status = 503
     code = "SERVICE_UNAVAILABLE"
+
+
+def _issue(path: Sequence[str | int], text: str) -> dict[str, Any]:
+    """One entry of `issues`, with the `code` its message starts with, if any."""
+    issue: dict[str, Any] = {"path": list(path), "message": text}
+    code = next((c for c in ISSUE_CODES if text.startswith(f"{c}: ")), None)
+    if code is not None:
+        issue["code"] = code
+    return issue
 
 
 def _message(error: Any) -> str:

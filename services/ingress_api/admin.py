@@ -9,6 +9,8 @@ from ingress_api.auth import KEYS, issue_key, require_admin
 from ingress_api.body import read_json
 from ingress_api.endpoints import API
 from ingress_api.instances import iso
+from ingress_api.lookups import LOOKUPS
+from ingress_api.normalizing import normalize_contacts
 from lanegate.api import (
     KeyCreate,
     KeyCreated,
@@ -24,6 +26,8 @@ from lanegate.service import STORE
 from lanegate.store import Document
 
 QUOTA_FIELDS = frozenset({"maxInstances", "maxMessagesPerDay"})
+# Fields an explicit null puts back to the default (the gateway's; no country).
+NULLABLE_FIELDS = QUOTA_FIELDS | {"defaultCountry"}
 
 
 def tenant_view(tenant: Document) -> dict[str, Any]:
@@ -34,6 +38,7 @@ def tenant_view(tenant: Document) -> dict[str, Any]:
         "createdAt": iso(tenant["createdAt"]),
         "maxInstances": tenant.get("maxInstances"),
         "maxMessagesPerDay": tenant.get("maxMessagesPerDay"),
+        "defaultCountry": tenant.get("defaultCountry"),
     }
 
 
@@ -79,6 +84,7 @@ async def create_tenant(request: web.Request) -> web.Response:
                 "disabled": False,
                 "maxInstances": body.maxInstances,
                 "maxMessagesPerDay": body.maxMessagesPerDay,
+                "defaultCountry": body.defaultCountry,
             }
         )
     except DuplicateKeyError as e:
@@ -103,7 +109,8 @@ async def list_tenants(request: web.Request) -> web.Response:
 
 @API.patch(
     "/admin/tenants/{id}",
-    summary="Rename, disable, enable or set the quotas of a tenant (disabled: its keys answer 401)",
+    summary="Rename, disable, enable or set the quotas or default country of a tenant "
+    "(disabled: its keys answer 401)",
     tag="admin",
     auth="admin",
     body=TenantUpdate,
@@ -116,10 +123,15 @@ async def update_tenant(request: web.Request) -> web.Response:
     tenant = await _tenant(request)
     changes = body.model_dump(exclude_none=True)
     # An explicit null puts a quota back to the gateway's default.
-    changes |= {f: None for f in QUOTA_FIELDS & body.model_fields_set if getattr(body, f) is None}
+    changes |= {
+        f: None for f in NULLABLE_FIELDS & body.model_fields_set if getattr(body, f) is None
+    }
     if changes:
         await request.app[STORE].tenants.update_one({"_id": tenant["_id"]}, {"$set": changes})
         request.app[KEYS].forget(tenant_id=tenant["_id"])
+    if changes.get("defaultCountry"):  # numbers stored without a country code may merge now
+        await normalize_contacts(request.app[STORE], tenant["_id"])
+        request.app[LOOKUPS].forget_contacts(tenant["_id"])
     return web.json_response(tenant_view(tenant | changes))
 
 

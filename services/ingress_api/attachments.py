@@ -10,6 +10,7 @@ from gridfs import AsyncGridFSBucket, NoFile
 from ingress_api.accepting import Item, accept_one
 from ingress_api.auth import Caller, caller
 from ingress_api.body import read_object, validate
+from ingress_api.countries import send_context
 from ingress_api.endpoints import API
 from ingress_api.messages import REPEAT, SEND_ERRORS
 from lanegate.api import Accepted, AttachmentMessage
@@ -131,7 +132,8 @@ async def send_attachment(request: web.Request) -> web.Response:
             fields = {
                 k: (v.lower() == "true" if k in BOOLEAN_FIELDS else v) for k, v in fields.items()
             }
-            body = validate(AttachmentMessage, fields)
+            context = await send_context(request, who, fields.get("instanceName"))
+            body = validate(AttachmentMessage, fields, context)
             if not files:
                 raise InvalidInput([(["attachments"], "Attach at least one file")])
             content: dict[str, Any] = {"attachments": files}
@@ -142,7 +144,10 @@ async def send_attachment(request: web.Request) -> web.Response:
             await _discard(request.app[STORE].files, files)
             raise
         return web.json_response(answer, status=status)
-    body = validate(AttachmentMessage, await read_object(request))
+    data = await read_object(request)
+    body = validate(
+        AttachmentMessage, data, await send_context(request, who, data.get("instanceName"))
+    )
     if body.attachmentUrl is None:
         raise InvalidInput(
             [(["attachmentUrl"], "Give attachmentUrl, or upload files as multipart")]

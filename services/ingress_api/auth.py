@@ -28,6 +28,7 @@ class Caller:
     key_id: str
     max_instances: int | None = None
     max_messages_per_day: int | None = None
+    default_country: str | None = None
 
 
 def new_key() -> str:
@@ -123,6 +124,7 @@ async def caller(request: web.Request) -> Caller:
         key_id=record["_id"],
         max_instances=tenant.get("maxInstances"),
         max_messages_per_day=tenant.get("maxMessagesPerDay"),
+        default_country=tenant.get("defaultCountry"),
     )
 
 

@@ -24,17 +24,21 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def validate[M: BaseModel](model: type[M], data: dict[str, Any]) -> M:
-    """`data` as `model`; 400 with one issue per bad field."""
+def validate[M: BaseModel](
+    model: type[M], data: dict[str, Any], context: dict[str, Any] | None = None
+) -> M:
+    """`data` as `model` (validators read `context`); 400 with one issue per bad field."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as e:
         raise InvalidInput.from_pydantic(e) from e
 
 
-async def read_json[M: BaseModel](request: web.Request, model: type[M]) -> M:
+async def read_json[M: BaseModel](
+    request: web.Request, model: type[M], context: dict[str, Any] | None = None
+) -> M:
     """Parse the body as `model`."""
-    return validate(model, await read_object(request))
+    return validate(model, await read_object(request), context)
 
 
 def read_query[M: BaseModel](request: web.Request, model: type[M]) -> M:

@@ -9,12 +9,12 @@ from pymongo import ReturnDocument
 
 from ingress_api.auth import Caller, caller
 from ingress_api.body import read_json, read_query
+from ingress_api.countries import phone_context
 from ingress_api.endpoints import API
 from ingress_api.instances import iso
 from ingress_api.listing import check_paging, page_meta
 from ingress_api.lookups import LOOKUPS
 from lanegate.api import (
-    PHONE,
     ContactDeleted,
     ContactList,
     ContactQuery,
@@ -24,6 +24,7 @@ from lanegate.api import (
 )
 from lanegate.errors import InvalidInput, NotFound
 from lanegate.events import new_id, utcnow
+from lanegate.phones import InvalidPhoneNumber, normalized
 from lanegate.service import STORE
 from lanegate.store import Document, Store
 
@@ -43,11 +44,11 @@ def view(contact: Document) -> dict[str, Any]:
 
 
 def _where(who: Caller, ref: str) -> dict[str, Any]:
-    """A contact by id, or by phone number (with or without `+`) as seed 002 addresses it."""
-    number = ref.lstrip("+")
-    if PHONE.match(number):
-        return {"tenantId": who.tenant_id, "identifier": number}
-    return {"tenantId": who.tenant_id, "_id": ref}
+    """A contact by id, or by phone number written any way a send takes it."""
+    try:
+        return {"tenantId": who.tenant_id, "identifier": normalized(ref, who.default_country)}
+    except InvalidPhoneNumber:
+        return {"tenantId": who.tenant_id, "_id": ref}
 
 
 async def upsert_contact(
@@ -116,7 +117,7 @@ def _after_identifier(cursor: str) -> str:
         kind, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
     except (binascii.Error, UnicodeDecodeError) as e:
         raise InvalidInput([(["cursor"], "Not a cursor this API gave out")]) from e
-    if kind != "c" or not PHONE.match(identifier):
+    if kind != "c" or not (identifier.isascii() and identifier.isdigit()):
         raise InvalidInput([(["cursor"], "Not a cursor this API gave out")])
     return identifier
 
@@ -133,7 +134,7 @@ def _after_identifier(cursor: str) -> str:
 )
 async def save_contact(request: web.Request) -> web.Response:
     who = await caller(request)
-    body = await read_json(request, ContactUpsert)
+    body = await read_json(request, ContactUpsert, phone_context(who.default_country))
     changes: dict[str, Any] = {"type": body.type}
     if body.name is not None:
         changes["name"] = body.name

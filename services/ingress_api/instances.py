@@ -195,6 +195,7 @@ async def create(request: web.Request) -> web.Response:
         "providerConfig": keyring.seal_config(provider_config),
         "displayName": body.displayName,
         "isPrimary": body.isPrimary,
+        "defaultCountry": body.defaultCountry,
         "webhookUrl": str(body.webhookUrl),
         "webhookSecret": keyring.encrypt(body.webhookSecret),
         "webhookEnabled": True,
@@ -277,7 +278,7 @@ async def update(request: web.Request) -> web.Response:
             changes["webhookEvents"] = sorted(set(value)) if value else None
         elif field == "providerConfig" and value is not None:
             changes["providerConfig"] = changed_provider_config(request, instance, value)
-        elif value is not None or field == "displayName":
+        elif value is not None or field in ("displayName", "defaultCountry"):
             changes[field] = value
     if changes:
         changes["updatedAt"] = utcnow()
@@ -286,6 +287,8 @@ async def update(request: web.Request) -> web.Response:
         )
     if body.isPrimary:
         await _make_primary(store, instance)
+    if "defaultCountry" in changes:  # sends read it from the kept instance
+        request.app[LOOKUPS].forget_instance(who.tenant_id, instance["_id"])
     if PACING_FIELDS & body.model_fields_set:
         await announce_change(request, instance)
     if "providerConfig" in changes and instance["provider"] == "cloud_api":

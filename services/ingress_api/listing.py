@@ -13,6 +13,7 @@ from ingress_api.endpoints import API
 from ingress_api.messages import public
 from lanegate.api import ContactMessages, ContactMessagesQuery, MessageList, MessageQuery
 from lanegate.errors import InvalidInput
+from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized
 from lanegate.service import STORE
 from lanegate.statuses import PUBLIC
 from lanegate.store import Document
@@ -46,21 +47,15 @@ def plan(who: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
             {"contactName": pattern},
             {"content.text": pattern},
             {"content.caption": pattern},
+            {"content.body": pattern},
         ]
     leading = next((f for f in INDEX_BY_FILTER if f in where), None)
     return where, f"tenant_{leading}_created_id" if leading else "tenant_created_id"
 
 
 def listed(message: Document) -> dict[str, Any]:
-    """A message as listings show it: its public view plus content and references."""
-    content = message.get("content", {})
-    return public(message) | {
-        "text": content.get("text", content.get("caption")),
-        "priority": message.get("priority", 5),
-        "messageType": message.get("messageType", "GERAL"),
-        "externalId": message.get("externalId"),
-        "contactName": message.get("contactName"),
-    }
+    """A message as listings show it: the same as `GET /message/{id}`."""
+    return public(message)
 
 
 @API.get(
@@ -146,7 +141,10 @@ def _after(cursor: str) -> dict[str, Any]:
 async def contact_messages(request: web.Request) -> web.Response:
     who = await caller(request)
     query = read_query(request, ContactMessagesQuery)
-    phone = request.match_info["phone"].lstrip("+")
+    try:
+        phone = normalized(request.match_info["phone"], who.default_country)
+    except InvalidPhoneNumber as e:
+        raise InvalidInput([(["phone"], f"{ISSUE_CODE}: {e}")]) from e
     where: dict[str, Any] = {"tenantId": who.tenant_id, "to": phone}
     if query.cursor:
         where = {"$and": [where, _after(query.cursor)]}

@@ -20,9 +20,9 @@ from aiohttp import web
 from ingress_api.recent import Recent
 from lanegate.store import Document, Store
 
-# What a send reads of its instance: it says who owns it, which provider sends, and (in the
-# answer) whether the instance is open now.
-INSTANCE_FIELDS = {"tenantId": 1, "provider": 1, "state": 1}
+# What a send reads of its instance: who owns it, which provider sends, whether it is
+# open now (for the answer), and the country numbers written without a code are read in.
+INSTANCE_FIELDS = {"tenantId": 1, "provider": 1, "state": 1, "defaultCountry": 1}
 # A tenant's inactive numbers are kept whole up to this many, else asked for per send
 # (with CACHED_TENANTS, about 100 MB at the very most).
 MOST_INACTIVE = 1_000
@@ -95,7 +95,7 @@ class Lookups:
         return {contact["identifier"] async for contact in found}
 
     def forget_instance(self, tenant_id: str, name: str) -> None:
-        """This process deleted the instance, or saw its state change."""
+        """This process deleted the instance, saw its state change or changed its country."""
         self._instances.forget((tenant_id, name))
 
     def forget_contacts(self, tenant_id: str) -> None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from ingress_api.accepting import Issues, Item, accept_many, accept_one
 from ingress_api.auth import caller
 from ingress_api.body import read_json, read_object, validate
+from ingress_api.countries import countries, phone_context, send_context
 from ingress_api.endpoints import API
 from ingress_api.instances import iso
 from lanegate import statuses
@@ -99,7 +100,8 @@ def content_of(kind: str, body: Any) -> dict[str, Any]:
 
 async def _send(request: web.Request, model: type[SendCommon], kind: str) -> web.Response:
     who = await caller(request)
-    body = await read_json(request, model)
+    data = await read_object(request)
+    body = validate(model, data, await send_context(request, who, data.get("instanceName")))
     answer, status = await accept_one(request, who, Item(body, kind, content_of(kind, body)))
     return web.json_response(answer, status=status)
 
@@ -237,6 +239,7 @@ async def send_bulk(request: web.Request) -> web.Response:
     body = await read_json(request, BulkSend)
     items: list[tuple[int, Item]] = []
     issues: Issues = []
+    found = await countries(request, who, (raw.get("instanceName") for raw in body.messages))
     for index, raw in enumerate(body.messages):
         kind = raw.get("type", "text")
         model = DIRECT.get(kind) if isinstance(kind, str) else None
@@ -244,7 +247,10 @@ async def send_bulk(request: web.Request) -> web.Response:
             issues.append((["messages", index, "type"], f"Must be one of: {', '.join(DIRECT)}"))
             continue
         try:
-            item = model.model_validate({k: v for k, v in raw.items() if k != "type"})
+            item = model.model_validate(
+                {k: v for k, v in raw.items() if k != "type"},
+                context=found.context(raw.get("instanceName")),
+            )
         except ValidationError as e:
             issues += [(["messages", index, *err["loc"]], err["msg"]) for err in e.errors()]
             continue
@@ -284,12 +290,14 @@ async def send_routed(request: web.Request) -> web.Response:
     if kind not in ROUTED:
         raise InvalidInput([(["type"], f"Must be one of: {', '.join(ROUTED)}")])
     routed_model, direct_model = ROUTED[kind]
-    body = validate(routed_model, data)
+    body = validate(routed_model, data, phone_context(who.default_country))
     if body.tenantId != who.tenant_id:
         raise Forbidden("tenantId must be your own tenant")
     instance = await pick_instance(request.app[STORE], who.tenant_id, body.clientId)
     fields = body.model_dump(exclude={"tenantId", "clientId", "type"})
-    direct = direct_model.model_validate({**fields, "instanceName": instance})
+    # The number as written is read again in the picked instance's country, which wins.
+    fields |= {"to": data["to"], "instanceName": instance}
+    direct = validate(direct_model, fields, await send_context(request, who, instance))
     item = Item(direct, kind, content_of(kind, direct))
     answer, status = await accept_one(request, who, item)
     return web.json_response(answer | {"instanceName": instance}, status=status)
@@ -315,8 +323,10 @@ async def pick_instance(store: Store, tenant_id: str, client_id: str) -> str:
     return str(min(instances, key=rank)["_id"])
 
 
-def public(message: Document) -> dict[str, object]:
-    """A stored message as the seed's `GET /message/{id}` shows it."""
+def public(message: Document) -> dict[str, Any]:
+    """A stored message as `GET /message/{id}` and listings show it: its status and what was
+    asked to be sent (never the instance's webhook secret)."""
+    content = message.get("content", {})
     return {
         "id": message["_id"],
         "instanceName": message["instanceName"],
@@ -332,7 +342,71 @@ def public(message: Document) -> dict[str, object]:
         "priority": message.get("priority", 5),
         "scheduledAt": iso(message.get("scheduledAt")),
         "validUntil": iso(message.get("validUntil")),
+        "text": content.get("text", content.get("body", content.get("caption"))),
+        "sentText": message.get("textSent"),
+        "messageType": message.get("messageType", "GERAL"),
+        "externalId": message.get("externalId"),
+        "contactName": message.get("contactName"),
+        "notes": message.get("notes"),
+        "webhookUrl": message.get("webhookUrl"),
+        "attempts": int(message.get("attempts") or 0),
+        **asked_content(message["type"], content),
     }
+
+
+# The URL field of each media kind's stored content.
+MEDIA_URLS = {
+    "image": "imageUrl",
+    "document": "documentUrl",
+    "audio": "audioUrl",
+    "video": "videoUrl",
+}
+
+
+def asked_content(kind: str, content: dict[str, Any]) -> dict[str, Any]:
+    """The kind-specific part of what was asked to be sent, in the read-back's field names."""
+    if kind in MEDIA_URLS or kind == "attachment":
+        return _media(kind, content)
+    if kind == "location":
+        return {
+            "location": {k: content.get(k) for k in ("latitude", "longitude", "name", "address")}
+        }
+    if kind == "template":
+        return {
+            "template": {
+                "id": content.get("templateId"),
+                "name": content.get("name"),
+                "language": content.get("language"),
+                "variables": content.get("variables", []),
+            }
+        }
+    interactive = {k: content[k] for k in ("header", "footer") if content.get(k)}
+    if kind == "buttons":
+        return {"buttons": content.get("buttons", []), **interactive}
+    if kind == "list":
+        return {
+            "list": {"button": content.get("button"), "sections": content.get("sections", [])},
+            **interactive,
+        }
+    return {}
+
+
+def _media(kind: str, content: dict[str, Any]) -> dict[str, Any]:
+    """`media` (the file, or the first uploaded one) and, for uploads, every file."""
+    url = content.get(MEDIA_URLS.get(kind, "attachmentUrl"))
+    if url is not None:
+        media = {"url": url, "filename": content.get("fileName"), "caption": content.get("caption")}
+        return {"media": {k: v for k, v in media.items() if v is not None}}
+    files = [
+        {
+            "attachmentId": file["id"],
+            "filename": file.get("fileName"),
+            "mimeType": file.get("contentType"),
+            **({"caption": content["caption"]} if content.get("caption") else {}),
+        }
+        for file in content.get("attachments", [])
+    ]
+    return {"media": files[0] if files else None, "attachments": files}
 
 
 @API.get(

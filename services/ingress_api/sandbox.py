@@ -5,8 +5,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ingress_api.auth import caller
+from ingress_api.auth import Caller, caller
 from ingress_api.body import read_json
+from ingress_api.countries import instance_context
 from ingress_api.endpoints import API
 from ingress_api.instances import own_instance
 from lanegate.api import SandboxAccepted, SandboxBan, SandboxFault, SandboxInbound
@@ -16,10 +17,9 @@ from lanegate.service import BROKER, STORE
 from lanegate.store import Document
 
 
-async def _sandbox_instance(request: web.Request) -> Document:
-    instance = await own_instance(
-        request.app[STORE], await caller(request), request.match_info["name"]
-    )
+async def _sandbox_instance(request: web.Request, who: Caller | None = None) -> Document:
+    who = who or await caller(request)
+    instance = await own_instance(request.app[STORE], who, request.match_info["name"])
     if instance["provider"] != "sandbox":
         raise InvalidInput([(["instanceName"], "Instance does not use the sandbox provider")])
     return instance
@@ -71,8 +71,9 @@ async def scan(request: web.Request) -> web.Response:
 )
 async def inbound(request: web.Request) -> web.Response:
     """Somebody writes to the sandbox number; a `message.received` webhook follows."""
-    instance = await _sandbox_instance(request)
-    body = await read_json(request, SandboxInbound)
+    who = await caller(request)
+    instance = await _sandbox_instance(request, who)
+    body = await read_json(request, SandboxInbound, instance_context(who, instance))
     payload = body.model_dump(by_alias=True)
     return await _command(request, instance, "sandbox.inbound", payload, accepted=True)
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ingress_api.auth import caller
 from ingress_api.body import read_json
+from ingress_api.countries import instance_context
 from ingress_api.endpoints import API
 from ingress_api.instances import own_instance
 from ingress_api.lookups import LOOKUPS
@@ -64,8 +65,9 @@ async def qr(request: web.Request) -> web.Response:
 )
 async def pairing_code(request: web.Request) -> web.Response:
     """An 8-character pairing code for the number in the body."""
-    instance = await _instance(request)
-    body = await read_json(request, PairingCodeRequest)
+    who = await caller(request)
+    instance = await own_instance(request.app[STORE], who, request.match_info["name"])
+    body = await read_json(request, PairingCodeRequest, instance_context(who, instance))
     answer = await ask(request, instance, "pairing_code", {"phoneNumber": body.phoneNumber})
     return web.json_response({"pairingCode": answer["pairingCode"]})
 

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from ingress_api.accepting import Item, accept_one
 from ingress_api.auth import caller, require_own_instance
-from ingress_api.body import read_json, read_query
+from ingress_api.body import read_json, read_object, read_query, validate
+from ingress_api.countries import send_context
 from ingress_api.endpoints import API
 from ingress_api.instances import NAME_ISSUE, own_instance
 from ingress_api.messages import REPEAT, SEND_ERRORS
@@ -250,7 +251,9 @@ async def _template(store: Store, instance: Document, body: TemplateMessage) -> 
 async def send_template(request: web.Request) -> web.Response:
     """Check the template and its variables, build Meta's components, then queue the message."""
     who = await caller(request)
-    body = await read_json(request, TemplateMessage)
+    data = await read_object(request)
+    context = await send_context(request, who, data.get("instanceName"))
+    body = validate(TemplateMessage, data, context)
     store = request.app[STORE]
     instance = await own_instance(store, who, body.instanceName)
     _require_waba(instance)

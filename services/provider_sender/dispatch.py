@@ -112,6 +112,7 @@ class Dispatcher:
                 await self._sent(message, found, None)
                 return
         text = spun_text(message["content"])
+        tries = int(message.get("attempts", 0)) + 1
         try:
             files = await self._files.of(message)
         except AttachmentError as e:
@@ -130,7 +131,7 @@ class Dispatcher:
             PROVIDER_SECONDS.labels(instance["provider"], "send").observe(
                 time.perf_counter() - started
             )
-        await self._sent(message, sent, text)
+        await self._sent(message, sent, text, tries)
 
     async def _not_claimed(self, event: MessageDispatch) -> None:
         current = await self._store.messages.find_one({"_id": event.messageId})
@@ -167,13 +168,24 @@ class Dispatcher:
                 current,
                 "outcome_unknown",
                 "The send was interrupted; it was not retried to avoid a duplicate",
+                attempts=int(current.get("attempts", 0)) + 1,
             )
 
-    async def _sent(self, message: Document, sent: Sent, text: str | None) -> None:
+    async def _sent(
+        self, message: Document, sent: Sent, text: str | None, tries: int | None = None
+    ) -> None:
+        """Record the send: the variant of the text sent and the tries it took ride in the same
+        update as the status, so reading a message back costs no extra write."""
         now = utcnow()
-        changes = {"status": "sent", "sentAt": now, "providerMessageId": sent.provider_message_id}
+        changes: dict[str, Any] = {
+            "status": "sent",
+            "sentAt": now,
+            "providerMessageId": sent.provider_message_id,
+        }
         if text is not None:
             changes["textSent"] = text
+        if tries is not None:
+            changes["attempts"] = tries
         if not await self._set_status(message, "sending", changes):
             return
         MESSAGES_SENT.labels(message["lane"], message["provider"]).inc()
@@ -231,8 +243,9 @@ class Dispatcher:
     async def _refused(self, instance: Document, message: Document, e: ProviderError) -> None:
         """Act on a provider's refusal by what it means, not by its text."""
         log.warning("provider refused", code=e.code, action=e.action, reason=e.message)
+        attempts = int(message.get("attempts", 0)) + 1
         if e.action == "fail":
-            await self._fail(message, e.code, e.message, e.details)
+            await self._fail(message, e.code, e.message, e.details, attempts=attempts)
             return
         now = utcnow()
         if e.action == "pause":
@@ -253,10 +266,13 @@ class Dispatcher:
             )
             await self._defer(message, until)
             return
-        attempts = int(message.get("attempts", 0)) + 1
         if attempts >= self._max_attempts:
             await self._fail(
-                message, e.code, f"Gave up after {attempts} attempts: {e.message}", e.details
+                message,
+                e.code,
+                f"Gave up after {attempts} attempts: {e.message}",
+                e.details,
+                attempts=attempts,
             )
             return
         until = now + timedelta(seconds=e.after or self._backoff * attempts)
@@ -317,12 +333,21 @@ class Dispatcher:
             log.info("deferred message back to pending")
 
     async def _fail(
-        self, message: Document, code: str, text: str, details: list[Any] | None = None
+        self,
+        message: Document,
+        code: str,
+        text: str,
+        details: list[Any] | None = None,
+        *,
+        attempts: int | None = None,
     ) -> None:
         error: dict[str, Any] = {"code": code, "message": text}
         if details:
             error["errors"] = details
-        if not await self._set_status(message, "sending", {"status": "failed", "error": error}):
+        changes: dict[str, Any] = {"status": "failed", "error": error}
+        if attempts is not None:
+            changes["attempts"] = attempts
+        if not await self._set_status(message, "sending", changes):
             return
         MESSAGES_FAILED.labels(message["provider"], code).inc()
         log.warning("message failed", code=code, reason=text)

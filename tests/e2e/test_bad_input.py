@@ -35,7 +35,7 @@ async def _counts(gateway: Gateway) -> tuple[int, float]:
 
 CASES: list[tuple[str, dict[str, Any], int, list[str] | None]] = [
     ("missing text", {"text": None}, 400, ["text"]),
-    ("to with a plus", {"to": "+5491112345678"}, 400, ["to"]),
+    ("to that cannot exist", {"to": "+999 1234 5678"}, 400, ["to"]),
     ("to too short", {"to": "1234"}, 400, ["to"]),
     ("unknown lane", {"lane": "express"}, 400, ["lane"]),
     ("unbalanced spintax", {"text": "{Hello|Hi"}, 400, ["text"]),

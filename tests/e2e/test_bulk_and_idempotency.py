@@ -53,7 +53,7 @@ async def test_seed_003_fields_are_stored_and_listed(gateway: Gateway, receiver:
         listed["contactName"],
         listed["externalId"],
     )
-    assert "notes" not in listed
+    assert "internal only" == listed["notes"]  # shown to the tenant, never sent
     _, contact = await gateway.call("GET", "/contacts/5491112345678", key=key)
     assert "Ana" == contact["name"]
 

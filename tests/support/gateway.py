@@ -70,6 +70,7 @@ class Gateway:
         connect: bool = True,
         lanes: dict[str, Any] | None = None,
         name: str | None = None,
+        webhook_secret: str = "s3cret-s3cret-s3cret",
     ) -> str:
         """Create a sandbox instance with fast lanes; scan it open unless told not to."""
         name = name or f"{tenant_id}__support__{uuid.uuid4().hex[:6]}"
@@ -80,7 +81,7 @@ class Gateway:
             json={
                 "instanceName": name,
                 "webhookUrl": webhook_url,
-                "webhookSecret": "s3cret-s3cret-s3cret",
+                "webhookSecret": webhook_secret,
                 "lanes": lanes or FAST_LANES,
             },
         )

@@ -16,11 +16,37 @@ def test_malformed_instance_names_do_not_parse(name: str) -> None:
     assert parse_instance_name(name) is None
 
 
-@pytest.mark.parametrize("to", ["+5491112345678", "549 1112345678", "1234567", "1" * 16, "abc"])
-def test_to_must_be_8_to_15_digits(to: str) -> None:
+@pytest.mark.parametrize(
+    "to", ["+999 1234 5678", "(011) 99999-8888", "1234567", "1" * 16, "abc", "+54 911"]
+)
+def test_a_to_that_cannot_be_a_number_is_invalid_phone_number(to: str) -> None:
     with pytest.raises(ValidationError) as error:
         TextMessage(instanceName="a__b__c", to=to, text="hi")
-    assert [["to"]] == [issue["path"] for issue in InvalidInput.from_pydantic(error.value).issues]
+    [issue] = InvalidInput.from_pydantic(error.value).issues
+    assert (["to"], "invalid_phone_number") == (issue["path"], issue["code"])
+    assert issue["message"].startswith("invalid_phone_number: ")
+
+
+@pytest.mark.parametrize(
+    ("to", "country", "stored"),
+    [
+        ("5491112345678", None, "5491112345678"),
+        ("+5491112345678", None, "5491112345678"),
+        ("+55 11 99999-8888", None, "5511999998888"),
+        ("(011) 99999-8888", "BR", "5511999998888"),
+        ("11 99999-8888", "BR", "5511999998888"),
+        ("11999998888", "BR", "5511999998888"),
+        ("0055 11 99999-8888", "BR", "5511999998888"),
+        ("+1 (415) 555-0100", "BR", "14155550100"),
+        ("(415) 555-0100", "US", "14155550100"),
+        ("5491112345678", "BR", "5491112345678"),
+        ("15551234567", None, "15551234567"),
+        ("+44 (0)20 7946 0958", None, "442079460958"),
+    ],
+)
+def test_to_is_read_as_written_into_e164_digits(to: str, country: str | None, stored: str) -> None:
+    body = {"instanceName": "a__b__c", "to": to, "text": "hi"}
+    assert stored == TextMessage.model_validate(body, context={"defaultCountry": country}).to
 
 
 def test_lane_defaults_to_normal() -> None:

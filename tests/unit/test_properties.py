@@ -4,11 +4,13 @@ import hashlib
 import hmac
 import random
 
+import phonenumbers
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from lanegate.api import TextMessage, parse_instance_name
+from lanegate.phones import normalized
 from lanegate.providers.cloud_api import hub_signature, verify_hub_signature
 from lanegate.providers.waha import verify_waha_signature, waha_signature
 from lanegate.signing import gateway_signature, standard_signature, verify_gateway_signature
@@ -65,15 +67,27 @@ def test_instance_name_parser_never_accepts_fewer_than_three_parts(name: str) ->
         assert all(parts)
 
 
-@given(st.text(max_size=20))
-def test_to_accepts_exactly_8_to_15_ascii_digits(to: str) -> None:
-    valid = to.isascii() and to.isdigit() and 8 <= len(to) <= 15
+@given(st.text(alphabet="0123456789+ -().", max_size=20) | st.text(max_size=20))
+def test_any_accepted_to_is_stored_as_digits_that_read_back_as_themselves(to: str) -> None:
     try:
-        TextMessage(instanceName="a__b__c", to=to, text="hi")
+        stored = TextMessage(instanceName="a__b__c", to=to, text="hi").to
     except ValidationError:
-        assert not valid
-    else:
-        assert valid
+        return
+    assert stored.isascii() and stored.isdigit() and len(stored) <= 15
+    assert stored == normalized(stored)
+
+
+@given(st.from_regex(r"[1-9][0-9]{7,14}", fullmatch=True), st.sampled_from([None, "BR", "US"]))
+def test_plain_digits_that_are_a_valid_number_are_stored_in_its_e164_form(
+    to: str, country: str | None
+) -> None:
+    try:
+        number = phonenumbers.parse("+" + to)
+    except phonenumbers.NumberParseException:
+        return  # no country has this code
+    if phonenumbers.is_valid_number(number):
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        assert e164.removeprefix("+") == normalized(to, country)
 
 
 @given(st.binary(max_size=200), st.text(min_size=16, max_size=40))

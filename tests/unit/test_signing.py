@@ -39,3 +39,11 @@ def test_headers_verify_with_a_standard_webhooks_verifier() -> None:
     assert {"event": "message.status", "instanceName": "acme__soporte__main"} == Webhook(
         SECRET.encode()
     ).verify(BODY, headers)
+
+
+def test_a_whsec_secret_keys_the_standard_signature_by_its_decoded_bytes() -> None:
+    key = bytes(range(32))
+    secret = "whsec_" + base64.b64encode(key).decode()
+    headers = signed_headers("evt-1", int(time.time()), BODY, secret)
+    assert Webhook(secret).verify(BODY, headers) == Webhook(key).verify(BODY, headers)
+    assert verify_gateway_signature(BODY, secret, headers["x-gateway-signature"])

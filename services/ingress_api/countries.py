@@ -1,0 +1,57 @@
+"""The country a phone number written without its country code is read in: the instance's
+`defaultCountry`, else its tenant's (read from the instances and keys kept for sends)."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from ingress_api.auth import Caller
+from ingress_api.lookups import LOOKUPS
+from lanegate.api import DEFAULT_COUNTRY, parse_instance_name
+from lanegate.service import STORE
+from lanegate.store import Document
+
+
+def phone_context(country: str | None) -> dict[str, Any]:
+    """The validation context that reads numbers in `country`."""
+    return {DEFAULT_COUNTRY: country}
+
+
+class Countries:
+    """The default countries of the instances a request names."""
+
+    def __init__(self, who: Caller, by_instance: dict[str, str | None]) -> None:
+        self._who = who
+        self._by_instance = by_instance
+
+    def context(self, name: object) -> dict[str, Any]:
+        """The validation context of a body that names the instance `name` (the tenant's
+        country when it is not one of the caller's instances)."""
+        country = self._by_instance.get(name) if isinstance(name, str) else None
+        return phone_context(country or self._who.default_country)
+
+
+async def countries(request: web.Request, who: Caller, names: Iterable[object]) -> Countries:
+    """The default countries of the caller's instances among `names`."""
+    own = {
+        name
+        for name in names
+        if isinstance(name, str)
+        and (parts := parse_instance_name(name))
+        and parts[0] == who.tenant_id
+    }
+    instances = (
+        await request.app[LOOKUPS].instances(request.app[STORE], who.tenant_id, own) if own else {}
+    )
+    return Countries(who, {name: i.get("defaultCountry") for name, i in instances.items()})
+
+
+def instance_context(who: Caller, instance: Document) -> dict[str, Any]:
+    """The validation context of a body about the caller's `instance`."""
+    return phone_context(instance.get("defaultCountry") or who.default_country)
+
+
+async def send_context(request: web.Request, who: Caller, name: object) -> dict[str, Any]:
+    """The validation context of a body that names the instance `name`."""
+    return (await countries(request, who, [name])).context(name)

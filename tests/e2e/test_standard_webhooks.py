@@ -1,0 +1,134 @@
+"""Webhook secrets in the Standard Webhooks form (`whsec_<base64>`): real deliveries verify
+with the `standardwebhooks` package, the plain form keeps its signatures, bad ones are 400."""
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+
+import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from lanegate.signing import verify_gateway_signature
+from tests.support.gateway import Gateway
+from tests.support.receiver import Received, Receiver, event_named
+
+pytestmark = pytest.mark.e2e
+
+WHSEC = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+async def _create(gateway: Gateway, key: str, tenant_id: str, url: str, secret: str) -> str:
+    return await gateway.instance(tenant_id, key, url, connect=False, webhook_secret=secret)
+
+
+async def _connected(gateway: Gateway, key: str, name: str, receiver: Receiver) -> Received:
+    """Scan the sandbox phone and return the `instance.connected` delivery it causes."""
+    status, body = await gateway.call("POST", f"/sandbox/{name}/scan", key=key)
+    assert 202 == status, body
+    [hook] = await receiver.wait_for(
+        lambda r: (
+            json.loads(r.body)["event"] == "instance.connected"
+            and json.loads(r.body)["instanceName"] == name
+        )
+    )
+    return hook
+
+
+async def test_a_whsec_secret_signs_deliveries_standard_webhooks_libraries_accept(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    name = await _create(gateway, key, tenant_id, receiver.url(), WHSEC)
+
+    hook = await _connected(gateway, key, name, receiver)
+
+    assert "instance.connected" == Webhook(WHSEC).verify(hook.body, hook.headers)["event"]
+    # x-gateway-signature stays keyed by the secret exactly as written.
+    assert verify_gateway_signature(hook.body, WHSEC, hook.headers["x-gateway-signature"])
+    with pytest.raises(WebhookVerificationError):
+        Webhook(WHSEC.encode()).verify(hook.body, hook.headers)
+
+
+async def test_a_message_status_delivery_verifies_with_the_library(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    name = await _create(gateway, key, tenant_id, receiver.url(), WHSEC)
+    await _connected(gateway, key, name, receiver)
+    status, answer = await gateway.call(
+        "POST",
+        "/message/text",
+        key=key,
+        json={"instanceName": name, "to": "5491112345678", "text": "hi", "lane": "urgent"},
+    )
+    assert 202 == status, answer
+
+    [hook] = await receiver.wait_for(event_named("message.status", id=answer["id"], status="sent"))
+
+    verified = Webhook(WHSEC).verify(hook.body, hook.headers)
+    assert (answer["id"], "sent") == (verified["data"]["id"], verified["data"]["status"])
+
+
+async def test_a_plain_secret_keeps_both_signatures_as_before(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    plain = "a-plain-secret-of-32-characters!"
+    name = await _create(gateway, key, tenant_id, receiver.url(), plain)
+
+    hook = await _connected(gateway, key, name, receiver)
+
+    expected = hmac.new(plain.encode(), hook.body, hashlib.sha256).hexdigest()
+    assert expected == hook.headers["x-gateway-signature"]
+    assert "instance.connected" == Webhook(plain.encode()).verify(hook.body, hook.headers)["event"]
+
+
+async def test_a_secret_patched_to_whsec_signs_the_next_deliveries(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    name = await _create(
+        gateway, key, tenant_id, receiver.url(), "a-plain-secret-of-32-characters!"
+    )
+    status, body = await gateway.call(
+        "PATCH", f"/instance/{name}", key=key, json={"webhookSecret": WHSEC}
+    )
+    assert 200 == status, body
+
+    hook = await _connected(gateway, key, name, receiver)
+
+    assert "instance.connected" == Webhook(WHSEC).verify(hook.body, hook.headers)["event"]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "whsec_not!base64!at!all",
+        "whsec_" + base64.b64encode(b"sixteen-bytes-ab").decode(),  # under 24 bytes
+        "whsec_" + base64.b64encode(bytes(65)).decode(),  # over 64 bytes
+        "whsec_" + "A" * 33,  # a stray base64 character
+    ],
+)
+async def test_a_malformed_whsec_secret_is_400_at_create_and_patch_and_changes_nothing(
+    gateway: Gateway, receiver: Receiver, secret: str
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    name = f"{tenant_id}__support__{uuid.uuid4().hex[:6]}"
+    body = {"instanceName": name, "webhookUrl": receiver.url(), "webhookSecret": secret}
+
+    status, answer = await gateway.call("POST", "/instance/create", key=key, json=body)
+
+    assert (400, ["webhookSecret"]) == (status, answer["issues"][0]["path"])
+    assert "whsec_" in answer["issues"][0]["message"]
+    assert 404 == (await gateway.call("GET", f"/instance/{name}/status", key=key))[0]
+
+    name = await _create(gateway, key, tenant_id, receiver.url(), WHSEC)
+    status, answer = await gateway.call(
+        "PATCH", f"/instance/{name}", key=key, json={"webhookSecret": secret}
+    )
+    assert (400, ["webhookSecret"]) == (status, answer["issues"][0]["path"])
+    hook = await _connected(gateway, key, name, receiver)
+    assert "instance.connected" == Webhook(WHSEC).verify(hook.body, hook.headers)["event"]
