@@ -723,6 +723,9 @@ class InstanceStatus(BaseModel):
     phoneNumber: str | None
     connectedAt: str | None
     messagesQueuedCount: int
+    lastError: str | None = Field(
+        None, description="Why the gateway last refused to call this instance's provider"
+    )
 
 
 class InstanceView(BaseModel):
@@ -741,6 +744,10 @@ class InstanceView(BaseModel):
     supportsButtons: bool
     hasWindowRestriction: bool
     supportsAttachments: bool
+    lastError: str | None = Field(
+        None, description="Why the gateway last refused to call this instance's provider"
+    )
+    lastErrorAt: str | None = None
 
 
 class InstanceDevice(BaseModel):

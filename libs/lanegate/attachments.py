@@ -7,8 +7,15 @@ import aiohttp
 from bson import ObjectId
 from bson.errors import InvalidId
 from gridfs import AsyncGridFSBucket, NoFile
+from yarl import URL
 
-from lanegate.targets import TargetRefused, check_target
+from lanegate.outbound import (
+    AnswerTooLarge,
+    Outbound,
+    TargetRefused,
+    read_capped,
+    without_query,
+)
 
 # Content types by leading bytes: what the file is, whatever the client said it was.
 SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
@@ -80,22 +87,23 @@ async def load(bucket: AsyncGridFSBucket, file_id: str) -> Attachment:
 
 
 async def download(
-    http: aiohttp.ClientSession, url: str, *, max_bytes: int, allow_private: bool
+    http: Outbound, url: str, *, max_bytes: int, limit: aiohttp.ClientTimeout
 ) -> Attachment:
-    """Fetch an attachment URL with the SSRF guard, a size cap and the session's timeout."""
+    """Fetch an attachment URL through the guarded client, with a size cap and a timeout.
+
+    Errors name the URL without its query string, where access tokens live.
+    """
+    shown = without_query(url)
     try:
-        check_target(url, allow_private=allow_private)
-        async with http.get(url, allow_redirects=False) as response:
+        async with http.stream("GET", url, limit=limit) as response:
             if response.status != 200:
-                raise AttachmentError(f"downloading {url} answered HTTP {response.status}")
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise AttachmentError(f"{url} is larger than {max_bytes} bytes")
+                raise AttachmentError(f"downloading {shown} answered HTTP {response.status}")
+            data = await read_capped(response, max_bytes)
+    except AnswerTooLarge as e:
+        raise AttachmentError(f"{shown} is larger than {max_bytes} bytes") from e
     except TargetRefused as e:
-        raise AttachmentError(f"{url} is not an allowed address: {e}") from e
+        raise AttachmentError(f"{shown} is not an allowed address: {e}") from e
     except (aiohttp.ClientError, TimeoutError) as e:
-        raise AttachmentError(f"downloading {url} failed: {type(e).__name__}") from e
-    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "attachment"
-    return Attachment(name, sniff(bytes(data[:512])), bytes(data))
+        raise AttachmentError(f"downloading {shown} failed: {type(e).__name__}") from e
+    name = URL(url).name or "attachment"
+    return Attachment(name, sniff(data[:512]), data)

@@ -9,7 +9,7 @@ from gridfs import AsyncGridFSBucket, NoFile
 
 from ingress_api.accepting import Item, accept_one
 from ingress_api.auth import Caller, caller
-from ingress_api.body import read_object, validate
+from ingress_api.body import read_object, refuse_private_targets, validate
 from ingress_api.endpoints import API
 from ingress_api.messages import REPEAT, SEND_ERRORS
 from lanegate.api import Accepted, AttachmentMessage
@@ -118,6 +118,7 @@ async def send_attachment(request: web.Request) -> web.Response:
         raise InvalidInput(
             [(["attachmentUrl"], "Give attachmentUrl, or upload files as multipart")]
         )
+    refuse_private_targets(request, {("attachmentUrl",): body.attachmentUrl})
     content = {"attachmentUrl": str(body.attachmentUrl)}
     content |= {k: getattr(body, k) for k in ("fileName", "caption") if getattr(body, k)}
     answer, status = await accept_one(request, who, Item(body, "attachment", content))

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from ingress_api.auth import Caller, caller, require_own_instance
-from ingress_api.body import read_json
+from ingress_api.body import read_json, refuse_private_targets
 from ingress_api.endpoints import API
 from ingress_api.lifecycle import clear_waiting
 from ingress_api.lookups import LOOKUPS
@@ -69,6 +69,8 @@ def view(instance: Document) -> dict[str, Any]:
         "lanes": instance.get("lanes") or {},
         "createdAt": iso(instance.get("createdAt")),
         **asdict(CAPABILITIES[instance["provider"]]),
+        "lastError": instance.get("lastError"),
+        "lastErrorAt": iso(instance.get("lastErrorAt")),
     }
 
 
@@ -103,7 +105,7 @@ async def _make_primary(store: Store, instance: Document) -> None:
     body=InstanceCreate,
     response=InstanceCreated,
     status=201,
-    errors=(400, 401, 403, 409),
+    errors=(400, 401, 403, 409, 422),
     scope="instances:write",
 )
 async def create(request: web.Request) -> web.Response:
@@ -118,6 +120,13 @@ async def create(request: web.Request) -> web.Response:
         raise InvalidInput(
             [(["providerConfig", *err["loc"]], err["msg"]) for err in e.errors()]
         ) from e
+    refuse_private_targets(
+        request,
+        {
+            ("webhookUrl",): body.webhookUrl,
+            ("providerConfig", "baseUrl"): provider_config.get("baseUrl"),
+        },
+    )
     if body.provider == "waha":
         provider_config["hmacKey"] = secrets.token_urlsafe(32)  # WAHA signs callbacks with it
     store, keyring = request.app[STORE], request.app[KEYRING]
@@ -160,7 +169,7 @@ async def create(request: web.Request) -> web.Response:
     tag="instances",
     body=InstanceUpdate,
     response=InstanceView,
-    errors=(400, 401, 403, 404, 503),
+    errors=(400, 401, 403, 404, 422, 503),
     scope="instances:write",
 )
 async def update(request: web.Request) -> web.Response:
@@ -169,6 +178,7 @@ async def update(request: web.Request) -> web.Response:
     body = await read_json(request, InstanceUpdate)
     store = request.app[STORE]
     instance = await own_instance(store, who, request.match_info["name"])
+    refuse_private_targets(request, {("webhookUrl",): body.webhookUrl})
     changes: dict[str, Any] = {}
     for field in body.model_fields_set:
         value = getattr(body, field)
@@ -257,6 +267,7 @@ async def status(request: web.Request) -> web.Response:
             "phoneNumber": instance.get("phoneNumber"),
             "connectedAt": iso(instance.get("connectedAt")),
             "messagesQueuedCount": queued,
+            "lastError": instance.get("lastError"),
         }
     )
 

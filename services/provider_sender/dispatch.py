@@ -34,6 +34,7 @@ from lanegate.events import (
     utcnow,
 )
 from lanegate.providers import NotConnected, Provider, ProviderError, Sent
+from lanegate.providers.calls import record_refusal
 from lanegate.store import Document, Store
 from provider_sender.callbacks import GatewayCallbacks
 from provider_sender.files import Files
@@ -231,6 +232,7 @@ class Dispatcher:
         """Act on a provider's refusal by what it means, not by its text."""
         log.warning("provider refused", code=e.code, action=e.action, reason=e.message)
         if e.action == "fail":
+            await record_refusal(self._store, instance["_id"], e)
             await self._fail(message, e.code, e.message, e.details)
             return
         now = utcnow()

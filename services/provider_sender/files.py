@@ -3,19 +3,18 @@
 import aiohttp
 
 from lanegate.attachments import Attachment, download, load
+from lanegate.outbound import Outbound
 from lanegate.store import Document, Store
 
 
 class Files:
-    """Loads what an `attachment` message carries, with the download cap and guard."""
+    """Loads what an `attachment` message carries, through the guarded client with the cap."""
 
-    def __init__(
-        self, store: Store, http: aiohttp.ClientSession, *, max_bytes: int, allow_private: bool
-    ) -> None:
+    def __init__(self, store: Store, http: Outbound, *, max_bytes: int, timeout: float) -> None:
         self._store = store
         self._http = http
         self._max_bytes = max_bytes
-        self._allow_private = allow_private
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def of(self, message: Document) -> list[Attachment]:
         """The message's files (none for other kinds); raises AttachmentError."""
@@ -27,7 +26,7 @@ class Files:
                 self._http,
                 content["attachmentUrl"],
                 max_bytes=self._max_bytes,
-                allow_private=self._allow_private,
+                limit=self._timeout,
             )
             if content.get("fileName"):
                 fetched = Attachment(content["fileName"], fetched.content_type, fetched.data)

@@ -53,7 +53,7 @@ RETRIES = json.dumps([0.5, 1, 2, 3, *[5] * 5, 10, 20, *[30] * 6])
 # Shrunk so faults and their recovery fit in seconds: retries, leases, claims, webhook schedule.
 SETTINGS = {
     "LANEGATE_MONGO_DB": "lanegate_test",
-    "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+    "LANEGATE_ALLOW_PRIVATE_TARGETS": "true",
     "LANEGATE_SANDBOX_DELIVERED_AFTER_SECONDS": "0.2",
     "LANEGATE_SANDBOX_READ_AFTER_SECONDS": "0.4",
     "LANEGATE_DISPATCH_TIMEOUT_SECONDS": "5",

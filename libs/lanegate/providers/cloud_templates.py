@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from lanegate.outbound import Outbound
 from lanegate.providers.graph import graph_request
 from lanegate.store import Document
 
@@ -19,7 +20,7 @@ FIELDS = "id,name,language,status,category,components,quality_score"
 
 
 async def template_pages(
-    http: aiohttp.ClientSession,
+    http: Outbound,
     config: Document,
     *,
     limit: aiohttp.ClientTimeout,

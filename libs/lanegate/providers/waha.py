@@ -18,6 +18,7 @@ import aiohttp
 
 from lanegate.attachments import Attachment
 from lanegate.events import InstanceStateName, utcnow
+from lanegate.outbound import Outbound
 from lanegate.providers import (
     Inbound,
     NotConnected,
@@ -28,6 +29,7 @@ from lanegate.providers import (
     Session,
     StateChange,
 )
+from lanegate.providers.calls import call
 from lanegate.secrets import Keyring
 from lanegate.store import Document
 
@@ -188,7 +190,7 @@ class Waha:
 
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        http: Outbound,
         *,
         keyring: Keyring,
         timeout: float,
@@ -209,23 +211,23 @@ class Waha:
         body: dict[str, Any] | None = None,
     ) -> Any:
         headers = {"X-Api-Key": config["apiKey"], "Accept": "application/json"}
+        answer = await call(
+            self._http,
+            "WAHA",
+            method,
+            config["baseUrl"] + path,
+            json=body,
+            headers=headers,
+            limit=self._timeout,
+        )
+        raw, status = answer.body, answer.status
         try:
-            async with self._http.request(
-                method, config["baseUrl"] + path, json=body, headers=headers, timeout=self._timeout
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except TimeoutError as e:
-            raise ProviderError("timeout", "WAHA did not answer in time", retryable=True) from e
-        except aiohttp.ClientError as e:
-            raise ProviderError("network", f"WAHA unreachable: {e}", retryable=True) from e
-        try:
-            answer = json.loads(raw) if raw else {}
+            decoded = json.loads(raw) if raw else {}
         except ValueError:
-            answer = {"message": raw[:200].decode(errors="replace")}
+            decoded = {"message": raw[:200].decode(errors="replace")}
         if status >= 400:
-            raise self._error(status, answer)
-        return answer
+            raise self._error(status, decoded)
+        return decoded
 
     def _error(self, status: int, answer: Any) -> ProviderError:
         text = json.dumps(answer)[:300]
