@@ -22,7 +22,7 @@ import structlog
 from pymongo import ReturnDocument
 
 from lanegate import spintax
-from lanegate.attachments import AttachmentError
+from lanegate.attachments import Attachment, AttachmentError
 from lanegate.broker import Broker, Reject, Retry
 from lanegate.events import (
     MessageDispatch,
@@ -113,10 +113,20 @@ class Dispatcher:
                 return
         text = spun_text(message["content"])
         try:
-            files = await self._files.of(message)
+            async with self._files.opened(message) as files:
+                await self._send(instance, provider, message, text, files)
         except AttachmentError as e:
             await self._fail(message, "attachment_unavailable", str(e))
-            return
+
+    async def _send(
+        self,
+        instance: Document,
+        provider: Provider,
+        message: Document,
+        text: str | None,
+        files: list[Attachment],
+    ) -> None:
+        """Hand the message to its provider and record what came of it."""
         started = time.perf_counter()
         try:
             sent = await provider.send(instance, message, text, files=files)
@@ -124,6 +134,11 @@ class Dispatcher:
             await self._requeue(message)
             return
         except ProviderError as e:
+            # A file that broke off while streaming reaches the provider's client as a broken
+            # connection: the file's own error says what happened.
+            broken = next((f.chunks.failure for f in files if f.chunks.failure), None)
+            if broken is not None:
+                raise broken from e
             await self._refused(instance, message, e)
             return
         finally:
