@@ -48,7 +48,7 @@ def read_query[M: BaseModel](request: web.Request, model: type[M]) -> M:
         raise InvalidInput.from_pydantic(e) from e
 
 
-def refuse_private_targets(request: web.Request, urls: Mapping[tuple[str, ...], Any]) -> None:
+def refuse_private_targets(request: web.Request, urls: Mapping[tuple[str | int, ...], Any]) -> None:
     """422 naming each field whose URL's host is a private address literal (a name is checked
     when it is called), unless private targets are allowed."""
     if request.app[SETTINGS].allow_private_targets:

@@ -333,7 +333,7 @@ async def test_a_private_literal_is_refused_at_create_naming_the_field(
 
 
 @pytest.mark.e2e
-async def test_a_private_literal_is_refused_at_patch_and_for_an_attachment_url(
+async def test_a_private_literal_is_refused_at_patch_and_in_sends(
     guarded: Gateway,
 ) -> None:
     tenant, key = await guarded.tenant()
@@ -352,6 +352,20 @@ async def test_a_private_literal_is_refused_at_patch_and_for_an_attachment_url(
         json={"instanceName": name, "to": "5491112345678", "attachmentUrl": "http://0.0.0.0/a"},
     )
     assert (422, [["attachmentUrl"]]) == (status, [i["path"] for i in body["issues"]])
+    send = {"instanceName": name, "to": "5491112345678", "text": "hi"}
+    status, body = await guarded.call(
+        "POST", "/message/text", key=key, json=send | {"webhookUrl": "http://127.0.0.1/h"}
+    )
+    assert (422, [["webhookUrl"]]) == (status, [i["path"] for i in body["issues"]])
+    status, body = await guarded.call(
+        "POST",
+        "/message/bulk",
+        key=key,
+        json={"messages": [send, send | {"webhookUrl": "http://[fd00::1]/h"}]},
+    )
+    assert (422, [["messages", 1, "webhookUrl"]]) == (status, [i["path"] for i in body["issues"]])
+    async with guarded.mongo() as client:
+        assert 0 == await client.lanegate_test.messages.count_documents({"tenantId": tenant})
     _, [shown] = await guarded.call("GET", "/instances", key=key)
     assert "https://hooks.example/a" == shown["webhookUrl"]
 
