@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiohappyeyeballs import AddrInfoType
 from aiohttp import ThreadedResolver
 from aiohttp.abc import ResolveResult
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 # What a webhook, Graph or WAHA answer may weigh; attachments have their own cap.
@@ -115,7 +113,7 @@ class GuardedResolver(ThreadedResolver):
         return results
 
 
-def guarded_socket(addr_info: AddrInfoType) -> socket.socket:
+def guarded_socket(addr_info: tuple[Any, ...]) -> socket.socket:
     """A socket for one address the connector is about to try, refused unless it is public."""
     family, type_, proto, _, sockaddr = addr_info
     address = str(sockaddr[0])
@@ -128,7 +126,7 @@ class Answer:
     """An answer read whole (within the cap): status, headers and body."""
 
     status: int
-    headers: CIMultiDictProxy[str]
+    headers: Mapping[str, str]  # aiohttp's, looked up case-insensitively
     body: bytes
 
     def refuse_redirect(self, what: str) -> None:

@@ -263,7 +263,7 @@ class Waha:
             [
                 (
                     "/api/sendFile",
-                    file_body(config["session"], message, text if n == 0 else None, f),
+                    file_body(session, message, text if n == 0 else None, f),
                 )
                 for n, f in enumerate(files)
             ]
