@@ -138,7 +138,7 @@ class Run:
                 "LANEGATE_MONGO_DB": "lanegate_bench",
                 "LANEGATE_ADMIN_KEY": self.admin_key,
                 "LANEGATE_SECRET_KEY": new_key(),
-                "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+                "LANEGATE_ALLOW_PRIVATE_TARGETS": "true",
                 # Counting still runs per request; only the 600/min default would refuse the load.
                 "LANEGATE_RATE_LIMIT_PER_MINUTE": str(10**9),
             },

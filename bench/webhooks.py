@@ -12,6 +12,7 @@ slower than MongoDB and so bounds that line.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from aiohttp import web
 from lanegate import logging as lanegate_logging
 from lanegate.devstack import free_port, wait_port
 from lanegate.events import MessageReceived
+from lanegate.outbound import Outbound
 from lanegate.secrets import Keyring, new_key
 from lanegate.store import Store
 from webhook_dispatcher.attempt import post
@@ -84,10 +86,10 @@ async def bare(base: str, count: int, endpoints: int) -> float:
 
 async def engine(base: str, count: int, endpoints: int) -> float:
     """Signed deliveries per second through the endpoint pools and the attempt code."""
-    connector = aiohttp.TCPConnector(limit=500)
     timeout = aiohttp.ClientTimeout(total=10)
     failures = 0
-    async with aiohttp.ClientSession(connector=connector) as http:
+    http = Outbound(allow_private=True, timeout=10, connections=500)
+    try:
 
         async def run(job: Job) -> None:
             nonlocal failures
@@ -98,7 +100,6 @@ async def engine(base: str, count: int, endpoints: int) -> float:
                 webhook_id=job.record["_id"],
                 secret=SECRET,
                 limit=timeout,
-                allow_private=True,
             )
             failures += 0 if outcome.ok else 1
 
@@ -114,6 +115,8 @@ async def engine(base: str, count: int, endpoints: int) -> float:
             pool.submit(Job(record, "claim", FAR, first=True))
         await pool.join()
         seconds = time.perf_counter() - started
+    finally:
+        await http.close()
     if failures:
         raise RuntimeError(f"{failures} deliveries failed")
     return count / seconds
@@ -133,8 +136,10 @@ async def with_store(base: str, count: int, endpoints: int, store_port: int) -> 
                 "webhookEnabled": True,
             }
         )
-    policy = Policy(timeout=10, allow_private=True, schedule=(1,), jitter=0, disable_after=60)
-    async with aiohttp.ClientSession() as http:
+    policy = Policy(timeout=10, schedule=(1,), jitter=0, disable_after=60)
+    async with contextlib.AsyncExitStack() as cleanup:
+        http = Outbound(allow_private=True, timeout=10)
+        cleanup.push_async_callback(http.close)
         deliverer = Deliverer(
             Records(store, lease_seconds=40), http, policy, concurrency=4, keyring=KEYRING
         )

@@ -2,6 +2,7 @@
 service processes), the provider simulators and webhook receivers."""
 
 import asyncio
+import contextlib
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,8 +25,10 @@ AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 SECRET_KEY = new_key()
 
 
-@pytest.fixture(scope="session")
-def gateway() -> Iterator[Gateway]:
+@contextlib.contextmanager
+def whole_stack(**overrides: str) -> Iterator[Gateway]:
+    """The store and the five services under a fresh namespace, with the tests' settings and
+    `overrides` over them."""
     namespace = f"lgtest-{uuid.uuid4().hex[:8]}"
     admin_key = secrets.token_urlsafe(32)
     log_dir = Path("var/test-logs") / namespace
@@ -37,7 +40,7 @@ def gateway() -> Iterator[Gateway]:
             "LANEGATE_MONGO_DB": "lanegate_test",
             "LANEGATE_ADMIN_KEY": admin_key,
             "LANEGATE_SECRET_KEY": SECRET_KEY,
-            "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "LANEGATE_ALLOW_PRIVATE_TARGETS": "true",
             "LANEGATE_SANDBOX_DELIVERED_AFTER_SECONDS": "0.2",
             "LANEGATE_SANDBOX_READ_AFTER_SECONDS": "0.4",
             "LANEGATE_DISPATCH_TIMEOUT_SECONDS": "5",
@@ -55,7 +58,8 @@ def gateway() -> Iterator[Gateway]:
             "LANEGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS": "[0.5, 1, 2]",
             "LANEGATE_WEBHOOK_POLL_INTERVAL_SECONDS": "0.2",
             "LANEGATE_ATTACHMENT_MAX_BYTES": "262144",
-        },
+        }
+        | overrides,
     )
     try:
         stack.start_all()
@@ -63,6 +67,12 @@ def gateway() -> Iterator[Gateway]:
     finally:
         stack.stop_all()
         asyncio.run(delete_topology(AMQP_URL, namespace))
+
+
+@pytest.fixture(scope="session")
+def gateway() -> Iterator[Gateway]:
+    with whole_stack() as running:
+        yield running
 
 
 @pytest.fixture
@@ -99,7 +109,7 @@ def hooks() -> Iterator[Gateway]:
             "LANEGATE_MONGO_DB": "lanegate_test",
             "LANEGATE_ADMIN_KEY": admin_key,
             "LANEGATE_SECRET_KEY": SECRET_KEY,
-            "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "LANEGATE_ALLOW_PRIVATE_TARGETS": "true",
             "LANEGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS": SCHEDULE,
             "LANEGATE_WEBHOOK_POLL_INTERVAL_SECONDS": "0.1",
             "LANEGATE_WEBHOOK_DISABLE_AFTER_SECONDS": str(DISABLE_AFTER),

@@ -856,7 +856,8 @@ class InstanceSettings(BaseModel):
     pause: PauseView | None
     templateSync: TemplateSyncOutcome | None
     lastError: LastError | None = Field(
-        description="Why the provider last refused to open the session; cleared when it opens"
+        description="Why the provider, or the guard on tenant-given addresses, last refused this "
+        "instance; cleared when its session opens"
     )
     defaultCountry: str | None = None
 

@@ -1,14 +1,22 @@
-"""Attachments: files kept in GridFS or fetched from a URL, their sniffed type, size caps."""
+"""Attachments: files kept in GridFS or fetched from a URL, their sniffed type, size caps.
 
-import hashlib
+A file is never held whole: it is read in chunks from GridFS (a few chunks per
+store round trip) or from the URL's answer, and handed on chunk by chunk.
+"""
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 from bson import ObjectId
 from bson.errors import InvalidId
 from gridfs import AsyncGridFSBucket, NoFile
+from pymongo.asynchronous.collection import AsyncCollection
+from yarl import URL
 
-from lanegate.targets import TargetRefused, check_target
+from lanegate.outbound import CHUNK_BYTES, Outbound, TargetRefused, without_query
+from lanegate.store import Document, Store
 
 # Content types by leading bytes: what the file is, whatever the client said it was.
 SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
@@ -23,23 +31,45 @@ SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (0, b"ID3", "audio/mpeg"),
     (0, b"PK\x03\x04", "application/zip"),
 )
+SNIFF_BYTES = 512
+# GridFS chunks (255 KiB each) fetched per store round trip: about 1 MiB in memory per file.
+CHUNKS_PER_BATCH = 4
 
 
 class AttachmentError(Exception):
     """Raised when an attachment cannot be read, fetched, or is over the size cap."""
 
 
+class Chunks:
+    """A file's bytes, read once as they arrive; remembers why reading them failed, since a
+    provider's HTTP client reports a failing body only as a broken connection."""
+
+    def __init__(self, source: AsyncGenerator[bytes]) -> None:
+        self._source = source
+        self.failure: AttachmentError | None = None
+
+    def __aiter__(self) -> "Chunks":
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await anext(self._source)
+        except AttachmentError as e:
+            self.failure = e
+            raise
+
+    async def close(self) -> None:
+        """Release what reading holds (a store cursor, a connection) if it stopped early."""
+        await self._source.aclose()
+
+
 @dataclass(frozen=True)
 class Attachment:
-    """A file to send: its name, sniffed type and bytes."""
+    """A file to send: its name, sniffed type and its bytes as a stream read once."""
 
     file_name: str
     content_type: str
-    data: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+    chunks: Chunks
 
 
 def sniff(head: bytes) -> str:
@@ -62,40 +92,100 @@ def object_id(value: str) -> ObjectId | None:
         return None
 
 
-async def load(bucket: AsyncGridFSBucket, file_id: str) -> Attachment:
-    """A stored attachment's bytes."""
+@dataclass(frozen=True)
+class StoredFile:
+    """An attachment kept in GridFS: what its files document says."""
+
+    id: ObjectId
+    file_name: str
+    content_type: str
+    length: int
+    tenant_id: str | None
+
+
+async def stored_file(bucket: AsyncGridFSBucket, file_id: str) -> StoredFile:
+    """A kept attachment's description; raises AttachmentError when there is none."""
     oid = object_id(file_id)
-    if oid is None:
+    found = None
+    if oid is not None:
+        with contextlib.suppress(NoFile):
+            found = await bucket.open_download_stream(oid)
+    if oid is None or found is None:
         raise AttachmentError(f"attachment {file_id} does not exist")
-    try:
-        stream = await bucket.open_download_stream(oid)
-    except NoFile as e:
-        raise AttachmentError(f"attachment {file_id} does not exist") from e
-    metadata = stream.metadata or {}
-    return Attachment(
-        stream.filename or file_id,
+    metadata = found.metadata or {}
+    return StoredFile(
+        oid,
+        found.filename or file_id,
         str(metadata.get("contentType", "application/octet-stream")),
-        await stream.read(),
+        int(found.length),
+        metadata.get("tenantId"),
     )
 
 
+async def stored_chunks(
+    chunks: AsyncCollection[Document], file: StoredFile
+) -> AsyncGenerator[bytes]:
+    """A kept attachment's bytes, a few GridFS chunks per store round trip (GridFS's own reader
+    fetches up to 16 MiB at a time)."""
+    cursor = chunks.find(
+        {"files_id": file.id}, {"data": 1}, sort=[("n", 1)], batch_size=CHUNKS_PER_BATCH
+    )
+    seen = 0
+    async for chunk in cursor:
+        data = bytes(chunk["data"])
+        seen += len(data)
+        yield data
+    if seen != file.length:
+        raise AttachmentError(f"attachment {file.id} is truncated ({seen} of {file.length} bytes)")
+
+
+async def load(store: Store, file_id: str) -> Attachment:
+    """A kept attachment, its bytes streamed from GridFS as they are sent."""
+    file = await stored_file(store.files, file_id)
+    body = Chunks(stored_chunks(store.file_chunks, file))
+    return Attachment(file.file_name, file.content_type, body)
+
+
+@contextlib.asynccontextmanager
 async def download(
-    http: aiohttp.ClientSession, url: str, *, max_bytes: int, allow_private: bool
-) -> Attachment:
-    """Fetch an attachment URL with the SSRF guard, a size cap and the session's timeout."""
-    try:
-        check_target(url, allow_private=allow_private)
-        async with http.get(url, allow_redirects=False) as response:
+    http: Outbound, url: str, *, max_bytes: int, limit: aiohttp.ClientTimeout
+) -> AsyncIterator[Attachment]:
+    """An attachment URL's answer, opened through the guarded client: its type sniffed from the
+    first bytes, the rest streamed as it is sent, within the size cap and the timeout.
+
+    Errors name the URL without its query string, where access tokens live.
+    """
+    shown = without_query(url)
+    async with contextlib.AsyncExitStack() as opened:
+        try:
+            response = await opened.enter_async_context(http.stream("GET", url, limit=limit))
             if response.status != 200:
-                raise AttachmentError(f"downloading {url} answered HTTP {response.status}")
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise AttachmentError(f"{url} is larger than {max_bytes} bytes")
-    except TargetRefused as e:
-        raise AttachmentError(f"{url} is not an allowed address: {e}") from e
+                raise AttachmentError(f"downloading {shown} answered HTTP {response.status}")
+            if (response.content_length or 0) > max_bytes:
+                raise AttachmentError(f"{shown} is larger than {max_bytes} bytes")
+            head = b""
+            while len(head) < SNIFF_BYTES and (more := await response.content.read(SNIFF_BYTES)):
+                head += more
+        except TargetRefused as e:
+            raise AttachmentError(f"{shown} is not an allowed address: {e}") from e
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise AttachmentError(f"downloading {shown} failed: {type(e).__name__}") from e
+        body = _fetched_chunks(response, head, shown, max_bytes)
+        yield Attachment(URL(url).name or "attachment", sniff(head), Chunks(body))
+
+
+async def _fetched_chunks(
+    response: aiohttp.ClientResponse, head: bytes, shown: str, max_bytes: int
+) -> AsyncGenerator[bytes]:
+    size = len(head)
+    if head:
+        yield head
+    try:
+        async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+            size += len(chunk)
+            if size > max_bytes:
+                response.close()
+                raise AttachmentError(f"{shown} is larger than {max_bytes} bytes")
+            yield chunk
     except (aiohttp.ClientError, TimeoutError) as e:
-        raise AttachmentError(f"downloading {url} failed: {type(e).__name__}") from e
-    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "attachment"
-    return Attachment(name, sniff(bytes(data[:512])), bytes(data))
+        raise AttachmentError(f"downloading {shown} failed: {type(e).__name__}") from e

@@ -68,7 +68,7 @@ async def bootstrap(api: str, admin_key: str, webhook_url: str, secret: str) -> 
 async def run() -> None:
     admin_key = os.environ.get("LANEGATE_ADMIN_KEY") or secrets.token_urlsafe(32)
     settings = {k: v for k, v in os.environ.items() if k.startswith("LANEGATE_")}
-    settings |= {"LANEGATE_ADMIN_KEY": admin_key, "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
+    settings |= {"LANEGATE_ADMIN_KEY": admin_key, "LANEGATE_ALLOW_PRIVATE_TARGETS": "true"}
     # The store is in memory, so a key made for this run seals nothing that outlives it.
     settings.setdefault("LANEGATE_SECRET_KEY", new_key())
     settings.setdefault("LANEGATE_ENV", "development")

@@ -114,6 +114,15 @@ class WhatsAppApiError(ApiError):
     code = "WHATSAPP_API_ERROR"
 
 
+class TargetNotAllowed(Unprocessable):
+    """Raised when a URL the gateway would call names a private, loopback or link-local address."""
+
+    code = "TARGET_NOT_ALLOWED"
+
+    def __init__(self, issues: Sequence[tuple[Sequence[str | int], str]]) -> None:
+        super().__init__("The gateway only calls public addresses", issues=issues)
+
+
 class BadGateway(ApiError):
     """Raised when the WhatsApp provider answered a session request with an error."""
 

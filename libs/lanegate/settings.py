@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import AmqpDsn, Field, SecretStr
+from pydantic import AliasChoices, AmqpDsn, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,7 +60,14 @@ class Settings(BaseSettings):
     template_sync_account_seconds: float = Field(120.0, gt=0)
 
     webhook_timeout_seconds: float = Field(10.0, gt=0)
-    webhook_allow_private_targets: bool = False
+    # One switch for every address a tenant gives (webhooks, attachment URLs, provider base
+    # URLs); the old webhook-only name still works.
+    allow_private_targets: bool = Field(
+        False,
+        validation_alias=AliasChoices(
+            "LANEGATE_ALLOW_PRIVATE_TARGETS", "LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS"
+        ),
+    )
     webhook_retry_schedule_seconds: tuple[float, ...] = Field(
         (1, 5, 30, 300, 1800, 7200, 21600, 43200), min_length=1
     )

@@ -19,6 +19,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.auth import Caller
+from ingress_api.body import refuse_private_targets
 from ingress_api.inserts import MESSAGE_INSERTS
 from ingress_api.instances import iso
 from ingress_api.leftovers import LEFTOVERS, announce, keyed
@@ -263,6 +264,7 @@ async def _repeat(store: Store, who: Caller, item: Item) -> Document:
 
 async def accept_one(request: web.Request, who: Caller, item: Item) -> tuple[dict[str, Any], int]:
     """Accept one message: 202 with its answer, or 200 with the first one for a repeat."""
+    refuse_private_targets(request, {("webhookUrl",): item.body.webhookUrl})
     store = request.app[STORE]
     instances, inactive = await lookups(request, who, [item])
     [refusal] = await refusals(store, who, [item], instances, inactive)
@@ -290,6 +292,9 @@ async def accept_many(
 ) -> dict[str, Any]:
     """Accept every item or none: 400 listing each bad index (`issues` holds those already
     found in the bodies), else one write and one confirmed publish batch."""
+    refuse_private_targets(
+        request, {("messages", i, "webhookUrl"): item.body.webhookUrl for i, item in indexed}
+    )
     store = request.app[STORE]
     items = [item for _, item in indexed]
     instances, inactive = await lookups(request, who, items)

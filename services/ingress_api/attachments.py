@@ -9,12 +9,12 @@ from gridfs import AsyncGridFSBucket, NoFile
 
 from ingress_api.accepting import Item, accept_one
 from ingress_api.auth import Caller, caller
-from ingress_api.body import read_object, validate
+from ingress_api.body import read_object, refuse_private_targets, validate
 from ingress_api.countries import send_context
 from ingress_api.endpoints import API
 from ingress_api.messages import REPEAT, SEND_ERRORS
 from lanegate.api import Accepted, AttachmentMessage
-from lanegate.attachments import object_id, sniff
+from lanegate.attachments import AttachmentError, object_id, sniff, stored_chunks, stored_file
 from lanegate.errors import ApiError, InvalidInput, NotFound, PayloadTooLarge
 from lanegate.service import SETTINGS, STORE
 
@@ -152,6 +152,7 @@ async def send_attachment(request: web.Request) -> web.Response:
         raise InvalidInput(
             [(["attachmentUrl"], "Give attachmentUrl, or upload files as multipart")]
         )
+    refuse_private_targets(request, {("attachmentUrl",): body.attachmentUrl})
     content = {"attachmentUrl": str(body.attachmentUrl)}
     content |= {k: getattr(body, k) for k in ("fileName", "caption") if getattr(body, k)}
     answer, status = await accept_one(request, who, Item(body, "attachment", content))
@@ -170,26 +171,28 @@ BOOLEAN_FIELDS = frozenset({"requiresApproval", "force"})
     media="application/octet-stream",
 )
 async def get_attachment(request: web.Request) -> web.StreamResponse:
+    """The file's bytes, streamed from GridFS a few chunks at a time."""
     who = await caller(request)
-    oid = object_id(request.match_info["id"])
-    bucket = request.app[STORE].files
+    store = request.app[STORE]
     try:
-        if oid is None:
-            raise NoFile("not an attachment id")
-        stream = await bucket.open_download_stream(oid)
-    except NoFile as e:
+        file = await stored_file(store.files, request.match_info["id"])
+    except AttachmentError as e:
         raise NotFound("Attachment not found") from e
-    metadata = stream.metadata or {}
-    if metadata.get("tenantId") != who.tenant_id:
+    if file.tenant_id != who.tenant_id:
         raise NotFound("Attachment not found")
-    return web.Response(
-        body=await stream.read(),
-        content_type=str(metadata.get("contentType", "application/octet-stream")),
+    response = web.StreamResponse(
         headers={
-            "Content-Disposition": f'attachment; filename="{_safe(stream.filename)}"',
+            "Content-Disposition": f'attachment; filename="{_safe(file.file_name)}"',
             "X-Content-Type-Options": "nosniff",
-        },
+        }
     )
+    response.content_type = file.content_type
+    response.content_length = file.length
+    await response.prepare(request)
+    async for chunk in stored_chunks(store.file_chunks, file):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 def _safe(name: str | None) -> str:

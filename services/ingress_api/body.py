@@ -1,12 +1,15 @@
 """Reading a JSON request body into its pydantic model, with the seed's errors."""
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from lanegate.errors import InvalidInput, UnsupportedMediaType
+from lanegate.errors import InvalidInput, TargetNotAllowed, UnsupportedMediaType
+from lanegate.outbound import literal_refusal
+from lanegate.service import SETTINGS
 
 
 async def read_object(request: web.Request) -> dict[str, Any]:
@@ -47,3 +50,17 @@ def read_query[M: BaseModel](request: web.Request, model: type[M]) -> M:
         return model.model_validate(dict(request.query))
     except ValidationError as e:
         raise InvalidInput.from_pydantic(e) from e
+
+
+def refuse_private_targets(request: web.Request, urls: Mapping[tuple[str | int, ...], Any]) -> None:
+    """422 naming each field whose URL's host is a private address literal (a name is checked
+    when it is called), unless private targets are allowed."""
+    if request.app[SETTINGS].allow_private_targets:
+        return
+    issues = [
+        (path, f"Must reach a public address: {reason}")
+        for path, url in urls.items()
+        if url is not None and (reason := literal_refusal(str(url)))
+    ]
+    if issues:
+        raise TargetNotAllowed(issues)

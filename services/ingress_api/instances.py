@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from ingress_api.auth import Caller, caller, require_own_instance
-from ingress_api.body import read_json
+from ingress_api.body import read_json, refuse_private_targets
 from ingress_api.endpoints import API
 from ingress_api.lifecycle import clear_waiting
 from ingress_api.lookups import LOOKUPS
@@ -166,7 +166,7 @@ async def _make_primary(store: Store, instance: Document) -> None:
     body=InstanceCreate,
     response=InstanceCreated,
     status=201,
-    errors=(400, 401, 403, 409),
+    errors=(400, 401, 403, 409, 422),
     scope="instances:write",
 )
 async def create(request: web.Request) -> web.Response:
@@ -182,6 +182,13 @@ async def create(request: web.Request) -> web.Response:
         raise InvalidInput(
             [(["providerConfig", *err["loc"]], err["msg"]) for err in e.errors()]
         ) from e
+    refuse_private_targets(
+        request,
+        {
+            ("webhookUrl",): body.webhookUrl,
+            ("providerConfig", "baseUrl"): provider_config.get("baseUrl"),
+        },
+    )
     if body.provider == "waha":
         provider_config["hmacKey"] = secrets.token_urlsafe(32)  # WAHA signs callbacks with it
     store, keyring = request.app[STORE], request.app[KEYRING]
@@ -246,7 +253,7 @@ async def check_credentials(request: web.Request, instance: Document) -> str:
     tag="instances",
     body=InstanceUpdate,
     response=InstanceView,
-    errors=(400, 401, 403, 404, 503),
+    errors=(400, 401, 403, 404, 422, 503),
     scope="instances:write",
 )
 async def update(request: web.Request) -> web.Response:
@@ -255,6 +262,7 @@ async def update(request: web.Request) -> web.Response:
     body = await read_json(request, InstanceUpdate)
     store = request.app[STORE]
     instance = await own_instance(store, who, request.match_info["name"])
+    refuse_private_targets(request, {("webhookUrl",): body.webhookUrl})
     changes: dict[str, Any] = {}
     for field in body.model_fields_set:
         value = getattr(body, field)

@@ -22,7 +22,7 @@ import structlog
 from pymongo import ReturnDocument
 
 from lanegate import spintax
-from lanegate.attachments import AttachmentError
+from lanegate.attachments import Attachment, AttachmentError
 from lanegate.broker import Broker, Reject, Retry
 from lanegate.events import (
     InstanceResumed,
@@ -35,6 +35,7 @@ from lanegate.events import (
     utcnow,
 )
 from lanegate.providers import NotConnected, Provider, ProviderError, Sent
+from lanegate.providers.calls import record_refusal
 from lanegate.store import Document, Store
 from provider_sender.callbacks import GatewayCallbacks
 from provider_sender.files import Files
@@ -112,12 +113,22 @@ class Dispatcher:
                 await self._sent(message, found, None)
                 return
         text = spun_text(message["content"])
-        tries = int(message.get("attempts", 0)) + 1
         try:
-            files = await self._files.of(message)
+            async with self._files.opened(message) as files:
+                await self._send(instance, provider, message, text, files)
         except AttachmentError as e:
             await self._fail(message, "attachment_unavailable", str(e))
-            return
+
+    async def _send(
+        self,
+        instance: Document,
+        provider: Provider,
+        message: Document,
+        text: str | None,
+        files: list[Attachment],
+    ) -> None:
+        """Hand the message to its provider and record what came of it."""
+        tries = int(message.get("attempts", 0)) + 1
         started = time.perf_counter()
         try:
             sent = await provider.send(instance, message, text, files=files)
@@ -125,6 +136,11 @@ class Dispatcher:
             await self._requeue(message)
             return
         except ProviderError as e:
+            # A file that broke off while streaming reaches the provider's client as a broken
+            # connection: the file's own error says what happened.
+            broken = next((f.chunks.failure for f in files if f.chunks.failure), None)
+            if broken is not None:
+                raise broken from e
             await self._refused(instance, message, e)
             return
         finally:
@@ -245,6 +261,7 @@ class Dispatcher:
         log.warning("provider refused", code=e.code, action=e.action, reason=e.message)
         attempts = int(message.get("attempts", 0)) + 1
         if e.action == "fail":
+            await record_refusal(self._store, instance["_id"], e)
             await self._fail(message, e.code, e.message, e.details, attempts=attempts)
             return
         now = utcnow()

@@ -1,35 +1,50 @@
-"""The files of an attachment message, read from GridFS or fetched from its URL at send time."""
+"""The files of an attachment message, opened from GridFS or its URL at send time, as streams."""
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
 
 import aiohttp
 
 from lanegate.attachments import Attachment, download, load
+from lanegate.outbound import Outbound
 from lanegate.store import Document, Store
 
 
 class Files:
-    """Loads what an `attachment` message carries, with the download cap and guard."""
+    """Opens what an `attachment` message carries, through the guarded client with the cap."""
 
-    def __init__(
-        self, store: Store, http: aiohttp.ClientSession, *, max_bytes: int, allow_private: bool
-    ) -> None:
+    def __init__(self, store: Store, http: Outbound, *, max_bytes: int, timeout: float) -> None:
         self._store = store
         self._http = http
         self._max_bytes = max_bytes
-        self._allow_private = allow_private
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def of(self, message: Document) -> list[Attachment]:
-        """The message's files (none for other kinds); raises AttachmentError."""
+    @contextlib.asynccontextmanager
+    async def opened(self, message: Document) -> AsyncIterator[list[Attachment]]:
+        """The message's files (none for other kinds), each read as it is sent and released
+        afterwards; raises AttachmentError."""
         if message.get("type") != "attachment":
-            return []
+            yield []
+            return
         content = message["content"]
         if "attachmentUrl" in content:
-            fetched = await download(
+            async with download(
                 self._http,
                 content["attachmentUrl"],
                 max_bytes=self._max_bytes,
-                allow_private=self._allow_private,
-            )
-            if content.get("fileName"):
-                fetched = Attachment(content["fileName"], fetched.content_type, fetched.data)
-            return [fetched]
-        return [await load(self._store.files, file["id"]) for file in content["attachments"]]
+                limit=self._timeout,
+            ) as fetched:
+                if content.get("fileName"):
+                    fetched = dataclasses.replace(fetched, file_name=content["fileName"])
+                try:
+                    yield [fetched]
+                finally:
+                    await fetched.chunks.close()
+            return
+        files = [await load(self._store, file["id"]) for file in content["attachments"]]
+        try:
+            yield files
+        finally:
+            for file in files:
+                await file.chunks.close()

@@ -3,7 +3,6 @@
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import aiohttp
 from aiohttp import web
 
 from lanegate.broker import EventHandler, Reject
@@ -16,13 +15,13 @@ from lanegate.events import (
     ProviderRpc,
     utcnow,
 )
+from lanegate.outbound import Outbound
 from lanegate.providers import Provider
 from lanegate.providers.cloud_api import CloudApi
 from lanegate.providers.sandbox import Sandbox
 from lanegate.providers.waha import Waha
 from lanegate.service import BROKER, KEYRING, SETTINGS, STORE, base_app, consume, run
 from lanegate.settings import Settings
-from lanegate.targets import resolver_for
 from provider_sender.callbacks import GatewayCallbacks
 from provider_sender.dispatch import Dispatcher
 from provider_sender.files import Files
@@ -30,13 +29,16 @@ from provider_sender.sessions import Sessions
 
 SANDBOX = web.AppKey("sandbox", Sandbox)
 PROVIDERS = web.AppKey("providers", dict[str, Provider])
-HTTP = web.AppKey("http", aiohttp.ClientSession)
+HTTP = web.AppKey("http", Outbound)
 FILES = web.AppKey("files", Files)
 
 
 async def providers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[HTTP] = http = aiohttp.ClientSession()
+    # Provider base URLs and attachment URLs are tenant-given: one guarded client for both.
+    app[HTTP] = http = Outbound(
+        allow_private=settings.allow_private_targets, timeout=settings.provider_timeout_seconds
+    )
     app[SANDBOX] = Sandbox(
         app[STORE],
         GatewayCallbacks(app[STORE], app[BROKER]),
@@ -55,21 +57,13 @@ async def providers(app: web.Application) -> AsyncIterator[None]:
         ),
     ]
     app[PROVIDERS] = {provider.name: provider for provider in registry}
-    # Attachment URLs are tenant-chosen: their own session, with the SSRF guard's resolver.
-    downloads = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            resolver=resolver_for(settings.webhook_allow_private_targets)
-        ),
-        timeout=aiohttp.ClientTimeout(total=settings.attachment_timeout_seconds),
-    )
     app[FILES] = Files(
         app[STORE],
-        downloads,
+        http,
         max_bytes=settings.attachment_max_bytes,
-        allow_private=settings.webhook_allow_private_targets,
+        timeout=settings.attachment_timeout_seconds,
     )
     yield
-    await downloads.close()
     for provider in registry:
         await provider.close()
     await http.close()

@@ -16,6 +16,7 @@ from lanegate.providers import (
     TemplateUpdate,
     Unsupported,
 )
+from lanegate.providers.calls import record_refusal
 from lanegate.providers.cloud_api import pause_of
 from lanegate.store import Document, Store
 from provider_sender.callbacks import GatewayCallbacks
@@ -65,6 +66,7 @@ class Sessions:
                 # The caller may have stopped waiting: the instance itself tells why it is closed.
                 await self._callbacks.refused(instance, e.code, e.message)
             answer = {"error": {"code": e.code, "message": e.message}}
+            await record_refusal(self._store, request.instanceName, e)
         await self._broker.reply(request.replyTo, request.id, answer)
 
     async def _run(

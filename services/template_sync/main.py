@@ -4,7 +4,6 @@ sync requests, template RPCs from ingress and Meta's template status callbacks."
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import structlog
 from aiohttp import web
 
@@ -16,6 +15,7 @@ from lanegate.events import (
     TemplateSyncRequested,
     utcnow,
 )
+from lanegate.outbound import Outbound
 from lanegate.service import BROKER, KEYRING, SETTINGS, STORE, base_app, consume, run
 from lanegate.settings import Settings
 from lanegate.templates import view
@@ -30,20 +30,24 @@ SYNCER = web.AppKey("syncer", TemplateSync)
 
 async def syncer(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with aiohttp.ClientSession() as http:
-        app[SYNCER] = TemplateSync(
-            app[STORE],
-            http,
-            timeout=settings.provider_timeout_seconds,
-            backoff=settings.template_sync_backoff_seconds,
-            keyring=app[KEYRING],
-            limits=SyncLimits(
-                max_pages=settings.template_sync_max_pages,
-                max_templates=settings.template_sync_max_templates,
-                seconds=settings.template_sync_account_seconds,
-            ),
-        )
-        yield
+    # Each instance's Graph base URL is tenant-given: the guarded client.
+    http = Outbound(
+        allow_private=settings.allow_private_targets, timeout=settings.provider_timeout_seconds
+    )
+    app[SYNCER] = TemplateSync(
+        app[STORE],
+        http,
+        timeout=settings.provider_timeout_seconds,
+        backoff=settings.template_sync_backoff_seconds,
+        keyring=app[KEYRING],
+        limits=SyncLimits(
+            max_pages=settings.template_sync_max_pages,
+            max_templates=settings.template_sync_max_templates,
+            seconds=settings.template_sync_account_seconds,
+        ),
+    )
+    yield
+    await http.close()
 
 
 def handler(app: web.Application) -> EventHandler:

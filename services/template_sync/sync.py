@@ -22,7 +22,9 @@ import structlog
 from pymongo import UpdateOne
 
 from lanegate.events import utcnow
+from lanegate.outbound import Outbound
 from lanegate.providers import ProviderError
+from lanegate.providers.calls import record_refusal
 from lanegate.providers.cloud_templates import THROTTLE_CODES, TooManyPages, template_pages
 from lanegate.providers.graph import GraphError
 from lanegate.secrets import Keyring
@@ -67,7 +69,7 @@ class TemplateSync:
     def __init__(
         self,
         store: Store,
-        http: aiohttp.ClientSession,
+        http: Outbound,
         *,
         timeout: float,
         backoff: float,
@@ -140,6 +142,7 @@ class TemplateSync:
                 ) from e
             except ProviderError as e:
                 await self._record(instance, {"result": "error", "error": e.message})
+                await record_refusal(self._store, instance["_id"], e)
                 raise SyncFailed(API_ERROR, e.message) from e
             gone = await self._store.templates.update_many(
                 {"instanceName": instance["_id"], "syncedAt": {"$lt": started}, "deleted": False},

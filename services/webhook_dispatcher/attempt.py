@@ -9,8 +9,8 @@ import aiohttp
 
 from lanegate import __version__
 from lanegate.events import utcnow
+from lanegate.outbound import AnswerTooLarge, Outbound, TargetRefused
 from lanegate.signing import signed_headers
-from lanegate.targets import TargetRefused, check_target
 from webhook_dispatcher.metrics import ATTEMPT_SECONDS
 from webhook_dispatcher.schedule import parse_retry_after
 
@@ -47,16 +47,16 @@ class Attempt:
 
 
 async def post(
-    http: aiohttp.ClientSession,
+    http: Outbound,
     url: str,
     body: str,
     *,
     webhook_id: str,
     secret: str,
     limit: aiohttp.ClientTimeout,
-    allow_private: bool,
 ) -> Attempt:
-    """Sign and POST `body` once; only a 2xx counts, redirects are not followed."""
+    """Sign and POST `body` once; only a 2xx counts, redirects are not followed, and an answer
+    over the cap fails the attempt."""
     raw = body.encode()
     headers = signed_headers(webhook_id, int(time.time()), raw, secret)
     headers |= {"content-type": "application/json", "user-agent": USER_AGENT}
@@ -67,25 +67,19 @@ async def post(
     retry_after: float | None = None
     refused = False
     try:
-        check_target(url, allow_private=allow_private)
-        async with http.post(
-            url, data=raw, headers=headers, timeout=limit, allow_redirects=False
-        ) as response:
-            status = response.status
-            await response.read()
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
+        answer = await http.request("POST", url, data=raw, headers=headers, limit=limit)
+        status = answer.status
+        if not 200 <= status < 300:
+            error = f"HTTP {status}"
+            retry_after = parse_retry_after(answer.headers.get("retry-after"))
     except TargetRefused as e:
         error, refused = f"target refused: {e}", True
+    except AnswerTooLarge as e:
+        error = str(e)
     except TimeoutError:
         error = f"timed out after {limit.total:g} s"
     except aiohttp.ClientError as e:
-        # The resolver's refusal reaches us wrapped in a connector error.
-        refused = isinstance(e.__cause__, TargetRefused) or isinstance(
-            getattr(e, "os_error", None), TargetRefused
-        )
-        error = f"target refused: {e}" if refused else f"{type(e).__name__}: {e}".rstrip(": ")
+        error = f"{type(e).__name__}: {e}".rstrip(": ")
     seconds = time.perf_counter() - started
     ATTEMPT_SECONDS.observe(seconds)
     return Attempt(at, status, round(seconds * 1000, 1), error, retry_after, refused)

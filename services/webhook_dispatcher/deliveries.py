@@ -17,6 +17,7 @@ import aiohttp
 import structlog
 
 from lanegate.events import AnyEvent, MessageStatus, WebhookReplay, new_id, utcnow
+from lanegate.outbound import Outbound
 from lanegate.secrets import Keyring
 from lanegate.store import Document
 from webhook_dispatcher.attempt import Attempt, post
@@ -36,7 +37,6 @@ class Policy:
     """How deliveries are attempted: timeout, retry schedule, when to give up on an endpoint."""
 
     timeout: float
-    allow_private: bool
     schedule: tuple[float, ...]
     jitter: float
     disable_after: float
@@ -48,7 +48,7 @@ class Deliverer:
     def __init__(
         self,
         records: Records,
-        http: aiohttp.ClientSession,
+        http: Outbound,
         policy: Policy,
         *,
         concurrency: int,
@@ -148,7 +148,6 @@ class Deliverer:
             webhook_id=record["_id"],
             secret=self._keyring.decrypt(instance["webhookSecret"]),
             limit=self._timeout,
-            allow_private=self._policy.allow_private,
         )
         status, next_at = self._verdict(record, outcome)
         if not await self._records.finish(

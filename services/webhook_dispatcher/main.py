@@ -2,18 +2,17 @@
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 
 from lanegate.broker import EventHandler
+from lanegate.outbound import Outbound
 from lanegate.service import KEYRING, SETTINGS, STORE, base_app, consume, run
 from lanegate.settings import Settings
-from lanegate.targets import resolver_for
 from webhook_dispatcher.deliveries import Deliverer, Policy
 from webhook_dispatcher.poller import Poller
 from webhook_dispatcher.records import Records
 
-HTTP = web.AppKey("http", aiohttp.ClientSession)
+HTTP = web.AppKey("http", Outbound)
 DELIVERER = web.AppKey("deliverer", Deliverer)
 POLLER = web.AppKey("poller", Poller)
 
@@ -23,12 +22,13 @@ LEASE_MARGIN_SECONDS = 30.0
 
 async def http_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    connector = aiohttp.TCPConnector(
-        resolver=resolver_for(settings.webhook_allow_private_targets), limit=500
+    app[HTTP] = client = Outbound(
+        allow_private=settings.allow_private_targets,
+        timeout=settings.webhook_timeout_seconds,
+        connections=500,
     )
-    async with aiohttp.ClientSession(connector=connector) as session:
-        app[HTTP] = session
-        yield
+    yield
+    await client.close()
 
 
 async def deliverer(app: web.Application) -> AsyncIterator[None]:
@@ -39,7 +39,6 @@ async def deliverer(app: web.Application) -> AsyncIterator[None]:
     )
     policy = Policy(
         timeout=settings.webhook_timeout_seconds,
-        allow_private=settings.webhook_allow_private_targets,
         schedule=settings.webhook_retry_schedule_seconds,
         jitter=settings.webhook_retry_jitter,
         disable_after=settings.webhook_disable_after_seconds,

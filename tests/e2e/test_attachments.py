@@ -2,16 +2,20 @@
 
 import base64
 import hashlib
+import os
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.e2e.test_cloud_api import CONTACT, cloud_instance
 from tests.e2e.test_waha import waha_instance
 from tests.simulators.meta import MetaSimulator
+from tests.simulators.server import ThreadedServer
 from tests.simulators.waha import WahaSimulator
 from tests.support.gateway import Gateway
+from tests.support.hostile import HostileServer
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -197,3 +201,93 @@ async def test_cloud_api_instances_refuse_uploaded_files(
     assert (422, "UNPROCESSABLE") == (status, answer["code"])
     async with gateway.mongo() as client:
         assert before == await client.lanegate_test["attachments.files"].count_documents({})
+
+
+async def test_streamed_files_arrive_byte_identical(
+    gateway: Gateway, waha: WahaSimulator, receiver: Receiver
+) -> None:
+    # Two GridFS chunks (255 KiB each) for the upload; an odd size served in odd pieces for the
+    # URL, so chunk and base64 boundaries fall mid-stream.
+    uploaded = os.urandom(262144)
+    fetched = os.urandom(200_001)
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for start in range(0, len(fetched), 70_001):
+            await response.write(fetched[start : start + 70_001])
+        return response
+
+    app = web.Application()
+    app.router.add_get("/scan.bin", serve)
+    files = ThreadedServer(app)
+    files.start()
+    try:
+        name, key, _ = await waha_instance(gateway, waha, receiver)
+        to = "5491166667777"
+        status, upload = await _upload(
+            gateway,
+            key,
+            {"instanceName": name, "to": to, "lane": "urgent"},
+            [("photo.bin", uploaded, "application/octet-stream")],
+        )
+        assert 202 == status, upload
+        status, by_url = await gateway.call(
+            "POST",
+            "/message/attachment",
+            key=key,
+            json={
+                "instanceName": name,
+                "to": to,
+                "lane": "urgent",
+                "attachmentUrl": files.url + "/scan.bin?sig=abc",
+            },
+        )
+        assert 202 == status, by_url
+        for sent_id in (upload["id"], by_url["id"]):
+            await receiver.wait_for(event_named("message.status", id=sent_id, status="sent"))
+    finally:
+        files.stop()
+    got = [
+        base64.b64decode(s["file"]["data"]) for s in waha.sent if s.get("chatId") == f"{to}@c.us"
+    ]
+    assert sorted([uploaded, fetched]) == sorted(got)
+
+    async with gateway.mongo() as client:
+        stored = await client.lanegate_test.messages.find_one({"_id": upload["id"]})
+    assert stored is not None
+    file_id = stored["content"]["attachments"][0]["id"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{gateway.api}/attachments/{file_id}", headers={"apikey": key}) as r,
+    ):
+        assert (200, len(uploaded)) == (r.status, r.content_length)
+        assert uploaded == await r.read()
+
+
+async def test_a_file_outgrowing_the_cap_while_streaming_to_waha_fails_at_once(
+    gateway: Gateway, waha: WahaSimulator, receiver: Receiver
+) -> None:
+    endless = HostileServer(receiver.url())
+    endless.start()
+    try:
+        name, key, _ = await waha_instance(gateway, waha, receiver)
+        status, answer = await gateway.call(
+            "POST",
+            "/message/attachment",
+            key=key,
+            json={
+                "instanceName": name,
+                "to": "5491166668888",
+                "lane": "urgent",
+                "attachmentUrl": endless.url + "/endless/big.pdf",
+            },
+        )
+        assert 202 == status, answer
+        await receiver.wait_for(event_named("message.status", id=answer["id"], status="failed"))
+    finally:
+        endless.stop()
+    _, message = await gateway.call("GET", f"/message/{answer['id']}", key=key)
+    assert "attachment_unavailable" == message["error"]["code"]
+    assert "larger than 262144 bytes" in message["error"]["message"]
+    assert [] == [s for s in waha.sent if s.get("chatId") == "5491166668888@c.us"]

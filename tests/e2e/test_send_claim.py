@@ -5,12 +5,12 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
-import aiohttp
 import pytest
 
 from lanegate.attachments import Attachment
 from lanegate.broker import Broker
 from lanegate.events import MessageDispatch, utcnow
+from lanegate.outbound import Outbound
 from lanegate.providers import Sent
 from lanegate.providers.sandbox import Sandbox
 from lanegate.store import Document, Store
@@ -85,8 +85,8 @@ async def test_a_send_cancelled_with_its_delivery_still_finishes_and_is_recorded
         }
     )
     sandbox = HeldSandbox(store, broker)
-    http = aiohttp.ClientSession()
-    files = Files(store, http, max_bytes=1024 * 1024, allow_private=True)
+    http = Outbound(allow_private=True, timeout=5)
+    files = Files(store, http, max_bytes=1024 * 1024, timeout=5)
     dispatcher = Dispatcher(
         store,
         broker,

@@ -330,7 +330,7 @@ async def test_the_ssrf_guard_refuses_loopback_and_metadata_targets(
     hooks: Gateway, events_broker: Broker, receiver: Receiver
 ) -> None:
     hooks.stack.stop("webhook_dispatcher")
-    hooks.stack.env["LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "false"
+    hooks.stack.env["LANEGATE_ALLOW_PRIVATE_TARGETS"] = "false"
     try:
         hooks.stack.start("webhook_dispatcher")
         targets = [
@@ -359,5 +359,5 @@ async def test_the_ssrf_guard_refuses_loopback_and_metadata_targets(
         assert [] == receiver.requests
     finally:
         hooks.stack.stop("webhook_dispatcher")
-        hooks.stack.env["LANEGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
+        hooks.stack.env["LANEGATE_ALLOW_PRIVATE_TARGETS"] = "true"
         hooks.stack.start("webhook_dispatcher")

@@ -17,6 +17,7 @@ import aiohttp
 
 from lanegate.attachments import Attachment
 from lanegate.events import utcnow
+from lanegate.outbound import Outbound
 from lanegate.providers import (
     Inbound,
     ProviderError,
@@ -201,7 +202,7 @@ class CloudApi:
     name = "cloud_api"
     records_sends = False
 
-    def __init__(self, http: aiohttp.ClientSession, *, timeout: float, keyring: Keyring) -> None:
+    def __init__(self, http: Outbound, *, timeout: float, keyring: Keyring) -> None:
         self._keyring = keyring
         self._http = http
         self._timeout = aiohttp.ClientTimeout(total=timeout)

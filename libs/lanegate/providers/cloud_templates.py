@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from lanegate.outbound import Outbound
 from lanegate.providers.graph import graph_request
 from lanegate.store import Document
 
@@ -23,7 +24,7 @@ class TooManyPages(Exception):
 
 
 async def template_pages(
-    http: aiohttp.ClientSession,
+    http: Outbound,
     config: Document,
     *,
     limit: aiohttp.ClientTimeout,

@@ -10,7 +10,9 @@ from typing import Any
 
 import aiohttp
 
+from lanegate.outbound import Outbound
 from lanegate.providers import ProviderError
+from lanegate.providers.calls import call
 from lanegate.store import Document
 
 
@@ -34,7 +36,7 @@ def graph_url(config: Document, path: str) -> str:
 
 
 async def graph_request(
-    http: aiohttp.ClientSession,
+    http: Outbound,
     method: str,
     config: Document,
     path: str,
@@ -43,25 +45,23 @@ async def graph_request(
     body: dict[str, Any] | None = None,
     params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One Graph API call with the instance's token; raises GraphError or a retryable
+    """One Graph API call with the instance's token; raises GraphError, Refused, or a retryable
     ProviderError when Meta cannot be reached."""
     headers = {"Authorization": f"Bearer {config['accessToken']}"}
+    answer = await call(
+        http,
+        "Graph API",
+        method,
+        graph_url(config, path),
+        json=body,
+        params=params,
+        headers=headers,
+        limit=limit,
+    )
     try:
-        async with http.request(
-            method,
-            graph_url(config, path),
-            json=body,
-            params=params,
-            headers=headers,
-            timeout=limit,
-        ) as response:
-            raw = await response.read()
-            status = response.status
-        answer = json.loads(raw) if raw else {}
-    except TimeoutError as e:
-        raise ProviderError("timeout", "Graph API did not answer in time", retryable=True) from e
-    except (aiohttp.ClientError, ValueError) as e:
-        raise ProviderError("network", f"Graph API unreachable: {e}", retryable=True) from e
-    if status >= 400:
-        raise GraphError(status, answer)
-    return answer if isinstance(answer, dict) else {}
+        decoded = json.loads(answer.body) if answer.body else {}
+    except ValueError as e:
+        raise ProviderError("bad_answer", "Graph API answered with no JSON", retryable=True) from e
+    if answer.status >= 400:
+        raise GraphError(answer.status, decoded)
+    return decoded if isinstance(decoded, dict) else {}

@@ -61,6 +61,21 @@ def phone_number_for(instance_name: str) -> str:
     return "549" + str(digest % 10**10).zfill(10)
 
 
+async def _received_file(file: Attachment) -> dict[str, Any]:
+    """What the phone keeps of a file: read through as it streams in, never held whole."""
+    digest = hashlib.sha256()
+    size = 0
+    async for chunk in file.chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return {
+        "fileName": file.file_name,
+        "contentType": file.content_type,
+        "size": size,
+        "sha256": digest.hexdigest(),
+    }
+
+
 class Sandbox:
     """The `sandbox` provider."""
 
@@ -115,6 +130,7 @@ class Sandbox:
         files: Sequence[Attachment],
     ) -> Document:
         """The phone's own record of a message it got; `received` counts every copy."""
+        received = [await _received_file(file) for file in files]
         record = await self._store.sandbox_outbox.find_one_and_update(
             {"_id": message["_id"]},
             {
@@ -123,15 +139,7 @@ class Sandbox:
                     "providerMessageId": "SBX" + secrets.token_hex(14).upper(),
                     "to": message["to"],
                     "text": text,
-                    "files": [
-                        {
-                            "fileName": f.file_name,
-                            "contentType": f.content_type,
-                            "size": len(f.data),
-                            "sha256": f.sha256,
-                        }
-                        for f in files
-                    ],
+                    "files": received,
                     "lane": message["lane"],
                     "sentAt": utcnow(),
                 },

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ import aiohttp
 
 from lanegate.attachments import Attachment
 from lanegate.events import InstanceStateName, utcnow
+from lanegate.outbound import Outbound
 from lanegate.providers import (
     Inbound,
     NotConnected,
@@ -28,6 +29,7 @@ from lanegate.providers import (
     Session,
     StateChange,
 )
+from lanegate.providers.calls import call
 from lanegate.secrets import Keyring
 from lanegate.store import Document
 
@@ -97,25 +99,31 @@ def send_request(session: str, message: Document, text: str | None) -> tuple[str
     return path, body
 
 
-def file_requests(
-    session: str, message: Document, caption: str | None, files: Sequence[Attachment]
-) -> list[tuple[str, dict[str, Any]]]:
-    """`sendFile` bodies with the files' bytes inline; the caption rides on the first."""
-    requests = []
-    for index, file in enumerate(files):
-        body: dict[str, Any] = {
-            "session": session,
-            "chatId": chat_id(message["to"]),
-            "file": {
-                "mimetype": file.content_type,
-                "filename": file.file_name,
-                "data": base64.b64encode(file.data).decode(),
-            },
-        }
-        if caption and index == 0:
-            body["caption"] = caption
-        requests.append(("/api/sendFile", body))
-    return requests
+async def base64_chunks(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The base64 encoding of a stream of bytes, chunk by chunk (each cut on 3 bytes)."""
+    rest = b""
+    async for chunk in chunks:
+        data = rest + chunk
+        cut = len(data) - len(data) % 3
+        rest = data[cut:]
+        if cut:
+            yield base64.b64encode(data[:cut])
+    if rest:
+        yield base64.b64encode(rest)
+
+
+async def file_body(
+    session: str, message: Document, caption: str | None, file: Attachment
+) -> AsyncIterator[bytes]:
+    """A `sendFile` JSON body with the file's bytes inline, base64-encoded as they stream in."""
+    fields = {"session": session, "chatId": chat_id(message["to"])}
+    if caption:
+        fields["caption"] = caption
+    described = json.dumps({"mimetype": file.content_type, "filename": file.file_name})
+    yield f'{json.dumps(fields)[:-1]}, "file": {described[:-1]}, "data": "'.encode()
+    async for encoded in base64_chunks(file.chunks):
+        yield encoded
+    yield b'"}}'
 
 
 def _message_id(answer: Any) -> str | None:
@@ -188,7 +196,7 @@ class Waha:
 
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        http: Outbound,
         *,
         keyring: Keyring,
         timeout: float,
@@ -206,26 +214,30 @@ class Waha:
         method: str,
         config: Document,
         path: str,
-        body: dict[str, Any] | None = None,
+        body: dict[str, Any] | AsyncIterator[bytes] | None = None,
     ) -> Any:
         headers = {"X-Api-Key": config["apiKey"], "Accept": "application/json"}
+        # A file's body streams in as it is sent, never held whole.
+        sent: dict[str, Any] = {"json": body} if isinstance(body, dict | None) else {"data": body}
+        if "data" in sent:
+            headers["Content-Type"] = "application/json"
+        answer = await call(
+            self._http,
+            "WAHA",
+            method,
+            config["baseUrl"] + path,
+            headers=headers,
+            limit=self._timeout,
+            **sent,
+        )
+        raw, status = answer.body, answer.status
         try:
-            async with self._http.request(
-                method, config["baseUrl"] + path, json=body, headers=headers, timeout=self._timeout
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except TimeoutError as e:
-            raise ProviderError("timeout", "WAHA did not answer in time", retryable=True) from e
-        except aiohttp.ClientError as e:
-            raise ProviderError("network", f"WAHA unreachable: {e}", retryable=True) from e
-        try:
-            answer = json.loads(raw) if raw else {}
+            decoded = json.loads(raw) if raw else {}
         except ValueError:
-            answer = {"message": raw[:200].decode(errors="replace")}
+            decoded = {"message": raw[:200].decode(errors="replace")}
         if status >= 400:
-            raise self._error(status, answer)
-        return answer
+            raise self._error(status, decoded)
+        return decoded
 
     def _error(self, status: int, answer: Any) -> ProviderError:
         text = json.dumps(answer)[:300]
@@ -246,10 +258,17 @@ class Waha:
         if instance.get("state") != "open":
             raise NotConnected(instance["_id"])
         config = self._keyring.open_config(instance["providerConfig"])
-        requests = (
-            file_requests(config["session"], message, text, files)
+        session = config["session"]
+        requests: list[tuple[str, dict[str, Any] | AsyncIterator[bytes]]] = (
+            [
+                (
+                    "/api/sendFile",
+                    file_body(session, message, text if n == 0 else None, f),
+                )
+                for n, f in enumerate(files)
+            ]
             if files
-            else [send_request(config["session"], message, text)]
+            else [send_request(session, message, text)]
         )
         first: str | None = None
         for path, body in requests:  # a file message's first id stands for the message

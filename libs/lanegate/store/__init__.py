@@ -30,6 +30,8 @@ class Store:
         self.contacts = self.db["contacts"]
         # Uploaded attachments (files and chunks in attachments.files / attachments.chunks).
         self.files = AsyncGridFSBucket(self.db, bucket_name="attachments")
+        # The same chunks, read a few at a time so a file is never held whole.
+        self.file_chunks = self.db["attachments.chunks"]
         self.rate_limits = self.db["rate_limits"]
         self.conversation_windows = self.db["conversation_windows"]
         self.scheduler_shards = self.db["scheduler_shards"]
