@@ -32,6 +32,8 @@ class Store:
         self.files = AsyncGridFSBucket(self.db, bucket_name="attachments")
         self.rate_limits = self.db["rate_limits"]
         self.conversation_windows = self.db["conversation_windows"]
+        # One record per inbound provider message id and instance, so a replay is seen as one.
+        self.inbound_seen = self.db["inbound_seen"]
         self.scheduler_shards = self.db["scheduler_shards"]
         self.scheduler_replicas = self.db["scheduler_replicas"]
         self.templates = self.db["templates"]
