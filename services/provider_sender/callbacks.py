@@ -56,8 +56,10 @@ class GatewayCallbacks:
             changes["firstConnectedAt"] = instance.get("firstConnectedAt") or utcnow()
         where = self._scope(instance)
         if reported_at is not None:
+            # A report older than the one recorded is a late or replayed callback: ignored.
             where |= _not_older(reported_at)
-            changes["stateReportedAt"] = reported_at
+        # A state set without a provider's time (a logout, the sandbox) is as of now.
+        changes["stateReportedAt"] = reported_at or changes["stateChangedAt"]
         result = await self._store.instances.update_one(where, {"$set": changes})
         if result.matched_count == 0:
             log.info("stale state report ignored", instance=instance["_id"], state=state)

@@ -88,6 +88,9 @@ class Sessions:
                 if instance.get("state") != "close":
                     await self._callbacks.state(instance, "close")
                 return {"state": "close"}
+            # What the provider answers is as of the request: a callback it sends meanwhile
+            # is newer and wins.
+            asked_at = utcnow()
             session = await (
                 provider.start(instance)
                 if request.operation == "start"
@@ -95,7 +98,10 @@ class Sessions:
             )
             if session.state != instance.get("state"):
                 await self._callbacks.state(
-                    instance, session.state, phone_number=session.phone_number
+                    instance,
+                    session.state,
+                    phone_number=session.phone_number,
+                    reported_at=asked_at,
                 )
             return {
                 "state": session.state,

@@ -332,6 +332,7 @@ class WahaPair:
     """Tenant A's WAHA message, sent and left without acks, and tenant B's own instance."""
 
     a_name: str
+    a_key: str
     a_session: str
     message_id: str
     waha_id: str
@@ -356,7 +357,7 @@ async def waha_pair(
     waha_id = (await stored_message(gateway, message_id))["providerMessageId"]
     await eventually(lambda: _sunk(sink, waha_id))
     waha.sessions[a_session].webhook_url = real_url
-    yield WahaPair(a_name, a_session, message_id, waha_id, b_name, b_session)
+    yield WahaPair(a_name, a_key, a_session, message_id, waha_id, b_name, b_session)
 
 
 def waha_body(event: str, session: Any, payload: Any, *, at_ms: Any = None) -> bytes:
@@ -504,6 +505,22 @@ async def test_stale_waha_session_status_is_ignored(
     fresh = waha_body("session.status", session, {"status": "STOPPED"})
     assert 200 == (await signed_waha(gateway, waha, name, session, fresh))[0]
     await receiver.wait_for(event_named("instance.disconnected"))
+    assert "close" == (await stored_instance(gateway, name))["state"]
+
+
+async def test_session_status_older_than_a_logout_is_ignored(
+    gateway: Gateway, waha: WahaSimulator, waha_pair: WahaPair, sink: Receiver
+) -> None:
+    name, session = waha_pair.a_name, waha_pair.a_session
+    waha.sessions[session].webhook_url = sink.url()  # only the logout itself says "close"
+    before_logout = int(time.time() * 1000) - 1
+    status, _ = await gateway.call("POST", f"/instance/{name}/logout", key=waha_pair.a_key)
+    assert 200 == status
+    assert "close" == (await stored_instance(gateway, name))["state"]
+    started = await handled(gateway)
+    working = waha_body("session.status", session, {"status": "WORKING"}, at_ms=before_logout)
+    assert 200 == (await signed_waha(gateway, waha, name, session, working))[0]
+    await settled(gateway, started, 1)
     assert "close" == (await stored_instance(gateway, name))["state"]
 
 
