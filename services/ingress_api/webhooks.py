@@ -99,7 +99,7 @@ async def cloud_handshake(request: web.Request) -> web.Response:
     summary="Meta Cloud API callbacks (statuses, inbound messages), signed with the app secret",
     tag="provider-callbacks",
     auth="none",
-    errors=(400, 401),
+    errors=(400, 401, 413),
 )
 async def cloud_callback(request: web.Request) -> web.Response:
     """Verify `X-Hub-Signature-256` against the raw body, check its shape, then hand it on."""
@@ -115,7 +115,7 @@ async def cloud_callback(request: web.Request) -> web.Response:
     summary="WAHA callbacks (message, message.ack, session.status), HMAC-SHA512 signed",
     tag="provider-callbacks",
     auth="none",
-    errors=(400, 401),
+    errors=(400, 401, 413),
 )
 async def waha_callback(request: web.Request) -> web.Response:
     """Verify `X-Webhook-Hmac` against the raw body, check its shape, then hand it on."""

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from lanegate.events import CALLBACK_SEAL_LABEL, ProviderCallback
-from lanegate.providers import CallbackRefused, Receipt, StateChange
+from lanegate.providers import CallbackRefused, Inbound, Receipt, StateChange
 from lanegate.providers.cloud_callbacks import parse_callback_body as parse_cloud
 from lanegate.providers.waha_callbacks import parse_callback_body as parse_waha
 from lanegate.secrets import Keyring, new_key
@@ -118,3 +118,18 @@ def test_the_seal_covers_every_field_of_the_event() -> None:
 def test_the_derived_key_is_not_the_sealing_key() -> None:
     key = new_key()
     assert key.encode() not in Keyring(key).derived_keys(CALLBACK_SEAL_LABEL)
+
+
+@pytest.mark.parametrize(("given", "kept"), [(-34.6, -34.6), ("-34.6", -34.6), (10, 10.0)])
+def test_a_waha_location_is_numbers_however_the_engine_writes_them(given: Any, kept: float) -> None:
+    payload = {"id": "false_x", "from": "1@c.us", "location": {"latitude": given, "longitude": 1}}
+    [report] = parse_waha(json.dumps({"event": "message", "payload": payload}).encode())
+    assert isinstance(report, Inbound) and report.content is not None
+    assert kept == report.content["latitude"]
+
+
+@pytest.mark.parametrize("bad", [{"$gt": 0}, "north", True, 1e9, None])
+def test_a_location_coordinate_that_is_no_number_is_refused(bad: Any) -> None:
+    payload = {"id": "false_x", "from": "1@c.us", "location": {"latitude": bad, "longitude": 1}}
+    body = json.dumps({"event": "message", "payload": payload}).encode()
+    assert [["payload", "location", "latitude"]] == refused_paths(parse_waha, body)

@@ -1,15 +1,32 @@
 """What the Cloud API and WAHA callback parsers share: typed fields and a refusal per field."""
 
 import json
+import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, PlainValidator, StringConstraints, ValidationError
 
 from lanegate.providers import CallbackRefused
 
 Id = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=512)]
 Text = Annotated[str, StringConstraints(strict=True, max_length=65536)]
 Name = Annotated[str, StringConstraints(strict=True, max_length=512)]
+
+
+def _coordinate(value: Any) -> float:
+    """A latitude or longitude, sent as a JSON number or (by some engines) a numeric string."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("Must be a number")
+    try:
+        number = float(value)
+    except ValueError as e:
+        raise ValueError("Must be a number") from e
+    if not math.isfinite(number) or abs(number) > 180:
+        raise ValueError("Must be a number between -180 and 180")
+    return number
+
+
+Coordinate = Annotated[float, PlainValidator(_coordinate)]
 
 
 class Shape(BaseModel):
@@ -19,8 +36,8 @@ class Shape(BaseModel):
 
 
 class Location(Shape):
-    latitude: float
-    longitude: float
+    latitude: Coordinate
+    longitude: Coordinate
     name: Name | None = None
     address: Text | None = None
     description: Text | None = None
