@@ -4,6 +4,7 @@ The routing key of an event is its `kind`; the consumer runner parses a body
 into the union of the kinds its queue is bound to.
 """
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -32,6 +33,11 @@ _STATUS_IDS = uuid.UUID("6f1c2d9e-3b8a-4c5d-9e7f-0a1b2c3d4e5f")
 def status_event_id(message_id: str, status: str) -> str:
     """The one event id of a message reaching a status, so reporting it twice dedupes."""
     return str(uuid.uuid5(_STATUS_IDS, f"{message_id}:{status}"))
+
+
+def received_event_id(instance_name: str, provider_message_id: str) -> str:
+    """The one event id of an inbound message, so a replayed callback dedupes."""
+    return str(uuid.uuid5(_STATUS_IDS, f"received:{instance_name}:{provider_message_id}"))
 
 
 class Event(BaseModel):
@@ -213,12 +219,22 @@ class ProviderRpc(Event):
     deadline: datetime
 
 
+CALLBACK_SEAL_LABEL = "lanegate provider.callback seal v1"
+
+
 class ProviderCallback(Event):
     """A provider's callback, its signature already checked by ingress, for normalising."""
 
     kind: Literal["provider.callback"] = "provider.callback"
     provider: str
     body: str
+    # ingress-api's HMAC over every other field (`sealed_content`), checked by provider-sender.
+    seal: str = ""
+
+    def sealed_content(self) -> bytes:
+        """The fields the seal covers, as canonical JSON."""
+        fields = self.model_dump(mode="json", exclude={"seal"})
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
 
 class TemplateSyncRequested(Event):

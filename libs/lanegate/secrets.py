@@ -11,6 +11,8 @@ behind `plain:v1:`, so a look-alike can neither pass for another secret nor
 stop a service that later fails to open it.
 """
 
+import hashlib
+import hmac
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,10 +69,16 @@ class Keyring:
                 "(32 url-safe base64-encoded bytes each)"
             ) from e
         self._all = MultiFernet(self._keys) if self._keys else None
+        self._names = names
 
     @property
     def enabled(self) -> bool:
         return self._all is not None
+
+    def derived_keys(self, label: str) -> list[bytes]:
+        """One key per configured key, in order, each HMAC-derived for `label` alone, so a
+        key that signs internal events never doubles as a sealing key."""
+        return [hmac.new(n.encode(), label.encode(), hashlib.sha256).digest() for n in self._names]
 
     def encrypt(self, plain: str) -> str:
         """The stored form of a secret: sealed with the first key (with no key, as given, or

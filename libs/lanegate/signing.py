@@ -4,12 +4,15 @@
 whatever its form. `webhook-signature` is keyed the way Standard Webhooks
 libraries read a secret: a `whsec_<base64>` secret by its decoded bytes, a
 plain one by its UTF-8 bytes (those libraries take it as raw bytes).
+
+The module also holds the seal ingress-api puts on the provider callbacks it publishes.
 """
 
 import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Sequence
 from functools import lru_cache
 
 STANDARD_PREFIX = "whsec_"
@@ -59,3 +62,14 @@ def signed_headers(webhook_id: str, timestamp: int, body: bytes, secret: str) ->
 def verify_gateway_signature(body: bytes, secret: str, signature: str) -> bool:
     """Check an `x-gateway-signature` in constant time."""
     return hmac.compare_digest(gateway_signature(body, secret).encode(), signature.encode())
+
+
+def event_seal(content: bytes, key: bytes) -> str:
+    """Hex HMAC-SHA256 of an event's canonical content, keyed by a derived internal key."""
+    return hmac.new(key, content, hashlib.sha256).hexdigest()
+
+
+def verify_event_seal(content: bytes, keys: Sequence[bytes], seal: str) -> bool:
+    """Whether any of `keys` (current and rotated-out) made `seal`, in constant time each."""
+    given = seal.encode()
+    return any(hmac.compare_digest(event_seal(content, key).encode(), given) for key in keys)

@@ -1,43 +1,73 @@
 """Provider callbacks in: signatures checked on the raw body, then handed to provider-sender.
 
-Nothing from a callback is processed here; a verified body is published as
-`provider.callback` for provider-sender to normalise. A bad signature gets
-401 and publishes nothing.
+A verified body is checked against its provider's shape with the parser
+provider-sender applies (400 when a field has the wrong type), then published
+as `provider.callback`, sealed so provider-sender knows ingress-api sent it.
+An unknown instance and a bad signature get the same 401 and publish nothing,
+so the routes never tell which instance names exist.
 """
 
 import hmac
+from collections.abc import Callable
 
 from aiohttp import web
 
 from ingress_api.endpoints import API
-from lanegate.errors import Forbidden, NotFound, Unauthorized
-from lanegate.events import ProviderCallback
+from lanegate.errors import Forbidden, InvalidInput, Unauthorized
+from lanegate.events import CALLBACK_SEAL_LABEL, ProviderCallback
+from lanegate.providers import CallbackRefused, Report
 from lanegate.providers.cloud_api import SIGNATURE_HEADER as HUB_HEADER
 from lanegate.providers.cloud_api import verify_hub_signature
+from lanegate.providers.cloud_callbacks import parse_callback_body as parse_cloud
 from lanegate.providers.waha import SIGNATURE_HEADER as WAHA_HEADER
 from lanegate.providers.waha import verify_waha_signature
+from lanegate.providers.waha_callbacks import parse_callback_body as parse_waha
 from lanegate.service import BROKER, KEYRING, STORE
+from lanegate.signing import event_seal
 from lanegate.store import Document
 
+Verify = Callable[[bytes, str, str | None], bool]
 
-async def _instance(request: web.Request, provider: str) -> Document:
-    instance = await request.app[STORE].instances.find_one(
+
+async def _instance(request: web.Request, provider: str) -> Document | None:
+    found: Document | None = await request.app[STORE].instances.find_one(
         {"_id": request.match_info["instanceName"], "provider": provider}
     )
-    if instance is None:
-        raise NotFound("No such instance for this provider")
-    return instance
+    return found
+
+
+async def _verified(
+    request: web.Request, provider: str, secret_field: str, header: str, verify: Verify
+) -> tuple[Document, bytes]:
+    """The instance and the raw body of a callback signed with the instance's secret; the
+    same 401 whether the instance is unknown or the signature wrong."""
+    instance = await _instance(request, provider)
+    body = await request.read()
+    config = request.app[KEYRING].open_config(instance.get("providerConfig") if instance else None)
+    secret = str(config.get(secret_field, ""))
+    if instance is None or not secret or not verify(body, secret, request.headers.get(header)):
+        raise Unauthorized("Invalid signature")
+    return instance, body
+
+
+def _check_shape(parse: Callable[[bytes], list[Report]], body: bytes) -> None:
+    try:
+        parse(body)
+    except CallbackRefused as e:
+        raise InvalidInput(e.issues) from e
 
 
 async def _forward(request: web.Request, instance: Document, body: bytes) -> web.Response:
-    await request.app[BROKER].publish(
-        ProviderCallback(
-            tenantId=instance["tenantId"],
-            instanceName=instance["_id"],
-            provider=instance["provider"],
-            body=body.decode(errors="replace"),
-        )
+    event = ProviderCallback(
+        tenantId=instance["tenantId"],
+        instanceName=instance["_id"],
+        provider=instance["provider"],
+        body=body.decode(errors="replace"),
     )
+    keys = request.app[KEYRING].derived_keys(CALLBACK_SEAL_LABEL)
+    if keys:
+        event = event.model_copy(update={"seal": event_seal(event.sealed_content(), keys[0])})
+    await request.app[BROKER].publish(event)
     return web.json_response({"received": True})
 
 
@@ -46,16 +76,17 @@ async def _forward(request: web.Request, instance: Document, body: bytes) -> web
     summary="Meta's webhook verification handshake (hub.challenge)",
     tag="provider-callbacks",
     auth="none",
-    errors=(403, 404),
+    errors=(403,),
 )
 async def cloud_handshake(request: web.Request) -> web.Response:
     """Echo `hub.challenge` when `hub.verify_token` is the instance's verify token."""
     instance = await _instance(request, "cloud_api")
-    config = request.app[KEYRING].open_config(instance.get("providerConfig"))
+    config = request.app[KEYRING].open_config(instance.get("providerConfig") if instance else None)
     expected = str(config.get("verifyToken", ""))
     token = request.query.get("hub.verify_token", "")
     if (
-        request.query.get("hub.mode") != "subscribe"
+        instance is None
+        or request.query.get("hub.mode") != "subscribe"
         or not expected
         or not hmac.compare_digest(token.encode(), expected.encode())
     ):
@@ -68,16 +99,14 @@ async def cloud_handshake(request: web.Request) -> web.Response:
     summary="Meta Cloud API callbacks (statuses, inbound messages), signed with the app secret",
     tag="provider-callbacks",
     auth="none",
-    errors=(401, 404),
+    errors=(400, 401, 413),
 )
 async def cloud_callback(request: web.Request) -> web.Response:
-    """Verify `X-Hub-Signature-256` against the raw body, then hand the body on."""
-    instance = await _instance(request, "cloud_api")
-    body = await request.read()
-    config = request.app[KEYRING].open_config(instance.get("providerConfig"))
-    secret = str(config.get("appSecret", ""))
-    if not secret or not verify_hub_signature(body, secret, request.headers.get(HUB_HEADER)):
-        raise Unauthorized("Invalid signature")
+    """Verify `X-Hub-Signature-256` against the raw body, check its shape, then hand it on."""
+    instance, body = await _verified(
+        request, "cloud_api", "appSecret", HUB_HEADER, verify_hub_signature
+    )
+    _check_shape(parse_cloud, body)
     return await _forward(request, instance, body)
 
 
@@ -86,14 +115,10 @@ async def cloud_callback(request: web.Request) -> web.Response:
     summary="WAHA callbacks (message, message.ack, session.status), HMAC-SHA512 signed",
     tag="provider-callbacks",
     auth="none",
-    errors=(401, 404),
+    errors=(400, 401, 413),
 )
 async def waha_callback(request: web.Request) -> web.Response:
-    """Verify `X-Webhook-Hmac` against the raw body, then hand the body on."""
-    instance = await _instance(request, "waha")
-    body = await request.read()
-    config = request.app[KEYRING].open_config(instance.get("providerConfig"))
-    key = str(config.get("hmacKey", ""))
-    if not key or not verify_waha_signature(body, key, request.headers.get(WAHA_HEADER)):
-        raise Unauthorized("Invalid signature")
+    """Verify `X-Webhook-Hmac` against the raw body, check its shape, then hand it on."""
+    instance, body = await _verified(request, "waha", "hmacKey", WAHA_HEADER, verify_waha_signature)
+    _check_shape(parse_waha, body)
     return await _forward(request, instance, body)

@@ -1,10 +1,16 @@
-"""Provider callbacks made into gateway state and events (the `Callbacks` of every provider)."""
+"""Provider callbacks made into gateway state and events (the `Callbacks` of every provider).
+
+Every write is scoped to the instance the report came from (its name and its
+tenant), so a callback on one instance can never touch another's messages,
+windows or state, and each report takes effect once however often it is replayed.
+"""
 
 from datetime import datetime
 from typing import Any
 
 import structlog
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from lanegate.broker import Broker
 from lanegate.events import (
@@ -15,6 +21,7 @@ from lanegate.events import (
     MessageStatus,
     PauseScope,
     TemplateSyncRequested,
+    received_event_id,
     status_event_id,
     utcnow,
 )
@@ -41,18 +48,28 @@ class GatewayCallbacks:
         phone_number: str | None = None,
         device: str | None = None,
         reason: str | None = None,
+        reported_at: datetime | None = None,
     ) -> None:
         changes: dict[str, Any] = {"state": state, "stateChangedAt": utcnow()}
         if state == "open":
             changes |= {"phoneNumber": phone_number, "connectedAt": utcnow(), "lastError": None}
             changes |= {"device": device, "platform": "WHATSAPP"}
             changes["firstConnectedAt"] = instance.get("firstConnectedAt") or utcnow()
-        await self._store.instances.update_one({"_id": instance["_id"]}, {"$set": changes})
+        where = self._scope(instance)
+        if reported_at is not None:
+            # A report older than the one recorded is a late or replayed callback: ignored.
+            where |= _not_older(reported_at)
+        # A state set without a provider's time (a logout, the sandbox) is as of now.
+        changes["stateReportedAt"] = reported_at or changes["stateChangedAt"]
+        result = await self._store.instances.update_one(where, {"$set": changes})
+        if result.matched_count == 0:
+            log.info("stale state report ignored", instance=instance["_id"], state=state)
+            return
         if state == "open":
             # Connecting again lifts a provider's pause, never the tenant's (the scheduler does
             # the same on this event).
             await self._store.instances.update_one(
-                {"_id": instance["_id"], "paused.by": {"$ne": "tenant"}}, {"$set": {"paused": None}}
+                self._scope(instance) | {"paused.by": {"$ne": "tenant"}}, {"$set": {"paused": None}}
             )
         await self._broker.publish(
             InstanceState(
@@ -75,15 +92,29 @@ class GatewayCallbacks:
         instance is `close` with the reason kept as its `lastError`."""
         error = {"code": code, "message": message, "at": utcnow()}
         await self._store.instances.update_one(
-            {"_id": instance["_id"]}, {"$set": {"lastError": error}}
+            self._scope(instance), {"$set": {"lastError": error}}
         )
         await self.state(instance, "close", reason=f"{code}: {message}")
 
+    async def state_seen(self, instance: Document, reported_at: datetime) -> bool:
+        """Record the provider's time of a report that repeats the current state; False when
+        a newer report was recorded already."""
+        result = await self._store.instances.update_one(
+            self._scope(instance) | _not_older(reported_at),
+            {"$set": {"stateReportedAt": reported_at}},
+        )
+        return result.matched_count == 1
+
     async def receipt(
-        self, provider_message_id: str, status: str, *, errors: list[dict[str, Any]] | None = None
+        self,
+        instance: Document,
+        provider_message_id: str,
+        status: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
     ) -> None:
         if status == "failed":
-            await self._failed(provider_message_id, errors or [])
+            await self._failed(instance, provider_message_id, errors or [])
             return
         if status == "sent":
             return  # recorded when the provider took the message
@@ -92,7 +123,7 @@ class GatewayCallbacks:
             log.warning("unknown receipt status", status=status)
             return
         message = await self._store.messages.find_one_and_update(
-            {"providerMessageId": provider_message_id, field: None},
+            self._sent_from(instance, provider_message_id) | {field: None},
             {"$set": {field: utcnow(), "receipt": status}},
             return_document=ReturnDocument.AFTER,
         )
@@ -124,14 +155,19 @@ class GatewayCallbacks:
         message_type: str = "conversation",
         content: dict[str, Any] | None = None,
     ) -> None:
-        # The contact wrote: a 24-hour customer-service window opens (or restarts) now.
+        seen_at = await self._first_seen(instance, provider_message_id)
+        if seen_at is None:
+            log.info("replayed inbound message ignored", instance=instance["_id"])
+            return
+        # The contact wrote: a 24-hour customer-service window opens (or restarts) then.
         await self._store.conversation_windows.update_one(
-            {"instanceName": instance["_id"], "contact": sender},
-            {"$set": {"tenantId": instance["tenantId"], "lastInboundAt": utcnow()}},
+            {"instanceName": instance["_id"], "tenantId": instance["tenantId"], "contact": sender},
+            {"$set": {"lastInboundAt": seen_at}},
             upsert=True,
         )
         await self._broker.publish(
             MessageReceived(
+                id=received_event_id(instance["_id"], provider_message_id),
                 tenantId=instance["tenantId"],
                 instanceName=instance["_id"],
                 sender=sender,
@@ -143,6 +179,26 @@ class GatewayCallbacks:
                 content=content,
             )
         )
+        await self._store.inbound_seen.update_one(
+            self._seen(instance, provider_message_id), {"$set": {"told": True}}
+        )
+
+    async def _first_seen(self, instance: Document, provider_message_id: str) -> datetime | None:
+        """When an inbound message was first seen; None when it was seen and told already."""
+        now = utcnow()
+        seen = self._seen(instance, provider_message_id)
+        try:
+            await self._store.inbound_seen.insert_one(
+                seen | {"tenantId": instance["tenantId"], "seenAt": now, "told": False}
+            )
+            return now
+        except DuplicateKeyError:
+            record = await self._store.inbound_seen.find_one(seen)
+        if record is None or record.get("told"):
+            return None
+        # An earlier try stopped before telling the tenant (a crash): finish it, as of then.
+        seen_at: datetime = record["seenAt"]
+        return seen_at
 
     async def paused(
         self,
@@ -157,10 +213,8 @@ class GatewayCallbacks:
             # A tenant's pause still on stays: its resume lifts this one too.
             tenant_pause_over = {"paused.until": {"$lte": now}}
             await self._store.instances.update_one(
-                {
-                    "_id": instance["_id"],
-                    "$or": [{"paused.by": {"$ne": "tenant"}}, tenant_pause_over],
-                },
+                self._scope(instance)
+                | {"$or": [{"paused.by": {"$ne": "tenant"}}, tenant_pause_over]},
                 {
                     "$set": {
                         "paused": {"reason": reason, "since": now, "until": until, "by": "provider"}
@@ -179,7 +233,9 @@ class GatewayCallbacks:
         )
         log.warning("instance paused", instance=instance["_id"], reason=reason, scope=scope)
 
-    async def _failed(self, provider_message_id: str, errors: list[dict[str, Any]]) -> None:
+    async def _failed(
+        self, instance: Document, provider_message_id: str, errors: list[dict[str, Any]]
+    ) -> None:
         """The provider took the message, then could not deliver it."""
         first = errors[0] if errors else {}
         error = {
@@ -188,7 +244,7 @@ class GatewayCallbacks:
             "errors": errors,
         }
         message = await self._store.messages.find_one_and_update(
-            {"providerMessageId": provider_message_id, "status": "sent"},
+            self._sent_from(instance, provider_message_id) | {"status": "sent"},
             {"$set": {"status": "failed", "error": error, "failedAt": utcnow()}},
             return_document=ReturnDocument.AFTER,
         )
@@ -208,3 +264,30 @@ class GatewayCallbacks:
                 error=error,
             )
         )
+
+    @staticmethod
+    def _scope(instance: Document) -> Document:
+        return {"_id": instance["_id"], "tenantId": instance["tenantId"]}
+
+    @staticmethod
+    def _sent_from(instance: Document, provider_message_id: str) -> Document:
+        """The filter of a message this instance sent, by the provider's id of it."""
+        return {
+            "providerMessageId": provider_message_id,
+            "instanceName": instance["_id"],
+            "tenantId": instance["tenantId"],
+        }
+
+    @staticmethod
+    def _seen(instance: Document, provider_message_id: str) -> Document:
+        return {"instanceName": instance["_id"], "providerMessageId": provider_message_id}
+
+
+def _not_older(reported_at: datetime) -> Document:
+    """Matches an instance whose recorded provider report is not newer than `reported_at`."""
+    return {
+        "$or": [
+            {"stateReportedAt": {"$exists": False}},
+            {"stateReportedAt": {"$lte": reported_at}},
+        ]
+    }

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from lanegate.broker import EventHandler, Reject
 from lanegate.events import (
+    CALLBACK_SEAL_LABEL,
     AnyEvent,
     InstanceResumed,
     MessageDispatch,
@@ -84,7 +85,13 @@ def handler(app: web.Application) -> EventHandler:
         max_attempts=settings.provider_max_attempts,
         backoff=settings.provider_backoff_seconds,
     )
-    sessions = Sessions(app[STORE], app[BROKER], registry, callbacks)
+    sessions = Sessions(
+        app[STORE],
+        app[BROKER],
+        registry,
+        callbacks,
+        seal_keys=app[KEYRING].derived_keys(CALLBACK_SEAL_LABEL),
+    )
 
     async def handle(event: AnyEvent) -> None:
         if isinstance(event, MessageDispatch):

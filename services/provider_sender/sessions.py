@@ -2,12 +2,14 @@
 
 import base64
 import time
+from collections.abc import Sequence
 
 import structlog
 
 from lanegate.broker import Broker, Reject
 from lanegate.events import ProviderCallback, ProviderRpc, TemplateStatusReported, utcnow
 from lanegate.providers import (
+    CallbackRefused,
     Inbound,
     Provider,
     ProviderError,
@@ -18,6 +20,8 @@ from lanegate.providers import (
 )
 from lanegate.providers.calls import record_refusal
 from lanegate.providers.cloud_api import pause_of
+from lanegate.providers.waha_callbacks import parse_envelope
+from lanegate.signing import verify_event_seal
 from lanegate.store import Document, Store
 from provider_sender.callbacks import GatewayCallbacks
 from provider_sender.metrics import PROVIDER_SECONDS
@@ -34,11 +38,15 @@ class Sessions:
         broker: Broker,
         providers: dict[str, Provider],
         callbacks: GatewayCallbacks,
+        *,
+        seal_keys: Sequence[bytes],
     ) -> None:
         self._store = store
         self._broker = broker
         self._providers = providers
         self._callbacks = callbacks
+        # Empty without LANEGATE_SECRET_KEY (development): callback events are then unsealed.
+        self._seal_keys = seal_keys
 
     async def _instance(self, name: str) -> tuple[Document, Provider]:
         instance = await self._store.instances.find_one({"_id": name})
@@ -85,6 +93,9 @@ class Sessions:
                 if instance.get("state") != "close":
                     await self._callbacks.state(instance, "close")
                 return {"state": "close"}
+            # What the provider answers is as of the request: a callback it sends meanwhile
+            # is newer and wins.
+            asked_at = utcnow()
             session = await (
                 provider.start(instance)
                 if request.operation == "start"
@@ -92,7 +103,10 @@ class Sessions:
             )
             if session.state != instance.get("state"):
                 await self._callbacks.state(
-                    instance, session.state, phone_number=session.phone_number
+                    instance,
+                    session.state,
+                    phone_number=session.phone_number,
+                    reported_at=asked_at,
                 )
             elif session.state == "open" and instance.get("lastError"):
                 await self._store.instances.update_one(
@@ -109,16 +123,27 @@ class Sessions:
             )
 
     async def callback(self, event: ProviderCallback) -> None:
-        """Apply every report of a callback whose signature ingress has checked."""
+        """Apply every report of a callback whose signature ingress has checked (its seal says
+        ingress-api published it), on the instance and tenant it arrived for."""
+        if self._seal_keys and not verify_event_seal(
+            event.sealed_content(), self._seal_keys, event.seal
+        ):
+            log.warning("provider callback without ingress-api's seal", instance=event.instanceName)
+            raise Reject("provider.callback not sealed by ingress-api")
         instance, provider = await self._instance(event.instanceName)
+        if (instance["tenantId"], instance["provider"]) != (event.tenantId, event.provider):
+            raise Reject(f"{event.instanceName} is not a {event.provider} instance of the tenant")
         try:
             reports = provider.parse_callback(instance, event.body.encode())
-        except (ValueError, KeyError, TypeError) as e:
-            raise Reject(f"unreadable {event.provider} callback: {e!r}") from e
+        except CallbackRefused as e:
+            raise Reject(f"malformed {event.provider} callback: {e}") from e
+        if not self._same_session(instance, event):
+            log.warning("callback for another session ignored", instance=instance["_id"])
+            return
         for report in reports:
             if isinstance(report, Receipt):
                 await self._callbacks.receipt(
-                    report.provider_message_id, report.status, errors=report.errors
+                    instance, report.provider_message_id, report.status, errors=report.errors
                 )
                 pause = pause_of(report.errors) if report.status == "failed" else None
                 if pause is not None:
@@ -135,7 +160,7 @@ class Sessions:
                     message_type=report.message_type,
                     content=report.content,
                 )
-            elif isinstance(report, TemplateUpdate):
+            elif isinstance(report, TemplateUpdate) and self._own_waba(instance, report):
                 # Templates are template-sync's: it records the status and tells the tenant.
                 await self._broker.publish(
                     TemplateStatusReported(
@@ -150,9 +175,36 @@ class Sessions:
                         category=report.category,
                     )
                 )
-            elif isinstance(report, StateChange) and report.state != instance.get("state"):
-                await self._callbacks.state(
-                    instance, report.state, phone_number=report.phone_number
-                )
-                instance["state"] = report.state
+            elif isinstance(report, StateChange):
+                await self._state_change(instance, report)
         log.info("provider callback applied", provider=event.provider, reports=len(reports))
+
+    async def _state_change(self, instance: Document, report: StateChange) -> None:
+        """Apply a reported session state unless a newer report was recorded already."""
+        if report.state != instance.get("state"):
+            await self._callbacks.state(
+                instance,
+                report.state,
+                phone_number=report.phone_number,
+                reported_at=report.reported_at,
+            )
+            instance["state"] = report.state
+        elif report.reported_at is not None:
+            await self._callbacks.state_seen(instance, report.reported_at)
+
+    def _same_session(self, instance: Document, event: ProviderCallback) -> bool:
+        """False for a WAHA callback naming a session other than the instance's own."""
+        if event.provider != "waha":
+            return True
+        session = parse_envelope(event.body.encode()).session
+        own = (instance.get("providerConfig") or {}).get("session")
+        return session is None or own is None or session == own
+
+    @staticmethod
+    def _own_waba(instance: Document, report: TemplateUpdate) -> bool:
+        """Whether a template report is about the instance's own WhatsApp Business Account."""
+        own = (instance.get("providerConfig") or {}).get("wabaId")
+        if own is not None and report.waba_id != str(own):
+            log.warning("template report for another account ignored", instance=instance["_id"])
+            return False
+        return True

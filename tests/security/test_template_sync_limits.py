@@ -6,9 +6,9 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 
+from lanegate.outbound import Outbound
 from lanegate.secrets import Keyring
 from lanegate.store import Document, Store
 from template_sync.sync import API_ERROR, SyncFailed, SyncLimits, TemplateSync
@@ -22,9 +22,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+async def http() -> AsyncIterator[Outbound]:
+    client = Outbound(allow_private=True, timeout=5)
+    yield client
+    await client.close()
 
 
 async def _instance(store: Store, meta: MetaSimulator) -> tuple[Document, Number]:
@@ -45,7 +46,7 @@ async def _instance(store: Store, meta: MetaSimulator) -> tuple[Document, Number
     return instance, number
 
 
-def _syncer(store: Store, http: aiohttp.ClientSession, **limits: Any) -> TemplateSync:
+def _syncer(store: Store, http: Outbound, **limits: Any) -> TemplateSync:
     return TemplateSync(
         store, http, timeout=5, backoff=1, keyring=Keyring(""), limits=SyncLimits(**limits)
     )
@@ -63,7 +64,7 @@ async def _outcome(store: Store, instance: Document) -> dict[str, Any]:
 
 
 async def test_an_account_paging_for_ever_is_read_to_the_page_limit_and_deletes_nothing(
-    store: Store, meta: MetaSimulator, http: aiohttp.ClientSession
+    store: Store, meta: MetaSimulator, http: Outbound
 ) -> None:
     instance, number = await _instance(store, meta)
     meta.set_templates(number, five_templates())
@@ -85,7 +86,7 @@ async def test_an_account_paging_for_ever_is_read_to_the_page_limit_and_deletes_
 
 
 async def test_an_instance_never_keeps_more_templates_than_the_limit(
-    store: Store, meta: MetaSimulator, http: aiohttp.ClientSession
+    store: Store, meta: MetaSimulator, http: Outbound
 ) -> None:
     instance, number = await _instance(store, meta)
     syncer = _syncer(store, http, max_templates=7)
@@ -102,7 +103,7 @@ async def test_an_instance_never_keeps_more_templates_than_the_limit(
 
 
 async def test_an_account_slower_than_its_time_budget_is_cut_short(
-    store: Store, meta: MetaSimulator, http: aiohttp.ClientSession
+    store: Store, meta: MetaSimulator, http: Outbound
 ) -> None:
     instance, number = await _instance(store, meta)
     meta.endless_templates(number)

@@ -6,16 +6,12 @@ from typing import Any
 import pytest
 
 from lanegate.providers import Inbound, Receipt, StateChange
-from lanegate.providers.cloud_api import (
-    classify,
-    hub_signature,
-    parse_callback_body,
-    verify_hub_signature,
-)
+from lanegate.providers.cloud_api import classify, hub_signature, verify_hub_signature
+from lanegate.providers.cloud_callbacks import parse_callback_body
 from lanegate.providers.cloud_payloads import message_payload
 from lanegate.providers.sandbox import PAIRING_ALPHABET, pairing_code, qr_token
-from lanegate.providers.waha import parse_callback_body as parse_waha
 from lanegate.providers.waha import send_request, verify_waha_signature, waha_signature
+from lanegate.providers.waha_callbacks import parse_callback_body as parse_waha
 from tests.simulators.meta_schema import problems
 
 MESSAGES: dict[str, dict[str, Any]] = {

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from lanegate.providers import TemplateUpdate
-from lanegate.providers.cloud_api import parse_callback_body
+from lanegate.providers.cloud_callbacks import parse_callback_body
 from lanegate.providers.cloud_payloads import message_payload
 from lanegate.templates import TemplateMismatch, send_components, variables_of
 from tests.simulators.meta_schema import problems

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from pydantic import ValidationError
+
 from lanegate.attachments import Attachment
 from lanegate.events import InstanceStateName, PauseScope
 from lanegate.store import Document
@@ -43,6 +45,27 @@ class ProviderError(Exception):
         self.after = after
         self.until = until
         self.details = details
+
+
+class CallbackRefused(ValueError):
+    """Raised when a callback body is not its provider's shape (not JSON, or a field of the
+    wrong type); `issues` names each bad field by its path in the body."""
+
+    def __init__(self, issues: Sequence[tuple[Sequence[str | int], str]]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, p))}: {m}" for p, m in issues))
+        self.issues = [(list(path), message) for path, message in issues]
+
+    @classmethod
+    def from_pydantic(
+        cls, error: ValidationError, prefix: Sequence[str | int] = ()
+    ) -> "CallbackRefused":
+        """Every error pydantic found, each at its path under `prefix`."""
+        return cls(
+            [
+                ([*prefix, *e["loc"]], str(e["msg"]).removeprefix("Value error, "))
+                for e in error.errors()
+            ]
+        )
 
 
 class NotConnected(ProviderError):
@@ -94,11 +117,12 @@ class Inbound:
 
 @dataclass(frozen=True)
 class StateChange:
-    """The session's connection changed."""
+    """The session's connection changed; `reported_at` is the provider's own time of it."""
 
     state: InstanceStateName
     phone_number: str | None = None
     provider_status: str | None = None
+    reported_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +154,12 @@ class Callbacks(Protocol):
     ) -> None: ...
 
     async def receipt(
-        self, provider_message_id: str, status: str, *, errors: list[dict[str, Any]] | None = None
+        self,
+        instance: Document,
+        provider_message_id: str,
+        status: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
     ) -> None: ...
 
     async def paused(

@@ -8,7 +8,6 @@ messages for every `entry[]` and `changes[]`.
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,23 +17,14 @@ import aiohttp
 from lanegate.attachments import Attachment
 from lanegate.events import utcnow
 from lanegate.outbound import Outbound
-from lanegate.providers import (
-    Inbound,
-    ProviderError,
-    Receipt,
-    Report,
-    Sent,
-    Session,
-    TemplateUpdate,
-    Unsupported,
-)
+from lanegate.providers import ProviderError, Report, Sent, Session, Unsupported
+from lanegate.providers.cloud_callbacks import parse_callback_body
 from lanegate.providers.cloud_payloads import message_payload
 from lanegate.providers.graph import GraphError, graph_request
 from lanegate.secrets import Keyring
 from lanegate.store import Document
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-TEMPLATE_STATUS_FIELD = "message_template_status_update"
 
 THROUGHPUT = 130429
 PAIR_RATE = 131056
@@ -113,87 +103,6 @@ def pause_of(errors: list[dict[str, Any]] | None) -> tuple[str, datetime] | None
         if isinstance(code, int) and code in PAUSE_SECONDS:
             return PAUSE_REASONS[code], utcnow() + timedelta(seconds=PAUSE_SECONDS[code])
     return None
-
-
-def _inbound(message: dict[str, Any], names: dict[str, str]) -> Inbound:
-    kind = message.get("type", "unknown")
-    text: str | None = None
-    content: dict[str, Any] | None = None
-    message_type = f"{kind}Message"
-    if kind == "text":
-        message_type, text = "conversation", message["text"]["body"]
-    elif kind in ("image", "document", "audio", "video", "sticker"):
-        media = message.get(kind, {})
-        content = {
-            "mediaId": media.get("id"),
-            "mimeType": media.get("mime_type"),
-            "caption": media.get("caption"),
-            "fileName": media.get("filename"),
-        }
-    elif kind == "location":
-        content = dict(message.get("location", {}))
-    elif kind == "reaction":
-        reaction = message.get("reaction", {})
-        text = reaction.get("emoji")
-        content = {"messageId": reaction.get("message_id"), "emoji": reaction.get("emoji")}
-    elif kind == "interactive":
-        reply = message["interactive"].get("button_reply") or message["interactive"].get(
-            "list_reply", {}
-        )
-        message_type = (
-            "buttonsResponseMessage"
-            if "button_reply" in message["interactive"]
-            else "listResponseMessage"
-        )
-        text = reply.get("title")
-        content = {"id": reply.get("id"), "title": reply.get("title")}
-    elif kind == "button":
-        message_type, text = "buttonsResponseMessage", message["button"].get("text")
-        content = {"id": message["button"].get("payload"), "title": text}
-    return Inbound(
-        sender=message["from"],
-        push_name=names.get(message["from"]),
-        message_type=message_type,
-        text=text,
-        provider_message_id=message["id"],
-        sent_at=int(message.get("timestamp", 0)),
-        content=content,
-    )
-
-
-def _template_update(waba_id: str, value: dict[str, Any]) -> TemplateUpdate:
-    reason = value.get("reason")
-    return TemplateUpdate(
-        waba_id=waba_id,
-        meta_template_id=str(value["message_template_id"]),
-        name=str(value["message_template_name"]),
-        language=str(value["message_template_language"]),
-        status=str(value["event"]),
-        reason=None if reason in (None, "NONE") else str(reason),
-        category=value.get("message_template_category"),
-    )
-
-
-def parse_callback_body(body: bytes) -> list[Report]:
-    """Every status, inbound message and template status change of a Cloud API callback."""
-    payload = json.loads(body)
-    reports: list[Report] = []
-    for entry in payload.get("entry", []):
-        for change in entry.get("changes", []):
-            if change.get("field") == TEMPLATE_STATUS_FIELD:
-                reports.append(_template_update(str(entry.get("id", "")), change["value"]))
-                continue
-            if change.get("field") != "messages":
-                continue
-            value = change.get("value", {})
-            for status in value.get("statuses", []):
-                reports.append(Receipt(status["id"], status["status"], errors=status.get("errors")))
-            names = {
-                c.get("wa_id", ""): c.get("profile", {}).get("name")
-                for c in value.get("contacts", [])
-            }
-            reports += [_inbound(m, names) for m in value.get("messages", [])]
-    return reports
 
 
 class CloudApi:

@@ -119,7 +119,7 @@ class Sandbox:
         record = await self._receive(instance, message, text, files)
         sent = Sent(record["providerMessageId"])
         delivered, read = self._delays(config)
-        self._later(self._receipts(sent.provider_message_id, delivered, read))
+        self._later(self._receipts(instance, sent.provider_message_id, delivered, read))
         return sent
 
     async def _receive(
@@ -215,11 +215,13 @@ class Sandbox:
             sent_at=int(time.time()),
         )
 
-    async def _receipts(self, provider_message_id: str, delivered: float, read: float) -> None:
+    async def _receipts(
+        self, instance: Document, provider_message_id: str, delivered: float, read: float
+    ) -> None:
         await asyncio.sleep(delivered)
-        await self._callbacks.receipt(provider_message_id, "delivered")
+        await self._callbacks.receipt(instance, provider_message_id, "delivered")
         await asyncio.sleep(max(0.0, read - delivered))
-        await self._callbacks.receipt(provider_message_id, "read")
+        await self._callbacks.receipt(instance, provider_message_id, "read")
 
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

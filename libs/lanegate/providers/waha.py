@@ -17,33 +17,16 @@ from typing import Any
 import aiohttp
 
 from lanegate.attachments import Attachment
-from lanegate.events import InstanceStateName, utcnow
+from lanegate.events import utcnow
 from lanegate.outbound import Outbound
-from lanegate.providers import (
-    Inbound,
-    NotConnected,
-    ProviderError,
-    Receipt,
-    Report,
-    Sent,
-    Session,
-    StateChange,
-)
+from lanegate.providers import NotConnected, ProviderError, Report, Sent, Session
 from lanegate.providers.calls import call
+from lanegate.providers.waha_callbacks import STATES, number_of, parse_callback_body
 from lanegate.secrets import Keyring
 from lanegate.store import Document
 
 SIGNATURE_HEADER = "X-Webhook-Hmac"
 EVENTS = ["message", "message.ack", "session.status"]
-STATES: dict[str, InstanceStateName] = {
-    "STARTING": "connecting",
-    "SCAN_QR_CODE": "close",
-    "WORKING": "open",
-    "FAILED": "close",
-    "STOPPED": "close",
-}
-ACKS = {-1: "failed", 1: "sent", 2: "delivered", 3: "read", 4: "read"}
-MEDIA_TYPES = {"image": "imageMessage", "video": "videoMessage", "audio": "audioMessage"}
 
 
 def waha_signature(body: bytes, key: str) -> str:
@@ -61,11 +44,6 @@ def verify_waha_signature(body: bytes, key: str, header: str | None) -> bool:
 def chat_id(number: str) -> str:
     """A WhatsApp number as WAHA's chat id."""
     return f"{number}@c.us"
-
-
-def number_of(chat: str) -> str:
-    """The number part of a chat id (`5491112345678@c.us` -> `5491112345678`)."""
-    return chat.split("@", 1)[0]
 
 
 def send_request(session: str, message: Document, text: str | None) -> tuple[str, dict[str, Any]]:
@@ -145,47 +123,6 @@ def _lock_end(session: Any, fallback: float) -> datetime:
         except ValueError:
             pass
     return utcnow() + timedelta(seconds=fallback)
-
-
-def _inbound(payload: dict[str, Any]) -> Inbound:
-    media = payload.get("media") or {}
-    message_type = "conversation"
-    content: dict[str, Any] | None = None
-    text: str | None = payload.get("body") or None
-    if payload.get("hasMedia"):
-        mime = str(media.get("mimetype", ""))
-        message_type = MEDIA_TYPES.get(mime.split("/", 1)[0], "documentMessage")
-        content = {"url": media.get("url"), "mimeType": mime, "fileName": media.get("filename")}
-        content["caption"], text = text, None
-    elif payload.get("location"):
-        message_type, content = "locationMessage", dict(payload["location"])
-    return Inbound(
-        sender=number_of(str(payload.get("from", ""))),
-        push_name=(payload.get("_data") or {}).get("notifyName"),
-        message_type=message_type,
-        text=text,
-        provider_message_id=str(payload["id"]),
-        sent_at=int(payload.get("timestamp", 0)),
-        content=content,
-    )
-
-
-def parse_callback_body(body: bytes) -> list[Report]:
-    """The report one WAHA callback carries (none for events we do not map)."""
-    event = json.loads(body)
-    payload = event.get("payload") or {}
-    kind = event.get("event")
-    if kind == "message" and not payload.get("fromMe"):
-        return [_inbound(payload)]
-    if kind == "message.ack" and payload.get("ack") in ACKS:
-        errors = [{"code": "ack_error", "title": "WhatsApp reported an error"}]
-        status = ACKS[payload["ack"]]
-        return [Receipt(str(payload["id"]), status, errors=errors if status == "failed" else None)]  # type: ignore[arg-type]
-    if kind == "session.status" and payload.get("status") in STATES:
-        me = payload.get("me") or event.get("me") or {}
-        number = number_of(me["id"]) if me.get("id") else None
-        return [StateChange(STATES[payload["status"]], number, payload["status"])]
-    return []
 
 
 class Waha:

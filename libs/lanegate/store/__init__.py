@@ -34,6 +34,8 @@ class Store:
         self.file_chunks = self.db["attachments.chunks"]
         self.rate_limits = self.db["rate_limits"]
         self.conversation_windows = self.db["conversation_windows"]
+        # One record per inbound provider message id and instance, so a replay is seen as one.
+        self.inbound_seen = self.db["inbound_seen"]
         self.scheduler_shards = self.db["scheduler_shards"]
         self.scheduler_replicas = self.db["scheduler_replicas"]
         self.templates = self.db["templates"]

@@ -77,6 +77,13 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
         ),
     ],
+    "inbound_seen": [
+        IndexModel(
+            [("instanceName", ASCENDING), ("providerMessageId", ASCENDING)],
+            name="instance_provider_message",
+            unique=True,
+        ),
+    ],
     "lane_state": [IndexModel([("shard", ASCENDING)], name="shard")],
     "scheduler_replicas": [IndexModel([("seenAt", ASCENDING)], name="seen")],
     "templates": [
