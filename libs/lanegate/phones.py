@@ -68,7 +68,9 @@ def _readings(written: str, digits: str, country: str | None) -> list[tuple[Phon
             readings.append((_parsed("+" + digits[2:], None), True))
         if not plain and not digits.startswith("0"):
             readings.append((_parsed("+" + digits, None), True))
-    return [(number, lenient) for number, lenient in readings if number is not None]
+    # A national part of only zeros parses to national_number 0, whose leading-zero count
+    # shifts between readings: no such number exists.
+    return [(n, lenient) for n, lenient in readings if n is not None and n.national_number > 0]
 
 
 @lru_cache(maxsize=65_536)

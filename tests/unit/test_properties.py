@@ -5,12 +5,13 @@ import hmac
 import random
 
 import phonenumbers
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from lanegate.api import TextMessage, parse_instance_name
-from lanegate.phones import normalized
+from lanegate.phones import InvalidPhoneNumber, normalized
 from lanegate.providers.cloud_api import hub_signature, verify_hub_signature
 from lanegate.providers.waha import verify_waha_signature, waha_signature
 from lanegate.signing import gateway_signature, standard_signature, verify_gateway_signature
@@ -75,6 +76,12 @@ def test_any_accepted_to_is_stored_as_digits_that_read_back_as_themselves(to: st
         return
     assert stored.isascii() and stored.isdigit() and len(stored) <= 15
     assert stored == normalized(stored)
+
+
+@pytest.mark.parametrize("written", ["3580000000", "+358 000 000", "35800000", "+39 0000 0000"])
+def test_a_national_part_of_only_zeros_is_no_number(written: str) -> None:
+    with pytest.raises(InvalidPhoneNumber):
+        normalized(written)
 
 
 @given(st.from_regex(r"[1-9][0-9]{7,14}", fullmatch=True), st.sampled_from([None, "BR", "US"]))
