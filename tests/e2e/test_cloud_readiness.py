@@ -31,6 +31,11 @@ async def status_of(gateway: Gateway, key: str, name: str) -> dict[str, Any]:
     return dict(body)
 
 
+async def templates_synced(gateway: Gateway, key: str, name: str) -> bool:
+    sync = (await status_of(gateway, key, name))["templateSync"]
+    return sync is not None and sync["result"] == "ok"
+
+
 def digits(number: Number) -> str:
     return "".join(c for c in number.display_phone_number if c.isdigit())
 
@@ -54,11 +59,7 @@ async def test_good_credentials_open_the_number_at_create_and_sync_its_templates
     told = await receiver.wait_for(event_named("instance.connected", phoneNumber=digits(number)))
     assert name == json.loads(told[0].body)["instanceName"]
 
-    async def templates_synced() -> bool:
-        sync = (await status_of(gateway, key, name))["templateSync"]
-        return sync is not None and sync["result"] == "ok"
-
-    await eventually(templates_synced)
+    await eventually(lambda: templates_synced(gateway, key, name))
     _, body = await gateway.call(
         "GET", "/whatsapp/templates", key=key, params={"instance_id": name}
     )
@@ -152,6 +153,8 @@ async def test_a_bad_provider_config_patch_is_400_and_changes_nothing(
 ) -> None:
     key, name, number = await fresh(gateway, meta)
     await create_cloud(gateway, key, name, receiver, cloud_config(number, meta))
+    # The sync an opened number starts writes its outcome: wait for it, so only PATCHes remain.
+    await eventually(lambda: templates_synced(gateway, key, name))
     async with gateway.mongo() as client:
         before = await client.lanegate_test.instances.find_one({"_id": name})
 
