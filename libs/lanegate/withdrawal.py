@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from lanegate.broker import Broker
 from lanegate.events import Event, MessageDispatch
-from lanegate.statuses import CANCELABLE, TRIED, cancelable
+from lanegate.lifecycle import CANCELABLE, TRIED, cancelable
 from lanegate.store import Document, Store
 
 # What `end_one` reads of the message it ends, for the event it publishes.

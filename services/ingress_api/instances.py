@@ -38,9 +38,9 @@ from lanegate.errors import (
 )
 from lanegate.events import InstanceConfigured, utcnow
 from lanegate.lanes import THROUGHPUT_DEFAULTS, pacing_for
+from lanegate.lifecycle import WAITING
 from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import BROKER, KEYRING, STORE
-from lanegate.statuses import WAITING
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)

@@ -6,12 +6,11 @@ from pymongo import ReturnDocument
 
 from ingress_api.auth import Caller, caller
 from ingress_api.endpoints import API
-from lanegate import statuses
 from lanegate.api import MessageChanged
 from lanegate.errors import Conflict, NotFound, Unavailable
 from lanegate.events import accepted, canceled, utcnow
+from lanegate.lifecycle import CANCELABLE, HANDED_OVER, UNTRIED, Status, cancelable, public
 from lanegate.service import BROKER, STORE
-from lanegate.statuses import UNTRIED, cancelable, public
 from lanegate.store import Document, Store
 from lanegate.withdrawal import withdraw_one
 
@@ -45,7 +44,7 @@ async def _change(
             )
         raise Conflict("Message changed while this request ran; retry")
     status = public(current["status"])
-    if current["status"] in ("dispatching", "sending"):
+    if current["status"] in HANDED_OVER:
         status = "being sent"
     raise Conflict(f"Message is {status}; only {' or '.join(expected)} messages can change")
 
@@ -54,7 +53,7 @@ async def _tell_scheduler(request: web.Request, message: Document, status: str) 
     """Let the scheduler forget the message now; if this is lost, its claim fails later anyway."""
     try:
         await request.app[BROKER].publish(
-            canceled(message, "rejected" if status == "rejected" else "canceled")
+            canceled(message, "rejected" if status == Status.REJECTED else "canceled")
         )
     except Exception as e:
         log.warning("cancel not announced; the scheduler skips it at dispatch", error=repr(e))
@@ -98,7 +97,7 @@ async def approve(request: web.Request) -> web.Response:
 )
 async def reject(request: web.Request) -> web.Response:
     """Move a `pending_approval` message to `rejected`."""
-    return await _retire(request, ["pending_approval"], "rejected", "rejectedAt")
+    return await _retire(request, [Status.PENDING_APPROVAL], Status.REJECTED, "rejectedAt")
 
 
 @API.post(
@@ -111,7 +110,7 @@ async def reject(request: web.Request) -> web.Response:
 )
 async def cancel(request: web.Request) -> web.Response:
     """Move a `pending` or `pending_approval` message to `canceled`."""
-    return await _retire(request, list(statuses.CANCELABLE), "canceled", "canceledAt")
+    return await _retire(request, list(CANCELABLE), Status.CANCELED, "canceledAt")
 
 
 async def _retire(

@@ -49,6 +49,7 @@ from lanegate.events import (
     expired,
 )
 from lanegate.lanes import LANES
+from lanegate.lifecycle import HANDED_BACK, HANDED_OVER, SEND_OUTCOMES, Status
 from lanegate.store import Document, Store
 from lanegate.withdrawal import end_one
 
@@ -267,7 +268,7 @@ class Scheduler:
             if await self._current(event):
                 self._accepted(event)
         elif isinstance(event, MessageStatus):
-            if event.status in ("sent", "failed"):
+            if event.status in SEND_OUTCOMES:
                 sent_at = event.occurredAt.timestamp() if event.status == "sent" else None
                 self.planner.settle(name, event.messageId, sent_at)
         elif isinstance(event, InstanceState):
@@ -318,7 +319,7 @@ class Scheduler:
         if event.messageId in self._claiming:
             return False
         message = await self._store.messages.find_one({"_id": event.messageId}, {"status": 1})
-        return message is not None and message["status"] in ("pending", "deferred")
+        return message is not None and message["status"] in HANDED_BACK
 
     def _accepted(self, event: MessageAccepted) -> None:
         valid_until = event.validUntil.timestamp() if event.validUntil else None
@@ -411,10 +412,10 @@ class Scheduler:
             claimed = await self._store.messages.find_one_and_update(
                 {
                     "_id": decision.message_id,
-                    "status": "pending",
+                    "status": Status.PENDING,
                     "$or": [{"validUntil": None}, {"validUntil": {"$gt": _at(decision.at)}}],
                 },
-                {"$set": {"status": "dispatching", "dispatchedAt": _at(decision.at)}},
+                {"$set": {"status": Status.DISPATCHING, "dispatchedAt": _at(decision.at)}},
                 CLAIM_FIELDS,
             )
         finally:
@@ -440,7 +441,7 @@ class Scheduler:
         provider-sender by a flush) holds its line until its outcome, as a send does, and is
         published again by the stale check should that dispatch have been lost."""
         message = await self._store.messages.find_one({"_id": decision.message_id}, {"status": 1})
-        on_its_way = message is not None and message["status"] in ("dispatching", "sending")
+        on_its_way = message is not None and message["status"] in HANDED_OVER
         if on_its_way and decision.instance in self.planner:
             self.planner.mark_in_flight(decision.instance, decision.message_id, self._clock())
 
@@ -448,7 +449,7 @@ class Scheduler:
         """Put a decided but unclaimed message back in its line, as stored."""
         message = await self._store.messages.find_one({"_id": decision.message_id}, MESSAGE_FIELDS)
         self.planner.undo(decision)
-        if message is not None and message["status"] == "pending":
+        if message is not None and message["status"] == Status.PENDING:
             self._loader.add(message, self._clock())
         self.poke()
 
@@ -456,7 +457,7 @@ class Scheduler:
         # Tried before, it may be on the phone: provider-sender asks the provider first.
         now = _at(self._clock())
         due = {"_id": message_id, "validUntil": {"$lte": now}}
-        ended = await end_one(self._store, self._broker, due, "expired", now, expired)
+        ended = await end_one(self._store, self._broker, due, Status.EXPIRED, now, expired)
         if ended == "ended":
             log.info("message expired", message_id=message_id, instance=name)
         elif ended == "withdrawn":
@@ -478,7 +479,12 @@ class Scheduler:
         match = {"_id": message_id, "instanceName": name}
         now = _at(self._clock())
         ended = await end_one(
-            self._store, self._broker, match, "canceled", now, lambda m: canceled(m, "canceled")
+            self._store,
+            self._broker,
+            match,
+            Status.CANCELED,
+            now,
+            lambda m: canceled(m, "canceled"),
         )
         outcome = {
             "ended": "message of a deleted instance canceled",
@@ -491,15 +497,15 @@ class Scheduler:
         message = await self._store.messages.find_one(
             {"_id": decision.message_id}, {**MESSAGE_FIELDS, "tenantId": 1, "sentAt": 1}
         )
-        if message is not None and message["status"] == "pending":
+        if message is not None and message["status"] == Status.PENDING:
             # Never claimed (the store failed under the claim): plan it again. Its slot
             # stays counted, which can only hold the lane back, never exceed a cap.
             self.planner.settle(decision.instance, decision.message_id, None)
             self._loader.add(message, self._clock())
             self.poke()
             return
-        if message is None or message["status"] not in ("dispatching", "sending"):
-            sent = message is not None and message["status"] == "sent"
+        if message is None or message["status"] not in HANDED_OVER:
+            sent = message is not None and message["status"] == Status.SENT
             sent_at = seconds(message.get("sentAt")) if sent and message else None
             self.planner.settle(decision.instance, decision.message_id, sent_at)
             self.poke()

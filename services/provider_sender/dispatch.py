@@ -34,6 +34,7 @@ from lanegate.events import (
     status_event_id,
     utcnow,
 )
+from lanegate.lifecycle import SEND_OUTCOMES, Status
 from lanegate.providers import NotConnected, Provider, ProviderError, Sent
 from lanegate.providers.calls import record_refusal
 from lanegate.store import Document, Store
@@ -153,7 +154,7 @@ class Dispatcher:
         current = await self._store.messages.find_one({"_id": event.messageId})
         if current is None:
             raise Reject(f"unknown message {event.messageId}")
-        if current["status"] in ("sent", "failed"):
+        if current["status"] in SEND_OUTCOMES:
             # The outcome may not have been reported before a crash; its event id is
             # derived from the message and status, so telling it again is harmless.
             await self._report(
@@ -163,10 +164,10 @@ class Dispatcher:
                 error=current.get("error"),
             )
             return
-        if current["status"] == "deferred":
+        if current["status"] == Status.DEFERRED:
             await self._undefer(current)
             return
-        if current["status"] != "sending":
+        if current["status"] != Status.SENDING:
             log.info("dispatch ignored", status=current["status"])
             return
         age = utcnow() - current["sendingAt"]
