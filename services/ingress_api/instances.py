@@ -12,10 +12,10 @@ from pymongo.errors import DuplicateKeyError
 from ingress_api.auth import Caller, caller, require_own_instance
 from ingress_api.body import read_json, refuse_private_targets
 from ingress_api.endpoints import API
-from ingress_api.lifecycle import clear_waiting
 from ingress_api.lookups import LOOKUPS
 from ingress_api.quotas import check_instance_quota
 from ingress_api.rpc import ask, check_number
+from ingress_api.waiting import clear_waiting
 from lanegate.api import (
     PROVIDER_CONFIGS,
     InstanceCreate,

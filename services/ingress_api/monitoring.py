@@ -13,7 +13,7 @@ from aiohttp import web
 from ingress_api.auth import caller
 from ingress_api.endpoints import API
 from ingress_api.instances import own_instance
-from ingress_api.lifecycle import clear_waiting
+from ingress_api.waiting import clear_waiting
 from lanegate.api import Flushed, Health, QueueCounts, Stats
 from lanegate.lanes import LANES
 from lanegate.lifecycle import SEND_OUTCOMES, WAITING

@@ -42,16 +42,22 @@ from lanegate.events import (
     InstanceState,
     MessageAccepted,
     MessageCanceled,
-    MessageDispatch,
     MessageExpired,
     MessageStatus,
     canceled,
     expired,
 )
 from lanegate.lanes import LANES
-from lanegate.lifecycle import HANDED_BACK, HANDED_OVER, SEND_OUTCOMES, Status
+from lanegate.lifecycle import (
+    HANDED_BACK,
+    HANDED_OVER,
+    SEND_OUTCOMES,
+    Status,
+    claim_for_dispatch,
+    end_waiting,
+    hand_to_sender,
+)
 from lanegate.store import Document, Store
-from lanegate.withdrawal import end_one
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +68,7 @@ EXPORT_EVERY_SECONDS = 1.0
 CONCURRENT_DISPATCHES = 64
 CLAIM_FIELDS = {
     "tenantId": 1,
+    "instanceName": 1,
     "lane": 1,
     "priority": 1,
     "queuedAt": 1,
@@ -409,14 +416,8 @@ class Scheduler:
                 self._export_caps(name, line, decision)
             # A claim that fails with the store away leaves the message in flight: the stale
             # check finds it still pending and plans it again.
-            claimed = await self._store.messages.find_one_and_update(
-                {
-                    "_id": decision.message_id,
-                    "status": Status.PENDING,
-                    "$or": [{"validUntil": None}, {"validUntil": {"$gt": _at(decision.at)}}],
-                },
-                {"$set": {"status": Status.DISPATCHING, "dispatchedAt": _at(decision.at)}},
-                CLAIM_FIELDS,
+            claimed = await claim_for_dispatch(
+                self._store, decision.message_id, _at(decision.at), CLAIM_FIELDS
             )
         finally:
             # From here the store tells a hand-back from a late copy (see `_current`).
@@ -426,14 +427,7 @@ class Scheduler:
             await self._follow(decision)
             self.poke()
             return
-        await self._broker.publish(
-            MessageDispatch(
-                tenantId=str(claimed["tenantId"]),
-                instanceName=name,
-                messageId=decision.message_id,
-                lane=claimed["lane"],
-            )
-        )
+        await hand_to_sender(self._broker, claimed)
         log.info("dispatched", message_id=decision.message_id, instance=name, lane=decision.lane)
 
     async def _follow(self, decision: Decision) -> None:
@@ -457,7 +451,7 @@ class Scheduler:
         # Tried before, it may be on the phone: provider-sender asks the provider first.
         now = _at(self._clock())
         due = {"_id": message_id, "validUntil": {"$lte": now}}
-        ended = await end_one(self._store, self._broker, due, Status.EXPIRED, now, expired)
+        ended = await end_waiting(self._store, self._broker, due, Status.EXPIRED, now, expired)
         if ended == "ended":
             log.info("message expired", message_id=message_id, instance=name)
         elif ended == "withdrawn":
@@ -478,7 +472,7 @@ class Scheduler:
         provider-sender. One on its way or already ended is left to its outcome."""
         match = {"_id": message_id, "instanceName": name}
         now = _at(self._clock())
-        ended = await end_one(
+        ended = await end_waiting(
             self._store,
             self._broker,
             match,
@@ -512,14 +506,7 @@ class Scheduler:
             return
         # The sender's own claim decides whether a `sending` one really went.
         log.warning("no outcome yet; dispatch published again", message_id=decision.message_id)
-        await self._broker.publish(
-            MessageDispatch(
-                tenantId=str(message["tenantId"]),
-                instanceName=decision.instance,
-                messageId=decision.message_id,
-                lane=message["lane"],
-            )
-        )
+        await hand_to_sender(self._broker, message)
 
     # --- metrics ---
 
