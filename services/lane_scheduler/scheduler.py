@@ -43,6 +43,7 @@ from lanegate.events import (
     MessageAccepted,
     MessageCanceled,
     MessageExpired,
+    MessageHandedBack,
     MessageStatus,
     canceled,
     expired,
@@ -265,13 +266,13 @@ class Scheduler:
                 if self.ownership.epoch(name) is None:
                     raise Retry(after=1, reason="the instance moved to another replica")
                 found = "missing"
-            if found == "missing" and isinstance(event, MessageAccepted):
+            if found == "missing" and isinstance(event, MessageAccepted | MessageHandedBack):
                 await self._orphaned(name, event.messageId)
                 return
             if found != "loaded":
                 log.info("event for an unknown instance ignored", event_kind=event.kind)
                 return
-        if isinstance(event, MessageAccepted):
+        if isinstance(event, MessageAccepted | MessageHandedBack):
             if await self._current(event):
                 self._accepted(event)
         elif isinstance(event, MessageStatus):
@@ -313,13 +314,15 @@ class Scheduler:
             loading.add_done_callback(lambda _: self._instance_loads.pop(name, None))
         return await asyncio.shield(loading)
 
-    async def _current(self, event: MessageAccepted) -> bool:
-        """False for a late copy of the event that first queued a message now in flight.
+    async def _current(self, event: MessageAccepted | MessageHandedBack) -> bool:
+        """False for a late copy of an event that queued a message now in flight.
 
-        provider-sender hands a message back (deferred, not connected) with this event,
-        which frees its slot; a copy of the original, delivered again after a crash, must
-        not free the slot of a send still under way. While its claim is out, the store
-        still says `pending`, and only a copy can arrive (nothing was handed over yet).
+        provider-sender hands a message back (deferred, not connected) with
+        `message.handed_back` (with `message.accepted` before that event existed, which a
+        queue may still hold), which frees its slot; a copy of the original, delivered again
+        after a crash, must not free the slot of a send still under way. While its claim is
+        out, the store still says `pending`, and only a copy can arrive (nothing was handed
+        over yet).
         """
         if not self.planner.in_flight(event.instanceName, event.messageId):
             return True
@@ -328,9 +331,9 @@ class Scheduler:
         message = await self._store.messages.find_one({"_id": event.messageId}, {"status": 1})
         return message is not None and message["status"] in HANDED_BACK
 
-    def _accepted(self, event: MessageAccepted) -> None:
+    def _accepted(self, event: MessageAccepted | MessageHandedBack) -> None:
         valid_until = event.validUntil.timestamp() if event.validUntil else None
-        if event.awaitingApproval:
+        if isinstance(event, MessageAccepted) and event.awaitingApproval:
             if valid_until is not None:
                 self.planner.hold(event.instanceName, event.messageId, valid_until)
             return

@@ -7,7 +7,7 @@ the provider whether it has the message once the claim is older than the
 dispatch timeout.
 
 A message that must wait (instance paused or throttled, recipient rate
-limited, reach-out timelock) is parked as `deferred`: a `message.accepted`
+limited, reach-out timelock) is parked as `deferred`: a `message.handed_back`
 frees the instance's slot in the scheduler at once, and a dispatch delayed
 through provider-sender's own retry tiers brings it back to `pending` when
 its time comes, so one held message never blocks the others.
@@ -27,9 +27,9 @@ from lanegate.events import (
     InstanceResumed,
     MessageDispatch,
     MessageStatus,
-    accepted,
     canceled,
     expired,
+    handed_back,
     status_event_id,
     utcnow,
 )
@@ -298,7 +298,7 @@ class Dispatcher:
         """Park the message until `until` and free its instance's slot in the scheduler."""
         if not await lifecycle.defer(self._store, message["_id"], until, attempts=attempts):
             return
-        await self._broker.publish(accepted(message))
+        await self._broker.publish(handed_back(message))
         await self._wake_later(message, until)
         log.info("message deferred", until=until)
 
@@ -320,7 +320,7 @@ class Dispatcher:
         )
         async for message in held:
             if await lifecycle.hand_back(self._store, message["_id"], Status.DEFERRED):
-                await self._broker.publish(accepted(message))
+                await self._broker.publish(handed_back(message))
                 log.info("deferred message back to pending on resume", message_id=message["_id"])
 
     async def _undefer(self, message: Document) -> None:
@@ -329,7 +329,7 @@ class Dispatcher:
             await self._wake_later(message, message["deferredUntil"])
             return
         if await lifecycle.hand_back(self._store, message["_id"], Status.DEFERRED):
-            await self._broker.publish(accepted(message))
+            await self._broker.publish(handed_back(message))
             log.info("deferred message back to pending")
 
     async def _fail(
@@ -356,7 +356,7 @@ class Dispatcher:
     async def _requeue(self, message: Document) -> None:
         """The session is not open: the message goes back to pending for the scheduler to hold."""
         if await lifecycle.hand_back(self._store, message["_id"], Status.SENDING):
-            await self._broker.publish(accepted(message))
+            await self._broker.publish(handed_back(message))
             log.info("instance not connected; message back to pending")
 
     async def _report(self, message: Document, status: str, **fields: Any) -> None:
