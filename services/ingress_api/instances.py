@@ -37,6 +37,7 @@ from lanegate.errors import (
     Unavailable,
 )
 from lanegate.events import InstanceConfigured, utcnow
+from lanegate.holds import pause_holds
 from lanegate.lanes import THROUGHPUT_DEFAULTS, pacing_for
 from lanegate.lifecycle import WAITING
 from lanegate.providers.capabilities import CAPABILITIES
@@ -63,7 +64,7 @@ def pause_view(instance: Document) -> dict[str, Any] | None:
     if not isinstance(paused, dict):
         return None
     until = paused.get("until")
-    if until is not None and until <= utcnow():
+    if not pause_holds(until, utcnow()):
         return None
     return {
         "reason": str(paused.get("reason") or ""),

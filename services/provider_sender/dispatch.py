@@ -33,6 +33,7 @@ from lanegate.events import (
     status_event_id,
     utcnow,
 )
+from lanegate.holds import hold_at
 from lanegate.lifecycle import SEND_OUTCOMES, Status
 from lanegate.providers import NotConnected, Provider, ProviderError, Sent
 from lanegate.providers.calls import record_refusal
@@ -231,15 +232,16 @@ class Dispatcher:
         """When this message may go, if the instance or its recipient is on hold now."""
         now = utcnow()
         paused = instance.get("paused")
-        if paused:
+        hold = hold_at(
+            now,
+            paused=bool(paused),
+            paused_until=paused.get("until") if paused else None,
+            throttled_until=instance.get("throttledUntil"),
+        )
+        if hold is not None:
             # The scheduler holds a paused instance's messages; one already on its way waits
-            # here until the pause ends (a pause with no end is checked again in a minute).
-            held: datetime = paused.get("until") or now + timedelta(minutes=1)
-            if held > now:
-                return held
-        throttled = instance.get("throttledUntil")
-        if throttled and throttled > now:
-            return throttled  # type: ignore[no-any-return]
+            # here until the hold ends (a pause with no end is checked again in a minute).
+            return hold.until or now + timedelta(minutes=1)
         lock = instance.get("reachOutLockedUntil")
         if lock and lock > now:
             wrote = await self._store.conversation_windows.find_one(
