@@ -42,6 +42,12 @@ async def read(store: Store, message: Document) -> Document:
     return found
 
 
+def test_every_status_is_either_waiting_or_final() -> None:
+    assert set(Status) == set(lifecycle.WAITING) | set(lifecycle.FINAL)
+    assert not set(lifecycle.WAITING) & set(lifecycle.FINAL)
+    assert set(lifecycle.CANCELABLE) < set(lifecycle.PLANNED) < set(lifecycle.WAITING)
+
+
 async def test_a_pending_message_is_claimed_for_dispatch_once(bare_store: Store) -> None:
     message = await stored_message(bare_store, Status.PENDING)
 
