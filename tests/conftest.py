@@ -133,17 +133,55 @@ def hooks() -> Iterator[Gateway]:
         asyncio.run(delete_topology(AMQP_URL, namespace))
 
 
-@pytest.fixture
-async def store(gateway: Gateway) -> AsyncIterator[Store]:
-    """A database of this test's own on the session's wire store, dropped after it."""
+@contextlib.asynccontextmanager
+async def own_database(uri: str) -> AsyncIterator[Store]:
+    """A database of its own on the wire store at `uri`, dropped after use."""
     database = f"lanegate_own_{uuid.uuid4().hex[:8]}"
-    store = Store(gateway.store_uri, database)
+    store = Store(uri, database)
     await store.connect()
     try:
         yield store
     finally:
         await store.db.client.drop_database(database)
         await store.close()
+
+
+@pytest.fixture
+async def store(gateway: Gateway) -> AsyncIterator[Store]:
+    """A database of this test's own on the session's wire store, dropped after it."""
+    async with own_database(gateway.store_uri) as own:
+        yield own
+
+
+@pytest.fixture(scope="session")
+def store_alone() -> Iterator[str]:
+    """Only the wire store, no services (for tests of code that writes the store); its URI."""
+    stack = Stack.create(Path("var/test-logs") / f"lgstore-{uuid.uuid4().hex[:8]}", settings={})
+    try:
+        stack.start_store()
+        yield f"mongodb://127.0.0.1:{stack.store_port}/?directConnection=true"
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture
+async def bare_store(store_alone: str) -> AsyncIterator[Store]:
+    """A database of this test's own on the store-only session store, dropped after it."""
+    async with own_database(store_alone) as own:
+        yield own
+
+
+@pytest.fixture
+async def bare_broker() -> AsyncIterator[Broker]:
+    """A connected broker with the whole topology under a namespace of this test's own."""
+    namespace = f"lgtest-{uuid.uuid4().hex[:8]}"
+    broker = Broker(AMQP_URL, namespace)
+    await broker.connect()
+    try:
+        yield broker
+    finally:
+        await broker.close()
+        await delete_topology(AMQP_URL, namespace)
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ TOPOLOGY = (
         "lane-scheduler",
         (
             "message.accepted",
+            "message.handed_back",
             "message.status",
             "instance.state",
             "message.canceled",

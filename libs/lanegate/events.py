@@ -51,34 +51,61 @@ class Event(BaseModel):
     instanceName: str
 
 
-class MessageAccepted(Event):
-    """A message was stored as pending; the scheduler should plan it."""
+class LinedMessage(Event):
+    """What the scheduler needs to put a stored waiting message in its instance's line."""
 
-    kind: Literal["message.accepted"] = "message.accepted"
     messageId: str
     lane: Lane
     priority: int = 5
     scheduledAt: datetime | None = None
     validUntil: datetime | None = None
     to: str | None = None
+
+
+class MessageAccepted(LinedMessage):
+    """A message was stored as pending (or approved); the scheduler should plan it.
+
+    Before `message.handed_back` existed provider-sender handed messages back with this
+    event too; the scheduler still takes such a copy from a queue as a hand-back.
+    """
+
+    kind: Literal["message.accepted"] = "message.accepted"
     awaitingApproval: bool = False
 
 
+def _lined(message: dict[str, Any], at: datetime | None) -> dict[str, Any]:
+    """The fields of a lined-message event for a stored message, as of `at` (now)."""
+    return {
+        "occurredAt": at or utcnow(),
+        "tenantId": str(message["tenantId"]),
+        "instanceName": message["instanceName"],
+        "messageId": message["_id"],
+        "lane": message["lane"],
+        "priority": message.get("priority", 5),
+        "scheduledAt": message.get("scheduledAt"),
+        "validUntil": message.get("validUntil"),
+        "to": message.get("to"),
+    }
+
+
 def accepted(message: dict[str, Any], *, at: datetime | None = None) -> MessageAccepted:
-    """The event that puts a stored waiting message in its line (at its accept, its
-    approval, or when provider-sender hands it back): `at` is when that happened (now)."""
+    """The event that puts a stored waiting message in its line (at its accept or its
+    approval): `at` is when that happened (now)."""
     return MessageAccepted(
-        occurredAt=at or utcnow(),
-        tenantId=str(message["tenantId"]),
-        instanceName=message["instanceName"],
-        messageId=message["_id"],
-        lane=message["lane"],
-        priority=message.get("priority", 5),
-        scheduledAt=message.get("scheduledAt"),
-        validUntil=message.get("validUntil"),
-        to=message.get("to"),
-        awaitingApproval=message.get("status") == "pending_approval",
+        **_lined(message, at), awaitingApproval=message.get("status") == "pending_approval"
     )
+
+
+class MessageHandedBack(LinedMessage):
+    """provider-sender gave a claimed message back (deferred, or its session not open): the
+    scheduler frees its instance's slot and plans it again once it is pending."""
+
+    kind: Literal["message.handed_back"] = "message.handed_back"
+
+
+def handed_back(message: dict[str, Any], *, at: datetime | None = None) -> MessageHandedBack:
+    """The event of a message provider-sender hands back, as of `at` (now)."""
+    return MessageHandedBack(**_lined(message, at))
 
 
 class MessageCanceled(Event):
@@ -287,6 +314,7 @@ class TemplateStatusChanged(Event):
 
 AnyEvent = Annotated[
     MessageAccepted
+    | MessageHandedBack
     | MessageDispatch
     | MessageStatus
     | MessageReceived

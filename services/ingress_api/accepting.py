@@ -27,7 +27,6 @@ from ingress_api.lookups import LOOKUPS
 from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.quotas import Reservation, reserve_messages
 from ingress_api.windows import closed_window, window_open
-from lanegate import statuses
 from lanegate.api import SendCommon, parse_instance_name
 from lanegate.errors import (
     ApiError,
@@ -39,6 +38,7 @@ from lanegate.errors import (
     Unprocessable,
 )
 from lanegate.events import new_id, utcnow
+from lanegate.lifecycle import Status, public
 from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document, Store
@@ -147,7 +147,7 @@ def document(who: Caller, item: Item, instance: Document) -> Document:
         "lane": body.lane,
         "priority": body.priority,
         "messageType": body.messageType,
-        "status": "pending_approval" if body.requiresApproval else "pending",
+        "status": Status.PENDING_APPROVAL if body.requiresApproval else Status.PENDING,
         "createdAt": now,
         "queuedAt": now,
         "scheduledAt": body.scheduledAt,
@@ -171,7 +171,7 @@ def answer(message: Document, instance: Document, *, reference: bool = False) ->
     of its instance, so a message that waits for the instance to open says why."""
     shown = {
         "id": message["_id"],
-        "status": statuses.public(message["status"]),
+        "status": public(message["status"]),
         "lane": message["lane"],
         "queuedAt": iso(message["queuedAt"]),
     }

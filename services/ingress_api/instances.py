@@ -12,10 +12,10 @@ from pymongo.errors import DuplicateKeyError
 from ingress_api.auth import Caller, caller, require_own_instance
 from ingress_api.body import read_json, refuse_private_targets
 from ingress_api.endpoints import API
-from ingress_api.lifecycle import clear_waiting
 from ingress_api.lookups import LOOKUPS
 from ingress_api.quotas import check_instance_quota
 from ingress_api.rpc import ask, check_number
+from ingress_api.waiting import clear_waiting
 from lanegate.api import (
     PROVIDER_CONFIGS,
     InstanceCreate,
@@ -37,10 +37,11 @@ from lanegate.errors import (
     Unavailable,
 )
 from lanegate.events import InstanceConfigured, utcnow
+from lanegate.holds import pause_holds
 from lanegate.lanes import THROUGHPUT_DEFAULTS, pacing_for
+from lanegate.lifecycle import WAITING
 from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import BROKER, KEYRING, STORE
-from lanegate.statuses import WAITING
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
@@ -63,7 +64,7 @@ def pause_view(instance: Document) -> dict[str, Any] | None:
     if not isinstance(paused, dict):
         return None
     until = paused.get("until")
-    if until is not None and until <= utcnow():
+    if not pause_holds(until, utcnow()):
         return None
     return {
         "reason": str(paused.get("reason") or ""),

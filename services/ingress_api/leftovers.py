@@ -19,8 +19,8 @@ from aiohttp import web
 
 from lanegate.broker import Broker
 from lanegate.events import accepted
+from lanegate.lifecycle import CANCELABLE
 from lanegate.service import BROKER, STORE
-from lanegate.statuses import CANCELABLE
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)

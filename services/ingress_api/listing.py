@@ -13,9 +13,9 @@ from ingress_api.endpoints import API
 from ingress_api.messages import public
 from lanegate.api import ContactMessages, ContactMessagesQuery, MessageList, MessageQuery
 from lanegate.errors import InvalidInput
+from lanegate.lifecycle import PUBLIC
 from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized
 from lanegate.service import STORE
-from lanegate.statuses import PUBLIC
 from lanegate.store import Document
 
 # The leading filter picks the index (see store/indexes.py); the first present wins.

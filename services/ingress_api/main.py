@@ -13,7 +13,6 @@ from ingress_api import (  # noqa: F401
     contacts,
     deliveries,
     instances,
-    lifecycle,
     listing,
     messages,
     monitoring,
@@ -24,6 +23,7 @@ from ingress_api import (  # noqa: F401
     sandbox,
     sessions,
     templates,
+    waiting,
     webhooks,
 )
 from ingress_api.auth import KEYS, KeyCache

@@ -12,7 +12,7 @@ from ingress_api.body import read_json, read_object, validate
 from ingress_api.countries import countries, phone_context, send_context
 from ingress_api.endpoints import API
 from ingress_api.instances import iso
-from lanegate import statuses
+from lanegate import lifecycle
 from lanegate.api import (
     Accepted,
     AudioContent,
@@ -48,8 +48,8 @@ from lanegate.api import (
     VideoMessage,
 )
 from lanegate.errors import Forbidden, InvalidInput, NotFound
+from lanegate.lifecycle import WAITING
 from lanegate.service import STORE
-from lanegate.statuses import WAITING
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
@@ -333,7 +333,7 @@ def public(message: Document) -> dict[str, Any]:
         "lane": message["lane"],
         "to": message["to"],
         "type": message["type"],
-        "status": statuses.public(message["status"]),
+        "status": lifecycle.public(message["status"]),
         "createdAt": iso(message["createdAt"]),
         "sentAt": iso(message.get("sentAt")),
         "deliveredAt": iso(message.get("deliveredAt")),

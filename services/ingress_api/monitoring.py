@@ -13,11 +13,11 @@ from aiohttp import web
 from ingress_api.auth import caller
 from ingress_api.endpoints import API
 from ingress_api.instances import own_instance
-from ingress_api.lifecycle import clear_waiting
+from ingress_api.waiting import clear_waiting
 from lanegate.api import Flushed, Health, QueueCounts, Stats
 from lanegate.lanes import LANES
+from lanegate.lifecycle import SEND_OUTCOMES, WAITING
 from lanegate.service import SETTINGS, STORE
-from lanegate.statuses import WAITING
 from lanegate.store import Store
 
 log = structlog.get_logger(__name__)
@@ -101,7 +101,7 @@ async def stats(request: web.Request) -> web.Response:
         if status in WAITING:
             queued[name][lane] = queued[name].get(lane, 0) + n
             counts[name]["pending"] += n
-        elif status in ("sent", "failed"):
+        elif status in SEND_OUTCOMES:
             counts[name][status] += n
     per_instance: list[dict[str, Any]] = [
         {"instanceName": name, "queue": _queue(queued[name]), "messages": counts[name]}

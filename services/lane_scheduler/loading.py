@@ -11,7 +11,7 @@ from lane_scheduler.ownership import shard_of
 from lane_scheduler.planner import Pause, Planner
 from lane_scheduler.usage import Usage
 from lanegate.lanes import pacing_for
-from lanegate.statuses import CANCELABLE
+from lanegate.lifecycle import CANCELABLE, PLANNED, Status
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
@@ -37,7 +37,6 @@ MESSAGE_FIELDS = {
     "validUntil": 1,
     "to": 1,
 }
-WAITING = ["pending", "dispatching", "sending", "pending_approval"]
 CHUNK = 500  # instance names per `$in` query
 # What `Loader.instance` found: the instance loaded, gone from the store, or held by a newer owner.
 Found = Literal["loaded", "missing", "fenced"]
@@ -145,7 +144,7 @@ class Loader:
         sent_at: dict[str, float] = {}
         if last_ids:
             async for message in self._store.messages.find(
-                {"_id": {"$in": last_ids}, "status": "sent"}, {"sentAt": 1}
+                {"_id": {"$in": last_ids}, "status": Status.SENT}, {"sentAt": 1}
             ):
                 sent_at[message["_id"]] = seconds(message.get("sentAt")) or 0.0
         for name, record in records.items():
@@ -176,7 +175,7 @@ class Loader:
         count = 0
         for some in chunks(names):
             async for message in self._store.messages.find(
-                {"instanceName": {"$in": some}, "status": {"$in": WAITING}}, MESSAGE_FIELDS
+                {"instanceName": {"$in": some}, "status": {"$in": list(PLANNED)}}, MESSAGE_FIELDS
             ):
                 if only_unknown and self._planner.knows(message["instanceName"], message["_id"]):
                     continue
@@ -196,7 +195,7 @@ class Loader:
         """Put one stored message where it belongs: its line, in flight, or held for approval."""
         name, status = message["instanceName"], message["status"]
         valid_until = seconds(message.get("validUntil"))
-        if status == "pending":
+        if status == Status.PENDING:
             line = self._planner.line(name)
             self._planner.add(
                 name,
@@ -208,7 +207,7 @@ class Loader:
                 valid_until=valid_until,
                 to=message.get("to") if line.pacing.throughput is not None else None,
             )
-        elif status == "pending_approval":
+        elif status == Status.PENDING_APPROVAL:
             if valid_until is not None:
                 self._planner.hold(name, message["_id"], valid_until)
         else:

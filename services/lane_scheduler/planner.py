@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from lane_scheduler.usage import Usage, local_date
+from lanegate.holds import hold_at, pause_holds
 from lanegate.lanes import DEFAULT_PACING, LANES, RANK, Pacing
 
 # (-priority, queued_at, message_id, recipient): the heap order is the lane order.
@@ -38,7 +39,7 @@ class Pause:
 
     def holds_at(self, at: float) -> bool:
         """Whether the pause is still on at `at` (it has no end, or a later one)."""
-        return self.until is None or at < self.until
+        return pause_holds(self.until, at)
 
     def lifted_by_connecting(self, at: float) -> bool:
         """Whether the number connecting at `at` ends this pause (a provider's, from before)."""
@@ -321,12 +322,11 @@ class Planner:
     def _evaluate(self, name: str, line: Line, now: float) -> tuple[list[Decision], float | None]:
         if line.state != "open":
             return [], None
-        if line.pause is not None:
-            if line.pause.until is None:
-                return [], None
-            if now < line.pause.until:
-                return [], line.pause.until
-            line.pause = None
+        pause = line.pause
+        hold = hold_at(now, paused=pause is not None, paused_until=pause.until if pause else None)
+        if hold is not None:
+            return [], hold.until  # no wake-up for a pause with no end: its lifting wakes it
+        line.pause = None  # over, if there was one
         while line.scheduled and line.scheduled[0][0] <= now:
             _, rank, entry = heapq.heappop(line.scheduled)
             heapq.heappush(line.heaps[rank], entry)

@@ -42,15 +42,23 @@ from lanegate.events import (
     InstanceState,
     MessageAccepted,
     MessageCanceled,
-    MessageDispatch,
     MessageExpired,
+    MessageHandedBack,
     MessageStatus,
     canceled,
     expired,
 )
 from lanegate.lanes import LANES
+from lanegate.lifecycle import (
+    HANDED_BACK,
+    HANDED_OVER,
+    SEND_OUTCOMES,
+    Status,
+    claim_for_dispatch,
+    end_waiting,
+    hand_to_sender,
+)
 from lanegate.store import Document, Store
-from lanegate.withdrawal import end_one
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +69,7 @@ EXPORT_EVERY_SECONDS = 1.0
 CONCURRENT_DISPATCHES = 64
 CLAIM_FIELDS = {
     "tenantId": 1,
+    "instanceName": 1,
     "lane": 1,
     "priority": 1,
     "queuedAt": 1,
@@ -257,17 +266,17 @@ class Scheduler:
                 if self.ownership.epoch(name) is None:
                     raise Retry(after=1, reason="the instance moved to another replica")
                 found = "missing"
-            if found == "missing" and isinstance(event, MessageAccepted):
+            if found == "missing" and isinstance(event, MessageAccepted | MessageHandedBack):
                 await self._orphaned(name, event.messageId)
                 return
             if found != "loaded":
                 log.info("event for an unknown instance ignored", event_kind=event.kind)
                 return
-        if isinstance(event, MessageAccepted):
+        if isinstance(event, MessageAccepted | MessageHandedBack):
             if await self._current(event):
                 self._accepted(event)
         elif isinstance(event, MessageStatus):
-            if event.status in ("sent", "failed"):
+            if event.status in SEND_OUTCOMES:
                 sent_at = event.occurredAt.timestamp() if event.status == "sent" else None
                 self.planner.settle(name, event.messageId, sent_at)
         elif isinstance(event, InstanceState):
@@ -305,24 +314,26 @@ class Scheduler:
             loading.add_done_callback(lambda _: self._instance_loads.pop(name, None))
         return await asyncio.shield(loading)
 
-    async def _current(self, event: MessageAccepted) -> bool:
-        """False for a late copy of the event that first queued a message now in flight.
+    async def _current(self, event: MessageAccepted | MessageHandedBack) -> bool:
+        """False for a late copy of an event that queued a message now in flight.
 
-        provider-sender hands a message back (deferred, not connected) with this event,
-        which frees its slot; a copy of the original, delivered again after a crash, must
-        not free the slot of a send still under way. While its claim is out, the store
-        still says `pending`, and only a copy can arrive (nothing was handed over yet).
+        provider-sender hands a message back (deferred, not connected) with
+        `message.handed_back` (with `message.accepted` before that event existed, which a
+        queue may still hold), which frees its slot; a copy of the original, delivered again
+        after a crash, must not free the slot of a send still under way. While its claim is
+        out, the store still says `pending`, and only a copy can arrive (nothing was handed
+        over yet).
         """
         if not self.planner.in_flight(event.instanceName, event.messageId):
             return True
         if event.messageId in self._claiming:
             return False
         message = await self._store.messages.find_one({"_id": event.messageId}, {"status": 1})
-        return message is not None and message["status"] in ("pending", "deferred")
+        return message is not None and message["status"] in HANDED_BACK
 
-    def _accepted(self, event: MessageAccepted) -> None:
+    def _accepted(self, event: MessageAccepted | MessageHandedBack) -> None:
         valid_until = event.validUntil.timestamp() if event.validUntil else None
-        if event.awaitingApproval:
+        if isinstance(event, MessageAccepted) and event.awaitingApproval:
             if valid_until is not None:
                 self.planner.hold(event.instanceName, event.messageId, valid_until)
             return
@@ -408,14 +419,8 @@ class Scheduler:
                 self._export_caps(name, line, decision)
             # A claim that fails with the store away leaves the message in flight: the stale
             # check finds it still pending and plans it again.
-            claimed = await self._store.messages.find_one_and_update(
-                {
-                    "_id": decision.message_id,
-                    "status": "pending",
-                    "$or": [{"validUntil": None}, {"validUntil": {"$gt": _at(decision.at)}}],
-                },
-                {"$set": {"status": "dispatching", "dispatchedAt": _at(decision.at)}},
-                CLAIM_FIELDS,
+            claimed = await claim_for_dispatch(
+                self._store, decision.message_id, _at(decision.at), CLAIM_FIELDS
             )
         finally:
             # From here the store tells a hand-back from a late copy (see `_current`).
@@ -425,14 +430,7 @@ class Scheduler:
             await self._follow(decision)
             self.poke()
             return
-        await self._broker.publish(
-            MessageDispatch(
-                tenantId=str(claimed["tenantId"]),
-                instanceName=name,
-                messageId=decision.message_id,
-                lane=claimed["lane"],
-            )
-        )
+        await hand_to_sender(self._broker, claimed)
         log.info("dispatched", message_id=decision.message_id, instance=name, lane=decision.lane)
 
     async def _follow(self, decision: Decision) -> None:
@@ -440,7 +438,7 @@ class Scheduler:
         provider-sender by a flush) holds its line until its outcome, as a send does, and is
         published again by the stale check should that dispatch have been lost."""
         message = await self._store.messages.find_one({"_id": decision.message_id}, {"status": 1})
-        on_its_way = message is not None and message["status"] in ("dispatching", "sending")
+        on_its_way = message is not None and message["status"] in HANDED_OVER
         if on_its_way and decision.instance in self.planner:
             self.planner.mark_in_flight(decision.instance, decision.message_id, self._clock())
 
@@ -448,7 +446,7 @@ class Scheduler:
         """Put a decided but unclaimed message back in its line, as stored."""
         message = await self._store.messages.find_one({"_id": decision.message_id}, MESSAGE_FIELDS)
         self.planner.undo(decision)
-        if message is not None and message["status"] == "pending":
+        if message is not None and message["status"] == Status.PENDING:
             self._loader.add(message, self._clock())
         self.poke()
 
@@ -456,7 +454,7 @@ class Scheduler:
         # Tried before, it may be on the phone: provider-sender asks the provider first.
         now = _at(self._clock())
         due = {"_id": message_id, "validUntil": {"$lte": now}}
-        ended = await end_one(self._store, self._broker, due, "expired", now, expired)
+        ended = await end_waiting(self._store, self._broker, due, Status.EXPIRED, now, expired)
         if ended == "ended":
             log.info("message expired", message_id=message_id, instance=name)
         elif ended == "withdrawn":
@@ -477,8 +475,13 @@ class Scheduler:
         provider-sender. One on its way or already ended is left to its outcome."""
         match = {"_id": message_id, "instanceName": name}
         now = _at(self._clock())
-        ended = await end_one(
-            self._store, self._broker, match, "canceled", now, lambda m: canceled(m, "canceled")
+        ended = await end_waiting(
+            self._store,
+            self._broker,
+            match,
+            Status.CANCELED,
+            now,
+            lambda m: canceled(m, "canceled"),
         )
         outcome = {
             "ended": "message of a deleted instance canceled",
@@ -491,29 +494,22 @@ class Scheduler:
         message = await self._store.messages.find_one(
             {"_id": decision.message_id}, {**MESSAGE_FIELDS, "tenantId": 1, "sentAt": 1}
         )
-        if message is not None and message["status"] == "pending":
+        if message is not None and message["status"] == Status.PENDING:
             # Never claimed (the store failed under the claim): plan it again. Its slot
             # stays counted, which can only hold the lane back, never exceed a cap.
             self.planner.settle(decision.instance, decision.message_id, None)
             self._loader.add(message, self._clock())
             self.poke()
             return
-        if message is None or message["status"] not in ("dispatching", "sending"):
-            sent = message is not None and message["status"] == "sent"
+        if message is None or message["status"] not in HANDED_OVER:
+            sent = message is not None and message["status"] == Status.SENT
             sent_at = seconds(message.get("sentAt")) if sent and message else None
             self.planner.settle(decision.instance, decision.message_id, sent_at)
             self.poke()
             return
         # The sender's own claim decides whether a `sending` one really went.
         log.warning("no outcome yet; dispatch published again", message_id=decision.message_id)
-        await self._broker.publish(
-            MessageDispatch(
-                tenantId=str(message["tenantId"]),
-                instanceName=decision.instance,
-                messageId=decision.message_id,
-                lane=message["lane"],
-            )
-        )
+        await hand_to_sender(self._broker, message)
 
     # --- metrics ---
 

@@ -25,6 +25,7 @@ from lanegate.events import (
     status_event_id,
     utcnow,
 )
+from lanegate.lifecycle import mark_undelivered
 from lanegate.store import Document, Store
 from provider_sender.metrics import MESSAGE_STATUS
 
@@ -243,10 +244,8 @@ class GatewayCallbacks:
             "message": str(first.get("title") or first.get("message") or "Not delivered"),
             "errors": errors,
         }
-        message = await self._store.messages.find_one_and_update(
-            self._sent_from(instance, provider_message_id) | {"status": "sent"},
-            {"$set": {"status": "failed", "error": error, "failedAt": utcnow()}},
-            return_document=ReturnDocument.AFTER,
+        message = await mark_undelivered(
+            self._store, self._sent_from(instance, provider_message_id), error, utcnow()
         )
         if message is None:
             return

@@ -7,7 +7,7 @@ the provider whether it has the message once the claim is older than the
 dispatch timeout.
 
 A message that must wait (instance paused or throttled, recipient rate
-limited, reach-out timelock) is parked as `deferred`: a `message.accepted`
+limited, reach-out timelock) is parked as `deferred`: a `message.handed_back`
 frees the instance's slot in the scheduler at once, and a dispatch delayed
 through provider-sender's own retry tiers brings it back to `pending` when
 its time comes, so one held message never blocks the others.
@@ -19,21 +19,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from pymongo import ReturnDocument
 
-from lanegate import spintax
+from lanegate import lifecycle, spintax
 from lanegate.attachments import Attachment, AttachmentError
 from lanegate.broker import Broker, Reject, Retry
 from lanegate.events import (
     InstanceResumed,
     MessageDispatch,
     MessageStatus,
-    accepted,
     canceled,
     expired,
+    handed_back,
     status_event_id,
     utcnow,
 )
+from lanegate.holds import hold_at
+from lanegate.lifecycle import SEND_OUTCOMES, Status
 from lanegate.providers import NotConnected, Provider, ProviderError, Sent
 from lanegate.providers.calls import record_refusal
 from lanegate.store import Document, Store
@@ -76,11 +77,7 @@ class Dispatcher:
 
     async def handle(self, event: MessageDispatch) -> None:
         structlog.contextvars.bind_contextvars(message_id=event.messageId)
-        message = await self._store.messages.find_one_and_update(
-            {"_id": event.messageId, "status": "dispatching"},
-            {"$set": {"status": "sending", "sendingAt": utcnow()}},
-            return_document=ReturnDocument.AFTER,
-        )
+        message = await lifecycle.claim_for_send(self._store, event.messageId, utcnow())
         if message is None:
             await self._not_claimed(event)
             return
@@ -153,7 +150,7 @@ class Dispatcher:
         current = await self._store.messages.find_one({"_id": event.messageId})
         if current is None:
             raise Reject(f"unknown message {event.messageId}")
-        if current["status"] in ("sent", "failed"):
+        if current["status"] in SEND_OUTCOMES:
             # The outcome may not have been reported before a crash; its event id is
             # derived from the message and status, so telling it again is harmless.
             await self._report(
@@ -163,10 +160,10 @@ class Dispatcher:
                 error=current.get("error"),
             )
             return
-        if current["status"] == "deferred":
+        if current["status"] == Status.DEFERRED:
             await self._undefer(current)
             return
-        if current["status"] != "sending":
+        if current["status"] != Status.SENDING:
             log.info("dispatch ignored", status=current["status"])
             return
         age = utcnow() - current["sendingAt"]
@@ -193,21 +190,19 @@ class Dispatcher:
         """Record the send: the variant of the text sent and the tries it took ride in the same
         update as the status, so reading a message back costs no extra write."""
         now = utcnow()
-        changes: dict[str, Any] = {
-            "status": "sent",
-            "sentAt": now,
-            "providerMessageId": sent.provider_message_id,
-        }
-        if text is not None:
-            changes["textSent"] = text
-        if tries is not None:
-            changes["attempts"] = tries
-        if not await self._set_status(message, "sending", changes):
+        if not await lifecycle.mark_sent(
+            self._store,
+            message["_id"],
+            at=now,
+            provider_message_id=sent.provider_message_id,
+            text=text,
+            attempts=tries,
+        ):
             return
         MESSAGES_SENT.labels(message["lane"], message["provider"]).inc()
         ACCEPT_TO_SEND.observe((now - message["queuedAt"]).total_seconds())
         log.info("message sent", provider_message_id=sent.provider_message_id)
-        await self._report(message, "sent", providerMessageId=sent.provider_message_id)
+        await self._report(message, Status.SENT, providerMessageId=sent.provider_message_id)
 
     async def _withdraw(self, instance: Document | None, message: Document) -> None:
         """Settle a message taken out of its queue after an attempt that may have reached the
@@ -218,12 +213,11 @@ class Dispatcher:
         if found is not None:
             await self._sent(message, found, None)
         elif provider is not None and provider.records_sends:
-            status = "expired" if message["withdraw"] == "expired" else "canceled"
-            if await self._set_status(
-                message, "sending", {"status": status, f"{status}At": utcnow()}
-            ):
+            status = Status.EXPIRED if message["withdraw"] == Status.EXPIRED else Status.CANCELED
+            stamp = {f"{status}At": utcnow()}
+            if await lifecycle.finish(self._store, message["_id"], status, **stamp):
                 log.info("withdrawn message: the provider never got it", status=status)
-                if status == "expired":
+                if status == Status.EXPIRED:
                     await self._broker.publish(expired(message))
                 else:  # the scheduler's line waits for this message's outcome
                     await self._broker.publish(canceled(message, "canceled"))
@@ -238,15 +232,16 @@ class Dispatcher:
         """When this message may go, if the instance or its recipient is on hold now."""
         now = utcnow()
         paused = instance.get("paused")
-        if paused:
+        hold = hold_at(
+            now,
+            paused=bool(paused),
+            paused_until=paused.get("until") if paused else None,
+            throttled_until=instance.get("throttledUntil"),
+        )
+        if hold is not None:
             # The scheduler holds a paused instance's messages; one already on its way waits
-            # here until the pause ends (a pause with no end is checked again in a minute).
-            held: datetime = paused.get("until") or now + timedelta(minutes=1)
-            if held > now:
-                return held
-        throttled = instance.get("throttledUntil")
-        if throttled and throttled > now:
-            return throttled  # type: ignore[no-any-return]
+            # here until the hold ends (a pause with no end is checked again in a minute).
+            return hold.until or now + timedelta(minutes=1)
         lock = instance.get("reachOutLockedUntil")
         if lock and lock > now:
             wrote = await self._store.conversation_windows.find_one(
@@ -297,31 +292,21 @@ class Dispatcher:
             await self._store.instances.update_one(
                 {"_id": instance["_id"]}, {"$set": {"throttledUntil": until}}
             )
-        await self._defer(message, until, {"attempts": attempts})
+        await self._defer(message, until, attempts=attempts)
 
     async def _defer(
-        self, message: Document, until: datetime, changes: dict[str, Any] | None = None
+        self, message: Document, until: datetime, *, attempts: int | None = None
     ) -> None:
         """Park the message until `until` and free its instance's slot in the scheduler."""
-        fields = {"status": "deferred", "deferredUntil": until, **(changes or {})}
-        if not await self._set_status(message, "sending", fields):
+        if not await lifecycle.defer(self._store, message["_id"], until, attempts=attempts):
             return
-        await self._broker.publish(accepted(message))
+        await self._broker.publish(handed_back(message))
         await self._wake_later(message, until)
         log.info("message deferred", until=until)
 
     async def _wake_later(self, message: Document, until: datetime) -> None:
         wait = max(0.0, (until - utcnow()).total_seconds())
-        await self._broker.publish_later(
-            MessageDispatch(
-                tenantId=message["tenantId"],
-                instanceName=message["instanceName"],
-                messageId=message["_id"],
-                lane=message["lane"],
-            ),
-            "provider-sender",
-            wait,
-        )
+        await lifecycle.hand_to_sender(self._broker, message, after=wait)
 
     async def resumed(self, event: InstanceResumed) -> None:
         """Bring back now the instance's messages deferred until the end of the pause its
@@ -331,13 +316,13 @@ class Dispatcher:
         held = self._store.messages.find(
             {
                 "instanceName": event.instanceName,
-                "status": "deferred",
+                "status": Status.DEFERRED,
                 "deferredUntil": event.pausedUntil,
             }
         )
         async for message in held:
-            if await self._set_status(message, "deferred", {"status": "pending"}):
-                await self._broker.publish(accepted(message))
+            if await lifecycle.hand_back(self._store, message["_id"], Status.DEFERRED):
+                await self._broker.publish(handed_back(message))
                 log.info("deferred message back to pending on resume", message_id=message["_id"])
 
     async def _undefer(self, message: Document) -> None:
@@ -345,8 +330,8 @@ class Dispatcher:
         if message["deferredUntil"] - utcnow() > timedelta(seconds=0.5):
             await self._wake_later(message, message["deferredUntil"])
             return
-        if await self._set_status(message, "deferred", {"status": "pending"}):
-            await self._broker.publish(accepted(message))
+        if await lifecycle.hand_back(self._store, message["_id"], Status.DEFERRED):
+            await self._broker.publish(handed_back(message))
             log.info("deferred message back to pending")
 
     async def _fail(
@@ -361,26 +346,20 @@ class Dispatcher:
         error: dict[str, Any] = {"code": code, "message": text}
         if details:
             error["errors"] = details
-        changes: dict[str, Any] = {"status": "failed", "error": error}
+        fields: dict[str, Any] = {"error": error}
         if attempts is not None:
-            changes["attempts"] = attempts
-        if not await self._set_status(message, "sending", changes):
+            fields["attempts"] = attempts
+        if not await lifecycle.finish(self._store, message["_id"], Status.FAILED, **fields):
             return
         MESSAGES_FAILED.labels(message["provider"], code).inc()
         log.warning("message failed", code=code, reason=text)
-        await self._report(message, "failed", error=error)
+        await self._report(message, Status.FAILED, error=error)
 
     async def _requeue(self, message: Document) -> None:
         """The session is not open: the message goes back to pending for the scheduler to hold."""
-        if await self._set_status(message, "sending", {"status": "pending"}):
-            await self._broker.publish(accepted(message))
+        if await lifecycle.hand_back(self._store, message["_id"], Status.SENDING):
+            await self._broker.publish(handed_back(message))
             log.info("instance not connected; message back to pending")
-
-    async def _set_status(self, message: Document, expected: str, changes: dict[str, Any]) -> bool:
-        result = await self._store.messages.update_one(
-            {"_id": message["_id"], "status": expected}, {"$set": changes}
-        )
-        return result.modified_count == 1
 
     async def _report(self, message: Document, status: str, **fields: Any) -> None:
         await self._broker.publish(
@@ -389,7 +368,7 @@ class Dispatcher:
                 tenantId=message["tenantId"],
                 instanceName=message["instanceName"],
                 messageId=message["_id"],
-                status="sent" if status == "sent" else "failed",
+                status="sent" if status == Status.SENT else "failed",
                 to=message["to"],
                 lane=message["lane"],
                 **fields,

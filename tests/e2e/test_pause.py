@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import AMQP_URL
 from tests.e2e.test_cloud_api import cloud_instance, contact_writes
 from tests.e2e.test_cloud_api import send_text as send_cloud_text
 from tests.simulators.meta import MetaSimulator
-from tests.support.gateway import Gateway, eventually
+from tests.support.gateway import Gateway, eventually, hearing
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -148,6 +149,25 @@ async def test_resume_sends_the_message_metas_ban_deferred_at_once(
     assert [message_id] == [
         s["biz_opaque_callback_data"] for s in meta.sent if s["number"] == number.phone_number_id
     ]
+
+
+async def test_a_message_meta_paused_goes_back_to_the_scheduler_as_a_hand_back(
+    gateway: Gateway, meta: MetaSimulator, receiver: Receiver
+) -> None:
+    name, key, number = await cloud_instance(gateway, meta, receiver)
+    await contact_writes(meta, number, receiver)
+    meta.fail_next(131048)  # spam rate limit: the number pauses for an hour
+
+    async with hearing(AMQP_URL, gateway.namespace, "message.handed_back") as next_event:
+        message_id = await send_cloud_text(gateway, key, name)
+        deferred = await next_event()
+        await gateway.call("POST", f"/instance/{name}/resume", key=key)
+        resumed = await next_event()
+
+    assert [(message_id, name)] * 2 == [
+        (event["messageId"], event["instanceName"]) for event in (deferred, resumed)
+    ]
+    await sent(gateway, key, message_id)
 
 
 async def test_a_tenants_pause_outlasts_a_reconnect(gateway: Gateway, receiver: Receiver) -> None:

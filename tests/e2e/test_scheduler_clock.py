@@ -19,6 +19,7 @@ from lanegate.events import (
     MessageAccepted,
     MessageCanceled,
     MessageStatus,
+    handed_back,
 )
 from lanegate.store import Store
 from tests.conftest import AMQP_URL
@@ -378,6 +379,24 @@ async def test_a_late_copy_of_a_messages_first_event_does_not_free_its_slot(
     # Handed back by provider-sender (deferred): now the slot is free again.
     await store.messages.update_one({"_id": "m0"}, {"$set": {"status": "deferred"}})
     await scheduler.handle(accepted)
+    assert not scheduler.planner.in_flight(INSTANCE, "m0")
+
+
+async def test_a_hand_back_frees_the_slot_once_the_store_says_the_message_came_back(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, clock, scheduler = await _seeded(parts, {"normal": {"delayMs": [60_000, 60_000]}}, 2)
+    await scheduler.tick()
+    message = await store.messages.find_one({"_id": "m0"})
+    assert message is not None
+    back = handed_back(message, at=_at(clock.now))
+
+    # A copy of an earlier hand-back while m0 is on its way again: its slot stays taken.
+    await scheduler.handle(back)
+    assert scheduler.planner.in_flight(INSTANCE, "m0")
+
+    await store.messages.update_one({"_id": "m0"}, {"$set": {"status": "deferred"}})
+    await scheduler.handle(back)
     assert not scheduler.planner.in_flight(INSTANCE, "m0")
 
 

@@ -1,60 +1,52 @@
-"""A waiting message's lifecycle: approve, reject, cancel (conditional changes, never blind)."""
+"""Changing a waiting message: approve, reject, cancel, and clearing an instance's line."""
 
 import structlog
 from aiohttp import web
-from pymongo import ReturnDocument
 
 from ingress_api.auth import Caller, caller
 from ingress_api.endpoints import API
-from lanegate import statuses
+from lanegate import lifecycle
 from lanegate.api import MessageChanged
 from lanegate.errors import Conflict, NotFound, Unavailable
 from lanegate.events import accepted, canceled, utcnow
+from lanegate.lifecycle import CANCELABLE, HANDED_OVER, Status, public
 from lanegate.service import BROKER, STORE
-from lanegate.statuses import UNTRIED, cancelable, public
 from lanegate.store import Document, Store
-from lanegate.withdrawal import withdraw_one
 
 log = structlog.get_logger(__name__)
 
 
-async def _change(
-    store: Store, who: Caller, message_id: str, expected: list[str], changes: Document
-) -> Document:
-    """Move one of the caller's messages out of `expected`; 404 if unknown, 409 if too late.
+async def _refuse(
+    store: Store, who: Caller, message_id: str, expected: tuple[Status, ...]
+) -> NotFound | Conflict:
+    """Why one of the caller's messages did not move out of `expected`: 404 if unknown, 409 if
+    too late.
 
     A message provider-sender already tried may be on the phone: it no longer changes.
     """
-    message = await store.messages.find_one_and_update(
-        {"_id": message_id, "tenantId": who.tenant_id, "status": {"$in": expected}, **UNTRIED},
-        {"$set": changes},
-        return_document=ReturnDocument.BEFORE,
-    )
-    if message is not None:
-        return message
     current = await store.messages.find_one(
         {"_id": message_id, "tenantId": who.tenant_id}, {"status": 1, "attempts": 1}
     )
     if current is None:
-        raise NotFound("Message not found")
+        return NotFound("Message not found")
     if current["status"] in expected:
         if current.get("attempts"):
-            raise Conflict(
+            return Conflict(
                 "Message is waiting to be sent again after an attempt that may have reached"
                 " the phone; it can no longer change"
             )
-        raise Conflict("Message changed while this request ran; retry")
+        return Conflict("Message changed while this request ran; retry")
     status = public(current["status"])
-    if current["status"] in ("dispatching", "sending"):
+    if current["status"] in HANDED_OVER:
         status = "being sent"
-    raise Conflict(f"Message is {status}; only {' or '.join(expected)} messages can change")
+    return Conflict(f"Message is {status}; only {' or '.join(expected)} messages can change")
 
 
-async def _tell_scheduler(request: web.Request, message: Document, status: str) -> None:
+async def _tell_scheduler(request: web.Request, message: Document, status: Status) -> None:
     """Let the scheduler forget the message now; if this is lost, its claim fails later anyway."""
     try:
         await request.app[BROKER].publish(
-            canceled(message, "rejected" if status == "rejected" else "canceled")
+            canceled(message, "rejected" if status == Status.REJECTED else "canceled")
         )
     except Exception as e:
         log.warning("cancel not announced; the scheduler skips it at dispatch", error=repr(e))
@@ -73,19 +65,18 @@ async def approve(request: web.Request) -> web.Response:
     who = await caller(request)
     store = request.app[STORE]
     message_id = request.match_info["id"]
-    message = await _change(
-        store, who, message_id, ["pending_approval"], {"status": "pending", "approvedAt": utcnow()}
-    )
+    match = {"_id": message_id, "tenantId": who.tenant_id}
+    message = await lifecycle.approve(store, match, utcnow())
+    if message is None:
+        raise await _refuse(store, who, message_id, (Status.PENDING_APPROVAL,))
     try:
-        await request.app[BROKER].publish(accepted({**message, "status": "pending"}))
+        await request.app[BROKER].publish(accepted({**message, "status": Status.PENDING}))
     except Exception as e:
         # Not published means nobody plans it: put it back so the answer stays true.
-        await store.messages.update_one(
-            {"_id": message_id, "status": "pending"}, {"$set": {"status": "pending_approval"}}
-        )
+        await lifecycle.take_back_approval(store, message_id)
         raise Unavailable("Message queue unavailable, retry shortly") from e
     log.info("message approved", message_id=message_id)
-    return web.json_response({"id": message_id, "status": "pending"})
+    return web.json_response({"id": message_id, "status": Status.PENDING})
 
 
 @API.post(
@@ -98,7 +89,7 @@ async def approve(request: web.Request) -> web.Response:
 )
 async def reject(request: web.Request) -> web.Response:
     """Move a `pending_approval` message to `rejected`."""
-    return await _retire(request, ["pending_approval"], "rejected", "rejectedAt")
+    return await _retire(request, (Status.PENDING_APPROVAL,), Status.REJECTED)
 
 
 @API.post(
@@ -111,18 +102,20 @@ async def reject(request: web.Request) -> web.Response:
 )
 async def cancel(request: web.Request) -> web.Response:
     """Move a `pending` or `pending_approval` message to `canceled`."""
-    return await _retire(request, list(statuses.CANCELABLE), "canceled", "canceledAt")
+    return await _retire(request, CANCELABLE, Status.CANCELED)
 
 
 async def _retire(
-    request: web.Request, allowed: list[str], status: str, stamp: str
+    request: web.Request, allowed: tuple[Status, ...], status: Status
 ) -> web.Response:
     """Take a message that has not gone yet out of its line for good."""
     who = await caller(request)
+    store = request.app[STORE]
     message_id = request.match_info["id"]
-    message = await _change(
-        request.app[STORE], who, message_id, allowed, {"status": status, stamp: utcnow()}
-    )
+    match = {"_id": message_id, "tenantId": who.tenant_id}
+    message = await lifecycle.retire(store, match, status, utcnow(), allowed=allowed)
+    if message is None:
+        raise await _refuse(store, who, message_id, allowed)
     await _tell_scheduler(request, message, status)
     return web.json_response({"id": message_id, "status": status})
 
@@ -136,12 +129,9 @@ async def clear_waiting(request: web.Request, instance_name: str) -> int:
     It is never sent again.
     """
     store, now = request.app[STORE], utcnow()
-    untried = await store.messages.update_many(
-        cancelable({"instanceName": instance_name}),
-        {"$set": {"status": "canceled", "canceledAt": now}},
-    )
-    withdrawn = 0
     match = {"instanceName": instance_name}
-    while await withdraw_one(store, request.app[BROKER], match, "canceled", now):
+    untried = await lifecycle.retire_all(store, match, Status.CANCELED, now)
+    withdrawn = 0
+    while await lifecycle.withdraw(store, request.app[BROKER], match, Status.CANCELED, now):
         withdrawn += 1
-    return untried.modified_count + withdrawn
+    return untried + withdrawn
