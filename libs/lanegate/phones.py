@@ -70,7 +70,7 @@ def _readings(written: str, digits: str, country: str | None) -> list[tuple[Phon
             readings.append((_parsed("+" + digits, None), True))
     # A national part of only zeros parses to national_number 0, whose leading-zero count
     # shifts between readings: no such number exists.
-    return [(n, lenient) for n, lenient in readings if n is not None and n.national_number > 0]
+    return [(n, lenient) for n, lenient in readings if n is not None and n.national_number]
 
 
 @lru_cache(maxsize=65_536)
