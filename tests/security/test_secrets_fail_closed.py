@@ -24,6 +24,9 @@ def test_a_missing_secret_key_is_refused_outside_development() -> None:
         require_keys("", ADMIN_KEY, development=False)
     with pytest.raises(SecretKeyError, match="LANEGATE_SECRET_KEY is not set"):
         require_keys(" ", ADMIN_KEY, development=False)
+    for no_key in (",", " , ,"):  # only separators: no key at all, not a list of keys
+        with pytest.raises(SecretKeyError, match="LANEGATE_SECRET_KEY is not set"):
+            require_keys(no_key, ADMIN_KEY, development=False)
     require_keys("", ADMIN_KEY, development=True)
     require_keys(new_key(), ADMIN_KEY, development=False)
 
