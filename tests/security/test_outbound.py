@@ -63,6 +63,8 @@ REFUSED = [
     "fe80::1",
     "fc00::1",
     "fd12:3456::1",
+    "fec0::1",
+    "feff:ffff::1",
     "ff02::1",
     "2001:db8::1",
 ]
@@ -99,6 +101,8 @@ def test_the_reasons_say_which_range() -> None:
         ("[::]", "::"),
         ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1"),
         ("[fe80::1%eth0]", "fe80::1"),
+        ("127.0.0.1.", "127.0.0.1"),
+        ("2130706433.", "127.0.0.1"),
     ],
 )
 def test_legacy_and_bracketed_literals_are_read_as_addresses(host: str, address: str) -> None:
@@ -126,6 +130,8 @@ def test_host_names_are_not_literals() -> None:
         "http://100.64.0.1/",
         "http://2130706433/",
         "http://0177.0.0.1/",
+        "http://127.0.0.1./",
+        "http://[fec0::1]/",
     ],
 )
 def test_private_literals_in_urls_are_named(url: str) -> None:
