@@ -377,6 +377,35 @@ async def test_a_private_literal_is_refused_at_patch_and_in_sends(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("provider", ["waha", "cloud_api"])
+async def test_a_private_literal_base_url_is_refused_at_patch_naming_the_field(
+    guarded: Gateway, provider: str
+) -> None:
+    tenant, key = await guarded.tenant()
+    name = f"{tenant}__support__{provider.replace('_', '')}"
+    public = "https://provider.example"
+    config = _waha_config(public) if provider == "waha" else _cloud_config(public)
+    hook = "https://hooks.example/a"
+    status, body = await _create(
+        guarded, key, name, webhookUrl=hook, provider=provider, providerConfig=config
+    )
+    assert 201 == status, body
+
+    status, body = await guarded.call(
+        "PATCH",
+        f"/instance/{name}",
+        key=key,
+        json={"providerConfig": {"baseUrl": "http://[::ffff:169.254.169.254]/"}},
+    )
+
+    assert (422, "TARGET_NOT_ALLOWED") == (status, body["code"]), body
+    assert [["providerConfig", "baseUrl"]] == [issue["path"] for issue in body["issues"]]
+    async with guarded.mongo() as client:
+        stored = await client.lanegate_test.instances.find_one({"_id": name})
+    assert public == stored["providerConfig"]["baseUrl"].rstrip("/")
+
+
+@pytest.mark.e2e
 async def test_a_name_resolving_to_loopback_is_refused_at_call_time_with_last_error(
     guarded: Gateway,
 ) -> None:
