@@ -114,6 +114,7 @@ class CloudPair:
     wamid: str
     b_name: str
     b_number: Number
+    a_key: str
 
     def url(self, gateway: Gateway, name: str) -> str:
         return f"{gateway.api}/webhooks/cloud/{name}"
@@ -136,7 +137,7 @@ async def cloud_pair(
     wamid = next(s["wamid"] for s in meta.sent if s.get("biz_opaque_callback_data") == message_id)
     await eventually(lambda: _sunk(sink, wamid))
     a_tenant = (await stored_instance(gateway, a_name))["tenantId"]
-    yield CloudPair(a_tenant, a_name, a_number, message_id, wamid, b_name, b_number)
+    yield CloudPair(a_tenant, a_name, a_number, message_id, wamid, b_name, b_number, a_key)
 
 
 async def _sunk(sink: Receiver, wamid: str) -> bool:
@@ -322,6 +323,28 @@ async def test_replayed_receipt_makes_no_second_webhook(
     await settled(gateway, started, 1)
     assert 1 == len(receiver.matching(delivered))
     assert first == await stored_message(gateway, cloud_pair.message_id)
+
+
+async def test_replayed_failed_receipt_pauses_the_number_once(
+    gateway: Gateway, cloud_pair: CloudPair, receiver: Receiver
+) -> None:
+    spam = {"errors": [{"code": 131048, "title": "Spam rate limit hit"}]}
+    body = cloud_body({"statuses": [status_item(cloud_pair.wamid) | spam]}, cloud_pair.a_number)
+    assert 200 == (await signed_cloud(gateway, cloud_pair.a_name, cloud_pair.a_number, body))[0]
+    paused = event_named("instance.paused")
+    await receiver.wait_for(paused)
+    status, _ = await gateway.call(
+        "POST", f"/instance/{cloud_pair.a_name}/resume", key=cloud_pair.a_key
+    )
+    assert 200 == status
+    await receiver.wait_for(event_named("instance.resumed"))
+
+    started = await handled(gateway)
+    assert 200 == (await signed_cloud(gateway, cloud_pair.a_name, cloud_pair.a_number, body))[0]
+    await settled(gateway, started, 1)
+
+    assert None is (await stored_instance(gateway, cloud_pair.a_name)).get("paused")
+    assert 1 == len(receiver.matching(paused))
 
 
 # ---- WAHA --------------------------------------------------------------------------------

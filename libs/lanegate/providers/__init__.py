@@ -160,7 +160,7 @@ class Callbacks(Protocol):
         status: str,
         *,
         errors: list[dict[str, Any]] | None = None,
-    ) -> None: ...
+    ) -> bool: ...
 
     async def paused(
         self,
