@@ -174,6 +174,7 @@ class Sessions:
                         status=report.status,
                         reason=report.reason,
                         category=report.category,
+                        reportedAt=report.reported_at,
                     )
                 )
             elif isinstance(report, StateChange):

@@ -22,6 +22,7 @@ from lanegate.secrets import Keyring
 from lanegate.signing import event_seal
 from tests.conftest import AMQP_URL, SECRET_KEY
 from tests.e2e.test_cloud_api import CONTACT, cloud_instance, contact_writes, send_text
+from tests.e2e.test_templates import by_name, meta_template, synced
 from tests.e2e.test_waha import FRIEND, waha_instance
 from tests.e2e.test_waha import send_text as waha_send_text
 from tests.simulators.meta import MetaSimulator, Number
@@ -345,6 +346,53 @@ async def test_replayed_failed_receipt_pauses_the_number_once(
 
     assert None is (await stored_instance(gateway, cloud_pair.a_name)).get("paused")
     assert 1 == len(receiver.matching(paused))
+
+
+def template_update(number: Number, template: dict[str, Any], event: str, at: int) -> bytes:
+    """Meta's signed-shape template status callback, as of `at` (epoch seconds)."""
+    value = {
+        "event": event,
+        "message_template_id": int(template["id"]),
+        "message_template_name": template["name"],
+        "message_template_language": template["language"],
+        "reason": "NONE",
+    }
+    change = {"field": "message_template_status_update", "value": value}
+    entry = {"id": number.waba_id, "time": at, "changes": [change]}
+    return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
+
+
+async def _template_sync_handled(gateway: Gateway) -> float:
+    queue = f"{gateway.namespace}.template-sync"
+    return await gateway.metric(
+        "template_sync", "lanegate_events_consumed_total", queue=queue, outcome="ack"
+    )
+
+
+async def test_a_replayed_older_template_status_does_not_undo_a_newer_one(
+    gateway: Gateway, meta: MetaSimulator, receiver: Receiver
+) -> None:
+    template = meta_template(f"promo_{int(time.time() * 1000) % 10**8}", "Oi {{1}}")
+    name, key, number, answer = await synced(gateway, meta, receiver, [template])
+    ours = by_name(answer)[template["name"]]["id"]
+    now = int(time.time())
+    older = template_update(number, template, "PAUSED", now - 60)
+    newer = template_update(number, template, "APPROVED", now)
+    told = event_named("template.status", id=ours)
+    for body, count in ((older, 1), (newer, 2)):
+        assert 200 == (await signed_cloud(gateway, name, number, body))[0]
+        await receiver.wait_for(told, count=count)
+
+    started = await _template_sync_handled(gateway)
+    assert 200 == (await signed_cloud(gateway, name, number, older))[0]
+
+    async def consumed() -> bool:
+        return await _template_sync_handled(gateway) > started
+
+    await eventually(consumed)
+    _, shown = await gateway.call("GET", f"/templates/{ours}", key=key)
+    assert "APPROVED" == shown["data"]["status"]
+    assert 2 == len(receiver.matching(told))
 
 
 # ---- WAHA --------------------------------------------------------------------------------

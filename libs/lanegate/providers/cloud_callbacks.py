@@ -6,11 +6,12 @@ id belongs is refused whole (`CallbackRefused`) before anything is applied.
 Fields the gateway does not read are ignored, whatever they hold.
 """
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, StrictInt
 
-from lanegate.providers import Inbound, Receipt, Report, TemplateUpdate
+from lanegate.providers import CallbackRefused, Inbound, Receipt, Report, TemplateUpdate
 from lanegate.providers.shapes import Id, Location, Name, Shape, Text, json_object, validated
 
 TEMPLATE_STATUS_FIELD = "message_template_status_update"
@@ -38,6 +39,7 @@ class Change(Shape):
 
 class Entry(Shape):
     id: Name | None = None
+    time: Digits | None = None
     changes: list[Change] = Field(default_factory=list)
 
 
@@ -185,15 +187,22 @@ def _receipt(status: Status) -> Receipt | None:
     return Receipt(status.id, status.status, errors=errors or None)  # type: ignore[arg-type]
 
 
-def _template_update(waba_id: str, value: TemplateValue) -> TemplateUpdate:
+def _template_update(entry: Entry, value: TemplateValue) -> TemplateUpdate:
+    reported_at = None
+    if entry.time is not None:
+        try:
+            reported_at = datetime.fromtimestamp(entry.time, UTC)
+        except (OverflowError, OSError, ValueError) as e:
+            raise CallbackRefused([(["entry", "time"], "Not a time in epoch seconds")]) from e
     return TemplateUpdate(
-        waba_id=waba_id,
+        waba_id=entry.id or "",
         meta_template_id=str(value.message_template_id),
         name=value.message_template_name,
         language=value.message_template_language,
         status=value.event,
         reason=None if value.reason in (None, "NONE") else value.reason,
         category=value.message_template_category,
+        reported_at=reported_at,
     )
 
 
@@ -207,7 +216,7 @@ def parse_callback_body(body: bytes) -> list[Report]:
             path: list[str | int] = ["entry", i, "changes", j, "value"]
             if change.field == TEMPLATE_STATUS_FIELD:
                 template = validated(TemplateValue, change.value, path)
-                reports.append(_template_update(entry.id or "", template))
+                reports.append(_template_update(entry, template))
                 continue
             if change.field != "messages":
                 continue
