@@ -402,6 +402,7 @@ async def test_a_private_literal_base_url_is_refused_at_patch_naming_the_field(
     assert [["providerConfig", "baseUrl"]] == [issue["path"] for issue in body["issues"]]
     async with guarded.mongo() as client:
         stored = await client.lanegate_test.instances.find_one({"_id": name})
+    assert stored is not None
     assert public == stored["providerConfig"]["baseUrl"].rstrip("/")
 
 
