@@ -299,6 +299,25 @@ async def test_replayed_cloud_inbound_is_told_once_and_does_not_extend_the_windo
     assert window == await _window(gateway, cloud_pair.a_name, sender)
 
 
+async def test_a_callback_for_another_number_of_the_same_app_is_not_applied(
+    gateway: Gateway, cloud_pair: CloudPair, receiver: Receiver
+) -> None:
+    """One Meta app may serve many numbers and post every one's callbacks to one URL: what
+    another number (here tenant B's) received is never told as this instance's."""
+    theirs, ours = "5491100004444", "5491100005555"
+    started = await handled(gateway)
+    for sender, number in ((theirs, cloud_pair.b_number), (ours, cloud_pair.a_number)):
+        item = inbound_item(sender, f"wamid.{sender}", "hi")
+        body = cloud_body({"messages": [item]}, number)
+        assert 200 == (await signed_cloud(gateway, cloud_pair.a_name, cloud_pair.a_number, body))[0]
+    await receiver.wait_for(event_named("message.received", **{"from": ours}))
+    await settled(gateway, started, 2)
+    assert [] == receiver.matching(event_named("message.received", **{"from": theirs}))
+    async with gateway.mongo() as client:
+        windows = client.lanegate_test.conversation_windows
+        assert None is await windows.find_one({"contact": theirs})
+
+
 async def _window(gateway: Gateway, name: str, contact: str) -> datetime:
     async with gateway.mongo() as client:
         found = await client.lanegate_test.conversation_windows.find_one(

@@ -125,7 +125,12 @@ class Message(Shape):
     button: Button | None = None
 
 
+class Metadata(Shape):
+    phone_number_id: Name | None = None
+
+
 class MessagesValue(Shape):
+    metadata: Metadata | None = None
     statuses: list[Status] = Field(default_factory=list)
     contacts: list[Contact] = Field(default_factory=list)
     messages: list[Message] = Field(default_factory=list)
@@ -206,9 +211,10 @@ def _template_update(entry: Entry, value: TemplateValue) -> TemplateUpdate:
     )
 
 
-def parse_callback_body(body: bytes) -> list[Report]:
-    """Every status, inbound message and template status change of a Cloud API callback;
-    raises CallbackRefused when the body is not the Cloud API's shape."""
+def parse_callback_body(body: bytes, phone_number_id: str | None = None) -> list[Report]:
+    """Every status, inbound message and template status change of a Cloud API callback (with
+    `phone_number_id`, none of another number's); raises CallbackRefused when the body is not
+    the Cloud API's shape."""
     envelope = validated(Envelope, json_object(body), [])
     reports: list[Report] = []
     for i, entry in enumerate(envelope.entry):
@@ -221,6 +227,9 @@ def parse_callback_body(body: bytes) -> list[Report]:
             if change.field != "messages":
                 continue
             value = validated(MessagesValue, change.value, path)
+            number = value.metadata.phone_number_id if value.metadata else None
+            if phone_number_id is not None and number is not None and number != phone_number_id:
+                continue  # one Meta app posts every number's callbacks to the URL it was given
             reports += [r for r in map(_receipt, value.statuses) if r is not None]
             names = {c.wa_id: c.profile.name if c.profile else None for c in value.contacts}
             reports += [_inbound(m, names) for m in value.messages]
