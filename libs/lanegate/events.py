@@ -297,6 +297,8 @@ class TemplateStatusReported(Event):
     status: str
     reason: str | None = None
     category: str | None = None
+    # Meta's time of the report; None from a provider that gives none.
+    reportedAt: datetime | None = None
 
 
 class TemplateStatusChanged(Event):

@@ -53,6 +53,8 @@ def refusal(address: Address) -> str | None:
         if address.sixtofour is not None:
             inner = refusal(address.sixtofour)
             return f"6to4 of {inner}" if inner else None
+        if address.is_site_local:  # deprecated, yet still routed inside some networks
+            return "site-local"
     if address.is_unspecified:
         return "unspecified"
     if address.is_loopback:
@@ -72,7 +74,8 @@ def refusal(address: Address) -> str | None:
 
 def parse_host(host: str) -> Address | None:
     """The address an IP-literal host names (legacy numeric IPv4 forms too), else None."""
-    bare = host.strip("[]").split("%", 1)[0]
+    # A fully qualified name's trailing dot resolves the same: `127.0.0.1.` is loopback.
+    bare = host.strip("[]").split("%", 1)[0].removesuffix(".")
     try:
         return ipaddress.ip_address(bare)
     except ValueError:

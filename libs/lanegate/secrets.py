@@ -39,7 +39,8 @@ def require_keys(secret_key: str, admin_key: str, *, development: bool) -> None:
             f"LANEGATE_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} characters "
             "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
-    if not secret_key.strip() and not development:
+    # Only separators (",") would parse as no key at all and store secrets in plaintext.
+    if not any(key.strip() for key in secret_key.split(",")) and not development:
         raise SecretKeyError(
             "LANEGATE_SECRET_KEY is not set: set it (see .env.example), or set "
             "LANEGATE_ENV=development to store secrets unencrypted on a development machine"

@@ -321,6 +321,8 @@ def changed_provider_config(
         raise InvalidInput(
             [(["providerConfig", *err["loc"]], err["msg"]) for err in e.errors()]
         ) from e
+    if "baseUrl" in given:
+        refuse_private_targets(request, {("providerConfig", "baseUrl"): config.get("baseUrl")})
     # What the gateway made itself (WAHA's callback key) is not the tenant's to change.
     config |= {key: value for key, value in current.items() if key not in model.model_fields}
     return keyring.seal_config(config)

@@ -113,23 +113,24 @@ class GatewayCallbacks:
         status: str,
         *,
         errors: list[dict[str, Any]] | None = None,
-    ) -> None:
+    ) -> bool:
+        """Apply a receipt to the message this instance sent; False when it changed nothing
+        (an unknown id, or a receipt applied before)."""
         if status == "failed":
-            await self._failed(instance, provider_message_id, errors or [])
-            return
+            return await self._failed(instance, provider_message_id, errors or [])
         if status == "sent":
-            return  # recorded when the provider took the message
+            return False  # recorded when the provider took the message
         field = RECEIPT_FIELD.get(status)
         if field is None:
             log.warning("unknown receipt status", status=status)
-            return
+            return False
         message = await self._store.messages.find_one_and_update(
             self._sent_from(instance, provider_message_id) | {field: None},
             {"$set": {field: utcnow(), "receipt": status}},
             return_document=ReturnDocument.AFTER,
         )
         if message is None:
-            return  # an unknown id or a repeated receipt: nothing new to tell
+            return False  # an unknown id or a repeated receipt: nothing new to tell
         MESSAGE_STATUS.labels(status, message["provider"]).inc()
         await self._broker.publish(
             MessageStatus(
@@ -143,6 +144,7 @@ class GatewayCallbacks:
                 providerMessageId=provider_message_id,
             )
         )
+        return True
 
     async def inbound(
         self,
@@ -236,7 +238,7 @@ class GatewayCallbacks:
 
     async def _failed(
         self, instance: Document, provider_message_id: str, errors: list[dict[str, Any]]
-    ) -> None:
+    ) -> bool:
         """The provider took the message, then could not deliver it."""
         first = errors[0] if errors else {}
         error = {
@@ -248,7 +250,7 @@ class GatewayCallbacks:
             self._store, self._sent_from(instance, provider_message_id), error, utcnow()
         )
         if message is None:
-            return
+            return False
         MESSAGE_STATUS.labels("failed", message["provider"]).inc()
         await self._broker.publish(
             MessageStatus(
@@ -263,6 +265,7 @@ class GatewayCallbacks:
                 error=error,
             )
         )
+        return True
 
     @staticmethod
     def _scope(instance: Document) -> Document:

@@ -142,10 +142,11 @@ class Sessions:
             return
         for report in reports:
             if isinstance(report, Receipt):
-                await self._callbacks.receipt(
+                applied = await self._callbacks.receipt(
                     instance, report.provider_message_id, report.status, errors=report.errors
                 )
-                pause = pause_of(report.errors) if report.status == "failed" else None
+                # Only a failure this callback recorded pauses: a replayed one pauses nothing.
+                pause = pause_of(report.errors) if applied and report.status == "failed" else None
                 if pause is not None:
                     reason, until = pause
                     await self._callbacks.paused(instance, reason, until=until)
@@ -173,6 +174,7 @@ class Sessions:
                         status=report.status,
                         reason=report.reason,
                         category=report.category,
+                        reportedAt=report.reported_at,
                     )
                 )
             elif isinstance(report, StateChange):

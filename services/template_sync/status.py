@@ -7,6 +7,7 @@ dispatcher delivers once.
 """
 
 import uuid
+from datetime import datetime
 
 import structlog
 
@@ -47,6 +48,10 @@ async def apply_status(store: Store, broker: Broker, report: TemplateStatusRepor
     for copy in copies:
         if copy["status"] == report.status:
             continue  # told already
+        if _older(report, copy.get("statusReportedAt")):
+            # A late or replayed callback: the status it reports was replaced since.
+            log.info("stale template status ignored", template=copy["_id"], status=report.status)
+            continue
         await broker.publish(
             TemplateStatusChanged(
                 id=str(uuid.uuid5(_EVENT_IDS, f"{copy['_id']}:{report.id}")),
@@ -68,6 +73,7 @@ async def apply_status(store: Store, broker: Broker, report: TemplateStatusRepor
                     "status": report.status,
                     "statusReason": report.reason,
                     "statusChangedAt": utcnow(),
+                    "statusReportedAt": report.reportedAt or copy.get("statusReportedAt"),
                 }
             },
         )
@@ -79,3 +85,8 @@ async def apply_status(store: Store, broker: Broker, report: TemplateStatusRepor
             status=report.status,
             previous=copy["status"],
         )
+
+
+def _older(report: TemplateStatusReported, recorded: datetime | None) -> bool:
+    """Whether Meta reported this status before the one already recorded."""
+    return report.reportedAt is not None and recorded is not None and report.reportedAt < recorded

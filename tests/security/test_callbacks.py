@@ -22,6 +22,7 @@ from lanegate.secrets import Keyring
 from lanegate.signing import event_seal
 from tests.conftest import AMQP_URL, SECRET_KEY
 from tests.e2e.test_cloud_api import CONTACT, cloud_instance, contact_writes, send_text
+from tests.e2e.test_templates import by_name, meta_template, synced
 from tests.e2e.test_waha import FRIEND, waha_instance
 from tests.e2e.test_waha import send_text as waha_send_text
 from tests.simulators.meta import MetaSimulator, Number
@@ -114,6 +115,7 @@ class CloudPair:
     wamid: str
     b_name: str
     b_number: Number
+    a_key: str
 
     def url(self, gateway: Gateway, name: str) -> str:
         return f"{gateway.api}/webhooks/cloud/{name}"
@@ -136,7 +138,7 @@ async def cloud_pair(
     wamid = next(s["wamid"] for s in meta.sent if s.get("biz_opaque_callback_data") == message_id)
     await eventually(lambda: _sunk(sink, wamid))
     a_tenant = (await stored_instance(gateway, a_name))["tenantId"]
-    yield CloudPair(a_tenant, a_name, a_number, message_id, wamid, b_name, b_number)
+    yield CloudPair(a_tenant, a_name, a_number, message_id, wamid, b_name, b_number, a_key)
 
 
 async def _sunk(sink: Receiver, wamid: str) -> bool:
@@ -297,6 +299,25 @@ async def test_replayed_cloud_inbound_is_told_once_and_does_not_extend_the_windo
     assert window == await _window(gateway, cloud_pair.a_name, sender)
 
 
+async def test_a_callback_for_another_number_of_the_same_app_is_not_applied(
+    gateway: Gateway, cloud_pair: CloudPair, receiver: Receiver
+) -> None:
+    """One Meta app may serve many numbers and post every one's callbacks to one URL: what
+    another number (here tenant B's) received is never told as this instance's."""
+    theirs, ours = "5491100004444", "5491100005555"
+    started = await handled(gateway)
+    for sender, number in ((theirs, cloud_pair.b_number), (ours, cloud_pair.a_number)):
+        item = inbound_item(sender, f"wamid.{sender}", "hi")
+        body = cloud_body({"messages": [item]}, number)
+        assert 200 == (await signed_cloud(gateway, cloud_pair.a_name, cloud_pair.a_number, body))[0]
+    await receiver.wait_for(event_named("message.received", **{"from": ours}))
+    await settled(gateway, started, 2)
+    assert [] == receiver.matching(event_named("message.received", **{"from": theirs}))
+    async with gateway.mongo() as client:
+        windows = client.lanegate_test.conversation_windows
+        assert None is await windows.find_one({"contact": theirs})
+
+
 async def _window(gateway: Gateway, name: str, contact: str) -> datetime:
     async with gateway.mongo() as client:
         found = await client.lanegate_test.conversation_windows.find_one(
@@ -322,6 +343,75 @@ async def test_replayed_receipt_makes_no_second_webhook(
     await settled(gateway, started, 1)
     assert 1 == len(receiver.matching(delivered))
     assert first == await stored_message(gateway, cloud_pair.message_id)
+
+
+async def test_replayed_failed_receipt_pauses_the_number_once(
+    gateway: Gateway, cloud_pair: CloudPair, receiver: Receiver
+) -> None:
+    spam = {"errors": [{"code": 131048, "title": "Spam rate limit hit"}]}
+    body = cloud_body({"statuses": [status_item(cloud_pair.wamid) | spam]}, cloud_pair.a_number)
+    assert 200 == (await signed_cloud(gateway, cloud_pair.a_name, cloud_pair.a_number, body))[0]
+    paused = event_named("instance.paused")
+    await receiver.wait_for(paused)
+    status, _ = await gateway.call(
+        "POST", f"/instance/{cloud_pair.a_name}/resume", key=cloud_pair.a_key
+    )
+    assert 200 == status
+    await receiver.wait_for(event_named("instance.resumed"))
+
+    started = await handled(gateway)
+    assert 200 == (await signed_cloud(gateway, cloud_pair.a_name, cloud_pair.a_number, body))[0]
+    await settled(gateway, started, 1)
+
+    assert None is (await stored_instance(gateway, cloud_pair.a_name)).get("paused")
+    assert 1 == len(receiver.matching(paused))
+
+
+def template_update(number: Number, template: dict[str, Any], event: str, at: int) -> bytes:
+    """Meta's signed-shape template status callback, as of `at` (epoch seconds)."""
+    value = {
+        "event": event,
+        "message_template_id": int(template["id"]),
+        "message_template_name": template["name"],
+        "message_template_language": template["language"],
+        "reason": "NONE",
+    }
+    change = {"field": "message_template_status_update", "value": value}
+    entry = {"id": number.waba_id, "time": at, "changes": [change]}
+    return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
+
+
+async def _template_sync_handled(gateway: Gateway) -> float:
+    queue = f"{gateway.namespace}.template-sync"
+    return await gateway.metric(
+        "template_sync", "lanegate_events_consumed_total", queue=queue, outcome="ack"
+    )
+
+
+async def test_a_replayed_older_template_status_does_not_undo_a_newer_one(
+    gateway: Gateway, meta: MetaSimulator, receiver: Receiver
+) -> None:
+    template = meta_template(f"promo_{int(time.time() * 1000) % 10**8}", "Oi {{1}}")
+    name, key, number, answer = await synced(gateway, meta, receiver, [template])
+    ours = by_name(answer)[template["name"]]["id"]
+    now = int(time.time())
+    older = template_update(number, template, "PAUSED", now - 60)
+    newer = template_update(number, template, "APPROVED", now)
+    told = event_named("template.status", id=ours)
+    for body, count in ((older, 1), (newer, 2)):
+        assert 200 == (await signed_cloud(gateway, name, number, body))[0]
+        await receiver.wait_for(told, count=count)
+
+    started = await _template_sync_handled(gateway)
+    assert 200 == (await signed_cloud(gateway, name, number, older))[0]
+
+    async def consumed() -> bool:
+        return await _template_sync_handled(gateway) > started
+
+    await eventually(consumed)
+    _, shown = await gateway.call("GET", f"/templates/{ours}", key=key)
+    assert "APPROVED" == shown["data"]["status"]
+    assert 2 == len(receiver.matching(told))
 
 
 # ---- WAHA --------------------------------------------------------------------------------

@@ -63,6 +63,8 @@ REFUSED = [
     "fe80::1",
     "fc00::1",
     "fd12:3456::1",
+    "fec0::1",
+    "feff:ffff::1",
     "ff02::1",
     "2001:db8::1",
 ]
@@ -99,6 +101,8 @@ def test_the_reasons_say_which_range() -> None:
         ("[::]", "::"),
         ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1"),
         ("[fe80::1%eth0]", "fe80::1"),
+        ("127.0.0.1.", "127.0.0.1"),
+        ("2130706433.", "127.0.0.1"),
     ],
 )
 def test_legacy_and_bracketed_literals_are_read_as_addresses(host: str, address: str) -> None:
@@ -126,6 +130,8 @@ def test_host_names_are_not_literals() -> None:
         "http://100.64.0.1/",
         "http://2130706433/",
         "http://0177.0.0.1/",
+        "http://127.0.0.1./",
+        "http://[fec0::1]/",
     ],
 )
 def test_private_literals_in_urls_are_named(url: str) -> None:
@@ -371,6 +377,36 @@ async def test_a_private_literal_is_refused_at_patch_and_in_sends(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("provider", ["waha", "cloud_api"])
+async def test_a_private_literal_base_url_is_refused_at_patch_naming_the_field(
+    guarded: Gateway, provider: str
+) -> None:
+    tenant, key = await guarded.tenant()
+    name = f"{tenant}__support__{provider.replace('_', '')}"
+    public = "https://provider.example"
+    config = _waha_config(public) if provider == "waha" else _cloud_config(public)
+    hook = "https://hooks.example/a"
+    status, body = await _create(
+        guarded, key, name, webhookUrl=hook, provider=provider, providerConfig=config
+    )
+    assert 201 == status, body
+
+    status, body = await guarded.call(
+        "PATCH",
+        f"/instance/{name}",
+        key=key,
+        json={"providerConfig": {"baseUrl": "http://[::ffff:169.254.169.254]/"}},
+    )
+
+    assert (422, "TARGET_NOT_ALLOWED") == (status, body["code"]), body
+    assert [["providerConfig", "baseUrl"]] == [issue["path"] for issue in body["issues"]]
+    async with guarded.mongo() as client:
+        stored = await client.lanegate_test.instances.find_one({"_id": name})
+    assert stored is not None
+    assert public == stored["providerConfig"]["baseUrl"].rstrip("/")
+
+
+@pytest.mark.e2e
 async def test_a_name_resolving_to_loopback_is_refused_at_call_time_with_last_error(
     guarded: Gateway,
 ) -> None:
@@ -490,6 +526,7 @@ async def test_a_provider_redirect_is_never_followed(gateway: Gateway, receiver:
         hostile.stop()
         landing.stop()
     assert "target_refused" == message["error"]["code"]
+    assert "target_refused" == shown["lastError"]["code"]
     assert "redirects are not followed" in shown["lastError"]["message"]
     async with gateway.mongo() as client:
         stored = await client.lanegate_test.messages.find_one({"_id": answer["id"]})

@@ -24,6 +24,9 @@ def test_a_missing_secret_key_is_refused_outside_development() -> None:
         require_keys("", ADMIN_KEY, development=False)
     with pytest.raises(SecretKeyError, match="LANEGATE_SECRET_KEY is not set"):
         require_keys(" ", ADMIN_KEY, development=False)
+    for no_key in (",", " , ,"):  # only separators: no key at all, not a list of keys
+        with pytest.raises(SecretKeyError, match="LANEGATE_SECRET_KEY is not set"):
+            require_keys(no_key, ADMIN_KEY, development=False)
     require_keys("", ADMIN_KEY, development=True)
     require_keys(new_key(), ADMIN_KEY, development=False)
 
@@ -160,3 +163,42 @@ async def test_a_tenant_secret_that_looks_sealed_is_sealed_again(
     assert 202 == (await gateway.call("POST", f"/sandbox/{name}/scan", key=key))[0]
     [hook] = await receiver.wait_for(event_named("instance.connected"))
     assert verify_gateway_signature(hook.body, forged, hook.headers["x-gateway-signature"])
+
+
+@pytest.mark.e2e
+async def test_look_alike_provider_secrets_are_sealed_again_for_waha_and_on_patch(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    keyring = Keyring(SECRET_KEY)
+    tenant_id, key = await gateway.tenant()
+    waha, cloud = f"{tenant_id}__support__waha", f"{tenant_id}__support__cloud"
+    forged = keyring.encrypt("the-forgers-choice")
+    common = {"webhookUrl": receiver.url(), "webhookSecret": "s3cret-s3cret-s3cret"}
+    configs = {
+        waha: ("waha", {"baseUrl": "https://waha.example", "apiKey": forged}),
+        cloud: (
+            "cloud_api",
+            {
+                "phoneNumberId": "123456789",
+                "wabaId": "987654321",
+                "accessToken": "token",
+                "appSecret": "app-secret",
+                "verifyToken": "verify-me-please",
+            },
+        ),
+    }
+    for name, (provider, config) in configs.items():
+        body = {"instanceName": name, "provider": provider, "providerConfig": config} | common
+        status, answer = await gateway.call("POST", "/instance/create", key=key, json=body)
+        assert 201 == status, answer
+    status, answer = await gateway.call(
+        "PATCH", f"/instance/{cloud}", key=key, json={"providerConfig": {"appSecret": forged}}
+    )
+    assert 200 == status, answer
+
+    kept: dict[str, Any] = {}
+    async with gateway.mongo() as client:
+        async for instance in client.lanegate_test.instances.find({"_id": {"$in": [waha, cloud]}}):
+            kept[instance["_id"]] = instance["providerConfig"]
+    for stored in (kept[waha]["apiKey"], kept[cloud]["appSecret"]):
+        assert (True, forged) == (stored != forged, keyring.decrypt(stored))

@@ -1,6 +1,7 @@
 """Template variables, send components (checked against Meta's schema) and status callbacks."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -150,5 +151,6 @@ def test_a_template_status_callback_becomes_a_template_update() -> None:
             status="REJECTED",
             reason="INVALID_FORMAT",
             category="UTILITY",
+            reported_at=datetime.fromtimestamp(1773596760, UTC),
         )
     ] == parse_callback_body(json.dumps(payload).encode())

@@ -136,6 +136,8 @@ class TemplateUpdate:
     status: str
     reason: str | None = None
     category: str | None = None
+    # Meta's time of the report (its entry's `time`): an older one must not undo a newer.
+    reported_at: datetime | None = None
 
 
 Report = Receipt | Inbound | StateChange | TemplateUpdate
@@ -160,7 +162,7 @@ class Callbacks(Protocol):
         status: str,
         *,
         errors: list[dict[str, Any]] | None = None,
-    ) -> None: ...
+    ) -> bool: ...
 
     async def paused(
         self,

@@ -178,7 +178,8 @@ class CloudApi:
         return bool(secret) and verify_hub_signature(body, secret, headers.get(SIGNATURE_HEADER))
 
     def parse_callback(self, instance: Document, body: bytes) -> list[Report]:
-        return parse_callback_body(body)
+        own = (instance.get("providerConfig") or {}).get("phoneNumberId")
+        return parse_callback_body(body, str(own) if own is not None else None)
 
     async def close(self) -> None:
         """The shared HTTP client is closed by its owner."""

@@ -6,11 +6,12 @@ id belongs is refused whole (`CallbackRefused`) before anything is applied.
 Fields the gateway does not read are ignored, whatever they hold.
 """
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, StrictInt
 
-from lanegate.providers import Inbound, Receipt, Report, TemplateUpdate
+from lanegate.providers import CallbackRefused, Inbound, Receipt, Report, TemplateUpdate
 from lanegate.providers.shapes import Id, Location, Name, Shape, Text, json_object, validated
 
 TEMPLATE_STATUS_FIELD = "message_template_status_update"
@@ -38,6 +39,7 @@ class Change(Shape):
 
 class Entry(Shape):
     id: Name | None = None
+    time: Digits | None = None
     changes: list[Change] = Field(default_factory=list)
 
 
@@ -123,7 +125,12 @@ class Message(Shape):
     button: Button | None = None
 
 
+class Metadata(Shape):
+    phone_number_id: Name | None = None
+
+
 class MessagesValue(Shape):
+    metadata: Metadata | None = None
     statuses: list[Status] = Field(default_factory=list)
     contacts: list[Contact] = Field(default_factory=list)
     messages: list[Message] = Field(default_factory=list)
@@ -185,21 +192,29 @@ def _receipt(status: Status) -> Receipt | None:
     return Receipt(status.id, status.status, errors=errors or None)  # type: ignore[arg-type]
 
 
-def _template_update(waba_id: str, value: TemplateValue) -> TemplateUpdate:
+def _template_update(entry: Entry, value: TemplateValue) -> TemplateUpdate:
+    reported_at = None
+    if entry.time is not None:
+        try:
+            reported_at = datetime.fromtimestamp(entry.time, UTC)
+        except (OverflowError, OSError, ValueError) as e:
+            raise CallbackRefused([(["entry", "time"], "Not a time in epoch seconds")]) from e
     return TemplateUpdate(
-        waba_id=waba_id,
+        waba_id=entry.id or "",
         meta_template_id=str(value.message_template_id),
         name=value.message_template_name,
         language=value.message_template_language,
         status=value.event,
         reason=None if value.reason in (None, "NONE") else value.reason,
         category=value.message_template_category,
+        reported_at=reported_at,
     )
 
 
-def parse_callback_body(body: bytes) -> list[Report]:
-    """Every status, inbound message and template status change of a Cloud API callback;
-    raises CallbackRefused when the body is not the Cloud API's shape."""
+def parse_callback_body(body: bytes, phone_number_id: str | None = None) -> list[Report]:
+    """Every status, inbound message and template status change of a Cloud API callback (with
+    `phone_number_id`, none of another number's); raises CallbackRefused when the body is not
+    the Cloud API's shape."""
     envelope = validated(Envelope, json_object(body), [])
     reports: list[Report] = []
     for i, entry in enumerate(envelope.entry):
@@ -207,11 +222,14 @@ def parse_callback_body(body: bytes) -> list[Report]:
             path: list[str | int] = ["entry", i, "changes", j, "value"]
             if change.field == TEMPLATE_STATUS_FIELD:
                 template = validated(TemplateValue, change.value, path)
-                reports.append(_template_update(entry.id or "", template))
+                reports.append(_template_update(entry, template))
                 continue
             if change.field != "messages":
                 continue
             value = validated(MessagesValue, change.value, path)
+            number = value.metadata.phone_number_id if value.metadata else None
+            if phone_number_id is not None and number is not None and number != phone_number_id:
+                continue  # one Meta app posts every number's callbacks to the URL it was given
             reports += [r for r in map(_receipt, value.statuses) if r is not None]
             names = {c.wa_id: c.profile.name if c.profile else None for c in value.contacts}
             reports += [_inbound(m, names) for m in value.messages]
