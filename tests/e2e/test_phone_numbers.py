@@ -451,3 +451,55 @@ async def test_replicas_normalizing_together_leave_one_contact_and_a_rerun_chang
     [contact] = await store.contacts.find({"tenantId": "acme"}).to_list(None)
     assert ("5511977776666", ["t0", "t1", "t2"]) == (contact["identifier"], contact["tags"])
     assert 0 == await normalize_contacts(store)
+
+
+async def test_a_routed_send_reads_the_number_in_the_picked_instances_country(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()  # no country of its own
+    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    status, view = await gateway.call(
+        "PATCH", f"/instance/{name}", key=key, json={"defaultCountry": "BR"}
+    )
+    assert 200 == status, view
+    routed = {"tenantId": tenant_id, "clientId": "support", "type": "text", "text": "hi"}
+
+    status, answer = await gateway.call(
+        "POST", "/message/send", key=key, json=routed | {"to": "(011) 99999-8888"}
+    )
+    refused, impossible = await gateway.call(
+        "POST", "/message/send", key=key, json=routed | {"to": "(011) 9"}
+    )
+
+    assert (202, name) == (status, answer.get("instanceName")), answer
+    assert BR_MOBILE == await _stored_to(gateway, key, answer["id"])
+    assert (400, [{"path": ["to"], "code": "invalid_phone_number"}]) == (
+        refused,
+        [{"path": i["path"], "code": i.get("code")} for i in impossible["issues"]],
+    )
+
+
+async def test_listings_find_a_recipient_written_as_people_write_it(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await _tenant(gateway, "BR")
+    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    status, wanted = await _text(gateway, key, name, BR_MOBILE)
+    assert 202 == status, wanted
+    status, other = await _text(gateway, key, name, "+1 (415) 555-0100")
+    assert 202 == status, other
+
+    async def found(**params: str) -> list[str]:
+        status, body = await gateway.call("GET", "/messages", key=key, params=params)
+        assert 200 == status, body
+        return [m["id"] for m in body["data"]]
+
+    for written in ("+55 11 99999-8888", "(011) 99999-8888", "99999-8888"):
+        assert [wanted["id"]] == await found(search=written), written
+    for written in ("+55 (11) 99999-8888", "(011) 99999-8888", BR_MOBILE):
+        assert [wanted["id"]] == await found(to=written), written
+    status, refused = await gateway.call("GET", "/messages", key=key, params={"to": "(011) 9"})
+    assert (400, [{"path": ["to"], "code": "invalid_phone_number"}]) == (
+        status,
+        [{"path": i["path"], "code": i.get("code")} for i in refused["issues"]],
+    )
