@@ -871,7 +871,9 @@ class InstanceSettings(BaseModel):
         description="Why the provider, or the guard on tenant-given addresses, last refused this "
         "instance; cleared when its session opens"
     )
-    defaultCountry: str | None = None
+    defaultCountry: str | None = Field(
+        description="Where numbers written without a country code are read; null: the tenant's"
+    )
 
 
 class InstanceStatus(InstanceSettings):
@@ -893,7 +895,6 @@ class InstanceView(InstanceSettings):
     supportsButtons: bool
     hasWindowRestriction: bool
     supportsAttachments: bool
-    defaultCountry: str | None = Field(None, description="null: the tenant's")
 
 
 class InstanceDevice(BaseModel):

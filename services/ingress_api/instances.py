@@ -78,7 +78,7 @@ def settings_view(instance: Document) -> dict[str, Any]:
     pacing = pacing_for(instance)
     last_error = instance.get("lastError")
     sync = instance.get("templateSync")
-    shown = {
+    return {
         "provider": instance["provider"],
         "displayName": instance.get("displayName"),
         "isPrimary": bool(instance.get("isPrimary")),
@@ -115,10 +115,8 @@ def settings_view(instance: Document) -> dict[str, Any]:
         }
         if isinstance(last_error, dict)
         else None,
+        "defaultCountry": instance.get("defaultCountry"),
     }
-    if instance.get("defaultCountry"):
-        shown["defaultCountry"] = instance["defaultCountry"]
-    return shown
 
 
 def view(instance: Document) -> dict[str, Any]:
