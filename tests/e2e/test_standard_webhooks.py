@@ -12,6 +12,7 @@ import shutil
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -176,7 +177,7 @@ async def test_the_readmes_python_receivers_verify_real_deliveries(
     readme = _readme_receivers()
     standard, plain = await _two_deliveries(gateway, receiver)
 
-    receiving = {
+    receiving: dict[str, Any] = {
         "WEBHOOK_SECRET": WHSEC,
         "request_body_bytes": standard.body,
         "request": SimpleNamespace(headers=standard.headers),
