@@ -304,9 +304,13 @@ PROVIDER_CONFIGS: dict[str, type[Body]] = {
 }
 
 
-def stored_provider_config(provider: str, raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate a provider's config and return it as stored; raises pydantic.ValidationError."""
-    config = PROVIDER_CONFIGS[provider].model_validate(raw or {})
+def stored_provider_config(
+    provider: str, raw: dict[str, Any] | None, country: str | None = None
+) -> dict[str, Any]:
+    """Validate a provider's config (its numbers read in `country`) and return it as stored;
+    raises pydantic.ValidationError."""
+    model = PROVIDER_CONFIGS[provider]
+    config = model.model_validate(raw or {}, context={DEFAULT_COUNTRY: country})
     stored: dict[str, Any] = {}
     for key, value in config.model_dump().items():
         if isinstance(value, SecretStr):

@@ -503,3 +503,38 @@ async def test_listings_find_a_recipient_written_as_people_write_it(
         status,
         [{"path": i["path"], "code": i.get("code")} for i in refused["issues"]],
     )
+
+
+async def test_sandbox_fail_numbers_are_read_in_the_instances_country(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()  # no country of its own
+    name = f"{tenant_id}__support__{uuid.uuid4().hex[:6]}"
+    status, created = await gateway.call(
+        "POST",
+        "/instance/create",
+        key=key,
+        json={
+            "instanceName": name,
+            "webhookUrl": receiver.url(),
+            "webhookSecret": "s3cret-s3cret-s3cret",
+            "defaultCountry": "BR",
+            "providerConfig": {"failNumbers": ["(011) 99999-8888"]},
+        },
+    )
+    assert 201 == status, created
+    status, patched = await gateway.call(
+        "PATCH",
+        f"/instance/{name}",
+        key=key,
+        json={"providerConfig": {"failNumbers": ["(011) 99999-8888", "(021) 98888-7777"]}},
+    )
+    assert 200 == status, patched
+    await gateway.call("POST", f"/sandbox/{name}/scan", key=key)
+
+    status, answer = await _text(gateway, key, name, "+55 11 99999-8888")
+    assert 202 == status, answer
+
+    [failed] = await receiver.wait_for(event_named("message.status", id=answer["id"]))
+    told = json.loads(failed.body)["data"]
+    assert ("failed", "undeliverable") == (told["status"], told["error"]["code"])
