@@ -262,7 +262,13 @@ async def update(request: web.Request) -> web.Response:
     body = await read_json(request, InstanceUpdate)
     store = request.app[STORE]
     instance = await own_instance(store, who, request.match_info["name"])
-    refuse_private_targets(request, {("webhookUrl",): body.webhookUrl})
+    refuse_private_targets(
+        request,
+        {
+            ("webhookUrl",): body.webhookUrl,
+            ("providerConfig", "baseUrl"): (body.providerConfig or {}).get("baseUrl"),
+        },
+    )
     changes: dict[str, Any] = {}
     for field in body.model_fields_set:
         value = getattr(body, field)

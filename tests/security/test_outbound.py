@@ -371,6 +371,29 @@ async def test_a_private_literal_is_refused_at_patch_and_in_sends(
 
 
 @pytest.mark.e2e
+async def test_a_provider_config_patch_naming_a_private_literal_is_refused_and_changes_nothing(
+    guarded: Gateway,
+) -> None:
+    tenant, key = await guarded.tenant()
+    name = f"{tenant}__support__waha"
+    await _waha(guarded, key, name, "https://waha.example", webhook="https://hooks.example/a")
+    async with guarded.mongo() as client:
+        before = await client.lanegate_test.instances.find_one({"_id": name})
+
+    status, body = await guarded.call(
+        "PATCH",
+        f"/instance/{name}",
+        key=key,
+        json={"providerConfig": {"baseUrl": "http://169.254.169.254"}},
+    )
+
+    assert (422, "TARGET_NOT_ALLOWED") == (status, body["code"]), body
+    assert [["providerConfig", "baseUrl"]] == [issue["path"] for issue in body["issues"]]
+    async with guarded.mongo() as client:
+        assert before == await client.lanegate_test.instances.find_one({"_id": name})
+
+
+@pytest.mark.e2e
 async def test_a_name_resolving_to_loopback_is_refused_at_call_time_with_last_error(
     guarded: Gateway,
 ) -> None:
