@@ -538,3 +538,29 @@ async def test_sandbox_fail_numbers_are_read_in_the_instances_country(
     [failed] = await receiver.wait_for(event_named("message.status", id=answer["id"]))
     told = json.loads(failed.body)["data"]
     assert ("failed", "undeliverable") == (told["status"], told["error"]["code"])
+
+
+async def test_a_contact_path_naming_a_number_that_cannot_exist_is_400(gateway: Gateway) -> None:
+    _, key = await _tenant(gateway, "BR")
+    status, saved = await gateway.call(
+        "POST", "/contacts", key=key, json={"identifier": "+55 11 99999-8888"}
+    )
+    assert 201 == status, saved
+
+    answers = [
+        await gateway.call("GET", "/contacts/+55%2011%209", key=key),
+        await gateway.call("PATCH", "/contacts/(011)%209/status", key=key, json={"active": False}),
+        await gateway.call("DELETE", "/contacts/123", key=key),
+    ]
+
+    for status, answer in answers:
+        assert (400, [{"path": ["id"], "code": "invalid_phone_number"}]) == (
+            status,
+            [{"path": i["path"], "code": i.get("code")} for i in answer["issues"]],
+        )
+    assert (404, 200) == (
+        (await gateway.call("GET", "/contacts/no-such-contact", key=key))[0],
+        (await gateway.call("GET", f"/contacts/{saved['id']}", key=key))[0],
+    )
+    status, deleted = await gateway.call("DELETE", "/contacts/(011)%2099999-8888", key=key)
+    assert (200, saved["id"]) == (status, deleted["id"])
