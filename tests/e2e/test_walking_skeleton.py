@@ -59,8 +59,12 @@ async def test_message_goes_from_accept_to_sent_with_signed_webhooks(
         json={"instanceName": name, "to": "5491112345678", "text": "Hello!", "lane": "urgent"},
     )
     assert 202 == status
-    assert {"id", "status", "lane", "queuedAt"} == set(accepted)
-    assert ("pending", "urgent") == (accepted["status"], accepted["lane"])
+    assert {"id", "status", "lane", "queuedAt", "instanceState"} == set(accepted)
+    assert ("pending", "urgent", "open") == (
+        accepted["status"],
+        accepted["lane"],
+        accepted["instanceState"],
+    )
 
     message_id = accepted["id"]
     for state in ("sent", "delivered", "read"):
