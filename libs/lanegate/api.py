@@ -82,10 +82,15 @@ class Body(BaseModel):
 
 # The validation context key of the country a number written without its country code is in.
 DEFAULT_COUNTRY = "defaultCountry"
+# The validation context key that leaves numbers as written, for a body whose country is not
+# known yet (a routed send's number is read once its instance is picked).
+NUMBERS_READ_LATER = "numbersReadLater"
 
 
 def _phone(value: str, info: ValidationInfo) -> str:
     context = info.context if isinstance(info.context, dict) else {}
+    if context.get(NUMBERS_READ_LATER):
+        return value
     try:
         return phones.normalized(value, context.get(DEFAULT_COUNTRY))
     except phones.InvalidPhoneNumber as e:
@@ -214,13 +219,20 @@ class MessageQuery(Body):
     page: int = Field(1, ge=1, le=100_000)
     limit: int = Field(50, ge=1, le=250)
     externalId: str | None = Field(None, max_length=200)
-    search: str | None = Field(None, min_length=1, max_length=200)
+    search: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Matches the recipient (also as written: +55 11 99999-8888), the contact "
+        "name and the text",
+    )
     instanceName: str | None = Field(None, max_length=200)
     messageType: MessageType | None = None
     lane: Lane | None = None
     dateFrom: datetime | None = None
     dateTo: datetime | None = None
     cursor: str | None = Field(None, min_length=1, max_length=300, description=CURSOR_HELP)
+    to: PhoneNumber | None = None
 
     @field_validator("status", mode="before")
     @classmethod
@@ -292,9 +304,13 @@ PROVIDER_CONFIGS: dict[str, type[Body]] = {
 }
 
 
-def stored_provider_config(provider: str, raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate a provider's config and return it as stored; raises pydantic.ValidationError."""
-    config = PROVIDER_CONFIGS[provider].model_validate(raw or {})
+def stored_provider_config(
+    provider: str, raw: dict[str, Any] | None, country: str | None = None
+) -> dict[str, Any]:
+    """Validate a provider's config (its numbers read in `country`) and return it as stored;
+    raises pydantic.ValidationError."""
+    model = PROVIDER_CONFIGS[provider]
+    config = model.model_validate(raw or {}, context={DEFAULT_COUNTRY: country})
     stored: dict[str, Any] = {}
     for key, value in config.model_dump().items():
         if isinstance(value, SecretStr):
@@ -859,7 +875,9 @@ class InstanceSettings(BaseModel):
         description="Why the provider, or the guard on tenant-given addresses, last refused this "
         "instance; cleared when its session opens"
     )
-    defaultCountry: str | None = None
+    defaultCountry: str | None = Field(
+        description="Where numbers written without a country code are read; null: the tenant's"
+    )
 
 
 class InstanceStatus(InstanceSettings):
@@ -881,7 +899,6 @@ class InstanceView(InstanceSettings):
     supportsButtons: bool
     hasWindowRestriction: bool
     supportsAttachments: bool
-    defaultCountry: str | None = Field(None, description="null: the tenant's")
 
 
 class InstanceDevice(BaseModel):

@@ -33,6 +33,13 @@ def is_country(code: str) -> bool:
     return len(code) == 2 and phonenumbers.country_code_for_region(code) != 0
 
 
+def written_digits(written: str) -> str | None:
+    """The digits of a number as written, its formatting dropped; None when it holds anything
+    else."""
+    digits = _FORMATTING.sub("", written.strip()).removeprefix("+")
+    return digits if digits.isascii() and digits.isdigit() else None
+
+
 def _international(digits: str) -> PhoneNumber | None:
     """Plain digits read as country code and national number, without the full parser (this
     is the common case on every send)."""

@@ -44,10 +44,13 @@ async def read_json[M: BaseModel](
     return validate(model, await read_object(request), context)
 
 
-def read_query[M: BaseModel](request: web.Request, model: type[M]) -> M:
-    """Parse the query string as `model`; 400 with `issues` on bad or unknown parameters."""
+def read_query[M: BaseModel](
+    request: web.Request, model: type[M], context: dict[str, Any] | None = None
+) -> M:
+    """Parse the query string as `model` (validators read `context`); 400 with `issues` on bad
+    or unknown parameters."""
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(dict(request.query), context=context)
     except ValidationError as e:
         raise InvalidInput.from_pydantic(e) from e
 

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -24,7 +25,7 @@ from lanegate.api import (
 )
 from lanegate.errors import InvalidInput, NotFound
 from lanegate.events import new_id, utcnow
-from lanegate.phones import InvalidPhoneNumber, normalized
+from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
 from lanegate.service import STORE
 from lanegate.store import Document, Store
 
@@ -44,11 +45,23 @@ def view(contact: Document) -> dict[str, Any]:
 
 
 def _where(who: Caller, ref: str) -> dict[str, Any]:
-    """A contact by id, or by phone number written any way a send takes it."""
+    """A contact by id, or by phone number written any way a send takes it; 400 for a
+    number that cannot exist."""
+    if written_digits(ref) is None or _is_contact_id(ref):
+        return {"tenantId": who.tenant_id, "_id": ref}
     try:
         return {"tenantId": who.tenant_id, "identifier": normalized(ref, who.default_country)}
-    except InvalidPhoneNumber:
-        return {"tenantId": who.tenant_id, "_id": ref}
+    except InvalidPhoneNumber as e:
+        raise InvalidInput([(["id"], f"{ISSUE_CODE}: {e}")]) from e
+
+
+def _is_contact_id(ref: str) -> bool:
+    """Whether `ref` has the form of the ids contacts are given (a UUID)."""
+    try:
+        uuid.UUID(ref)
+    except ValueError:
+        return False
+    return True
 
 
 async def upsert_contact(
@@ -151,7 +164,7 @@ async def save_contact(request: web.Request) -> web.Response:
     summary="One contact, by id or by phone number",
     tag="contacts",
     response=ContactView,
-    errors=(401, 404),
+    errors=(400, 401, 404),
     scope="messages:read",
 )
 async def get_contact(request: web.Request) -> web.Response:
@@ -196,7 +209,7 @@ async def set_status(request: web.Request) -> web.Response:
     summary="Delete a contact (its messages stay)",
     tag="contacts",
     response=ContactDeleted,
-    errors=(401, 404),
+    errors=(400, 401, 404),
     scope="messages:write",
 )
 async def delete_contact(request: web.Request) -> web.Response:

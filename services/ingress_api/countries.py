@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ingress_api.auth import Caller
 from ingress_api.lookups import LOOKUPS
-from lanegate.api import DEFAULT_COUNTRY, parse_instance_name
+from lanegate.api import DEFAULT_COUNTRY, NUMBERS_READ_LATER, parse_instance_name
 from lanegate.service import STORE
 from lanegate.store import Document
 
@@ -16,6 +16,10 @@ from lanegate.store import Document
 def phone_context(country: str | None) -> dict[str, Any]:
     """The validation context that reads numbers in `country`."""
     return {DEFAULT_COUNTRY: country}
+
+
+# The validation context of a body whose numbers are read once its instance is known.
+COUNTRY_NOT_KNOWN_YET = {NUMBERS_READ_LATER: True}
 
 
 class Countries:

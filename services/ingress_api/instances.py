@@ -79,7 +79,7 @@ def settings_view(instance: Document) -> dict[str, Any]:
     pacing = pacing_for(instance)
     last_error = instance.get("lastError")
     sync = instance.get("templateSync")
-    shown = {
+    return {
         "provider": instance["provider"],
         "displayName": instance.get("displayName"),
         "isPrimary": bool(instance.get("isPrimary")),
@@ -116,10 +116,8 @@ def settings_view(instance: Document) -> dict[str, Any]:
         }
         if isinstance(last_error, dict)
         else None,
+        "defaultCountry": instance.get("defaultCountry"),
     }
-    if instance.get("defaultCountry"):
-        shown["defaultCountry"] = instance["defaultCountry"]
-    return shown
 
 
 def view(instance: Document) -> dict[str, Any]:
@@ -178,7 +176,9 @@ async def create(request: web.Request) -> web.Response:
     tenant, client, label = parse_instance_name(body.instanceName) or ("", "", "")
     require_own_instance(who, tenant)
     try:
-        provider_config = stored_provider_config(body.provider, body.providerConfig)
+        provider_config = stored_provider_config(
+            body.provider, body.providerConfig, body.defaultCountry or who.default_country
+        )
     except ValidationError as e:
         raise InvalidInput(
             [(["providerConfig", *err["loc"]], err["msg"]) for err in e.errors()]
@@ -286,7 +286,14 @@ async def update(request: web.Request) -> web.Response:
         elif field == "webhookEvents":
             changes["webhookEvents"] = sorted(set(value)) if value else None
         elif field == "providerConfig" and value is not None:
-            changes["providerConfig"] = changed_provider_config(request, instance, value)
+            country = (
+                body.defaultCountry
+                if "defaultCountry" in body.model_fields_set
+                else instance.get("defaultCountry")
+            )
+            changes["providerConfig"] = changed_provider_config(
+                request, instance, value, country or who.default_country
+            )
         elif value is not None or field in ("displayName", "defaultCountry"):
             changes[field] = value
     if changes:
@@ -307,16 +314,16 @@ async def update(request: web.Request) -> web.Response:
 
 
 def changed_provider_config(
-    request: web.Request, instance: Document, given: dict[str, Any]
+    request: web.Request, instance: Document, given: dict[str, Any], country: str | None
 ) -> dict[str, Any]:
-    """The instance's provider config with the given fields changed, validated whole and
-    sealed as stored; 400 naming the bad fields."""
+    """The instance's provider config with the given fields changed, validated whole (numbers
+    read in `country`) and sealed as stored; 400 naming the bad fields."""
     keyring = request.app[KEYRING]
     current = keyring.open_config(instance.get("providerConfig"))
     model = PROVIDER_CONFIGS[instance["provider"]]
     kept = {key: value for key, value in current.items() if key in model.model_fields}
     try:
-        config = stored_provider_config(instance["provider"], kept | given)
+        config = stored_provider_config(instance["provider"], kept | given, country)
     except ValidationError as e:
         raise InvalidInput(
             [(["providerConfig", *err["loc"]], err["msg"]) for err in e.errors()]

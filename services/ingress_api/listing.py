@@ -1,6 +1,7 @@
 """Listing messages: filters, paging, newest first, each query on a named index."""
 
 import base64
+import contextlib
 import re
 from datetime import datetime
 from typing import Any
@@ -9,17 +10,18 @@ from aiohttp import web
 
 from ingress_api.auth import Caller, caller
 from ingress_api.body import read_query
+from ingress_api.countries import phone_context
 from ingress_api.endpoints import API
 from ingress_api.messages import public
 from lanegate.api import ContactMessages, ContactMessagesQuery, MessageList, MessageQuery
 from lanegate.errors import InvalidInput
 from lanegate.lifecycle import PUBLIC
-from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized
+from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
 from lanegate.service import STORE
 from lanegate.store import Document
 
 # The leading filter picks the index (see store/indexes.py); the first present wins.
-INDEX_BY_FILTER = ("externalId", "instanceName", "status", "lane", "messageType")
+INDEX_BY_FILTER = ("externalId", "to", "instanceName", "status", "lane", "messageType")
 # How far `page` reaches (page * limit): a skip reads every row it passes.
 MAX_PAGED_ROWS = 10_000
 NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
@@ -31,7 +33,7 @@ def plan(who: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
     if query.status is not None:
         hidden = [stored for stored, shown in PUBLIC.items() if shown == query.status]
         where["status"] = {"$in": [query.status, *hidden]} if hidden else query.status
-    for field in ("externalId", "instanceName", "lane", "messageType"):
+    for field in ("externalId", "to", "instanceName", "lane", "messageType"):
         value = getattr(query, field)
         if value is not None:
             where[field] = value
@@ -48,9 +50,22 @@ def plan(who: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
             {"content.text": pattern},
             {"content.caption": pattern},
             {"content.body": pattern},
+            *_recipient(query.search, who.default_country),
         ]
     leading = next((f for f in INDEX_BY_FILTER if f in where), None)
     return where, f"tenant_{leading}_created_id" if leading else "tenant_created_id"
+
+
+def _recipient(search: str, country: str | None) -> list[dict[str, Any]]:
+    """What a search written as a phone number matches of the stored recipient (E.164
+    digits): its digits anywhere, and the whole number as a send would read it."""
+    digits = written_digits(search)
+    if digits is None:
+        return []
+    matches: list[dict[str, Any]] = [{"to": {"$regex": re.escape(digits)}}]
+    with contextlib.suppress(InvalidPhoneNumber):  # a part of a number: its digits will do
+        matches.append({"to": normalized(search, country)})
+    return matches
 
 
 def listed(message: Document) -> dict[str, Any]:
@@ -69,7 +84,7 @@ def listed(message: Document) -> dict[str, Any]:
 )
 async def list_messages(request: web.Request) -> web.Response:
     who = await caller(request)
-    query = read_query(request, MessageQuery)
+    query = read_query(request, MessageQuery, phone_context(who.default_country))
     check_paging(query.page, query.limit, query.cursor, narrow="narrow it with dateTo")
     where, index = plan(who, query)
     store = request.app[STORE]

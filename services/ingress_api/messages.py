@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from ingress_api.accepting import Issues, Item, accept_many, accept_one
 from ingress_api.auth import caller
 from ingress_api.body import read_json, read_object, validate
-from ingress_api.countries import countries, phone_context, send_context
+from ingress_api.countries import COUNTRY_NOT_KNOWN_YET, countries, send_context
 from ingress_api.endpoints import API
 from ingress_api.instances import iso
 from lanegate import lifecycle
@@ -290,12 +290,12 @@ async def send_routed(request: web.Request) -> web.Response:
     if kind not in ROUTED:
         raise InvalidInput([(["type"], f"Must be one of: {', '.join(ROUTED)}")])
     routed_model, direct_model = ROUTED[kind]
-    body = validate(routed_model, data, phone_context(who.default_country))
+    body = validate(routed_model, data, COUNTRY_NOT_KNOWN_YET)
     if body.tenantId != who.tenant_id:
         raise Forbidden("tenantId must be your own tenant")
     instance = await pick_instance(request.app[STORE], who.tenant_id, body.clientId)
     fields = body.model_dump(exclude={"tenantId", "clientId", "type"})
-    # The number as written is read again in the picked instance's country, which wins.
+    # The number as written is read in the picked instance's country, else the tenant's.
     fields |= {"to": data["to"], "instanceName": instance}
     direct = validate(direct_model, fields, await send_context(request, who, instance))
     item = Item(direct, kind, content_of(kind, direct))

@@ -199,3 +199,34 @@ async def test_a_send_to_an_instance_that_is_not_open_is_accepted_and_says_so(
     )
     _, queued = await gateway.call("GET", f"/message/{one[1]['id']}", key=key)
     assert "pending" == queued["status"]
+
+
+async def test_a_message_to_a_refused_number_waits_and_goes_once_its_token_is_fixed(
+    gateway: Gateway, meta: MetaSimulator, receiver: Receiver
+) -> None:
+    key, name, number = await fresh(gateway, meta)
+    await create_cloud(
+        gateway, key, name, receiver, cloud_config(number, meta, accessToken="EAAG-wrong")
+    )
+    assert 200 == await meta.inbound(number, CONTACT, {"type": "text", "text": {"body": "Hi"}})
+    await receiver.wait_for(event_named("message.received", **{"from": CONTACT}))
+    status, sent = await gateway.call(
+        "POST",
+        "/message/text",
+        key=key,
+        json={"instanceName": name, "to": CONTACT, "text": "{Hello|Hi} there", "lane": "urgent"},
+    )
+    assert (202, "close") == (status, sent["instanceState"]), sent
+
+    code, patched = await gateway.call(
+        "PATCH",
+        f"/instance/{name}",
+        key=key,
+        json={"providerConfig": {"accessToken": number.access_token}},
+    )
+
+    assert (200, "open") == (code, patched["state"]), patched
+    await receiver.wait_for(event_named("message.status", id=sent["id"], status="sent"))
+    _, shown = await gateway.call("GET", f"/message/{sent['id']}", key=key)
+    assert ("sent", 1) == (shown["status"], shown["attempts"])
+    assert shown["sentText"] in ("Hello there", "Hi there")

@@ -8,6 +8,9 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.e2e.test_cloud_api import CONTACT, contact_writes
+from tests.simulators.meta import MetaSimulator
+from tests.support.cloud import cloud_config, create_cloud
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver, event_named
 
@@ -185,3 +188,33 @@ async def test_a_waiting_message_says_why_and_the_number_pauses_and_resumes(
     await expect(page.locator("#pause")).to_have_text("no")
     _, shown = await gateway.call("GET", f"/instance/{name}/status", key=key)
     assert None is shown["pause"]
+
+
+async def test_a_cloud_number_meta_refused_shows_why_its_messages_wait(
+    gateway: Gateway, meta: MetaSimulator, receiver: Receiver, browser: Browser
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    name = f"{tenant_id}__shop__main"
+    number = meta.add_number(f"{gateway.api}/webhooks/cloud/{name}")
+    created = await create_cloud(
+        gateway, key, name, receiver, cloud_config(number, meta, accessToken="EAAG-wrong")
+    )
+    assert "close" == created["status"]
+    await contact_writes(meta, number, receiver)  # opens the 24-hour window
+    status, sent = await gateway.call(
+        "POST",
+        "/message/text",
+        key=key,
+        json={"instanceName": name, "to": CONTACT, "text": "waits"},
+    )
+    assert (202, "close") == (status, sent["instanceState"]), sent
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await _sign_in(page, gateway, key)
+
+    row = page.locator(f"#instances tr[data-instance='{name}']")
+    await expect(row.locator(".refusal")).to_contain_text("Invalid OAuth access token")
+    await page.click("nav >> text=Messages")
+    await expect(page.locator("#messages .waiting")).to_contain_text(
+        "waiting: instance close (Meta error 190: Invalid OAuth access token)"
+    )
+    await shot(page, "12-cloud-number-refused")

@@ -111,6 +111,7 @@ async def test_a_sandbox_instance_shows_the_defaults(gateway: Gateway, receiver:
             shown["pause"],
         )
         assert [1000, 2000] == shown["lanes"]["urgent"]["delayMs"]
+        assert (True, None) == ("defaultCountry" in shown, shown.get("defaultCountry"))
 
 
 async def test_no_secret_of_a_cloud_api_or_waha_instance_is_ever_shown(

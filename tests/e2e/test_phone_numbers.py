@@ -451,3 +451,116 @@ async def test_replicas_normalizing_together_leave_one_contact_and_a_rerun_chang
     [contact] = await store.contacts.find({"tenantId": "acme"}).to_list(None)
     assert ("5511977776666", ["t0", "t1", "t2"]) == (contact["identifier"], contact["tags"])
     assert 0 == await normalize_contacts(store)
+
+
+async def test_a_routed_send_reads_the_number_in_the_picked_instances_country(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()  # no country of its own
+    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    status, view = await gateway.call(
+        "PATCH", f"/instance/{name}", key=key, json={"defaultCountry": "BR"}
+    )
+    assert 200 == status, view
+    routed = {"tenantId": tenant_id, "clientId": "support", "type": "text", "text": "hi"}
+
+    status, answer = await gateway.call(
+        "POST", "/message/send", key=key, json=routed | {"to": "(011) 99999-8888"}
+    )
+    refused, impossible = await gateway.call(
+        "POST", "/message/send", key=key, json=routed | {"to": "(011) 9"}
+    )
+
+    assert (202, name) == (status, answer.get("instanceName")), answer
+    assert BR_MOBILE == await _stored_to(gateway, key, answer["id"])
+    assert (400, [{"path": ["to"], "code": "invalid_phone_number"}]) == (
+        refused,
+        [{"path": i["path"], "code": i.get("code")} for i in impossible["issues"]],
+    )
+
+
+async def test_listings_find_a_recipient_written_as_people_write_it(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await _tenant(gateway, "BR")
+    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    status, wanted = await _text(gateway, key, name, BR_MOBILE)
+    assert 202 == status, wanted
+    status, other = await _text(gateway, key, name, "+1 (415) 555-0100")
+    assert 202 == status, other
+
+    async def found(**params: str) -> list[str]:
+        status, body = await gateway.call("GET", "/messages", key=key, params=params)
+        assert 200 == status, body
+        return [m["id"] for m in body["data"]]
+
+    for written in ("+55 11 99999-8888", "(011) 99999-8888", "99999-8888"):
+        assert [wanted["id"]] == await found(search=written), written
+    for written in ("+55 (11) 99999-8888", "(011) 99999-8888", BR_MOBILE):
+        assert [wanted["id"]] == await found(to=written), written
+    status, refused = await gateway.call("GET", "/messages", key=key, params={"to": "(011) 9"})
+    assert (400, [{"path": ["to"], "code": "invalid_phone_number"}]) == (
+        status,
+        [{"path": i["path"], "code": i.get("code")} for i in refused["issues"]],
+    )
+
+
+async def test_sandbox_fail_numbers_are_read_in_the_instances_country(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()  # no country of its own
+    name = f"{tenant_id}__support__{uuid.uuid4().hex[:6]}"
+    status, created = await gateway.call(
+        "POST",
+        "/instance/create",
+        key=key,
+        json={
+            "instanceName": name,
+            "webhookUrl": receiver.url(),
+            "webhookSecret": "s3cret-s3cret-s3cret",
+            "defaultCountry": "BR",
+            "providerConfig": {"failNumbers": ["(011) 99999-8888"]},
+        },
+    )
+    assert 201 == status, created
+    status, patched = await gateway.call(
+        "PATCH",
+        f"/instance/{name}",
+        key=key,
+        json={"providerConfig": {"failNumbers": ["(011) 99999-8888", "(021) 98888-7777"]}},
+    )
+    assert 200 == status, patched
+    await gateway.call("POST", f"/sandbox/{name}/scan", key=key)
+
+    status, answer = await _text(gateway, key, name, "+55 11 99999-8888")
+    assert 202 == status, answer
+
+    [failed] = await receiver.wait_for(event_named("message.status", id=answer["id"]))
+    told = json.loads(failed.body)["data"]
+    assert ("failed", "undeliverable") == (told["status"], told["error"]["code"])
+
+
+async def test_a_contact_path_naming_a_number_that_cannot_exist_is_400(gateway: Gateway) -> None:
+    _, key = await _tenant(gateway, "BR")
+    status, saved = await gateway.call(
+        "POST", "/contacts", key=key, json={"identifier": "+55 11 99999-8888"}
+    )
+    assert 201 == status, saved
+
+    answers = [
+        await gateway.call("GET", "/contacts/+55%2011%209", key=key),
+        await gateway.call("PATCH", "/contacts/(011)%209/status", key=key, json={"active": False}),
+        await gateway.call("DELETE", "/contacts/123", key=key),
+    ]
+
+    for status, answer in answers:
+        assert (400, [{"path": ["id"], "code": "invalid_phone_number"}]) == (
+            status,
+            [{"path": i["path"], "code": i.get("code")} for i in answer["issues"]],
+        )
+    assert (404, 200) == (
+        (await gateway.call("GET", "/contacts/no-such-contact", key=key))[0],
+        (await gateway.call("GET", f"/contacts/{saved['id']}", key=key))[0],
+    )
+    status, deleted = await gateway.call("DELETE", "/contacts/(011)%2099999-8888", key=key)
+    assert (200, saved["id"]) == (status, deleted["id"])

@@ -96,11 +96,17 @@ function capsText(lanes) {
     .map((l) => `${l} ${lanes[l].usedToday}/${lanes[l].perDay}`).join(" · ") || "no caps";
 }
 
-// Why a waiting message of this instance does not go: it is not open, or it is paused.
+// Why a waiting message of this instance does not go: it is paused, or not open (and why).
 function waitingReason(instance) {
   if (!instance) return null;
   if (instance.pause) return `instance paused: ${instance.pause.reason}`;
-  return instance.state === "open" ? null : `instance ${instance.state}`;
+  if (instance.state === "open") return null;
+  return `instance ${instance.state}${refusal(instance)}`;
+}
+
+// The provider's last refusal of an instance that is not open, as a suffix ("" when none).
+function refusal(instance) {
+  return instance.state !== "open" && instance.lastError ? ` (${instance.lastError.message})` : "";
 }
 
 function statusCell(m, instance) {
@@ -163,7 +169,8 @@ async function instances(view) {
         return h("tr", { dataset: { instance: i.instanceName } },
           h("td", { "data-label": "Instance" },
             h("a", { href: `#/instance/${encodeURIComponent(i.instanceName)}` }, i.instanceName)),
-          h("td", { "data-label": "State" }, h("span", { class: `state ${i.state}` }, i.state)),
+          h("td", { "data-label": "State" }, h("span", { class: `state ${i.state}` }, i.state),
+            refusal(i) ? h("span", { class: "muted refusal" }, refusal(i)) : null),
           h("td", { "data-label": "Provider" }, i.provider),
           h("td", { "data-label": "Phone" }, i.phoneNumber || "—"),
           h("td", { "data-label": "Queue" }, `${q.urgent} / ${q.normal} / ${q.bulk}`),
