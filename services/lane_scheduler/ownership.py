@@ -62,7 +62,7 @@ class Ownership:
         self._store = store
         self.replica = replica
         self._clock = clock
-        self._lease = lease_seconds
+        self.lease_seconds = lease_seconds
         self.epochs: dict[int, int] = {}
         self._until: dict[int, float] = {}
         self._owners: dict[int, tuple[str, float]] = {}
@@ -77,6 +77,15 @@ class Ownership:
         except BulkWriteError as e:
             if any(error.get("code") != 11000 for error in e.details.get("writeErrors", [])):
                 raise
+
+    def running_low(self, shards: set[int]) -> bool:
+        """Whether a lease among `shards` still held has less than half its length left."""
+        now = self._clock()
+        return any(
+            self._until[shard] - now < self.lease_seconds / 2
+            for shard in shards
+            if shard in self._until
+        )
 
     def owns(self, instance: str) -> bool:
         """True while this replica holds a live lease on the instance's shard."""
@@ -105,7 +114,7 @@ class Ownership:
         live = [
             doc["_id"]
             async for doc in self._store.scheduler_replicas.find(
-                {"seenAt": {"$gt": _at(now - self._lease)}}, {"_id": 1}
+                {"seenAt": {"$gt": _at(now - self.lease_seconds)}}, {"_id": 1}
             )
         ]
         leases = {doc["_id"]: doc async for doc in self._store.scheduler_shards.find({})}
@@ -134,7 +143,7 @@ class Ownership:
         claim raises the shard's epoch, which fences out its previous owner."""
         if not shards:
             return {}
-        until = _at(now + self._lease)
+        until = _at(now + self.lease_seconds)
         await self._store.scheduler_shards.update_many(
             {
                 "_id": {"$in": sorted(shards)},
@@ -155,8 +164,8 @@ class Ownership:
             )
         }
         for shard, epoch in gained.items():
-            self.epochs[shard], self._until[shard] = epoch, now + self._lease
-            self._owners[shard] = (self.replica, now + self._lease)
+            self.epochs[shard], self._until[shard] = epoch, now + self.lease_seconds
+            self._owners[shard] = (self.replica, now + self.lease_seconds)
         if gained:
             log.info("shards claimed", shards=sorted(gained))
         return gained
@@ -181,7 +190,7 @@ class Ownership:
         keep = shards - taken
         if keep:
             result = await self._store.scheduler_shards.update_many(
-                self._ours(keep), {"$set": {"until": _at(now + self._lease)}}
+                self._ours(keep), {"$set": {"until": _at(now + self.lease_seconds)}}
             )
             if result.matched_count != len(keep):
                 # Claimed by another replica between our read and our write: see which.
@@ -192,7 +201,7 @@ class Ownership:
                 taken |= keep - still
                 keep = still
         for shard in keep:
-            self._until[shard] = now + self._lease
+            self._until[shard] = now + self.lease_seconds
         for shard in taken:
             log.warning("shard lease lost", shard=shard)
             self.forget(shard)
