@@ -33,7 +33,7 @@ from ingress_api.lookups import LOOKUPS, Lookups
 from ingress_api.monitoring import STARTED
 from ingress_api.quotas import MESSAGE_COUNTER, MessageCounter
 from ingress_api.ratelimit import LIMITER, RateLimiter, quota_headers
-from ingress_api.sealing import seal_at_start
+from ingress_api.sealing import sealing
 from lanegate.service import STORE, base_app, run
 from lanegate.settings import Settings
 
@@ -55,7 +55,7 @@ def build(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(leftovers)
     app.cleanup_ctx.append(message_inserts)
     app.cleanup_ctx.append(return_held_counts)
-    app.on_startup.append(seal_at_start)
+    app.cleanup_ctx.append(sealing)
     return app
 
 
