@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from lanegate.devstack import SERVICES
+from lanegate.store import Store
+from lanegate.store.indexes import INDEXES
 from tests.support.gateway import Gateway, eventually
 from tests.support.messages import send
 from tests.support.receiver import Receiver
@@ -47,3 +49,17 @@ async def test_a_service_is_ready_while_its_store_holds_back_every_backlog_read(
         proxy.release()
         await asyncio.to_thread(stack.stop, service)
         await asyncio.to_thread(stack.start, service)
+
+
+async def test_a_start_on_a_store_with_every_index_creates_none(
+    gateway: Gateway, proxy: StoreProxy
+) -> None:
+    # Some engines pass over the whole collection for each index asked for again.
+    for _ in range(2):
+        store = Store(proxy.uri, "lanegate_test")
+        await store.connect()
+        await store.close()
+    assert 0 == sum(n for (command, _), n in proxy.seen.items() if command == "createIndexes")
+    assert 2 * len(INDEXES) == sum(
+        n for (command, _), n in proxy.seen.items() if command == "listIndexes"
+    )

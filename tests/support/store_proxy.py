@@ -10,6 +10,7 @@ test decides when the slow read ends.
 
 import asyncio
 import struct
+from collections import Counter
 from dataclasses import dataclass, field
 
 import bson
@@ -32,10 +33,12 @@ def command_of(op_code: int, payload: bytes) -> tuple[str, str]:
 
 @dataclass
 class StoreProxy:
-    """Passes a client's wire messages to the store on `target_port`, holding chosen ones."""
+    """Passes a client's wire messages to the store on `target_port`, holding chosen ones
+    and counting the commands it passes."""
 
     target_port: int
     held: int = 0  # client messages waiting in the proxy right now
+    seen: Counter[tuple[str, str]] = field(default_factory=Counter)  # commands, by collection
     _holds: set[tuple[str, str]] = field(default_factory=set)
     _released: asyncio.Event = field(default_factory=asyncio.Event)
     _server: asyncio.Server | None = None
@@ -96,7 +99,9 @@ class StoreProxy:
                 header = await reader.readexactly(16)
                 length, _, _, op_code = struct.unpack("<iiii", header)
                 payload = await reader.readexactly(length - 16)
-                if inspect and command_of(op_code, payload) in self._holds:
+                command = command_of(op_code, payload) if inspect else ("", "")
+                self.seen[command] += 1
+                if command in self._holds:
                     self.held += 1
                     try:
                         await self._released.wait()
