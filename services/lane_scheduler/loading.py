@@ -98,11 +98,11 @@ class Loader:
         to be canceled because their instance was deleted after accepting them.
 
         Everything is read first and put in the planner at once at the end, so no line is
-        planned from half its messages; `between_pages` runs between reads (lease renewals
-        go first on a slow store).
+        planned from half its messages; `between_pages` runs between steps and pages (lease
+        renewals go first on a slow store).
         """
-        for shard, epoch in gained.items():
-            await self._ledger.stamp(shard, epoch)
+        await self._ledger.stamp(gained)
+        await between_pages()
         # Read before the instances: a message is only accepted for an instance that exists,
         # so a name waiting here and missing below is an instance deleted since.
         waiting = await self._store.messages.distinct(
@@ -114,6 +114,7 @@ class Loader:
             existing.add(instance["_id"])
             if shard_of(instance["_id"]) in gained:
                 instances.append(instance)
+        await between_pages()
         records = await self._ledger.records(list(gained))
         kept: list[Document] = []
         for instance in instances:
@@ -122,6 +123,7 @@ class Loader:
             if name in records or await self._ledger.ensure(name, gained[shard_of(name)]):
                 kept.append(instance)
         names = [instance["_id"] for instance in kept]
+        await between_pages()
         sent_at = await self._last_sends(records)
         messages = await self._waiting(names, between_pages)
         gone = [name for name in waiting if name not in existing and shard_of(name) in gained]

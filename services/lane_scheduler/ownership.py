@@ -69,9 +69,15 @@ class Ownership:
 
     async def prepare(self) -> None:
         """Create the shard lease documents once (existing ones are left alone)."""
+        # One read instead of a refused insert per existing document, at every start.
+        existing = {doc["_id"] async for doc in self._store.scheduler_shards.find({}, {"_id": 1})}
         docs = [
-            {"_id": shard, "owner": None, "epoch": 0, "until": _at(0)} for shard in range(SHARDS)
+            {"_id": shard, "owner": None, "epoch": 0, "until": _at(0)}
+            for shard in range(SHARDS)
+            if shard not in existing
         ]
+        if not docs:
+            return
         try:
             await self._store.scheduler_shards.insert_many(docs, ordered=False)
         except BulkWriteError as e:

@@ -113,11 +113,13 @@ class Scheduler:
         self._instance_loads: dict[str, asyncio.Future[Found]] = {}
 
     async def start(self) -> None:
-        """Prepare the leases and this replica's queue, then own, load and schedule in the
-        background: a replica is ready once connected, however much its shards hold."""
+        """Prepare the leases and this replica's queue and take its shards (so events find
+        their owner), then load and schedule in the background: a replica is ready once
+        connected, however much its shards hold."""
         await self.ownership.prepare()
         await self.router.start()
         self._broker.connection.reconnect_callbacks.add(self._reconnected)
+        await self._ownership_pass()
         self._tasks = [
             asyncio.create_task(self._loop(), name="scheduler-loop"),
             asyncio.create_task(self._balance_loop(), name="scheduler-ownership"),
@@ -256,6 +258,7 @@ class Scheduler:
 
     async def _balance_loop(self) -> None:
         while True:
+            await asyncio.sleep(BALANCE_EVERY_SECONDS)
             try:
                 await self._ownership_pass()
             except asyncio.CancelledError:
@@ -263,7 +266,6 @@ class Scheduler:
             except Exception as e:
                 log.exception("ownership pass failed", error=repr(e))
             self._drop_unowned()
-            await asyncio.sleep(BALANCE_EVERY_SECONDS)
 
     def _drop_unowned(self) -> None:
         """Forget lines whose shard this replica no longer holds (lost while a load ran)."""
