@@ -8,7 +8,7 @@ messages in pages, all put in the planner at once). The bare baseline is one
 Then the collection grows by messages the load must not read (sent messages of
 the same instances, waiting messages of other shards) and both run again.
 
-Run: .venv/bin/python -m bench.scheduler_load [--waiting 2000] [--others 8000] [--rounds 3]
+Run: .venv/bin/python -m bench.scheduler_load [--waiting 2000] [--others 2000] [--rounds 3]
 (starts its own wire store)
 """
 
@@ -30,7 +30,7 @@ from lanegate.devstack import free_port, wait_port
 from lanegate.store import Store
 
 INSTANCES = 20
-BATCH = 200  # documents per insert: the embedded store answers nothing else meanwhile
+BATCH = 100  # documents per insert: the embedded store answers nothing else meanwhile
 LOADED_SHARDS = set(range(SHARDS // 2))  # the claiming replica's half
 
 
@@ -128,7 +128,7 @@ async def measure(port: int, waiting: int, others: int, rounds: int) -> list[str
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.scheduler_load")
     parser.add_argument("--waiting", type=int, default=2_000)
-    parser.add_argument("--others", type=int, default=8_000)
+    parser.add_argument("--others", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv if argv is not None else [])
     port = free_port()
