@@ -112,11 +112,16 @@ class Ownership:
         return owner[0]
 
     async def balance(self) -> Changes:
-        """Heartbeat, renew held leases, release shards others should own, claim free ones."""
+        """Heartbeat and renew held leases, release shards others should own, claim free ones.
+
+        The two writes that keep this replica's leases come first: on a slow store every
+        round trip before them would shorten the leases they extend.
+        """
         now = self._clock()
         await self._store.scheduler_replicas.update_one(
             {"_id": self.replica}, {"$set": {"seenAt": _at(now)}}, upsert=True
         )
+        lost = await self._renew(set(self.epochs), self._clock())
         live = [
             doc["_id"]
             async for doc in self._store.scheduler_replicas.find(
@@ -129,10 +134,12 @@ class Ownership:
             for shard, doc in leases.items()
             if doc.get("owner")
         }
+        for shard in self.epochs:  # what was read may predate the renewal
+            self._owners[shard] = (self.replica, self._until[shard])
         wanted = {shard for shard in range(SHARDS) if assign(shard, live) == self.replica}
         held = set(self.epochs)
         await self._release(held - wanted)
-        lost = (held - wanted) | await self._renew(held & wanted, leases, now)
+        lost |= held - wanted
         free = {shard for shard in wanted - held if self._claimable(leases.get(shard), now)}
         return Changes(await self._claim(free, now), lost)
 
@@ -183,31 +190,23 @@ class Ownership:
             "$or": [{"_id": shard, "epoch": self.epochs[shard]} for shard in sorted(shards)],
         }
 
-    async def _renew(
-        self, shards: set[int], leases: dict[int, dict[str, object]], now: float
-    ) -> set[int]:
+    async def _renew(self, shards: set[int], now: float) -> set[int]:
         """Extend every held lease in one write; forget and return the ones taken from us."""
-        taken = {
-            shard
-            for shard in shards
-            if (lease := leases.get(shard)) is None
-            or (lease.get("owner"), lease.get("epoch")) != (self.replica, self.epochs[shard])
-        }
-        keep = shards - taken
-        if keep:
-            result = await self._store.scheduler_shards.update_many(
-                self._ours(keep), {"$set": {"until": _at(now + self.lease_seconds)}}
-            )
-            if result.matched_count != len(keep):
-                # Claimed by another replica between our read and our write: see which.
-                still = {
-                    doc["_id"]
-                    async for doc in self._store.scheduler_shards.find(self._ours(keep), {"_id": 1})
-                }
-                taken |= keep - still
-                keep = still
+        if not shards:
+            return set()
+        result = await self._store.scheduler_shards.update_many(
+            self._ours(shards), {"$set": {"until": _at(now + self.lease_seconds)}}
+        )
+        keep = shards
+        if result.matched_count != len(shards):
+            # Claimed by another replica (a higher epoch) meanwhile: see which.
+            keep = {
+                doc["_id"]
+                async for doc in self._store.scheduler_shards.find(self._ours(shards), {"_id": 1})
+            }
         for shard in keep:
             self._until[shard] = now + self.lease_seconds
+        taken = shards - keep
         for shard in taken:
             log.warning("shard lease lost", shard=shard)
             self.forget(shard)

@@ -214,7 +214,7 @@ class Scheduler:
             log.warning("ending messages of deleted instances failed", error=repr(e))
 
     async def _leases_first(self, shards: set[int]) -> None:
-        """Between the pages of a load: while a lease being loaded runs low, wait (at most one
+        """Between the steps of a load: while a lease being loaded runs low, wait (at most one
         lease) for the next renewal, so a load on a slow store never outruns the renewals."""
         if self.ownership.running_low(shards):
             with contextlib.suppress(TimeoutError):

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from lane_scheduler.ownership import assign, shard_of
+from lane_scheduler.ownership import SHARDS, Ownership, assign, shard_of
+from lanegate.store import Store
 from tests.support.gateway import Gateway, eventually
 from tests.support.messages import DB, outbox_counts, send, statuses, wait_status
 from tests.support.receiver import Receiver
@@ -114,3 +115,40 @@ async def test_a_replica_loading_from_a_slow_store_is_ready_keeps_its_leases_and
     assert [1] * MESSAGES == await outbox_counts(gateway, *sent)
     final = (await _shards(gateway))[shard_of(name)]
     assert (slow, lease["epoch"]) == (final["owner"], final["epoch"])
+
+
+async def test_a_pass_renews_the_leases_before_it_reads_whose_they_are(gateway: Gateway) -> None:
+    # On a slow store every round trip before the renewal shortens the lease it extends.
+    store_proxy = StoreProxy(gateway.stack.store_port)
+    await store_proxy.start()
+    database = f"lanegate_renew_{uuid.uuid4().hex[:8]}"
+    store = Store(store_proxy.uri, database)
+    await store.connect()
+    clock = [time.time()]
+    ownership = Ownership(store, "renewing", lambda: clock[0], lease_seconds=LEASE_SECONDS)
+    try:
+        await ownership.prepare()
+        await ownership.balance()
+        assert SHARDS == len(ownership.epochs)
+
+        clock[0] += 2
+        store_proxy.hold("find", "scheduler_shards")
+        renewing = asyncio.create_task(ownership.balance())
+
+        async def renewed() -> bool:
+            async with gateway.mongo() as client:
+                leases = [doc async for doc in client[database].scheduler_shards.find({})]
+            # Stored to the millisecond.
+            until = clock[0] + LEASE_SECONDS - 0.001
+            return all(doc["until"].timestamp() >= until for doc in leases)
+
+        await eventually(renewed, timeout=30)
+        assert not renewing.done()  # still waiting to read whose the leases are
+        store_proxy.release()
+        changes = await renewing
+        assert (set(), {}) == (changes.lost, changes.gained)
+    finally:
+        store_proxy.release()
+        await store.db.client.drop_database(database)
+        await store.close()
+        await store_proxy.close()
