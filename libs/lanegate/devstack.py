@@ -152,9 +152,10 @@ class Stack:
         self._spawn("store", args)
         wait_port(self.store_port, 30)
 
-    def start(self, name: str, *, wait: bool = True) -> None:
-        """Start one service and (by default) wait until its /readyz answers 200."""
-        self._spawn(name, ["-m", name])
+    def start(self, name: str, *, wait: bool = True, env: Mapping[str, str] | None = None) -> None:
+        """Start one service (with `env` over the stack's settings) and, by default, wait
+        until its /readyz answers 200."""
+        self._spawn(name, ["-m", name], {**self.env, **(env or {})})
         if wait:
             wait_http(self.url(name) + "/readyz", 60)
 

@@ -35,7 +35,7 @@ from ingress_api.monitoring import STARTED, health_counts
 from ingress_api.normalizing import normalizing_at_start
 from ingress_api.quotas import MESSAGE_COUNTER, MessageCounter
 from ingress_api.ratelimit import LIMITER, RateLimiter, quota_headers
-from ingress_api.sealing import seal_at_start
+from ingress_api.sealing import sealing
 from lanegate.service import STORE, base_app, run
 from lanegate.settings import Settings
 
@@ -59,7 +59,7 @@ def build(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(return_held_counts)
     app.cleanup_ctx.append(health_counts)
     app.cleanup_ctx.append(normalizing_at_start)
-    app.on_startup.append(seal_at_start)
+    app.cleanup_ctx.append(sealing)
     return app
 
 

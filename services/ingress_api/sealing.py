@@ -5,6 +5,9 @@ values read, so a run is idempotent, a concurrent `PATCH` wins, and several
 ingress replicas starting together do no harm.
 """
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
@@ -54,6 +57,22 @@ async def seal_stored(store: Store, keyring: Keyring) -> int:
     return changed
 
 
-async def seal_at_start(app: web.Application) -> None:
-    """Run `seal_stored` once the store is open."""
-    await seal_stored(app[STORE], app[KEYRING])
+async def sealing(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: run `seal_stored` in the background once the store is open, stopped before
+    it closes. The API serves meanwhile: every key of the ring opens what it sealed, so a
+    rotation over many instances never holds back readiness."""
+
+    async def seal() -> None:
+        try:
+            await seal_stored(app[STORE], app[KEYRING])
+        except Exception as e:
+            # The conditional updates make a later start finish the job.
+            log.exception(
+                "sealing stored secrets failed; the next start tries again", error=repr(e)
+            )
+
+    task = asyncio.create_task(seal(), name="seal-stored-secrets")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -10,6 +10,7 @@ owner made.
 
 from typing import Any
 
+from pymongo import UpdateMany
 from pymongo.errors import DuplicateKeyError
 
 from lane_scheduler.ownership import shard_of
@@ -23,11 +24,19 @@ class Ledger:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def stamp(self, shard: int, epoch: int) -> None:
-        """Fence every existing record of a just-claimed shard with its new epoch."""
-        await self._store.lane_state.update_many(
-            {"shard": shard, "epoch": {"$lt": epoch}}, {"$set": {"epoch": epoch}}
-        )
+    async def stamp(self, epochs: dict[int, int]) -> None:
+        """Fence every existing record of just-claimed shards with their new epochs (one
+        round trip for them all)."""
+        if epochs:
+            await self._store.lane_state.bulk_write(
+                [
+                    UpdateMany(
+                        {"shard": shard, "epoch": {"$lt": epoch}}, {"$set": {"epoch": epoch}}
+                    )
+                    for shard, epoch in sorted(epochs.items())
+                ],
+                ordered=False,
+            )
 
     async def ensure(self, instance: str, epoch: int) -> bool:
         """Make sure the instance has a record carrying `epoch`; False if a newer owner has it."""

@@ -1,6 +1,6 @@
 """Rebuilding the planner's lines from the store when this replica takes over instances."""
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 
@@ -38,14 +38,20 @@ MESSAGE_FIELDS = {
     "to": 1,
 }
 CHUNK = 500  # instance names per `$in` query
+# Names per paged read of waiting messages: with the statuses, 50 x 4 index ranges, which
+# MongoDB merges in `_id` order (up to 200) instead of sorting the matches.
+PAGED_NAMES = 50
+PAGE = 1000  # waiting messages per read while loading
+# Runs between the reads of a load.
+Pace = Callable[[], Awaitable[None]]
 # What `Loader.instance` found: the instance loaded, gone from the store, or held by a newer owner.
 Found = Literal["loaded", "missing", "fenced"]
 
 
-def chunks(names: list[str]) -> Iterator[list[str]]:
+def chunks(names: list[str], size: int = CHUNK) -> Iterator[list[str]]:
     """The names in slices small enough for one `$in` query each."""
-    for start in range(0, len(names), CHUNK):
-        yield names[start : start + CHUNK]
+    for start in range(0, len(names), size):
+        yield names[start : start + size]
 
 
 def seconds(value: Any) -> float | None:
@@ -85,36 +91,53 @@ class Loader:
             first_connected_at=seconds(instance.get("firstConnectedAt")),
         )
 
-    async def shards(self, gained: dict[int, int], now: float) -> list[Document]:
+    async def shards(
+        self, gained: dict[int, int], now: float, between_pages: Pace
+    ) -> list[Document]:
         """Load every instance of newly claimed shards; returns the shards' messages still
-        to be canceled because their instance was deleted after accepting them."""
-        for shard, epoch in gained.items():
-            await self._ledger.stamp(shard, epoch)
+        to be canceled because their instance was deleted after accepting them.
+
+        Everything is read first and put in the planner at once at the end, so no line is
+        planned from half its messages; `between_pages` runs between steps and pages (lease
+        renewals go first on a slow store).
+        """
+        await self._ledger.stamp(gained)
+        await between_pages()
         # Read before the instances: a message is only accepted for an instance that exists,
         # so a name waiting here and missing below is an instance deleted since.
         waiting = await self._store.messages.distinct(
             "instanceName", {"status": {"$in": list(CANCELABLE)}}
         )
-        names: list[str] = []
+        instances: list[Document] = []
         existing: set[str] = set()
         async for instance in self._store.instances.find({}, INSTANCE_FIELDS):
             existing.add(instance["_id"])
             if shard_of(instance["_id"]) in gained:
-                self.configure(instance)
-                names.append(instance["_id"])
+                instances.append(instance)
+        await between_pages()
         records = await self._ledger.records(list(gained))
-        for name in names:
-            if name not in records and not await self._ledger.ensure(name, gained[shard_of(name)]):
-                self._planner.drop(name)  # a newer owner got there first
-        await self._restore(records)
-        loaded = await self._messages(names, now)
+        kept: list[Document] = []
+        for instance in instances:
+            name = instance["_id"]
+            # A newer owner got there first when `ensure` fails: the line stays unplanned.
+            if name in records or await self._ledger.ensure(name, gained[shard_of(name)]):
+                kept.append(instance)
+        names = [instance["_id"] for instance in kept]
+        await between_pages()
+        sent_at = await self._last_sends(records)
+        messages = await self._waiting(names, between_pages)
         gone = [name for name in waiting if name not in existing and shard_of(name) in gained]
         orphans = await self.orphans(gone)
+        for instance in kept:
+            self.configure(instance)
+        self._restore(records, sent_at)
+        for message in messages:
+            self.add(message, now)
         log.info(
             "shards loaded",
             shards=sorted(gained),
             instances=len(names),
-            messages=loaded,
+            messages=len(messages),
             orphans=len(orphans),
         )
         return orphans
@@ -126,9 +149,11 @@ class Loader:
             return "missing"
         if not await self._ledger.ensure(name, epoch):
             return "fenced"
-        self.configure(instance)
         record = await self._ledger.record(name)
-        await self._restore({name: record} if record else {})
+        records = {name: record} if record else {}
+        sent_at = await self._last_sends(records)
+        self.configure(instance)
+        self._restore(records, sent_at)
         return "loaded"
 
     async def reconfigure(self, name: str) -> bool:
@@ -139,14 +164,18 @@ class Loader:
         self._planner.configure(name, pacing=pacing_for(instance))
         return True
 
-    async def _restore(self, records: dict[str, Document]) -> None:
+    async def _last_sends(self, records: dict[str, Document]) -> dict[str, float]:
+        """When the last dispatches of these records were sent, by message id (sent ones)."""
         last_ids = [r["lastMessageId"] for r in records.values() if r.get("lastMessageId")]
         sent_at: dict[str, float] = {}
-        if last_ids:
+        for some in chunks(last_ids):
             async for message in self._store.messages.find(
-                {"_id": {"$in": last_ids}, "status": Status.SENT}, {"sentAt": 1}
+                {"_id": {"$in": some}, "status": Status.SENT}, {"sentAt": 1}
             ):
                 sent_at[message["_id"]] = seconds(message.get("sentAt")) or 0.0
+        return sent_at
+
+    def _restore(self, records: dict[str, Document], sent_at: dict[str, float]) -> None:
         for name, record in records.items():
             if name not in self._planner:
                 continue
@@ -169,19 +198,30 @@ class Loader:
                 {"_id": {"$in": some}}, INSTANCE_FIELDS
             ):
                 self.configure(instance)
-        return await self._messages(names, now, only_unknown=True)
-
-    async def _messages(self, names: list[str], now: float, *, only_unknown: bool = False) -> int:
         count = 0
-        for some in chunks(names):
-            async for message in self._store.messages.find(
-                {"instanceName": {"$in": some}, "status": {"$in": list(PLANNED)}}, MESSAGE_FIELDS
-            ):
-                if only_unknown and self._planner.knows(message["instanceName"], message["_id"]):
-                    continue
+        for message in await self._waiting(names):
+            if not self._planner.knows(message["instanceName"], message["_id"]):
                 self.add(message, now)
                 count += 1
         return count
+
+    async def _waiting(self, names: list[str], between_pages: Pace | None = None) -> list[Document]:
+        """The waiting messages of these instances, read a page at a time in `_id` order
+        along the `instance_status_id` index: each page costs its own messages, however many
+        the collection holds."""
+        found: list[Document] = []
+        for some in chunks(names, PAGED_NAMES):
+            query: Document = {"instanceName": {"$in": some}, "status": {"$in": list(PLANNED)}}
+            while True:
+                cursor = self._store.messages.find(query, MESSAGE_FIELDS)
+                page = await cursor.sort("_id", 1).limit(PAGE).to_list()
+                found += page
+                if between_pages is not None:
+                    await between_pages()
+                if len(page) < PAGE:
+                    break
+                query["_id"] = {"$gt": page[-1]["_id"]}
+        return found
 
     async def orphans(self, names: list[str]) -> list[Document]:
         """The messages of these deleted instances that can still be canceled (id, instance)."""

@@ -5,6 +5,10 @@ from prometheus_client import Gauge, Histogram
 QUEUE_DEPTH = Gauge("lanegate_queue_depth", "Messages waiting to be dispatched, by lane.", ["lane"])
 INSTANCES = Gauge("lanegate_instances", "Owned instances by connection state.", ["state"])
 OWNED_INSTANCES = Gauge("lanegate_scheduler_owned_instances", "Instances this replica schedules.")
+SHARDS_LOADING = Gauge(
+    "lanegate_scheduler_shards_loading",
+    "Shards this replica holds whose waiting messages are still being read from the store.",
+)
 LANE_CAP_USED = Gauge(
     "lanegate_lane_cap_used_ratio",
     "Share of the tightest cap (hour or day) used, per instance and capped lane.",

@@ -62,21 +62,36 @@ class Ownership:
         self._store = store
         self.replica = replica
         self._clock = clock
-        self._lease = lease_seconds
+        self.lease_seconds = lease_seconds
         self.epochs: dict[int, int] = {}
         self._until: dict[int, float] = {}
         self._owners: dict[int, tuple[str, float]] = {}
 
     async def prepare(self) -> None:
         """Create the shard lease documents once (existing ones are left alone)."""
+        # One read instead of a refused insert per existing document, at every start.
+        existing = {doc["_id"] async for doc in self._store.scheduler_shards.find({}, {"_id": 1})}
         docs = [
-            {"_id": shard, "owner": None, "epoch": 0, "until": _at(0)} for shard in range(SHARDS)
+            {"_id": shard, "owner": None, "epoch": 0, "until": _at(0)}
+            for shard in range(SHARDS)
+            if shard not in existing
         ]
+        if not docs:
+            return
         try:
             await self._store.scheduler_shards.insert_many(docs, ordered=False)
         except BulkWriteError as e:
             if any(error.get("code") != 11000 for error in e.details.get("writeErrors", [])):
                 raise
+
+    def running_low(self, shards: set[int]) -> bool:
+        """Whether a lease among `shards` still held has less than half its length left."""
+        now = self._clock()
+        return any(
+            self._until[shard] - now < self.lease_seconds / 2
+            for shard in shards
+            if shard in self._until
+        )
 
     def owns(self, instance: str) -> bool:
         """True while this replica holds a live lease on the instance's shard."""
@@ -97,15 +112,20 @@ class Ownership:
         return owner[0]
 
     async def balance(self) -> Changes:
-        """Heartbeat, renew held leases, release shards others should own, claim free ones."""
+        """Heartbeat and renew held leases, release shards others should own, claim free ones.
+
+        The two writes that keep this replica's leases come first: on a slow store every
+        round trip before them would shorten the leases they extend.
+        """
         now = self._clock()
         await self._store.scheduler_replicas.update_one(
             {"_id": self.replica}, {"$set": {"seenAt": _at(now)}}, upsert=True
         )
+        lost = await self._renew(set(self.epochs), self._clock())
         live = [
             doc["_id"]
             async for doc in self._store.scheduler_replicas.find(
-                {"seenAt": {"$gt": _at(now - self._lease)}}, {"_id": 1}
+                {"seenAt": {"$gt": _at(now - self.lease_seconds)}}, {"_id": 1}
             )
         ]
         leases = {doc["_id"]: doc async for doc in self._store.scheduler_shards.find({})}
@@ -114,10 +134,12 @@ class Ownership:
             for shard, doc in leases.items()
             if doc.get("owner")
         }
+        for shard in self.epochs:  # what was read may predate the renewal
+            self._owners[shard] = (self.replica, self._until[shard])
         wanted = {shard for shard in range(SHARDS) if assign(shard, live) == self.replica}
         held = set(self.epochs)
         await self._release(held - wanted)
-        lost = (held - wanted) | await self._renew(held & wanted, leases, now)
+        lost |= held - wanted
         free = {shard for shard in wanted - held if self._claimable(leases.get(shard), now)}
         return Changes(await self._claim(free, now), lost)
 
@@ -134,7 +156,7 @@ class Ownership:
         claim raises the shard's epoch, which fences out its previous owner."""
         if not shards:
             return {}
-        until = _at(now + self._lease)
+        until = _at(now + self.lease_seconds)
         await self._store.scheduler_shards.update_many(
             {
                 "_id": {"$in": sorted(shards)},
@@ -155,8 +177,8 @@ class Ownership:
             )
         }
         for shard, epoch in gained.items():
-            self.epochs[shard], self._until[shard] = epoch, now + self._lease
-            self._owners[shard] = (self.replica, now + self._lease)
+            self.epochs[shard], self._until[shard] = epoch, now + self.lease_seconds
+            self._owners[shard] = (self.replica, now + self.lease_seconds)
         if gained:
             log.info("shards claimed", shards=sorted(gained))
         return gained
@@ -168,31 +190,23 @@ class Ownership:
             "$or": [{"_id": shard, "epoch": self.epochs[shard]} for shard in sorted(shards)],
         }
 
-    async def _renew(
-        self, shards: set[int], leases: dict[int, dict[str, object]], now: float
-    ) -> set[int]:
+    async def _renew(self, shards: set[int], now: float) -> set[int]:
         """Extend every held lease in one write; forget and return the ones taken from us."""
-        taken = {
-            shard
-            for shard in shards
-            if (lease := leases.get(shard)) is None
-            or (lease.get("owner"), lease.get("epoch")) != (self.replica, self.epochs[shard])
-        }
-        keep = shards - taken
-        if keep:
-            result = await self._store.scheduler_shards.update_many(
-                self._ours(keep), {"$set": {"until": _at(now + self._lease)}}
-            )
-            if result.matched_count != len(keep):
-                # Claimed by another replica between our read and our write: see which.
-                still = {
-                    doc["_id"]
-                    async for doc in self._store.scheduler_shards.find(self._ours(keep), {"_id": 1})
-                }
-                taken |= keep - still
-                keep = still
+        if not shards:
+            return set()
+        result = await self._store.scheduler_shards.update_many(
+            self._ours(shards), {"$set": {"until": _at(now + self.lease_seconds)}}
+        )
+        keep = shards
+        if result.matched_count != len(shards):
+            # Claimed by another replica (a higher epoch) meanwhile: see which.
+            keep = {
+                doc["_id"]
+                async for doc in self._store.scheduler_shards.find(self._ours(shards), {"_id": 1})
+            }
         for shard in keep:
-            self._until[shard] = now + self._lease
+            self._until[shard] = now + self.lease_seconds
+        taken = shards - keep
         for shard in taken:
             log.warning("shard lease lost", shard=shard)
             self.forget(shard)

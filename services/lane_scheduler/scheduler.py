@@ -28,6 +28,7 @@ from lane_scheduler.metrics import (
     LANE_CAP_USED,
     OWNED_INSTANCES,
     QUEUE_DEPTH,
+    SHARDS_LOADING,
 )
 from lane_scheduler.ownership import Clock, Ownership, shard_of
 from lane_scheduler.planner import Decision, Line, Pause, Planner
@@ -106,7 +107,10 @@ class Scheduler:
         self._ledger = Ledger(store)
         self._loader = Loader(store, self._ledger, self.planner)
         self.router = Router(broker, self.ownership, self.handle)
-        self._loading: dict[int, asyncio.Event] = {}
+        # Shards whose load is under way, with the events that arrived for them meanwhile.
+        self._loading: dict[int, list[AnyEvent]] = {}
+        self._renewed = asyncio.Event()  # set, and replaced, after every ownership pass
+        self._passes = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._slots = asyncio.Semaphore(CONCURRENT_DISPATCHES)
@@ -119,11 +123,13 @@ class Scheduler:
         self._instance_loads: dict[str, asyncio.Future[Found]] = {}
 
     async def start(self) -> None:
-        """Take this replica's shards, load them, then run the loops in the background."""
+        """Prepare the leases and this replica's queue and take its shards (so events find
+        their owner), then load and schedule in the background: a replica is ready once
+        connected, however much its shards hold."""
         await self.ownership.prepare()
         await self.router.start()
         self._broker.connection.reconnect_callbacks.add(self._reconnected)
-        await self.balance()
+        await self._ownership_pass()
         self._tasks = [
             asyncio.create_task(self._loop(), name="scheduler-loop"),
             asyncio.create_task(self._balance_loop(), name="scheduler-ownership"),
@@ -145,6 +151,10 @@ class Scheduler:
             self._broker.connection.reconnect_callbacks.remove(self._reconnected)
         await self.router.stop()
 
+    def loaded(self) -> bool:
+        """Whether an ownership pass ran since start and no shard it took is loading."""
+        return self._passes > 0 and not self._loading
+
     def poke(self) -> None:
         """Look at the plan now (after an event, or after a test moved its clock)."""
         self._wake.set()
@@ -161,13 +171,16 @@ class Scheduler:
         """Drop lost shards and start loading gained ones in the background: a slow load
         (a whole replica's shards on a loaded store) never holds back the next renewal."""
         changes = await self.ownership.balance()
+        self._passes += 1
+        renewed, self._renewed = self._renewed, asyncio.Event()
+        renewed.set()
         for shard in changes.lost:
             self._drop_shard(shard)
         if changes.gained:
-            loaded = asyncio.Event()
-            for shard in changes.gained:
-                self._loading[shard] = loaded
-            self._background(self._load_shards(changes.gained, loaded))
+            held: dict[int, list[AnyEvent]] = {shard: [] for shard in changes.gained}
+            self._loading.update(held)
+            SHARDS_LOADING.set(len(self._loading))
+            self._background(self._load_shards(changes.gained, held))
         if self._events_lost:
             self._events_lost = False
             self._background(self._load_missing())
@@ -177,29 +190,64 @@ class Scheduler:
         self._loads.add(task)
         task.add_done_callback(self._loads.discard)
 
-    async def _load_shards(self, gained: dict[int, int], loaded: asyncio.Event) -> None:
+    async def _load_shards(self, gained: dict[int, int], held: dict[int, list[AnyEvent]]) -> None:
         orphans: list[Document] = []
+        started = time.monotonic()
         try:
             async with self._load_lock:
-                orphans = await self._loader.shards(gained, self._clock())
-        except Exception as e:
+                orphans = await self._loader.shards(
+                    gained, self._clock(), lambda: self._leases_first(set(gained))
+                )
+                self._drop_unowned()  # lost while loading: none of their lines is planned
+        except BaseException as e:
+            for shard, events in held.items():
+                if self._loading.get(shard) is events:
+                    del self._loading[shard]  # the store has what they said
+            SHARDS_LOADING.set(len(self._loading))
+            if not isinstance(e, Exception):
+                raise
             # Held but not loaded, their waiting messages would never be planned: let them
             # go, so the next pass claims and loads them again.
             log.exception("loading shards failed; they are claimed again", error=repr(e))
             for shard, epoch in gained.items():
                 if self.ownership.epochs.get(shard) == epoch:
                     self._drop_shard(shard)
-        finally:
-            for shard in gained:
-                if self._loading.get(shard) is loaded:
-                    del self._loading[shard]
-            loaded.set()
-        self._drop_unowned()
+            return
+        log.info(
+            "shards ready", shards=sorted(gained), seconds=round(time.monotonic() - started, 2)
+        )
         self.poke()
+        await self._fold_held(held)
         try:
             await self._end_orphans(orphans)
         except Exception as e:
             log.warning("ending messages of deleted instances failed", error=repr(e))
+
+    async def _leases_first(self, shards: set[int]) -> None:
+        """Between the steps of a load: while a lease being loaded runs low, wait (at most one
+        lease) for the next renewal, so a load on a slow store never outruns the renewals."""
+        if self.ownership.running_low(shards):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._renewed.wait(), timeout=self.ownership.lease_seconds)
+
+    async def _fold_held(self, held: dict[int, list[AnyEvent]]) -> None:
+        """Fold in, oldest first, the events that arrived while their shard loaded (and those
+        arriving meanwhile); then the shard's events are handled as they come."""
+        for shard, events in held.items():
+            while events:
+                event = events.pop(0)
+                try:
+                    await self._apply(event)
+                except Retry:
+                    pass  # the instance moved on: its new owner reads it from the store
+                except Exception as e:
+                    # Acknowledged when held: what it said is in the store, read again.
+                    log.warning("held event not applied; read again", error=repr(e))
+                    self._events_lost = True
+            if self._loading.get(shard) is events:
+                del self._loading[shard]
+        SHARDS_LOADING.set(len(self._loading))
+        self.poke()
 
     async def _load_missing(self) -> None:
         try:
@@ -250,11 +298,16 @@ class Scheduler:
     # --- events ---
 
     async def handle(self, event: AnyEvent) -> None:
-        """Fold an owned instance's event into the plan and wake the loop."""
+        """Fold an owned instance's event into the plan and wake the loop; while its shard
+        loads, the event is held and folded in after the load, so it never waits on it."""
+        held = self._loading.get(shard_of(event.instanceName))
+        if held is not None:
+            held.append(event)
+            return
+        await self._apply(event)
+
+    async def _apply(self, event: AnyEvent) -> None:
         name = event.instanceName
-        loading = self._loading.get(shard_of(name))
-        if loading is not None:
-            await loading.wait()
         epoch = self.ownership.epoch(name)
         if epoch is None:
             raise Retry(after=1, reason="the instance moved to another replica")

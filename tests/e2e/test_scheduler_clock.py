@@ -133,6 +133,16 @@ def _scheduler(store: Store, broker: Broker, clock: Clock, replica: str) -> Sche
     )
 
 
+async def _started(scheduler: Scheduler) -> None:
+    """Start a replica and wait until it holds its shards and has loaded them."""
+    await scheduler.start()
+
+    async def loaded() -> bool:
+        return scheduler.loaded()
+
+    await eventually(loaded)
+
+
 async def _holding(store: Store, broker: Broker, clock: Clock, replica: str) -> Scheduler:
     """A replica that owns every shard and has loaded its lines; its loops are not running."""
     scheduler = _scheduler(store, broker, clock, replica)
@@ -173,13 +183,13 @@ async def test_caps_survive_a_replica_crash_and_the_rest_goes_when_the_hour_roll
     first_send = clock.now
 
     crashed = _scheduler(store, broker, clock, "replica-a")
-    await crashed.start()
+    await _started(crashed)
     assert ["m0", "m1"] == await _play_sender(store, crashed, clock)
     await crashed.stop(release=False)  # as a crash: its leases stay until they run out
 
     clock.now += 30
     successor = _scheduler(store, broker, clock, "replica-b")
-    await successor.start()
+    await _started(successor)
     try:
         assert [] == await _play_sender(store, successor, clock)
         clock.now = first_send + 3599
@@ -207,7 +217,7 @@ async def test_a_replica_fenced_out_of_its_shard_sends_nothing_more(
     # A paused replica: its own clock says its lease is fine, the others' clocks say it ran out.
     new_clock.now += 30
     newer = _scheduler(store, broker, new_clock, "replica-b")
-    await newer.start()
+    await _started(newer)
     await newer.stop(release=False)
 
     await stale.handle(
@@ -294,7 +304,7 @@ async def test_after_a_reconnect_a_message_whose_event_was_lost_is_found_and_sen
     clock = Clock()
     await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 0)
     scheduler = _scheduler(store, broker, clock, "replica-a")
-    await scheduler.start()
+    await _started(scheduler)
     try:
         # Stored as accepted, but its event was lost (forwarded into a private queue that
         # went with the connection): nothing tells the scheduler about it.
@@ -352,7 +362,7 @@ async def test_a_replica_killed_right_after_a_claim_has_counted_that_send(
     # Its successor finds the claimed message in flight: with it, the cap has room for one.
     clock.now += 30
     successor = _scheduler(store, broker, clock, "replica-b")
-    await successor.start()
+    await _started(successor)
     try:
         assert ["m0", "m1"] == sorted(await _play_sender(store, successor, clock))
     finally:
@@ -451,7 +461,7 @@ async def test_after_a_reconnect_the_instance_state_is_read_again(
     clock = Clock()
     await _seed(store, clock, {"normal": {"delayMs": [0, 0]}}, 0)
     scheduler = _scheduler(store, broker, clock, "replica-a")
-    await scheduler.start()
+    await _started(scheduler)
     try:
         assert "open" == scheduler.planner.line(INSTANCE).state
         # The instance closed and its event was lost with the connection.

@@ -18,6 +18,7 @@ from tests.simulators.meta import MetaSimulator
 from tests.simulators.waha import WahaSimulator
 from tests.support.gateway import FAST_LANES, Gateway, eventually
 from tests.support.receiver import Receiver, event_named
+from tests.support.store_proxy import StoreProxy
 
 pytestmark = pytest.mark.e2e
 
@@ -136,15 +137,24 @@ async def test_no_secret_reaches_the_store_or_a_log_in_plain_form(
     assert all(value.startswith(PREFIX) for value in sealed)
 
 
-async def test_plaintext_from_before_keeps_working_and_is_sealed_at_ingress_start(
-    gateway: Gateway, receiver: Receiver
-) -> None:
+async def _with_plaintext_secret(gateway: Gateway, receiver: Receiver) -> tuple[str, str, str]:
+    """An instance whose webhook secret is stored in plain form, as before sealing: its
+    tenant's key, its name and the secret."""
     tenant_id, key = await gateway.tenant()
     name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
     legacy = f"legacy-plain-{uuid.uuid4().hex}"
     async with gateway.mongo() as client:
         instances = client.lanegate_test.instances
         await instances.update_one({"_id": name}, {"$set": {"webhookSecret": legacy}})
+    return key, name, legacy
+
+
+async def test_plaintext_from_before_keeps_working_and_is_sealed_at_ingress_start(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    key, name, legacy = await _with_plaintext_secret(gateway, receiver)
+    async with gateway.mongo() as client:
+        instances = client.lanegate_test.instances
         assert 202 == (await gateway.call("POST", f"/sandbox/{name}/scan", key=key))[0]
         [hook] = await receiver.wait_for(event_named("instance.connected"))
         assert verify_gateway_signature(hook.body, legacy, hook.headers["x-gateway-signature"])
@@ -165,6 +175,45 @@ async def test_plaintext_from_before_keeps_working_and_is_sealed_at_ingress_star
     assert 202 == status
     [hook] = await receiver.wait_for(event_named("message.received", text="again"))
     assert verify_gateway_signature(hook.body, legacy, hook.headers["x-gateway-signature"])
+
+
+async def test_ingress_serves_while_its_start_up_reseal_waits_on_the_store(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    key, name, legacy = await _with_plaintext_secret(gateway, receiver)
+    proxy = StoreProxy(gateway.stack.store_port)
+    await proxy.start()
+    async with gateway.mongo() as client:
+        instances = client.lanegate_test.instances
+        proxy.hold("update", "instances")
+        stack = gateway.stack
+        await asyncio.to_thread(stack.stop, "ingress_api")
+        await asyncio.to_thread(
+            stack.start, "ingress_api", wait=False, env={"LANEGATE_MONGO_URI": proxy.uri}
+        )
+        try:
+
+            async def resealing() -> bool:
+                return proxy.held > 0
+
+            await eventually(resealing, timeout=30)
+            await eventually(lambda: gateway.ready("ingress_api"), timeout=30)
+            status, body = await gateway.call("GET", f"/instance/{name}/status", key=key)
+            assert 200 == status, body
+            assert 0 < proxy.held
+            assert legacy == (await instances.find_one({"_id": name}) or {})["webhookSecret"]
+
+            proxy.release()
+
+            async def sealed() -> bool:
+                doc = await instances.find_one({"_id": name}) or {}
+                return str(doc.get("webhookSecret")).startswith(PREFIX)
+
+            await eventually(sealed)
+        finally:
+            await proxy.close()
+            await asyncio.to_thread(stack.stop, "ingress_api")
+            await asyncio.to_thread(stack.start, "ingress_api")
 
 
 @pytest.mark.parametrize(

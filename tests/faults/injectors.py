@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from lane_scheduler.ownership import shard_of
+from lanegate.devstack import Stack, wait_http
 from tests.faults.rabbit import RabbitNode
 from tests.faults.workload import Workload
 from tests.support.gateway import Gateway, eventually
 
 REPLICA = "lane_scheduler_2"
+READY_SECONDS = 60  # a restarted service not answering /readyz by then is a finding
+LOG_LINES = 15
 SERVICES = (
     "ingress_api",
     "lane_scheduler",
@@ -49,6 +52,29 @@ def mixed_steps(names: list[str], rng: random.Random, *, count: int) -> list[lis
     return steps
 
 
+def log_tail(stack: Stack, process: str, lines: int = LOG_LINES) -> str:
+    """The last lines of a process's log."""
+    path = stack.log_dir / f"{process}.log"
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def unready(stack: Stack, processes: list[str], timeout: float = READY_SECONDS) -> list[str]:
+    """A finding for each of `processes` whose /readyz does not answer 200 within `timeout`
+    (it keeps running: the run goes on and its verdict shows what the absence did)."""
+    findings = []
+    for process in processes:
+        try:
+            await asyncio.to_thread(wait_http, stack.url(process) + "/readyz", timeout)
+        except TimeoutError:
+            findings.append(
+                f"{process} not ready {timeout:.0f} s after its start; its log ends:\n"
+                + log_tail(stack, process)
+            )
+    return findings
+
+
 @dataclass
 class Injected:
     fault: str
@@ -65,6 +91,7 @@ class Injector:
     workload: Workload
     rng: random.Random
     log: list[Injected] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
     scale: float = 1.0  # stretches every pause and outage (the long run is longer)
     receiver_down: tuple[float, float] = (5, 15)  # seconds a receiver is away, before scale
 
@@ -108,14 +135,23 @@ class Injector:
         pause = self._pause(0.5, 3)
         await asyncio.to_thread(stack.kill, service)
         await asyncio.sleep(pause)
-        await asyncio.to_thread(stack.start, service)
+        await self._restart(service)
         return f"SIGKILL, restarted after {pause:.1f} s"
+
+    async def _restart(self, process: str) -> None:
+        """Start a killed process again; one that does not get ready is a finding."""
+        stack = self.gateway.stack
+        if process == REPLICA:
+            await asyncio.to_thread(stack.start_replica, REPLICA, "lane_scheduler", wait=False)
+        else:
+            await asyncio.to_thread(stack.start, process, wait=False)
+        self.findings += await unready(stack, [process])
 
     async def ensure_replica(self) -> None:
         """A second lane-scheduler replica, running until the stack stops."""
         stack = self.gateway.stack
         if REPLICA not in stack.processes:
-            await asyncio.to_thread(stack.start_replica, REPLICA, "lane_scheduler")
+            await self._restart(REPLICA)
         await eventually(lambda: self._owners_count(2), timeout=60)
 
     async def _owners_count(self, count: int) -> bool:
@@ -145,10 +181,7 @@ class Injector:
         pause = self._pause(0.5, 4)
         await asyncio.to_thread(stack.kill, process)
         await asyncio.sleep(pause)
-        if process == REPLICA:
-            await asyncio.to_thread(stack.start_replica, REPLICA, "lane_scheduler")
-        else:
-            await asyncio.to_thread(stack.start, process)
+        await self._restart(process)
         return f"{process} owning {owned} instances killed, restarted after {pause:.1f} s"
 
     async def _store(self, _: str) -> str:

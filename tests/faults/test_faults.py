@@ -10,11 +10,11 @@ import asyncio
 import os
 import random
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.faults.injectors import Injector, mixed_steps
+from tests.faults.injectors import Injector, mixed_steps, unready
 from tests.faults.rabbit import RabbitNode
 from tests.faults.verdict import judge, settle
 from tests.faults.workload import Workload
@@ -30,10 +30,12 @@ def _seed() -> int:
 
 
 @pytest.fixture
-def workload(fault_gateway: Gateway) -> Iterator[Workload]:
+async def workload(fault_gateway: Gateway) -> AsyncIterator[Workload]:
     # A test before may have restarted the store: each service's first call after it can fail
     # on a pooled connection the store closed, and /readyz is where each one finds that out.
-    fault_gateway.stack.wait_ready()
+    stack = fault_gateway.stack
+    findings = await unready(stack, [name for name in stack.processes if name != "store"])
+    assert [] == findings, "\n".join(findings)
     load = Workload(fault_gateway, random.Random())
     yield load
     load.stop()
@@ -71,10 +73,11 @@ async def _run(
     await asyncio.gather(workload.send(messages, send_seconds), inject())
     try:
         await settle(gateway, workload, timeout=settle_seconds)
-    except TimeoutError:
+    except TimeoutError as e:
         print(rabbit.ctl("list_queues", "name", "messages", "messages_unacknowledged", "consumers"))
-        raise
+        pytest.fail("\n".join([*injector.findings, str(e)]))
     verdict = await judge(gateway, workload, injector.log)
+    verdict.problems[:0] = injector.findings
     print(verdict.table(injector.log), flush=True)
     assert [] == verdict.problems
 
@@ -142,6 +145,7 @@ async def test_long_run_every_fault_alone_then_mixed(
     await workload.setup(tenants=4, instances=32, capped=6)
     injector = Injector(fault_gateway, rabbit, workload, random.Random(seed))
     await injector.ensure_replica()
+    assert [] == injector.findings, "\n".join(injector.findings)
     alone = [[name] for name in injector.names()]
     mixed = mixed_steps(injector.names(), random.Random(seed), count=2 * len(alone))
     await _run(

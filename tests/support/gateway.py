@@ -104,6 +104,17 @@ class Gateway:
     def mongo(self) -> AsyncMongoClient[dict[str, Any]]:
         return AsyncMongoClient(self.store_uri, tz_aware=True)
 
+    async def ready(self, process: str) -> bool:
+        """Whether a process's /readyz answers 200 now (False when it does not answer)."""
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(self.stack.url(process) + "/readyz") as response,
+            ):
+                return response.status == 200
+        except aiohttp.ClientError:
+            return False
+
     async def metric(self, service: str, name: str, **labels: str) -> float:
         """The current value of one sample on a service's /metrics (0 when absent)."""
         wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))

@@ -42,10 +42,15 @@ class Store:
         self.tenant_usage = self.db["tenant_usage"]
 
     async def connect(self) -> None:
-        """Reach the server and create every declared index (a no-op when they exist)."""
+        """Reach the server and create the declared indexes it does not have yet."""
         await self.ping()
         for collection, models in INDEXES.items():
-            await self.db[collection].create_indexes(models)
+            # Listing is a catalog read; asking for existing indexes again costs some engines
+            # a pass over the collection, at every start of every service.
+            existing = {index["name"] async for index in await self.db[collection].list_indexes()}
+            missing = [model for model in models if model.document["name"] not in existing]
+            if missing:
+                await self.db[collection].create_indexes(missing)
 
     async def ping(self) -> bool:
         """Ask the server to answer; raises when it cannot be reached."""

@@ -21,6 +21,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="instance_status_lane",
         ),
         IndexModel([("status", ASCENDING), ("instanceName", ASCENDING)], name="status_instance"),
+        # A scheduler's load pages through its instances' waiting messages in `_id` order.
+        IndexModel(
+            [("instanceName", ASCENDING), ("status", ASCENDING), ("_id", ASCENDING)],
+            name="instance_status_id",
+        ),
         IndexModel([("providerMessageId", ASCENDING)], name="provider_message", sparse=True),
         # The listing's indexes: one per leading filter, each ending in the sort key (the id
         # breaks ties, so a cursor is exact). The `tenant_*_created` ones before them can go.
