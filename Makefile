@@ -53,14 +53,14 @@ tools:
 	  exit 1; fi
 
 run: $(STAMP) broker
-	$(PY) -m lanegate.demo
+	$(PY) -m devtools.demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check libs services tests bench
-	$(VENV)/bin/ruff format --check libs services tests bench
+	$(VENV)/bin/ruff check libs services tests bench devtools
+	$(VENV)/bin/ruff format --check libs services tests bench devtools
 
 types: $(STAMP)
-	$(VENV)/bin/mypy libs services tests bench
+	$(VENV)/bin/mypy libs services tests bench devtools
 
 test: $(STAMP) broker tools lint types
 	$(PY) -m pytest

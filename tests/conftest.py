@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.stack import Stack, wait_http
 from lanegate.broker import Broker
-from lanegate.devstack import Stack, wait_http
 from lanegate.secrets import new_key
 from lanegate.store import Store
 from tests.simulators.meta import MetaSimulator

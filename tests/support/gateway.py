@@ -13,8 +13,8 @@ import aio_pika
 import aiohttp
 from pymongo import AsyncMongoClient
 
+from devtools.stack import Stack
 from lanegate.broker import Broker
-from lanegate.devstack import Stack
 
 FAST_LANES = {
     "urgent": {"delayMs": [50, 100]},

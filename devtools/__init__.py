@@ -1,0 +1,1 @@
+"""Development tools: the whole gateway as local processes, and the `make run` demo."""
