@@ -142,6 +142,19 @@ async def store(gateway: Gateway) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
+async def parts(store: Store) -> AsyncIterator[tuple[Store, Broker]]:
+    """A store database and a broker namespace of this test's own."""
+    namespace = f"lgparts-{uuid.uuid4().hex[:8]}"
+    broker = Broker(AMQP_URL, namespace)
+    await broker.connect()
+    try:
+        yield store, broker
+    finally:
+        await broker.close()
+        await delete_topology(AMQP_URL, namespace)
+
+
+@pytest.fixture
 async def events_broker(hooks: Gateway) -> AsyncIterator[Broker]:
     connection = Broker(AMQP_URL, hooks.namespace)
     await connection.connect()
