@@ -9,12 +9,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint types broker tools clean bench test-faults
+.PHONY: help run test lint types docs-check broker tools clean bench test-faults
 
 help:
 	@echo "make run    - the whole gateway on this machine with a demo tenant (Ctrl-C stops it)"
 	@echo "make test   - lint, types and the whole test suite (sets up what it needs)"
 	@echo "make test-faults - the long fault run (LANEGATE_FAULT_SEED=<seed> replays one)"
+	@echo "make docs-check - every relative link and shown command in README.md and docs/ works"
 
 $(STAMP): pyproject.toml constraints.txt
 	@if [ -z "$(PY313)" ]; then \
@@ -62,7 +63,11 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(VENV)/bin/mypy libs services tests bench devtools
 
-test: $(STAMP) broker tools lint types
+# Every relative link (file and #anchor) and every shell command shown in README.md and docs/.
+docs-check: $(STAMP)
+	$(PY) -m devtools.docs_check
+
+test: $(STAMP) broker tools lint types docs-check
 	$(PY) -m pytest
 
 # The long scripted fault run on a RabbitMQ node of its own (the shared broker is never stopped).

@@ -1,1 +1,1 @@
-"""Development tools: the whole gateway as local processes, and the `make run` demo."""
+"""Development tools: the gateway as local processes, the `make run` demo, the docs check."""
