@@ -9,12 +9,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint types broker tools clean bench test-faults
+.PHONY: help run test lint types docs-check broker tools clean bench test-faults
 
 help:
 	@echo "make run    - the whole gateway on this machine with a demo tenant (Ctrl-C stops it)"
 	@echo "make test   - lint, types and the whole test suite (sets up what it needs)"
 	@echo "make test-faults - the long fault run (LANEGATE_FAULT_SEED=<seed> replays one)"
+	@echo "make docs-check - every relative link and shown command in README.md and docs/ works"
 
 $(STAMP): pyproject.toml constraints.txt
 	@if [ -z "$(PY313)" ]; then \
@@ -53,14 +54,14 @@ tools:
 	  exit 1; fi
 
 run: $(STAMP) broker
-	$(PY) -m lanegate.demo
+	$(PY) -m devtools.demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check libs services tests bench
-	$(VENV)/bin/ruff format --check libs services tests bench
+	$(VENV)/bin/ruff check libs services tests bench devtools
+	$(VENV)/bin/ruff format --check libs services tests bench devtools
 
 types: $(STAMP)
-	$(VENV)/bin/mypy libs services tests bench
+	$(VENV)/bin/mypy libs services tests bench devtools
 
 # The Node receiver the README shows is checked against real deliveries when Node is here.
 NODE_TOOLS := node_modules/standardwebhooks/package.json
@@ -69,7 +70,11 @@ $(NODE_TOOLS):
 	  npm install --silent --no-save --no-package-lock --no-audit --no-fund standardwebhooks@1.3.0; \
 	else echo "note: no npm here: the README's Node receiver test will be skipped"; fi
 
-test: $(STAMP) broker tools $(NODE_TOOLS) lint types
+# Every relative link (file and #anchor) and every shell command shown in README.md and docs/.
+docs-check: $(STAMP)
+	$(PY) -m devtools.docs_check
+
+test: $(STAMP) broker tools $(NODE_TOOLS) lint types docs-check
 	$(PY) -m pytest
 
 # The long scripted fault run on a RabbitMQ node of its own (the shared broker is never stopped).

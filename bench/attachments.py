@@ -30,7 +30,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.ingress import delete_topology
-from lanegate.devstack import Stack, free_port
+from devtools.stack import Stack, free_port
 from lanegate.secrets import new_key
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"

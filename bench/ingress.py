@@ -42,8 +42,8 @@ import uvloop
 from aio_pika.abc import AbstractChannel
 
 from bench._wire_counter import MONITORING, WireCounter
+from devtools.stack import Stack, free_port, wait_http
 from lanegate.broker import Broker
-from lanegate.devstack import Stack, free_port, wait_http
 from lanegate.secrets import new_key
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"

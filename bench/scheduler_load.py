@@ -22,11 +22,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from devtools.stack import free_port, wait_port
 from lane_scheduler.ledger import Ledger
 from lane_scheduler.loading import MESSAGE_FIELDS, Loader
 from lane_scheduler.ownership import SHARDS, shard_of
 from lane_scheduler.planner import Planner
-from lanegate.devstack import free_port, wait_port
 from lanegate.lifecycle import PLANNED
 from lanegate.store import Store
 
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv if argv is not None else [])
     port = free_port()
     store_process = subprocess.Popen(
-        [sys.executable, "-m", "lanegate.devstack", "store", "--port", str(port)],
+        [sys.executable, "-m", "devtools.stack", "store", "--port", str(port)],
         stdout=subprocess.DEVNULL,
     )
     try:

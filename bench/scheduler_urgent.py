@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 import aio_pika
 
+from devtools.stack import free_port, wait_port
 from lane_scheduler.scheduler import Scheduler
 from lanegate import events
 from lanegate.broker import Broker
-from lanegate.devstack import free_port, wait_port
 from lanegate.events import MessageAccepted, MessageStatus
 from lanegate.store import Store
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv if argv is not None else [])
     port = free_port()
     store_process = subprocess.Popen(
-        [sys.executable, "-m", "lanegate.devstack", "store", "--port", str(port)],
+        [sys.executable, "-m", "devtools.stack", "store", "--port", str(port)],
         stdout=subprocess.DEVNULL,
     )
     try:

@@ -23,8 +23,8 @@ import aiohttp
 import uvloop
 from aiohttp import web
 
+from devtools.stack import free_port, wait_port
 from lanegate import logging as lanegate_logging
-from lanegate.devstack import free_port, wait_port
 from lanegate.events import MessageReceived
 from lanegate.outbound import Outbound
 from lanegate.secrets import Keyring, new_key
@@ -203,7 +203,7 @@ def main() -> None:
     receiver_port, store_port = free_port(), free_port()
     receiver = spawn(["-m", "bench.webhooks", "--receiver", str(receiver_port)], receiver_port)
     try:
-        store = spawn(["-m", "lanegate.devstack", "store", "--port", str(store_port)], store_port)
+        store = spawn(["-m", "devtools.stack", "store", "--port", str(store_port)], store_port)
         try:
             uvloop.run(measure(f"http://127.0.0.1:{receiver_port}", args, store_port))
         finally:

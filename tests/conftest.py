@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from devtools.stack import Stack, wait_http
 from lanegate.broker import Broker
-from lanegate.devstack import Stack, wait_http
 from lanegate.secrets import new_key
 from lanegate.store import Store
 from tests.simulators.meta import MetaSimulator
@@ -179,6 +179,19 @@ async def bare_broker() -> AsyncIterator[Broker]:
     await broker.connect()
     try:
         yield broker
+    finally:
+        await broker.close()
+        await delete_topology(AMQP_URL, namespace)
+
+
+@pytest.fixture
+async def parts(store: Store) -> AsyncIterator[tuple[Store, Broker]]:
+    """A store database and a broker namespace of this test's own."""
+    namespace = f"lgparts-{uuid.uuid4().hex[:8]}"
+    broker = Broker(AMQP_URL, namespace)
+    await broker.connect()
+    try:
+        yield store, broker
     finally:
         await broker.close()
         await delete_topology(AMQP_URL, namespace)

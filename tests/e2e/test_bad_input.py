@@ -17,11 +17,9 @@ GOOD = {"to": "5491112345678", "text": "hello", "lane": "normal"}
 
 @pytest.fixture
 async def setup(gateway: Gateway, receiver: Receiver) -> dict[str, str]:
-    tenant_id, key = await gateway.tenant()
-    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
-    other_tenant, other_key = await gateway.tenant()
-    other = await gateway.instance(other_tenant, other_key, receiver.url(), connect=False)
-    return {"key": key, "name": name, "tenant": tenant_id, "other": other}
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    other = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    return {"key": key, "name": name, "tenant": tenant_id, "other": other.name}
 
 
 async def _counts(gateway: Gateway) -> tuple[int, float]:

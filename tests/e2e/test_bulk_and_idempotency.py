@@ -15,21 +15,13 @@ from tests.support.receiver import Receiver, event_named
 pytestmark = pytest.mark.e2e
 
 
-async def _setup(
-    gateway: Gateway, receiver: Receiver, *, connect: bool = False
-) -> tuple[str, str, str]:
-    tenant_id, key = await gateway.tenant()
-    name = await gateway.instance(tenant_id, key, receiver.url(), connect=connect)
-    return tenant_id, key, name
-
-
 async def _count(gateway: Gateway, tenant_id: str) -> int:
     async with gateway.mongo() as client:
         return await client.lanegate_test.messages.count_documents({"tenantId": tenant_id})
 
 
 async def test_seed_003_fields_are_stored_and_listed(gateway: Gateway, receiver: Receiver) -> None:
-    _, key, name = await _setup(gateway, receiver)
+    _, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
     status, accepted = await gateway.call(
         "POST",
         "/message/text",
@@ -61,7 +53,7 @@ async def test_seed_003_fields_are_stored_and_listed(gateway: Gateway, receiver:
 async def test_same_external_id_and_body_returns_the_first_message(
     gateway: Gateway, receiver: Receiver
 ) -> None:
-    tenant_id, key, name = await _setup(gateway, receiver)
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
     body = {"instanceName": name, "to": "5491112345678", "text": "hi", "externalId": "REF-1"}
 
     first = await gateway.call("POST", "/message/text", key=key, json=body)
@@ -92,7 +84,7 @@ async def _orphan(gateway: Gateway, tenant_id: str, body: dict[str, Any]) -> str
 async def test_a_repeat_sends_a_first_message_whose_answer_was_lost(
     gateway: Gateway, receiver: Receiver, path: str, expected: int
 ) -> None:
-    tenant_id, key, name = await _setup(gateway, receiver, connect=True)
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url())
     body = {"instanceName": name, "to": "5491112345678", "text": "hi", "externalId": "LOST-1"}
     orphan = await _orphan(gateway, tenant_id, body)
 
@@ -110,7 +102,7 @@ async def test_a_repeat_sends_a_first_message_whose_answer_was_lost(
 async def test_racing_identical_requests_queue_one_message(
     gateway: Gateway, receiver: Receiver
 ) -> None:
-    tenant_id, key, name = await _setup(gateway, receiver)
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
     body = {"instanceName": name, "to": "5491112345678", "text": "hi", "externalId": "RACE-1"}
 
     answers = await asyncio.gather(
@@ -125,7 +117,7 @@ async def test_racing_identical_requests_queue_one_message(
 async def test_inactive_contact_is_refused_unless_forced(
     gateway: Gateway, receiver: Receiver
 ) -> None:
-    tenant_id, key, name = await _setup(gateway, receiver)
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
     _, contact = await gateway.call(
         "POST", "/contacts", key=key, json={"identifier": "5491100000009"}
     )
@@ -147,7 +139,7 @@ async def test_inactive_contact_is_refused_unless_forced(
 async def test_bulk_accepts_every_type_in_one_request_and_they_are_sent(
     gateway: Gateway, receiver: Receiver
 ) -> None:
-    tenant_id, key, name = await _setup(gateway, receiver, connect=True)
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url())
     messages: list[dict[str, Any]] = [
         {
             "instanceName": name,
@@ -188,7 +180,7 @@ async def test_bulk_accepts_every_type_in_one_request_and_they_are_sent(
 async def test_bulk_with_bad_items_lists_each_and_queues_nothing(
     gateway: Gateway, receiver: Receiver
 ) -> None:
-    tenant_id, key, name = await _setup(gateway, receiver)
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
     good = {"instanceName": name, "to": "5491112345678", "text": "ok"}
     messages = [
         good,
@@ -215,7 +207,7 @@ async def test_bulk_with_bad_items_lists_each_and_queues_nothing(
 
 
 async def test_bulk_takes_at_most_a_thousand(gateway: Gateway, receiver: Receiver) -> None:
-    _, key, name = await _setup(gateway, receiver)
+    _, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
     item = {"instanceName": name, "to": "5491112345678", "text": "x"}
     status, body = await gateway.call(
         "POST", "/message/bulk", key=key, json={"messages": [item] * 1001}

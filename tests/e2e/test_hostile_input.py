@@ -44,8 +44,7 @@ BAD_WEBHOOK_URLS = [
 
 @pytest.fixture
 async def owner(gateway: Gateway, receiver: Receiver) -> dict[str, str]:
-    tenant_id, key = await gateway.tenant()
-    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
     status, contact = await gateway.call(
         "POST", "/contacts", key=key, json={"identifier": "5491100000001"}
     )

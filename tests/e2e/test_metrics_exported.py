@@ -3,7 +3,7 @@
 import aiohttp
 import pytest
 
-from lanegate.devstack import SERVICES
+from devtools.stack import SERVICES
 from tests.deploy.dashboard_metrics import (
     PROMETHEUS_SYNTHETIC_METRICS,
     RABBITMQ_METRICS,

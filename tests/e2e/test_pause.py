@@ -57,8 +57,7 @@ async def held_while_another_goes(
 
 
 async def two_open(gateway: Gateway, receiver: Receiver) -> tuple[str, str, str]:
-    tenant_id, key = await gateway.tenant()
-    held = await gateway.instance(tenant_id, key, receiver.url())
+    tenant_id, key, held = await gateway.tenant_with_instance(receiver.url())
     control = await gateway.instance(tenant_id, key, receiver.url())
     return key, held, control
 

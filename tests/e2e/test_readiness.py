@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lanegate.devstack import SERVICES
+from devtools.stack import SERVICES
 from lanegate.store import Store
 from lanegate.store.indexes import INDEXES
 from tests.support.gateway import Gateway, eventually

@@ -1,11 +1,10 @@
 """The sandbox's simulated failures and per-instance receipt delays."""
 
 import json
-import uuid
 
 import pytest
 
-from tests.support.gateway import FAST_LANES, Gateway, eventually
+from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -16,28 +15,10 @@ FAILING = "5491199990000"
 async def sandbox_instance(
     gateway: Gateway, receiver: Receiver, config: dict[str, object]
 ) -> tuple[str, str]:
-    tenant_id, key = await gateway.tenant()
-    name = f"{tenant_id}__support__{uuid.uuid4().hex[:6]}"
-    status, body = await gateway.call(
-        "POST",
-        "/instance/create",
-        key=key,
-        json={
-            "instanceName": name,
-            "webhookUrl": receiver.url(),
-            "webhookSecret": "s3cret-s3cret-s3cret",
-            "lanes": FAST_LANES,
-            "providerConfig": config,
-        },
+    """A tenant with an open sandbox instance whose `providerConfig` is `config`."""
+    _, key, name = await gateway.tenant_with_instance(
+        receiver.url(), fields={"providerConfig": config}
     )
-    assert 201 == status, body
-    await gateway.call("POST", f"/sandbox/{name}/scan", key=key)
-
-    async def is_open() -> bool:
-        _, body = await gateway.call("GET", f"/instance/{name}/status", key=key)
-        return bool(body["state"] == "open")
-
-    await eventually(is_open)
     return name, key
 
 

@@ -2,8 +2,7 @@
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, cast
@@ -23,7 +22,7 @@ from lanegate.events import (
 )
 from lanegate.store import Store
 from tests.conftest import AMQP_URL
-from tests.support.gateway import Gateway, delete_topology, eventually, hearing
+from tests.support.gateway import eventually, hearing
 
 pytestmark = pytest.mark.e2e
 
@@ -45,24 +44,6 @@ class Clock:
 
 def _at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-@pytest.fixture
-async def parts(gateway: Gateway) -> AsyncIterator[tuple[Store, Broker]]:
-    """A store database and a broker namespace of this test's own."""
-    database = f"lanegate_clock_{uuid.uuid4().hex[:8]}"
-    namespace = f"lgclock-{uuid.uuid4().hex[:8]}"
-    store = Store(gateway.store_uri, database)
-    await store.connect()
-    broker = Broker(AMQP_URL, namespace)
-    await broker.connect()
-    try:
-        yield store, broker
-    finally:
-        await broker.close()
-        await delete_topology(AMQP_URL, namespace)
-        await store.db.client.drop_database(database)
-        await store.close()
 
 
 async def _seed(store: Store, clock: Clock, lanes: dict[str, Any], count: int) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lanegate.devstack import free_port
+from devtools.stack import free_port
 from lanegate.secrets import PREFIX, SECRET_FIELDS, Keyring, new_key
 from lanegate.signing import verify_gateway_signature
 from tests.conftest import SECRET_KEY

@@ -2,8 +2,7 @@
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -17,8 +16,7 @@ from lanegate.store import Document, Store
 from provider_sender.callbacks import GatewayCallbacks
 from provider_sender.dispatch import Dispatcher
 from provider_sender.files import Files
-from tests.conftest import AMQP_URL
-from tests.support.gateway import Gateway, delete_topology, eventually
+from tests.support.gateway import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -44,24 +42,6 @@ class HeldSandbox(Sandbox):
         self.entered.set()
         await self.release.wait()
         return await super().send(instance, message, text, files=files)
-
-
-@pytest.fixture
-async def parts(gateway: Gateway) -> AsyncIterator[tuple[Store, Broker]]:
-    """A store database and a broker namespace of this test's own."""
-    database = f"lanegate_claim_{uuid.uuid4().hex[:8]}"
-    namespace = f"lgclaim-{uuid.uuid4().hex[:8]}"
-    store = Store(gateway.store_uri, database)
-    await store.connect()
-    broker = Broker(AMQP_URL, namespace)
-    await broker.connect()
-    try:
-        yield store, broker
-    finally:
-        await broker.close()
-        await delete_topology(AMQP_URL, namespace)
-        await store.db.client.drop_database(database)
-        await store.close()
 
 
 async def test_a_send_cancelled_with_its_delivery_still_finishes_and_is_recorded(

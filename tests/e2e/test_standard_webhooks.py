@@ -144,14 +144,14 @@ async def test_a_malformed_whsec_secret_is_400_at_create_and_patch_and_changes_n
 
 
 def _readme_receivers() -> dict[str, str]:
-    """The receivers the README shows: Python and Node for a whsec_ secret, and the
+    """The receivers the webhooks guide shows: Python and Node for a whsec_ secret, and the
     plain-secret form of each."""
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "webhooks.md").read_text()
     section = text[text.index("Standard Webhooks form") :]
     python = re.search(r"```python\n(.*?)```", section, re.S)
     node = re.search(r"```js\n(.*?)```", section, re.S)
     plain = re.search(r"With a plain secret: `(.+?)` in Python,\s+`(.+?)` in Node", section)
-    assert python and node and plain, "the README's receivers moved"
+    assert python and node and plain, "the webhooks guide's receivers moved"
     return {
         "python": python.group(1),
         "node": node.group(1),

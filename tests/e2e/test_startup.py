@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from lanegate.devstack import SERVICES
+from devtools.stack import SERVICES
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.simulators.waha import WahaSimulator
-from tests.support.gateway import FAST_LANES, Gateway, eventually
+from tests.support.gateway import Gateway, eventually
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -21,23 +21,11 @@ async def waha_instance(
     gateway: Gateway, waha: WahaSimulator, receiver: Receiver, *, scan: bool = True
 ) -> tuple[str, str, str]:
     """A tenant with a waha instance whose session started (and was scanned open)."""
-    tenant_id, key = await gateway.tenant()
-    name = f"{tenant_id}__support__{uuid.uuid4().hex[:6]}"
     session = f"s{uuid.uuid4().hex[:8]}"
-    status, body = await gateway.call(
-        "POST",
-        "/instance/create",
-        key=key,
-        json={
-            "instanceName": name,
-            "webhookUrl": receiver.url(),
-            "webhookSecret": "s3cret-s3cret-s3cret",
-            "provider": "waha",
-            "lanes": FAST_LANES,
-            "providerConfig": {"baseUrl": waha.url, "apiKey": waha.api_key, "session": session},
-        },
+    config = {"baseUrl": waha.url, "apiKey": waha.api_key, "session": session}
+    _, key, name = await gateway.tenant_with_instance(
+        receiver.url(), connect=False, fields={"provider": "waha", "providerConfig": config}
     )
-    assert 201 == status, body
     status, body = await gateway.call("POST", f"/instance/{name}/connect", key=key)
     assert (200, "close", "SCAN_QR_CODE") == (status, body["state"], body["providerStatus"])
     if scan:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lanegate.devstack import Stack
+from devtools.stack import Stack
 from lanegate.secrets import new_key
 from tests.faults.rabbit import RabbitNode, available
 from tests.support.gateway import Gateway

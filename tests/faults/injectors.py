@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from devtools.stack import Stack, wait_http
 from lane_scheduler.ownership import shard_of
-from lanegate.devstack import Stack, wait_http
 from tests.faults.rabbit import RabbitNode
 from tests.faults.workload import Workload
 from tests.support.gateway import Gateway, eventually

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from lanegate.devstack import Stack
+from devtools.stack import Stack
 from tests.faults.injectors import LOG_LINES, unready
 
 

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from bench._wire_counter import WireCounter
-from lanegate.devstack import free_port
+from devtools.stack import free_port
 from tests.support.gateway import Gateway, eventually
 
 pytestmark = pytest.mark.e2e

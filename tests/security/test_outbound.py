@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from lanegate.devstack import free_port
+from devtools.stack import free_port
 from lanegate.outbound import (
     MAX_ANSWER_BYTES,
     AnswerTooLarge,

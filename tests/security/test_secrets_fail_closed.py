@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lanegate.devstack import free_port, wait_http
+from devtools.stack import free_port, wait_http
 from lanegate.secrets import Keyring, SecretKeyError, is_sealed, new_key, require_keys
 from lanegate.signing import verify_gateway_signature
 from tests.conftest import AMQP_URL, SECRET_KEY

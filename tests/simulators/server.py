@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from lanegate.devstack import free_port
+from devtools.stack import free_port
 
 
 class ThreadedServer:

@@ -7,20 +7,28 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import aio_pika
 import aiohttp
 from pymongo import AsyncMongoClient
 
+from devtools.stack import Stack
 from lanegate.broker import Broker
-from lanegate.devstack import Stack
 
 FAST_LANES = {
     "urgent": {"delayMs": [50, 100]},
     "normal": {"delayMs": [100, 200]},
     "bulk": {"delayMs": [150, 300]},
 }
+
+
+class TenantInstance(NamedTuple):
+    """A new tenant, its API key and its one instance."""
+
+    tenant_id: str
+    key: str
+    name: str
 
 
 @dataclass
@@ -71,8 +79,10 @@ class Gateway:
         lanes: dict[str, Any] | None = None,
         name: str | None = None,
         webhook_secret: str = "s3cret-s3cret-s3cret",
+        fields: dict[str, Any] | None = None,
     ) -> str:
-        """Create a sandbox instance with fast lanes; scan it open unless told not to."""
+        """Create an instance with fast lanes and `fields` (a sandbox one unless they name a
+        provider); scan it open unless told not to."""
         name = name or f"{tenant_id}__support__{uuid.uuid4().hex[:6]}"
         status, body = await self.call(
             "POST",
@@ -83,7 +93,8 @@ class Gateway:
                 "webhookUrl": webhook_url,
                 "webhookSecret": webhook_secret,
                 "lanes": lanes or FAST_LANES,
-            },
+            }
+            | (fields or {}),
         )
         assert status == 201, body
         if connect:
@@ -91,6 +102,26 @@ class Gateway:
             assert status == 202, body
             await eventually(lambda: self._state_is(name, key, "open"))
         return name
+
+    async def tenant_with_instance(
+        self,
+        webhook_url: str,
+        *,
+        connect: bool = True,
+        webhook_secret: str = "s3cret-s3cret-s3cret",
+        fields: dict[str, Any] | None = None,
+    ) -> TenantInstance:
+        """A new tenant with one instance made as `instance` makes it."""
+        tenant_id, key = await self.tenant()
+        name = await self.instance(
+            tenant_id,
+            key,
+            webhook_url,
+            connect=connect,
+            webhook_secret=webhook_secret,
+            fields=fields,
+        )
+        return TenantInstance(tenant_id, key, name)
 
     async def _state_is(self, name: str, key: str, state: str) -> bool:
         _, body = await self.call("GET", f"/instance/{name}/status", key=key)

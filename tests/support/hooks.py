@@ -1,6 +1,5 @@
 """Helpers for the webhook tests: a small stack's settings, events to publish, stored records."""
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -25,17 +24,9 @@ def received(tenant: str, name: str, n: int) -> MessageReceived:
 
 
 async def instance(hooks: Gateway, url: str) -> tuple[str, str, str]:
-    """A fresh tenant with one instance whose webhook is `url`; (tenant, key, instance)."""
-    tenant, key = await hooks.tenant()
-    name = f"{tenant}__support__{uuid.uuid4().hex[:6]}"
-    status, body = await hooks.call(
-        "POST",
-        "/instance/create",
-        key=key,
-        json={"instanceName": name, "webhookUrl": url, "webhookSecret": SECRET},
-    )
-    assert 201 == status, body
-    return tenant, key, name
+    """A fresh tenant with one unconnected instance (this stack has no provider-sender) whose
+    webhook is `url`; (tenant, key, instance)."""
+    return await hooks.tenant_with_instance(url, connect=False, webhook_secret=SECRET)
 
 
 async def delivery(hooks: Gateway, delivery_id: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lanegate.devstack import free_port
+from devtools.stack import free_port
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lanegate.settings import Settings
+
+# Each service's package and the settings field holding its HTTP port (which also names the
+# port's variable and default, so the ports themselves are listed only in settings.py).
 SERVICES = {
-    "ingress_api": "LANEGATE_INGRESS_PORT",
-    "lane_scheduler": "LANEGATE_SCHEDULER_PORT",
-    "provider_sender": "LANEGATE_SENDER_PORT",
-    "webhook_dispatcher": "LANEGATE_DISPATCHER_PORT",
-    "template_sync": "LANEGATE_TEMPLATE_SYNC_PORT",
+    "ingress_api": "ingress_port",
+    "lane_scheduler": "scheduler_port",
+    "provider_sender": "sender_port",
+    "webhook_dispatcher": "dispatcher_port",
+    "template_sync": "template_sync_port",
 }
+# `python -m devtools.stack` finds this package from the repository's root.
+REPO = Path(__file__).resolve().parents[1]
+
+
+def port_variable(service: str) -> str:
+    """The environment variable that sets `service`'s HTTP port."""
+    return f"{Settings.model_config.get('env_prefix', '')}{SERVICES[service]}".upper()
+
+
+def configured_ports(settings: Mapping[str, str]) -> dict[str, int]:
+    """Each service's port as `settings` (LANEGATE_* variables) give it, else its default."""
+    return {
+        service: int(
+            settings.get(port_variable(service), Settings.model_fields[port_field].default)
+        )
+        for service, port_field in SERVICES.items()
+    }
 
 
 def free_port() -> int:
@@ -123,7 +144,7 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LANEGATE_")}
         env |= {k: v for k, v in settings.items() if k.startswith("LANEGATE_")}
         env["LANEGATE_MONGO_URI"] = f"mongodb://127.0.0.1:{store_port}/?directConnection=true"
-        env |= {SERVICES[name]: str(port) for name, port in chosen.items()}
+        env |= {port_variable(name): str(port) for name, port in chosen.items()}
         env["LANEGATE_HTTP_HOST"] = "127.0.0.1"
         # Where providers (WAHA) send callbacks: this stack's ingress-api.
         env.setdefault("LANEGATE_PUBLIC_URL", f"http://127.0.0.1:{chosen['ingress_api']}")
@@ -135,21 +156,28 @@ class Stack:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def _spawn(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> None:
+    def _spawn(
+        self,
+        name: str,
+        args: list[str],
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         with (self.log_dir / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, *args],
                 env=dict(env or self.env),
+                cwd=cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
 
     def start_store(self) -> None:
         """Start the wire store and wait for its port."""
-        args = ["-m", "lanegate.devstack", "store", "--port", str(self.store_port)]
+        args = ["-m", "devtools.stack", "store", "--port", str(self.store_port)]
         if self.store_sqlite is not None:
-            args += ["--sqlite", str(self.store_sqlite)]
-        self._spawn("store", args)
+            args += ["--sqlite", str(self.store_sqlite.resolve())]
+        self._spawn("store", args, cwd=REPO)
         wait_port(self.store_port, 30)
 
     def start(self, name: str, *, wait: bool = True, env: Mapping[str, str] | None = None) -> None:
@@ -162,7 +190,7 @@ class Stack:
     def start_replica(self, name: str, service: str, *, wait: bool = True) -> None:
         """Start one more replica of `service` as process `name`, on a port of its own."""
         self.ports[name] = port = self.ports.get(name) or free_port()
-        self._spawn(name, ["-m", service], {**self.env, SERVICES[service]: str(port)})
+        self._spawn(name, ["-m", service], {**self.env, port_variable(service): str(port)})
         if wait:
             wait_http(self.url(name) + "/readyz", 60)
 
@@ -208,7 +236,7 @@ class Stack:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m lanegate.devstack")
+    parser = argparse.ArgumentParser(prog="python -m devtools.stack")
     sub = parser.add_subparsers(dest="command", required=True)
     store = sub.add_parser("store", help="run the embedded wire store")
     store.add_argument("--host", default="127.0.0.1")

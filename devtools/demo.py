@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from lanegate.devstack import Stack, free_port
+from devtools.stack import Stack, configured_ports, free_port
 from lanegate.secrets import new_key
 from lanegate.signing import verify_gateway_signature
 
@@ -72,14 +72,7 @@ async def run() -> None:
     # The store is in memory, so a key made for this run seals nothing that outlives it.
     settings.setdefault("LANEGATE_SECRET_KEY", new_key())
     settings.setdefault("LANEGATE_ENV", "development")
-    ports = {
-        "ingress_api": int(settings.get("LANEGATE_INGRESS_PORT", 8080)),
-        "lane_scheduler": int(settings.get("LANEGATE_SCHEDULER_PORT", 8081)),
-        "provider_sender": int(settings.get("LANEGATE_SENDER_PORT", 8082)),
-        "webhook_dispatcher": int(settings.get("LANEGATE_DISPATCHER_PORT", 8083)),
-        "template_sync": int(settings.get("LANEGATE_TEMPLATE_SYNC_PORT", 8084)),
-    }
-    stack = Stack.create(Path("var/run"), settings=settings, ports=ports)
+    stack = Stack.create(Path("var/run"), settings=settings, ports=configured_ports(settings))
     secret = secrets.token_urlsafe(24)
     hook_port = free_port()
     runner = web.AppRunner(receiver(secret), access_log=None)
