@@ -1,7 +1,7 @@
 """Ingress accept path: single sends beside a bare aiohttp handler, and a 1,000-message bulk.
 
 In one run on this machine, each phase on a fresh store and ingress-api
-process (devstack), because the wire store's insert cost grows with the
+process (devtools.stack), because the wire store's insert cost grows with the
 collection: (1) store round trips counted by a proxy in front of the store
 (`bench/_wire_counter.py`: what the process really sends, seen from outside)
 for single sends and one bulk request; (2) the time to accept a bulk request;
