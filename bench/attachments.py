@@ -172,7 +172,7 @@ def main() -> None:
     args, _ = parser.parse_known_args()
     size = args.mib * 1024 * 1024
     namespace = f"lgbench-{uuid.uuid4().hex[:8]}"
-    admin_key = secrets.token_urlsafe(16)
+    admin_key = secrets.token_urlsafe(32)
     stack = Stack.create(
         Path("var/bench-logs") / namespace,
         settings={

@@ -15,14 +15,14 @@ Run: .venv/bin/python -m bench.scheduler_load [--waiting 2000] [--others 2000] [
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from devtools.stack import free_port, wait_port
+from devtools.stack import lone_store
 from lane_scheduler.ledger import Ledger
 from lane_scheduler.loading import MESSAGE_FIELDS, Loader
 from lane_scheduler.ownership import SHARDS, shard_of
@@ -132,21 +132,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--others", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv if argv is not None else [])
-    port = free_port()
-    store_process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.stack", "store", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port, 30)
+    with lone_store(Path("var/bench-logs") / f"lgstore-{uuid.uuid4().hex[:8]}") as port:
         print(
             f"a replica loading {INSTANCES} instances' {args.waiting:,} waiting messages "
             f"(half the shards), beside a bare find of them"
         )
         asyncio.run(measure(port, args.waiting, args.others, args.rounds))
-    finally:
-        store_process.terminate()
-        store_process.wait()
 
 
 if __name__ == "__main__":

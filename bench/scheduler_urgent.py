@@ -8,15 +8,15 @@ Run: .venv/bin/python bench/scheduler_urgent.py [--bulk 10000] [--trials 100]
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aio_pika
 
-from devtools.stack import free_port, wait_port
+from devtools.stack import lone_store
 from lane_scheduler.scheduler import Scheduler
 from lanegate import events
 from lanegate.broker import Broker
@@ -164,17 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bulk", type=int, default=2_000)
     parser.add_argument("--trials", type=int, default=50)
     args = parser.parse_args(argv if argv is not None else [])
-    port = free_port()
-    store_process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.stack", "store", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port, 30)
+    with lone_store(Path("var/bench-logs") / f"lgstore-{uuid.uuid4().hex[:8]}") as port:
         latencies = asyncio.run(measure(port, args.bulk, args.trials))
-    finally:
-        store_process.terminate()
-        store_process.wait()
     ms = sorted(x * 1000 for x in latencies)
     p99 = ms[min(len(ms) - 1, round(0.99 * len(ms)) - 1)]
     print(f"{len(ms)} urgent messages, each behind {args.bulk:,} waiting bulk messages")

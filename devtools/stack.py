@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,6 +234,17 @@ class Stack:
                 print(f"{name} did not stop within the timeout; killed", file=sys.stderr)
         if "store" in self.processes:
             self.stop("store")
+
+
+@contextmanager
+def lone_store(log_dir: Path) -> Iterator[int]:
+    """The embedded wire store alone, in a process of its own, until the block ends; its port."""
+    stack = Stack.create(log_dir, settings={})
+    try:
+        stack.start_store()
+        yield stack.store_port
+    finally:
+        stack.stop_all()
 
 
 def main() -> None:

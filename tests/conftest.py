@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from devtools.stack import Stack, wait_http
+from devtools.stack import Stack, lone_store, wait_http
 from lanegate.broker import Broker
 from lanegate.secrets import new_key
 from lanegate.store import Store
@@ -156,12 +156,8 @@ async def store(gateway: Gateway) -> AsyncIterator[Store]:
 @pytest.fixture(scope="session")
 def store_alone() -> Iterator[str]:
     """Only the wire store, no services (for tests of code that writes the store); its URI."""
-    stack = Stack.create(Path("var/test-logs") / f"lgstore-{uuid.uuid4().hex[:8]}", settings={})
-    try:
-        stack.start_store()
-        yield f"mongodb://127.0.0.1:{stack.store_port}/?directConnection=true"
-    finally:
-        stack.stop_all()
+    with lone_store(Path("var/test-logs") / f"lgstore-{uuid.uuid4().hex[:8]}") as port:
+        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
 
 @pytest.fixture
