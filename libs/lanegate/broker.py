@@ -88,12 +88,17 @@ TOPOLOGY = (
 
 
 class Retry(Exception):
-    """Raised by a handler when the event should be handled again after `after` seconds."""
+    """Raised by a handler when the event should be handled again after `after` seconds.
 
-    def __init__(self, after: float, reason: str = "retry requested") -> None:
+    An uncounted retry (`counted=False`: the event waits on something that is not its
+    failure, such as a shard changing hands) spends none of the event's attempts.
+    """
+
+    def __init__(self, after: float, reason: str = "retry requested", *, counted: bool = True):
         super().__init__(reason)
         self.after = after
         self.reason = reason
+        self.counted = counted
 
 
 class Reject(Exception):
@@ -412,7 +417,8 @@ class Consumer:
                 try:
                     await self._handler(event)
                 except Retry as e:
-                    await self._retry(message, e.after, e.reason, attempt)
+                    spent = attempt if e.counted else attempt - 1
+                    await self._retry(message, e.after, e.reason, spent)
                 except Reject as e:
                     await self._dead(message, e.reason, attempt)
                 except asyncio.CancelledError:

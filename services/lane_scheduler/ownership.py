@@ -4,7 +4,8 @@ Instances hash onto a fixed number of shards. Every replica heartbeats into
 `scheduler_replicas`; the live replicas split the shards by rendezvous
 hashing, so a joining or leaving replica moves only its share. A replica holds
 a shard through a lease in `scheduler_shards` and renews all of its leases in
-one write every second; when it dies the leases run out and each shard's new
+one write every second, apart from the slower pass that reads whose the others
+are and claims or releases; when it dies the leases run out and each shard's new
 owner claims it with a higher epoch. The epoch fences the old owner out of
 every lane-state write, and a replica stops using a shard a margin before its
 own lease ends, so two replicas never pace one instance at once.
@@ -65,7 +66,7 @@ class Ownership:
         self.lease_seconds = lease_seconds
         self.epochs: dict[int, int] = {}
         self._until: dict[int, float] = {}
-        self._owners: dict[int, tuple[str, float]] = {}
+        self._owners: dict[int, str] = {}
 
     async def prepare(self) -> None:
         """Create the shard lease documents once (existing ones are left alone)."""
@@ -102,26 +103,41 @@ class Ownership:
         """The fencing epoch this replica holds for the instance's shard, if it owns it."""
         return self.epochs.get(shard_of(instance)) if self.owns(instance) else None
 
+    def holds(self, instance: str) -> bool:
+        """True while the instance's shard is this replica's, even with its renewal late."""
+        return shard_of(instance) in self.epochs
+
     def owner_of(self, instance: str) -> str | None:
-        """The replica holding the instance's shard as last seen (None while nobody does)."""
-        if self.owns(instance):
+        """Where the instance's events go: this replica while it holds the shard, else the
+        holder last read from the store (None while nobody holds it).
+
+        A lease that looks lapsed still names its holder: on a slow store renewals come
+        late, and a holder that died has no queue left to take the events.
+        """
+        shard = shard_of(instance)
+        if shard in self.epochs:
             return self.replica
-        owner = self._owners.get(shard_of(instance))
-        if owner is None or owner[1] <= self._clock():
-            return None
-        return owner[0]
+        return self._owners.get(shard)
+
+    async def keep(self) -> set[int]:
+        """Heartbeat and renew every held lease, two writes; return the shards taken from us."""
+        await self._store.scheduler_replicas.update_one(
+            {"_id": self.replica}, {"$set": {"seenAt": _at(self._clock())}}, upsert=True
+        )
+        return await self._renew(dict(self.epochs), self._clock())
 
     async def balance(self) -> Changes:
-        """Heartbeat and renew held leases, release shards others should own, claim free ones.
+        """Keep this replica's leases, then release shards others should own and claim free
+        ones (the writes that keep the leases come first: on a slow store every round trip
+        before them would shorten the leases they extend)."""
+        lost = await self.keep()
+        changes = await self.rebalance()
+        return Changes(changes.gained, lost | changes.lost)
 
-        The two writes that keep this replica's leases come first: on a slow store every
-        round trip before them would shorten the leases they extend.
-        """
+    async def rebalance(self) -> Changes:
+        """Read the live replicas and every lease; release shards others should own, claim
+        free ones."""
         now = self._clock()
-        await self._store.scheduler_replicas.update_one(
-            {"_id": self.replica}, {"$set": {"seenAt": _at(now)}}, upsert=True
-        )
-        lost = await self._renew(set(self.epochs), self._clock())
         live = [
             doc["_id"]
             async for doc in self._store.scheduler_replicas.find(
@@ -129,19 +145,16 @@ class Ownership:
             )
         ]
         leases = {doc["_id"]: doc async for doc in self._store.scheduler_shards.find({})}
-        self._owners = {
-            shard: (doc["owner"], doc["until"].timestamp())
-            for shard, doc in leases.items()
-            if doc.get("owner")
-        }
-        for shard in self.epochs:  # what was read may predate the renewal
-            self._owners[shard] = (self.replica, self._until[shard])
+        self._owners = {shard: doc["owner"] for shard, doc in leases.items() if doc.get("owner")}
+        for shard in self.epochs:  # what was read may predate a claim
+            self._owners[shard] = self.replica
         wanted = {shard for shard in range(SHARDS) if assign(shard, live) == self.replica}
-        held = set(self.epochs)
-        await self._release(held - wanted)
-        lost |= held - wanted
-        free = {shard for shard in wanted - held if self._claimable(leases.get(shard), now)}
-        return Changes(await self._claim(free, now), lost)
+        unwanted = set(self.epochs) - wanted
+        await self._release(unwanted)
+        free = {
+            shard for shard in wanted - set(self.epochs) if self._claimable(leases.get(shard), now)
+        }
+        return Changes(await self._claim(free, now), unwanted)
 
     def _claimable(self, lease: dict[str, object] | None, now: float) -> bool:
         if lease is None:
@@ -178,35 +191,38 @@ class Ownership:
         }
         for shard, epoch in gained.items():
             self.epochs[shard], self._until[shard] = epoch, now + self.lease_seconds
-            self._owners[shard] = (self.replica, now + self.lease_seconds)
+            self._owners[shard] = self.replica
         if gained:
             log.info("shards claimed", shards=sorted(gained))
         return gained
 
-    def _ours(self, shards: set[int]) -> dict[str, object]:
-        """A filter matching the lease documents of `shards` still held under our epochs."""
+    def _ours(self, epochs: dict[int, int]) -> dict[str, object]:
+        """A filter matching the lease documents still held under these epochs."""
         return {
             "owner": self.replica,
-            "$or": [{"_id": shard, "epoch": self.epochs[shard]} for shard in sorted(shards)],
+            "$or": [{"_id": shard, "epoch": epoch} for shard, epoch in sorted(epochs.items())],
         }
 
-    async def _renew(self, shards: set[int], now: float) -> set[int]:
-        """Extend every held lease in one write; forget and return the ones taken from us."""
-        if not shards:
+    async def _renew(self, epochs: dict[int, int], now: float) -> set[int]:
+        """Extend the leases held under `epochs` in one write; forget and return the ones
+        taken from us. A claim or release may run meanwhile: only shards still held under
+        the same epoch are updated."""
+        if not epochs:
             return set()
         result = await self._store.scheduler_shards.update_many(
-            self._ours(shards), {"$set": {"until": _at(now + self.lease_seconds)}}
+            self._ours(epochs), {"$set": {"until": _at(now + self.lease_seconds)}}
         )
-        keep = shards
-        if result.matched_count != len(shards):
+        kept = set(epochs)
+        if result.matched_count != len(epochs):
             # Claimed by another replica (a higher epoch) meanwhile: see which.
-            keep = {
+            kept = {
                 doc["_id"]
-                async for doc in self._store.scheduler_shards.find(self._ours(shards), {"_id": 1})
+                async for doc in self._store.scheduler_shards.find(self._ours(epochs), {"_id": 1})
             }
-        for shard in keep:
+        unchanged = {shard for shard, epoch in epochs.items() if self.epochs.get(shard) == epoch}
+        for shard in kept & unchanged:
             self._until[shard] = now + self.lease_seconds
-        taken = shards - keep
+        taken = unchanged - kept
         for shard in taken:
             log.warning("shard lease lost", shard=shard)
             self.forget(shard)
@@ -217,7 +233,8 @@ class Ownership:
         if not shards:
             return
         await self._store.scheduler_shards.update_many(
-            self._ours(shards), {"$set": {"owner": None, "until": _at(0)}}
+            self._ours({shard: self.epochs[shard] for shard in shards}),
+            {"$set": {"owner": None, "until": _at(0)}},
         )
         log.info("shards released", shards=sorted(shards))
         for shard in shards:
@@ -227,7 +244,7 @@ class Ownership:
         """Stop treating a shard as ours (lease lost, released, or fenced out)."""
         self.epochs.pop(shard, None)
         self._until.pop(shard, None)
-        if self._owners.get(shard, ("",))[0] == self.replica:
+        if self._owners.get(shard) == self.replica:
             # Until the next pass reads the new owner, nobody is known to hold it: events wait.
             del self._owners[shard]
 

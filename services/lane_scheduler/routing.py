@@ -3,8 +3,9 @@
 Replicas share the durable `lane-scheduler` queue. A replica handles the
 events of its own instances and forwards the others to their owner's private
 queue; while an instance has no live owner (a replica just died) the event
-waits in a retry queue. Events are hints over the store, which a new owner
-reads when it takes over, so an event may be handled late but is never lost.
+waits in a retry queue, spending none of its attempts: events are hints over the
+store, which a new owner reads when it takes over, so one may come late but is
+never given up on.
 """
 
 import asyncio
@@ -75,7 +76,11 @@ class Router:
             if owner is not None and await self._forward(owner, event):
                 return
             if time.monotonic() > deadline:
-                raise Retry(after=1, reason=f"no live replica took the instance (last: {owner})")
+                raise Retry(
+                    after=1,
+                    reason=f"no live replica took the instance (last: {owner})",
+                    counted=False,
+                )
             await asyncio.sleep(OWNER_POLL_SECONDS)
 
     async def _forward(self, owner: str, event: events.AnyEvent) -> bool:
@@ -105,11 +110,15 @@ class Router:
         try:
             if self._ownership.owner_of(event.instanceName) != self._ownership.replica:
                 # Moved again meanwhile: wait a second for fresher leases, never bounce straight.
-                raise Retry(after=1, reason="forwarded to a replica that no longer owns it")
+                raise Retry(
+                    after=1, reason="forwarded to a replica that no longer owns it", counted=False
+                )
             await self._handle(event)
         except Exception as e:
             # Back through the shared queue's retry queue, like any retried event.
-            attempt = int(str((message.headers or {}).get(ATTEMPT_HEADER, 0))) + 1
+            attempt = int(str((message.headers or {}).get(ATTEMPT_HEADER, 0)))
+            if not isinstance(e, Retry) or e.counted:
+                attempt += 1
             copy = aio_pika.Message(
                 message.body,
                 headers={ATTEMPT_HEADER: attempt, REASON_HEADER: repr(e)},

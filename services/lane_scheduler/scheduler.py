@@ -30,7 +30,7 @@ from lane_scheduler.metrics import (
     QUEUE_DEPTH,
     SHARDS_LOADING,
 )
-from lane_scheduler.ownership import Clock, Ownership, shard_of
+from lane_scheduler.ownership import Changes, Clock, Ownership, shard_of
 from lane_scheduler.planner import Decision, Line, Pause, Planner
 from lane_scheduler.routing import Router
 from lane_scheduler.usage import local_date
@@ -65,6 +65,7 @@ log = structlog.get_logger(__name__)
 
 IDLE_WAKEUP_SECONDS = 1.0
 BALANCE_EVERY_SECONDS = 1.0
+RENEW_EVERY_SECONDS = 1.0  # at most: a quarter of the lease when that is shorter
 STALE_CHECK_EVERY_SECONDS = 1.0
 EXPORT_EVERY_SECONDS = 1.0
 CONCURRENT_DISPATCHES = 64
@@ -109,7 +110,7 @@ class Scheduler:
         self.router = Router(broker, self.ownership, self.handle)
         # Shards whose load is under way, with the events that arrived for them meanwhile.
         self._loading: dict[int, list[AnyEvent]] = {}
-        self._renewed = asyncio.Event()  # set, and replaced, after every ownership pass
+        self._renewed = asyncio.Event()  # set, and replaced, after every renewal
         self._passes = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -133,6 +134,7 @@ class Scheduler:
         self._tasks = [
             asyncio.create_task(self._loop(), name="scheduler-loop"),
             asyncio.create_task(self._balance_loop(), name="scheduler-ownership"),
+            asyncio.create_task(self._keep_loop(), name="scheduler-leases"),
         ]
 
     async def stop(self, *, release: bool = True) -> None:
@@ -168,12 +170,19 @@ class Scheduler:
             await asyncio.gather(*self._loads)
 
     async def _ownership_pass(self) -> None:
-        """Drop lost shards and start loading gained ones in the background: a slow load
-        (a whole replica's shards on a loaded store) never holds back the next renewal."""
+        """Renew, then release and claim (at start, and in tests)."""
         changes = await self.ownership.balance()
-        self._passes += 1
+        self._was_renewed()
+        self._took(changes)
+
+    def _was_renewed(self) -> None:
         renewed, self._renewed = self._renewed, asyncio.Event()
         renewed.set()
+
+    def _took(self, changes: Changes) -> None:
+        """Drop lost shards and start loading gained ones in the background: a slow load
+        (a whole replica's shards on a loaded store) never holds back the next renewal."""
+        self._passes += 1
         for shard in changes.lost:
             self._drop_shard(shard)
         if changes.gained:
@@ -270,12 +279,30 @@ class Scheduler:
         while True:
             await asyncio.sleep(BALANCE_EVERY_SECONDS)
             try:
-                await self._ownership_pass()
+                self._took(await self.ownership.rebalance())
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 log.exception("ownership pass failed", error=repr(e))
             self._drop_unowned()
+
+    async def _keep_loop(self) -> None:
+        """Renew the leases on a cadence of their own: the pass that reads the others' and
+        claims takes several round trips, which on a slow store would outlast a lease."""
+        every = min(RENEW_EVERY_SECONDS, self.ownership.lease_seconds / 4)
+        while True:
+            started = time.monotonic()
+            try:
+                lost = await self.ownership.keep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("lease renewal failed", error=repr(e))
+            else:
+                self._was_renewed()
+                for shard in lost:
+                    self._drop_shard(shard)
+            await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
 
     def _drop_unowned(self) -> None:
         """Forget lines whose shard this replica no longer holds (lost while a load ran)."""
@@ -300,24 +327,30 @@ class Scheduler:
     async def handle(self, event: AnyEvent) -> None:
         """Fold an owned instance's event into the plan and wake the loop; while its shard
         loads, the event is held and folded in after the load, so it never waits on it."""
-        held = self._loading.get(shard_of(event.instanceName))
+        shard = shard_of(event.instanceName)
+        held = self._loading.get(shard)
         if held is not None:
             held.append(event)
             return
+        if self.ownership.holds(event.instanceName):
+            # Ours with the renewal late (a slow store): wait for it, not round the queue.
+            await self._leases_first({shard})
         await self._apply(event)
 
     async def _apply(self, event: AnyEvent) -> None:
         name = event.instanceName
         epoch = self.ownership.epoch(name)
         if epoch is None:
-            raise Retry(after=1, reason="the instance moved to another replica")
+            raise Retry(after=1, reason="the instance moved to another replica", counted=False)
         if name not in self.planner:
             found = await self._load_instance(name, epoch)
             if found == "loaded" and name not in self.planner:
                 # Dropped while this event waited on the load: its shard moved, or the
                 # delete's announcement, handled meanwhile, found the instance gone.
                 if self.ownership.epoch(name) is None:
-                    raise Retry(after=1, reason="the instance moved to another replica")
+                    raise Retry(
+                        after=1, reason="the instance moved to another replica", counted=False
+                    )
                 found = "missing"
             if found == "missing" and isinstance(event, MessageAccepted | MessageHandedBack):
                 await self._orphaned(name, event.messageId)

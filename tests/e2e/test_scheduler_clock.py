@@ -278,6 +278,52 @@ async def test_a_lease_taken_by_another_replica_is_lost_at_the_next_renewal(
     )
 
 
+async def test_a_holder_whose_renewal_is_late_is_still_where_its_events_go(
+    parts: tuple[Store, Broker],
+) -> None:
+    # On a slow store renewals come late; sending the events round the retry queue meanwhile
+    # spent their attempts (the long fault run, seed 562073120).
+    store, _ = parts
+    clock = Clock()
+    holder = await _holding_every_shard(store, clock)
+    other = Ownership(store, "replica-b", clock, lease_seconds=6)
+    assert set() == (await other.rebalance()).lost | set((await other.rebalance()).gained)
+
+    clock.now += 30  # both see replica-a's leases as lapsed: it has not renewed them
+    name = "late__support__main"
+    assert holder.epoch(name) is None
+    assert ("replica-a", "replica-a") == (holder.owner_of(name), other.owner_of(name))
+
+
+async def test_an_event_for_a_shard_whose_renewal_is_late_waits_for_the_renewal(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, clock, scheduler = await _seeded(parts, {"normal": {"delayMs": [0, 0]}}, 0)
+    await store.messages.insert_one(
+        {
+            "_id": "late",
+            "tenantId": "clock",
+            "instanceName": INSTANCE,
+            "to": "5491100000004",
+            "lane": "normal",
+            "priority": 5,
+            "status": "pending",
+            "queuedAt": _at(clock.now),
+            "createdAt": _at(clock.now),
+        }
+    )
+    clock.now += 10  # the lease looks lapsed until the next renewal
+    handling = asyncio.create_task(scheduler.handle(_first_event(clock, "late", ago=0)))
+    await asyncio.sleep(0.5)
+    assert not handling.done()  # not sent round the retry queue: it waits for the renewal
+
+    await scheduler.balance()
+    await handling
+    await scheduler.tick()
+    [message] = [doc async for doc in store.messages.find({"_id": "late"})]
+    assert "dispatching" == message["status"]
+
+
 async def test_after_a_reconnect_a_message_whose_event_was_lost_is_found_and_sent(
     parts: tuple[Store, Broker],
 ) -> None:

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 
 from lane_scheduler.ownership import SHARDS, Ownership, assign, shard_of
+from lane_scheduler.scheduler import Scheduler
+from lanegate.broker import Broker
 from lanegate.store import Store
-from tests.support.gateway import Gateway, eventually
+from tests.conftest import AMQP_URL
+from tests.support.gateway import Gateway, delete_topology, eventually
 from tests.support.messages import DB, outbox_counts, send, statuses, wait_status
 from tests.support.receiver import Receiver
 from tests.support.store_proxy import StoreProxy
@@ -149,6 +152,47 @@ async def test_a_pass_renews_the_leases_before_it_reads_whose_they_are(gateway: 
         assert (set(), {}) == (changes.lost, changes.gained)
     finally:
         store_proxy.release()
+        await store.db.client.drop_database(database)
+        await store.close()
+        await store_proxy.close()
+
+
+async def test_leases_are_renewed_while_a_pass_waits_to_read_whose_they_are(
+    gateway: Gateway,
+) -> None:
+    # The pass that reads the others' leases and claims takes several round trips; on a slow
+    # store it outlasted the lease when the renewal came with it.
+    store_proxy = StoreProxy(gateway.stack.store_port)
+    await store_proxy.start()
+    database = f"lanegate_keep_{uuid.uuid4().hex[:8]}"
+    store = Store(store_proxy.uri, database)
+    await store.connect()
+    broker = Broker(AMQP_URL, f"lgkeep-{uuid.uuid4().hex[:8]}")
+    await broker.connect()
+    scheduler = Scheduler(
+        store, broker, replica="keeping", dispatch_timeout=60, lease_seconds=LEASE_SECONDS
+    )
+    try:
+        await scheduler.start()
+        store_proxy.hold("find", "scheduler_shards")
+        held_since = time.time()
+
+        async def renewed_twice_over() -> bool:
+            async with gateway.mongo() as client:
+                leases = [doc async for doc in client[database].scheduler_shards.find({})]
+            return all(
+                doc["owner"] == "keeping"
+                and doc["until"].timestamp() > held_since + 2 * LEASE_SECONDS
+                for doc in leases
+            )
+
+        await eventually(renewed_twice_over, timeout=30)
+        assert 0 < store_proxy.held  # the pass is still waiting
+    finally:
+        store_proxy.release()
+        await scheduler.stop()
+        await broker.close()
+        await delete_topology(AMQP_URL, broker.namespace)
         await store.db.client.drop_database(database)
         await store.close()
         await store_proxy.close()
