@@ -186,6 +186,10 @@ class Scheduler:
         for shard in changes.lost:
             self._drop_shard(shard)
         if changes.gained:
+            for shard in changes.gained:
+                # Planned under an earlier claim (lost, then taken again): its lines would be
+                # sent under the new epoch before the new load stamps it, and be fenced out.
+                self._forget_lines(shard)
             held: dict[int, list[AnyEvent]] = {shard: [] for shard in changes.gained}
             self._loading.update(held)
             SHARDS_LOADING.set(len(self._loading))
@@ -207,7 +211,10 @@ class Scheduler:
                 orphans = await self._loader.shards(
                     gained, self._clock(), lambda: self._leases_first(set(gained))
                 )
-                self._drop_unowned()  # lost while loading: none of their lines is planned
+                # Lost, or claimed again, while loading: none of their lines is planned here.
+                for shard, epoch in gained.items():
+                    if self.ownership.epochs.get(shard) != epoch:
+                        self._forget_lines(shard)
         except BaseException as e:
             for shard, events in held.items():
                 if self._loading.get(shard) is events:
@@ -243,6 +250,10 @@ class Scheduler:
         """Fold in, oldest first, the events that arrived while their shard loaded (and those
         arriving meanwhile); then the shard's events are handled as they come."""
         for shard, events in held.items():
+            newer = self._loading.get(shard)
+            if newer is not None and newer is not events:
+                newer[:0] = events  # claimed again meanwhile: folded in after that load
+                continue
             while events:
                 event = events.pop(0)
                 try:
@@ -312,6 +323,9 @@ class Scheduler:
 
     def _drop_shard(self, shard: int) -> None:
         self.ownership.forget(shard)
+        self._forget_lines(shard)
+
+    def _forget_lines(self, shard: int) -> None:
         for name in self.planner.names():
             if shard_of(name) == shard:
                 self._forget(name)

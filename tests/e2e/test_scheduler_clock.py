@@ -324,6 +324,27 @@ async def test_an_event_for_a_shard_whose_renewal_is_late_waits_for_the_renewal(
     assert "dispatching" == message["status"]
 
 
+async def test_a_shard_claimed_again_sends_nothing_until_its_new_load(
+    parts: tuple[Store, Broker],
+) -> None:
+    # Lines planned under the earlier claim went under the new epoch before the new load
+    # stamped it, were fenced out, and the shard was claimed again, round after round.
+    store, _, scheduler = await _seeded(parts, {"normal": {"delayMs": [0, 0]}}, 1)
+    shard = shard_of(INSTANCE)
+    scheduler.ownership.forget(shard)  # lost (a renewal too late); the lease still names it
+    async with scheduler._load_lock:  # the new claim's load waits on a slow store
+        await scheduler._ownership_pass()
+        assert shard in scheduler.ownership.epochs
+        await scheduler.tick()
+        assert [] == [doc async for doc in store.messages.find({"status": "dispatching"})]
+        assert shard in scheduler.ownership.epochs  # not fenced out by its own claim
+
+    await scheduler.balance()
+    await scheduler.tick()
+    [message] = [doc async for doc in store.messages.find({"_id": "m0"})]
+    assert "dispatching" == message["status"]
+
+
 async def test_after_a_reconnect_a_message_whose_event_was_lost_is_found_and_sent(
     parts: tuple[Store, Broker],
 ) -> None:
