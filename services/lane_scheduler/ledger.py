@@ -14,7 +14,7 @@ from pymongo import UpdateMany
 from pymongo.errors import DuplicateKeyError
 
 from lane_scheduler.ownership import shard_of
-from lane_scheduler.usage import Usage
+from lanegate.lanes import Usage
 from lanegate.store import Document, Store
 
 

@@ -9,8 +9,7 @@ import structlog
 from lane_scheduler.ledger import Ledger
 from lane_scheduler.ownership import shard_of
 from lane_scheduler.planner import Pause, Planner
-from lane_scheduler.usage import Usage
-from lanegate.lanes import pacing_for
+from lanegate.lanes import Usage, pacing_for
 from lanegate.lifecycle import CANCELABLE, PLANNED, Status
 from lanegate.store import Document, Store
 

@@ -5,7 +5,6 @@ import contextlib
 from prometheus_client import Gauge, Histogram
 
 from lane_scheduler.planner import Decision, Line, Planner
-from lane_scheduler.usage import local_date
 from lanegate.lanes import LANES
 
 QUEUE_DEPTH = Gauge("lanegate_queue_depth", "Messages waiting to be dispatched, by lane.", ["lane"])
@@ -29,17 +28,15 @@ DECISION_SECONDS = Histogram(
 
 def export_cap_use(name: str, line: Line, decision: Decision) -> None:
     """Record how much of its tightest cap the decided message's lane has used."""
-    policy = line.pacing.lanes[decision.lane]
-    usage = line.usage
+    lane, at = decision.lane, decision.at
+    policy = line.pacing.lanes[lane]
     ratios = []
     if policy.per_hour:
-        ratios.append(len(usage.hour.get(decision.lane, ())) / policy.per_hour)
+        ratios.append(line.usage.used_last_hour(lane, at) / policy.per_hour)
     if policy.per_day:
-        today = local_date(decision.at, line.pacing.timezone).isoformat()
-        used = usage.day_counts.get(decision.lane, 0) if usage.day == today else 0
-        ratios.append(used / policy.per_day)
+        ratios.append(line.usage.used_today(lane, at, line.pacing.timezone) / policy.per_day)
     if ratios:
-        LANE_CAP_USED.labels(name, decision.lane).set(max(ratios))
+        LANE_CAP_USED.labels(name, lane).set(max(ratios))
 
 
 def forget_cap_use(name: str) -> None:

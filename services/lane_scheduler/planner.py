@@ -18,9 +18,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from lane_scheduler.usage import Usage, local_date
 from lanegate.holds import hold_at, pause_holds
-from lanegate.lanes import DEFAULT_PACING, LANES, RANK, Pacing
+from lanegate.lanes import DEFAULT_PACING, LANES, RANK, Pacing, Usage
 
 # (-priority, queued_at, message_id, recipient): the heap order is the lane order.
 Entry = tuple[int, float, str, str | None]
@@ -343,7 +342,7 @@ class Planner:
         if line.in_flight:
             return [], None  # the outcome wakes the line
         pacing = line.pacing
-        days = self._days_connected(line, now)
+        days = pacing.days_connected(line.first_connected_at, now)
         wake: float | None = None
         for rank, heap in enumerate(line.heaps):
             if not self._clean_head(line, heap, rank):
@@ -424,12 +423,6 @@ class Planner:
         if rank not in line.gaps:
             line.gaps[rank] = line.pacing.lanes[LANES[rank]].sample_delay(self._rng)
         return line.last_sent_at + line.gaps[rank]
-
-    def _days_connected(self, line: Line, now: float) -> int:
-        if line.pacing.warmup is None or line.first_connected_at is None:
-            return 0
-        tz = line.pacing.timezone
-        return (local_date(now, tz) - local_date(line.first_connected_at, tz)).days
 
     def _poke(self, name: str, line: Line, at: float) -> None:
         if line.timer_at is None or at < line.timer_at:
