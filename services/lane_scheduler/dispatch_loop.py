@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Iterable
 
 import structlog
 
-from lane_scheduler.clock import Clock, stored_time
+from lane_scheduler.clock import Clock, stored_time, unix_seconds
 from lane_scheduler.ledger import Ledger
-from lane_scheduler.loading import MESSAGE_FIELDS, Loader, seconds
+from lane_scheduler.loading import MESSAGE_FIELDS, Loader
 from lane_scheduler.metrics import DECISION_SECONDS, export_cap_use, export_plan
 from lane_scheduler.ownership import Ownership, shard_of
 from lane_scheduler.planner import Decision, Planner
@@ -50,13 +50,13 @@ class Slots:
 class DispatchLoop:
     """Counts, claims and hands over the messages the planner clears, as they come due.
 
-    A dispatch is three steps: on an anti-ban line, write the instance's cap usage under the
+    A dispatch is three steps: on an anti-ban queue, write the instance's cap usage under the
     shard's epoch (so a replica that lost the shard cannot send, and a crash after the claim
-    cannot leave a send uncounted; Cloud API lines are paced by throughput and skip it),
+    cannot leave a send uncounted; Cloud API queues are paced by throughput and skip it),
     claim the message `pending -> dispatching` (a conditional update, so no message goes
     twice), then publish `message.dispatch`. A message whose claim fails was canceled or
     expired meanwhile and uses no slot, unless it is on its way already (withdrawn through
-    provider-sender): then the line waits for its outcome.
+    provider-sender): then the queue waits for its outcome.
     """
 
     def __init__(
@@ -149,23 +149,23 @@ class DispatchLoop:
             epoch = self._ownership.epoch(name)
             if epoch is None:
                 # The lease is not ours right now (a late renewal, the store away): the
-                # message goes back in its line to be decided again. Should this read fail,
+                # message goes back in its queue to be decided again. Should this read fail,
                 # it stays in flight and the stale check plans it again.
                 await self._replan(decision)
                 return
-            line = self._planner.line(name)
-            if line.pacing.throughput is None:
+            queue = self._planner.queue_of(name)
+            if queue.pacing.throughput is None:
                 # Counted in the store before the claim, so a crash between the two can only
                 # count a send that never went (holding the lane back), never miss one that
                 # did.
                 if not await self._ledger.reserve(
-                    name, epoch, line.usage, decision.at, decision.message_id
+                    name, epoch, queue.usage, decision.at, decision.message_id
                 ):
                     log.warning("fenced out of the instance's shard", instance=name)
                     # The new owner has the message, pending.
                     drop_shard(self._ownership, self._planner, shard_of(name))
                     return
-                export_cap_use(name, line, decision)
+                export_cap_use(name, queue, decision)
             # A claim that fails with the store away leaves the message in flight: the stale
             # check finds it still pending and plans it again.
             claimed = await claim_for_dispatch(
@@ -176,15 +176,15 @@ class DispatchLoop:
             self._claiming.discard(decision.message_id)
         if claimed is None:
             self._planner.undo(decision)  # the store keeps the count until the next reserve
-            await self._follow(decision)
+            await self._hold_queue_if_on_its_way(decision)
             self.poke()
             return
         await hand_to_sender(self._broker, claimed)
         log.info("dispatched", message_id=decision.message_id, instance=name, lane=decision.lane)
 
-    async def _follow(self, decision: Decision) -> None:
+    async def _hold_queue_if_on_its_way(self, decision: Decision) -> None:
         """After a failed claim: a message already on its way (withdrawn through
-        provider-sender by a flush) holds its line until its outcome, as a send does, and is
+        provider-sender by a flush) holds its queue until its outcome, as a send does, and is
         published again by the stale check should that dispatch have been lost."""
         message = await self._store.messages.find_one({"_id": decision.message_id}, {"status": 1})
         on_its_way = message is not None and message["status"] in HANDED_OVER
@@ -192,7 +192,7 @@ class DispatchLoop:
             self._planner.mark_in_flight(decision.instance, decision.message_id, self._clock())
 
     async def _replan(self, decision: Decision) -> None:
-        """Put a decided but unclaimed message back in its line, as stored."""
+        """Put a decided but unclaimed message back in its queue, as stored."""
         message = await self._store.messages.find_one({"_id": decision.message_id}, MESSAGE_FIELDS)
         self._planner.undo(decision)
         if message is not None and message["status"] == Status.PENDING:
@@ -222,7 +222,7 @@ class DispatchLoop:
             return
         if message is None or message["status"] not in HANDED_OVER:
             sent = message is not None and message["status"] == Status.SENT
-            sent_at = seconds(message.get("sentAt")) if sent and message else None
+            sent_at = unix_seconds(message.get("sentAt")) if sent and message else None
             self._planner.settle(decision.instance, decision.message_id, sent_at)
             self.poke()
             return

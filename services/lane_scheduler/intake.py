@@ -8,7 +8,7 @@ import structlog
 
 from lane_scheduler.clock import Clock, stored_time
 from lane_scheduler.dispatch_loop import Slots
-from lane_scheduler.loading import Found, Loader
+from lane_scheduler.loading import Loader, LoadOutcome
 from lane_scheduler.ownership import Ownership
 from lane_scheduler.planner import Pause, Planner
 from lane_scheduler.shards import drop_instance
@@ -57,7 +57,7 @@ class Intake:
         self._slots = slots
         self._claiming = claiming
         self._poke = poke
-        self._instance_loads: dict[str, asyncio.Future[Found]] = {}
+        self._instance_loads: dict[str, asyncio.Future[LoadOutcome]] = {}
 
     async def apply(self, event: AnyEvent) -> None:
         """Fold one event into the plan and wake the loop; `Retry` when the instance moved to
@@ -103,7 +103,7 @@ class Intake:
             if not await self._loader.reconfigure(name):
                 await self._deleted(name)
         elif isinstance(event, MessageCanceled | MessageExpired):
-            # Waiting, it is forgotten; withdrawn through provider-sender, its line goes on.
+            # Waiting, it is forgotten; withdrawn through provider-sender, its queue goes on.
             self._planner.remove(name, event.messageId)
             self._planner.settle(name, event.messageId, None)
         self._poke()
@@ -112,14 +112,14 @@ class Intake:
         """End the waiting messages of instances deleted after accepting them."""
         await self._slots.run(self._orphaned(m["instanceName"], m["_id"]) for m in orphans)
 
-    async def _load_instance(self, name: str, epoch: int) -> Found:
+    async def _load_instance(self, name: str, epoch: int) -> LoadOutcome:
         """Load an instance not planned yet; its events that arrive meanwhile share the load.
 
         Each of them then sees what the load saw: an `instance.configured` sent after a
         delete, arriving while an earlier event loads the instance as it was, finds the
-        document gone when it reloads the settings and drops the line; had it loaded on
+        document gone when it reloads the settings and drops the queue; had it loaded on
         its own, it would have found nothing to drop, and the earlier event's load would
-        have left a line behind for a deleted instance.
+        have left a queue behind for a deleted instance.
         """
         loading = self._instance_loads.get(name)
         if loading is None:
@@ -151,7 +151,7 @@ class Intake:
             if valid_until is not None:
                 self._planner.hold(event.instanceName, event.messageId, valid_until)
             return
-        cloud = self._planner.line(event.instanceName).pacing.throughput is not None
+        cloud = self._planner.queue_of(event.instanceName).pacing.throughput is not None
         self._planner.add(
             event.instanceName,
             event.messageId,
@@ -164,7 +164,7 @@ class Intake:
         )
 
     async def _deleted(self, name: str) -> None:
-        """Forget a deleted instance's line, ending the messages accepted for it while the
+        """Forget a deleted instance's queue, ending the messages accepted for it while the
         delete ran (those the delete found, it canceled itself)."""
         drop_instance(self._planner, name)
         await self.end_orphans(await self._loader.orphans([name]))

@@ -4,7 +4,7 @@ import contextlib
 
 from prometheus_client import Gauge, Histogram
 
-from lane_scheduler.planner import Decision, Line, Planner
+from lane_scheduler.planner import Decision, InstanceQueue, Planner
 from lanegate.lanes import LANES
 
 QUEUE_DEPTH = Gauge("lanegate_queue_depth", "Messages waiting to be dispatched, by lane.", ["lane"])
@@ -26,15 +26,15 @@ DECISION_SECONDS = Histogram(
 )
 
 
-def export_cap_use(name: str, line: Line, decision: Decision) -> None:
+def export_cap_use(name: str, queue: InstanceQueue, decision: Decision) -> None:
     """Record how much of its tightest cap the decided message's lane has used."""
     lane, at = decision.lane, decision.at
-    policy = line.pacing.lanes[lane]
+    policy = queue.pacing.lanes[lane]
     ratios = []
     if policy.per_hour:
-        ratios.append(line.usage.used_last_hour(lane, at) / policy.per_hour)
+        ratios.append(queue.usage.used_last_hour(lane, at) / policy.per_hour)
     if policy.per_day:
-        ratios.append(line.usage.used_today(lane, at, line.pacing.timezone) / policy.per_day)
+        ratios.append(queue.usage.used_today(lane, at, queue.pacing.timezone) / policy.per_day)
     if ratios:
         LANE_CAP_USED.labels(name, lane).set(max(ratios))
 

@@ -1,15 +1,4 @@
-"""Which replica schedules which instances: shards of instances leased in the store.
-
-Instances hash onto a fixed number of shards. Every replica heartbeats into
-`scheduler_replicas`; the live replicas split the shards by rendezvous
-hashing, so a joining or leaving replica moves only its share. A replica holds
-a shard through a lease in `scheduler_shards` and renews all of its leases in
-one write every second, apart from the slower pass that reads whose the others
-are and claims or releases; when it dies the leases run out and each shard's new
-owner claims it with a higher epoch. The epoch fences the old owner out of
-every lane-state write, and a replica stops using a shard a margin before its
-own lease ends, so two replicas never pace one instance at once.
-"""
+"""Which replica schedules which instances: shards of instances leased in the store."""
 
 import hashlib
 import zlib
@@ -51,7 +40,18 @@ class Changes:
 
 
 class Ownership:
-    """This replica's leases: claimed, renewed, released, and who owns the others."""
+    """This replica's leases: claimed, renewed, released, and who owns the others.
+
+    Instances hash onto a fixed number of shards. Every replica heartbeats into
+    `scheduler_replicas`; the live replicas split the shards by rendezvous
+    hashing, so a joining or leaving replica moves only its share. A replica holds
+    a shard through a lease in `scheduler_shards` and renews all of its leases in
+    one write every second, apart from the slower pass that reads whose the others
+    are and claims or releases; when it dies the leases run out and each shard's new
+    owner claims it with a higher epoch. The epoch fences the old owner out of
+    every lane-state write, and a replica stops using a shard a margin before its
+    own lease ends, so two replicas never pace one instance at once.
+    """
 
     def __init__(self, store: Store, replica: str, clock: Clock, *, lease_seconds: float) -> None:
         self._store = store

@@ -30,13 +30,13 @@ EndOrphans = Callable[[list[Document]], Awaitable[None]]
 
 
 def drop_instance(planner: Planner, name: str) -> None:
-    """Forget an instance's line and stop exporting its cap use."""
+    """Forget an instance's queue and stop exporting its cap use."""
     planner.drop(name)
     forget_cap_use(name)
 
 
 def drop_shard(ownership: Ownership, planner: Planner, shard: int) -> None:
-    """Stop treating a shard as ours and forget the lines of its instances."""
+    """Stop treating a shard as ours and forget the queues of its instances."""
     ownership.forget(shard)
     for name in planner.names():
         if shard_of(name) == shard:
@@ -166,7 +166,7 @@ class Shards:
                 orphans = await self._loader.shards(
                     gained, self._clock(), lambda: self._leases_first(set(gained))
                 )
-                self._drop_unowned()  # lost while loading: none of their lines is planned
+                self._drop_unowned()  # lost while loading: none of their queues is planned
         except BaseException as e:
             for shard, events in held.items():
                 if self._loading.get(shard) is events:
@@ -260,7 +260,7 @@ class Shards:
             await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
 
     def _drop_unowned(self) -> None:
-        """Forget lines whose shard this replica no longer holds (lost while a load ran)."""
+        """Forget queues whose shard this replica no longer holds (lost while a load ran)."""
         for shard in {shard_of(name) for name in self._planner.names()}:
             if shard not in self._ownership.epochs:
                 self.drop(shard)

@@ -490,7 +490,7 @@ async def test_after_a_reconnect_the_instance_state_is_read_again(
     scheduler = _scheduler(store, broker, clock, "replica-a")
     await _started(scheduler)
     try:
-        assert "open" == scheduler.planner.line(INSTANCE).state
+        assert "open" == scheduler.planner.queue_of(INSTANCE).state
         # The instance closed and its event was lost with the connection.
         await store.instances.update_one(
             {"_id": INSTANCE}, {"$set": {"state": "close", "stateChangedAt": _at(clock.now)}}
@@ -498,7 +498,7 @@ async def test_after_a_reconnect_the_instance_state_is_read_again(
         await broker.connection.reconnect()
 
         async def closed() -> bool:
-            return "close" == scheduler.planner.line(INSTANCE).state
+            return "close" == scheduler.planner.queue_of(INSTANCE).state
 
         await eventually(closed, timeout=10)
     finally:
