@@ -4,47 +4,26 @@ and publish again what has had no outcome for too long."""
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Iterable
 
 import structlog
 
-from lane_scheduler.clock import Clock, stored_time, unix_seconds
-from lane_scheduler.ledger import Ledger
-from lane_scheduler.loading import MESSAGE_FIELDS, Loader
+from lane_scheduler.clock import stored_time, unix_seconds
+from lane_scheduler.loading import MESSAGE_FIELDS
 from lane_scheduler.metrics import DECISION_SECONDS, export_cap_use, export_plan
-from lane_scheduler.ownership import Ownership, shard_of
-from lane_scheduler.planner import Decision, Planner
+from lane_scheduler.ownership import shard_of
+from lane_scheduler.planner import Decision
+from lane_scheduler.replica import Replica
 from lane_scheduler.shards import drop_shard
-from lanegate.broker import Broker
 from lanegate.events import expired
 from lanegate.lifecycle import HANDED_OVER, Status, claim_for_dispatch, end_waiting, hand_to_sender
-from lanegate.store import Store
 
 log = structlog.get_logger(__name__)
 
 IDLE_WAKEUP_SECONDS = 1.0
 STALE_CHECK_EVERY_SECONDS = 1.0
 EXPORT_EVERY_SECONDS = 1.0
-CONCURRENT_DISPATCHES = 64
 # What `message.dispatch` carries of a claimed message.
 CLAIM_FIELDS = {"tenantId": 1, "instanceName": 1, "lane": 1}
-
-
-class Slots:
-    """Runs store-and-broker steps a bounded number at a time."""
-
-    def __init__(self, size: int = CONCURRENT_DISPATCHES) -> None:
-        self._semaphore = asyncio.Semaphore(size)
-
-    async def run(self, work: Iterable[Awaitable[None]]) -> None:
-        """Run every step, each finished even when the caller is cancelled halfway."""
-
-        async def bounded(step: Awaitable[None]) -> None:
-            async with self._semaphore:
-                await step
-
-        # Shielded: a dispatch half done when the loop is cancelled still finishes.
-        await asyncio.gather(*(asyncio.shield(bounded(step)) for step in work))
 
 
 class DispatchLoop:
@@ -59,27 +38,9 @@ class DispatchLoop:
     provider-sender): then the queue waits for its outcome.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        broker: Broker,
-        clock: Clock,
-        planner: Planner,
-        ownership: Ownership,
-        ledger: Ledger,
-        loader: Loader,
-        slots: Slots,
-        *,
-        dispatch_timeout: float,
-    ) -> None:
-        self._store = store
-        self._broker = broker
-        self._clock = clock
-        self._planner = planner
-        self._ownership = ownership
-        self._ledger = ledger
-        self._loader = loader
-        self._slots = slots
+    def __init__(self, replica: Replica, *, dispatch_timeout: float) -> None:
+        self._replica = replica
+        self._planner = replica.planner
         self._dispatch_timeout = dispatch_timeout
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -120,23 +81,25 @@ class DispatchLoop:
             wakeup = self._planner.next_wakeup()
             timeout = IDLE_WAKEUP_SECONDS
             if wakeup is not None:
-                timeout = min(timeout, max(0.0, wakeup - self._clock()))
+                timeout = min(timeout, max(0.0, wakeup - self._replica.clock()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
     async def tick(self) -> None:
         """One pass: expire what is past its validUntil, dispatch what may go now."""
-        now = self._clock()
+        now = self._replica.clock()
         started = time.perf_counter()
         expired = self._planner.expired(now)
         decisions = self._planner.due(now)
         DECISION_SECONDS.observe(time.perf_counter() - started)
-        await self._slots.run(self._expire(name, message_id) for name, message_id in expired)
-        await self._slots.run(self._dispatch(decision) for decision in decisions)
+        await self._replica.slots.run(
+            self._expire(name, message_id) for name, message_id in expired
+        )
+        await self._replica.slots.run(self._dispatch(decision) for decision in decisions)
         if now - self._last_stale_check >= STALE_CHECK_EVERY_SECONDS:
             self._last_stale_check = now
             stale = self._planner.stale(now, self._dispatch_timeout)
-            await self._slots.run(self._redispatch(decision) for decision in stale)
+            await self._replica.slots.run(self._redispatch(decision) for decision in stale)
         if now - self._last_export >= EXPORT_EVERY_SECONDS:
             self._last_export = now
             export_plan(self._planner)
@@ -146,7 +109,7 @@ class DispatchLoop:
         name = decision.instance
         self._claiming.add(decision.message_id)
         try:
-            epoch = self._ownership.epoch(name)
+            epoch = self._replica.ownership.epoch(name)
             if epoch is None:
                 # The lease is not ours right now (a late renewal, the store away): the
                 # message goes back in its queue to be decided again. Should this read fail,
@@ -158,18 +121,18 @@ class DispatchLoop:
                 # Counted in the store before the claim, so a crash between the two can only
                 # count a send that never went (holding the lane back), never miss one that
                 # did.
-                if not await self._ledger.reserve(
+                if not await self._replica.ledger.reserve(
                     name, epoch, queue.usage, decision.at, decision.message_id
                 ):
                     log.warning("fenced out of the instance's shard", instance=name)
                     # The new owner has the message, pending.
-                    drop_shard(self._ownership, self._planner, shard_of(name))
+                    drop_shard(self._replica.ownership, self._planner, shard_of(name))
                     return
                 export_cap_use(name, queue, decision)
             # A claim that fails with the store away leaves the message in flight: the stale
             # check finds it still pending and plans it again.
             claimed = await claim_for_dispatch(
-                self._store, decision.message_id, stored_time(decision.at), CLAIM_FIELDS
+                self._replica.store, decision.message_id, stored_time(decision.at), CLAIM_FIELDS
             )
         finally:
             # From here the store tells a hand-back from a late copy (see `Intake._current`).
@@ -179,45 +142,53 @@ class DispatchLoop:
             await self._hold_queue_if_on_its_way(decision)
             self.poke()
             return
-        await hand_to_sender(self._broker, claimed)
+        await hand_to_sender(self._replica.broker, claimed)
         log.info("dispatched", message_id=decision.message_id, instance=name, lane=decision.lane)
 
     async def _hold_queue_if_on_its_way(self, decision: Decision) -> None:
         """After a failed claim: a message already on its way (withdrawn through
         provider-sender by a flush) holds its queue until its outcome, as a send does, and is
         published again by the stale check should that dispatch have been lost."""
-        message = await self._store.messages.find_one({"_id": decision.message_id}, {"status": 1})
+        message = await self._replica.store.messages.find_one(
+            {"_id": decision.message_id}, {"status": 1}
+        )
         on_its_way = message is not None and message["status"] in HANDED_OVER
         if on_its_way and decision.instance in self._planner:
-            self._planner.mark_in_flight(decision.instance, decision.message_id, self._clock())
+            self._planner.mark_in_flight(
+                decision.instance, decision.message_id, self._replica.clock()
+            )
 
     async def _replan(self, decision: Decision) -> None:
         """Put a decided but unclaimed message back in its queue, as stored."""
-        message = await self._store.messages.find_one({"_id": decision.message_id}, MESSAGE_FIELDS)
+        message = await self._replica.store.messages.find_one(
+            {"_id": decision.message_id}, MESSAGE_FIELDS
+        )
         self._planner.undo(decision)
         if message is not None and message["status"] == Status.PENDING:
-            self._loader.add(message, self._clock())
+            self._replica.loader.add(message, self._replica.clock())
         self.poke()
 
     async def _expire(self, name: str, message_id: str) -> None:
         # Tried before, it may be on the phone: provider-sender asks the provider first.
-        now = stored_time(self._clock())
+        now = stored_time(self._replica.clock())
         due = {"_id": message_id, "validUntil": {"$lte": now}}
-        ended = await end_waiting(self._store, self._broker, due, Status.EXPIRED, now, expired)
+        ended = await end_waiting(
+            self._replica.store, self._replica.broker, due, Status.EXPIRED, now, expired
+        )
         if ended == "ended":
             log.info("message expired", message_id=message_id, instance=name)
         elif ended == "withdrawn":
             log.info("tried message past its validUntil withdrawn", message_id=message_id)
 
     async def _redispatch(self, decision: Decision) -> None:
-        message = await self._store.messages.find_one(
+        message = await self._replica.store.messages.find_one(
             {"_id": decision.message_id}, {**MESSAGE_FIELDS, "tenantId": 1, "sentAt": 1}
         )
         if message is not None and message["status"] == Status.PENDING:
             # Never claimed (the store failed under the claim): plan it again. Its slot
             # stays counted, which can only hold the lane back, never exceed a cap.
             self._planner.settle(decision.instance, decision.message_id, None)
-            self._loader.add(message, self._clock())
+            self._replica.loader.add(message, self._replica.clock())
             self.poke()
             return
         if message is None or message["status"] not in HANDED_OVER:
@@ -228,4 +199,4 @@ class DispatchLoop:
             return
         # The sender's own claim decides whether a `sending` one really went.
         log.warning("no outcome yet; dispatch published again", message_id=decision.message_id)
-        await hand_to_sender(self._broker, message)
+        await hand_to_sender(self._replica.broker, message)

@@ -6,13 +6,12 @@ from collections.abc import Callable
 
 import structlog
 
-from lane_scheduler.clock import Clock, stored_time
-from lane_scheduler.dispatch_loop import Slots
-from lane_scheduler.loading import Loader, LoadOutcome
-from lane_scheduler.ownership import Ownership
-from lane_scheduler.planner import Pause, Planner
+from lane_scheduler.clock import stored_time
+from lane_scheduler.loading import LoadOutcome
+from lane_scheduler.planner import Pause
+from lane_scheduler.replica import Replica
 from lane_scheduler.shards import drop_instance
-from lanegate.broker import Broker, Retry
+from lanegate.broker import Retry
 from lanegate.events import (
     AnyEvent,
     InstanceConfigured,
@@ -27,34 +26,21 @@ from lanegate.events import (
     canceled,
 )
 from lanegate.lifecycle import HANDED_BACK, SEND_OUTCOMES, Status, end_waiting
-from lanegate.store import Document, Store
+from lanegate.store import Document
 
 log = structlog.get_logger(__name__)
+
+MOVED = "the instance moved to another replica"
 
 
 class Intake:
     """Applies the events of instances this replica owns to the planner."""
 
     def __init__(
-        self,
-        store: Store,
-        broker: Broker,
-        clock: Clock,
-        planner: Planner,
-        ownership: Ownership,
-        loader: Loader,
-        slots: Slots,
-        *,
-        claiming: Callable[[str], bool],
-        poke: Callable[[], None],
+        self, replica: Replica, *, claiming: Callable[[str], bool], poke: Callable[[], None]
     ) -> None:
-        self._store = store
-        self._broker = broker
-        self._clock = clock
-        self._planner = planner
-        self._ownership = ownership
-        self._loader = loader
-        self._slots = slots
+        self._replica = replica
+        self._planner = replica.planner
         self._claiming = claiming
         self._poke = poke
         self._instance_loads: dict[str, asyncio.Future[LoadOutcome]] = {}
@@ -63,25 +49,34 @@ class Intake:
         """Fold one event into the plan and wake the loop; `Retry` when the instance moved to
         another replica."""
         name = event.instanceName
-        epoch = self._ownership.epoch(name)
+        epoch = self._replica.ownership.epoch(name)
         if epoch is None:
-            raise Retry(after=1, reason="the instance moved to another replica", counted=False)
-        if name not in self._planner:
-            found = await self._load_instance(name, epoch)
-            if found == "loaded" and name not in self._planner:
-                # Dropped while this event waited on the load: its shard moved, or the
-                # delete's announcement, handled meanwhile, found the instance gone.
-                if self._ownership.epoch(name) is None:
-                    raise Retry(
-                        after=1, reason="the instance moved to another replica", counted=False
-                    )
-                found = "missing"
-            if found == "missing" and isinstance(event, MessageAccepted | MessageHandedBack):
-                await self._orphaned(name, event.messageId)
-                return
-            if found != "loaded":
-                log.info("event for an unknown instance ignored", event_kind=event.kind)
-                return
+            raise Retry(after=1, reason=MOVED, counted=False)
+        if name not in self._planner and not await self._known_after_loading(name, epoch, event):
+            return
+        await self._fold(name, event)
+        self._poke()
+
+    async def _known_after_loading(self, name: str, epoch: int, event: AnyEvent) -> bool:
+        """Load an instance new to this replica; False when it is gone and the event was
+        settled here (a message of a deleted instance ended) or ignored."""
+        outcome = await self._load_instance(name, epoch)
+        if outcome == "loaded" and name not in self._planner:
+            # Dropped while this event waited on the load: its shard moved, or the
+            # delete's announcement, handled meanwhile, found the instance gone.
+            if self._replica.ownership.epoch(name) is None:
+                raise Retry(after=1, reason=MOVED, counted=False)
+            outcome = "missing"
+        if outcome == "missing" and isinstance(event, MessageAccepted | MessageHandedBack):
+            await self._orphaned(name, event.messageId)
+            return False
+        if outcome != "loaded":
+            log.info("event for an unknown instance ignored", event_kind=event.kind)
+            return False
+        return True
+
+    async def _fold(self, name: str, event: AnyEvent) -> None:
+        """Change the instance's queue as the event says."""
         if isinstance(event, MessageAccepted | MessageHandedBack):
             if await self._current(event):
                 self._accepted(event)
@@ -100,17 +95,16 @@ class Intake:
             self._planner.resume(name)
             log.info("instance resumed")
         elif isinstance(event, InstanceConfigured):
-            if not await self._loader.reconfigure(name):
+            if not await self._replica.loader.reconfigure(name):
                 await self._deleted(name)
         elif isinstance(event, MessageCanceled | MessageExpired):
             # Waiting, it is forgotten; withdrawn through provider-sender, its queue goes on.
             self._planner.remove(name, event.messageId)
             self._planner.settle(name, event.messageId, None)
-        self._poke()
 
     async def end_orphans(self, orphans: list[Document]) -> None:
         """End the waiting messages of instances deleted after accepting them."""
-        await self._slots.run(self._orphaned(m["instanceName"], m["_id"]) for m in orphans)
+        await self._replica.slots.run(self._orphaned(m["instanceName"], m["_id"]) for m in orphans)
 
     async def _load_instance(self, name: str, epoch: int) -> LoadOutcome:
         """Load an instance not planned yet; its events that arrive meanwhile share the load.
@@ -123,7 +117,7 @@ class Intake:
         """
         loading = self._instance_loads.get(name)
         if loading is None:
-            loading = asyncio.ensure_future(self._loader.instance(name, epoch))
+            loading = asyncio.ensure_future(self._replica.loader.instance(name, epoch))
             self._instance_loads[name] = loading
             loading.add_done_callback(lambda _: self._instance_loads.pop(name, None))
         return await asyncio.shield(loading)
@@ -142,7 +136,9 @@ class Intake:
             return True
         if self._claiming(event.messageId):
             return False
-        message = await self._store.messages.find_one({"_id": event.messageId}, {"status": 1})
+        message = await self._replica.store.messages.find_one(
+            {"_id": event.messageId}, {"status": 1}
+        )
         return message is not None and message["status"] in HANDED_BACK
 
     def _accepted(self, event: MessageAccepted | MessageHandedBack) -> None:
@@ -167,17 +163,17 @@ class Intake:
         """Forget a deleted instance's queue, ending the messages accepted for it while the
         delete ran (those the delete found, it canceled itself)."""
         drop_instance(self._planner, name)
-        await self.end_orphans(await self._loader.orphans([name]))
+        await self.end_orphans(await self._replica.loader.orphans([name]))
 
     async def _orphaned(self, name: str, message_id: str) -> None:
         """End a message accepted for an instance deleted meanwhile as the delete ended its
         others (`clear_waiting`): `canceled` if never tried, else withdrawn through
         provider-sender. One on its way or already ended is left to its outcome."""
         match = {"_id": message_id, "instanceName": name}
-        now = stored_time(self._clock())
+        now = stored_time(self._replica.clock())
         ended = await end_waiting(
-            self._store,
-            self._broker,
+            self._replica.store,
+            self._replica.broker,
             match,
             Status.CANCELED,
             now,

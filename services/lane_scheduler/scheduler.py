@@ -6,12 +6,13 @@ import random
 import time
 
 from lane_scheduler.clock import Clock
-from lane_scheduler.dispatch_loop import DispatchLoop, Slots
+from lane_scheduler.dispatch_loop import DispatchLoop
 from lane_scheduler.intake import Intake
 from lane_scheduler.ledger import Ledger
 from lane_scheduler.loading import Loader
 from lane_scheduler.ownership import Ownership
 from lane_scheduler.planner import Planner
+from lane_scheduler.replica import Replica
 from lane_scheduler.routing import Router
 from lane_scheduler.shards import Shards
 from lanegate.broker import Broker
@@ -38,34 +39,13 @@ class Scheduler:
         self.ownership = Ownership(store, replica, clock, lease_seconds=lease_seconds)
         ledger = Ledger(store)
         loader = Loader(store, ledger, self.planner)
-        slots = Slots()
-        self._dispatching = DispatchLoop(
-            store,
-            broker,
-            clock,
-            self.planner,
-            self.ownership,
-            ledger,
-            loader,
-            slots,
-            dispatch_timeout=dispatch_timeout,
-        )
+        parts = Replica(store, broker, clock, self.planner, self.ownership, ledger, loader)
+        self._dispatching = DispatchLoop(parts, dispatch_timeout=dispatch_timeout)
         self._intake = Intake(
-            store,
-            broker,
-            clock,
-            self.planner,
-            self.ownership,
-            loader,
-            slots,
-            claiming=self._dispatching.claiming,
-            poke=self._dispatching.poke,
+            parts, claiming=self._dispatching.claiming, poke=self._dispatching.poke
         )
         self._shards = Shards(
-            self.ownership,
-            self.planner,
-            loader,
-            clock,
+            parts,
             apply=self._intake.apply,
             end_orphans=self._intake.end_orphans,
             poke=self._dispatching.poke,
@@ -109,7 +89,7 @@ class Scheduler:
     async def handle(self, event: AnyEvent) -> None:
         """Fold an owned instance's event into the plan and wake the loop; while its shard
         loads, the event is held and folded in after the load, so it never waits on it."""
-        if self._shards.hold(event):
+        if self._shards.hold_if_loading(event):
             return
         await self._shards.renewed_for(event.instanceName)
         await self._intake.apply(event)

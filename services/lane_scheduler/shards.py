@@ -9,11 +9,10 @@ from typing import Any
 
 import structlog
 
-from lane_scheduler.clock import Clock
-from lane_scheduler.loading import Loader
 from lane_scheduler.metrics import SHARDS_LOADING, forget_cap_use
 from lane_scheduler.ownership import Changes, Ownership, shard_of
 from lane_scheduler.planner import Planner
+from lane_scheduler.replica import Replica
 from lanegate.broker import Retry
 from lanegate.events import AnyEvent
 from lanegate.store import Document
@@ -48,19 +47,15 @@ class Shards:
 
     def __init__(
         self,
-        ownership: Ownership,
-        planner: Planner,
-        loader: Loader,
-        clock: Clock,
+        replica: Replica,
         *,
         apply: ApplyEvent,
         end_orphans: EndOrphans,
         poke: Callable[[], None],
     ) -> None:
-        self._ownership = ownership
-        self._planner = planner
-        self._loader = loader
-        self._clock = clock
+        self._replica = replica
+        self._ownership = replica.ownership
+        self._planner = replica.planner
         self._apply = apply
         self._end_orphans = end_orphans
         self._poke = poke
@@ -110,7 +105,7 @@ class Shards:
         queue went with the old connection."""
         self._events_lost = True
 
-    def hold(self, event: AnyEvent) -> bool:
+    def hold_if_loading(self, event: AnyEvent) -> bool:
         """Keep an event whose shard is loading, to fold it in after the load (True if held)."""
         held = self._loading.get(shard_of(event.instanceName))
         if held is None:
@@ -163,8 +158,8 @@ class Shards:
         started = time.monotonic()
         try:
             async with self._load_lock:
-                orphans = await self._loader.shards(
-                    gained, self._clock(), lambda: self._leases_first(set(gained))
+                orphans = await self._replica.loader.shards(
+                    gained, self._replica.clock(), lambda: self._leases_first(set(gained))
                 )
                 self._drop_unowned()  # lost while loading: none of their queues is planned
         except BaseException as e:
@@ -220,7 +215,9 @@ class Shards:
     async def _load_missing(self) -> None:
         try:
             async with self._load_lock:
-                found = await self._loader.missing(self._planner.names(), self._clock())
+                found = await self._replica.loader.missing(
+                    self._planner.names(), self._replica.clock()
+                )
         except Exception as e:
             log.warning("looking for lost events failed; tried again", error=repr(e))
             self._events_lost = True
