@@ -1,7 +1,9 @@
-"""Anti-ban lanes: their order and default pacing (seed 004), and an instance's whole pacing."""
+"""Anti-ban lanes: their order and default pacing, an instance's whole pacing, and its cap usage."""
 
 import random
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,6 +12,18 @@ from lanegate.events import Lane
 LANES: tuple[Lane, ...] = ("urgent", "normal", "bulk")
 RANK: dict[str, int] = {lane: rank for rank, lane in enumerate(LANES)}
 UTC = ZoneInfo("UTC")
+HOUR = 3600.0
+
+
+def local_date(at: float, tz: ZoneInfo) -> date:
+    """The calendar date at `at` (Unix seconds) in time zone `tz`."""
+    return datetime.fromtimestamp(at, tz).date()
+
+
+def next_midnight(at: float, tz: ZoneInfo) -> float:
+    """When the calendar day containing `at` ends in `tz` (DST-aware)."""
+    tomorrow = local_date(at, tz) + timedelta(days=1)
+    return datetime.combine(tomorrow, time(0), tzinfo=tz).timestamp()
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,14 @@ class Pacing:
     warmup: Warmup | None = None
     throughput: Throughput | None = None  # set for cloud_api: no anti-ban delays or caps
 
+    def days_connected(self, first_connected_at: float | None, now: float) -> int:
+        """Calendar days from the instance's first connection to `now` in its time zone (0 on
+        that day, and before it ever connected)."""
+        if first_connected_at is None:
+            return 0
+        tz = self.timezone
+        return (local_date(now, tz) - local_date(first_connected_at, tz)).days
+
     def day_cap(self, lane: str, days_connected: int) -> int | None:
         """A lane's day cap today: the lane's own, lowered by warm-up while the number is young."""
         cap = self.lanes[lane].per_day
@@ -116,3 +138,81 @@ def pacing_for(instance: dict[str, Any]) -> Pacing:
         else None,
         throughput=throughput,
     )
+
+
+# Caps count dispatches (a message handed to the sender), so a message that later fails still
+# used its slot: a cap is never exceeded, even by a send whose outcome is unknown.
+@dataclass(slots=True)
+class Usage:
+    """Dispatch times of the last hour and counts of the current local day, per lane."""
+
+    hour: dict[str, deque[float]] = field(default_factory=dict)
+    day: str = ""
+    day_counts: dict[str, int] = field(default_factory=dict)
+
+    def reopens_at(
+        self, lane: str, policy: LanePolicy, day_cap: int | None, now: float, tz: ZoneInfo
+    ) -> float | None:
+        """None when `lane` is under its caps at `now`; else when its tightest cap lets one go."""
+        reopen: float | None = None
+        if policy.per_hour is not None:
+            times = self.hour.get(lane)
+            if times:
+                while times and times[0] <= now - HOUR:
+                    times.popleft()
+                if len(times) >= policy.per_hour:
+                    reopen = times[len(times) - policy.per_hour] + HOUR
+        if (
+            day_cap is not None
+            and self.day == local_date(now, tz).isoformat()
+            and self.day_counts.get(lane, 0) >= day_cap
+        ):
+            reopen = max(reopen or 0.0, next_midnight(now, tz))
+        return reopen
+
+    def record(self, lane: str, policy: LanePolicy, now: float, tz: ZoneInfo) -> None:
+        """Count one dispatch of `lane` at `now`."""
+        today = local_date(now, tz).isoformat()
+        if today != self.day:
+            self.day, self.day_counts = today, {}
+        self.day_counts[lane] = self.day_counts.get(lane, 0) + 1
+        if policy.per_hour is not None or policy.per_day is not None:
+            times = self.hour.setdefault(lane, deque())
+            while times and times[0] <= now - HOUR:
+                times.popleft()
+            times.append(now)
+
+    def undo(self, lane: str, at: float, tz: ZoneInfo) -> None:
+        """Take back a dispatch counted at `at` that never happened (its message was gone)."""
+        times = self.hour.get(lane)
+        if times and times[-1] == at:
+            times.pop()
+        if self.day == local_date(at, tz).isoformat() and self.day_counts.get(lane, 0) > 0:
+            self.day_counts[lane] -= 1
+
+    def used_last_hour(self, lane: str, now: float) -> int:
+        """Dispatches of `lane` in the hour before `now`."""
+        return sum(1 for at in self.hour.get(lane, ()) if at > now - HOUR)
+
+    def used_today(self, lane: str, now: float, tz: ZoneInfo) -> int:
+        """Dispatches of `lane` on the calendar day of `now` in `tz`."""
+        return self.day_counts.get(lane, 0) if self.day == local_date(now, tz).isoformat() else 0
+
+    def document(self) -> dict[str, Any]:
+        """The stored form."""
+        return {
+            "hour": {lane: list(times) for lane, times in self.hour.items() if times},
+            "day": self.day,
+            "dayCounts": dict(self.day_counts),
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any] | None) -> "Usage":
+        """Usage as stored by `document` (empty when there is none)."""
+        if not doc:
+            return cls()
+        return cls(
+            hour={lane: deque(map(float, times)) for lane, times in doc.get("hour", {}).items()},
+            day=str(doc.get("day", "")),
+            day_counts={lane: int(n) for lane, n in doc.get("dayCounts", {}).items()},
+        )

@@ -123,12 +123,12 @@ class Keyring:
 
     def seal_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """A providerConfig with its secret fields sealed."""
-        return {k: self._each(k, v, self.encrypt) for k, v in config.items()}
+        return {k: self._apply_to_secret(k, v, self.encrypt) for k, v in config.items()}
 
     def open_config(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
         """A providerConfig with its secret fields in plain form, for the one call that uses it."""
-        return {k: self._each(k, v, self.decrypt) for k, v in (config or {}).items()}
+        return {k: self._apply_to_secret(k, v, self.decrypt) for k, v in (config or {}).items()}
 
     @staticmethod
-    def _each(key: str, value: Any, how: Callable[[str], str]) -> Any:
+    def _apply_to_secret(key: str, value: Any, how: Callable[[str], str]) -> Any:
         return how(value) if key in SECRET_FIELDS and isinstance(value, str) and value else value

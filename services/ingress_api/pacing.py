@@ -1,8 +1,6 @@
 """An instance's lanes as they stand: settings, today's caps (warm-up included) and usage."""
 
 import time
-from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
@@ -10,18 +8,8 @@ from ingress_api.auth import caller
 from ingress_api.endpoints import API
 from ingress_api.instances import own_instance
 from lanegate.api import LaneUsage
-from lanegate.lanes import LANES, pacing_for
+from lanegate.lanes import LANES, Usage, pacing_for
 from lanegate.service import STORE
-
-HOUR = 3600.0
-
-
-def days_connected(first_connected_at: datetime | None, pacing_tz: Any, now: float) -> int:
-    """Calendar days since the instance first connected, in its time zone (0 on that day)."""
-    if first_connected_at is None:
-        return 0
-    today = datetime.fromtimestamp(now, pacing_tz).date()
-    return (today - first_connected_at.astimezone(pacing_tz).date()).days
 
 
 @API.get(
@@ -37,10 +25,10 @@ async def lanes(request: web.Request) -> web.Response:
     instance = await own_instance(store, await caller(request), request.match_info["name"])
     pacing = pacing_for(instance)
     record = await store.lane_state.find_one({"_id": instance["_id"]}, {"usage": 1}) or {}
-    usage = record.get("usage") or {}
+    usage = Usage.from_document(record.get("usage"))
     now = time.time()
-    today = datetime.fromtimestamp(now, pacing.timezone).date().isoformat()
-    days = days_connected(instance.get("firstConnectedAt"), pacing.timezone, now)
+    first_connected = instance.get("firstConnectedAt")
+    days = pacing.days_connected(first_connected.timestamp() if first_connected else None, now)
     answer = {}
     for lane in LANES:
         policy = pacing.lanes[lane]
@@ -48,10 +36,8 @@ async def lanes(request: web.Request) -> web.Response:
             "delayMs": [round(policy.min_delay * 1000), round(policy.max_delay * 1000)],
             "perHour": policy.per_hour,
             "perDay": pacing.day_cap(lane, days),
-            "usedLastHour": sum(1 for at in usage.get("hour", {}).get(lane, []) if at > now - HOUR),
-            "usedToday": usage.get("dayCounts", {}).get(lane, 0)
-            if usage.get("day") == today
-            else 0,
+            "usedLastHour": usage.used_last_hour(lane, now),
+            "usedToday": usage.used_today(lane, now, pacing.timezone),
         }
     paced = "throughput" if pacing.throughput is not None else "anti-ban"
     return web.json_response(

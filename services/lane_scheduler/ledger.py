@@ -1,12 +1,4 @@
-"""Each instance's pacing record in the store (`lane_state`), written under the shard's epoch.
-
-The record holds the cap usage (dispatch times of the last hour, counts of
-the local day) and the last dispatch. It is written before every anti-ban
-dispatch with a filter on the owner's epoch, so a replica that lost the
-shard cannot count or send one more message; a new owner stamps its epoch on
-the records first and reads them after, so it sees every dispatch the old
-owner made.
-"""
+"""Each instance's pacing record in the store (`lane_state`), written under the shard's epoch."""
 
 from typing import Any
 
@@ -14,12 +6,20 @@ from pymongo import UpdateMany
 from pymongo.errors import DuplicateKeyError
 
 from lane_scheduler.ownership import shard_of
-from lane_scheduler.usage import Usage
+from lanegate.lanes import Usage
 from lanegate.store import Document, Store
 
 
 class Ledger:
-    """Reads and fenced writes of `lane_state`."""
+    """Reads and fenced writes of `lane_state`.
+
+    The record holds the cap usage (dispatch times of the last hour, counts of
+    the local day) and the last dispatch. It is written before every anti-ban
+    dispatch with a filter on the owner's epoch, so a replica that lost the
+    shard cannot count or send one more message; a new owner stamps its epoch on
+    the records first and reads them after, so it sees every dispatch the old
+    owner made.
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -1,16 +1,15 @@
-"""Rebuilding the planner's lines from the store when this replica takes over instances."""
+"""Rebuilding the planner's queues from the store when this replica takes over instances."""
 
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 
+from lane_scheduler.clock import unix_seconds
 from lane_scheduler.ledger import Ledger
 from lane_scheduler.ownership import shard_of
 from lane_scheduler.planner import Pause, Planner
-from lane_scheduler.usage import Usage
-from lanegate.lanes import pacing_for
+from lanegate.lanes import Usage, pacing_for
 from lanegate.lifecycle import CANCELABLE, PLANNED, Status
 from lanegate.store import Document, Store
 
@@ -44,8 +43,8 @@ PAGED_NAMES = 50
 PAGE = 1000  # waiting messages per read while loading
 # Runs between the reads of a load.
 Pace = Callable[[], Awaitable[None]]
-# What `Loader.instance` found: the instance loaded, gone from the store, or held by a newer owner.
-Found = Literal["loaded", "missing", "fenced"]
+# How `Loader.instance` ended: the instance loaded, gone from the store, or held by a newer owner.
+LoadOutcome = Literal["loaded", "missing", "fenced"]
 
 
 def chunks(names: list[str], size: int = CHUNK) -> Iterator[list[str]]:
@@ -54,19 +53,14 @@ def chunks(names: list[str], size: int = CHUNK) -> Iterator[list[str]]:
         yield names[start : start + size]
 
 
-def seconds(value: Any) -> float | None:
-    """A stored datetime as Unix seconds (None stays None)."""
-    return value.timestamp() if isinstance(value, datetime) else None
-
-
 def pause_of(instance: Document) -> Pause | None:
     """The pause a provider or the tenant put on the instance, as stored on it."""
     paused = instance.get("paused")
     if not isinstance(paused, dict):
         return None
     return Pause(
-        since=seconds(paused.get("since")) or 0.0,
-        until=seconds(paused.get("until")),
+        since=unix_seconds(paused.get("since")) or 0.0,
+        until=unix_seconds(paused.get("until")),
         reason=str(paused.get("reason", "")),
         by=str(paused.get("by") or "provider"),
     )
@@ -81,14 +75,14 @@ class Loader:
         self._planner = planner
 
     def configure(self, instance: Document) -> None:
-        """Apply an instance document's settings, state and pause to its line."""
+        """Apply an instance document's settings, state and pause to its queue."""
         self._planner.configure(
             instance["_id"],
             pacing=pacing_for(instance),
             state=instance.get("state", "close"),
-            state_at=seconds(instance.get("stateChangedAt")) or 0.0,
+            state_at=unix_seconds(instance.get("stateChangedAt")) or 0.0,
             pause=pause_of(instance),
-            first_connected_at=seconds(instance.get("firstConnectedAt")),
+            first_connected_at=unix_seconds(instance.get("firstConnectedAt")),
         )
 
     async def shards(
@@ -97,7 +91,7 @@ class Loader:
         """Load every instance of newly claimed shards; returns the shards' messages still
         to be canceled because their instance was deleted after accepting them.
 
-        Everything is read first and put in the planner at once at the end, so no line is
+        Everything is read first and put in the planner at once at the end, so no queue is
         planned from half its messages; `between_pages` runs between steps and pages (lease
         renewals go first on a slow store).
         """
@@ -119,7 +113,7 @@ class Loader:
         kept: list[Document] = []
         for instance in instances:
             name = instance["_id"]
-            # A newer owner got there first when `ensure` fails: the line stays unplanned.
+            # A newer owner got there first when `ensure` fails: the queue stays unplanned.
             if name in records or await self._ledger.ensure(name, gained[shard_of(name)]):
                 kept.append(instance)
         names = [instance["_id"] for instance in kept]
@@ -142,7 +136,7 @@ class Loader:
         )
         return orphans
 
-    async def instance(self, name: str, epoch: int) -> Found:
+    async def instance(self, name: str, epoch: int) -> LoadOutcome:
         """Load one instance this replica did not know yet, if it exists and is still ours."""
         instance = await self._store.instances.find_one({"_id": name}, INSTANCE_FIELDS)
         if instance is None:
@@ -172,7 +166,7 @@ class Loader:
             async for message in self._store.messages.find(
                 {"_id": {"$in": some}, "status": Status.SENT}, {"sentAt": 1}
             ):
-                sent_at[message["_id"]] = seconds(message.get("sentAt")) or 0.0
+                sent_at[message["_id"]] = unix_seconds(message.get("sentAt")) or 0.0
         return sent_at
 
     def _restore(self, records: dict[str, Document], sent_at: dict[str, float]) -> None:
@@ -232,20 +226,20 @@ class Loader:
         return found
 
     def add(self, message: Document, now: float) -> None:
-        """Put one stored message where it belongs: its line, in flight, or held for approval."""
+        """Put one stored message where it belongs: its queue, in flight, or held for approval."""
         name, status = message["instanceName"], message["status"]
-        valid_until = seconds(message.get("validUntil"))
+        valid_until = unix_seconds(message.get("validUntil"))
         if status == Status.PENDING:
-            line = self._planner.line(name)
+            queue = self._planner.queue_of(name)
             self._planner.add(
                 name,
                 message["_id"],
                 message["lane"],
                 message.get("priority", 5),
-                seconds(message["queuedAt"]) or now,
-                scheduled_at=seconds(message.get("scheduledAt")),
+                unix_seconds(message["queuedAt"]) or now,
+                scheduled_at=unix_seconds(message.get("scheduledAt")),
                 valid_until=valid_until,
-                to=message.get("to") if line.pacing.throughput is not None else None,
+                to=message.get("to") if queue.pacing.throughput is not None else None,
             )
         elif status == Status.PENDING_APPROVAL:
             if valid_until is not None:

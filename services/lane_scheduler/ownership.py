@@ -1,33 +1,20 @@
-"""Which replica schedules which instances: shards of instances leased in the store.
-
-Instances hash onto a fixed number of shards. Every replica heartbeats into
-`scheduler_replicas`; the live replicas split the shards by rendezvous
-hashing, so a joining or leaving replica moves only its share. A replica holds
-a shard through a lease in `scheduler_shards` and renews all of its leases in
-one write every second, apart from the slower pass that reads whose the others
-are and claims or releases; when it dies the leases run out and each shard's new
-owner claims it with a higher epoch. The epoch fences the old owner out of
-every lane-state write, and a replica stops using a shard a margin before its
-own lease ends, so two replicas never pace one instance at once.
-"""
+"""Which replica schedules which instances: shards of instances leased in the store."""
 
 import hashlib
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 from pymongo.errors import BulkWriteError
 
+from lane_scheduler.clock import Clock, stored_time
 from lanegate.store import Store
 
 log = structlog.get_logger(__name__)
 
 SHARDS = 64
 SAFETY_MARGIN = 1.0  # stop using a lease this long before it ends (clock skew, slow writes)
-
-Clock = Callable[[], float]
 
 
 def shard_of(instance: str) -> int:
@@ -44,10 +31,6 @@ def assign(shard: int, replicas: list[str]) -> str | None:
     return max(replicas, key=lambda replica: _weight(shard, replica), default=None)
 
 
-def _at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
 @dataclass(frozen=True)
 class Changes:
     """Shards won (with their new epochs) and shards lost in one ownership pass."""
@@ -57,7 +40,18 @@ class Changes:
 
 
 class Ownership:
-    """This replica's leases: claimed, renewed, released, and who owns the others."""
+    """This replica's leases: claimed, renewed, released, and who owns the others.
+
+    Instances hash onto a fixed number of shards. Every replica heartbeats into
+    `scheduler_replicas`; the live replicas split the shards by rendezvous
+    hashing, so a joining or leaving replica moves only its share. A replica holds
+    a shard through a lease in `scheduler_shards` and renews all of its leases in
+    one write every second, apart from the slower pass that reads whose the others
+    are and claims or releases; when it dies the leases run out and each shard's new
+    owner claims it with a higher epoch. The epoch fences the old owner out of
+    every lane-state write, and a replica stops using a shard a margin before its
+    own lease ends, so two replicas never pace one instance at once.
+    """
 
     def __init__(self, store: Store, replica: str, clock: Clock, *, lease_seconds: float) -> None:
         self._store = store
@@ -73,7 +67,7 @@ class Ownership:
         # One read instead of a refused insert per existing document, at every start.
         existing = {doc["_id"] async for doc in self._store.scheduler_shards.find({}, {"_id": 1})}
         docs = [
-            {"_id": shard, "owner": None, "epoch": 0, "until": _at(0)}
+            {"_id": shard, "owner": None, "epoch": 0, "until": stored_time(0)}
             for shard in range(SHARDS)
             if shard not in existing
         ]
@@ -122,7 +116,7 @@ class Ownership:
     async def keep(self) -> set[int]:
         """Heartbeat and renew every held lease, two writes; return the shards taken from us."""
         await self._store.scheduler_replicas.update_one(
-            {"_id": self.replica}, {"$set": {"seenAt": _at(self._clock())}}, upsert=True
+            {"_id": self.replica}, {"$set": {"seenAt": stored_time(self._clock())}}, upsert=True
         )
         return await self._renew(dict(self.epochs), self._clock())
 
@@ -141,7 +135,7 @@ class Ownership:
         live = [
             doc["_id"]
             async for doc in self._store.scheduler_replicas.find(
-                {"seenAt": {"$gt": _at(now - self.lease_seconds)}}, {"_id": 1}
+                {"seenAt": {"$gt": stored_time(now - self.lease_seconds)}}, {"_id": 1}
             )
         ]
         leases = {doc["_id"]: doc async for doc in self._store.scheduler_shards.find({})}
@@ -169,14 +163,14 @@ class Ownership:
         claim raises the shard's epoch, which fences out its previous owner."""
         if not shards:
             return {}
-        until = _at(now + self.lease_seconds)
+        until = stored_time(now + self.lease_seconds)
         await self._store.scheduler_shards.update_many(
             {
                 "_id": {"$in": sorted(shards)},
                 "$or": [
                     {"owner": None},
                     {"owner": self.replica},
-                    {"until": {"$lt": _at(now)}},
+                    {"until": {"$lt": stored_time(now)}},
                 ],
             },
             {"$set": {"owner": self.replica, "until": until}, "$inc": {"epoch": 1}},
@@ -210,7 +204,7 @@ class Ownership:
         if not epochs:
             return set()
         result = await self._store.scheduler_shards.update_many(
-            self._ours(epochs), {"$set": {"until": _at(now + self.lease_seconds)}}
+            self._ours(epochs), {"$set": {"until": stored_time(now + self.lease_seconds)}}
         )
         kept = set(epochs)
         if result.matched_count != len(epochs):
@@ -234,7 +228,7 @@ class Ownership:
             return
         await self._store.scheduler_shards.update_many(
             self._ours({shard: self.epochs[shard] for shard in shards}),
-            {"$set": {"owner": None, "until": _at(0)}},
+            {"$set": {"owner": None, "until": stored_time(0)}},
         )
         log.info("shards released", shards=sorted(shards))
         for shard in shards:

@@ -1,26 +1,12 @@
-"""Per-instance waiting lines and the pacing decision, in memory; the time is always passed in.
-
-An instance's next message is the head of the first lane (urgent, normal,
-bulk) that has one waiting and is under its hour and day caps; within a lane,
-higher priority first, then oldest. It may go once the instance is open and
-not paused, nothing of it is in flight, and the lane's random gap since the
-last send has passed. Cloud API instances skip gaps and caps: they are paced
-by a per-number rate and a minimum gap per recipient instead.
-
-A heap of per-instance wake-up times means a pass only looks at instances
-whose time has come, so the cost of a decision does not grow with the number
-of instances or waiting messages. The store is the truth; this is rebuilt
-from it.
-"""
+"""Per-instance waiting queues and the pacing decision, in memory; the time is always passed in."""
 
 import heapq
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from lane_scheduler.usage import Usage, local_date
 from lanegate.holds import hold_at, pause_holds
-from lanegate.lanes import DEFAULT_PACING, LANES, RANK, Pacing
+from lanegate.lanes import DEFAULT_PACING, LANES, RANK, Pacing, Usage
 
 # (-priority, queued_at, message_id, recipient): the heap order is the lane order.
 Entry = tuple[int, float, str, str | None]
@@ -57,7 +43,7 @@ class Decision:
 
 
 @dataclass(slots=True, eq=False)
-class Line:
+class InstanceQueue:
     """One instance: its pacing, its waiting messages and what it has sent."""
 
     pacing: Pacing
@@ -87,10 +73,23 @@ def _earliest_of(*times: float | None) -> float | None:
 
 
 class Planner:
-    """Holds every owned instance's line and says which messages may go at a given time."""
+    """Holds every owned instance's queue and says which messages may go at a given time.
+
+    An instance's next message is the head of the first lane (urgent, normal,
+    bulk) that has one waiting and is under its hour and day caps; within a lane,
+    higher priority first, then oldest. It may go once the instance is open and
+    not paused, nothing of it is in flight, and the lane's random gap since the
+    last send has passed. Cloud API instances skip gaps and caps: they are paced
+    by a per-number rate and a minimum gap per recipient instead.
+
+    A heap of per-instance wake-up times means a pass only looks at instances
+    whose time has come, so the cost of a decision does not grow with the number
+    of instances or waiting messages. The store is the truth; this is rebuilt
+    from it.
+    """
 
     def __init__(self, rng: random.Random | None = None) -> None:
-        self._lines: dict[str, Line] = {}
+        self._queues: dict[str, InstanceQueue] = {}
         self._rng = rng or random.Random()
         self._timers: list[tuple[float, str]] = []
         self._expiries: list[tuple[float, str, str]] = []
@@ -98,12 +97,12 @@ class Planner:
 
     # --- what the store and the events tell it ---
 
-    def line(self, instance: str) -> Line:
-        """The instance's line, created with default pacing when it is new."""
-        line = self._lines.get(instance)
-        if line is None:
-            line = self._lines[instance] = Line(pacing=DEFAULT_PACING)
-        return line
+    def queue_of(self, instance: str) -> InstanceQueue:
+        """The instance's queue, created with default pacing when it is new."""
+        queue = self._queues.get(instance)
+        if queue is None:
+            queue = self._queues[instance] = InstanceQueue(pacing=DEFAULT_PACING)
+        return queue
 
     def configure(
         self,
@@ -116,52 +115,52 @@ class Planner:
         first_connected_at: float | None = None,
     ) -> None:
         """Set an instance's pacing and (when given) its connection state, pause and age."""
-        line = self.line(instance)
-        line.pacing = pacing
-        line.gaps.clear()
-        if state is not None and state_at >= line.state_at:
-            line.state, line.state_at = state, state_at
-            pause_lifted = line.pause is not None and line.pause.lifted_by_connecting(state_at)
+        queue = self.queue_of(instance)
+        queue.pacing = pacing
+        queue.gaps.clear()
+        if state is not None and state_at >= queue.state_at:
+            queue.state, queue.state_at = state, state_at
+            pause_lifted = queue.pause is not None and queue.pause.lifted_by_connecting(state_at)
             if state == "open" and pause_lifted:
-                line.pause = None  # connected again since: as `set_state` does
+                queue.pause = None  # connected again since: as `set_state` does
         if pause is not None and not (
-            line.state == "open" and pause.lifted_by_connecting(line.state_at)
+            queue.state == "open" and pause.lifted_by_connecting(queue.state_at)
         ):
             self.pause(instance, pause)  # a stored pause, unless it lifted since
         if first_connected_at is not None:
-            line.first_connected_at = first_connected_at
-        self._poke(instance, line, 0.0)
+            queue.first_connected_at = first_connected_at
+        self._poke(instance, queue, 0.0)
 
     def restore(
         self, instance: str, *, usage: Usage | None = None, last_sent_at: float | None = None
     ) -> None:
         """Put back what was stored: the cap usage and the last send time."""
-        line = self.line(instance)
+        queue = self.queue_of(instance)
         if usage is not None:
-            line.usage = usage
-        if last_sent_at is not None and (line.last_sent_at or 0) < last_sent_at:
-            line.last_sent_at = last_sent_at
-            line.gaps.clear()
-        self._poke(instance, line, 0.0)
+            queue.usage = usage
+        if last_sent_at is not None and (queue.last_sent_at or 0) < last_sent_at:
+            queue.last_sent_at = last_sent_at
+            queue.gaps.clear()
+        self._poke(instance, queue, 0.0)
 
     def set_state(self, instance: str, state: str, at: float) -> None:
         """A connection change at `at`; opening after a pause lifts the pause."""
-        line = self.line(instance)
-        if at < line.state_at:
+        queue = self.queue_of(instance)
+        if at < queue.state_at:
             return  # an older event delivered late
-        line.state, line.state_at = state, at
+        queue.state, queue.state_at = state, at
         if state == "open":
-            if line.first_connected_at is None:
-                line.first_connected_at = at
-            if line.pause is not None and line.pause.lifted_by_connecting(at):
-                line.pause = None
-        self._poke(instance, line, 0.0)
+            if queue.first_connected_at is None:
+                queue.first_connected_at = at
+            if queue.pause is not None and queue.pause.lifted_by_connecting(at):
+                queue.pause = None
+        self._poke(instance, queue, 0.0)
 
     def pause(self, instance: str, pause: Pause) -> None:
         """Stop the instance's sends until `pause.until` passes, or it connects again (a
         provider's pause) or is resumed; a provider's pause leaves a tenant's in place."""
-        line = self.line(instance)
-        current = line.pause
+        queue = self.queue_of(instance)
+        current = queue.pause
         if (
             current is not None
             and current.by == "tenant"
@@ -170,14 +169,14 @@ class Planner:
         ):
             return
         if current is None or current.since <= pause.since or pause.by != current.by:
-            line.pause = pause
-        self._poke(instance, line, 0.0)
+            queue.pause = pause
+        self._poke(instance, queue, 0.0)
 
     def resume(self, instance: str) -> None:
         """Lift the instance's pause, whoever put it there."""
-        line = self.line(instance)
-        line.pause = None
-        self._poke(instance, line, 0.0)
+        queue = self.queue_of(instance)
+        queue.pause = None
+        self._poke(instance, queue, 0.0)
 
     def add(
         self,
@@ -191,84 +190,84 @@ class Planner:
         valid_until: float | None = None,
         to: str | None = None,
     ) -> None:
-        """Put a pending message in its instance's line (a known id is ignored)."""
-        line = self.line(instance)
-        if line.in_flight.pop(message_id, None) is not None:
+        """Put a pending message in its instance's queue (a known id is ignored)."""
+        queue = self.queue_of(instance)
+        if queue.in_flight.pop(message_id, None) is not None:
             # Back from the sender (parked after a failed or timed-out attempt, or given back
             # after a hand-over): the attempt may have reached the phone, so the next send
             # keeps its gap from when the message came back, which is its `queued_at` now.
-            self._sent(line, queued_at)
-        line.held.discard(message_id)
-        if message_id in line.waiting:
+            self._sent(queue, queued_at)
+        queue.held.discard(message_id)
+        if message_id in queue.waiting:
             return
         rank = RANK[lane]
         entry: Entry = (-priority, queued_at, message_id, to)
-        self._wait(line, message_id, rank)
+        self._wait(queue, message_id, rank)
         if scheduled_at is not None and scheduled_at > queued_at:
-            heapq.heappush(line.scheduled, (scheduled_at, rank, entry))
+            heapq.heappush(queue.scheduled, (scheduled_at, rank, entry))
         else:
-            heapq.heappush(line.heaps[rank], entry)
+            heapq.heappush(queue.heaps[rank], entry)
         if valid_until is not None:
             heapq.heappush(self._expiries, (valid_until, message_id, instance))
-        self._poke(instance, line, 0.0)
+        self._poke(instance, queue, 0.0)
 
     def hold(self, instance: str, message_id: str, valid_until: float) -> None:
         """Track a message awaiting approval only so that it expires on time."""
-        line = self.line(instance)
-        if message_id not in line.waiting and message_id not in line.held:
-            line.held.add(message_id)
+        queue = self.queue_of(instance)
+        if message_id not in queue.waiting and message_id not in queue.held:
+            queue.held.add(message_id)
             heapq.heappush(self._expiries, (valid_until, message_id, instance))
 
     def remove(self, instance: str, message_id: str) -> None:
         """Forget a waiting message (canceled or rejected); its heap entry is skipped later."""
-        line = self._lines.get(instance)
-        if line is not None:
-            self._unwait(line, message_id)
-            line.held.discard(message_id)
+        queue = self._queues.get(instance)
+        if queue is not None:
+            self._unwait(queue, message_id)
+            queue.held.discard(message_id)
 
     def in_flight(self, instance: str, message_id: str) -> bool:
         """True while a decided message has no outcome yet."""
-        line = self._lines.get(instance)
-        return line is not None and message_id in line.in_flight
+        queue = self._queues.get(instance)
+        return queue is not None and message_id in queue.in_flight
 
     def knows(self, instance: str, message_id: str) -> bool:
-        """True while a message waits, is held for approval or is in flight in its line."""
-        line = self._lines.get(instance)
-        return line is not None and (
-            message_id in line.waiting or message_id in line.held or message_id in line.in_flight
+        """True while a message waits, is held for approval or is in flight in its queue."""
+        queue = self._queues.get(instance)
+        return queue is not None and (
+            message_id in queue.waiting or message_id in queue.held or message_id in queue.in_flight
         )
 
     def mark_in_flight(self, instance: str, message_id: str, since: float) -> None:
         """Record a message already handed to the sender (found so in the store on a rebuild)."""
-        line = self.line(instance)
-        self._unwait(line, message_id)
-        line.in_flight[message_id] = since
+        queue = self.queue_of(instance)
+        self._unwait(queue, message_id)
+        queue.in_flight[message_id] = since
 
     def settle(self, instance: str, message_id: str, sent_at: float | None) -> None:
         """A message's outcome arrived; a send starts the next gap."""
-        line = self._lines.get(instance)
-        if line is None:
+        queue = self._queues.get(instance)
+        if queue is None:
             return
         if sent_at is not None:
-            self._sent(line, sent_at)
-        if line.in_flight.pop(message_id, None) is not None:
-            self._poke(instance, line, 0.0)
+            self._sent(queue, sent_at)
+        if queue.in_flight.pop(message_id, None) is not None:
+            self._poke(instance, queue, 0.0)
 
     def undo(self, decision: Decision) -> None:
         """A decision whose message could not be claimed (canceled, expired): nothing was sent."""
-        line = self._lines.get(decision.instance)
-        if line is None:
+        queue = self._queues.get(decision.instance)
+        if queue is None:
             return
-        line.in_flight.pop(decision.message_id, None)
-        if line.pacing.throughput is None:
-            line.usage.undo(decision.lane, decision.at, line.pacing.timezone)
-        self._poke(decision.instance, line, 0.0)
+        queue.in_flight.pop(decision.message_id, None)
+        if queue.pacing.throughput is None:
+            queue.usage.undo(decision.lane, decision.at, queue.pacing.timezone)
+        self._poke(decision.instance, queue, 0.0)
 
     def drop(self, instance: str) -> None:
         """Forget an instance entirely (another replica owns it now)."""
-        line = self._lines.pop(instance, None)
-        if line is not None:
-            for rank in line.waiting.values():
+        queue = self._queues.pop(instance, None)
+        if queue is not None:
+            for rank in queue.waiting.values():
                 self._depth[rank] -= 1
 
     # --- decisions ---
@@ -278,14 +277,14 @@ class Planner:
         decisions: list[Decision] = []
         while self._timers and self._timers[0][0] <= now:
             at, name = heapq.heappop(self._timers)
-            line = self._lines.get(name)
-            if line is None or line.timer_at != at:
+            queue = self._queues.get(name)
+            if queue is None or queue.timer_at != at:
                 continue  # superseded by an earlier wake-up, or the instance was dropped
-            line.timer_at = None
-            found, wake = self._evaluate(name, line, now)
+            queue.timer_at = None
+            found, wake = self._evaluate(name, queue, now)
             decisions += found
             if wake is not None:
-                self._poke(name, line, wake)
+                self._poke(name, queue, wake)
         return decisions
 
     def expired(self, now: float) -> list[tuple[str, str]]:
@@ -293,17 +292,17 @@ class Planner:
         found = []
         while self._expiries and self._expiries[0][0] <= now:
             _, message_id, name = heapq.heappop(self._expiries)
-            line = self._lines.get(name)
-            if line is None:
+            queue = self._queues.get(name)
+            if queue is None:
                 continue
-            if message_id in line.waiting or message_id in line.held:
-                self._unwait(line, message_id)
-                line.held.discard(message_id)
+            if message_id in queue.waiting or message_id in queue.held:
+                self._unwait(queue, message_id)
+                queue.held.discard(message_id)
                 found.append((name, message_id))
         return found
 
     def next_wakeup(self) -> float | None:
-        """The earliest time something may change: a line's wake-up or an expiry."""
+        """The earliest time something may change: a queue's wake-up or an expiry."""
         return _earliest_of(
             self._timers[0][0] if self._timers else None,
             self._expiries[0][0] if self._expiries else None,
@@ -312,136 +311,132 @@ class Planner:
     def stale(self, now: float, timeout: float) -> list[Decision]:
         """In-flight messages with no outcome for `timeout` seconds (their clock restarts)."""
         found = []
-        for name, line in self._lines.items():
-            for message_id, since in line.in_flight.items():
+        for name, queue in self._queues.items():
+            for message_id, since in queue.in_flight.items():
                 if now - since >= timeout:
-                    line.in_flight[message_id] = now
+                    queue.in_flight[message_id] = now
                     found.append(Decision(name, message_id, "", now))
         return found
 
-    def _evaluate(self, name: str, line: Line, now: float) -> tuple[list[Decision], float | None]:
-        if line.state != "open":
+    def _evaluate(
+        self, name: str, queue: InstanceQueue, now: float
+    ) -> tuple[list[Decision], float | None]:
+        if queue.state != "open":
             return [], None
-        pause = line.pause
+        pause = queue.pause
         hold = hold_at(now, paused=pause is not None, paused_until=pause.until if pause else None)
         if hold is not None:
             return [], hold.until  # no wake-up for a pause with no end: its lifting wakes it
-        line.pause = None  # over, if there was one
-        while line.scheduled and line.scheduled[0][0] <= now:
-            _, rank, entry = heapq.heappop(line.scheduled)
-            heapq.heappush(line.heaps[rank], entry)
-        scheduled = line.scheduled[0][0] if line.scheduled else None
-        if line.pacing.throughput is not None:
-            decisions, wake = self._evaluate_cloud(name, line, now)
+        queue.pause = None  # over, if there was one
+        while queue.scheduled and queue.scheduled[0][0] <= now:
+            _, rank, entry = heapq.heappop(queue.scheduled)
+            heapq.heappush(queue.heaps[rank], entry)
+        scheduled = queue.scheduled[0][0] if queue.scheduled else None
+        if queue.pacing.throughput is not None:
+            decisions, wake = self._evaluate_cloud(name, queue, now)
         else:
-            decisions, wake = self._evaluate_lanes(name, line, now)
+            decisions, wake = self._evaluate_lanes(name, queue, now)
         return decisions, _earliest_of(wake, scheduled)
 
     def _evaluate_lanes(
-        self, name: str, line: Line, now: float
+        self, name: str, queue: InstanceQueue, now: float
     ) -> tuple[list[Decision], float | None]:
-        if line.in_flight:
-            return [], None  # the outcome wakes the line
-        pacing = line.pacing
-        days = self._days_connected(line, now)
+        if queue.in_flight:
+            return [], None  # the outcome wakes the queue
+        pacing = queue.pacing
+        days = pacing.days_connected(queue.first_connected_at, now)
         wake: float | None = None
-        for rank, heap in enumerate(line.heaps):
-            if not self._clean_head(line, heap, rank):
+        for rank, heap in enumerate(queue.heaps):
+            if not self._clean_head(queue, heap, rank):
                 continue
             lane = LANES[rank]
             policy = pacing.lanes[lane]
-            reopen = line.usage.reopens_at(
+            reopen = queue.usage.reopens_at(
                 lane, policy, pacing.day_cap(lane, days), now, pacing.timezone
             )
             if reopen is not None:
                 wake = _earliest_of(wake, reopen)
                 continue  # over a cap: the next lane may go meanwhile
-            earliest = self._earliest(line, rank)
+            earliest = self._earliest(queue, rank)
             if earliest > now:
                 return [], _earliest_of(wake, earliest)
             _, _, message_id, _ = heapq.heappop(heap)
-            self._unwait(line, message_id)
-            line.usage.record(lane, policy, now, pacing.timezone)
-            line.in_flight[message_id] = now
+            self._unwait(queue, message_id)
+            queue.usage.record(lane, policy, now, pacing.timezone)
+            queue.in_flight[message_id] = now
             return [Decision(name, message_id, lane, now)], None
         return [], wake
 
     def _evaluate_cloud(
-        self, name: str, line: Line, now: float
+        self, name: str, queue: InstanceQueue, now: float
     ) -> tuple[list[Decision], float | None]:
-        throughput = line.pacing.throughput
+        throughput = queue.pacing.throughput
         assert throughput is not None
-        while line.parked and line.parked[0][0] <= now:
-            _, rank, entry = heapq.heappop(line.parked)
-            heapq.heappush(line.heaps[rank], entry)
-        if len(line.recipients) > RECIPIENTS_PRUNE_AT:
+        while queue.parked and queue.parked[0][0] <= now:
+            _, rank, entry = heapq.heappop(queue.parked)
+            heapq.heappush(queue.heaps[rank], entry)
+        if len(queue.recipients) > RECIPIENTS_PRUNE_AT:
             horizon = now - throughput.recipient_gap
-            line.recipients = {to: t for to, t in line.recipients.items() if t > horizon}
+            queue.recipients = {to: t for to, t in queue.recipients.items() if t > horizon}
         # At most one second's worth of sends may be in flight at once.
         limit = max(1, int(throughput.per_second))
         decisions: list[Decision] = []
         wake: float | None = None
-        while len(line.in_flight) < limit:
+        while len(queue.in_flight) < limit:
             head = next(
-                (r for r, heap in enumerate(line.heaps) if self._clean_head(line, heap, r)), None
+                (r for r, heap in enumerate(queue.heaps) if self._clean_head(queue, heap, r)), None
             )
             if head is None:
                 break
             rank = head
-            if line.next_slot > now:
-                wake = line.next_slot
+            if queue.next_slot > now:
+                wake = queue.next_slot
                 break
-            entry = heapq.heappop(line.heaps[rank])
+            entry = heapq.heappop(queue.heaps[rank])
             to = entry[3]
-            last = line.recipients.get(to) if to is not None else None
+            last = queue.recipients.get(to) if to is not None else None
             if last is not None and last + throughput.recipient_gap > now:
-                heapq.heappush(line.parked, (last + throughput.recipient_gap, rank, entry))
+                heapq.heappush(queue.parked, (last + throughput.recipient_gap, rank, entry))
                 continue
             message_id = entry[2]
-            self._unwait(line, message_id)
-            line.in_flight[message_id] = now
+            self._unwait(queue, message_id)
+            queue.in_flight[message_id] = now
             if to is not None:
-                line.recipients[to] = now
-            line.next_slot = max(line.next_slot, now) + 1 / throughput.per_second
+                queue.recipients[to] = now
+            queue.next_slot = max(queue.next_slot, now) + 1 / throughput.per_second
             decisions.append(Decision(name, message_id, LANES[rank], now))
-        return decisions, _earliest_of(wake, line.parked[0][0] if line.parked else None)
+        return decisions, _earliest_of(wake, queue.parked[0][0] if queue.parked else None)
 
-    def _clean_head(self, line: Line, heap: list[Entry], rank: int) -> bool:
+    def _clean_head(self, queue: InstanceQueue, heap: list[Entry], rank: int) -> bool:
         """Drop forgotten messages off the top of a lane; True when one is waiting there."""
-        while heap and line.waiting.get(heap[0][2]) != rank:
+        while heap and queue.waiting.get(heap[0][2]) != rank:
             heapq.heappop(heap)
         return bool(heap)
 
-    def _sent(self, line: Line, at: float) -> None:
+    def _sent(self, queue: InstanceQueue, at: float) -> None:
         """A send (or an attempt that may have been one) at `at` starts the next gap."""
-        if (line.last_sent_at or 0) < at:
-            line.last_sent_at = at
-            line.gaps.clear()
+        if (queue.last_sent_at or 0) < at:
+            queue.last_sent_at = at
+            queue.gaps.clear()
 
-    def _earliest(self, line: Line, rank: int) -> float:
-        if line.last_sent_at is None:
+    def _earliest(self, queue: InstanceQueue, rank: int) -> float:
+        if queue.last_sent_at is None:
             return 0.0
-        if rank not in line.gaps:
-            line.gaps[rank] = line.pacing.lanes[LANES[rank]].sample_delay(self._rng)
-        return line.last_sent_at + line.gaps[rank]
+        if rank not in queue.gaps:
+            queue.gaps[rank] = queue.pacing.lanes[LANES[rank]].sample_delay(self._rng)
+        return queue.last_sent_at + queue.gaps[rank]
 
-    def _days_connected(self, line: Line, now: float) -> int:
-        if line.pacing.warmup is None or line.first_connected_at is None:
-            return 0
-        tz = line.pacing.timezone
-        return (local_date(now, tz) - local_date(line.first_connected_at, tz)).days
-
-    def _poke(self, name: str, line: Line, at: float) -> None:
-        if line.timer_at is None or at < line.timer_at:
-            line.timer_at = at
+    def _poke(self, name: str, queue: InstanceQueue, at: float) -> None:
+        if queue.timer_at is None or at < queue.timer_at:
+            queue.timer_at = at
             heapq.heappush(self._timers, (at, name))
 
-    def _wait(self, line: Line, message_id: str, rank: int) -> None:
-        line.waiting[message_id] = rank
+    def _wait(self, queue: InstanceQueue, message_id: str, rank: int) -> None:
+        queue.waiting[message_id] = rank
         self._depth[rank] += 1
 
-    def _unwait(self, line: Line, message_id: str) -> None:
-        rank = line.waiting.pop(message_id, None)
+    def _unwait(self, queue: InstanceQueue, message_id: str) -> None:
+        rank = queue.waiting.pop(message_id, None)
         if rank is not None:
             self._depth[rank] -= 1
 
@@ -453,14 +448,14 @@ class Planner:
 
     def states(self) -> Counter[str]:
         """Owned instances by connection state."""
-        return Counter(line.state for line in self._lines.values())
+        return Counter(queue.state for queue in self._queues.values())
 
     def names(self) -> list[str]:
         """Every instance this planner holds."""
-        return list(self._lines)
+        return list(self._queues)
 
     def __contains__(self, instance: object) -> bool:
-        return instance in self._lines
+        return instance in self._queues
 
     def __len__(self) -> int:
-        return len(self._lines)
+        return len(self._queues)

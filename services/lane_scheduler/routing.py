@@ -1,12 +1,4 @@
-"""Getting each scheduler event to the replica that owns its instance.
-
-Replicas share the durable `lane-scheduler` queue. A replica handles the
-events of its own instances and forwards the others to their owner's private
-queue; while an instance has no live owner (a replica just died) the event
-waits in a retry queue, spending none of its attempts: events are hints over the
-store, which a new owner reads when it takes over, so one may come late but is
-never given up on.
-"""
+"""Getting each scheduler event to the replica that owns its instance."""
 
 import asyncio
 import time
@@ -36,7 +28,15 @@ OWNER_POLL_SECONDS = 0.25
 
 
 class Router:
-    """Handles owned events, forwards the rest, and consumes this replica's private queue."""
+    """Handles owned events, forwards the rest, and consumes this replica's private queue.
+
+    Replicas share the durable `lane-scheduler` queue. A replica handles the
+    events of its own instances and forwards the others to their owner's private
+    queue; while an instance has no live owner (a replica just died) the event
+    waits in a retry queue, spending none of its attempts: events are hints over the
+    store, which a new owner reads when it takes over, so one may come late but is
+    never given up on.
+    """
 
     def __init__(self, broker: Broker, ownership: Ownership, handle: EventHandler) -> None:
         self._broker = broker

@@ -1,9 +1,4 @@
-"""Provider callbacks made into gateway state and events (the `Callbacks` of every provider).
-
-Every write is scoped to the instance the report came from (its name and its
-tenant), so a callback on one instance can never touch another's messages,
-windows or state, and each report takes effect once however often it is replayed.
-"""
+"""Provider callbacks made into gateway state and events (the `Callbacks` of every provider)."""
 
 from datetime import datetime
 from typing import Any
@@ -35,7 +30,12 @@ RECEIPT_FIELD = {"delivered": "deliveredAt", "read": "readAt"}
 
 
 class GatewayCallbacks:
-    """Records what a provider reports in the store, then publishes it as an event."""
+    """Records what a provider reports in the store, then publishes it as an event.
+
+    Every write is scoped to the instance the report came from (its name and its
+    tenant), so a callback on one instance can never touch another's messages,
+    windows or state, and each report takes effect once however often it is replayed.
+    """
 
     def __init__(self, store: Store, broker: Broker) -> None:
         self._store = store

@@ -1,17 +1,4 @@
-"""Sending a dispatched message exactly once, guarded by conditional state changes.
-
-`dispatching -> sending` is claimed before the provider call and
-`sending -> sent` recorded after it, so a redelivered dispatch finds the
-message already claimed. A claim left behind by a crash is settled by asking
-the provider whether it has the message once the claim is older than the
-dispatch timeout.
-
-A message that must wait (instance paused or throttled, recipient rate
-limited, reach-out timelock) is parked as `deferred`: a `message.handed_back`
-frees the instance's slot in the scheduler at once, and a dispatch delayed
-through provider-sender's own retry tiers brings it back to `pending` when
-its time comes, so one held message never blocks the others.
-"""
+"""Sending a dispatched message exactly once, guarded by conditional state changes."""
 
 import asyncio
 import time
@@ -52,7 +39,20 @@ def spun_text(content: dict[str, Any]) -> str | None:
 
 
 class Dispatcher:
-    """Handles `message.dispatch`: claim, send through the instance's provider, record, report."""
+    """Handles `message.dispatch`: claim, send through the instance's provider, record, report.
+
+    `dispatching -> sending` is claimed before the provider call and
+    `sending -> sent` recorded after it, so a redelivered dispatch finds the
+    message already claimed. A claim left behind by a crash is settled by asking
+    the provider whether it has the message once the claim is older than the
+    dispatch timeout.
+
+    A message that must wait (instance paused or throttled, recipient rate
+    limited, reach-out timelock) is parked as `deferred`: a `message.handed_back`
+    frees the instance's slot in the scheduler at once, and a dispatch delayed
+    through provider-sender's own retry tiers brings it back to `pending` when
+    its time comes, so one held message never blocks the others.
+    """
 
     def __init__(
         self,

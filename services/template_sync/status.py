@@ -1,10 +1,4 @@
-"""Meta's template status callbacks applied to the store, and told to the tenant.
-
-The tenant's `template.status` event is published before the stored status
-changes, with an id derived from the callback and the template: a callback
-handled twice after a crash publishes the same id again, which the webhook
-dispatcher delivers once.
-"""
+"""Meta's template status callbacks applied to the store, and told to the tenant."""
 
 import uuid
 from datetime import datetime
@@ -28,7 +22,13 @@ _EVENT_IDS = uuid.UUID("3f9a6c1e-2b7d-4e8f-a0c5-9d1e2f3a4b5c")
 
 
 async def apply_status(store: Store, broker: Broker, report: TemplateStatusReported) -> None:
-    """Record a reported status on every copy of the template and emit `template.status`."""
+    """Record a reported status on every copy of the template and emit `template.status`.
+
+    The tenant's `template.status` event is published before the stored status
+    changes, with an id derived from the callback and the template: a callback
+    handled twice after a crash publishes the same id again, which the webhook
+    dispatcher delivers once.
+    """
     copies = await store.templates.find(
         {"tenantId": report.tenantId, "wabaId": report.wabaId, "metaId": report.metaTemplateId}
     ).to_list(None)

@@ -1,16 +1,4 @@
-"""Pulling one instance's templates from Meta into the store.
-
-Every template Meta lists is upserted with `syncedAt` set to now; once the
-last page is read, the instance's templates not seen since the sync started
-are marked deleted, so two overlapping syncs never delete what the other saw.
-A throttled WABA (Meta codes 4 and 80007) is left alone for a growing while,
-recorded on the instance so it holds across restarts.
-
-An account is read within limits (pages, templates kept, seconds), so one that
-pages forever or lists without end costs a bounded amount and stalls no other;
-a sync cut short marks nothing deleted, and an instance never keeps more than
-the template limit (the longest unseen go first).
-"""
+"""Pulling one instance's templates from Meta into the store."""
 
 import asyncio
 from dataclasses import dataclass
@@ -64,7 +52,19 @@ class OverLimit(Exception):
 
 
 class TemplateSync:
-    """Syncs instances' templates; one sync per instance at a time in this process."""
+    """Syncs instances' templates; one sync per instance at a time in this process.
+
+    Every template Meta lists is upserted with `syncedAt` set to now; once the
+    last page is read, the instance's templates not seen since the sync started
+    are marked deleted, so two overlapping syncs never delete what the other saw.
+    A throttled WABA (Meta codes 4 and 80007) is left alone for a growing while,
+    recorded on the instance so it holds across restarts.
+
+    An account is read within limits (pages, templates kept, seconds), so one that
+    pages forever or lists without end costs a bounded amount and stalls no other;
+    a sync cut short marks nothing deleted, and an instance never keeps more than
+    the template limit (the longest unseen go first).
+    """
 
     def __init__(
         self,

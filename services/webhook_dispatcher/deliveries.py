@@ -1,11 +1,4 @@
-"""From an event to a delivery record, and from a claimed record to an outcome.
-
-Each event becomes one stored delivery keyed by the event id, which is also
-the `webhook-id` header, so a receiver can dedupe and a redelivered event is
-never posted again once it succeeded. The broker event is acknowledged as
-soon as the record is stored: from then on the store is the delivery's
-source of truth, and retries wait in it (`nextAttemptAt`), not in the broker.
-"""
+"""From an event to a delivery record, and from a claimed record to an outcome."""
 
 import asyncio
 import json
@@ -43,7 +36,14 @@ class Policy:
 
 
 class Deliverer:
-    """Turns events into delivery records and runs each claimed attempt."""
+    """Turns events into delivery records and runs each claimed attempt.
+
+    Each event becomes one stored delivery keyed by the event id, which is also
+    the `webhook-id` header, so a receiver can dedupe and a redelivered event is
+    never posted again once it succeeded. The broker event is acknowledged as
+    soon as the record is stored: from then on the store is the delivery's
+    source of truth, and retries wait in it (`nextAttemptAt`), not in the broker.
+    """
 
     def __init__(
         self,

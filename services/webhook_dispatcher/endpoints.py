@@ -1,11 +1,4 @@
-"""Fairness: every endpoint gets its own small pool of in-flight attempts.
-
-Deliveries are queued per endpoint URL and at most `concurrency` of one
-endpoint's attempts run at once, so a slow or dead endpoint only ever holds
-its own slots and its own queue; nothing it does reaches the broker channel
-or another endpoint. First attempts of one instance start one after another,
-in the order their events arrived; retries are not ordered.
-"""
+"""Fairness: every endpoint gets its own small pool of in-flight attempts."""
 
 import asyncio
 from collections import deque
@@ -96,7 +89,14 @@ Runner = Callable[[Job], Awaitable[None]]
 
 
 class EndpointPool:
-    """Runs jobs with bounded concurrency per endpoint and a bounded backlog per endpoint."""
+    """Runs jobs with bounded concurrency per endpoint and a bounded backlog per endpoint.
+
+    Deliveries are queued per endpoint URL and at most `concurrency` of one
+    endpoint's attempts run at once, so a slow or dead endpoint only ever holds
+    its own slots and its own queue; nothing it does reaches the broker channel
+    or another endpoint. First attempts of one instance start one after another,
+    in the order their events arrived; retries are not ordered.
+    """
 
     def __init__(self, run: Runner, *, concurrency: int, backlog: int = 1000) -> None:
         self._run = run

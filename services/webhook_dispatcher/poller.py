@@ -1,9 +1,4 @@
-"""The retry loop: every poll interval, claim the deliveries whose next attempt is due.
-
-Retries, first attempts whose dispatcher died, and deliveries reset for replay
-all wait in the store with a `nextAttemptAt`; this loop is what brings them
-back, on whichever dispatcher replica claims them first.
-"""
+"""The retry loop: every poll interval, claim the deliveries whose next attempt is due."""
 
 import asyncio
 import contextlib
@@ -20,7 +15,12 @@ BATCH = 200
 
 
 class Poller:
-    """Claims due deliveries and hands them to the deliverer's endpoint pool."""
+    """Claims due deliveries and hands them to the deliverer's endpoint pool.
+
+    Retries, first attempts whose dispatcher died, and deliveries reset for replay
+    all wait in the store with a `nextAttemptAt`; this loop is what brings them
+    back, on whichever dispatcher replica claims them first.
+    """
 
     def __init__(self, records: Records, deliverer: Deliverer, *, interval: float) -> None:
         self._records = records

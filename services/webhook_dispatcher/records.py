@@ -1,11 +1,4 @@
-"""The delivery record in the store: created once per event, claimed before every attempt.
-
-A record that still needs an attempt (`pending` or `retrying`) always has a
-`nextAttemptAt`; whoever wants to post it first claims it with a conditional
-update that moves `nextAttemptAt` one lease ahead and writes its own `claim`
-token. Only one dispatcher replica can win that update, a crashed claimant's
-lease simply runs out, and a restart finds every due retry in the store.
-"""
+"""The delivery record in the store: created once per event, claimed before every attempt."""
 
 import secrets
 from datetime import datetime, timedelta
@@ -25,7 +18,14 @@ def new_claim() -> str:
 
 
 class Records:
-    """Reads and conditional writes of `webhook_deliveries` (and the instance's webhook state)."""
+    """Reads and conditional writes of `webhook_deliveries` (and the instance's webhook state).
+
+    A record that still needs an attempt (`pending` or `retrying`) always has a
+    `nextAttemptAt`; whoever wants to post it first claims it with a conditional
+    update that moves `nextAttemptAt` one lease ahead and writes its own `claim`
+    token. Only one dispatcher replica can win that update, a crashed claimant's
+    lease simply runs out, and a restart finds every due retry in the store.
+    """
 
     def __init__(self, store: Store, *, lease_seconds: float) -> None:
         self._store = store

@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -114,3 +115,35 @@ async def test_pacing_settings_are_stored_as_given(gateway: Gateway, receiver: R
     assert body["timezone"] == instance["timezone"]
     assert {"startPerDay": 50, "growthPercent": 40.0} == instance["warmup"]
     assert {"delayMs": [3000, 8000], "perHour": 80, "perDay": 500} == instance["lanes"]["normal"]
+
+
+async def test_the_lanes_answer_shows_todays_warm_up_cap_and_what_the_sends_used(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    lanes = {"normal": {"delayMs": [50, 100], "perHour": 10, "perDay": 20}}
+    warmup = {"startPerDay": 5, "growthPercent": 100}
+    name = await gateway.instance(
+        tenant_id, key, receiver.url(), lanes=lanes, fields={"warmup": warmup}
+    )
+    ids = [await send(gateway, key, name, lane="normal") for _ in range(2)]
+    await wait_status(gateway, "sent", *ids)
+
+    status, body = await gateway.call("GET", f"/instance/{name}/lanes", key=key)
+
+    assert 200 == status, body
+    normal, urgent = body["lanes"]["normal"], body["lanes"]["urgent"]
+    assert (10, 5, 2, 2) == (
+        normal["perHour"],
+        normal["perDay"],  # first connected today: warm-up's first day caps it
+        normal["usedLastHour"],
+        normal["usedToday"],
+    )
+    assert (0, 0) == (urgent["usedLastHour"], urgent["usedToday"])
+
+    async with gateway.mongo() as client:
+        await client["lanegate_test"].instances.update_one(
+            {"_id": name}, {"$set": {"firstConnectedAt": datetime.now(UTC) - timedelta(days=1)}}
+        )
+    _, body = await gateway.call("GET", f"/instance/{name}/lanes", key=key)
+    assert 10 == body["lanes"]["normal"]["perDay"]  # one day on: the warm-up cap doubled

@@ -332,8 +332,8 @@ async def test_a_shard_claimed_again_sends_nothing_until_its_new_load(
     store, _, scheduler = await _seeded(parts, {"normal": {"delayMs": [0, 0]}}, 1)
     shard = shard_of(INSTANCE)
     scheduler.ownership.forget(shard)  # lost (a renewal too late); the lease still names it
-    async with scheduler._load_lock:  # the new claim's load waits on a slow store
-        await scheduler._ownership_pass()
+    async with scheduler._shards._load_lock:  # the new claim's load waits on a slow store
+        await scheduler._shards._ownership_pass()
         assert shard in scheduler.ownership.epochs
         await scheduler.tick()
         assert [] == [doc async for doc in store.messages.find({"status": "dispatching"})]
@@ -511,7 +511,7 @@ async def test_after_a_reconnect_the_instance_state_is_read_again(
     scheduler = _scheduler(store, broker, clock, "replica-a")
     await _started(scheduler)
     try:
-        assert "open" == scheduler.planner.line(INSTANCE).state
+        assert "open" == scheduler.planner.queue_of(INSTANCE).state
         # The instance closed and its event was lost with the connection.
         await store.instances.update_one(
             {"_id": INSTANCE}, {"$set": {"state": "close", "stateChangedAt": _at(clock.now)}}
@@ -519,7 +519,7 @@ async def test_after_a_reconnect_the_instance_state_is_read_again(
         await broker.connection.reconnect()
 
         async def closed() -> bool:
-            return "close" == scheduler.planner.line(INSTANCE).state
+            return "close" == scheduler.planner.queue_of(INSTANCE).state
 
         await eventually(closed, timeout=10)
     finally:

@@ -1,10 +1,15 @@
 """Sending messages through the API and reading their state straight from the store."""
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from lanegate.lifecycle import Status
+from lanegate.store import Document, Store
 from tests.support.gateway import Gateway, eventually
 
 DB = "lanegate_test"
+QUEUED_AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 async def send(gateway: Gateway, key: str, name: str, **fields: Any) -> str:
@@ -54,3 +59,20 @@ async def wait_status(
         await eventually(reached, timeout=timeout)
     except TimeoutError as e:
         raise TimeoutError(f"not all {status}: {dict(zip(message_ids, seen, strict=True))}") from e
+
+
+async def stored_message(store: Store, status: Status, **fields: Any) -> Document:
+    """A message of instance `i` stored as `status` (untried unless `fields` say otherwise)."""
+    message = {
+        "_id": uuid.uuid4().hex,
+        "tenantId": "t",
+        "instanceName": "i",
+        "to": "4915100000000",
+        "lane": "normal",
+        "status": status,
+        "queuedAt": QUEUED_AT,
+        "attempts": 0,
+        **fields,
+    }
+    await store.messages.insert_one(message)
+    return message

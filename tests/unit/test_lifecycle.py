@@ -4,9 +4,7 @@ expects, and writes what it promises in that one update."""
 import asyncio
 import json
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from lanegate import lifecycle
 from lanegate.broker import Broker
@@ -15,25 +13,9 @@ from lanegate.lifecycle import Status
 from lanegate.store import Document, Store
 from tests.conftest import AMQP_URL
 from tests.support.gateway import hearing
+from tests.support.messages import stored_message
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-async def stored_message(store: Store, status: Status, **fields: Any) -> Document:
-    """A message of instance `i` stored as `status` (untried unless `fields` say otherwise)."""
-    message = {
-        "_id": uuid.uuid4().hex,
-        "tenantId": "t",
-        "instanceName": "i",
-        "to": "4915100000000",
-        "lane": "normal",
-        "status": status,
-        "queuedAt": NOW,
-        "attempts": 0,
-        **fields,
-    }
-    await store.messages.insert_one(message)
-    return message
 
 
 async def read(store: Store, message: Document) -> Document:

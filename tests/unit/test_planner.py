@@ -168,7 +168,7 @@ def test_a_providers_ban_leaves_a_tenants_pause_in_place() -> None:
     planner.pause("i", Pause(START + 10, None, "banned"))
     planner.set_state("i", "open", START + 20)
     assert [] == planner.due(START + 30)
-    assert "holiday" == (planner.line("i").pause or Pause(0, None, "none")).reason
+    assert "holiday" == (planner.queue_of("i").pause or Pause(0, None, "none")).reason
 
 
 def test_a_providers_ban_after_a_tenants_pause_ended_holds() -> None:
