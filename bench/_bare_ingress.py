@@ -29,7 +29,7 @@ from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ingress_api.inserts import GroupedInserts
+from ingress_api.accept.inserts import GroupedInserts
 from lanegate.api import TextMessage
 from lanegate.store.indexes import INDEXES
 

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from ingress_api.endpoints import current
-from ingress_api.ratelimit import count_request
-from ingress_api.recent import Recent
+from ingress_api.accept.rate_limit import count_request
+from ingress_api.accept.ttl_cache import Recent
+from ingress_api.registry import current
 from lanegate.errors import Forbidden, InsufficientScope, Unauthorized
 from lanegate.events import utcnow
 from lanegate.service import SETTINGS, STORE

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller
-from ingress_api.lookups import LOOKUPS
 from lanegate.api import DEFAULT_COUNTRY, NUMBERS_READ_LATER, parse_instance_name
 from lanegate.service import STORE
 from lanegate.store import Document

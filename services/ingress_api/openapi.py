@@ -8,7 +8,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
-from ingress_api.endpoints import API, Endpoint
+from ingress_api.registry import API, Endpoint
 from lanegate import __version__
 from lanegate.api import WEBHOOKS, ErrorBody, ValidationErrorBody
 

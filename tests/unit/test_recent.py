@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from ingress_api.recent import Recent
+from ingress_api.accept.ttl_cache import Recent
 
 
 class Reads:

@@ -9,13 +9,19 @@ from aiohttp import web
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
-from ingress_api.auth import Caller, caller, require_own_instance
-from ingress_api.body import read_json, refuse_private_targets
-from ingress_api.endpoints import API
-from ingress_api.lookups import LOOKUPS
-from ingress_api.quotas import check_instance_quota
+from ingress_api.accept.lookups import LOOKUPS
+from ingress_api.accept.quotas import check_instance_quota
+from ingress_api.auth import caller, require_own_instance
+from ingress_api.registry import API
+from ingress_api.requests import (
+    clear_waiting,
+    iso,
+    own_instance,
+    pause_view,
+    read_json,
+    refuse_private_targets,
+)
 from ingress_api.rpc import ask, check_number
-from ingress_api.waiting import clear_waiting
 from lanegate.api import (
     PROVIDER_CONFIGS,
     InstanceCreate,
@@ -33,11 +39,9 @@ from lanegate.errors import (
     Conflict,
     GatewayTimeout,
     InvalidInput,
-    NotFound,
     Unavailable,
 )
 from lanegate.events import InstanceConfigured, utcnow
-from lanegate.holds import pause_holds
 from lanegate.lanes import THROUGHPUT_DEFAULTS, pacing_for
 from lanegate.lifecycle import WAITING
 from lanegate.providers.capabilities import CAPABILITIES
@@ -45,33 +49,6 @@ from lanegate.service import BROKER, KEYRING, STORE
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
-
-NAME_ISSUE = "Must follow {tenant}__{client}__{label} format"
-
-
-def iso(value: Any) -> str | None:
-    """A stored datetime as ISO 8601 UTC with milliseconds, like the seed's timestamps."""
-    if value is None:
-        return None
-    text: str = value.isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
-def pause_view(instance: Document) -> dict[str, Any] | None:
-    """The pause holding the instance's messages now, or None (one whose `until` passed
-    lifted itself)."""
-    paused = instance.get("paused")
-    if not isinstance(paused, dict):
-        return None
-    until = paused.get("until")
-    if not pause_holds(until, utcnow()):
-        return None
-    return {
-        "reason": str(paused.get("reason") or ""),
-        "since": iso(paused.get("since")),
-        "until": iso(until),
-        "by": paused.get("by") or "provider",
-    }
 
 
 def settings_view(instance: Document) -> dict[str, Any]:
@@ -132,18 +109,6 @@ def view(instance: Document) -> dict[str, Any]:
         **settings_view(instance),
         **asdict(CAPABILITIES[instance["provider"]]),
     }
-
-
-async def own_instance(store: Store, who: Caller, name: str) -> Document:
-    """The caller's instance by name: 400 if malformed, 403 if another tenant's, 404 if absent."""
-    parts = parse_instance_name(name)
-    if parts is None:
-        raise InvalidInput([(["instanceName"], NAME_ISSUE)])
-    require_own_instance(who, parts[0])
-    instance = await store.instances.find_one({"_id": name, "tenantId": who.tenant_id})
-    if instance is None:
-        raise NotFound(f"Instance {name} not found")
-    return instance
 
 
 async def _make_primary(store: Store, instance: Document) -> None:

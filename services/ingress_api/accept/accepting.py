@@ -18,15 +18,14 @@ from aiohttp import web
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
+from ingress_api.accept.conversation_windows import closed_window, window_open
+from ingress_api.accept.inserts import MESSAGE_INSERTS
+from ingress_api.accept.lookups import LOOKUPS
+from ingress_api.accept.quotas import Reservation, reserve_messages
+from ingress_api.accept.settling import LEFTOVERS, announce, keyed
 from ingress_api.auth import Caller
-from ingress_api.body import refuse_private_targets
-from ingress_api.inserts import MESSAGE_INSERTS
-from ingress_api.instances import iso
-from ingress_api.leftovers import LEFTOVERS, announce, keyed
-from ingress_api.lookups import LOOKUPS
 from ingress_api.metrics import MESSAGES_ACCEPTED
-from ingress_api.quotas import Reservation, reserve_messages
-from ingress_api.windows import closed_window, window_open
+from ingress_api.requests import iso, refuse_private_targets
 from lanegate.api import SendCommon, parse_instance_name
 from lanegate.errors import (
     ApiError,

@@ -9,10 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from ingress_api.auth import Caller, caller
-from ingress_api.body import read_query
 from ingress_api.countries import phone_context
-from ingress_api.endpoints import API
-from ingress_api.messages import public
+from ingress_api.registry import API
+from ingress_api.requests import check_paging, message_view, page_meta, read_query
 from lanegate.api import ContactMessages, ContactMessagesQuery, MessageList, MessageQuery
 from lanegate.errors import InvalidInput
 from lanegate.lifecycle import PUBLIC
@@ -22,8 +21,6 @@ from lanegate.store import Document
 
 # The leading filter picks the index (see store/indexes.py); the first present wins.
 INDEX_BY_FILTER = ("externalId", "to", "instanceName", "status", "lane", "messageType")
-# How far `page` reaches (page * limit): a skip reads every row it passes.
-MAX_PAGED_ROWS = 10_000
 NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
 
 
@@ -70,7 +67,7 @@ def _recipient(search: str, country: str | None) -> list[dict[str, Any]]:
 
 def listed(message: Document) -> dict[str, Any]:
     """A message as listings show it: the same as `GET /message/{id}`."""
-    return public(message)
+    return message_view(message)
 
 
 @API.get(
@@ -107,27 +104,6 @@ async def list_messages(request: web.Request) -> web.Response:
             "pagination": {"next": following},
         }
     )
-
-
-def check_paging(page: int, limit: int, cursor: str | None, *, narrow: str) -> None:
-    """400 when `page` reaches past `MAX_PAGED_ROWS` rows, or comes with a `cursor`."""
-    if cursor is not None and page != 1:
-        raise InvalidInput([(["page"], "Give page or cursor, not both")])
-    if page * limit > MAX_PAGED_ROWS:
-        raise InvalidInput(
-            [
-                (
-                    ["page"],
-                    f"page * limit may be at most {MAX_PAGED_ROWS}: to go further, {narrow} "
-                    "or page on with cursor (pagination.next of each answer)",
-                )
-            ]
-        )
-
-
-def page_meta(total: int, page: int, limit: int) -> dict[str, int]:
-    """The `meta` of a paged listing."""
-    return {"total": total, "page": page, "limit": limit, "pages": (total + limit - 1) // limit}
 
 
 def _cursor(message: Document) -> str:

@@ -6,10 +6,9 @@ from typing import Any
 from aiohttp import web
 
 from ingress_api.auth import Caller, caller
-from ingress_api.body import read_json
 from ingress_api.countries import instance_context
-from ingress_api.endpoints import API
-from ingress_api.instances import own_instance
+from ingress_api.registry import API
+from ingress_api.requests import own_instance, read_json
 from lanegate.api import SandboxAccepted, SandboxBan, SandboxFault, SandboxInbound
 from lanegate.errors import InvalidInput
 from lanegate.events import ProviderCommand, utcnow

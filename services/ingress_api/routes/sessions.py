@@ -9,12 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import caller
-from ingress_api.body import read_json
 from ingress_api.countries import instance_context
-from ingress_api.endpoints import API
-from ingress_api.instances import own_instance
-from ingress_api.lookups import LOOKUPS
+from ingress_api.registry import API
+from ingress_api.requests import own_instance, read_json
 from ingress_api.rpc import ask
 from lanegate.api import PairingCode, PairingCodeRequest, QrCode, SessionView
 from lanegate.service import STORE

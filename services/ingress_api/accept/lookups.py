@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ingress_api.recent import Recent
+from ingress_api.accept.ttl_cache import Recent
 from lanegate.store import Document, Store
 
 # What a send reads of its instance: who owns it, which provider sends, whether it is

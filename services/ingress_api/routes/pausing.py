@@ -8,9 +8,8 @@ provider-sender holds a message that was already on its way.
 from aiohttp import web
 
 from ingress_api.auth import caller
-from ingress_api.body import read_json
-from ingress_api.endpoints import API
-from ingress_api.instances import own_instance, pause_view
+from ingress_api.registry import API
+from ingress_api.requests import own_instance, pause_view, read_json
 from lanegate.api import PauseRequest, PauseState
 from lanegate.errors import Unavailable
 from lanegate.events import Event, InstancePaused, InstanceResumed, utcnow

@@ -7,12 +7,11 @@ import structlog
 from aiohttp import BodyPartReader, web
 from gridfs import AsyncGridFSBucket, NoFile
 
-from ingress_api.accepting import Item, accept_one
+from ingress_api.accept.accepting import Item, accept_one
 from ingress_api.auth import Caller, caller
-from ingress_api.body import read_object, refuse_private_targets, validate
 from ingress_api.countries import send_context
-from ingress_api.endpoints import API
-from ingress_api.messages import REPEAT, SEND_ERRORS
+from ingress_api.registry import API
+from ingress_api.requests import REPEAT, SEND_ERRORS, read_object, refuse_private_targets, validate
 from lanegate.api import Accepted, AttachmentMessage
 from lanegate.attachments import AttachmentError, object_id, sniff, stored_chunks, stored_file
 from lanegate.errors import ApiError, InvalidInput, NotFound, PayloadTooLarge

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from ingress_api.auth import caller
-from ingress_api.endpoints import API
-from ingress_api.instances import own_instance
+from ingress_api.registry import API
+from ingress_api.requests import own_instance
 from lanegate.api import LaneUsage
 from lanegate.lanes import LANES, pacing_for
 from lanegate.service import STORE

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ingress_api.endpoints import API
+from ingress_api.registry import API
 from lanegate.errors import Forbidden, InvalidInput, Unauthorized
 from lanegate.events import CALLBACK_SEAL_LABEL, ProviderCallback
 from lanegate.providers import CallbackRefused, Report

@@ -8,13 +8,11 @@ from typing import Any
 from aiohttp import web
 from pymongo import ReturnDocument
 
+from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller, caller
-from ingress_api.body import read_json, read_query
 from ingress_api.countries import phone_context
-from ingress_api.endpoints import API
-from ingress_api.instances import iso
-from ingress_api.listing import check_paging, page_meta
-from ingress_api.lookups import LOOKUPS
+from ingress_api.registry import API
+from ingress_api.requests import check_paging, iso, page_meta, read_json, read_query
 from lanegate.api import (
     ContactDeleted,
     ContactList,

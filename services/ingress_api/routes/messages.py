@@ -6,13 +6,11 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from ingress_api.accepting import Issues, Item, accept_many, accept_one
+from ingress_api.accept.accepting import Issues, Item, accept_many, accept_one
 from ingress_api.auth import caller
-from ingress_api.body import read_json, read_object, validate
 from ingress_api.countries import COUNTRY_NOT_KNOWN_YET, countries, send_context
-from ingress_api.endpoints import API
-from ingress_api.instances import iso
-from lanegate import lifecycle
+from ingress_api.registry import API
+from ingress_api.requests import REPEAT, SEND_ERRORS, message_view, read_json, read_object, validate
 from lanegate.api import (
     Accepted,
     AudioContent,
@@ -53,10 +51,6 @@ from lanegate.service import STORE
 from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
-
-SEND_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)
-# A repeated externalId with the same body answers 200 with the first message.
-REPEAT = (200,)
 
 
 @API.post(
@@ -323,92 +317,6 @@ async def pick_instance(store: Store, tenant_id: str, client_id: str) -> str:
     return str(min(instances, key=rank)["_id"])
 
 
-def public(message: Document) -> dict[str, Any]:
-    """A stored message as `GET /message/{id}` and listings show it: its status and what was
-    asked to be sent (never the instance's webhook secret)."""
-    content = message.get("content", {})
-    return {
-        "id": message["_id"],
-        "instanceName": message["instanceName"],
-        "lane": message["lane"],
-        "to": message["to"],
-        "type": message["type"],
-        "status": lifecycle.public(message["status"]),
-        "createdAt": iso(message["createdAt"]),
-        "sentAt": iso(message.get("sentAt")),
-        "deliveredAt": iso(message.get("deliveredAt")),
-        "readAt": iso(message.get("readAt")),
-        "error": message.get("error"),
-        "priority": message.get("priority", 5),
-        "scheduledAt": iso(message.get("scheduledAt")),
-        "validUntil": iso(message.get("validUntil")),
-        "text": content.get("text", content.get("body", content.get("caption"))),
-        "sentText": message.get("textSent"),
-        "messageType": message.get("messageType", "GERAL"),
-        "externalId": message.get("externalId"),
-        "contactName": message.get("contactName"),
-        "notes": message.get("notes"),
-        "webhookUrl": message.get("webhookUrl"),
-        "attempts": int(message.get("attempts") or 0),
-        **asked_content(message["type"], content),
-    }
-
-
-# The URL field of each media kind's stored content.
-MEDIA_URLS = {
-    "image": "imageUrl",
-    "document": "documentUrl",
-    "audio": "audioUrl",
-    "video": "videoUrl",
-}
-
-
-def asked_content(kind: str, content: dict[str, Any]) -> dict[str, Any]:
-    """The kind-specific part of what was asked to be sent, in the read-back's field names."""
-    if kind in MEDIA_URLS or kind == "attachment":
-        return _media(kind, content)
-    if kind == "location":
-        return {
-            "location": {k: content.get(k) for k in ("latitude", "longitude", "name", "address")}
-        }
-    if kind == "template":
-        return {
-            "template": {
-                "id": content.get("templateId"),
-                "name": content.get("name"),
-                "language": content.get("language"),
-                "variables": content.get("variables", []),
-            }
-        }
-    interactive = {k: content[k] for k in ("header", "footer") if content.get(k)}
-    if kind == "buttons":
-        return {"buttons": content.get("buttons", []), **interactive}
-    if kind == "list":
-        return {
-            "list": {"button": content.get("button"), "sections": content.get("sections", [])},
-            **interactive,
-        }
-    return {}
-
-
-def _media(kind: str, content: dict[str, Any]) -> dict[str, Any]:
-    """`media` (the file, or the first uploaded one) and, for uploads, every file."""
-    url = content.get(MEDIA_URLS.get(kind, "attachmentUrl"))
-    if url is not None:
-        media = {"url": url, "filename": content.get("fileName"), "caption": content.get("caption")}
-        return {"media": {k: v for k, v in media.items() if v is not None}}
-    files = [
-        {
-            "attachmentId": file["id"],
-            "filename": file.get("fileName"),
-            "mimeType": file.get("contentType"),
-            **({"caption": content["caption"]} if content.get("caption") else {}),
-        }
-        for file in content.get("attachments", [])
-    ]
-    return {"media": files[0] if files else None, "attachments": files}
-
-
 @API.get(
     "/message/{id}",
     summary="One of your messages and its status",
@@ -425,4 +333,4 @@ async def get_message(request: web.Request) -> web.Response:
     )
     if message is None:
         raise NotFound("Message not found")
-    return web.json_response(public(message))
+    return web.json_response(message_view(message))

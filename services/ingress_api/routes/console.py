@@ -4,7 +4,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-ASSETS = Path(__file__).with_name("console")
+ASSETS = Path(__file__).parent.parent / "console"
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 # Everything comes from this origin; the QR arrives as a data: URL.
 HEADERS = {

@@ -1,7 +1,7 @@
 """Requests per minute per API key, counted in the store so every ingress replica agrees.
 
 Each process takes a key's requests from the window's counter in blocks (see
-`ingress_api.blocks`) and admits requests from its block without a round trip; the
+`ingress_api.accept.counter_blocks`) and admits requests from its block without a round trip; the
 replicas together never admit more than the limit, and what a replica reserved but
 did not use makes the others stop a little early.
 """
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from ingress_api.blocks import BlockCounter
+from ingress_api.accept.counter_blocks import BlockCounter
 from lanegate.errors import RateLimited
 from lanegate.metrics import Handler
 from lanegate.service import STORE

@@ -1,7 +1,7 @@
 """Per-tenant quotas: instances, and messages per UTC day, counted in the store.
 
 The day's count is one `tenant_usage` document per tenant and day, from which
-each process takes the tenant's messages in blocks (see `ingress_api.blocks`), as
+each process takes the tenant's messages in blocks (see `ingress_api.accept.counter_blocks`), as
 the rate limit does: most sends cost no round trip, every ingress replica agrees,
 and a bulk send takes all its messages or none. What a replica reserved and did
 not use (messages given back stay with it) makes the others stop a little early,
@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from ingress_api.accept.counter_blocks import Block, BlockCounter
 from ingress_api.auth import Caller
-from ingress_api.blocks import Block, BlockCounter
 from lanegate.errors import InstanceQuotaExceeded, MessageQuotaExceeded
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store

@@ -5,12 +5,11 @@ from typing import Any
 from aiohttp import web
 from pymongo.errors import DuplicateKeyError
 
+from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import KEYS, issue_key, require_admin
-from ingress_api.body import read_json
-from ingress_api.endpoints import API
-from ingress_api.instances import iso
-from ingress_api.lookups import LOOKUPS
 from ingress_api.normalizing import normalize_contacts
+from ingress_api.registry import API
+from ingress_api.requests import iso, read_json
 from lanegate.api import (
     KeyCreate,
     KeyCreated,

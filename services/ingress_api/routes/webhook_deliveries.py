@@ -9,9 +9,8 @@ import structlog
 from aiohttp import web
 
 from ingress_api.auth import Caller, caller
-from ingress_api.body import read_json, read_query
-from ingress_api.endpoints import API
-from ingress_api.instances import iso, own_instance
+from ingress_api.registry import API
+from ingress_api.requests import iso, own_instance, read_json, read_query
 from lanegate.api import (
     BulkReplay,
     DeliveryDetail,

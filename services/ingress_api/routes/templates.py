@@ -12,13 +12,20 @@ from typing import Any
 
 from aiohttp import web
 
-from ingress_api.accepting import Item, accept_one
+from ingress_api.accept.accepting import Item, accept_one
 from ingress_api.auth import caller, require_own_instance
-from ingress_api.body import read_json, read_object, read_query, validate
 from ingress_api.countries import send_context
-from ingress_api.endpoints import API
-from ingress_api.instances import NAME_ISSUE, own_instance
-from ingress_api.messages import REPEAT, SEND_ERRORS
+from ingress_api.registry import API
+from ingress_api.requests import (
+    NAME_ISSUE,
+    REPEAT,
+    SEND_ERRORS,
+    own_instance,
+    read_json,
+    read_object,
+    read_query,
+    validate,
+)
 from ingress_api.rpc import ask_template_sync
 from lanegate.api import (
     Accepted,

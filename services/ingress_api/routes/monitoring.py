@@ -11,9 +11,8 @@ import structlog
 from aiohttp import web
 
 from ingress_api.auth import caller
-from ingress_api.endpoints import API
-from ingress_api.instances import own_instance
-from ingress_api.waiting import clear_waiting
+from ingress_api.registry import API
+from ingress_api.requests import clear_waiting, own_instance
 from lanegate.api import Flushed, Health, QueueCounts, Stats
 from lanegate.lanes import LANES
 from lanegate.lifecycle import SEND_OUTCOMES, WAITING

@@ -4,7 +4,7 @@ import structlog
 from aiohttp import web
 
 from ingress_api.auth import Caller, caller
-from ingress_api.endpoints import API
+from ingress_api.registry import API
 from lanegate import lifecycle
 from lanegate.api import MessageChanged
 from lanegate.errors import Conflict, NotFound, Unavailable
@@ -118,20 +118,3 @@ async def _retire(
         raise await _refuse(store, who, message_id, allowed)
     await _tell_scheduler(request, message, status)
     return web.json_response({"id": message_id, "status": status})
-
-
-async def clear_waiting(request: web.Request, instance_name: str) -> int:
-    """Take every waiting message of an instance out of its queue (a flush, a delete); a count.
-
-    Untried ones become `canceled`. One back in `pending` after an attempt that may have
-    reached the phone is withdrawn through provider-sender, which asks the provider: `sent`
-    if it has the message, `canceled` if it surely has not, else `failed` (outcome_unknown).
-    It is never sent again.
-    """
-    store, now = request.app[STORE], utcnow()
-    match = {"instanceName": instance_name}
-    untried = await lifecycle.retire_all(store, match, Status.CANCELED, now)
-    withdrawn = 0
-    while await lifecycle.withdraw(store, request.app[BROKER], match, Status.CANCELED, now):
-        withdrawn += 1
-    return untried + withdrawn
