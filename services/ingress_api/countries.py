@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller
-from lanegate.api import DEFAULT_COUNTRY, NUMBERS_READ_LATER, parse_instance_name
+from ingress_api.schemas.base import DEFAULT_COUNTRY, NUMBERS_READ_LATER, parse_instance_name
 from lanegate.service import STORE
 from lanegate.store import Document
 

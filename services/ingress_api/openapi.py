@@ -9,8 +9,9 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
 from ingress_api.registry import API, Endpoint
+from ingress_api.schemas.error_bodies import ErrorBody, ValidationErrorBody
 from lanegate import __version__
-from lanegate.api import WEBHOOKS, ErrorBody, ValidationErrorBody
+from lanegate.webhook_payloads import WEBHOOKS
 
 REF = "#/components/schemas/{model}"
 SECURITY: dict[str, list[dict[str, list[str]]]] = {

@@ -9,8 +9,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ingress_api.auth import Caller, require_own_instance
+from ingress_api.schemas.base import parse_instance_name
 from lanegate import lifecycle
-from lanegate.api import parse_instance_name
 from lanegate.errors import (
     InvalidInput,
     NotFound,

@@ -8,7 +8,7 @@ import pytest
 from ingress_api.accept.accepting import Item, document
 from ingress_api.auth import Caller
 from ingress_api.routes.messages import content_of
-from lanegate.api import TextMessage
+from ingress_api.schemas.messages import TextMessage
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver, event_named
 

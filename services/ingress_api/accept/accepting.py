@@ -26,7 +26,8 @@ from ingress_api.accept.settling import LEFTOVERS, announce, keyed
 from ingress_api.auth import Caller
 from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.requests import iso, refuse_private_targets
-from lanegate.api import SendCommon, parse_instance_name
+from ingress_api.schemas.base import parse_instance_name
+from ingress_api.schemas.messages import SendCommon
 from lanegate.errors import (
     ApiError,
     Conflict,

@@ -10,7 +10,7 @@ from ingress_api.auth import KEYS, issue_key, require_admin
 from ingress_api.normalizing import normalize_contacts
 from ingress_api.registry import API
 from ingress_api.requests import iso, read_json
-from lanegate.api import (
+from ingress_api.schemas.admin import (
     KeyCreate,
     KeyCreated,
     KeyView,

@@ -12,7 +12,7 @@ from ingress_api.auth import Caller, caller
 from ingress_api.countries import send_context
 from ingress_api.registry import API
 from ingress_api.requests import REPEAT, SEND_ERRORS, read_object, refuse_private_targets, validate
-from lanegate.api import Accepted, AttachmentMessage
+from ingress_api.schemas.messages import Accepted, AttachmentMessage
 from lanegate.attachments import AttachmentError, object_id, sniff, stored_chunks, stored_file
 from lanegate.errors import ApiError, InvalidInput, NotFound, PayloadTooLarge
 from lanegate.service import SETTINGS, STORE

@@ -13,7 +13,7 @@ from ingress_api.auth import Caller, caller
 from ingress_api.countries import phone_context
 from ingress_api.registry import API
 from ingress_api.requests import check_paging, iso, page_meta, read_json, read_query
-from lanegate.api import (
+from ingress_api.schemas.contacts import (
     ContactDeleted,
     ContactList,
     ContactQuery,

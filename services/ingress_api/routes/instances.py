@@ -22,7 +22,8 @@ from ingress_api.requests import (
     refuse_private_targets,
 )
 from ingress_api.rpc import ask, check_number
-from lanegate.api import (
+from ingress_api.schemas.base import parse_instance_name
+from ingress_api.schemas.instances import (
     PROVIDER_CONFIGS,
     InstanceCreate,
     InstanceCreated,
@@ -31,7 +32,6 @@ from lanegate.api import (
     InstanceStatus,
     InstanceUpdate,
     InstanceView,
-    parse_instance_name,
     stored_provider_config,
 )
 from lanegate.errors import (

@@ -12,7 +12,12 @@ from ingress_api.auth import Caller, caller
 from ingress_api.countries import phone_context
 from ingress_api.registry import API
 from ingress_api.requests import check_paging, message_view, page_meta, read_query
-from lanegate.api import ContactMessages, ContactMessagesQuery, MessageList, MessageQuery
+from ingress_api.schemas.message_reads import (
+    ContactMessages,
+    ContactMessagesQuery,
+    MessageList,
+    MessageQuery,
+)
 from lanegate.errors import InvalidInput
 from lanegate.lifecycle import PUBLIC
 from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits

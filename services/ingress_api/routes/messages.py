@@ -11,7 +11,8 @@ from ingress_api.auth import caller
 from ingress_api.countries import COUNTRY_NOT_KNOWN_YET, countries, send_context
 from ingress_api.registry import API
 from ingress_api.requests import REPEAT, SEND_ERRORS, message_view, read_json, read_object, validate
-from lanegate.api import (
+from ingress_api.schemas.message_reads import MessageView
+from ingress_api.schemas.messages import (
     Accepted,
     AudioContent,
     AudioMessage,
@@ -27,7 +28,6 @@ from lanegate.api import (
     ListMessage,
     LocationContent,
     LocationMessage,
-    MessageView,
     RoutedAccepted,
     RoutedAudio,
     RoutedButtons,

@@ -13,7 +13,7 @@ from aiohttp import web
 from ingress_api.auth import caller
 from ingress_api.registry import API
 from ingress_api.requests import clear_waiting, own_instance
-from lanegate.api import Flushed, Health, QueueCounts, Stats
+from ingress_api.schemas.monitoring import Flushed, Health, QueueCounts, Stats
 from lanegate.lanes import LANES
 from lanegate.lifecycle import SEND_OUTCOMES, WAITING
 from lanegate.service import SETTINGS, STORE

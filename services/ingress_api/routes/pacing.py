@@ -9,7 +9,7 @@ from aiohttp import web
 from ingress_api.auth import caller
 from ingress_api.registry import API
 from ingress_api.requests import own_instance
-from lanegate.api import LaneUsage
+from ingress_api.schemas.pacing import LaneUsage
 from lanegate.lanes import LANES, pacing_for
 from lanegate.service import STORE
 

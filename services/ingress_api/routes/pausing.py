@@ -10,7 +10,7 @@ from aiohttp import web
 from ingress_api.auth import caller
 from ingress_api.registry import API
 from ingress_api.requests import own_instance, pause_view, read_json
-from lanegate.api import PauseRequest, PauseState
+from ingress_api.schemas.instances import PauseRequest, PauseState
 from lanegate.errors import Unavailable
 from lanegate.events import Event, InstancePaused, InstanceResumed, utcnow
 from lanegate.service import BROKER, STORE

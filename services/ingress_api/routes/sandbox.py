@@ -9,7 +9,7 @@ from ingress_api.auth import Caller, caller
 from ingress_api.countries import instance_context
 from ingress_api.registry import API
 from ingress_api.requests import own_instance, read_json
-from lanegate.api import SandboxAccepted, SandboxBan, SandboxFault, SandboxInbound
+from ingress_api.schemas.sandbox import SandboxAccepted, SandboxBan, SandboxFault, SandboxInbound
 from lanegate.errors import InvalidInput
 from lanegate.events import ProviderCommand, utcnow
 from lanegate.service import BROKER, STORE

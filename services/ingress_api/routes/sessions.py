@@ -15,7 +15,7 @@ from ingress_api.countries import instance_context
 from ingress_api.registry import API
 from ingress_api.requests import own_instance, read_json
 from ingress_api.rpc import ask
-from lanegate.api import PairingCode, PairingCodeRequest, QrCode, SessionView
+from ingress_api.schemas.sessions import PairingCode, PairingCodeRequest, QrCode, SessionView
 from lanegate.service import STORE
 from lanegate.store import Document
 

@@ -27,8 +27,9 @@ from ingress_api.requests import (
     validate,
 )
 from ingress_api.rpc import ask_template_sync
-from lanegate.api import (
-    Accepted,
+from ingress_api.schemas.base import parse_instance_name
+from ingress_api.schemas.messages import Accepted
+from ingress_api.schemas.templates import (
     TemplateList,
     TemplateMessage,
     TemplateOne,
@@ -36,7 +37,6 @@ from lanegate.api import (
     TemplatesSynced,
     TemplateSyncRequest,
     WhatsAppInstances,
-    parse_instance_name,
 )
 from lanegate.errors import InvalidInput, NotFound, WhatsAppNotConfigured
 from lanegate.providers.capabilities import CAPABILITIES

@@ -5,8 +5,8 @@ from aiohttp import web
 
 from ingress_api.auth import Caller, caller
 from ingress_api.registry import API
+from ingress_api.schemas.messages import MessageChanged
 from lanegate import lifecycle
-from lanegate.api import MessageChanged
 from lanegate.errors import Conflict, NotFound, Unavailable
 from lanegate.events import accepted, canceled, utcnow
 from lanegate.lifecycle import CANCELABLE, HANDED_OVER, Status, public

@@ -11,7 +11,7 @@ from aiohttp import web
 from ingress_api.auth import Caller, caller
 from ingress_api.registry import API
 from ingress_api.requests import iso, own_instance, read_json, read_query
-from lanegate.api import (
+from ingress_api.schemas.webhook_deliveries import (
     BulkReplay,
     DeliveryDetail,
     DeliveryPage,

@@ -1,0 +1,4 @@
+"""Request bodies and answers of the tenant and operator API, one module per area.
+
+Answers are documented in the OpenAPI document; the handlers build them as plain dicts.
+"""
