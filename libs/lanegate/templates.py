@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from lanegate.store import Document
+from lanegate.timestamps import iso_utc
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
@@ -83,12 +84,6 @@ def stored(meta: Mapping[str, Any], instance: Document, synced_at: datetime) -> 
     }
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def view(template: Document) -> dict[str, Any]:
     """A stored template as the API shows it (seed 000's field names)."""
     return {
@@ -102,7 +97,7 @@ def view(template: Document) -> dict[str, Any]:
         "variables": template.get("variables", []),
         "components": template.get("components", []),
         "quality_rating": template.get("qualityRating"),
-        "synced_at": _iso(template.get("syncedAt")),
+        "synced_at": iso_utc(template.get("syncedAt")),
         "deleted": bool(template.get("deleted")),
     }
 

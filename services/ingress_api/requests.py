@@ -23,6 +23,7 @@ from lanegate.lifecycle import Status
 from lanegate.outbound import literal_refusal
 from lanegate.service import BROKER, SETTINGS, STORE
 from lanegate.store import Document, Store
+from lanegate.timestamps import iso_utc
 
 
 async def read_object(request: web.Request) -> dict[str, Any]:
@@ -85,14 +86,6 @@ def refuse_private_targets(request: web.Request, urls: Mapping[tuple[str | int, 
 NAME_ISSUE = "Must follow {tenant}__{client}__{label} format"
 
 
-def iso(value: Any) -> str | None:
-    """A stored datetime as ISO 8601 UTC with milliseconds, like the seed's timestamps."""
-    if value is None:
-        return None
-    text: str = value.isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
 def pause_view(instance: Document) -> dict[str, Any] | None:
     """The pause holding the instance's messages now, or None (one whose `until` passed
     lifted itself)."""
@@ -104,8 +97,8 @@ def pause_view(instance: Document) -> dict[str, Any] | None:
         return None
     return {
         "reason": str(paused.get("reason") or ""),
-        "since": iso(paused.get("since")),
-        "until": iso(until),
+        "since": iso_utc(paused.get("since")),
+        "until": iso_utc(until),
         "by": paused.get("by") or "provider",
     }
 
@@ -165,14 +158,14 @@ def message_view(message: Document) -> dict[str, Any]:
         "to": message["to"],
         "type": message["type"],
         "status": lifecycle.public(message["status"]),
-        "createdAt": iso(message["createdAt"]),
-        "sentAt": iso(message.get("sentAt")),
-        "deliveredAt": iso(message.get("deliveredAt")),
-        "readAt": iso(message.get("readAt")),
+        "createdAt": iso_utc(message["createdAt"]),
+        "sentAt": iso_utc(message.get("sentAt")),
+        "deliveredAt": iso_utc(message.get("deliveredAt")),
+        "readAt": iso_utc(message.get("readAt")),
         "error": message.get("error"),
         "priority": message.get("priority", 5),
-        "scheduledAt": iso(message.get("scheduledAt")),
-        "validUntil": iso(message.get("validUntil")),
+        "scheduledAt": iso_utc(message.get("scheduledAt")),
+        "validUntil": iso_utc(message.get("validUntil")),
         "text": content.get("text", content.get("body", content.get("caption"))),
         "sentText": message.get("textSent"),
         "messageType": message.get("messageType", "GERAL"),

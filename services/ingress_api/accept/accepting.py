@@ -25,7 +25,7 @@ from ingress_api.accept.quotas import Reservation, reserve_messages
 from ingress_api.accept.settling import LEFTOVERS, announce, keyed
 from ingress_api.auth import Caller
 from ingress_api.metrics import MESSAGES_ACCEPTED
-from ingress_api.requests import iso, refuse_private_targets
+from ingress_api.requests import refuse_private_targets
 from ingress_api.schemas.base import parse_instance_name
 from ingress_api.schemas.messages import SendCommon
 from lanegate.errors import (
@@ -42,6 +42,7 @@ from lanegate.lifecycle import Status, public
 from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document, Store
+from lanegate.timestamps import iso_utc
 
 log = structlog.get_logger(__name__)
 
@@ -173,7 +174,7 @@ def answer(message: Document, instance: Document, *, reference: bool = False) ->
         "id": message["_id"],
         "status": public(message["status"]),
         "lane": message["lane"],
-        "queuedAt": iso(message["queuedAt"]),
+        "queuedAt": iso_utc(message["queuedAt"]),
     }
     if reference or message.get("externalId"):
         shown["externalId"] = message.get("externalId")

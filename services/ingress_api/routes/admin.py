@@ -9,7 +9,7 @@ from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import KEYS, issue_key, require_admin
 from ingress_api.normalizing import normalize_contacts
 from ingress_api.registry import API
-from ingress_api.requests import iso, read_json
+from ingress_api.requests import read_json
 from ingress_api.schemas.admin import (
     KeyCreate,
     KeyCreated,
@@ -23,6 +23,7 @@ from lanegate.errors import Conflict, NotFound
 from lanegate.events import utcnow
 from lanegate.service import STORE
 from lanegate.store import Document
+from lanegate.timestamps import iso_utc
 
 QUOTA_FIELDS = frozenset({"maxInstances", "maxMessagesPerDay"})
 # Fields an explicit null puts back to the default (the gateway's; no country).
@@ -34,7 +35,7 @@ def tenant_view(tenant: Document) -> dict[str, Any]:
         "id": tenant["_id"],
         "name": tenant["name"],
         "disabled": tenant.get("disabled", False),
-        "createdAt": iso(tenant["createdAt"]),
+        "createdAt": iso_utc(tenant["createdAt"]),
         "maxInstances": tenant.get("maxInstances"),
         "maxMessagesPerDay": tenant.get("maxMessagesPerDay"),
         "defaultCountry": tenant.get("defaultCountry"),
@@ -47,9 +48,9 @@ def key_view(key: Document) -> dict[str, Any]:
         "name": key.get("name"),
         "scopes": key.get("scopes"),
         "rateLimitPerMinute": key.get("rateLimitPerMinute"),
-        "createdAt": iso(key["createdAt"]),
-        "revokedAt": iso(key.get("revokedAt")),
-        "lastUsedAt": iso(key.get("lastUsedAt")),
+        "createdAt": iso_utc(key["createdAt"]),
+        "revokedAt": iso_utc(key.get("revokedAt")),
+        "lastUsedAt": iso_utc(key.get("lastUsedAt")),
     }
 
 

@@ -12,7 +12,7 @@ from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller, caller
 from ingress_api.countries import phone_context
 from ingress_api.registry import API
-from ingress_api.requests import check_paging, iso, page_meta, read_json, read_query
+from ingress_api.requests import check_paging, page_meta, read_json, read_query
 from ingress_api.schemas.contacts import (
     ContactDeleted,
     ContactList,
@@ -26,6 +26,7 @@ from lanegate.events import new_id, utcnow
 from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
 from lanegate.service import STORE
 from lanegate.store import Document, Store
+from lanegate.timestamps import iso_utc
 
 
 def view(contact: Document) -> dict[str, Any]:
@@ -37,8 +38,8 @@ def view(contact: Document) -> dict[str, Any]:
         "tags": contact.get("tags", []),
         "active": contact.get("active", True),
         "inactiveReason": contact.get("inactiveReason"),
-        "createdAt": iso(contact.get("createdAt")),
-        "updatedAt": iso(contact.get("updatedAt")),
+        "createdAt": iso_utc(contact.get("createdAt")),
+        "updatedAt": iso_utc(contact.get("updatedAt")),
     }
 
 

@@ -15,7 +15,6 @@ from ingress_api.auth import caller, require_own_instance
 from ingress_api.registry import API
 from ingress_api.requests import (
     clear_waiting,
-    iso,
     own_instance,
     pause_view,
     read_json,
@@ -47,6 +46,7 @@ from lanegate.lifecycle import WAITING
 from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import BROKER, KEYRING, STORE
 from lanegate.store import Document, Store
+from lanegate.timestamps import iso_utc
 
 log = structlog.get_logger(__name__)
 
@@ -77,19 +77,19 @@ def settings_view(instance: Document) -> dict[str, Any]:
         "webhookEvents": instance.get("webhookEvents"),
         "webhookEnabled": instance.get("webhookEnabled") is not False,
         "webhookDisabledReason": instance.get("webhookDisabledReason"),
-        "webhookDisabledAt": iso(instance.get("webhookDisabledAt")),
+        "webhookDisabledAt": iso_utc(instance.get("webhookDisabledAt")),
         "pause": pause_view(instance),
         "templateSync": {
             "result": sync.get("result"),
             "error": sync.get("error"),
-            "since": iso(sync.get("since")),
+            "since": iso_utc(sync.get("since")),
         }
         if isinstance(sync, dict)
         else None,
         "lastError": {
             "code": str(last_error.get("code")),
             "message": str(last_error.get("message")),
-            "at": iso(last_error.get("at")),
+            "at": iso_utc(last_error.get("at")),
         }
         if isinstance(last_error, dict)
         else None,
@@ -104,8 +104,8 @@ def view(instance: Document) -> dict[str, Any]:
         "clientId": instance["clientId"],
         "state": instance["state"],
         "phoneNumber": instance.get("phoneNumber"),
-        "connectedAt": iso(instance.get("connectedAt")),
-        "createdAt": iso(instance.get("createdAt")),
+        "connectedAt": iso_utc(instance.get("connectedAt")),
+        "createdAt": iso_utc(instance.get("createdAt")),
         **settings_view(instance),
         **asdict(CAPABILITIES[instance["provider"]]),
     }
@@ -350,7 +350,7 @@ async def status(request: web.Request) -> web.Response:
             "instanceName": instance["_id"],
             "state": instance["state"],
             "phoneNumber": instance.get("phoneNumber"),
-            "connectedAt": iso(instance.get("connectedAt")),
+            "connectedAt": iso_utc(instance.get("connectedAt")),
             "messagesQueuedCount": queued,
             **settings_view(instance),
         }

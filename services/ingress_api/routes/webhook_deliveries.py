@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ingress_api.auth import Caller, caller
 from ingress_api.registry import API
-from ingress_api.requests import iso, own_instance, read_json, read_query
+from ingress_api.requests import own_instance, read_json, read_query
 from ingress_api.schemas.webhook_deliveries import (
     BulkReplay,
     DeliveryDetail,
@@ -22,6 +22,7 @@ from lanegate.errors import Conflict, InvalidInput, NotFound
 from lanegate.events import WebhookReplay, utcnow
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document
+from lanegate.timestamps import iso_utc
 
 log = structlog.get_logger(__name__)
 
@@ -41,9 +42,9 @@ def summary(record: Document) -> dict[str, Any]:
         "attemptCount": record.get("attemptTotal", 0),
         "lastStatusCode": record.get("lastStatusCode"),
         "lastError": record.get("lastError"),
-        "createdAt": iso(record["createdAt"]),
-        "nextAttemptAt": iso(record.get("nextAttemptAt")),
-        "deliveredAt": iso(record.get("deliveredAt")),
+        "createdAt": iso_utc(record["createdAt"]),
+        "nextAttemptAt": iso_utc(record.get("nextAttemptAt")),
+        "deliveredAt": iso_utc(record.get("deliveredAt")),
     }
 
 
@@ -51,7 +52,7 @@ def detail(record: Document) -> dict[str, Any]:
     """A stored delivery with its payload and every attempt."""
     attempts = [
         {
-            "at": iso(a["at"]),
+            "at": iso_utc(a["at"]),
             "statusCode": a.get("statusCode"),
             "durationMs": a.get("durationMs", 0.0),
             "error": a.get("error"),
