@@ -36,7 +36,7 @@ from ingress_api.accept.inserts import message_inserts
 from ingress_api.accept.lookups import LOOKUPS, Lookups
 from ingress_api.accept.quotas import MESSAGE_COUNTER, MessageCounter
 from ingress_api.accept.rate_limit import LIMITER, RateLimiter, quota_headers
-from ingress_api.accept.settling import leftovers
+from ingress_api.accept.settling import settling_failed_sends
 from ingress_api.auth import KEYS, KeyCache
 from ingress_api.normalizing import normalizing_at_start
 from ingress_api.registry import API
@@ -60,7 +60,7 @@ def build(settings: Settings) -> web.Application:
     app.router.add_routes(console.routes())
     openapi.install(app)
     app.cleanup_ctx.append(rpc.rpc_client)
-    app.cleanup_ctx.append(leftovers)
+    app.cleanup_ctx.append(settling_failed_sends)
     app.cleanup_ctx.append(message_inserts)
     app.cleanup_ctx.append(return_held_counts)
     app.cleanup_ctx.append(health_counts)

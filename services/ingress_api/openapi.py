@@ -107,7 +107,7 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
         answer = _content({"type": "string"}, endpoint.media)
     responses: dict[str, Any] = {
         str(status): {"description": "OK", "content": answer}
-        for status in (endpoint.status, *endpoint.also)
+        for status in (endpoint.status, *endpoint.other_ok_statuses)
     }
     for status in sorted(implied_errors(endpoint)):
         model = ValidationErrorBody if status == 400 else ErrorBody

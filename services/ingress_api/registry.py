@@ -32,7 +32,7 @@ class Endpoint:
     errors: tuple[int, ...]
     scope: str | None
     media: str
-    also: tuple[int, ...]
+    other_ok_statuses: tuple[int, ...]
 
 
 class Registry:
@@ -56,7 +56,7 @@ class Registry:
         auth: Auth = "tenant",
         scope: str | None = None,
         media: str = "application/json",
-        also: tuple[int, ...] = (),
+        other_ok_statuses: tuple[int, ...] = (),
     ) -> Callable[[Handler], Handler]:
         """Declare `handler` as the answer to `method path`."""
 
@@ -79,7 +79,7 @@ class Registry:
                     errors,
                     scope,
                     media,
-                    also,
+                    other_ok_statuses,
                 )
             )
             return handler

@@ -103,13 +103,13 @@ def pause_view(instance: Document) -> dict[str, Any] | None:
     }
 
 
-async def own_instance(store: Store, who: Caller, name: str) -> Document:
+async def own_instance(store: Store, caller: Caller, name: str) -> Document:
     """The caller's instance by name: 400 if malformed, 403 if another tenant's, 404 if absent."""
     parts = parse_instance_name(name)
     if parts is None:
         raise InvalidInput([(["instanceName"], NAME_ISSUE)])
-    require_own_instance(who, parts[0])
-    instance = await store.instances.find_one({"_id": name, "tenantId": who.tenant_id})
+    require_own_instance(caller, parts[0])
+    instance = await store.instances.find_one({"_id": name, "tenantId": caller.tenant_id})
     if instance is None:
         raise NotFound(f"Instance {name} not found")
     return instance
@@ -144,7 +144,7 @@ SEND_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)
 
 
 # A repeated externalId with the same body answers 200 with the first message.
-REPEAT = (200,)
+REPEATED_SEND_STATUS = (200,)
 
 
 def message_view(message: Document) -> dict[str, Any]:

@@ -5,7 +5,7 @@ checks every item first (nothing is queued if one fails), writes all new
 messages in one `insert_many` and publishes their events in one confirmed
 batch. A message is stored before its `message.accepted` is published; when
 the store or the broker fails halfway, the client hears 503 and what may be
-stored is settled in the background (`leftovers`), so the answer stays true.
+stored is settled in the background (`settling`), so the answer stays true.
 """
 
 import hashlib
@@ -22,7 +22,7 @@ from ingress_api.accept.conversation_windows import closed_window, window_open
 from ingress_api.accept.inserts import MESSAGE_INSERTS
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.accept.quotas import Reservation, reserve_messages
-from ingress_api.accept.settling import LEFTOVERS, announce, keyed
+from ingress_api.accept.settling import FAILED_SEND_SETTLER, announce, keyed
 from ingress_api.auth import Caller
 from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.requests import refuse_private_targets
@@ -50,7 +50,7 @@ log = structlog.get_logger(__name__)
 INTERACTIVE = frozenset({"buttons", "list"})
 
 
-def able(provider: str, kind: str) -> bool:
+def provider_can_send(provider: str, kind: str) -> bool:
     """Whether a provider can send messages of this kind at all."""
     capabilities = CAPABILITIES[provider]
     if kind in INTERACTIVE:
@@ -59,7 +59,7 @@ def able(provider: str, kind: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Item:
+class MessageToAccept:
     """One message to accept: its validated body, kind and stored content."""
 
     body: SendCommon
@@ -86,19 +86,19 @@ class Refusal:
 
 
 async def lookups(
-    request: web.Request, who: Caller, items: list[Item]
+    request: web.Request, caller: Caller, items: list[MessageToAccept]
 ) -> tuple[dict[str, Document], set[str]]:
     """The caller's instances the items name and their inactive recipients."""
     store, known = request.app[STORE], request.app[LOOKUPS]
-    instances = await known.instances(store, who.tenant_id, (i.body.instanceName for i in items))
+    instances = await known.instances(store, caller.tenant_id, (i.body.instanceName for i in items))
     numbers = (i.body.to for i in items if not i.body.force)
-    return instances, await known.inactive(store, who.tenant_id, numbers)
+    return instances, await known.inactive(store, caller.tenant_id, numbers)
 
 
 async def refusals(
     store: Store,
-    who: Caller,
-    items: list[Item],
+    caller: Caller,
+    items: list[MessageToAccept],
     instances: dict[str, Document],
     inactive: set[str],
 ) -> list[Refusal | None]:
@@ -113,13 +113,13 @@ async def refusals(
         if parts is None:
             invalid = InvalidInput([(["instanceName"], "Must follow {tenant}__{client}__{label}")])
             refusal = Refusal(invalid, "instanceName")
-        elif parts[0] != who.tenant_id:
+        elif parts[0] != caller.tenant_id:
             refusal = Refusal(
                 Forbidden("The instanceName must start with your tenantId"), "instanceName"
             )
         elif instance is None:
             refusal = Refusal(NotFound(f"Instance {name} not found"), "instanceName")
-        elif not able(instance["provider"], item.kind):
+        elif not provider_can_send(instance["provider"], item.kind):
             refusal = Refusal(
                 Unprocessable(f"The {instance['provider']} provider cannot send {item.kind}"),
                 "instanceName",
@@ -134,12 +134,12 @@ async def refusals(
     return found
 
 
-def document(who: Caller, item: Item, instance: Document) -> Document:
+def document(caller: Caller, item: MessageToAccept, instance: Document) -> Document:
     """The stored form of an accepted message."""
     body, now = item.body, utcnow()
     return {
         "_id": new_id(),
-        "tenantId": who.tenant_id,
+        "tenantId": caller.tenant_id,
         "instanceName": instance["_id"],
         "provider": instance["provider"],
         "to": body.to,
@@ -182,12 +182,12 @@ def answer(message: Document, instance: Document, *, reference: bool = False) ->
     return shown
 
 
-async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> None:
+async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -> None:
     """Count new messages against the tenant's day (all or none), store and announce them;
     the count is given back for those that cannot be queued after all (a duplicate, a failed
     send's messages without an `externalId`)."""
     store = request.app[STORE]
-    reservation: Reservation = await reserve_messages(request, who, len(fresh))
+    reservation: Reservation = await reserve_messages(request, caller, len(fresh))
     try:
         if len(fresh) == 1:
             await request.app[MESSAGE_INSERTS].insert(fresh[0])
@@ -195,7 +195,7 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
             await store.messages.insert_many(fresh, ordered=False)
     except ConnectionFailure:
         # The store may have taken them with its answer lost (it restarted).
-        await _left_over(request, reservation, fresh)
+        await _settle_failed_send(request, reservation, fresh)
         raise
     except Exception:
         await reservation.release(store)
@@ -203,17 +203,19 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
     try:
         await announce(request.app[BROKER], fresh)
     except Exception as e:
-        await _left_over(request, reservation, fresh)
+        await _settle_failed_send(request, reservation, fresh)
         log.warning("publish failed; messages settled later", count=len(fresh), error=repr(e))
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in fresh:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
 
 
-async def _left_over(request: web.Request, reservation: Reservation, fresh: list[Document]) -> None:
+async def _settle_failed_send(
+    request: web.Request, reservation: Reservation, fresh: list[Document]
+) -> None:
     """Settle what a failed send may have stored; a message with an `externalId` may still go
     (it is announced), so it stays counted."""
-    request.app[LEFTOVERS].settle_later(fresh)
+    request.app[FAILED_SEND_SETTLER].settle_later(fresh)
     await reservation.release(request.app[STORE], len(fresh) - len(keyed(fresh)))
 
 
@@ -226,12 +228,12 @@ async def _announce(request: web.Request, earlier: list[Document]) -> None:
         raise Unavailable("Message queue unavailable, retry shortly") from e
 
 
-async def _name_contacts(store: Store, who: Caller, items: list[Item]) -> None:
+async def _name_contacts(store: Store, caller: Caller, items: list[MessageToAccept]) -> None:
     """`contactName` on a send creates or renames the contact (one round trip for all)."""
     now = utcnow()
     updates = [
         UpdateOne(
-            {"tenantId": who.tenant_id, "identifier": i.body.to},
+            {"tenantId": caller.tenant_id, "identifier": i.body.to},
             {
                 "$set": {"name": i.body.contactName, "updatedAt": now},
                 "$setOnInsert": {
@@ -251,10 +253,10 @@ async def _name_contacts(store: Store, who: Caller, items: list[Item]) -> None:
         await store.contacts.bulk_write(updates, ordered=False)
 
 
-async def _repeat(store: Store, who: Caller, item: Item) -> Document:
+async def _repeat(store: Store, caller: Caller, item: MessageToAccept) -> Document:
     """The message an earlier send with this `externalId` stored; 409 if its body differed."""
     first = await store.messages.find_one(
-        {"tenantId": who.tenant_id, "externalId": item.body.externalId}
+        {"tenantId": caller.tenant_id, "externalId": item.body.externalId}
     )
     if first is None:  # the other request withdrew it (its publish failed): nothing to return
         raise Unavailable("A send with this externalId just failed; retry")
@@ -263,23 +265,25 @@ async def _repeat(store: Store, who: Caller, item: Item) -> Document:
     return first
 
 
-async def accept_one(request: web.Request, who: Caller, item: Item) -> tuple[dict[str, Any], int]:
+async def accept_one(
+    request: web.Request, caller: Caller, item: MessageToAccept
+) -> tuple[dict[str, Any], int]:
     """Accept one message: 202 with its answer, or 200 with the first one for a repeat."""
     refuse_private_targets(request, {("webhookUrl",): item.body.webhookUrl})
     store = request.app[STORE]
-    instances, inactive = await lookups(request, who, [item])
-    [refusal] = await refusals(store, who, [item], instances, inactive)
+    instances, inactive = await lookups(request, caller, [item])
+    [refusal] = await refusals(store, caller, [item], instances, inactive)
     if refusal is not None:
         raise refusal.error
     instance = instances[item.body.instanceName]
-    message = document(who, item, instance)
+    message = document(caller, item, instance)
     try:
-        await _commit(request, who, [message])
+        await _commit(request, caller, [message])
     except DuplicateKeyError:
-        first = await _repeat(store, who, item)
+        first = await _repeat(store, caller, item)
         await _announce(request, [first])
         return answer(first, instance), 200
-    await _name_contacts(store, who, [item])
+    await _name_contacts(store, caller, [item])
     # Debug: one line per send would be the busiest log of all (bulk sends log at info).
     log.debug("message accepted", message_id=message["_id"], lane=message["lane"])
     return answer(message, instance), 202
@@ -289,7 +293,7 @@ Issues = list[tuple[list[str | int], str]]
 
 
 async def accept_many(
-    request: web.Request, who: Caller, indexed: list[tuple[int, Item]], issues: Issues
+    request: web.Request, caller: Caller, indexed: list[tuple[int, MessageToAccept]], issues: Issues
 ) -> dict[str, Any]:
     """Accept every item or none: 400 listing each bad index (`issues` holds those already
     found in the bodies), else one write and one confirmed publish batch."""
@@ -298,8 +302,8 @@ async def accept_many(
     )
     store = request.app[STORE]
     items = [item for _, item in indexed]
-    instances, inactive = await lookups(request, who, items)
-    found = await refusals(store, who, items, instances, inactive)
+    instances, inactive = await lookups(request, caller, items)
+    found = await refusals(store, caller, items, instances, inactive)
     issues = issues + [
         (["messages", index, refusal.field], refusal.message)
         for (index, _), refusal in zip(indexed, found, strict=True)
@@ -312,7 +316,7 @@ async def accept_many(
             issues.append((["messages", index, "externalId"], f"Repeats item {seen[ref]}"))
     if issues:
         raise InvalidInput(sorted(issues, key=lambda issue: issue[0][1]))
-    earlier = await _earlier(store, who, items)
+    earlier = await _earlier(store, caller, items)
     await _announce(request, list(earlier.values()))
     messages: list[Document] = []
     fresh: list[Document] = []
@@ -321,17 +325,17 @@ async def accept_many(
         if first is not None:
             messages.append(first)
         else:
-            message = document(who, item, instances[item.body.instanceName])
+            message = document(caller, item, instances[item.body.instanceName])
             messages.append(message)
             fresh.append(message)
     if fresh:
         try:
-            await _commit(request, who, fresh)
+            await _commit(request, caller, fresh)
         except (BulkWriteError, DuplicateKeyError) as e:
             # A concurrent request took one of these externalIds: undo ours, ask for a retry.
             await store.messages.delete_many({"_id": {"$in": [m["_id"] for m in fresh]}})
             raise Conflict("Another request used one of these externalIds meanwhile; retry") from e
-        await _name_contacts(store, who, items)
+        await _name_contacts(store, caller, items)
     log.info("bulk accepted", count=len(items), new=len(fresh))
     return {
         "accepted": len(messages),
@@ -339,12 +343,14 @@ async def accept_many(
     }
 
 
-async def _earlier(store: Store, who: Caller, items: list[Item]) -> dict[str, Document]:
+async def _earlier(
+    store: Store, caller: Caller, items: list[MessageToAccept]
+) -> dict[str, Document]:
     """Messages already stored for the items' externalIds; 409 if any body differs."""
     refs = {i.body.externalId: i for i in items if i.body.externalId}
     if not refs:
         return {}
-    found = store.messages.find({"tenantId": who.tenant_id, "externalId": {"$in": list(refs)}})
+    found = store.messages.find({"tenantId": caller.tenant_id, "externalId": {"$in": list(refs)}})
     earlier = {doc["externalId"]: doc async for doc in found}
     clashes: list[tuple[list[str | int], str]] = [
         (["messages", index, "externalId"], "Already used for another message")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ingress_api.accept.ttl_cache import Recent
+from ingress_api.accept.ttl_cache import TtlCache
 from lanegate.store import Document, Store
 
 # What a send reads of its instance: who owns it, which provider sends, whether it is
@@ -41,8 +41,8 @@ class Lookups:
 
     def __init__(self, ttl: float, most_inactive: int = MOST_INACTIVE) -> None:
         self._most_inactive = most_inactive
-        self._instances: Recent[tuple[str, str], Document] = Recent(ttl)
-        self._inactive: Recent[str, _Inactive] = Recent(ttl, CACHED_TENANTS)
+        self._instances: TtlCache[tuple[str, str], Document] = TtlCache(ttl)
+        self._inactive: TtlCache[str, _Inactive] = TtlCache(ttl, CACHED_TENANTS)
 
     async def instances(
         self, store: Store, tenant_id: str, names: Iterable[str]

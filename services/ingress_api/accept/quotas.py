@@ -24,21 +24,21 @@ from lanegate.store import Document, Store
 DAY_SECONDS = 86_400  # POSIX time has no leap seconds: windows of a day start at UTC midnight
 
 
-async def check_instance_quota(request: web.Request, who: Caller, created: str = "") -> None:
+async def check_instance_quota(request: web.Request, caller: Caller, created: str = "") -> None:
     """403 QUOTA_EXCEEDED when the tenant is over its instance quota; `created` names an
     instance this request just inserted, taken back when the count shows it went over (two
     racing creates cannot both slip past the limit)."""
-    limit = who.max_instances
+    limit = caller.max_instances
     if limit is None:
         limit = request.app[SETTINGS].tenant_max_instances
     store = request.app[STORE]
-    count = await store.instances.count_documents({"tenantId": who.tenant_id})
+    count = await store.instances.count_documents({"tenantId": caller.tenant_id})
     if count <= limit - (0 if created else 1):
         return
     if created:
-        await store.instances.delete_one({"_id": created, "tenantId": who.tenant_id})
+        await store.instances.delete_one({"_id": created, "tenantId": caller.tenant_id})
     raise InstanceQuotaExceeded(
-        f"Instance quota reached: tenant {who.tenant_id} may have {limit} instances"
+        f"Instance quota reached: tenant {caller.tenant_id} may have {limit} instances"
     )
 
 
@@ -92,10 +92,10 @@ class MessageCounter(BlockCounter):
 MESSAGE_COUNTER = web.AppKey("message_counter", MessageCounter)
 
 
-async def reserve_messages(request: web.Request, who: Caller, count: int) -> Reservation:
+async def reserve_messages(request: web.Request, caller: Caller, count: int) -> Reservation:
     """Count `count` messages against the caller's tenant's day (see `MessageCounter.reserve`)."""
-    limit = who.max_messages_per_day
+    limit = caller.max_messages_per_day
     if limit is None:
         limit = request.app[SETTINGS].tenant_max_messages_per_day
     counter = request.app[MESSAGE_COUNTER]
-    return await counter.reserve(request.app[STORE], who.tenant_id, limit, count, time.time())
+    return await counter.reserve(request.app[STORE], caller.tenant_id, limit, count, time.time())

@@ -71,7 +71,7 @@ async def settle(
             await asyncio.sleep(every)
 
 
-class Leftovers:
+class FailedSendSettler:
     """The settling tasks of one ingress-api process, cancelled when it stops."""
 
     def __init__(self, store: Store, broker: Broker) -> None:
@@ -98,11 +98,11 @@ class Leftovers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-LEFTOVERS = web.AppKey("leftovers", Leftovers)
+FAILED_SEND_SETTLER = web.AppKey("failed_send_settler", FailedSendSettler)
 
 
-async def leftovers(app: web.Application) -> AsyncIterator[None]:
+async def settling_failed_sends(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the process's settling tasks, stopped before the store closes."""
-    app[LEFTOVERS] = Leftovers(app[STORE], app[BROKER])
+    app[FAILED_SEND_SETTLER] = FailedSendSettler(app[STORE], app[BROKER])
     yield
-    await app[LEFTOVERS].close()
+    await app[FAILED_SEND_SETTLER].close()

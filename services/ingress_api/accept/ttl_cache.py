@@ -7,17 +7,17 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 
-class Recent[K, V]:
+class TtlCache[K, V]:
     """Values read from the store, each trusted for `ttl` seconds after it was read.
 
-    At most `most` are kept (the oldest read goes first); a `ttl` of 0 keeps nothing.
+    At most `max_entries` are kept (the oldest read goes first); a `ttl` of 0 keeps nothing.
     Through `read_through`, a value in use is read again in the background once past
     half its `ttl`, so its callers do not all wait on the store each time it would lapse.
     """
 
-    def __init__(self, ttl: float, most: int = 10_000) -> None:
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self._ttl = ttl
-        self._most = most
+        self._max_entries = max_entries
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._reading: dict[K, asyncio.Future[V | None]] = {}
         self._forgets = 0  # how many times a value was forgotten, to know a read is stale
@@ -84,7 +84,7 @@ class Recent[K, V]:
             return
         self._entries[key] = (time.monotonic() + self._ttl, value)
         self._entries.move_to_end(key)
-        while len(self._entries) > self._most:
+        while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
     def forget(self, key: K) -> None:

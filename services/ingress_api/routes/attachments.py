@@ -7,11 +7,17 @@ import structlog
 from aiohttp import BodyPartReader, web
 from gridfs import AsyncGridFSBucket, NoFile
 
-from ingress_api.accept.accepting import Item, accept_one
-from ingress_api.auth import Caller, caller
+from ingress_api.accept.accepting import MessageToAccept, accept_one
+from ingress_api.auth import Caller, authenticate
 from ingress_api.countries import send_context
 from ingress_api.registry import API
-from ingress_api.requests import REPEAT, SEND_ERRORS, read_object, refuse_private_targets, validate
+from ingress_api.requests import (
+    REPEATED_SEND_STATUS,
+    SEND_ERRORS,
+    read_object,
+    refuse_private_targets,
+    validate,
+)
 from ingress_api.schemas.messages import Accepted, AttachmentMessage
 from lanegate.attachments import AttachmentError, object_id, sniff, stored_chunks, stored_file
 from lanegate.errors import ApiError, InvalidInput, NotFound, PayloadTooLarge
@@ -26,13 +32,13 @@ SNIFF_BYTES = 512
 
 
 async def _store_file(
-    bucket: AsyncGridFSBucket, who: Caller, part: BodyPartReader, max_bytes: int
+    bucket: AsyncGridFSBucket, caller: Caller, part: BodyPartReader, max_bytes: int
 ) -> dict[str, Any]:
     """Stream one uploaded file into GridFS; 413 (and nothing kept) beyond `max_bytes`."""
     name = part.filename or "attachment"
     head = b""
     size = 0
-    upload = bucket.open_upload_stream(name, metadata={"tenantId": who.tenant_id})
+    upload = bucket.open_upload_stream(name, metadata={"tenantId": caller.tenant_id})
     try:
         while chunk := await part.read_chunk(256 * 1024):
             size += len(chunk)
@@ -42,7 +48,7 @@ async def _store_file(
                 head += chunk[: SNIFF_BYTES - len(head)]
             await upload.write(chunk)
         content_type = sniff(head)
-        await upload.set("metadata", {"tenantId": who.tenant_id, "contentType": content_type})
+        await upload.set("metadata", {"tenantId": caller.tenant_id, "contentType": content_type})
         await upload.close()
     except BaseException:
         await upload.abort()
@@ -51,7 +57,7 @@ async def _store_file(
 
 
 async def _read_multipart(
-    request: web.Request, who: Caller
+    request: web.Request, caller: Caller
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The form's fields and the files of `attachments`, stored as they stream in; the
     fields together get the JSON body's limit and at most `MAX_FORM_FIELDS` of them (413)."""
@@ -68,7 +74,7 @@ async def _read_multipart(
             if part.name == "attachments" and part.filename is not None:
                 if len(files) == MAX_FILES:
                     raise InvalidInput([(["attachments"], f"At most {MAX_FILES} files")])
-                files.append(await _store_file(bucket, who, part, limit))
+                files.append(await _store_file(bucket, caller, part, limit))
                 continue
             field_count += 1
             if field_count > MAX_FORM_FIELDS:
@@ -120,32 +126,34 @@ async def _discard(bucket: AsyncGridFSBucket, files: list[dict[str, Any]]) -> No
     response=Accepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_attachment(request: web.Request) -> web.Response:
-    who = await caller(request)
+    caller = await authenticate(request)
     if request.content_type == "multipart/form-data":
-        fields, files = await _read_multipart(request, who)
+        fields, files = await _read_multipart(request, caller)
         try:
             fields = {
                 k: (v.lower() == "true" if k in BOOLEAN_FIELDS else v) for k, v in fields.items()
             }
-            context = await send_context(request, who, fields.get("instanceName"))
+            context = await send_context(request, caller, fields.get("instanceName"))
             body = validate(AttachmentMessage, fields, context)
             if not files:
                 raise InvalidInput([(["attachments"], "Attach at least one file")])
             content: dict[str, Any] = {"attachments": files}
             if body.caption:
                 content["caption"] = body.caption
-            answer, status = await accept_one(request, who, Item(body, "attachment", content))
+            answer, status = await accept_one(
+                request, caller, MessageToAccept(body, "attachment", content)
+            )
         except (ApiError, web.HTTPException):
             await _discard(request.app[STORE].files, files)
             raise
         return web.json_response(answer, status=status)
     data = await read_object(request)
     body = validate(
-        AttachmentMessage, data, await send_context(request, who, data.get("instanceName"))
+        AttachmentMessage, data, await send_context(request, caller, data.get("instanceName"))
     )
     if body.attachmentUrl is None:
         raise InvalidInput(
@@ -154,7 +162,7 @@ async def send_attachment(request: web.Request) -> web.Response:
     refuse_private_targets(request, {("attachmentUrl",): body.attachmentUrl})
     content = {"attachmentUrl": str(body.attachmentUrl)}
     content |= {k: getattr(body, k) for k in ("fileName", "caption") if getattr(body, k)}
-    answer, status = await accept_one(request, who, Item(body, "attachment", content))
+    answer, status = await accept_one(request, caller, MessageToAccept(body, "attachment", content))
     return web.json_response(answer, status=status)
 
 
@@ -171,13 +179,13 @@ BOOLEAN_FIELDS = frozenset({"requiresApproval", "force"})
 )
 async def get_attachment(request: web.Request) -> web.StreamResponse:
     """The file's bytes, streamed from GridFS a few chunks at a time."""
-    who = await caller(request)
+    caller = await authenticate(request)
     store = request.app[STORE]
     try:
         file = await stored_file(store.files, request.match_info["id"])
     except AttachmentError as e:
         raise NotFound("Attachment not found") from e
-    if file.tenant_id != who.tenant_id:
+    if file.tenant_id != caller.tenant_id:
         raise NotFound("Attachment not found")
     response = web.StreamResponse(
         headers={

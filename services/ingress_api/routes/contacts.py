@@ -9,7 +9,7 @@ from aiohttp import web
 from pymongo import ReturnDocument
 
 from ingress_api.accept.lookups import LOOKUPS
-from ingress_api.auth import Caller, caller
+from ingress_api.auth import Caller, authenticate
 from ingress_api.countries import phone_context
 from ingress_api.registry import API
 from ingress_api.requests import check_paging, page_meta, read_json, read_query
@@ -43,13 +43,13 @@ def view(contact: Document) -> dict[str, Any]:
     }
 
 
-def _where(who: Caller, ref: str) -> dict[str, Any]:
+def _where(caller: Caller, ref: str) -> dict[str, Any]:
     """A contact by id, or by phone number written any way a send takes it; 400 for a
     number that cannot exist."""
     if written_digits(ref) is None or _is_contact_id(ref):
-        return {"tenantId": who.tenant_id, "_id": ref}
+        return {"tenantId": caller.tenant_id, "_id": ref}
     try:
-        return {"tenantId": who.tenant_id, "identifier": normalized(ref, who.default_country)}
+        return {"tenantId": caller.tenant_id, "identifier": normalized(ref, caller.default_country)}
     except InvalidPhoneNumber as e:
         raise InvalidInput([(["id"], f"{ISSUE_CODE}: {e}")]) from e
 
@@ -92,10 +92,10 @@ async def upsert_contact(
     scope="messages:read",
 )
 async def list_contacts(request: web.Request) -> web.Response:
-    who = await caller(request)
+    caller = await authenticate(request)
     query = read_query(request, ContactQuery)
     check_paging(query.page, query.limit, query.cursor, narrow="filter it by tag")
-    where: dict[str, Any] = {"tenantId": who.tenant_id}
+    where: dict[str, Any] = {"tenantId": caller.tenant_id}
     if query.tag is not None:
         where["tags"] = query.tag
     store = request.app[STORE]
@@ -145,15 +145,15 @@ def _after_identifier(cursor: str) -> str:
     scope="messages:write",
 )
 async def save_contact(request: web.Request) -> web.Response:
-    who = await caller(request)
-    body = await read_json(request, ContactUpsert, phone_context(who.default_country))
+    caller = await authenticate(request)
+    body = await read_json(request, ContactUpsert, phone_context(caller.default_country))
     changes: dict[str, Any] = {"type": body.type}
     if body.name is not None:
         changes["name"] = body.name
     if body.tags is not None:
         changes["tags"] = sorted(set(body.tags))
     contact, created = await upsert_contact(
-        request.app[STORE], who.tenant_id, body.identifier, changes
+        request.app[STORE], caller.tenant_id, body.identifier, changes
     )
     return web.json_response(view(contact), status=201 if created else 200)
 
@@ -167,8 +167,8 @@ async def save_contact(request: web.Request) -> web.Response:
     scope="messages:read",
 )
 async def get_contact(request: web.Request) -> web.Response:
-    who = await caller(request)
-    contact = await request.app[STORE].contacts.find_one(_where(who, request.match_info["id"]))
+    caller = await authenticate(request)
+    contact = await request.app[STORE].contacts.find_one(_where(caller, request.match_info["id"]))
     if contact is None:
         raise NotFound("Contact not found")
     return web.json_response(view(contact))
@@ -184,10 +184,10 @@ async def get_contact(request: web.Request) -> web.Response:
     scope="messages:write",
 )
 async def set_status(request: web.Request) -> web.Response:
-    who = await caller(request)
+    caller = await authenticate(request)
     body = await read_json(request, ContactStatus)
     contact = await request.app[STORE].contacts.find_one_and_update(
-        _where(who, request.match_info["id"]),
+        _where(caller, request.match_info["id"]),
         {
             "$set": {
                 "active": body.active,
@@ -199,7 +199,7 @@ async def set_status(request: web.Request) -> web.Response:
     )
     if contact is None:
         raise NotFound("Contact not found")
-    request.app[LOOKUPS].forget_contacts(who.tenant_id)
+    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
     return web.json_response(view(contact))
 
 
@@ -212,11 +212,11 @@ async def set_status(request: web.Request) -> web.Response:
     scope="messages:write",
 )
 async def delete_contact(request: web.Request) -> web.Response:
-    who = await caller(request)
+    caller = await authenticate(request)
     contact = await request.app[STORE].contacts.find_one_and_delete(
-        _where(who, request.match_info["id"])
+        _where(caller, request.match_info["id"])
     )
     if contact is None:
         raise NotFound("Contact not found")
-    request.app[LOOKUPS].forget_contacts(who.tenant_id)
+    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
     return web.json_response({"id": contact["_id"], "deleted": True})

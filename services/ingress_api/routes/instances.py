@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.accept.quotas import check_instance_quota
-from ingress_api.auth import caller, require_own_instance
+from ingress_api.auth import authenticate, require_own_instance
 from ingress_api.registry import API
 from ingress_api.requests import (
     clear_waiting,
@@ -136,13 +136,13 @@ async def _make_primary(store: Store, instance: Document) -> None:
 async def create(request: web.Request) -> web.Response:
     """Register an instance in `close` state (it opens when the phone scans the QR), or a
     Cloud API number, which opens as soon as Meta accepts its credentials."""
-    who = await caller(request)
+    caller = await authenticate(request)
     body = await read_json(request, InstanceCreate)
     tenant, client, label = parse_instance_name(body.instanceName) or ("", "", "")
-    require_own_instance(who, tenant)
+    require_own_instance(caller, tenant)
     try:
         provider_config = stored_provider_config(
-            body.provider, body.providerConfig, body.defaultCountry or who.default_country
+            body.provider, body.providerConfig, body.defaultCountry or caller.default_country
         )
     except ValidationError as e:
         raise InvalidInput(
@@ -158,7 +158,7 @@ async def create(request: web.Request) -> web.Response:
     if body.provider == "waha":
         provider_config["hmacKey"] = secrets.token_urlsafe(32)  # WAHA signs callbacks with it
     store, keyring = request.app[STORE], request.app[KEYRING]
-    await check_instance_quota(request, who)
+    await check_instance_quota(request, caller)
     instance = {
         "_id": body.instanceName,
         "tenantId": tenant,
@@ -187,7 +187,7 @@ async def create(request: web.Request) -> web.Response:
         await store.instances.insert_one(instance)
     except DuplicateKeyError as e:
         raise Conflict(f"Instance {body.instanceName} already exists") from e
-    await check_instance_quota(request, who, created=body.instanceName)
+    await check_instance_quota(request, caller, created=body.instanceName)
     if body.isPrimary:
         await _make_primary(store, instance)
     state = instance["state"]
@@ -224,10 +224,10 @@ async def check_credentials(request: web.Request, instance: Document) -> str:
 )
 async def update(request: web.Request) -> web.Response:
     """Apply the fields present in the body; lane overrides merge setting by setting."""
-    who = await caller(request)
+    caller = await authenticate(request)
     body = await read_json(request, InstanceUpdate)
     store = request.app[STORE]
-    instance = await own_instance(store, who, request.match_info["name"])
+    instance = await own_instance(store, caller, request.match_info["name"])
     refuse_private_targets(request, {("webhookUrl",): body.webhookUrl})
     changes: dict[str, Any] = {}
     for field in body.model_fields_set:
@@ -257,24 +257,24 @@ async def update(request: web.Request) -> web.Response:
                 else instance.get("defaultCountry")
             )
             changes["providerConfig"] = changed_provider_config(
-                request, instance, value, country or who.default_country
+                request, instance, value, country or caller.default_country
             )
         elif value is not None or field in ("displayName", "defaultCountry"):
             changes[field] = value
     if changes:
         changes["updatedAt"] = utcnow()
         await store.instances.update_one(
-            {"_id": instance["_id"], "tenantId": who.tenant_id}, {"$set": changes}
+            {"_id": instance["_id"], "tenantId": caller.tenant_id}, {"$set": changes}
         )
     if body.isPrimary:
         await _make_primary(store, instance)
     if "defaultCountry" in changes:  # sends read it from the kept instance
-        request.app[LOOKUPS].forget_instance(who.tenant_id, instance["_id"])
+        request.app[LOOKUPS].forget_instance(caller.tenant_id, instance["_id"])
     if PACING_FIELDS & body.model_fields_set:
         await announce_change(request, instance)
     if "providerConfig" in changes and instance["provider"] == "cloud_api":
-        await check_credentials(request, await own_instance(store, who, instance["_id"]))
-    updated = await own_instance(store, who, instance["_id"])
+        await check_credentials(request, await own_instance(store, caller, instance["_id"]))
+    updated = await own_instance(store, caller, instance["_id"])
     return web.json_response(view(updated))
 
 
@@ -341,7 +341,7 @@ def webhook_switch(enabled: bool) -> dict[str, Any]:
 async def status(request: web.Request) -> web.Response:
     """Connection state of one instance and how many of its messages wait."""
     store = request.app[STORE]
-    instance = await own_instance(store, await caller(request), request.match_info["name"])
+    instance = await own_instance(store, await authenticate(request), request.match_info["name"])
     queued = await store.messages.count_documents(
         {"instanceName": instance["_id"], "status": {"$in": list(WAITING)}}
     )
@@ -367,7 +367,7 @@ async def status(request: web.Request) -> web.Response:
 )
 async def device(request: web.Request) -> web.Response:
     instance = await own_instance(
-        request.app[STORE], await caller(request), request.match_info["name"]
+        request.app[STORE], await authenticate(request), request.match_info["name"]
     )
     linked = instance["state"] == "open"
     return web.json_response(
@@ -387,8 +387,8 @@ async def device(request: web.Request) -> web.Response:
     scope="instances:read",
 )
 async def list_all(request: web.Request) -> web.Response:
-    who = await caller(request)
-    found = request.app[STORE].instances.find({"tenantId": who.tenant_id}).sort("_id", 1)
+    caller = await authenticate(request)
+    found = request.app[STORE].instances.find({"tenantId": caller.tenant_id}).sort("_id", 1)
     return web.json_response([view(i) for i in await found.to_list(None)])
 
 
@@ -401,8 +401,8 @@ async def list_all(request: web.Request) -> web.Response:
     scope="instances:read",
 )
 async def list_client(request: web.Request) -> web.Response:
-    who = await caller(request)
-    query = {"tenantId": who.tenant_id, "clientId": request.match_info["clientId"]}
+    caller = await authenticate(request)
+    query = {"tenantId": caller.tenant_id, "clientId": request.match_info["clientId"]}
     found = request.app[STORE].instances.find(query).sort("_id", 1)
     return web.json_response([view(i) for i in await found.to_list(None)])
 
@@ -416,9 +416,9 @@ async def list_client(request: web.Request) -> web.Response:
     scope="instances:write",
 )
 async def delete(request: web.Request) -> web.Response:
-    who = await caller(request)
+    caller = await authenticate(request)
     store = request.app[STORE]
-    instance = await own_instance(store, who, request.match_info["name"])
+    instance = await own_instance(store, caller, request.match_info["name"])
     canceled = await clear_waiting(request, instance["_id"])
     logged_out = True
     try:
@@ -427,8 +427,8 @@ async def delete(request: web.Request) -> web.Response:
         # The instance goes anyway; the answer says the provider session may still be linked.
         logged_out = False
         log.warning("logout before delete failed", instance=instance["_id"], error=e.message)
-    await store.instances.delete_one({"_id": instance["_id"], "tenantId": who.tenant_id})
-    request.app[LOOKUPS].forget_instance(who.tenant_id, instance["_id"])
+    await store.instances.delete_one({"_id": instance["_id"], "tenantId": caller.tenant_id})
+    request.app[LOOKUPS].forget_instance(caller.tenant_id, instance["_id"])
     try:
         # Its scheduler drops the line and cancels what a send accepted meanwhile left in it.
         await announce_change(request, instance)

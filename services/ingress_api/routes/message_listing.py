@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ingress_api.auth import Caller, caller
+from ingress_api.auth import Caller, authenticate
 from ingress_api.countries import phone_context
 from ingress_api.registry import API
 from ingress_api.requests import check_paging, message_view, page_meta, read_query
@@ -29,9 +29,9 @@ INDEX_BY_FILTER = ("externalId", "to", "instanceName", "status", "lane", "messag
 NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
 
 
-def plan(who: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
+def plan(caller: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
     """The store filter for a listing and the index that serves it."""
-    where: dict[str, Any] = {"tenantId": who.tenant_id}
+    where: dict[str, Any] = {"tenantId": caller.tenant_id}
     if query.status is not None:
         hidden = [stored for stored, shown in PUBLIC.items() if shown == query.status]
         where["status"] = {"$in": [query.status, *hidden]} if hidden else query.status
@@ -52,7 +52,7 @@ def plan(who: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
             {"content.text": pattern},
             {"content.caption": pattern},
             {"content.body": pattern},
-            *_recipient(query.search, who.default_country),
+            *_recipient(query.search, caller.default_country),
         ]
     leading = next((f for f in INDEX_BY_FILTER if f in where), None)
     return where, f"tenant_{leading}_created_id" if leading else "tenant_created_id"
@@ -85,10 +85,10 @@ def listed(message: Document) -> dict[str, Any]:
     scope="messages:read",
 )
 async def list_messages(request: web.Request) -> web.Response:
-    who = await caller(request)
-    query = read_query(request, MessageQuery, phone_context(who.default_country))
+    caller = await authenticate(request)
+    query = read_query(request, MessageQuery, phone_context(caller.default_country))
     check_paging(query.page, query.limit, query.cursor, narrow="narrow it with dateTo")
-    where, index = plan(who, query)
+    where, index = plan(caller, query)
     store = request.app[STORE]
     total = await store.messages.count_documents(where, hint=index)
     if query.cursor is not None:
@@ -135,13 +135,13 @@ def _after(cursor: str) -> dict[str, Any]:
     scope="messages:read",
 )
 async def contact_messages(request: web.Request) -> web.Response:
-    who = await caller(request)
+    caller = await authenticate(request)
     query = read_query(request, ContactMessagesQuery)
     try:
-        phone = normalized(request.match_info["phone"], who.default_country)
+        phone = normalized(request.match_info["phone"], caller.default_country)
     except InvalidPhoneNumber as e:
         raise InvalidInput([(["phone"], f"{ISSUE_CODE}: {e}")]) from e
-    where: dict[str, Any] = {"tenantId": who.tenant_id, "to": phone}
+    where: dict[str, Any] = {"tenantId": caller.tenant_id, "to": phone}
     if query.cursor:
         where = {"$and": [where, _after(query.cursor)]}
     found = (

@@ -6,11 +6,18 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from ingress_api.accept.accepting import Issues, Item, accept_many, accept_one
-from ingress_api.auth import caller
+from ingress_api.accept.accepting import Issues, MessageToAccept, accept_many, accept_one
+from ingress_api.auth import authenticate
 from ingress_api.countries import COUNTRY_NOT_KNOWN_YET, countries, send_context
 from ingress_api.registry import API
-from ingress_api.requests import REPEAT, SEND_ERRORS, message_view, read_json, read_object, validate
+from ingress_api.requests import (
+    REPEATED_SEND_STATUS,
+    SEND_ERRORS,
+    message_view,
+    read_json,
+    read_object,
+    validate,
+)
 from ingress_api.schemas.message_reads import MessageView
 from ingress_api.schemas.messages import (
     Accepted,
@@ -61,7 +68,7 @@ log = structlog.get_logger(__name__)
     response=Accepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_text(request: web.Request) -> web.Response:
@@ -93,10 +100,12 @@ def content_of(kind: str, body: Any) -> dict[str, Any]:
 
 
 async def _send(request: web.Request, model: type[SendCommon], kind: str) -> web.Response:
-    who = await caller(request)
+    caller = await authenticate(request)
     data = await read_object(request)
-    body = validate(model, data, await send_context(request, who, data.get("instanceName")))
-    answer, status = await accept_one(request, who, Item(body, kind, content_of(kind, body)))
+    body = validate(model, data, await send_context(request, caller, data.get("instanceName")))
+    answer, status = await accept_one(
+        request, caller, MessageToAccept(body, kind, content_of(kind, body))
+    )
     return web.json_response(answer, status=status)
 
 
@@ -108,7 +117,7 @@ async def _send(request: web.Request, model: type[SendCommon], kind: str) -> web
     response=Accepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_image(request: web.Request) -> web.Response:
@@ -123,7 +132,7 @@ async def send_image(request: web.Request) -> web.Response:
     response=Accepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_document(request: web.Request) -> web.Response:
@@ -138,7 +147,7 @@ async def send_document(request: web.Request) -> web.Response:
     response=Accepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_audio(request: web.Request) -> web.Response:
@@ -153,7 +162,7 @@ async def send_audio(request: web.Request) -> web.Response:
     response=Accepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_video(request: web.Request) -> web.Response:
@@ -168,7 +177,7 @@ async def send_video(request: web.Request) -> web.Response:
     response=Accepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_location(request: web.Request) -> web.Response:
@@ -183,7 +192,7 @@ async def send_location(request: web.Request) -> web.Response:
     response=Accepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_buttons(request: web.Request) -> web.Response:
@@ -198,7 +207,7 @@ async def send_buttons(request: web.Request) -> web.Response:
     response=Accepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_list(request: web.Request) -> web.Response:
@@ -229,11 +238,11 @@ DIRECT: dict[str, type[SendCommon]] = {
 )
 async def send_bulk(request: web.Request) -> web.Response:
     """Every item is checked first; one bad item gets a 400 naming each bad index and field."""
-    who = await caller(request)
+    caller = await authenticate(request)
     body = await read_json(request, BulkSend)
-    items: list[tuple[int, Item]] = []
+    items: list[tuple[int, MessageToAccept]] = []
     issues: Issues = []
-    found = await countries(request, who, (raw.get("instanceName") for raw in body.messages))
+    found = await countries(request, caller, (raw.get("instanceName") for raw in body.messages))
     for index, raw in enumerate(body.messages):
         kind = raw.get("type", "text")
         model = DIRECT.get(kind) if isinstance(kind, str) else None
@@ -248,8 +257,8 @@ async def send_bulk(request: web.Request) -> web.Response:
         except ValidationError as e:
             issues += [(["messages", index, *err["loc"]], err["msg"]) for err in e.errors()]
             continue
-        items.append((index, Item(item, kind, content_of(kind, item))))
-    return web.json_response(await accept_many(request, who, items, issues), status=202)
+        items.append((index, MessageToAccept(item, kind, content_of(kind, item))))
+    return web.json_response(await accept_many(request, caller, items, issues), status=202)
 
 
 ROUTED: dict[str, tuple[type[RoutedCommon], type[SendCommon]]] = {
@@ -272,28 +281,28 @@ ROUTED: dict[str, tuple[type[RoutedCommon], type[SendCommon]]] = {
     response=RoutedAccepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_routed(request: web.Request) -> web.Response:
     """Pick the client's primary open instance, else the open one with the shortest queue, else
     (none open) the primary or the shortest queue, where the message waits for it to connect."""
-    who = await caller(request)
+    caller = await authenticate(request)
     data = await read_object(request)
     kind = data.get("type")
     if kind not in ROUTED:
         raise InvalidInput([(["type"], f"Must be one of: {', '.join(ROUTED)}")])
     routed_model, direct_model = ROUTED[kind]
     body = validate(routed_model, data, COUNTRY_NOT_KNOWN_YET)
-    if body.tenantId != who.tenant_id:
+    if body.tenantId != caller.tenant_id:
         raise Forbidden("tenantId must be your own tenant")
-    instance = await pick_instance(request.app[STORE], who.tenant_id, body.clientId)
+    instance = await pick_instance(request.app[STORE], caller.tenant_id, body.clientId)
     fields = body.model_dump(exclude={"tenantId", "clientId", "type"})
     # The number as written is read in the picked instance's country, else the tenant's.
     fields |= {"to": data["to"], "instanceName": instance}
-    direct = validate(direct_model, fields, await send_context(request, who, instance))
-    item = Item(direct, kind, content_of(kind, direct))
-    answer, status = await accept_one(request, who, item)
+    direct = validate(direct_model, fields, await send_context(request, caller, instance))
+    item = MessageToAccept(direct, kind, content_of(kind, direct))
+    answer, status = await accept_one(request, caller, item)
     return web.json_response(answer | {"instanceName": instance}, status=status)
 
 
@@ -327,9 +336,9 @@ async def pick_instance(store: Store, tenant_id: str, client_id: str) -> str:
 )
 async def get_message(request: web.Request) -> web.Response:
     """One of the caller's messages; another tenant's id reads as not found."""
-    who = await caller(request)
+    caller = await authenticate(request)
     message = await request.app[STORE].messages.find_one(
-        {"_id": request.match_info["id"], "tenantId": who.tenant_id}
+        {"_id": request.match_info["id"], "tenantId": caller.tenant_id}
     )
     if message is None:
         raise NotFound("Message not found")

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from ingress_api.auth import caller
+from ingress_api.auth import authenticate
 from ingress_api.registry import API
 from ingress_api.requests import clear_waiting, own_instance
 from ingress_api.schemas.monitoring import Flushed, Health, QueueCounts, Stats
@@ -41,7 +41,7 @@ def _queue(by_lane: dict[str, int]) -> dict[str, int]:
 )
 async def queue(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    instance = await own_instance(store, await caller(request), request.match_info["name"])
+    instance = await own_instance(store, await authenticate(request), request.match_info["name"])
     groups = await store.messages.aggregate(
         [
             {"$match": {"instanceName": instance["_id"], "status": {"$in": list(WAITING)}}},
@@ -62,7 +62,7 @@ async def queue(request: web.Request) -> web.Response:
 async def flush(request: web.Request) -> web.Response:
     """Waiting messages become `canceled` (a tried one is settled by provider-sender)."""
     store = request.app[STORE]
-    instance = await own_instance(store, await caller(request), request.match_info["name"])
+    instance = await own_instance(store, await authenticate(request), request.match_info["name"])
     flushed = await clear_waiting(request, instance["_id"])
     return web.json_response({"instanceName": instance["_id"], "flushed": flushed})
 
@@ -76,15 +76,17 @@ async def flush(request: web.Request) -> web.Response:
     scope="messages:read",
 )
 async def stats(request: web.Request) -> web.Response:
-    who = await caller(request)
+    caller = await authenticate(request)
     store = request.app[STORE]
     names = [
         i["_id"]
-        async for i in store.instances.find({"tenantId": who.tenant_id}, {"_id": 1}).sort("_id", 1)
+        async for i in store.instances.find({"tenantId": caller.tenant_id}, {"_id": 1}).sort(
+            "_id", 1
+        )
     ]
     groups = await store.messages.aggregate(
         [
-            {"$match": {"tenantId": who.tenant_id}},
+            {"$match": {"tenantId": caller.tenant_id}},
             {
                 "$group": {
                     "_id": {"i": "$instanceName", "s": "$status", "l": "$lane"},

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ingress_api.auth import caller
+from ingress_api.auth import authenticate
 from ingress_api.registry import API
 from ingress_api.requests import own_instance
 from ingress_api.schemas.pacing import LaneUsage
@@ -34,7 +34,7 @@ def days_connected(first_connected_at: datetime | None, pacing_tz: Any, now: flo
 )
 async def lanes(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    instance = await own_instance(store, await caller(request), request.match_info["name"])
+    instance = await own_instance(store, await authenticate(request), request.match_info["name"])
     pacing = pacing_for(instance)
     record = await store.lane_state.find_one({"_id": instance["_id"]}, {"usage": 1}) or {}
     usage = record.get("usage") or {}

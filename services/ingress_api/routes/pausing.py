@@ -7,7 +7,7 @@ provider-sender holds a message that was already on its way.
 
 from aiohttp import web
 
-from ingress_api.auth import caller
+from ingress_api.auth import authenticate
 from ingress_api.registry import API
 from ingress_api.requests import own_instance, pause_view, read_json
 from ingress_api.schemas.instances import PauseRequest, PauseState
@@ -37,21 +37,21 @@ async def _announce(request: web.Request, event: Event) -> None:
 async def pause(request: web.Request) -> web.Response:
     """Pause the number: nothing is sent from it, nothing is dropped; scheduled and expiring
     messages keep their times."""
-    who = await caller(request)
+    caller = await authenticate(request)
     body = await read_json(request, PauseRequest) if request.can_read_body else PauseRequest()
     store = request.app[STORE]
-    instance = await own_instance(store, who, request.match_info["name"])
+    instance = await own_instance(store, caller, request.match_info["name"])
     now = utcnow()
     reason = body.reason or TENANT_REASON
     paused = {"reason": reason, "since": now, "until": body.until, "by": "tenant"}
     await store.instances.update_one(
-        {"_id": instance["_id"], "tenantId": who.tenant_id}, {"$set": {"paused": paused}}
+        {"_id": instance["_id"], "tenantId": caller.tenant_id}, {"$set": {"paused": paused}}
     )
     await _announce(
         request,
         InstancePaused(
             occurredAt=now,
-            tenantId=who.tenant_id,
+            tenantId=caller.tenant_id,
             instanceName=instance["_id"],
             reason=reason,
             until=body.until,
@@ -73,17 +73,17 @@ async def pause(request: web.Request) -> web.Response:
 )
 async def resume(request: web.Request) -> web.Response:
     """Lift the tenant's pause and a provider's ban alike: the number sends again."""
-    who = await caller(request)
+    caller = await authenticate(request)
     store = request.app[STORE]
-    instance = await own_instance(store, who, request.match_info["name"])
+    instance = await own_instance(store, caller, request.match_info["name"])
     await store.instances.update_one(
-        {"_id": instance["_id"], "tenantId": who.tenant_id}, {"$set": {"paused": None}}
+        {"_id": instance["_id"], "tenantId": caller.tenant_id}, {"$set": {"paused": None}}
     )
     lifted = instance.get("paused")
     await _announce(
         request,
         InstanceResumed(
-            tenantId=who.tenant_id,
+            tenantId=caller.tenant_id,
             instanceName=instance["_id"],
             pausedUntil=lifted.get("until") if isinstance(lifted, dict) else None,
         ),

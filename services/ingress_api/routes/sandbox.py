@@ -5,7 +5,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ingress_api.auth import Caller, caller
+from ingress_api.auth import Caller, authenticate
 from ingress_api.countries import instance_context
 from ingress_api.registry import API
 from ingress_api.requests import own_instance, read_json
@@ -16,9 +16,9 @@ from lanegate.service import BROKER, STORE
 from lanegate.store import Document
 
 
-async def _sandbox_instance(request: web.Request, who: Caller | None = None) -> Document:
-    who = who or await caller(request)
-    instance = await own_instance(request.app[STORE], who, request.match_info["name"])
+async def _sandbox_instance(request: web.Request, caller: Caller | None = None) -> Document:
+    caller = caller or await authenticate(request)
+    instance = await own_instance(request.app[STORE], caller, request.match_info["name"])
     if instance["provider"] != "sandbox":
         raise InvalidInput([(["instanceName"], "Instance does not use the sandbox provider")])
     return instance
@@ -70,9 +70,9 @@ async def scan(request: web.Request) -> web.Response:
 )
 async def inbound(request: web.Request) -> web.Response:
     """Somebody writes to the sandbox number; a `message.received` webhook follows."""
-    who = await caller(request)
-    instance = await _sandbox_instance(request, who)
-    body = await read_json(request, SandboxInbound, instance_context(who, instance))
+    caller = await authenticate(request)
+    instance = await _sandbox_instance(request, caller)
+    body = await read_json(request, SandboxInbound, instance_context(caller, instance))
     payload = body.model_dump(by_alias=True)
     return await _command(request, instance, "sandbox.inbound", payload, accepted=True)
 

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from ingress_api.accept.lookups import LOOKUPS
-from ingress_api.auth import caller
+from ingress_api.auth import authenticate
 from ingress_api.countries import instance_context
 from ingress_api.registry import API
 from ingress_api.requests import own_instance, read_json
@@ -23,7 +23,9 @@ SESSION_ERRORS = (400, 401, 403, 404, 422, 502, 503, 504)
 
 
 async def _instance(request: web.Request) -> Document:
-    return await own_instance(request.app[STORE], await caller(request), request.match_info["name"])
+    return await own_instance(
+        request.app[STORE], await authenticate(request), request.match_info["name"]
+    )
 
 
 def _session(instance: Document, answer: dict[str, Any]) -> web.Response:
@@ -64,9 +66,9 @@ async def qr(request: web.Request) -> web.Response:
 )
 async def pairing_code(request: web.Request) -> web.Response:
     """An 8-character pairing code for the number in the body."""
-    who = await caller(request)
-    instance = await own_instance(request.app[STORE], who, request.match_info["name"])
-    body = await read_json(request, PairingCodeRequest, instance_context(who, instance))
+    caller = await authenticate(request)
+    instance = await own_instance(request.app[STORE], caller, request.match_info["name"])
+    body = await read_json(request, PairingCodeRequest, instance_context(caller, instance))
     answer = await ask(request, instance, "pairing_code", {"phoneNumber": body.phoneNumber})
     return web.json_response({"pairingCode": answer["pairingCode"]})
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from aiohttp import web
 
-from ingress_api.accept.accepting import Item, accept_one
-from ingress_api.auth import caller, require_own_instance
+from ingress_api.accept.accepting import MessageToAccept, accept_one
+from ingress_api.auth import authenticate, require_own_instance
 from ingress_api.countries import send_context
 from ingress_api.registry import API
 from ingress_api.requests import (
     NAME_ISSUE,
-    REPEAT,
+    REPEATED_SEND_STATUS,
     SEND_ERRORS,
     own_instance,
     read_json,
@@ -71,8 +71,8 @@ def _whatsapp_instance(instance: Document) -> dict[str, Any]:
     scope="instances:read",
 )
 async def whatsapp_instances(request: web.Request) -> web.Response:
-    who = await caller(request)
-    found = request.app[STORE].instances.find({"tenantId": who.tenant_id}).sort("_id", 1)
+    caller = await authenticate(request)
+    found = request.app[STORE].instances.find({"tenantId": caller.tenant_id}).sort("_id", 1)
     data = [_whatsapp_instance(i) for i in await found.to_list(None)]
     return web.json_response({"success": True, "data": data})
 
@@ -88,14 +88,14 @@ async def whatsapp_instances(request: web.Request) -> web.Response:
 )
 async def list_templates(request: web.Request) -> web.Response:
     """Templates Meta still lists; deleted ones only when asked for with `status=DELETED`."""
-    who = await caller(request)
+    caller = await authenticate(request)
     query = read_query(request, TemplateQuery)
-    where: dict[str, Any] = {"tenantId": who.tenant_id}
+    where: dict[str, Any] = {"tenantId": caller.tenant_id}
     if query.instance_id is not None:
         parts = parse_instance_name(query.instance_id)
         if parts is None:
             raise InvalidInput([(["instance_id"], NAME_ISSUE)])
-        require_own_instance(who, parts[0])
+        require_own_instance(caller, parts[0])
         where["instanceName"] = query.instance_id
     where["status"] = query.status if query.status is not None else {"$ne": "DELETED"}
     if query.language is not None:
@@ -149,9 +149,9 @@ def _after_template(cursor: str) -> tuple[str, str]:
 )
 async def get_template(request: web.Request) -> web.Response:
     """One of the caller's templates; another tenant's id reads as not found."""
-    who = await caller(request)
+    caller = await authenticate(request)
     template = await request.app[STORE].templates.find_one(
-        {"_id": request.match_info["id"], "tenantId": who.tenant_id}
+        {"_id": request.match_info["id"], "tenantId": caller.tenant_id}
     )
     if template is None:
         raise NotFound("Template not found")
@@ -169,9 +169,9 @@ async def get_template(request: web.Request) -> web.Response:
 )
 async def sync_templates(request: web.Request) -> web.Response:
     """Ask template-sync to sync; 422 without a WABA, 500 when Meta fails, 429 when throttled."""
-    who = await caller(request)
+    caller = await authenticate(request)
     body = await read_json(request, TemplateSyncRequest)
-    instance = await own_instance(request.app[STORE], who, body.instanceName)
+    instance = await own_instance(request.app[STORE], caller, body.instanceName)
     _require_waba(instance)
     answer = await ask_template_sync(request, instance)
     return web.json_response(
@@ -252,17 +252,17 @@ async def _template(store: Store, instance: Document, body: TemplateMessage) -> 
     response=Accepted,
     status=202,
     errors=SEND_ERRORS,
-    also=REPEAT,
+    other_ok_statuses=REPEATED_SEND_STATUS,
     scope="messages:write",
 )
 async def send_template(request: web.Request) -> web.Response:
     """Check the template and its variables, build Meta's components, then queue the message."""
-    who = await caller(request)
+    caller = await authenticate(request)
     data = await read_object(request)
-    context = await send_context(request, who, data.get("instanceName"))
+    context = await send_context(request, caller, data.get("instanceName"))
     body = validate(TemplateMessage, data, context)
     store = request.app[STORE]
-    instance = await own_instance(store, who, body.instanceName)
+    instance = await own_instance(store, caller, body.instanceName)
     _require_waba(instance)
     template = await _template(store, instance, body)
     try:
@@ -281,5 +281,5 @@ async def send_template(request: web.Request) -> web.Response:
         "components": components,
         "variables": body.variables,
     }
-    answer, status = await accept_one(request, who, Item(body, "template", content))
+    answer, status = await accept_one(request, caller, MessageToAccept(body, "template", content))
     return web.json_response(answer, status=status)

@@ -3,7 +3,7 @@
 import structlog
 from aiohttp import web
 
-from ingress_api.auth import Caller, caller
+from ingress_api.auth import Caller, authenticate
 from ingress_api.registry import API
 from ingress_api.schemas.messages import MessageChanged
 from lanegate import lifecycle
@@ -17,7 +17,7 @@ log = structlog.get_logger(__name__)
 
 
 async def _refuse(
-    store: Store, who: Caller, message_id: str, expected: tuple[Status, ...]
+    store: Store, caller: Caller, message_id: str, expected: tuple[Status, ...]
 ) -> NotFound | Conflict:
     """Why one of the caller's messages did not move out of `expected`: 404 if unknown, 409 if
     too late.
@@ -25,7 +25,7 @@ async def _refuse(
     A message provider-sender already tried may be on the phone: it no longer changes.
     """
     current = await store.messages.find_one(
-        {"_id": message_id, "tenantId": who.tenant_id}, {"status": 1, "attempts": 1}
+        {"_id": message_id, "tenantId": caller.tenant_id}, {"status": 1, "attempts": 1}
     )
     if current is None:
         return NotFound("Message not found")
@@ -62,13 +62,13 @@ async def _tell_scheduler(request: web.Request, message: Document, status: Statu
 )
 async def approve(request: web.Request) -> web.Response:
     """Move a `pending_approval` message to `pending` and hand it to the scheduler."""
-    who = await caller(request)
+    caller = await authenticate(request)
     store = request.app[STORE]
     message_id = request.match_info["id"]
-    match = {"_id": message_id, "tenantId": who.tenant_id}
+    match = {"_id": message_id, "tenantId": caller.tenant_id}
     message = await lifecycle.approve(store, match, utcnow())
     if message is None:
-        raise await _refuse(store, who, message_id, (Status.PENDING_APPROVAL,))
+        raise await _refuse(store, caller, message_id, (Status.PENDING_APPROVAL,))
     try:
         await request.app[BROKER].publish(accepted({**message, "status": Status.PENDING}))
     except Exception as e:
@@ -109,12 +109,12 @@ async def _retire(
     request: web.Request, allowed: tuple[Status, ...], status: Status
 ) -> web.Response:
     """Take a message that has not gone yet out of its line for good."""
-    who = await caller(request)
+    caller = await authenticate(request)
     store = request.app[STORE]
     message_id = request.match_info["id"]
-    match = {"_id": message_id, "tenantId": who.tenant_id}
+    match = {"_id": message_id, "tenantId": caller.tenant_id}
     message = await lifecycle.retire(store, match, status, utcnow(), allowed=allowed)
     if message is None:
-        raise await _refuse(store, who, message_id, allowed)
+        raise await _refuse(store, caller, message_id, allowed)
     await _tell_scheduler(request, message, status)
     return web.json_response({"id": message_id, "status": status})

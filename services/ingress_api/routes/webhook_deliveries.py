@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from ingress_api.auth import Caller, caller
+from ingress_api.auth import Caller, authenticate
 from ingress_api.registry import API
 from ingress_api.requests import own_instance, read_json, read_query
 from ingress_api.schemas.webhook_deliveries import (
@@ -76,10 +76,10 @@ def _after_cursor(cursor: str) -> dict[str, Any]:
     return {"$or": [{"createdAt": {"$lt": at}}, {"createdAt": at, "_id": {"$lt": last_id}}]}
 
 
-async def _query(request: web.Request, who: Caller, params: DeliveryQuery) -> dict[str, Any]:
-    query: dict[str, Any] = {"tenantId": who.tenant_id}
+async def _query(request: web.Request, caller: Caller, params: DeliveryQuery) -> dict[str, Any]:
+    query: dict[str, Any] = {"tenantId": caller.tenant_id}
     if params.instanceName is not None:
-        await own_instance(request.app[STORE], who, params.instanceName)
+        await own_instance(request.app[STORE], caller, params.instanceName)
         query["instanceName"] = params.instanceName
     if params.status is not None:
         query["status"] = params.status
@@ -105,9 +105,9 @@ async def _query(request: web.Request, who: Caller, params: DeliveryQuery) -> di
 )
 async def list_deliveries(request: web.Request) -> web.Response:
     """One page of the caller's deliveries; `nextCursor` fetches the next."""
-    who = await caller(request)
+    caller = await authenticate(request)
     params = read_query(request, DeliveryQuery)
-    query = await _query(request, who, params)
+    query = await _query(request, caller, params)
     cursor = (
         request.app[STORE]
         .webhook_deliveries.find(query, {"body": 0, "attempts": 0})
@@ -125,9 +125,9 @@ async def list_deliveries(request: web.Request) -> web.Response:
     )
 
 
-async def _own_delivery(request: web.Request, who: Caller) -> Document:
+async def _own_delivery(request: web.Request, caller: Caller) -> Document:
     record = await request.app[STORE].webhook_deliveries.find_one(
-        {"_id": request.match_info["id"], "tenantId": who.tenant_id}
+        {"_id": request.match_info["id"], "tenantId": caller.tenant_id}
     )
     if record is None:
         raise NotFound("Delivery not found")
@@ -144,11 +144,11 @@ async def _own_delivery(request: web.Request, who: Caller) -> Document:
 )
 async def get_delivery(request: web.Request) -> web.Response:
     """One of the caller's deliveries; another tenant's id reads as not found."""
-    who = await caller(request)
-    return web.json_response(detail(await _own_delivery(request, who)))
+    caller = await authenticate(request)
+    return web.json_response(detail(await _own_delivery(request, caller)))
 
 
-async def _reset(request: web.Request, who: Caller, ids: list[str], instance_name: str) -> int:
+async def _reset(request: web.Request, caller: Caller, ids: list[str], instance_name: str) -> int:
     """Make deliveries due now with a fresh retry schedule, then tell the dispatcher."""
     if not ids:
         return 0
@@ -156,7 +156,7 @@ async def _reset(request: web.Request, who: Caller, ids: list[str], instance_nam
     result = await request.app[STORE].webhook_deliveries.update_many(
         {
             "_id": {"$in": ids},
-            "tenantId": who.tenant_id,
+            "tenantId": caller.tenant_id,
             "status": {"$in": REPLAYABLE},
             "claim": None,
         },
@@ -172,7 +172,7 @@ async def _reset(request: web.Request, who: Caller, ids: list[str], instance_nam
     )
     try:
         await request.app[BROKER].publish(
-            WebhookReplay(tenantId=who.tenant_id, instanceName=instance_name, deliveryIds=ids)
+            WebhookReplay(tenantId=caller.tenant_id, instanceName=instance_name, deliveryIds=ids)
         )
     except Exception as e:
         # The reset records are due in the store: the dispatcher's poller gets them anyway.
@@ -180,8 +180,8 @@ async def _reset(request: web.Request, who: Caller, ids: list[str], instance_nam
     return int(result.modified_count)
 
 
-async def _require_enabled(request: web.Request, who: Caller, instance_name: str) -> None:
-    instance = await own_instance(request.app[STORE], who, instance_name)
+async def _require_enabled(request: web.Request, caller: Caller, instance_name: str) -> None:
+    instance = await own_instance(request.app[STORE], caller, instance_name)
     if instance.get("webhookEnabled") is False:
         raise Conflict(
             "The instance webhook is disabled; re-enable it with PATCH /instance/{name} "
@@ -200,12 +200,12 @@ async def _require_enabled(request: web.Request, who: Caller, instance_name: str
 )
 async def replay_one(request: web.Request) -> web.Response:
     """Reset one delivery so the dispatcher attempts it now with a fresh retry schedule."""
-    who = await caller(request)
-    record = await _own_delivery(request, who)
-    await _require_enabled(request, who, record["instanceName"])
+    caller = await authenticate(request)
+    record = await _own_delivery(request, caller)
+    await _require_enabled(request, caller, record["instanceName"])
     if record["status"] not in REPLAYABLE or record.get("claim") is not None:
         raise Conflict("Delivery is being attempted right now")
-    replayed = await _reset(request, who, [record["_id"]], record["instanceName"])
+    replayed = await _reset(request, caller, [record["_id"]], record["instanceName"])
     if not replayed:
         raise Conflict("Delivery is being attempted right now")
     return web.json_response({"replayed": 1, "deliveryIds": [record["_id"]]}, status=202)
@@ -223,14 +223,14 @@ async def replay_one(request: web.Request) -> web.Response:
 )
 async def replay_many(request: web.Request) -> web.Response:
     """Reset up to 1,000 dead deliveries of one instance; call again while `replayed` is 1,000."""
-    who = await caller(request)
+    caller = await authenticate(request)
     body = await read_json(request, BulkReplay)
-    await _require_enabled(request, who, body.instanceName)
+    await _require_enabled(request, caller, body.instanceName)
     cursor = (
         request.app[STORE]
         .webhook_deliveries.find(
             {
-                "tenantId": who.tenant_id,
+                "tenantId": caller.tenant_id,
                 "instanceName": body.instanceName,
                 "status": body.status,
                 "createdAt": {"$gte": body.since},
@@ -241,5 +241,5 @@ async def replay_many(request: web.Request) -> web.Response:
         .limit(BULK_REPLAY_LIMIT)
     )
     ids = [record["_id"] async for record in cursor]
-    replayed = await _reset(request, who, ids, body.instanceName)
+    replayed = await _reset(request, caller, ids, body.instanceName)
     return web.json_response({"replayed": replayed, "deliveryIds": ids}, status=202)

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from ingress_api.accept.ttl_cache import Recent
+from ingress_api.accept.ttl_cache import TtlCache
 
 
 class Reads:
@@ -29,7 +29,7 @@ async def _turns() -> None:
 
 
 async def test_callers_that_miss_together_share_one_read_and_keep_its_answer() -> None:
-    recent: Recent[str, int] = Recent(ttl=60)
+    recent: TtlCache[str, int] = TtlCache(ttl=60)
     read = Reads(7)
     callers = [asyncio.create_task(recent.read_through("k", read)) for _ in range(5)]
     await asyncio.sleep(0)
@@ -40,7 +40,7 @@ async def test_callers_that_miss_together_share_one_read_and_keep_its_answer() -
 
 
 async def test_nothing_found_is_not_kept() -> None:
-    recent: Recent[str, int] = Recent(ttl=60)
+    recent: TtlCache[str, int] = TtlCache(ttl=60)
     read = Reads(None)
     read.go.set()
     assert await recent.read_through("k", read) is None
@@ -49,7 +49,7 @@ async def test_nothing_found_is_not_kept() -> None:
 
 
 async def test_a_read_under_way_when_forgotten_is_not_kept() -> None:
-    recent: Recent[str, int] = Recent(ttl=60)
+    recent: TtlCache[str, int] = TtlCache(ttl=60)
     stale = Reads(1)
     caller = asyncio.create_task(recent.read_through("k", stale))
     await asyncio.sleep(0)
@@ -62,7 +62,7 @@ async def test_a_read_under_way_when_forgotten_is_not_kept() -> None:
 
 
 async def test_a_caller_gone_does_not_cancel_the_others_read() -> None:
-    recent: Recent[str, int] = Recent(ttl=60)
+    recent: TtlCache[str, int] = TtlCache(ttl=60)
     read = Reads(3)
     gone = asyncio.create_task(recent.read_through("k", read))
     staying = asyncio.create_task(recent.read_through("k", read))
@@ -75,18 +75,18 @@ async def test_a_caller_gone_does_not_cancel_the_others_read() -> None:
 
 
 async def test_values_lapse_after_the_ttl_and_a_ttl_of_0_keeps_nothing() -> None:
-    lapsing: Recent[str, int] = Recent(ttl=0.05)
+    lapsing: TtlCache[str, int] = TtlCache(ttl=0.05)
     lapsing.put("k", 1)
     assert 1 == lapsing.get("k")
     await asyncio.sleep(0.1)
     assert lapsing.get("k") is None
-    unkept: Recent[str, int] = Recent(ttl=0)
+    unkept: TtlCache[str, int] = TtlCache(ttl=0)
     unkept.put("k", 1)
     assert unkept.get("k") is None
 
 
 async def test_a_value_past_half_its_ttl_is_given_at_once_and_read_again_meanwhile() -> None:
-    recent: Recent[str, int] = Recent(ttl=2)
+    recent: TtlCache[str, int] = TtlCache(ttl=2)
     recent.put("k", 1)
     early = Reads(2)
     assert 1 == await recent.read_through("k", early)
@@ -104,7 +104,7 @@ async def test_a_value_past_half_its_ttl_is_given_at_once_and_read_again_meanwhi
 
 
 async def test_a_value_read_again_and_found_gone_is_dropped() -> None:
-    recent: Recent[str, int] = Recent(ttl=2)
+    recent: TtlCache[str, int] = TtlCache(ttl=2)
     recent.put("k", 1)
     await asyncio.sleep(1.1)
     gone = Reads(None)
@@ -115,7 +115,7 @@ async def test_a_value_read_again_and_found_gone_is_dropped() -> None:
 
 
 def test_the_oldest_read_goes_first_beyond_most() -> None:
-    recent: Recent[str, int] = Recent(ttl=60, most=2)
+    recent: TtlCache[str, int] = TtlCache(ttl=60, max_entries=2)
     for n, key in enumerate("abc"):
         recent.put(key, n)
     assert (None, 1, 2) == (recent.get("a"), recent.get("b"), recent.get("c"))
