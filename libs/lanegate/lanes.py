@@ -1,4 +1,4 @@
-"""Anti-ban lanes: their order and default pacing (seed 004), and an instance's whole pacing."""
+"""Anti-ban lanes: their order and default pacing, and an instance's whole pacing."""
 
 import random
 from dataclasses import dataclass

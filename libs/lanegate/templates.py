@@ -1,10 +1,4 @@
-"""WhatsApp message templates: stored form, API view, variables, and the components of a send.
-
-A template's variables come from its BODY text: positional (`{{1}}`,
-`{{2}}`, ...) or named (`{{first_name}}`). A send is checked against the
-stored template before it is queued, and its parameters are built into
-Meta's `components` then, so provider-sender only passes them on.
-"""
+"""WhatsApp message templates: stored form, API view, variables, and the components of a send."""
 
 import re
 import uuid
@@ -40,6 +34,10 @@ def _component(components: Sequence[Mapping[str, Any]], kind: str) -> Mapping[st
     return next((c for c in components if str(c.get("type", "")).upper() == kind), None)
 
 
+# A template's variables come from its BODY text: positional (`{{1}}`, `{{2}}`, ...) or named
+# (`{{first_name}}`). A send is checked against the stored template before it is queued, and
+# its parameters are built into Meta's `components` then, so provider-sender only passes them
+# on.
 def variables_of(components: Sequence[Mapping[str, Any]]) -> list[str]:
     """The BODY's variables: `["1", "2"]` in number order, or names in order of appearance."""
     body = _component(components, "BODY")
@@ -85,7 +83,7 @@ def stored(meta: Mapping[str, Any], instance: Document, synced_at: datetime) -> 
 
 
 def view(template: Document) -> dict[str, Any]:
-    """A stored template as the API shows it (seed 000's field names)."""
+    """A stored template as the API shows it (in the template API's field names)."""
     return {
         "id": template["_id"],
         "meta_template_id": template["metaId"],

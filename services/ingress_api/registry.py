@@ -1,8 +1,5 @@
-"""The API's endpoints as data: the router and `/openapi.json` are both built from this list.
-
-A handler module declares each endpoint with `@API.get(...)`/`@API.post(...)`,
-naming its request body model, its answer model and the errors it can give.
-"""
+"""The API's endpoints as data, declared by the route modules with `@API.get(...)` and the like:
+the router and `/openapi.json` are both built from this list."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass

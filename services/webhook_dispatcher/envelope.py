@@ -1,4 +1,4 @@
-"""Gateway events as the tenant sees them: the seed-004 envelope and data shapes."""
+"""Gateway events as the tenant sees them: the documented envelope and data shapes."""
 
 from typing import Any
 

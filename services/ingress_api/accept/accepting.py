@@ -1,12 +1,5 @@
-"""Accepting messages: checks, the stored document, idempotency by `externalId`, publishing.
-
-One message and a bulk request go through the same steps; a bulk request
-checks every item first (nothing is queued if one fails), writes all new
-messages in one `insert_many` and publishes their events in one confirmed
-batch. A message is stored before its `message.accepted` is published; when
-the store or the broker fails halfway, the client hears 503 and what may be
-stored is settled in the background (`settling`), so the answer stays true.
-"""
+"""Accepting one message or a bulk request: checks, the stored document, idempotency by
+`externalId`, then publishing (stored first; what a send that failed halfway left is settled)."""
 
 import hashlib
 import json
@@ -168,7 +161,7 @@ def document(caller: Caller, item: MessageToAccept, instance: Document) -> Docum
 
 def answer(message: Document, instance: Document, *, reference: bool = False) -> dict[str, Any]:
     """The accept answer for a stored message (the same for a repeated `externalId`): the
-    seed's shape, with `externalId` when it has one (always in bulk answers), and the state
+    API's shape, with `externalId` when it has one (always in bulk answers), and the state
     of its instance, so a message that waits for the instance to open says why."""
     shown = {
         "id": message["_id"],

@@ -1,22 +1,5 @@
-"""Counts per key and fixed window against a limit, reserved from the store in blocks.
-
-Each process reserves a key's counts in blocks: one unconditional `$inc` (an upsert
-on the window's first reservation) on the window's counter takes several at once,
-and the process hands them out from its block without another round trip, all of a
-take or none. A block takes at least what the take in hand lacks, otherwise at most
-`BLOCK_MAX` and 1/`BLOCK_SHARE` of what is left under the limit as the counter last
-read, so it shrinks to one as the window fills; of what it took, a process keeps
-only the part that fits under the limit given the counter it gets back, so the
-replicas together never hand out more than the limit. A take the limit cannot hold
-as last read is refused without a round trip, the counter read again at most every
-`REREAD_SECONDS` (replicas give counts back). Once a key's block holds less than
-half of the next one, that one is reserved in the background while the rest is handed
-out, so a busy key's takes do not wait on the store. What a replica reserved and did
-not hand out makes the others stop a little early, and the stored count can run ahead
-of what was handed out by up to one and a half blocks per replica: a process gives
-back to the store what it holds beyond a block when a take is refused or counts come
-back, and everything it holds when it stops.
-"""
+"""Counts per key and fixed window against a limit, reserved from the store in blocks, so most
+takes cost no round trip and the replicas together never hand out more than the limit."""
 
 import asyncio
 import time
@@ -68,6 +51,18 @@ class Taken:
     block: Block  # where the counts came from, to give them back
 
 
+# One unconditional `$inc` (an upsert on the window's first reservation) takes a block of
+# counts, handed out all of a take or none. A block takes at least what the take in hand
+# lacks, otherwise at most BLOCK_MAX and 1/BLOCK_SHARE of what is left under the limit as the
+# counter last read, so it shrinks to one as the window fills; of what it took, a process
+# keeps only the part that fits under the limit given the counter it gets back. A take the
+# limit cannot hold as last read is refused without a round trip, the counter read again at
+# most every REREAD_SECONDS (replicas give counts back). Once a block holds less than half of
+# the next one, that one is reserved in the background, so a busy key's takes do not wait on
+# the store. What a replica reserved and did not hand out makes the others stop a little
+# early, and the stored count can run ahead of what was handed out by up to one and a half
+# blocks per replica: a process gives back what it holds beyond a block when a take is
+# refused or counts come back, and everything it holds when it stops.
 class BlockCounter:
     """Counts per key and window of `seconds` (aligned to the epoch) against a limit, from
     blocks reserved on the counters of one store collection."""

@@ -1,12 +1,5 @@
-"""Single inserts made at once share one `insert_many`: a round trip for many sends.
-
-The first insert into an idle collection is written at once. Inserts made while
-a write is under way queue, and the first of them writes them all together
-when it ends (up to `most`), so nothing waits on a timer and a busy process
-makes one round trip per batch instead of one per send. Each caller hears its
-own document's outcome: a duplicate key only for the document that has it, a
-lost connection (which may have written any of them) for the whole batch.
-"""
+"""Single inserts made at once share one `insert_many`: one round trip for many sends, and
+nothing waits on a timer (inserts that arrive during a write go together in the next one)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -49,12 +42,14 @@ def _error(details: dict[str, Any]) -> Exception:
     return WriteError(message, error_code, details)
 
 
+# Each caller hears its own document's outcome: a duplicate key only for the document that
+# has it, a lost connection (which may have written any of them) for the whole batch.
 class GroupedInserts:
     """Inserts into one collection, grouped while a write is under way."""
 
-    def __init__(self, collection: AsyncCollection[Document], most: int = 200) -> None:
+    def __init__(self, collection: AsyncCollection[Document], max_batch: int = 200) -> None:
         self._collection = collection
-        self._most = most
+        self._max_batch = max_batch
         self._queued: list[_Queued] = []
         self._writing = False
         self._writes: set[asyncio.Task[None]] = set()
@@ -70,7 +65,7 @@ class GroupedInserts:
         # caller going away does not cut the write off for the others.
         self._writing = True
         live = [q for q in self._queued if not q.done.cancelled()]  # this caller's comes first
-        batch, self._queued = live[: self._most], live[self._most :]
+        batch, self._queued = live[: self._max_batch], live[self._max_batch :]
         outcome = batch[0].done = asyncio.get_running_loop().create_future()
         writing = asyncio.ensure_future(self._settle(batch))
         self._writes.add(writing)

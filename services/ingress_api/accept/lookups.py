@@ -1,16 +1,5 @@
-"""The instances and inactive contacts a send names, read at most once per few seconds.
-
-A send needs to know that its instance exists (and its provider, which never
-changes, and its connection state, which its answer shows and which may lag
-as long as the rest) and whether its recipient is an inactive contact. Each process keeps
-what it read for `LANEGATE_ACCEPT_CACHE_SECONDS`, so a steady stream of sends
-costs no read and, the values being read again ahead of their lapse, never waits
-on one. A change made through this process (a deleted instance, a contact
-deactivated, deleted or saved) is seen at once; one made through another replica
-within that many seconds. A message accepted for an instance deleted meanwhile
-is canceled by the scheduler, as the delete cancels the instance's waiting ones.
-Unknown instances are never kept: one created a moment ago is found at once.
-"""
+"""The instances and inactive contacts a send names, kept for `LANEGATE_ACCEPT_CACHE_SECONDS`
+and read again ahead of their lapse, so a steady stream of sends costs no read."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +25,13 @@ class _Inactive:
     numbers: frozenset[str] | None
 
 
+# A send needs its instance (that it exists, its provider, which never changes, and its
+# connection state, which its answer shows and which may lag as long as the rest) and whether
+# its recipient is an inactive contact. A change made through this process (a deleted
+# instance, a contact deactivated, deleted or saved) is seen at once; one made through another
+# replica within the cache's seconds. A message accepted for an instance deleted meanwhile is
+# canceled by the scheduler, as the delete cancels the instance's waiting ones. Unknown
+# instances are never kept: one created a moment ago is found at once.
 class Lookups:
     """The reads that decide whether a send may be queued, kept for `ttl` seconds."""
 

@@ -1,13 +1,5 @@
-"""Per-tenant quotas: instances, and messages per UTC day, counted in the store.
-
-The day's count is one `tenant_usage` document per tenant and day, from which
-each process takes the tenant's messages in blocks (see `ingress_api.accept.counter_blocks`), as
-the rate limit does: most sends cost no round trip, every ingress replica agrees,
-and a bulk send takes all its messages or none. What a replica reserved and did
-not use (messages given back stay with it) makes the others stop a little early,
-and the stored count can be ahead of the messages accepted by up to one and a half
-blocks per replica.
-"""
+"""Per-tenant quotas: instances, and messages per UTC day counted in the store's `tenant_usage`
+and taken in blocks (`counter_blocks`), so every ingress replica agrees."""
 
 import time
 from dataclasses import dataclass
@@ -66,6 +58,10 @@ class Reservation:
         await self.counter.give_back(store, self.tenant_id, self.block, given)
 
 
+# Most sends cost no round trip, and a bulk send takes all its messages or none. What a
+# replica reserved and did not use (messages given back stay with it) makes the others stop a
+# little early, and the stored count can be ahead of the messages accepted by up to one and a
+# half blocks per replica.
 class MessageCounter(BlockCounter):
     """Counts each tenant's messages per UTC day from blocks reserved in the store."""
 

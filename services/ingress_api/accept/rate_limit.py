@@ -1,10 +1,5 @@
-"""Requests per minute per API key, counted in the store so every ingress replica agrees.
-
-Each process takes a key's requests from the window's counter in blocks (see
-`ingress_api.accept.counter_blocks`) and admits requests from its block without a round trip; the
-replicas together never admit more than the limit, and what a replica reserved but
-did not use makes the others stop a little early.
-"""
+"""Requests per minute per API key, taken from a counter in the store in blocks
+(`counter_blocks`), so every ingress replica agrees without a round trip per request."""
 
 import time
 from dataclasses import dataclass

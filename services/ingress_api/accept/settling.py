@@ -1,14 +1,5 @@
-"""Announcing stored messages to the scheduler, and settling what a send answered 503 left.
-
-Every accepted message is announced with its `message.accepted`. A send can
-fail halfway: an insert whose answer was lost (the store restarted under it)
-may have landed, and a failed publish leaves rows nobody will plan. Its client
-is told to retry, and what it left is settled in the background, for a while,
-as soon as the store and the broker let: a message with an `externalId` is
-announced (the client's repeat with that key is answered 200 with it, so it is
-queued once either way), any other is deleted (the client's new send is the
-only one).
-"""
+"""Announcing stored messages to the scheduler, and settling what a send answered 503 left:
+a message with an `externalId` is announced (a repeat finds it), any other is deleted."""
 
 import asyncio
 import time
@@ -41,6 +32,11 @@ async def announce(broker: Broker, messages: list[Document]) -> None:
         await broker.publish_many([accepted(m, at=m["createdAt"]) for m in waiting])
 
 
+# A send can fail halfway: an insert whose answer was lost (the store restarted under it) may
+# have landed, and a failed publish leaves rows nobody will plan. Its client is told to retry;
+# a keyed message is announced because the client's repeat with that key is answered 200 with
+# it (so it is queued once either way), any other is deleted because the client's new send is
+# the only one.
 async def settle(
     messages: list[Document],
     store: Store,

@@ -126,7 +126,7 @@ async def stats(request: web.Request) -> web.Response:
     auth="none",
 )
 async def health(request: web.Request) -> web.Response:
-    """The seed's unauthenticated health summary, from counts refreshed in the background, so
+    """The unauthenticated health summary, from counts refreshed in the background, so
     a flood of health checks costs the store nothing."""
     counts: dict[str, int] = request.app[HEALTH_COUNTS]
     uptime = int(time.monotonic() - request.app[STARTED])

@@ -1,9 +1,5 @@
 """Pausing and resuming a number: its messages wait (nothing is dropped) until it is resumed.
-
-The pause is stored on the instance, then announced: the lane-scheduler holds
-the instance's line (the one place that decides when messages go), and
-provider-sender holds a message that was already on its way.
-"""
+The pause is stored on the instance, then announced to lane-scheduler and provider-sender."""
 
 from aiohttp import web
 

@@ -1,11 +1,5 @@
-"""Provider callbacks in: signatures checked on the raw body, then handed to provider-sender.
-
-A verified body is checked against its provider's shape with the parser
-provider-sender applies (400 when a field has the wrong type), then published
-as `provider.callback`, sealed so provider-sender knows ingress-api sent it.
-An unknown instance and a bad signature get the same 401 and publish nothing,
-so the routes never tell which instance names exist.
-"""
+"""Provider callbacks in: the signature checked on the raw body, the shape checked with
+provider-sender's parser, then published sealed as `provider.callback`."""
 
 import hmac
 from collections.abc import Callable

@@ -1,9 +1,5 @@
-"""Linking a number: QR code, pairing code, connect, live session state and logout.
-
-ingress-api never calls a provider: each endpoint asks provider-sender over
-the broker (`provider.rpc`) and waits for its answer, 504 when none comes in
-time, 502 when the provider answers with an error.
-"""
+"""Linking a number: QR code, pairing code, connect, live session state and logout, each asked
+of provider-sender over the broker (504 when it does not answer in time, 502 on its error)."""
 
 from typing import Any
 

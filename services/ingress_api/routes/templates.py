@@ -1,10 +1,5 @@
-"""Templates: listing and reading synced templates, syncing on demand, and template sends.
-
-ingress-api never calls Meta: a sync is asked of template-sync over the
-broker. A template send is checked against the stored template (APPROVED,
-variables, header, buttons) before anything is queued, and Meta's
-`components` are built then; template messages need no open 24-hour window.
-"""
+"""Templates: reading synced ones, syncing on demand (asked of template-sync), and template
+sends, checked against the stored template before anything is queued."""
 
 import base64
 import json
