@@ -1,8 +1,5 @@
 """Attachments: files kept in GridFS or fetched from a URL, their sniffed type, size caps.
-
-A file is never held whole: it is read in chunks from GridFS (a few chunks per
-store round trip) or from the URL's answer, and handed on chunk by chunk.
-"""
+A file is never held whole: it is read and handed on chunk by chunk."""
 
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator

@@ -1,11 +1,4 @@
-"""RabbitMQ: topology as data, confirmed publishing, and the one consumer runner.
-
-Every service declares the whole topology at start (idempotent), so an event
-published before its consumer ever ran still has a durable queue to wait in.
-A handler returns to ack, raises `Retry` to come back later through a TTL
-retry queue, or raises `Reject` to go to the queue's dead-letter queue with
-the reason; it never acks itself.
-"""
+"""RabbitMQ: topology as data, confirmed publishing, and the one consumer runner."""
 
 import asyncio
 import contextlib
@@ -45,6 +38,8 @@ class QueueSpec:
     bindings: tuple[str, ...]
 
 
+# Every service declares the whole topology at start (idempotent), so an event published
+# before its consumer ever ran still has a durable queue to wait in.
 TOPOLOGY = (
     QueueSpec(
         "lane-scheduler",
@@ -87,6 +82,8 @@ TOPOLOGY = (
 )
 
 
+# A handler returns to ack, raises `Retry` to come back later through a TTL retry queue, or
+# raises `Reject` to go to the queue's dead-letter queue with the reason; it never acks itself.
 class Retry(Exception):
     """Raised by a handler when the event should be handled again after `after` seconds.
 

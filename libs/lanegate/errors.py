@@ -1,4 +1,4 @@
-"""The errors a client can cause, each mapped to one HTTP answer in the seed-004 shape."""
+"""The errors a client can cause, each mapped to one HTTP answer in the API's error shape."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -47,7 +47,7 @@ class InvalidInput(ApiError):
 
     @classmethod
     def from_pydantic(cls, error: ValidationError) -> "InvalidInput":
-        """Turn pydantic's errors into the seed's `issues` list."""
+        """Turn pydantic's errors into the error body's `issues` list."""
         return cls([(e["loc"], _message(e)) for e in error.errors()])
 
     def body(self) -> dict[str, Any]:
@@ -108,7 +108,7 @@ class WhatsAppNotConfigured(Unprocessable):
 
 
 class WhatsAppApiError(ApiError):
-    """Raised when Meta failed a template request; seed 001 answers it as a 500 on purpose."""
+    """Raised when Meta failed a template request; answered as a 500 on purpose."""
 
     status = 500
     code = "WHATSAPP_API_ERROR"

@@ -1,8 +1,5 @@
 """Events on the broker: one pydantic model each, shared by producer and consumer.
-
-The routing key of an event is its `kind`; the consumer runner parses a body
-into the union of the kinds its queue is bound to.
-"""
+An event's routing key is its `kind`; a consumer parses a body into its queue's kinds."""
 
 import json
 import uuid

@@ -1,7 +1,5 @@
-"""A message's statuses, the sets they fall into, and the named transitions between them.
-
-The transitions below are the only code that writes a message's status.
-"""
+"""A message's statuses, the sets they fall into, and the named transitions between them:
+the transitions below are the only code that writes a message's status."""
 
 from collections.abc import Callable
 from datetime import datetime

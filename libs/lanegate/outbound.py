@@ -1,11 +1,6 @@
 """The one HTTP client for addresses a tenant gave: provider base URLs, attachment URLs, webhooks.
-
-Every address it connects to is checked where the connection is made (the
-resolver for names, the socket factory for every address tried, literal or
-resolved), so neither an IP literal nor DNS rebinding gets past it. It never
-follows a redirect, every call has a timeout, and an answer body is read up to
-a cap, beyond which the connection is dropped.
-"""
+Every address is checked where the connection is made, redirects are never followed, every
+call has a timeout and an answer is read up to a cap."""
 
 import ipaddress
 import socket
@@ -104,6 +99,8 @@ def _check_address(host: str, address: str) -> None:
         raise TargetRefused(f"{named} a {reason} address, not a public one")
 
 
+# Checked in the resolver for names and in the socket factory for every address tried,
+# literal or resolved, so neither an IP literal nor DNS rebinding gets past.
 class GuardedResolver(ThreadedResolver):
     """Resolves like the default resolver, then refuses a name with any non-public address."""
 

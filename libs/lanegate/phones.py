@@ -1,14 +1,4 @@
-"""Phone numbers as people write them, read into E.164 digits without `+` (`5511999998888`).
-
-A number with `+` is international. Plain digits (`5491112345678`, the API's
-own form) are read as international too, unless that number cannot be valid
-and the default country reads it as a valid national number. A formatted
-number without `+` (`(011) 99999-8888`) is read in the default country, or
-with a leading `00` as international. Of the readings, the first valid one
-wins, else the first international one that is at least possible (the right
-length for its country, as test numbers such as 15551234567 are); none means
-the number cannot exist.
-"""
+"""Phone numbers as people write them, read into E.164 digits without `+` (`5511999998888`)."""
 
 import re
 from functools import lru_cache
@@ -60,6 +50,13 @@ def _parsed(text: str, country: str | None) -> PhoneNumber | None:
         return None
 
 
+# A number with `+` is international. Plain digits (`5491112345678`, the API's own form) are
+# read as international too, unless that number cannot be valid and the default country reads
+# it as a valid national number. A formatted number without `+` (`(011) 99999-8888`) is read in
+# the default country, or with a leading `00` as international. Of the readings, the first
+# valid one wins, else the first international one that is at least possible (the right
+# length for its country, as test numbers such as 15551234567 are); none means the number
+# cannot exist.
 def _readings(written: str, digits: str, country: str | None) -> list[tuple[PhoneNumber, bool]]:
     """The ways a number could be meant, most likely first, each with whether a possible
     number will do: a national reading must be valid, as any short digits are possible in

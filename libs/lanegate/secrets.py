@@ -1,15 +1,4 @@
-"""Secrets at rest: webhook secrets and provider tokens sealed with `LANEGATE_SECRET_KEY`.
-
-A sealed value is `enc:v1:` and a Fernet token (AES-128-CBC with HMAC-SHA256).
-`LANEGATE_SECRET_KEY` holds one or more comma-separated Fernet keys: the first
-seals, every one opens, so a key is rotated by putting the new one first.
-A value without the prefix is plaintext written before sealing existed (or
-while no key was set); it opens as itself until ingress-api seals it at start.
-A tenant's secret is never trusted to be sealed: with a key it is sealed
-whatever it looks like, and without one a value that looks sealed is stored
-behind `plain:v1:`, so a look-alike can neither pass for another secret nor
-stop a service that later fails to open it.
-"""
+"""Secrets at rest: webhook secrets and provider tokens sealed with `LANEGATE_SECRET_KEY`."""
 
 import hashlib
 import hmac
@@ -27,6 +16,14 @@ MIN_ADMIN_KEY_LENGTH = 32
 SECRET_FIELDS = frozenset({"accessToken", "appSecret", "verifyToken", "apiKey", "hmacKey"})
 
 
+# A sealed value is `enc:v1:` and a Fernet token (AES-128-CBC with HMAC-SHA256).
+# `LANEGATE_SECRET_KEY` holds one or more comma-separated Fernet keys: the first seals, every
+# one opens, so a key is rotated by putting the new one first. A value without the prefix is
+# plaintext written before sealing existed (or while no key was set); it opens as itself until
+# ingress-api seals it at start. A tenant's secret is never trusted to be sealed: with a key it
+# is sealed whatever it looks like, and without one a value that looks sealed is stored behind
+# `plain:v1:`, so a look-alike can neither pass for another secret nor stop a service that
+# later fails to open it.
 class SecretKeyError(Exception):
     """Raised when `LANEGATE_SECRET_KEY` is malformed, missing or wrong for a sealed secret,
     or `LANEGATE_ADMIN_KEY` is too short."""

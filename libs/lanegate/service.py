@@ -1,10 +1,4 @@
-"""The shell every service runs in: resources, health, metrics, errors, consumers, shutdown.
-
-A service's `main.py` builds its app with `base_app`, adds its routes and
-consumers, and hands it to `run`. Resources open in order at startup and
-close in reverse at cleanup; SIGTERM stops consumers first, lets in-flight
-work finish, then closes connections.
-"""
+"""The shell every service runs in: resources, health, metrics, errors, consumers, shutdown."""
 
 import asyncio
 import gc
@@ -108,6 +102,9 @@ async def check_secret_key(store: Store, keyring: Keyring) -> None:
         log.warning("LANEGATE_SECRET_KEY is not set: new secrets are stored unencrypted")
 
 
+# A service's `main.py` builds its app with `base_app`, adds its routes and consumers, and
+# hands it to `run`. Resources open in order at startup and close in reverse at cleanup;
+# SIGTERM stops consumers first, lets in-flight work finish, then closes connections.
 def base_app(settings: Settings, service: str) -> web.Application:
     """An app with health, metrics, the error boundary, and the store and broker opened."""
     app = web.Application(

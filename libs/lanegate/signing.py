@@ -1,12 +1,5 @@
-"""Webhook signatures: the seed's hex HMAC header and the Standard Webhooks trio.
-
-`x-gateway-signature` is keyed by the secret exactly as the tenant wrote it,
-whatever its form. `webhook-signature` is keyed the way Standard Webhooks
-libraries read a secret: a `whsec_<base64>` secret by its decoded bytes, a
-plain one by its UTF-8 bytes (those libraries take it as raw bytes).
-
-The module also holds the seal ingress-api puts on the provider callbacks it publishes.
-"""
+"""Webhook signatures (the `x-gateway-signature` hex HMAC and the Standard Webhooks trio), and
+the seal ingress-api puts on the provider callbacks it publishes."""
 
 import base64
 import binascii
@@ -20,6 +13,10 @@ STANDARD_PREFIX = "whsec_"
 STANDARD_KEY_BYTES = (24, 64)
 
 
+# `x-gateway-signature` is keyed by the secret exactly as the tenant wrote it, whatever its
+# form. `webhook-signature` is keyed the way Standard Webhooks libraries read a secret: a
+# `whsec_<base64>` secret by its decoded bytes, a plain one by its UTF-8 bytes (those
+# libraries take it as raw bytes).
 def gateway_signature(body: bytes, secret: str) -> str:
     """Hex HMAC-SHA256 of the raw body keyed by the webhook secret (`x-gateway-signature`)."""
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -1,10 +1,5 @@
 """Spintax: `{a|b|{c|d}}` picks one option per group, nested, at send time.
-
-A backslash makes the next character literal, so `\\{`, `\\}`, `\\|` and
-`\\\\` write braces, bars and backslashes. Parsing and rendering keep their own
-stacks rather than recursing, so no nesting can exhaust Python's; accepted text
-is held to `MAX_DEPTH` levels.
-"""
+A backslash makes the next character literal (`\\{`, `\\}`, `\\|`, `\\\\`)."""
 
 import random
 from dataclasses import dataclass
@@ -29,6 +24,8 @@ class _Choice:
 _Node = tuple["str | _Choice", ...]
 
 
+# Parsing and rendering keep their own stacks rather than recursing, so no nesting can
+# exhaust Python's; accepted text is held to MAX_DEPTH levels.
 def _parse(text: str, max_depth: int | None = None) -> _Node:
     stack: list[tuple[list[_Node], list[str | _Choice], int]] = []
     options: list[_Node] = []

@@ -1,10 +1,4 @@
-"""WhatsApp message templates: stored form, API view, variables, and the components of a send.
-
-A template's variables come from its BODY text: positional (`{{1}}`,
-`{{2}}`, ...) or named (`{{first_name}}`). A send is checked against the
-stored template before it is queued, and its parameters are built into
-Meta's `components` then, so provider-sender only passes them on.
-"""
+"""WhatsApp message templates: stored form, API view, variables, and the components of a send."""
 
 import re
 import uuid
@@ -13,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from lanegate.store import Document
+from lanegate.timestamps import iso_utc
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
@@ -39,6 +34,10 @@ def _component(components: Sequence[Mapping[str, Any]], kind: str) -> Mapping[st
     return next((c for c in components if str(c.get("type", "")).upper() == kind), None)
 
 
+# A template's variables come from its BODY text: positional (`{{1}}`, `{{2}}`, ...) or named
+# (`{{first_name}}`). A send is checked against the stored template before it is queued, and
+# its parameters are built into Meta's `components` then, so provider-sender only passes them
+# on.
 def variables_of(components: Sequence[Mapping[str, Any]]) -> list[str]:
     """The BODY's variables: `["1", "2"]` in number order, or names in order of appearance."""
     body = _component(components, "BODY")
@@ -83,14 +82,8 @@ def stored(meta: Mapping[str, Any], instance: Document, synced_at: datetime) -> 
     }
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def view(template: Document) -> dict[str, Any]:
-    """A stored template as the API shows it (seed 000's field names)."""
+    """A stored template as the API shows it (in the template API's field names)."""
     return {
         "id": template["_id"],
         "meta_template_id": template["metaId"],
@@ -102,7 +95,7 @@ def view(template: Document) -> dict[str, Any]:
         "variables": template.get("variables", []),
         "components": template.get("components", []),
         "quality_rating": template.get("qualityRating"),
-        "synced_at": _iso(template.get("syncedAt")),
+        "synced_at": iso_utc(template.get("syncedAt")),
         "deleted": bool(template.get("deleted")),
     }
 

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from ingress_api.endpoints import current
-from ingress_api.ratelimit import count_request
-from ingress_api.recent import Recent
+from ingress_api.accept.rate_limit import count_request
+from ingress_api.accept.ttl_cache import TtlCache
+from ingress_api.registry import current
 from lanegate.errors import Forbidden, InsufficientScope, Unauthorized
 from lanegate.events import utcnow
 from lanegate.service import SETTINGS, STORE
@@ -68,7 +68,7 @@ class KeyCache:
     """
 
     def __init__(self, ttl: float) -> None:
-        self._known: Recent[str, _Known] = Recent(ttl, CACHED_KEYS)
+        self._known: TtlCache[str, _Known] = TtlCache(ttl, CACHED_KEYS)
 
     async def lookup(self, store: Store, key_hash: str) -> _Known | None:
         """The live key with this hash and its enabled tenant, or None."""
@@ -96,7 +96,7 @@ class KeyCache:
 KEYS = web.AppKey("keys", KeyCache)
 
 
-async def caller(request: web.Request) -> Caller:
+async def authenticate(request: web.Request) -> Caller:
     """Resolve the request's tenant from its key; 401 if missing, unknown or disabled, 403 if
     the key lacks the endpoint's scope."""
     key = presented_key(request)

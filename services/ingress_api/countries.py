@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller
-from ingress_api.lookups import LOOKUPS
-from lanegate.api import DEFAULT_COUNTRY, NUMBERS_READ_LATER, parse_instance_name
+from ingress_api.schemas.base import DEFAULT_COUNTRY, NUMBERS_READ_LATER, parse_instance_name
 from lanegate.service import STORE
 from lanegate.store import Document
 
@@ -25,37 +25,39 @@ COUNTRY_NOT_KNOWN_YET = {NUMBERS_READ_LATER: True}
 class Countries:
     """The default countries of the instances a request names."""
 
-    def __init__(self, who: Caller, by_instance: dict[str, str | None]) -> None:
-        self._who = who
+    def __init__(self, caller: Caller, by_instance: dict[str, str | None]) -> None:
+        self._caller = caller
         self._by_instance = by_instance
 
     def context(self, name: object) -> dict[str, Any]:
         """The validation context of a body that names the instance `name` (the tenant's
         country when it is not one of the caller's instances)."""
         country = self._by_instance.get(name) if isinstance(name, str) else None
-        return phone_context(country or self._who.default_country)
+        return phone_context(country or self._caller.default_country)
 
 
-async def countries(request: web.Request, who: Caller, names: Iterable[object]) -> Countries:
+async def countries(request: web.Request, caller: Caller, names: Iterable[object]) -> Countries:
     """The default countries of the caller's instances among `names`."""
     own = {
         name
         for name in names
         if isinstance(name, str)
         and (parts := parse_instance_name(name))
-        and parts[0] == who.tenant_id
+        and parts[0] == caller.tenant_id
     }
     instances = (
-        await request.app[LOOKUPS].instances(request.app[STORE], who.tenant_id, own) if own else {}
+        await request.app[LOOKUPS].instances(request.app[STORE], caller.tenant_id, own)
+        if own
+        else {}
     )
-    return Countries(who, {name: i.get("defaultCountry") for name, i in instances.items()})
+    return Countries(caller, {name: i.get("defaultCountry") for name, i in instances.items()})
 
 
-def instance_context(who: Caller, instance: Document) -> dict[str, Any]:
+def instance_context(caller: Caller, instance: Document) -> dict[str, Any]:
     """The validation context of a body about the caller's `instance`."""
-    return phone_context(instance.get("defaultCountry") or who.default_country)
+    return phone_context(instance.get("defaultCountry") or caller.default_country)
 
 
-async def send_context(request: web.Request, who: Caller, name: object) -> dict[str, Any]:
+async def send_context(request: web.Request, caller: Caller, name: object) -> dict[str, Any]:
     """The validation context of a body that names the instance `name`."""
-    return (await countries(request, who, [name])).context(name)
+    return (await countries(request, caller, [name])).context(name)

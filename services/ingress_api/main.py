@@ -5,36 +5,42 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-# Importing the handler modules declares their endpoints.
-from ingress_api import (  # noqa: F401
-    admin,
-    attachments,
-    console,
-    contacts,
-    deliveries,
+# Importing the route modules declares their endpoints; this order is the order of the
+# router and of the paths in /openapi.json.
+# isort: off
+from ingress_api.routes import (  # noqa: F401
+    waiting_messages,
     instances,
-    listing,
+    admin,
     messages,
+    attachments,
+    message_listing,
+    contacts,
+    webhook_deliveries,
     monitoring,
-    openapi,
+)
+from ingress_api import openapi
+from ingress_api.routes import (  # noqa: F401
     pacing,
     pausing,
-    rpc,
     sandbox,
     sessions,
     templates,
-    waiting,
-    webhooks,
+    provider_callbacks,
+    console,
 )
+from ingress_api import rpc
+
+# isort: on
+from ingress_api.accept.inserts import message_inserts
+from ingress_api.accept.lookups import LOOKUPS, Lookups
+from ingress_api.accept.quotas import MESSAGE_COUNTER, MessageCounter
+from ingress_api.accept.rate_limit import LIMITER, RateLimiter, quota_headers
+from ingress_api.accept.settling import settling_failed_sends
 from ingress_api.auth import KEYS, KeyCache
-from ingress_api.endpoints import API
-from ingress_api.inserts import message_inserts
-from ingress_api.leftovers import leftovers
-from ingress_api.lookups import LOOKUPS, Lookups
-from ingress_api.monitoring import STARTED, health_counts
 from ingress_api.normalizing import normalizing_at_start
-from ingress_api.quotas import MESSAGE_COUNTER, MessageCounter
-from ingress_api.ratelimit import LIMITER, RateLimiter, quota_headers
+from ingress_api.registry import API
+from ingress_api.routes.monitoring import STARTED, health_counts
 from ingress_api.sealing import sealing
 from lanegate.service import STORE, base_app, run
 from lanegate.settings import Settings
@@ -54,7 +60,7 @@ def build(settings: Settings) -> web.Application:
     app.router.add_routes(console.routes())
     openapi.install(app)
     app.cleanup_ctx.append(rpc.rpc_client)
-    app.cleanup_ctx.append(leftovers)
+    app.cleanup_ctx.append(settling_failed_sends)
     app.cleanup_ctx.append(message_inserts)
     app.cleanup_ctx.append(return_held_counts)
     app.cleanup_ctx.append(health_counts)

@@ -1,13 +1,5 @@
-"""Normalizing stored contact numbers: one contact per person, however the number was written.
-
-Contacts are keyed by the number's E.164 digits. One stored before that rule
-(or read in another country since) is renamed to that form, and contacts that
-are one number written two ways are merged into one: their tags joined, a name
-kept, inactive if any of them was. Every write is conditional on what was read
-(the kept contact's number, the merged ones' number and last change), so a run
-is idempotent, a change made meanwhile is merged on the next run rather than
-lost, and several ingress replicas starting together do no harm.
-"""
+"""Normalizing stored contact numbers at start: one contact per E.164 number, however it was
+written; one number written two ways is merged into one contact."""
 
 import asyncio
 from collections import defaultdict
@@ -25,6 +17,11 @@ from lanegate.store import Document, Store
 log = structlog.get_logger(__name__)
 
 
+# A contact stored before the E.164 key (or read in another country since) is renamed to that
+# form; merged contacts join their tags, keep a name, and are inactive if any of them was.
+# Every write is conditional on what was read (the kept contact's number, the merged ones'
+# number and last change), so a run is idempotent, a change made meanwhile is merged on the
+# next run rather than lost, and several replicas starting together do no harm.
 async def normalize_contacts(store: Store, tenant_id: str | None = None) -> int:
     """Normalize the contacts of every tenant (or one); returns how many contacts changed."""
     where = {} if tenant_id is None else {"_id": tenant_id}

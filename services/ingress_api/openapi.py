@@ -8,9 +8,10 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
-from ingress_api.endpoints import API, Endpoint
+from ingress_api.registry import API, Endpoint
+from ingress_api.schemas.error_bodies import ErrorBody, ValidationErrorBody
 from lanegate import __version__
-from lanegate.api import WEBHOOKS, ErrorBody, ValidationErrorBody
+from lanegate.webhook_payloads import WEBHOOKS
 
 REF = "#/components/schemas/{model}"
 SECURITY: dict[str, list[dict[str, list[str]]]] = {
@@ -106,7 +107,7 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
         answer = _content({"type": "string"}, endpoint.media)
     responses: dict[str, Any] = {
         str(status): {"description": "OK", "content": answer}
-        for status in (endpoint.status, *endpoint.also)
+        for status in (endpoint.status, *endpoint.other_ok_statuses)
     }
     for status in sorted(implied_errors(endpoint)):
         model = ValidationErrorBody if status == 400 else ErrorBody

@@ -1,9 +1,5 @@
-"""Asking provider-sender (`provider.rpc`) or template-sync (`template.rpc`) and waiting.
-
-ingress-api never calls a provider: it asks over the broker and waits, 504
-when no answer comes in time, 502 when the provider answers with an error
-(a template sync maps Meta's failure to seed 001's codes instead).
-"""
+"""Asking provider-sender (`provider.rpc`) or template-sync (`template.rpc`) over the broker and
+waiting: 504 when no answer comes in time, 502 when the provider answers with an error."""
 
 import math
 from collections.abc import AsyncIterator

@@ -1,9 +1,5 @@
 """Sealing stored secrets at start: plaintext from before encryption, and older keys' tokens.
-
-Each instance is rewritten with a conditional update that matches only the
-values read, so a run is idempotent, a concurrent `PATCH` wins, and several
-ingress replicas starting together do no harm.
-"""
+Each write matches only the values read: runs are idempotent and a concurrent `PATCH` wins."""
 
 import asyncio
 import contextlib

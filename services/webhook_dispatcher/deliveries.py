@@ -13,9 +13,10 @@ from lanegate.events import AnyEvent, MessageStatus, WebhookReplay, new_id, utcn
 from lanegate.outbound import Outbound
 from lanegate.secrets import Keyring
 from lanegate.store import Document
+from lanegate.timestamps import iso_utc
 from webhook_dispatcher.attempt import Attempt, post
 from webhook_dispatcher.endpoints import EndpointPool, Job
-from webhook_dispatcher.envelope import envelope, timestamp
+from webhook_dispatcher.envelope import envelope
 from webhook_dispatcher.metrics import DEAD_LETTERS, DELIVERIES, ENDPOINTS_DISABLED
 from webhook_dispatcher.records import Records, new_claim
 from webhook_dispatcher.schedule import retry_delay
@@ -187,7 +188,7 @@ class Deliverer:
             return
         since = await self._records.mark_failing(name, url, outcome.at)
         if outcome.at - since >= timedelta(seconds=self._policy.disable_after):
-            await self._disable(record, f"failing since {timestamp(since)}", since)
+            await self._disable(record, f"failing since {iso_utc(since)}", since)
 
     async def _disable(self, record: Document, reason: str, since: datetime | None) -> None:
         name, url = record["instanceName"], record["url"]
@@ -199,13 +200,13 @@ class Deliverer:
         data: dict[str, Any] = {
             "url": url,
             "reason": reason,
-            "failingSince": timestamp(since) if since else None,
+            "failingSince": iso_utc(since) if since else None,
         }
         body = {
             "event": "instance.webhook_disabled",
             "instanceName": name,
             "data": data,
-            "timestamp": timestamp(now),
+            "timestamp": iso_utc(now),
         }
         # Kept as a dead delivery: replaying after re-enabling tells the receiver what happened.
         await self._records.create(

@@ -1,6 +1,5 @@
 """Gateway events as the tenant sees them: the webhook envelope and its data shapes."""
 
-from datetime import datetime
 from typing import Any
 
 from lanegate.events import (
@@ -13,13 +12,9 @@ from lanegate.events import (
     MessageStatus,
     TemplateStatusChanged,
 )
+from lanegate.timestamps import iso_utc
 
 STATE_EVENTS = {"open": "instance.connected", "close": "instance.disconnected"}
-
-
-def timestamp(value: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and a Z, as the seed writes timestamps."""
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def envelope(event: AnyEvent) -> dict[str, Any] | None:
@@ -57,7 +52,7 @@ def envelope(event: AnyEvent) -> dict[str, Any] | None:
         name = "instance.paused"
         data = {
             "reason": event.reason,
-            "until": timestamp(event.until) if event.until else None,
+            "until": iso_utc(event.until) if event.until else None,
             "by": event.by,
         }
     elif isinstance(event, InstanceResumed):
@@ -69,7 +64,7 @@ def envelope(event: AnyEvent) -> dict[str, Any] | None:
             "status": "expired",
             "to": event.to,
             "lane": event.lane,
-            "validUntil": timestamp(event.validUntil),
+            "validUntil": iso_utc(event.validUntil),
         }
     elif isinstance(event, TemplateStatusChanged):
         name = "template.status"
@@ -88,5 +83,5 @@ def envelope(event: AnyEvent) -> dict[str, Any] | None:
         "event": name,
         "instanceName": event.instanceName,
         "data": data,
-        "timestamp": timestamp(event.occurredAt),
+        "timestamp": iso_utc(event.occurredAt),
     }

@@ -7,8 +7,8 @@ import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from ingress_api.inserts import GroupedInserts
-from ingress_api.lookups import Lookups
+from ingress_api.accept.inserts import GroupedInserts
+from ingress_api.accept.lookups import Lookups
 from lanegate.store import Document, Store
 
 pytestmark = pytest.mark.e2e

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from ingress_api.accepting import Item, document
+from ingress_api.accept.accepting import MessageToAccept, document
 from ingress_api.auth import Caller
-from ingress_api.messages import content_of
-from lanegate.api import TextMessage
+from ingress_api.routes.messages import content_of
+from ingress_api.schemas.messages import TextMessage
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver, event_named
 
@@ -72,7 +72,7 @@ async def _orphan(gateway: Gateway, tenant_id: str, body: dict[str, Any]) -> str
     """Store a first send's message as its insert did, with nothing announcing it: the store
     restarted before answering, and the client heard 503."""
     parsed = TextMessage.model_validate(body)
-    item = Item(parsed, "text", content_of("text", parsed))
+    item = MessageToAccept(parsed, "text", content_of("text", parsed))
     instance = {"_id": body["instanceName"], "provider": "sandbox"}
     orphan = document(Caller(tenant_id, "key"), item, instance)
     async with gateway.mongo() as client:

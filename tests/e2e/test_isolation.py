@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import ingress_api.main  # noqa: F401  (declares every endpoint)
-from ingress_api.endpoints import API, Endpoint
+from ingress_api.registry import API, Endpoint
 from tests.support.gateway import Gateway, eventually
 from tests.support.receiver import Receiver
 from tests.support.tenant_data import tenant_data

@@ -7,8 +7,8 @@ import aiohttp
 import pytest
 
 from ingress_api.auth import Caller
-from ingress_api.listing import NEWEST_FIRST, plan
-from lanegate.api import MessageQuery
+from ingress_api.routes.message_listing import NEWEST_FIRST, plan
+from ingress_api.schemas.message_reads import MessageQuery
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver
 

@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ingress_api.blocks import REREAD_SECONDS
-from ingress_api.quotas import MessageCounter
+from ingress_api.accept.counter_blocks import REREAD_SECONDS
+from ingress_api.accept.quotas import MessageCounter
 from lanegate.errors import MessageQuotaExceeded
 from lanegate.store import Store
 from tests.support.counting import CountsReservations

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from ingress_api.ratelimit import WINDOW_SECONDS, RateLimiter
+from ingress_api.accept.rate_limit import WINDOW_SECONDS, RateLimiter
 from lanegate.store import Store
 from tests.support.counting import CountsReservations
 

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from ingress_api.leftovers import settle
+from ingress_api.accept.settling import settle
 from lanegate.broker import Broker
 from lanegate.events import new_id, utcnow
 from lanegate.store import Store

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from ingress_api.blocks import BlockCounter
+from ingress_api.accept.counter_blocks import BlockCounter
 
 
 class CountsReservations(BlockCounter):

@@ -1,7 +1,9 @@
 import pytest
 from pydantic import ValidationError
 
-from lanegate.api import InstanceCreate, TextMessage, parse_instance_name
+from ingress_api.schemas.base import parse_instance_name
+from ingress_api.schemas.instances import InstanceCreate
+from ingress_api.schemas.messages import TextMessage
 from lanegate.errors import InvalidInput
 
 

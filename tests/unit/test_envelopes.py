@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lanegate.api import WEBHOOKS
 from lanegate.events import (
     AnyEvent,
     InstancePaused,
@@ -14,6 +13,7 @@ from lanegate.events import (
     MessageStatus,
     TemplateStatusChanged,
 )
+from lanegate.webhook_payloads import WEBHOOKS
 from webhook_dispatcher.envelope import envelope
 
 EVENTS: list[AnyEvent] = [

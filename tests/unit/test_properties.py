@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from lanegate.api import TextMessage, parse_instance_name
+from ingress_api.schemas.base import parse_instance_name
+from ingress_api.schemas.messages import TextMessage
 from lanegate.phones import InvalidPhoneNumber, normalized
 from lanegate.providers.cloud_api import hub_signature, verify_hub_signature
 from lanegate.providers.waha import verify_waha_signature, waha_signature

@@ -3,7 +3,7 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from lanegate.api import TextMessage
+from ingress_api.schemas.messages import TextMessage
 from lanegate.spintax import MAX_DEPTH, SpintaxError, spin, validate, variants
 
 

@@ -1,7 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from lanegate.api import InstanceCreate, InstanceUpdate, TextMessage
+from ingress_api.schemas.instances import InstanceCreate, InstanceUpdate
+from ingress_api.schemas.messages import TextMessage
 
 BASE = {"instanceName": "acme__soporte__main", "webhookSecret": "my-secure-secret-32"}
 

@@ -1,9 +1,6 @@
 """One HTTP call to a provider's tenant-given base URL, through the guarded outbound client.
-
-A refused address, a redirect or an oversized answer is the tenant's
-configuration, not a passing fault: it fails at once (no retry loop) with a
-code saying so, and is kept on the instance as its `lastError`.
-"""
+A refused address, a redirect or an oversized answer is the tenant's configuration: it fails
+at once (no retry) and is kept on the instance as its `lastError`."""
 
 from typing import Any
 

@@ -1,10 +1,5 @@
-"""The `cloud_api` provider: Meta's WhatsApp Cloud API over the Graph API.
-
-Sends go to `POST /{version}/{phone-number-id}/messages`; Meta's error code,
-never its text, decides what happens to a failed send. Callbacks are signed
-with the app secret (`X-Hub-Signature-256`) and carry statuses and inbound
-messages for every `entry[]` and `changes[]`.
-"""
+"""The `cloud_api` provider: Meta's WhatsApp Cloud API over the Graph API; Meta's error code,
+never its text, decides what happens to a failed send."""
 
 import hashlib
 import hmac
@@ -45,6 +40,8 @@ TEMPLATE_REQUIRED = (
 )
 
 
+# Callbacks are signed with the app secret (`X-Hub-Signature-256`) and carry statuses and
+# inbound messages for every `entry[]` and `changes[]`.
 def hub_signature(body: bytes, app_secret: str) -> str:
     """`sha256=<hex HMAC-SHA256 of the raw body>`, as Meta signs callbacks."""
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()

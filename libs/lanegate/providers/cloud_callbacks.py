@@ -1,10 +1,6 @@
-"""Cloud API callback bodies, type-checked field by field, made into provider reports.
-
-Every value the gateway reads from a callback has a declared type (ids are
-strings, error codes integers), so a signed body carrying an object where an
-id belongs is refused whole (`CallbackRefused`) before anything is applied.
-Fields the gateway does not read are ignored, whatever they hold.
-"""
+"""Cloud API callback bodies, type-checked field by field, made into provider reports: a signed
+body with a wrong type where a read field belongs is refused whole (`CallbackRefused`)
+before anything is applied; fields the gateway does not read are ignored."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any

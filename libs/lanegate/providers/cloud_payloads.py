@@ -1,11 +1,5 @@
-"""Request bodies of Meta's `POST /{version}/{phone-number-id}/messages`, one per message type.
-
-A stored message's `content` uses the gateway API's field names (seed 004:
-`text`, `imageUrl`, `documentUrl`, `fileName`, `audioUrl`, `videoUrl`,
-`caption`); location, interactive and template messages use `latitude`,
-`longitude`, `name`, `address`, `body`, `buttons`, `button`, `sections`,
-`header`, `footer`, `language` and `components`.
-"""
+"""Request bodies of Meta's `POST /{version}/{phone-number-id}/messages`, one per message type,
+built from a stored message's `content` (the gateway API's field names)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +8,10 @@ Content = dict[str, Any]
 Payload = dict[str, Any]
 
 
+# Stored `content` fields: `text`, `imageUrl`, `documentUrl`, `fileName`, `audioUrl`,
+# `videoUrl`, `caption`; location, interactive and template messages use `latitude`,
+# `longitude`, `name`, `address`, `body`, `buttons`, `button`, `sections`, `header`,
+# `footer`, `language` and `components`.
 def _text(content: Content, text: str | None) -> Payload:
     return {"text": {"body": text if text is not None else content["text"], "preview_url": False}}
 

@@ -1,9 +1,6 @@
-"""A WhatsApp Business Account's message templates at Meta, read page by page.
-
-Only template-sync calls this. Pages are followed by `paging.cursors.after`
-against the instance's own Graph base URL (never the host in `paging.next`),
-so the access token only ever goes where the instance's config says.
-"""
+"""A WhatsApp Business Account's message templates at Meta, read page by page by template-sync.
+Pages follow `paging.cursors.after` against the instance's own Graph base URL (never the
+host in `paging.next`), so the access token only goes where the instance's config says."""
 
 from collections.abc import AsyncIterator
 from typing import Any

@@ -1,9 +1,6 @@
 """The one Graph API client: base URL, version, bearer token, and how an error answer reads.
-
-The `cloud_api` provider (sends, number status) and template-sync (message
-templates) both call Meta through `graph_request`; each decides for itself
-what Meta's error code means for its work.
-"""
+The `cloud_api` provider and template-sync both call Meta through `graph_request`; each
+decides for itself what Meta's error code means for its work."""
 
 import json
 from typing import Any

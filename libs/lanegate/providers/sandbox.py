@@ -1,15 +1,4 @@
-"""The sandbox: a simulated phone, so the whole gateway runs with no WhatsApp account.
-
-It keeps its own record of every message it received (`sandbox_outbox`, with
-a count, so a duplicate send shows), reports delivered and read receipts
-after configurable delays (per instance through `providerConfig`, else the
-settings), fails sends to the numbers listed in `failNumbers`, shows a QR
-code of a rotating token and 8-character pairing codes, and answers scans,
-inbound messages and a simulated ban as a real session would. A simulated
-outage (`sandboxFault` on the instance, set through the sandbox API) fails
-sends for a while with a retryable error, or as a timeout after the phone
-already got the message.
-"""
+"""The sandbox: a simulated phone, so the whole gateway runs with no WhatsApp account."""
 
 import asyncio
 import hashlib
@@ -76,6 +65,13 @@ async def _received_file(file: Attachment) -> dict[str, Any]:
     }
 
 
+# It keeps its own record of every message it received (`sandbox_outbox`, with a count, so a
+# duplicate send shows), reports delivered and read receipts after configurable delays (per
+# instance through `providerConfig`, else the settings), fails sends to the numbers listed in
+# `failNumbers`, shows a QR code of a rotating token and 8-character pairing codes, and answers
+# scans, inbound messages and a simulated ban as a real session would. A simulated outage
+# (`sandboxFault` on the instance, set through the sandbox API) fails sends for a while with a
+# retryable error, or as a timeout after the phone already got the message.
 class Sandbox:
     """The `sandbox` provider."""
 

@@ -1,10 +1,4 @@
-"""The `waha` provider: a WhatsApp Web session run by a WAHA server, over its HTTP API.
-
-The session is created with our callback URL and an HMAC key, so WAHA signs
-every callback (`X-Webhook-Hmac`, HMAC-SHA512 of the raw body). WhatsApp's
-error 463 (reach-out timelock) holds messages to contacts who never wrote to
-the number until the lock lifts; replies keep flowing.
-"""
+"""The `waha` provider: a WhatsApp Web session run by a WAHA server, over its HTTP API."""
 
 import base64
 import hashlib
@@ -29,6 +23,10 @@ SIGNATURE_HEADER = "X-Webhook-Hmac"
 EVENTS = ["message", "message.ack", "session.status"]
 
 
+# The session is created with our callback URL and an HMAC key, so WAHA signs every callback
+# (`X-Webhook-Hmac`, HMAC-SHA512 of the raw body). WhatsApp's error 463 (reach-out timelock)
+# holds messages to contacts who never wrote to the number until the lock lifts; replies keep
+# flowing.
 def waha_signature(body: bytes, key: str) -> str:
     """Hex HMAC-SHA512 of the raw body, as WAHA signs callbacks."""
     return hmac.new(key.encode(), body, hashlib.sha512).hexdigest()

@@ -1,10 +1,6 @@
-"""WAHA callback bodies, type-checked field by field, made into provider reports.
-
-Every value the gateway reads from a callback has a declared type (ids and
-chat ids are strings, acks and timestamps integers), so a signed body carrying
-an object where an id belongs is refused whole (`CallbackRefused`) before
-anything is applied. Fields the gateway does not read are ignored.
-"""
+"""WAHA callback bodies, type-checked field by field, made into provider reports: a signed
+body with a wrong type where a read field belongs is refused whole (`CallbackRefused`)
+before anything is applied; fields the gateway does not read are ignored."""
 
 from datetime import UTC, datetime
 from typing import Any

@@ -1,0 +1,116 @@
+"""The webhook bodies tenants receive, as the OpenAPI `webhooks` section documents them."""
+
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+)
+
+from lanegate.events import Lane
+
+
+class InstanceEventData(BaseModel):
+    state: Literal["open", "close"]
+    reason: str | None
+    phoneNumber: str | None
+
+
+class MessageStatusData(BaseModel):
+    id: str = Field(description="The message id returned when it was queued.")
+    status: Literal["sent", "delivered", "read", "failed"]
+    to: str
+    lane: Lane
+    providerMessageId: str | None
+    error: dict[str, Any] | None
+
+
+class MessageReceivedData(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    sender: str = Field(alias="from")
+    pushName: str | None
+    messageType: str
+    text: str | None = Field(description="null for media messages")
+    messageId: str
+    timestamp: int = Field(description="Unix seconds when the contact sent it.")
+
+
+class InstanceConnectedWebhook(BaseModel):
+    event: Literal["instance.connected"]
+    instanceName: str
+    data: InstanceEventData
+    timestamp: str
+
+
+class InstanceDisconnectedWebhook(BaseModel):
+    event: Literal["instance.disconnected"]
+    instanceName: str
+    data: InstanceEventData
+    timestamp: str
+
+
+class InstancePausedData(BaseModel):
+    reason: str
+    until: str | None = Field(
+        description="null: until resumed (or, for a provider's ban, "
+        "until the number connects again)"
+    )
+    by: Literal["provider", "tenant"]
+
+
+class InstancePausedWebhook(BaseModel):
+    event: Literal["instance.paused"]
+    instanceName: str
+    data: InstancePausedData
+    timestamp: str
+
+
+class InstanceResumedWebhook(BaseModel):
+    event: Literal["instance.resumed"]
+    instanceName: str
+    data: dict[str, Any] = Field(description="Empty: the instance's messages go again")
+    timestamp: str
+
+
+class MessageStatusWebhook(BaseModel):
+    event: Literal["message.status"]
+    instanceName: str
+    data: MessageStatusData
+    timestamp: str
+
+
+class MessageReceivedWebhook(BaseModel):
+    event: Literal["message.received"]
+    instanceName: str
+    data: MessageReceivedData
+    timestamp: str
+
+
+class TemplateStatusData(BaseModel):
+    id: str = Field(description="The template's id in this API")
+    metaTemplateId: str
+    name: str
+    language: str
+    status: str = Field(description="APPROVED, REJECTED, PAUSED, DISABLED, ...")
+    previousStatus: str | None
+    reason: str | None = Field(description="Meta's reason, e.g. for a rejection")
+
+
+class TemplateStatusWebhook(BaseModel):
+    event: Literal["template.status"]
+    instanceName: str
+    data: TemplateStatusData
+    timestamp: str
+
+
+WEBHOOKS: dict[str, type[BaseModel]] = {
+    "instance.connected": InstanceConnectedWebhook,
+    "instance.disconnected": InstanceDisconnectedWebhook,
+    "instance.paused": InstancePausedWebhook,
+    "instance.resumed": InstanceResumedWebhook,
+    "message.status": MessageStatusWebhook,
+    "message.received": MessageReceivedWebhook,
+    "template.status": TemplateStatusWebhook,
+}

@@ -1,0 +1,1 @@
+"""Accepting messages: inserts, idempotency, quotas, rate limits and the reads a send needs."""

@@ -1,0 +1,356 @@
+"""Accepting one message or a bulk request: checks, the stored document, idempotency by
+`externalId`, then publishing (stored first; what a send that failed halfway left is settled)."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
+
+from ingress_api.accept.conversation_windows import closed_window, window_open
+from ingress_api.accept.inserts import MESSAGE_INSERTS
+from ingress_api.accept.lookups import LOOKUPS
+from ingress_api.accept.quotas import Reservation, reserve_messages
+from ingress_api.accept.settling import FAILED_SEND_SETTLER, announce, keyed
+from ingress_api.auth import Caller
+from ingress_api.metrics import MESSAGES_ACCEPTED
+from ingress_api.requests import refuse_private_targets
+from ingress_api.schemas.base import parse_instance_name
+from ingress_api.schemas.messages import SendCommon
+from lanegate.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+)
+from lanegate.events import new_id, utcnow
+from lanegate.lifecycle import Status, public
+from lanegate.providers.capabilities import CAPABILITIES
+from lanegate.service import BROKER, STORE
+from lanegate.store import Document, Store
+from lanegate.timestamps import iso_utc
+
+log = structlog.get_logger(__name__)
+
+# Kinds only providers with the `supportsButtons` capability can send.
+INTERACTIVE = frozenset({"buttons", "list"})
+
+
+def provider_can_send(provider: str, kind: str) -> bool:
+    """Whether a provider can send messages of this kind at all."""
+    capabilities = CAPABILITIES[provider]
+    if kind in INTERACTIVE:
+        return capabilities.supportsButtons
+    return kind != "attachment" or capabilities.supportsAttachments
+
+
+@dataclass(frozen=True)
+class MessageToAccept:
+    """One message to accept: its validated body, kind and stored content."""
+
+    body: SendCommon
+    kind: str
+    content: dict[str, Any]
+
+    def fingerprint(self) -> str:
+        """What makes two sends with one `externalId` the same request."""
+        fields = self.body.model_dump(mode="json", exclude={"force"})
+        raw = json.dumps([self.kind, fields], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an item cannot be queued, and the field it is about."""
+
+    error: ApiError
+    field: str
+
+    @property
+    def message(self) -> str:
+        return str(self.error.issues[0]["message"]) if self.error.issues else self.error.message
+
+
+async def lookups(
+    request: web.Request, caller: Caller, items: list[MessageToAccept]
+) -> tuple[dict[str, Document], set[str]]:
+    """The caller's instances the items name and their inactive recipients."""
+    store, known = request.app[STORE], request.app[LOOKUPS]
+    instances = await known.instances(store, caller.tenant_id, (i.body.instanceName for i in items))
+    numbers = (i.body.to for i in items if not i.body.force)
+    return instances, await known.inactive(store, caller.tenant_id, numbers)
+
+
+async def refusals(
+    store: Store,
+    caller: Caller,
+    items: list[MessageToAccept],
+    instances: dict[str, Document],
+    inactive: set[str],
+) -> list[Refusal | None]:
+    """For each item, what stops it (None when it may be queued), from `lookups`: the
+    instances are reused for the stored documents."""
+    found: list[Refusal | None] = []
+    for item in items:
+        name, to = item.body.instanceName, item.body.to
+        parts = parse_instance_name(name)
+        instance = instances.get(name)
+        refusal: Refusal | None = None
+        if parts is None:
+            invalid = InvalidInput([(["instanceName"], "Must follow {tenant}__{client}__{label}")])
+            refusal = Refusal(invalid, "instanceName")
+        elif parts[0] != caller.tenant_id:
+            refusal = Refusal(
+                Forbidden("The instanceName must start with your tenantId"), "instanceName"
+            )
+        elif instance is None:
+            refusal = Refusal(NotFound(f"Instance {name} not found"), "instanceName")
+        elif not provider_can_send(instance["provider"], item.kind):
+            refusal = Refusal(
+                Unprocessable(f"The {instance['provider']} provider cannot send {item.kind}"),
+                "instanceName",
+            )
+        elif not await window_open(store, instance, to, item.kind):
+            refusal = Refusal(closed_window(to), "to")
+        elif to in inactive:
+            refusal = Refusal(
+                Unprocessable(f"Contact {to} is inactive; send with force: true to override"), "to"
+            )
+        found.append(refusal)
+    return found
+
+
+def document(caller: Caller, item: MessageToAccept, instance: Document) -> Document:
+    """The stored form of an accepted message."""
+    body, now = item.body, utcnow()
+    return {
+        "_id": new_id(),
+        "tenantId": caller.tenant_id,
+        "instanceName": instance["_id"],
+        "provider": instance["provider"],
+        "to": body.to,
+        "type": item.kind,
+        "content": item.content,
+        "lane": body.lane,
+        "priority": body.priority,
+        "messageType": body.messageType,
+        "status": Status.PENDING_APPROVAL if body.requiresApproval else Status.PENDING,
+        "createdAt": now,
+        "queuedAt": now,
+        "scheduledAt": body.scheduledAt,
+        "validUntil": body.validUntil,
+        "sentAt": None,
+        "error": None,
+        "webhookUrl": str(body.webhookUrl) if body.webhookUrl else None,
+        "notes": body.notes,
+        "contactName": body.contactName,
+        **(
+            {"externalId": body.externalId, "requestHash": item.fingerprint()}
+            if body.externalId
+            else {}
+        ),
+    }
+
+
+def answer(message: Document, instance: Document, *, reference: bool = False) -> dict[str, Any]:
+    """The accept answer for a stored message (the same for a repeated `externalId`): the
+    API's shape, with `externalId` when it has one (always in bulk answers), and the state
+    of its instance, so a message that waits for the instance to open says why."""
+    shown = {
+        "id": message["_id"],
+        "status": public(message["status"]),
+        "lane": message["lane"],
+        "queuedAt": iso_utc(message["queuedAt"]),
+    }
+    if reference or message.get("externalId"):
+        shown["externalId"] = message.get("externalId")
+    shown["instanceState"] = instance.get("state", "close")
+    return shown
+
+
+async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -> None:
+    """Count new messages against the tenant's day (all or none), store and announce them;
+    the count is given back for those that cannot be queued after all (a duplicate, a failed
+    send's messages without an `externalId`)."""
+    store = request.app[STORE]
+    reservation: Reservation = await reserve_messages(request, caller, len(fresh))
+    try:
+        if len(fresh) == 1:
+            await request.app[MESSAGE_INSERTS].insert(fresh[0])
+        else:
+            await store.messages.insert_many(fresh, ordered=False)
+    except ConnectionFailure:
+        # The store may have taken them with its answer lost (it restarted).
+        await _settle_failed_send(request, reservation, fresh)
+        raise
+    except Exception:
+        await reservation.release(store)
+        raise
+    try:
+        await announce(request.app[BROKER], fresh)
+    except Exception as e:
+        await _settle_failed_send(request, reservation, fresh)
+        log.warning("publish failed; messages settled later", count=len(fresh), error=repr(e))
+        raise Unavailable("Message queue unavailable, retry shortly") from e
+    for message in fresh:
+        MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
+
+
+async def _settle_failed_send(
+    request: web.Request, reservation: Reservation, fresh: list[Document]
+) -> None:
+    """Settle what a failed send may have stored; a message with an `externalId` may still go
+    (it is announced), so it stays counted."""
+    request.app[FAILED_SEND_SETTLER].settle_later(fresh)
+    await reservation.release(request.app[STORE], len(fresh) - len(keyed(fresh)))
+
+
+async def _announce(request: web.Request, earlier: list[Document]) -> None:
+    """Announce repeated messages again: the send that stored one may have been answered 503
+    before announcing it (a repeat of one already planned changes nothing)."""
+    try:
+        await announce(request.app[BROKER], earlier)
+    except Exception as e:
+        raise Unavailable("Message queue unavailable, retry shortly") from e
+
+
+async def _name_contacts(store: Store, caller: Caller, items: list[MessageToAccept]) -> None:
+    """`contactName` on a send creates or renames the contact (one round trip for all)."""
+    now = utcnow()
+    updates = [
+        UpdateOne(
+            {"tenantId": caller.tenant_id, "identifier": i.body.to},
+            {
+                "$set": {"name": i.body.contactName, "updatedAt": now},
+                "$setOnInsert": {
+                    "_id": new_id(),
+                    "type": "WHATSAPP",
+                    "active": True,
+                    "tags": [],
+                    "createdAt": now,
+                },
+            },
+            upsert=True,
+        )
+        for i in items
+        if i.body.contactName
+    ]
+    if updates:
+        await store.contacts.bulk_write(updates, ordered=False)
+
+
+async def _repeat(store: Store, caller: Caller, item: MessageToAccept) -> Document:
+    """The message an earlier send with this `externalId` stored; 409 if its body differed."""
+    first = await store.messages.find_one(
+        {"tenantId": caller.tenant_id, "externalId": item.body.externalId}
+    )
+    if first is None:  # the other request withdrew it (its publish failed): nothing to return
+        raise Unavailable("A send with this externalId just failed; retry")
+    if first.get("requestHash") != item.fingerprint():
+        raise Conflict(f"externalId {item.body.externalId} was already used for another message")
+    return first
+
+
+async def accept_one(
+    request: web.Request, caller: Caller, item: MessageToAccept
+) -> tuple[dict[str, Any], int]:
+    """Accept one message: 202 with its answer, or 200 with the first one for a repeat."""
+    refuse_private_targets(request, {("webhookUrl",): item.body.webhookUrl})
+    store = request.app[STORE]
+    instances, inactive = await lookups(request, caller, [item])
+    [refusal] = await refusals(store, caller, [item], instances, inactive)
+    if refusal is not None:
+        raise refusal.error
+    instance = instances[item.body.instanceName]
+    message = document(caller, item, instance)
+    try:
+        await _commit(request, caller, [message])
+    except DuplicateKeyError:
+        first = await _repeat(store, caller, item)
+        await _announce(request, [first])
+        return answer(first, instance), 200
+    await _name_contacts(store, caller, [item])
+    # Debug: one line per send would be the busiest log of all (bulk sends log at info).
+    log.debug("message accepted", message_id=message["_id"], lane=message["lane"])
+    return answer(message, instance), 202
+
+
+Issues = list[tuple[list[str | int], str]]
+
+
+async def accept_many(
+    request: web.Request, caller: Caller, indexed: list[tuple[int, MessageToAccept]], issues: Issues
+) -> dict[str, Any]:
+    """Accept every item or none: 400 listing each bad index (`issues` holds those already
+    found in the bodies), else one write and one confirmed publish batch."""
+    refuse_private_targets(
+        request, {("messages", i, "webhookUrl"): item.body.webhookUrl for i, item in indexed}
+    )
+    store = request.app[STORE]
+    items = [item for _, item in indexed]
+    instances, inactive = await lookups(request, caller, items)
+    found = await refusals(store, caller, items, instances, inactive)
+    issues = issues + [
+        (["messages", index, refusal.field], refusal.message)
+        for (index, _), refusal in zip(indexed, found, strict=True)
+        if refusal is not None
+    ]
+    seen: dict[str, int] = {}
+    for index, item in indexed:
+        ref = item.body.externalId
+        if ref is not None and seen.setdefault(ref, index) != index:
+            issues.append((["messages", index, "externalId"], f"Repeats item {seen[ref]}"))
+    if issues:
+        raise InvalidInput(sorted(issues, key=lambda issue: issue[0][1]))
+    earlier = await _earlier(store, caller, items)
+    await _announce(request, list(earlier.values()))
+    messages: list[Document] = []
+    fresh: list[Document] = []
+    for item in items:
+        first = earlier.get(item.body.externalId or "")
+        if first is not None:
+            messages.append(first)
+        else:
+            message = document(caller, item, instances[item.body.instanceName])
+            messages.append(message)
+            fresh.append(message)
+    if fresh:
+        try:
+            await _commit(request, caller, fresh)
+        except (BulkWriteError, DuplicateKeyError) as e:
+            # A concurrent request took one of these externalIds: undo ours, ask for a retry.
+            await store.messages.delete_many({"_id": {"$in": [m["_id"] for m in fresh]}})
+            raise Conflict("Another request used one of these externalIds meanwhile; retry") from e
+        await _name_contacts(store, caller, items)
+    log.info("bulk accepted", count=len(items), new=len(fresh))
+    return {
+        "accepted": len(messages),
+        "messages": [answer(m, instances[m["instanceName"]], reference=True) for m in messages],
+    }
+
+
+async def _earlier(
+    store: Store, caller: Caller, items: list[MessageToAccept]
+) -> dict[str, Document]:
+    """Messages already stored for the items' externalIds; 409 if any body differs."""
+    refs = {i.body.externalId: i for i in items if i.body.externalId}
+    if not refs:
+        return {}
+    found = store.messages.find({"tenantId": caller.tenant_id, "externalId": {"$in": list(refs)}})
+    earlier = {doc["externalId"]: doc async for doc in found}
+    clashes: list[tuple[list[str | int], str]] = [
+        (["messages", index, "externalId"], "Already used for another message")
+        for index, item in enumerate(items)
+        if item.body.externalId in earlier
+        and earlier[item.body.externalId].get("requestHash") != item.fingerprint()
+    ]
+    if clashes:
+        raise Conflict("externalId already used for another message", issues=clashes)
+    return earlier

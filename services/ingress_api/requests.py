@@ -1,0 +1,250 @@
+"""What route handlers share: reading bodies and queries, the caller's instance, paging, the
+message read-back, the send-error table, and clearing an instance's queue."""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from ingress_api.auth import Caller, require_own_instance
+from ingress_api.schemas.base import parse_instance_name
+from lanegate import lifecycle
+from lanegate.errors import (
+    InvalidInput,
+    NotFound,
+    TargetNotAllowed,
+    UnsupportedMediaType,
+)
+from lanegate.events import utcnow
+from lanegate.holds import pause_holds
+from lanegate.lifecycle import Status
+from lanegate.outbound import literal_refusal
+from lanegate.service import BROKER, SETTINGS, STORE
+from lanegate.store import Document, Store
+from lanegate.timestamps import iso_utc
+
+
+async def read_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; 415 unless sent as JSON, 400 on bad JSON or another JSON type,
+    413 when too big."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Send the body as application/json")
+    raw = await request.read()
+    try:
+        data: Any = json.loads(raw) if raw else None
+    except (ValueError, RecursionError) as e:
+        raise InvalidInput([([], f"Body is not valid JSON: {e}")]) from e
+    if not isinstance(data, dict):
+        raise InvalidInput([([], "Body must be a JSON object")])
+    return data
+
+
+def validate[M: BaseModel](
+    model: type[M], data: dict[str, Any], context: dict[str, Any] | None = None
+) -> M:
+    """`data` as `model` (validators read `context`); 400 with one issue per bad field."""
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as e:
+        raise InvalidInput.from_pydantic(e) from e
+
+
+async def read_json[M: BaseModel](
+    request: web.Request, model: type[M], context: dict[str, Any] | None = None
+) -> M:
+    """Parse the body as `model`."""
+    return validate(model, await read_object(request), context)
+
+
+def read_query[M: BaseModel](
+    request: web.Request, model: type[M], context: dict[str, Any] | None = None
+) -> M:
+    """Parse the query string as `model` (validators read `context`); 400 with `issues` on bad
+    or unknown parameters."""
+    try:
+        return model.model_validate(dict(request.query), context=context)
+    except ValidationError as e:
+        raise InvalidInput.from_pydantic(e) from e
+
+
+def refuse_private_targets(request: web.Request, urls: Mapping[tuple[str | int, ...], Any]) -> None:
+    """422 naming each field whose URL's host is a private address literal (a name is checked
+    when it is called), unless private targets are allowed."""
+    if request.app[SETTINGS].allow_private_targets:
+        return
+    issues = [
+        (path, f"Must reach a public address: {reason}")
+        for path, url in urls.items()
+        if url is not None and (reason := literal_refusal(str(url)))
+    ]
+    if issues:
+        raise TargetNotAllowed(issues)
+
+
+NAME_ISSUE = "Must follow {tenant}__{client}__{label} format"
+
+
+def pause_view(instance: Document) -> dict[str, Any] | None:
+    """The pause holding the instance's messages now, or None (one whose `until` passed
+    lifted itself)."""
+    paused = instance.get("paused")
+    if not isinstance(paused, dict):
+        return None
+    until = paused.get("until")
+    if not pause_holds(until, utcnow()):
+        return None
+    return {
+        "reason": str(paused.get("reason") or ""),
+        "since": iso_utc(paused.get("since")),
+        "until": iso_utc(until),
+        "by": paused.get("by") or "provider",
+    }
+
+
+async def own_instance(store: Store, caller: Caller, name: str) -> Document:
+    """The caller's instance by name: 400 if malformed, 403 if another tenant's, 404 if absent."""
+    parts = parse_instance_name(name)
+    if parts is None:
+        raise InvalidInput([(["instanceName"], NAME_ISSUE)])
+    require_own_instance(caller, parts[0])
+    instance = await store.instances.find_one({"_id": name, "tenantId": caller.tenant_id})
+    if instance is None:
+        raise NotFound(f"Instance {name} not found")
+    return instance
+
+
+# How far `page` reaches (page * limit): a skip reads every row it passes.
+MAX_PAGED_ROWS = 10_000
+
+
+def check_paging(page: int, limit: int, cursor: str | None, *, narrow: str) -> None:
+    """400 when `page` reaches past `MAX_PAGED_ROWS` rows, or comes with a `cursor`."""
+    if cursor is not None and page != 1:
+        raise InvalidInput([(["page"], "Give page or cursor, not both")])
+    if page * limit > MAX_PAGED_ROWS:
+        raise InvalidInput(
+            [
+                (
+                    ["page"],
+                    f"page * limit may be at most {MAX_PAGED_ROWS}: to go further, {narrow} "
+                    "or page on with cursor (pagination.next of each answer)",
+                )
+            ]
+        )
+
+
+def page_meta(total: int, page: int, limit: int) -> dict[str, int]:
+    """The `meta` of a paged listing."""
+    return {"total": total, "page": page, "limit": limit, "pages": (total + limit - 1) // limit}
+
+
+SEND_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)
+
+
+# A repeated externalId with the same body answers 200 with the first message.
+REPEATED_SEND_STATUS = (200,)
+
+
+def message_view(message: Document) -> dict[str, Any]:
+    """A stored message as `GET /message/{id}` and listings show it: its status and what was
+    asked to be sent (never the instance's webhook secret)."""
+    content = message.get("content", {})
+    return {
+        "id": message["_id"],
+        "instanceName": message["instanceName"],
+        "lane": message["lane"],
+        "to": message["to"],
+        "type": message["type"],
+        "status": lifecycle.public(message["status"]),
+        "createdAt": iso_utc(message["createdAt"]),
+        "sentAt": iso_utc(message.get("sentAt")),
+        "deliveredAt": iso_utc(message.get("deliveredAt")),
+        "readAt": iso_utc(message.get("readAt")),
+        "error": message.get("error"),
+        "priority": message.get("priority", 5),
+        "scheduledAt": iso_utc(message.get("scheduledAt")),
+        "validUntil": iso_utc(message.get("validUntil")),
+        "text": content.get("text", content.get("body", content.get("caption"))),
+        "sentText": message.get("textSent"),
+        "messageType": message.get("messageType", "GERAL"),
+        "externalId": message.get("externalId"),
+        "contactName": message.get("contactName"),
+        "notes": message.get("notes"),
+        "webhookUrl": message.get("webhookUrl"),
+        "attempts": int(message.get("attempts") or 0),
+        **asked_content(message["type"], content),
+    }
+
+
+# The URL field of each media kind's stored content.
+MEDIA_URLS = {
+    "image": "imageUrl",
+    "document": "documentUrl",
+    "audio": "audioUrl",
+    "video": "videoUrl",
+}
+
+
+def asked_content(kind: str, content: dict[str, Any]) -> dict[str, Any]:
+    """The kind-specific part of what was asked to be sent, in the read-back's field names."""
+    if kind in MEDIA_URLS or kind == "attachment":
+        return _media(kind, content)
+    if kind == "location":
+        return {
+            "location": {k: content.get(k) for k in ("latitude", "longitude", "name", "address")}
+        }
+    if kind == "template":
+        return {
+            "template": {
+                "id": content.get("templateId"),
+                "name": content.get("name"),
+                "language": content.get("language"),
+                "variables": content.get("variables", []),
+            }
+        }
+    interactive = {k: content[k] for k in ("header", "footer") if content.get(k)}
+    if kind == "buttons":
+        return {"buttons": content.get("buttons", []), **interactive}
+    if kind == "list":
+        return {
+            "list": {"button": content.get("button"), "sections": content.get("sections", [])},
+            **interactive,
+        }
+    return {}
+
+
+def _media(kind: str, content: dict[str, Any]) -> dict[str, Any]:
+    """`media` (the file, or the first uploaded one) and, for uploads, every file."""
+    url = content.get(MEDIA_URLS.get(kind, "attachmentUrl"))
+    if url is not None:
+        media = {"url": url, "filename": content.get("fileName"), "caption": content.get("caption")}
+        return {"media": {k: v for k, v in media.items() if v is not None}}
+    files = [
+        {
+            "attachmentId": file["id"],
+            "filename": file.get("fileName"),
+            "mimeType": file.get("contentType"),
+            **({"caption": content["caption"]} if content.get("caption") else {}),
+        }
+        for file in content.get("attachments", [])
+    ]
+    return {"media": files[0] if files else None, "attachments": files}
+
+
+async def clear_waiting(request: web.Request, instance_name: str) -> int:
+    """Take every waiting message of an instance out of its queue (a flush, a delete); a count.
+
+    Untried ones become `canceled`. One back in `pending` after an attempt that may have
+    reached the phone is withdrawn through provider-sender, which asks the provider: `sent`
+    if it has the message, `canceled` if it surely has not, else `failed` (outcome_unknown).
+    It is never sent again.
+    """
+    store, now = request.app[STORE], utcnow()
+    match = {"instanceName": instance_name}
+    untried = await lifecycle.retire_all(store, match, Status.CANCELED, now)
+    withdrawn = 0
+    while await lifecycle.withdraw(store, request.app[BROKER], match, Status.CANCELED, now):
+        withdrawn += 1
+    return untried + withdrawn

@@ -1,0 +1,280 @@
+"""Templates: reading synced ones, syncing on demand (asked of template-sync), and template
+sends, checked against the stored template before anything is queued."""
+
+import base64
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ingress_api.accept.accepting import MessageToAccept, accept_one
+from ingress_api.auth import authenticate, require_own_instance
+from ingress_api.countries import send_context
+from ingress_api.registry import API
+from ingress_api.requests import (
+    NAME_ISSUE,
+    REPEATED_SEND_STATUS,
+    SEND_ERRORS,
+    own_instance,
+    read_json,
+    read_object,
+    read_query,
+    validate,
+)
+from ingress_api.rpc import ask_template_sync
+from ingress_api.schemas.base import parse_instance_name
+from ingress_api.schemas.messages import Accepted
+from ingress_api.schemas.templates import (
+    TemplateList,
+    TemplateMessage,
+    TemplateOne,
+    TemplateQuery,
+    TemplatesSynced,
+    TemplateSyncRequest,
+    WhatsAppInstances,
+)
+from lanegate.errors import InvalidInput, NotFound, WhatsAppNotConfigured
+from lanegate.providers.capabilities import CAPABILITIES
+from lanegate.service import STORE
+from lanegate.store import Document, Store
+from lanegate.templates import TemplateMismatch, send_components, view
+
+CONNECTION = {"open": "connected", "connecting": "connecting", "close": "disconnected"}
+
+
+def _whatsapp_instance(instance: Document) -> dict[str, Any]:
+    capabilities = CAPABILITIES[instance["provider"]]
+    return {
+        "id": instance["_id"],
+        "provider": instance["provider"],
+        "display_name": instance.get("displayName"),
+        "phone_number": instance.get("phoneNumber"),
+        "is_primary": bool(instance.get("isPrimary")),
+        "status": CONNECTION.get(instance.get("state", "close"), "disconnected"),
+        "supports_templates": capabilities.supportsTemplates,
+        "supports_buttons": capabilities.supportsButtons,
+        "has_window_restriction": capabilities.hasWindowRestriction,
+    }
+
+
+@API.get(
+    "/whatsapp/instances",
+    summary="Your WhatsApp numbers, with what each provider supports",
+    tag="templates",
+    response=WhatsAppInstances,
+    errors=(401,),
+    scope="instances:read",
+)
+async def whatsapp_instances(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    found = request.app[STORE].instances.find({"tenantId": caller.tenant_id}).sort("_id", 1)
+    data = [_whatsapp_instance(i) for i in await found.to_list(None)]
+    return web.json_response({"success": True, "data": data})
+
+
+@API.get(
+    "/whatsapp/templates",
+    summary="Synced message templates, by instance, status and language",
+    tag="templates",
+    query=TemplateQuery,
+    response=TemplateList,
+    errors=(400, 401, 403),
+    scope="templates:read",
+)
+async def list_templates(request: web.Request) -> web.Response:
+    """Templates Meta still lists; deleted ones only when asked for with `status=DELETED`."""
+    caller = await authenticate(request)
+    query = read_query(request, TemplateQuery)
+    where: dict[str, Any] = {"tenantId": caller.tenant_id}
+    if query.instance_id is not None:
+        parts = parse_instance_name(query.instance_id)
+        if parts is None:
+            raise InvalidInput([(["instance_id"], NAME_ISSUE)])
+        require_own_instance(caller, parts[0])
+        where["instanceName"] = query.instance_id
+    where["status"] = query.status if query.status is not None else {"$ne": "DELETED"}
+    if query.language is not None:
+        where["language"] = query.language
+    if query.cursor is not None:
+        name, template = _after_template(query.cursor)
+        where["$or"] = [{"name": {"$gt": name}}, {"name": name, "_id": {"$gt": template}}]
+    index = "tenant_instance_name_id" if "instanceName" in where else "tenant_name_id"
+    found = (
+        request.app[STORE]
+        .templates.find(where)
+        .sort([("name", 1), ("_id", 1)])
+        .limit(query.limit + 1)
+        .hint(index)
+    )
+    page = await found.to_list(None)
+    last = page[query.limit - 1] if len(page) > query.limit else None
+    return web.json_response(
+        {
+            "success": True,
+            "data": [view(t) for t in page[: query.limit]],
+            "pagination": {"next": _template_cursor(last) if last is not None else None},
+        }
+    )
+
+
+def _template_cursor(template: Document) -> str:
+    return base64.urlsafe_b64encode(
+        json.dumps([template["name"], template["_id"]]).encode()
+    ).decode()
+
+
+def _after_template(cursor: str) -> tuple[str, str]:
+    """The name and id a templates cursor ends at."""
+    try:
+        name, template = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as e:
+        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")]) from e
+    if not isinstance(name, str) or not isinstance(template, str):
+        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")])
+    return name, template
+
+
+@API.get(
+    "/templates/{id}",
+    summary="One synced template, its components and variables",
+    tag="templates",
+    response=TemplateOne,
+    errors=(401, 404),
+    scope="templates:read",
+)
+async def get_template(request: web.Request) -> web.Response:
+    """One of the caller's templates; another tenant's id reads as not found."""
+    caller = await authenticate(request)
+    template = await request.app[STORE].templates.find_one(
+        {"_id": request.match_info["id"], "tenantId": caller.tenant_id}
+    )
+    if template is None:
+        raise NotFound("Template not found")
+    return web.json_response({"success": True, "data": view(template)})
+
+
+@API.post(
+    "/templates/sync",
+    summary="Pull the instance's templates from its WhatsApp Business Account now",
+    tag="templates",
+    body=TemplateSyncRequest,
+    response=TemplatesSynced,
+    errors=(400, 401, 403, 404, 422, 429, 500, 503, 504),
+    scope="templates:sync",
+)
+async def sync_templates(request: web.Request) -> web.Response:
+    """Ask template-sync to sync; 422 without a WABA, 500 when Meta fails, 429 when throttled."""
+    caller = await authenticate(request)
+    body = await read_json(request, TemplateSyncRequest)
+    instance = await own_instance(request.app[STORE], caller, body.instanceName)
+    _require_waba(instance)
+    answer = await ask_template_sync(request, instance)
+    return web.json_response(
+        {"synced_count": answer["synced_count"], "templates": answer["templates"]}
+    )
+
+
+def _require_waba(instance: Document) -> None:
+    config = instance.get("providerConfig") or {}
+    if instance["provider"] != "cloud_api" or not (
+        config.get("wabaId") and config.get("accessToken")
+    ):
+        raise WhatsAppNotConfigured(
+            f"{instance['_id']} is a {instance['provider']} instance: templates need a cloud_api "
+            "instance with a WhatsApp Business Account id and access token"
+        )
+
+
+async def _template(store: Store, instance: Document, body: TemplateMessage) -> Document:
+    """The stored template a send names, or a 400 saying why it cannot be used."""
+    field = "templateId" if body.templateId is not None else "name"
+    if body.templateId is not None:
+        template = await store.templates.find_one(
+            {"_id": body.templateId, "tenantId": instance["tenantId"]}
+        )
+        if template is None:
+            raise InvalidInput(
+                [(["templateId"], f"No template {body.templateId}: sync templates first")]
+            )
+        if template["instanceName"] != instance["_id"]:
+            raise InvalidInput(
+                [
+                    (
+                        ["templateId"],
+                        f"Template {body.templateId} belongs to {template['instanceName']}, "
+                        f"not {instance['_id']}",
+                    )
+                ]
+            )
+    else:
+        template = await store.templates.find_one(
+            {
+                "tenantId": instance["tenantId"],
+                "instanceName": instance["_id"],
+                "name": body.name,
+                "language": body.language,
+                "deleted": False,
+            }
+        )
+        if template is None:
+            raise InvalidInput(
+                [
+                    (
+                        ["name"],
+                        f"No template {body.name} in {body.language} on {instance['_id']}: "
+                        "sync templates first",
+                    )
+                ]
+            )
+    if template["status"] != "APPROVED":
+        raise InvalidInput(
+            [
+                (
+                    [field],
+                    f"Template {template['name']} ({template['language']}) is "
+                    f"{template['status']}; only APPROVED templates can be sent",
+                )
+            ]
+        )
+    return template
+
+
+@API.post(
+    "/message/template",
+    summary="Queue an approved template message (allowed outside the 24-hour window)",
+    tag="messages",
+    body=TemplateMessage,
+    response=Accepted,
+    status=202,
+    errors=SEND_ERRORS,
+    other_ok_statuses=REPEATED_SEND_STATUS,
+    scope="messages:write",
+)
+async def send_template(request: web.Request) -> web.Response:
+    """Check the template and its variables, build Meta's components, then queue the message."""
+    caller = await authenticate(request)
+    data = await read_object(request)
+    context = await send_context(request, caller, data.get("instanceName"))
+    body = validate(TemplateMessage, data, context)
+    store = request.app[STORE]
+    instance = await own_instance(store, caller, body.instanceName)
+    _require_waba(instance)
+    template = await _template(store, instance, body)
+    try:
+        components = send_components(
+            template,
+            body.variables,
+            header_media=body.headerMedia.model_dump(mode="json") if body.headerMedia else None,
+            buttons=[b.model_dump() for b in body.buttons],
+        )
+    except TemplateMismatch as e:
+        raise InvalidInput(e.issues) from e
+    content = {
+        "templateId": template["_id"],
+        "name": template["name"],
+        "language": template["language"],
+        "components": components,
+        "variables": body.variables,
+    }
+    answer, status = await accept_one(request, caller, MessageToAccept(body, "template", content))
+    return web.json_response(answer, status=status)

@@ -1,0 +1,94 @@
+"""Operator API bodies and answers: tenants and their API keys."""
+
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    Field,
+)
+
+from ingress_api.schemas.base import TENANT_ID, Body, DefaultCountry
+
+
+class TenantCreate(Body):
+    id: str = Field(pattern=TENANT_ID)
+    name: str = Field(min_length=1, max_length=200)
+    maxInstances: int | None = Field(
+        None, ge=0, le=1_000_000, description="Omit (or null) for LANEGATE_TENANT_MAX_INSTANCES."
+    )
+    maxMessagesPerDay: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000_000,
+        description="Messages accepted per UTC day; omit (or null) for "
+        "LANEGATE_TENANT_MAX_MESSAGES_PER_DAY.",
+    )
+    defaultCountry: DefaultCountry = None
+
+
+Scope = Literal[
+    "instances:read",
+    "instances:write",
+    "messages:read",
+    "messages:write",
+    "templates:read",
+    "templates:sync",
+]
+
+
+class TenantUpdate(Body):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    disabled: bool | None = None
+    maxInstances: int | None = Field(
+        None, ge=0, le=1_000_000, description="Omit (or null) for LANEGATE_TENANT_MAX_INSTANCES."
+    )
+    maxMessagesPerDay: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000_000,
+        description="Messages accepted per UTC day; omit (or null) for "
+        "LANEGATE_TENANT_MAX_MESSAGES_PER_DAY.",
+    )
+    defaultCountry: DefaultCountry = None
+
+
+class KeyCreate(Body):
+    name: str | None = Field(None, max_length=200)
+    scopes: list[Scope] | None = Field(None, description="Omit for a key with every scope.")
+    rateLimitPerMinute: int | None = Field(
+        None, ge=1, le=1_000_000, description="Omit for the gateway's default."
+    )
+
+
+class TenantCreated(BaseModel):
+    id: str
+    name: str
+    apiKey: str = Field(description="Shown once; only its hash is stored.")
+
+
+class TenantView(BaseModel):
+    id: str
+    name: str
+    disabled: bool
+    createdAt: str | None
+    maxInstances: int | None = Field(None, description="null: the gateway's default")
+    maxMessagesPerDay: int | None = Field(None, description="null: the gateway's default")
+    defaultCountry: str | None = None
+
+
+class KeyCreated(BaseModel):
+    id: str
+    apiKey: str = Field(description="Shown once; only its hash is stored.")
+    scopes: list[str] | None
+    rateLimitPerMinute: int | None
+    name: str | None
+
+
+class KeyView(BaseModel):
+    id: str
+    name: str | None
+    scopes: list[str] | None
+    rateLimitPerMinute: int | None
+    createdAt: str | None
+    revokedAt: str | None
+    lastUsedAt: str | None
