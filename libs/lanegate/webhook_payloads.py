@@ -35,6 +35,10 @@ class MessageReceivedData(BaseModel):
     text: str | None = Field(description="null for media messages")
     messageId: str
     timestamp: int = Field(description="Unix seconds when the contact sent it.")
+    content: dict[str, Any] | None = Field(
+        default=None,
+        description="Media, location, reaction or button reply details; absent for plain text",
+    )
 
 
 class InstanceConnectedWebhook(BaseModel):
@@ -88,6 +92,21 @@ class MessageReceivedWebhook(BaseModel):
     timestamp: str
 
 
+class MessageExpiredData(BaseModel):
+    id: str = Field(description="The message id returned when it was queued.")
+    status: Literal["expired"]
+    to: str
+    lane: Lane
+    validUntil: str = Field(description="When it stopped being worth sending; it never went.")
+
+
+class MessageExpiredWebhook(BaseModel):
+    event: Literal["message.expired"]
+    instanceName: str
+    data: MessageExpiredData
+    timestamp: str
+
+
 class TemplateStatusData(BaseModel):
     id: str = Field(description="The template's id in this API")
     metaTemplateId: str
@@ -112,5 +131,6 @@ WEBHOOKS: dict[str, type[BaseModel]] = {
     "instance.resumed": InstanceResumedWebhook,
     "message.status": MessageStatusWebhook,
     "message.received": MessageReceivedWebhook,
+    "message.expired": MessageExpiredWebhook,
     "template.status": TemplateStatusWebhook,
 }

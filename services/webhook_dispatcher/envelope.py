@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from lanegate.events import (
     AnyEvent,
     InstancePaused,
@@ -13,75 +15,82 @@ from lanegate.events import (
     TemplateStatusChanged,
 )
 from lanegate.timestamps import iso_utc
+from lanegate.webhook_payloads import (
+    WEBHOOKS,
+    InstanceEventData,
+    InstancePausedData,
+    MessageExpiredData,
+    MessageReceivedData,
+    MessageStatusData,
+    TemplateStatusData,
+)
 
 STATE_EVENTS = {"open": "instance.connected", "close": "instance.disconnected"}
 
 
 def envelope(event: AnyEvent) -> dict[str, Any] | None:
-    """The webhook body for an event, or None for events tenants are not sent."""
-    name: str
-    data: dict[str, Any]
+    """The webhook body for an event, built from its documented model, or None for events
+    tenants are not sent."""
+    found = _data(event)
+    if found is None:
+        return None
+    name, data = found
+    body = WEBHOOKS[name](
+        event=name, instanceName=event.instanceName, data=data, timestamp=iso_utc(event.occurredAt)
+    )
+    # Unset: optional details a body leaves out (a text message's `content`), not nulls.
+    return body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def _data(event: AnyEvent) -> tuple[str, BaseModel | dict[str, Any]] | None:
     if isinstance(event, InstanceState):
         if event.state not in STATE_EVENTS:
             return None
-        name = STATE_EVENTS[event.state]
-        data = {"state": event.state, "reason": event.reason, "phoneNumber": event.phoneNumber}
-    elif isinstance(event, MessageStatus):
-        name = "message.status"
-        data = {
-            "id": event.messageId,
-            "status": event.status,
-            "to": event.to,
-            "lane": event.lane,
-            "providerMessageId": event.providerMessageId,
-            "error": event.error,
-        }
-    elif isinstance(event, MessageReceived):
-        name = "message.received"
-        data = {
-            "from": event.sender,
-            "pushName": event.pushName,
-            "messageType": event.messageType,
-            "text": event.text,
-            "messageId": event.providerMessageId,
-            "timestamp": event.sentAt,
-        }
-        if event.content is not None:
-            data["content"] = event.content
-    elif isinstance(event, InstancePaused):
-        name = "instance.paused"
-        data = {
-            "reason": event.reason,
-            "until": iso_utc(event.until) if event.until else None,
-            "by": event.by,
-        }
-    elif isinstance(event, InstanceResumed):
-        name, data = "instance.resumed", {}
-    elif isinstance(event, MessageExpired):
-        name = "message.expired"
-        data = {
-            "id": event.messageId,
-            "status": "expired",
-            "to": event.to,
-            "lane": event.lane,
-            "validUntil": iso_utc(event.validUntil),
-        }
-    elif isinstance(event, TemplateStatusChanged):
-        name = "template.status"
-        data = {
-            "id": event.templateId,
-            "metaTemplateId": event.metaTemplateId,
-            "name": event.name,
-            "language": event.language,
-            "status": event.status,
-            "previousStatus": event.previousStatus,
-            "reason": event.reason,
-        }
-    else:
-        return None
-    return {
-        "event": name,
-        "instanceName": event.instanceName,
-        "data": data,
-        "timestamp": iso_utc(event.occurredAt),
-    }
+        return STATE_EVENTS[event.state], InstanceEventData(
+            state=event.state, reason=event.reason, phoneNumber=event.phoneNumber
+        )
+    if isinstance(event, MessageStatus):
+        return "message.status", MessageStatusData(
+            id=event.messageId,
+            status=event.status,
+            to=event.to,
+            lane=event.lane,
+            providerMessageId=event.providerMessageId,
+            error=event.error,
+        )
+    if isinstance(event, MessageReceived):
+        details = {"content": event.content} if event.content is not None else {}
+        return "message.received", MessageReceivedData(
+            sender=event.sender,
+            pushName=event.pushName,
+            messageType=event.messageType,
+            text=event.text,
+            messageId=event.providerMessageId,
+            timestamp=event.sentAt,
+            **details,
+        )
+    if isinstance(event, InstancePaused):
+        return "instance.paused", InstancePausedData(
+            reason=event.reason, until=iso_utc(event.until), by=event.by
+        )
+    if isinstance(event, InstanceResumed):
+        return "instance.resumed", {}
+    if isinstance(event, MessageExpired):
+        return "message.expired", MessageExpiredData(
+            id=event.messageId,
+            status="expired",
+            to=event.to,
+            lane=event.lane,
+            validUntil=iso_utc(event.validUntil),
+        )
+    if isinstance(event, TemplateStatusChanged):
+        return "template.status", TemplateStatusData(
+            id=event.templateId,
+            metaTemplateId=event.metaTemplateId,
+            name=event.name,
+            language=event.language,
+            status=event.status,
+            previousStatus=event.previousStatus,
+            reason=event.reason,
+        )
+    return None

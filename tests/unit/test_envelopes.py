@@ -9,6 +9,7 @@ from lanegate.events import (
     InstancePaused,
     InstanceResumed,
     InstanceState,
+    MessageExpired,
     MessageReceived,
     MessageStatus,
     TemplateStatusChanged,
@@ -45,6 +46,25 @@ EVENTS: list[AnyEvent] = [
         providerMessageId="ABC",
         sentAt=1773596760,
     ),
+    MessageReceived(
+        tenantId="acme",
+        instanceName="acme__a__b",
+        sender="5491112345678",
+        pushName=None,
+        messageType="imageMessage",
+        text=None,
+        providerMessageId="ABD",
+        sentAt=1773596761,
+        content={"mimetype": "image/jpeg", "caption": "receipt"},
+    ),
+    MessageExpired(
+        tenantId="acme",
+        instanceName="acme__a__b",
+        messageId="m2",
+        to="5491112345678",
+        lane="normal",
+        validUntil=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    ),
     TemplateStatusChanged(
         tenantId="acme",
         instanceName="acme__a__b",
@@ -64,7 +84,22 @@ def test_envelope_validates_against_its_documented_model(event: AnyEvent) -> Non
     body = envelope(event)
     assert body is not None
     model = WEBHOOKS[body["event"]]
-    assert body == model.model_validate(body).model_dump(by_alias=True)
+    assert body == model.model_validate(body).model_dump(by_alias=True, exclude_unset=True)
+
+
+def test_media_details_are_sent_and_a_text_has_none() -> None:
+    text, media = (envelope(event) for event in EVENTS if isinstance(event, MessageReceived))
+    assert text is not None and media is not None
+    assert "content" not in text["data"]
+    assert {"mimetype": "image/jpeg", "caption": "receipt"} == media["data"]["content"]
+
+
+def test_an_expired_message_says_until_when_it_was_worth_sending() -> None:
+    [body] = [envelope(event) for event in EVENTS if isinstance(event, MessageExpired)]
+    assert body is not None
+    assert {"id": "m2", "status": "expired", "to": "5491112345678", "lane": "normal"} | {
+        "validUntil": "2026-01-02T03:04:05.000Z"
+    } == body["data"]
 
 
 def test_connecting_state_is_not_sent_to_tenants() -> None:
