@@ -1,10 +1,6 @@
 """`make run`: the whole gateway on this machine with a demo tenant and a connected instance.
 
-It starts the embedded store and the five services, creates the tenant
-`demo` and the sandbox instance `demo__support__main` whose webhook is a
-small receiver in this process that prints every event it gets (after
-checking its signature), scans the sandbox QR, and prints the API key and a
-curl line. Ctrl-C stops everything.
+Prints every signed webhook the demo instance gets, the API key and a curl line; Ctrl-C stops.
 """
 
 import asyncio
