@@ -107,8 +107,13 @@ $(NODE_TOOLS):
 docs-check: $(STAMP)
 	$(PY) -m devtools.docs_check
 
-test: $(STAMP) broker tools ferretdb postgres $(NODE_TOOLS) lint types docs-check
-	$(PY) -m pytest
+# The suite's store: FerretDB on PostgreSQL unless LANEGATE_TEST_STORE (mongoeco, ferretdb,
+# ferretdb-sqlite, uri) or LANEGATE_TEST_STORE_URI (any MongoDB) says otherwise.
+TEST_STORE := $(or $(LANEGATE_TEST_STORE),$(if $(LANEGATE_TEST_STORE_URI),uri,ferretdb))
+TEST_STORE_NEEDS := $(if $(filter ferretdb,$(TEST_STORE)),ferretdb postgres,$(if $(filter ferretdb-sqlite,$(TEST_STORE)),ferretdb))
+
+test: $(STAMP) broker tools $(TEST_STORE_NEEDS) $(NODE_TOOLS) lint types docs-check
+	LANEGATE_TEST_STORE=$(TEST_STORE) $(PY) -m pytest
 
 # The long scripted fault run on a RabbitMQ node of its own (the shared broker is never stopped).
 test-faults: $(STAMP) broker
