@@ -20,10 +20,11 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.auth import Caller
 from ingress_api.body import refuse_private_targets
-from ingress_api.inserts import MESSAGE_INSERTS
+from ingress_api.inserts import DUPLICATE_KEY, MESSAGE_INSERTS
 from ingress_api.instances import iso
 from ingress_api.leftovers import LEFTOVERS, announce, keyed
 from ingress_api.lookups import LOOKUPS
+from ingress_api.message_keys import claim, claimed
 from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.quotas import Reservation, reserve_messages
 from ingress_api.windows import closed_window, window_open
@@ -188,10 +189,8 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
     store = request.app[STORE]
     reservation: Reservation = await reserve_messages(request, who, len(fresh))
     try:
-        if len(fresh) == 1:
-            await request.app[MESSAGE_INSERTS].insert(fresh[0])
-        else:
-            await store.messages.insert_many(fresh, ordered=False)
+        await claim(store, fresh)
+        await _insert(request, fresh)
     except ConnectionFailure:
         # The store may have taken them with its answer lost (it restarted).
         await _left_over(request, reservation, fresh)
@@ -207,6 +206,21 @@ async def _commit(request: web.Request, who: Caller, fresh: list[Document]) -> N
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in fresh:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
+
+
+async def _insert(request: web.Request, fresh: list[Document]) -> None:
+    """Store the new messages; one already there was stored by a repeat of its send, from
+    the key this send claimed (a message's id is new, so nothing else can clash)."""
+    try:
+        if len(fresh) == 1:
+            await request.app[MESSAGE_INSERTS].insert(fresh[0])
+        else:
+            await request.app[STORE].messages.insert_many(fresh, ordered=False)
+    except DuplicateKeyError:
+        pass
+    except BulkWriteError as e:
+        if {error.get("code") for error in e.details.get("writeErrors", [])} != {DUPLICATE_KEY}:
+            raise
 
 
 async def _left_over(request: web.Request, reservation: Reservation, fresh: list[Document]) -> None:
@@ -252,10 +266,9 @@ async def _name_contacts(store: Store, who: Caller, items: list[Item]) -> None:
 
 async def _repeat(store: Store, who: Caller, item: Item) -> Document:
     """The message an earlier send with this `externalId` stored; 409 if its body differed."""
-    first = await store.messages.find_one(
-        {"tenantId": who.tenant_id, "externalId": item.body.externalId}
-    )
-    if first is None:  # the other request withdrew it (its publish failed): nothing to return
+    ref = item.body.externalId or ""
+    first = (await claimed(store, who.tenant_id, [ref])).get(ref)
+    if first is None:  # the other send gave its key back (a clash in its bulk): nothing to return
         raise Unavailable("A send with this externalId just failed; retry")
     if first.get("requestHash") != item.fingerprint():
         raise Conflict(f"externalId {item.body.externalId} was already used for another message")
@@ -326,9 +339,8 @@ async def accept_many(
     if fresh:
         try:
             await _commit(request, who, fresh)
-        except (BulkWriteError, DuplicateKeyError) as e:
-            # A concurrent request took one of these externalIds: undo ours, ask for a retry.
-            await store.messages.delete_many({"_id": {"$in": [m["_id"] for m in fresh]}})
+        except DuplicateKeyError as e:
+            # A concurrent request took one of these externalIds (ours were given back).
             raise Conflict("Another request used one of these externalIds meanwhile; retry") from e
         await _name_contacts(store, who, items)
     log.info("bulk accepted", count=len(items), new=len(fresh))
@@ -343,8 +355,7 @@ async def _earlier(store: Store, who: Caller, items: list[Item]) -> dict[str, Do
     refs = {i.body.externalId: i for i in items if i.body.externalId}
     if not refs:
         return {}
-    found = store.messages.find({"tenantId": who.tenant_id, "externalId": {"$in": list(refs)}})
-    earlier = {doc["externalId"]: doc async for doc in found}
+    earlier = await claimed(store, who.tenant_id, [ref for ref in refs if ref])
     clashes: list[tuple[list[str | int], str]] = [
         (["messages", index, "externalId"], "Already used for another message")
         for index, item in enumerate(items)

@@ -36,8 +36,9 @@ from ingress_api.normalizing import normalizing_at_start
 from ingress_api.quotas import MESSAGE_COUNTER, MessageCounter
 from ingress_api.ratelimit import LIMITER, RateLimiter, quota_headers
 from ingress_api.sealing import sealing
-from lanegate.service import STORE, base_app, run
+from lanegate.service import SETTINGS, STORE, base_app, run
 from lanegate.settings import Settings
+from lanegate.store.sweeper import sweeping
 
 
 def build(settings: Settings) -> web.Application:
@@ -60,7 +61,16 @@ def build(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(health_counts)
     app.cleanup_ctx.append(normalizing_at_start)
     app.cleanup_ctx.append(sealing)
+    app.cleanup_ctx.append(expired_sweeping)
     return app
+
+
+async def expired_sweeping(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: where the store has no TTL indexes, expired rate-limit windows and daily
+    message counts (this service's) are deleted by a sweeper instead."""
+    every = app[SETTINGS].store_sweep_interval_seconds
+    async with sweeping(app[STORE], ("rate_limits", "tenant_usage"), every):
+        yield
 
 
 async def return_held_counts(app: web.Application) -> AsyncIterator[None]:
