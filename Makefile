@@ -26,8 +26,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 # The local RabbitMQ: started when installed and stopped, installed from Debian when missing (root only).
+# A broker already listening on 5672 (a CI service container) is used as it is.
 broker:
 	@if rabbitmq-diagnostics -q ping >/dev/null 2>&1; then exit 0; fi; \
+	if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then exit 0; fi; \
 	if ! command -v rabbitmq-server >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing rabbitmq-server ..."; \
