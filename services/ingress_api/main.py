@@ -31,6 +31,7 @@ from ingress_api.endpoints import API
 from ingress_api.inserts import message_inserts
 from ingress_api.leftovers import leftovers
 from ingress_api.lookups import LOOKUPS, Lookups
+from ingress_api.message_keys import older_keys_at_start
 from ingress_api.monitoring import STARTED, health_counts
 from ingress_api.normalizing import normalizing_at_start
 from ingress_api.quotas import MESSAGE_COUNTER, MessageCounter
@@ -57,6 +58,7 @@ def build(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(rpc.rpc_client)
     app.cleanup_ctx.append(leftovers)
     app.cleanup_ctx.append(message_inserts)
+    app.cleanup_ctx.append(older_keys_at_start)
     app.cleanup_ctx.append(return_held_counts)
     app.cleanup_ctx.append(health_counts)
     app.cleanup_ctx.append(normalizing_at_start)
