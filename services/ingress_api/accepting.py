@@ -20,7 +20,7 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.auth import Caller
 from ingress_api.body import refuse_private_targets
-from ingress_api.inserts import DUPLICATE_KEY, MESSAGE_INSERTS
+from ingress_api.inserts import MESSAGE_INSERTS, duplicates_only
 from ingress_api.instances import iso
 from ingress_api.leftovers import LEFTOVERS, announce, keyed
 from ingress_api.lookups import LOOKUPS
@@ -219,7 +219,7 @@ async def _insert(request: web.Request, fresh: list[Document]) -> None:
     except DuplicateKeyError:
         pass
     except BulkWriteError as e:
-        if {error.get("code") for error in e.details.get("writeErrors", [])} != {DUPLICATE_KEY}:
+        if not duplicates_only(e):
             raise
 
 

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from ingress_api.inserts import DUPLICATE_KEY
+from ingress_api.inserts import DUPLICATE_KEY, duplicates_only
 from ingress_api.leftovers import keyed
 from lanegate.service import STORE
 from lanegate.store import Document, Store
@@ -48,8 +49,7 @@ async def claim(store: Store, messages: list[Document]) -> None:
             failed = {int(error["index"]) for error in e.details.get("writeErrors", [])}
             taken = [r["_id"] for i, r in enumerate(records) if i not in failed]
             await store.message_keys.delete_many({"_id": {"$in": taken}})
-            codes = {error.get("code") for error in e.details.get("writeErrors", [])}
-            if codes == {DUPLICATE_KEY}:
+            if duplicates_only(e):
                 raise DuplicateKeyError(
                     "an externalId is held by another send", DUPLICATE_KEY
                 ) from e
@@ -70,22 +70,18 @@ async def claimed(store: Store, tenant_id: str, refs: list[str]) -> dict[str, Do
     stored = {m["_id"]: m async for m in store.messages.find({"_id": {"$in": ids}})}
     unstored = [r["message"] for r in records if r["_id"] not in stored]
     if unstored:
-        try:
-            await store.messages.insert_many(unstored, ordered=False)
-        except BulkWriteError as e:
-            # Only a message its own send stored meanwhile may clash: that one is there too.
-            if {error.get("code") for error in e.details.get("writeErrors", [])} != {DUPLICATE_KEY}:
-                raise
+        # Only a message its own send stored meanwhile may clash: that one is there too.
+        await insert_missing(store.messages, unstored)
         stored |= {m["_id"]: m for m in unstored}
     return {r["externalId"]: stored[r["_id"]] for r in records}
 
 
-async def _insert_new(store: Store, records: list[Document]) -> None:
-    """Insert key records, leaving those already there."""
+async def insert_missing(collection: AsyncCollection[Document], documents: list[Document]) -> None:
+    """Insert these documents, leaving those whose keys are already there."""
     try:
-        await store.message_keys.insert_many(records, ordered=False)
+        await collection.insert_many(documents, ordered=False)
     except BulkWriteError as e:
-        if {error.get("code") for error in e.details.get("writeErrors", [])} != {DUPLICATE_KEY}:
+        if not duplicates_only(e):
             raise
 
 
@@ -100,10 +96,10 @@ async def keys_of_older_messages(store: Store, page: int = 1000) -> int:
     async for message in store.messages.find({"externalId": {"$type": "string"}}):
         records.append(key_record(message))
         if len(records) == page:
-            await _insert_new(store, records)
+            await insert_missing(store.message_keys, records)
             count, records = count + page, []
     if records:
-        await _insert_new(store, records)
+        await insert_missing(store.message_keys, records)
     await store.messages.drop_index(OLDER_INDEX)
     count += len(records)
     log.info("older externalIds given key records", messages=count)
