@@ -70,6 +70,9 @@ ferretdb: $(FERRETDB)
 PG_VERSION := 15
 PG_CLUSTER := lanegate
 PG_PORT := 54315
+# Each FerretDB keeps up to 150 connections (devtools.stack.FERRETDB_POOL), and a test session
+# runs a few FerretDBs at once.
+PG_MAX_CONNECTIONS := 600
 postgres:
 	@if ! [ -x /usr/lib/postgresql/$(PG_VERSION)/bin/postgres ] || ! command -v pg_ctlcluster >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -83,6 +86,9 @@ postgres:
 	  echo "error: start the PostgreSQL cluster as root once: sudo make postgres" >&2; exit 1; fi; \
 	pg_lsclusters -h $(PG_VERSION) $(PG_CLUSTER) >/dev/null 2>&1 || \
 	  pg_createcluster $(PG_VERSION) $(PG_CLUSTER) -p $(PG_PORT) >/dev/null; \
+	if [ "$$(pg_conftool -s $(PG_VERSION) $(PG_CLUSTER) show max_connections 2>/dev/null)" != $(PG_MAX_CONNECTIONS) ]; then \
+	  pg_conftool $(PG_VERSION) $(PG_CLUSTER) set max_connections $(PG_MAX_CONNECTIONS); \
+	  pg_lsclusters -h $(PG_VERSION) $(PG_CLUSTER) | grep -q online && pg_ctlcluster $(PG_VERSION) $(PG_CLUSTER) restart; fi; \
 	pg_lsclusters -h $(PG_VERSION) $(PG_CLUSTER) | grep -q online || pg_ctlcluster $(PG_VERSION) $(PG_CLUSTER) start; \
 	for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p $(PG_PORT) && break; sleep 1; done; \
 	runuser -u postgres -- psql -q -p $(PG_PORT) -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'lanegate'" | grep -q 1 || \

@@ -42,6 +42,11 @@ FERRETDB = REPO / ".tools" / "ferretdb"
 # The cluster `make postgres` starts and the role it makes for FerretDB's databases.
 POSTGRES_URL = "postgres://lanegate:lanegate@127.0.0.1:54315/postgres"
 
+# FerretDB's PostgreSQL connections, and each client's store connections on FerretDB (a
+# stack runs up to about eight processes; see StoreEngine.local_uri).
+FERRETDB_POOL = 150
+CLIENT_POOL = 10
+
 Engine = Literal["mongoeco", "ferretdb", "ferretdb-sqlite", "uri"]
 ENGINES: tuple[Engine, ...] = ("mongoeco", "ferretdb", "ferretdb-sqlite", "uri")
 
@@ -77,16 +82,25 @@ class StoreEngine:
         """Whether the stack starts (and may stop) the store itself."""
         return self.engine != "uri"
 
+    def local_uri(self, port: int) -> str:
+        """The client URI of this engine's store started here on `port`.
 
-def postgres_database(url: str, name: str, *, create: bool) -> str:
-    """Create (or drop) the PostgreSQL database `name` on the server at `url`; its URL."""
+        FerretDB v1 holds a connection of its PostgreSQL pool for every operation in flight
+        and may need a second one inside it, so clients together must stay below its pool
+        (FERRETDB_POOL) or every operation waits for good: each client keeps few connections.
+        """
+        limit = f"&maxPoolSize={CLIENT_POOL}" if self.engine.startswith("ferretdb") else ""
+        return f"mongodb://127.0.0.1:{port}/?directConnection=true{limit}"
+
+
+def postgres_database(url: str, name: str, *, create: bool) -> None:
+    """Create (or drop) the PostgreSQL database `name` on the server at `url`."""
     statement = f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE IF EXISTS "{name}"'
     subprocess.run(
         ["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", statement],
         check=True,
         capture_output=True,
     )
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 def port_variable(service: str) -> str:
@@ -207,11 +221,7 @@ class Stack:
         chosen = {name: (ports or {}).get(name) or free_port() for name in SERVICES}
         env = {k: v for k, v in os.environ.items() if not k.startswith("LANEGATE_")}
         env |= {k: v for k, v in settings.items() if k.startswith("LANEGATE_")}
-        env["LANEGATE_MONGO_URI"] = (
-            engine.uri
-            if not engine.runs_here
-            else f"mongodb://127.0.0.1:{store_port}/?directConnection=true"
-        )
+        env["LANEGATE_MONGO_URI"] = engine.local_uri(store_port) if engine.runs_here else engine.uri
         env |= {port_variable(name): str(port) for name, port in chosen.items()}
         env["LANEGATE_HTTP_HOST"] = "127.0.0.1"
         # Where providers (WAHA) send callbacks: this stack's ingress-api.
@@ -276,7 +286,9 @@ class Stack:
                 postgres_database(self.store.postgres_url, name, create=True)
                 self.store_database = name
             url = urlunsplit(
-                urlsplit(self.store.postgres_url)._replace(path=f"/{self.store_database}")
+                urlsplit(self.store.postgres_url)._replace(
+                    path=f"/{self.store_database}", query=f"pool_max_conns={FERRETDB_POOL}"
+                )
             )
             args += ["--handler=postgresql", f"--postgresql-url={url}"]
         else:
