@@ -115,10 +115,12 @@ $(NODE_TOOLS):
 docs-check: $(STAMP)
 	$(PY) -m devtools.docs_check
 
-# The suite's store: FerretDB on PostgreSQL unless LANEGATE_TEST_STORE (mongoeco, ferretdb,
-# ferretdb-sqlite, uri) or LANEGATE_TEST_STORE_URI (any MongoDB) says otherwise.
-TEST_STORE := $(or $(LANEGATE_TEST_STORE),$(if $(LANEGATE_TEST_STORE_URI),uri,ferretdb))
-TEST_STORE_NEEDS := $(if $(filter ferretdb,$(TEST_STORE)),ferretdb postgres,$(if $(filter ferretdb-sqlite,$(TEST_STORE)),ferretdb))
+# The suite's store: mongoeco unless LANEGATE_TEST_STORE (mongoeco, ferretdb, ferretdb-sqlite,
+# uri) or LANEGATE_TEST_STORE_URI (any MongoDB) says otherwise. FerretDB v1's updates are not
+# atomic (README, Configuration), so the suite's guarantees cannot hold on it; the store
+# conformance module runs on FerretDB too, wherever the store is not at a URI.
+TEST_STORE := $(or $(LANEGATE_TEST_STORE),$(if $(LANEGATE_TEST_STORE_URI),uri,mongoeco))
+TEST_STORE_NEEDS := $(if $(filter uri,$(TEST_STORE)),,ferretdb postgres)
 
 test: $(STAMP) broker tools $(TEST_STORE_NEEDS) $(NODE_TOOLS) lint types docs-check
 	LANEGATE_TEST_STORE=$(TEST_STORE) $(PY) -m pytest

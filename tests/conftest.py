@@ -167,7 +167,7 @@ def store_alone() -> Iterator[str]:
         return
     log_dir = Path("var/test-logs") / f"lgstore-{uuid.uuid4().hex[:8]}"
     with lone_store(log_dir, STORE_ENGINE) as port:
-        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        yield STORE_ENGINE.local_uri(port)
 
 
 @pytest.fixture
