@@ -8,11 +8,14 @@ over it.
 
 import asyncio
 import contextlib
+import os
 import re
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from gridfs import AsyncGridFSBucket
@@ -36,9 +39,16 @@ def engine(request: pytest.FixtureRequest) -> StoreEngine:
     """Each engine this module runs on."""
     if request.param == STORE_ENGINE.engine:
         return STORE_ENGINE
-    if request.param == "ferretdb" and not FERRETDB.exists():
-        pytest.skip("FerretDB is not built: make ferretdb")
-    return StoreEngine.from_environment({"LANEGATE_TEST_STORE": request.param})
+    chosen = StoreEngine.from_environment({**os.environ, "LANEGATE_TEST_STORE": request.param})
+    if chosen.engine == "ferretdb":
+        postgres = urlsplit(chosen.postgres_url)
+        if not FERRETDB.exists():
+            pytest.skip("FerretDB is not built: make ferretdb")
+        try:
+            socket.create_connection((postgres.hostname, postgres.port), timeout=2).close()
+        except OSError:
+            pytest.skip("PostgreSQL for FerretDB is not running: make postgres")
+    return chosen
 
 
 @pytest.fixture(scope="module")
