@@ -3,13 +3,15 @@
 `make run` uses it with a demo tenant; the end-to-end tests use it to start,
 kill and restart real service processes. The store is mongoeco's wire server
 (in memory, plain asyncio: its shutdown is not safe under uvloop; with
-`--sqlite PATH` on mongoeco's SQLite engine, so a restart keeps the data);
-production runs MongoDB.
+`--sqlite PATH` on mongoeco's SQLite engine, so a restart keeps the data),
+FerretDB (`make ferretdb`) on a PostgreSQL database of the stack's own or on
+SQLite, or any MongoDB server at a URI; production runs MongoDB.
 """
 
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from lanegate.settings import Settings
 
@@ -34,6 +38,69 @@ SERVICES = {
 }
 # `python -m devtools.stack` finds this package from the repository's root.
 REPO = Path(__file__).resolve().parents[1]
+FERRETDB = REPO / ".tools" / "ferretdb"
+# The cluster `make postgres` starts and the role it makes for FerretDB's databases.
+POSTGRES_URL = "postgres://lanegate:lanegate@127.0.0.1:54315/postgres"
+
+# FerretDB's PostgreSQL connections, and each client's store connections on FerretDB (a
+# stack runs up to about eight processes; see StoreEngine.local_uri).
+FERRETDB_POOL = 150
+CLIENT_POOL = 10
+
+Engine = Literal["mongoeco", "ferretdb", "ferretdb-sqlite", "uri"]
+ENGINES: tuple[Engine, ...] = ("mongoeco", "ferretdb", "ferretdb-sqlite", "uri")
+
+
+@dataclass(frozen=True)
+class StoreEngine:
+    """Which wire store a stack runs: mongoeco, FerretDB on PostgreSQL (a database of the
+    stack's own on `postgres_url`) or on SQLite, or the MongoDB server at `uri`."""
+
+    engine: Engine = "mongoeco"
+    uri: str = ""
+    postgres_url: str = POSTGRES_URL
+
+    @classmethod
+    def from_environment(
+        cls, env: Mapping[str, str], default: Engine = "mongoeco"
+    ) -> "StoreEngine":
+        """The engine `LANEGATE_TEST_STORE` names (`uri` when only `LANEGATE_TEST_STORE_URI`
+        is set), with `LANEGATE_TEST_POSTGRES_URL` for FerretDB's PostgreSQL."""
+        uri = env.get("LANEGATE_TEST_STORE_URI", "")
+        chosen = env.get("LANEGATE_TEST_STORE") or ("uri" if uri else default)
+        if chosen not in ENGINES:
+            raise ValueError(
+                f"LANEGATE_TEST_STORE={chosen!r}: expected one of {', '.join(ENGINES)}"
+            )
+        if chosen == "uri" and not uri:
+            raise ValueError("LANEGATE_TEST_STORE=uri needs LANEGATE_TEST_STORE_URI")
+        postgres_url = env.get("LANEGATE_TEST_POSTGRES_URL") or POSTGRES_URL
+        return cls(engine=chosen, uri=uri, postgres_url=postgres_url)
+
+    @property
+    def runs_here(self) -> bool:
+        """Whether the stack starts (and may stop) the store itself."""
+        return self.engine != "uri"
+
+    def local_uri(self, port: int) -> str:
+        """The client URI of this engine's store started here on `port`.
+
+        FerretDB v1 holds a connection of its PostgreSQL pool for every operation in flight
+        and may need a second one inside it, so clients together must stay below its pool
+        (FERRETDB_POOL) or every operation waits for good: each client keeps few connections.
+        """
+        limit = f"&maxPoolSize={CLIENT_POOL}" if self.engine.startswith("ferretdb") else ""
+        return f"mongodb://127.0.0.1:{port}/?directConnection=true{limit}"
+
+
+def postgres_database(url: str, name: str, *, create: bool) -> None:
+    """Create (or drop) the PostgreSQL database `name` on the server at `url`."""
+    statement = f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE IF EXISTS "{name}"'
+    subprocess.run(
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", statement],
+        check=True,
+        capture_output=True,
+    )
 
 
 def port_variable(service: str) -> str:
@@ -125,7 +192,10 @@ class Stack:
     store_port: int
     ports: dict[str, int] = field(default_factory=dict)
     store_sqlite: Path | None = None
+    store: StoreEngine = field(default_factory=StoreEngine)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # FerretDB's PostgreSQL database, made at the store's first start and dropped by stop_all.
+    store_database: str | None = None
 
     @classmethod
     def create(
@@ -135,24 +205,41 @@ class Stack:
         settings: Mapping[str, str],
         ports: Mapping[str, int] | None = None,
         store_sqlite: Path | None = None,
+        store: StoreEngine | None = None,
     ) -> "Stack":
-        """A stack whose services get `settings` (LANEGATE_* variables) and the given ports.
+        """A stack whose services get `settings` (LANEGATE_* variables) and the given ports,
+        on the `store` engine (mongoeco by default).
 
-        With `store_sqlite` the store keeps its data in that SQLite file across restarts.
+        With `store_sqlite` mongoeco keeps its data in that SQLite file across restarts
+        (FerretDB always keeps it: in its PostgreSQL database or its SQLite directory).
         """
-        store_port = int(settings.get("store_port", 0)) or free_port()
+        engine = store or StoreEngine()
+        if engine.runs_here:
+            store_port = int(settings.get("store_port", 0)) or free_port()
+        else:
+            store_port = urlsplit(engine.uri).port or 27017
         chosen = {name: (ports or {}).get(name) or free_port() for name in SERVICES}
         env = {k: v for k, v in os.environ.items() if not k.startswith("LANEGATE_")}
         env |= {k: v for k, v in settings.items() if k.startswith("LANEGATE_")}
-        env["LANEGATE_MONGO_URI"] = f"mongodb://127.0.0.1:{store_port}/?directConnection=true"
+        env["LANEGATE_MONGO_URI"] = engine.local_uri(store_port) if engine.runs_here else engine.uri
         env |= {port_variable(name): str(port) for name, port in chosen.items()}
         env["LANEGATE_HTTP_HOST"] = "127.0.0.1"
         # Where providers (WAHA) send callbacks: this stack's ingress-api.
         env.setdefault("LANEGATE_PUBLIC_URL", f"http://127.0.0.1:{chosen['ingress_api']}")
         log_dir.mkdir(parents=True, exist_ok=True)
         return cls(
-            env=env, log_dir=log_dir, store_port=store_port, ports=chosen, store_sqlite=store_sqlite
+            env=env,
+            log_dir=log_dir,
+            store_port=store_port,
+            ports=chosen,
+            store_sqlite=store_sqlite,
+            store=engine,
         )
+
+    @property
+    def store_uri(self) -> str:
+        """The wire store's address, as the services reach it."""
+        return self.env["LANEGATE_MONGO_URI"]
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -174,12 +261,42 @@ class Stack:
             )
 
     def start_store(self) -> None:
-        """Start the wire store and wait for its port."""
-        args = ["-m", "devtools.stack", "store", "--port", str(self.store_port)]
-        if self.store_sqlite is not None:
-            args += ["--sqlite", str(self.store_sqlite.resolve())]
-        self._spawn("store", args, cwd=REPO)
+        """Start the wire store and wait for its port (a server at a URI is only waited for)."""
+        if self.store.engine == "uri":
+            wait_port(self.store_port, 30)
+            return
+        if self.store.engine == "mongoeco":
+            args = ["-m", "devtools.stack", "store", "--port", str(self.store_port)]
+            if self.store_sqlite is not None:
+                args += ["--sqlite", str(self.store_sqlite.resolve())]
+            self._spawn("store", args, cwd=REPO)
+        else:
+            self._start_ferretdb()
         wait_port(self.store_port, 30)
+
+    def _start_ferretdb(self) -> None:
+        """Start FerretDB on the stack's PostgreSQL database (made the first time) or on a
+        SQLite directory under the log directory."""
+        if not FERRETDB.exists():
+            raise FileNotFoundError(f"{FERRETDB} is missing: build it with `make ferretdb`")
+        args = [str(FERRETDB), f"--listen-addr=127.0.0.1:{self.store_port}"]
+        if self.store.engine == "ferretdb":
+            if self.store_database is None:
+                name = f"lanegate_{self.log_dir.name}_{self.store_port}".replace("-", "_")
+                postgres_database(self.store.postgres_url, name, create=True)
+                self.store_database = name
+            url = urlunsplit(
+                urlsplit(self.store.postgres_url)._replace(
+                    path=f"/{self.store_database}", query=f"pool_max_conns={FERRETDB_POOL}"
+                )
+            )
+            args += ["--handler=postgresql", f"--postgresql-url={url}"]
+        else:
+            data = (self.log_dir / "ferretdb-sqlite").resolve()
+            data.mkdir(parents=True, exist_ok=True)
+            args += ["--handler=sqlite", f"--sqlite-url=file:{data}/"]
+        with (self.log_dir / "store.log").open("ab") as log:
+            self.processes["store"] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
 
     def start(self, name: str, *, wait: bool = True, env: Mapping[str, str] | None = None) -> None:
         """Start one service (with `env` over the stack's settings) and, by default, wait
@@ -234,12 +351,18 @@ class Stack:
                 print(f"{name} did not stop within the timeout; killed", file=sys.stderr)
         if "store" in self.processes:
             self.stop("store")
+        if self.store_database is not None:
+            postgres_database(self.store.postgres_url, self.store_database, create=False)
+            self.store_database = None
+        if self.store.engine == "ferretdb-sqlite":
+            shutil.rmtree(self.log_dir / "ferretdb-sqlite", ignore_errors=True)
 
 
 @contextmanager
-def lone_store(log_dir: Path) -> Iterator[int]:
-    """The embedded wire store alone, in a process of its own, until the block ends; its port."""
-    stack = Stack.create(log_dir, settings={})
+def lone_store(log_dir: Path, store: StoreEngine | None = None) -> Iterator[int]:
+    """The wire store alone (mongoeco by default), in a process of its own, until the block
+    ends; its port."""
+    stack = Stack.create(log_dir, settings={}, store=store)
     try:
         stack.start_store()
         yield stack.store_port

@@ -3,6 +3,7 @@ service processes), the provider simulators and webhook receivers."""
 
 import asyncio
 import contextlib
+import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from devtools.stack import Stack, lone_store, wait_http
+from devtools.stack import Stack, StoreEngine, lone_store, wait_http
 from lanegate.broker import Broker
 from lanegate.secrets import new_key
 from lanegate.store import Store
@@ -28,6 +29,9 @@ settings.load_profile("lanegate")
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 # Stored secrets are sealed with it; tests that read the store open them with it too.
 SECRET_KEY = new_key()
+# The wire store every stack of the session runs on: LANEGATE_TEST_STORE (mongoeco, ferretdb,
+# ferretdb-sqlite, uri) and LANEGATE_TEST_STORE_URI choose it; `make test` picks ferretdb.
+STORE_ENGINE = StoreEngine.from_environment(os.environ)
 
 
 @contextlib.contextmanager
@@ -65,6 +69,7 @@ def whole_stack(**overrides: str) -> Iterator[Gateway]:
             "LANEGATE_ATTACHMENT_MAX_BYTES": "262144",
         }
         | overrides,
+        store=STORE_ENGINE,
     )
     try:
         stack.start_all()
@@ -120,6 +125,7 @@ def hooks() -> Iterator[Gateway]:
             "LANEGATE_WEBHOOK_DISABLE_AFTER_SECONDS": str(DISABLE_AFTER),
             "LANEGATE_SHUTDOWN_GRACE_SECONDS": "2",
         },
+        store=STORE_ENGINE,
     )
     try:
         stack.start_store()
@@ -156,8 +162,12 @@ async def store(gateway: Gateway) -> AsyncIterator[Store]:
 @pytest.fixture(scope="session")
 def store_alone() -> Iterator[str]:
     """Only the wire store, no services (for tests of code that writes the store); its URI."""
-    with lone_store(Path("var/test-logs") / f"lgstore-{uuid.uuid4().hex[:8]}") as port:
-        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    if not STORE_ENGINE.runs_here:
+        yield STORE_ENGINE.uri
+        return
+    log_dir = Path("var/test-logs") / f"lgstore-{uuid.uuid4().hex[:8]}"
+    with lone_store(log_dir, STORE_ENGINE) as port:
+        yield STORE_ENGINE.local_uri(port)
 
 
 @pytest.fixture

@@ -80,6 +80,16 @@ def public(status: str) -> str:
 ENDED_FIELDS = {"tenantId": 1, "instanceName": 1, "to": 1, "lane": 1, "validUntil": 1}
 
 
+def projected(document: Document | None, fields: dict[str, Any] | None) -> Document | None:
+    """The `_id` and `fields` of a document a transition returned (all of it without `fields`).
+
+    Transitions read whole documents and keep the fields here: FerretDB v1 refuses a
+    projection on findAndModify."""
+    if document is None or fields is None:
+        return document
+    return {k: v for k, v in document.items() if k == "_id" or k in fields}
+
+
 # --- transitions: the only code that writes a message's status ---
 # Each is a conditional update on the status it expects, so of two services racing over one
 # message only one wins; False or None says the message was no longer there.
@@ -90,15 +100,15 @@ async def claim_for_dispatch(
 ) -> Document | None:
     """`pending -> dispatching` for the scheduler, unless its `validUntil` passed by `at`; the
     claimed message's `fields`, or None."""
-    return await store.messages.find_one_and_update(
+    claimed = await store.messages.find_one_and_update(
         {
             "_id": message_id,
             "status": Status.PENDING,
             "$or": [{"validUntil": None}, {"validUntil": {"$gt": at}}],
         },
         {"$set": {"status": Status.DISPATCHING, "dispatchedAt": at}},
-        fields,
     )
+    return projected(claimed, fields)
 
 
 async def claim_for_send(store: Store, message_id: str, now: datetime) -> Document | None:
@@ -190,11 +200,11 @@ async def retire(
 ) -> Document | None:
     """End the untried message `match` picks in one of `allowed` as `status` (canceled,
     rejected, expired), stamped `{status}At`; its `fields` as it was, or None."""
-    return await store.messages.find_one_and_update(
+    ended = await store.messages.find_one_and_update(
         {**match, "status": {"$in": list(allowed)}, **UNTRIED},
         {"$set": {"status": status, f"{status}At": now}},
-        fields,
     )
+    return projected(ended, fields)
 
 
 async def retire_all(store: Store, match: dict[str, Any], status: Status, now: datetime) -> int:
@@ -219,7 +229,6 @@ async def withdraw(
     message = await store.messages.find_one_and_update(
         {**match, "status": {"$in": list(CANCELABLE)}, **TRIED},
         {"$set": {"status": Status.DISPATCHING, "dispatchedAt": now, "withdraw": status}},
-        {"tenantId": 1, "instanceName": 1, "lane": 1, "status": 1},
     )
     if message is None:
         return None

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     webhook_endpoint_concurrency: int = Field(4, ge=1, le=100)
     webhook_disable_after_seconds: float = Field(86400.0, gt=0)
     webhook_poll_interval_seconds: float = Field(1.0, gt=0)
+    # Only where the store refuses TTL indexes (FerretDB v1): how often expired documents go.
+    store_sweep_interval_seconds: float = Field(60.0, gt=0)
 
     def amqp_dsn(self) -> str:
         """Return the broker URL, validated as an AMQP DSN."""

@@ -34,6 +34,7 @@ from ingress_api import rpc
 # isort: on
 from ingress_api.accept.inserts import message_inserts
 from ingress_api.accept.lookups import LOOKUPS, Lookups
+from ingress_api.accept.message_keys import older_keys_at_start
 from ingress_api.accept.quotas import MESSAGE_COUNTER, MessageCounter
 from ingress_api.accept.rate_limit import LIMITER, RateLimiter, quota_headers
 from ingress_api.accept.settling import settling_failed_sends
@@ -42,8 +43,9 @@ from ingress_api.normalizing import normalizing_at_start
 from ingress_api.registry import API
 from ingress_api.routes.monitoring import STARTED, health_counts
 from ingress_api.sealing import sealing
-from lanegate.service import STORE, base_app, run
+from lanegate.service import SETTINGS, STORE, base_app, run
 from lanegate.settings import Settings
+from lanegate.store.sweeper import sweeping
 
 
 def build(settings: Settings) -> web.Application:
@@ -62,11 +64,21 @@ def build(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(rpc.rpc_client)
     app.cleanup_ctx.append(settling_failed_sends)
     app.cleanup_ctx.append(message_inserts)
+    app.cleanup_ctx.append(older_keys_at_start)
     app.cleanup_ctx.append(return_held_counts)
     app.cleanup_ctx.append(health_counts)
     app.cleanup_ctx.append(normalizing_at_start)
     app.cleanup_ctx.append(sealing)
+    app.cleanup_ctx.append(expired_sweeping)
     return app
+
+
+async def expired_sweeping(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: where the store has no TTL indexes, expired rate-limit windows and daily
+    message counts (this service's) are deleted by a sweeper instead."""
+    every = app[SETTINGS].store_sweep_interval_seconds
+    async with sweeping(app[STORE], ("rate_limits", "tenant_usage"), every):
+        yield
 
 
 async def return_held_counts(app: web.Application) -> AsyncIterator[None]:

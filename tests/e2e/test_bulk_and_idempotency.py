@@ -68,25 +68,31 @@ async def test_same_external_id_and_body_returns_the_first_message(
     assert 1 == await _count(gateway, tenant_id)
 
 
-async def _orphan(gateway: Gateway, tenant_id: str, body: dict[str, Any]) -> str:
-    """Store a first send's message as its insert did, with nothing announcing it: the store
-    restarted before answering, and the client heard 503."""
+async def _orphan(
+    gateway: Gateway, tenant_id: str, body: dict[str, Any], *, stored: bool = True
+) -> str:
+    """Claim a first send's key and store its message (unless not `stored`) as its writes
+    did, with nothing announcing it: the store restarted before answering (or between the
+    two writes), and the client heard 503."""
     parsed = TextMessage.model_validate(body)
     item = MessageToAccept(parsed, "text", content_of("text", parsed))
     instance = {"_id": body["instanceName"], "provider": "sandbox"}
     orphan = document(Caller(tenant_id, "key"), item, instance)
     async with gateway.mongo() as client:
-        await client.lanegate_test.messages.insert_one(orphan)
+        await client.lanegate_test.message_keys.insert_one(key_record(orphan))
+        if stored:
+            await client.lanegate_test.messages.insert_one(orphan)
     return str(orphan["_id"])
 
 
 @pytest.mark.parametrize(("path", "expected"), [("/message/text", 200), ("/message/bulk", 202)])
+@pytest.mark.parametrize("stored", [True, False], ids=["message stored", "key claimed only"])
 async def test_a_repeat_sends_a_first_message_whose_answer_was_lost(
-    gateway: Gateway, receiver: Receiver, path: str, expected: int
+    gateway: Gateway, receiver: Receiver, path: str, expected: int, stored: bool
 ) -> None:
     tenant_id, key, name = await gateway.tenant_with_instance(receiver.url())
     body = {"instanceName": name, "to": "5491112345678", "text": "hi", "externalId": "LOST-1"}
-    orphan = await _orphan(gateway, tenant_id, body)
+    orphan = await _orphan(gateway, tenant_id, body, stored=stored)
 
     bulk = path == "/message/bulk"
     status, answer = await gateway.call(

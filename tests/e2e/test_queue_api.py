@@ -92,6 +92,8 @@ async def test_every_listing_query_runs_on_an_index(
         explained = await (
             client.lanegate_test.messages.find(where).sort(NEWEST_FIRST).hint(chosen).explain()
         )
+    if "ferretdbVersion" in explained.get("serverInfo", {}):
+        pytest.skip("FerretDB v1 ignores index hints: PostgreSQL plans the query")
     assert index == _index_used(explained)
 
 

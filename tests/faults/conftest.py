@@ -13,6 +13,7 @@ import pytest
 
 from devtools.stack import Stack
 from lanegate.secrets import new_key
+from tests.conftest import STORE_ENGINE
 from tests.faults.rabbit import RabbitNode, available
 from tests.support.gateway import Gateway
 
@@ -80,7 +81,10 @@ SETTINGS = {
 
 @pytest.fixture(scope="session")
 def fault_gateway(rabbit: RabbitNode) -> Iterator[Gateway]:
-    """The five services on the private node, the store keeping its data in a SQLite file."""
+    """The five services on the private node, the store keeping its data across restarts
+    (mongoeco in a SQLite file, FerretDB in its own database)."""
+    if not STORE_ENGINE.runs_here:
+        pytest.skip("the fault runs stop and restart the store: not one at a URI")
     namespace = f"lgfaults-{uuid.uuid4().hex[:8]}"
     admin_key = secrets.token_urlsafe(32)
     data = Path(tempfile.mkdtemp(prefix="lgfaults-store-"))
@@ -93,6 +97,7 @@ def fault_gateway(rabbit: RabbitNode) -> Iterator[Gateway]:
             "LANEGATE_ADMIN_KEY": admin_key,
         },
         store_sqlite=data / "store.sqlite3",
+        store=STORE_ENGINE,
     )
     try:
         stack.start_all()

@@ -194,7 +194,7 @@ class Injector:
             await asyncio.to_thread(stack.stop, "store")
         await asyncio.sleep(pause)
         await asyncio.to_thread(stack.start_store)
-        return f"{how}, restarted on the same SQLite file after {pause:.1f} s"
+        return f"{how}, restarted on the same data after {pause:.1f} s"
 
     # --- broker ---
 

@@ -130,7 +130,7 @@ class Gateway:
     @property
     def store_uri(self) -> str:
         """The wire store's address, for a client or a `Store` of a test's own."""
-        return f"mongodb://127.0.0.1:{self.stack.store_port}/?directConnection=true"
+        return self.stack.store_uri
 
     def mongo(self) -> AsyncMongoClient[dict[str, Any]]:
         return AsyncMongoClient(self.store_uri, tz_aware=True)

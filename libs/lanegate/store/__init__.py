@@ -3,11 +3,13 @@
 from typing import Any
 
 from gridfs import AsyncGridFSBucket
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from lanegate.metrics import DEPENDENCY_UP
 from lanegate.store.indexes import INDEXES
+from lanegate.store.sweeper import TTL_REFUSED, Expiry
 
 Document = dict[str, Any]
 
@@ -24,6 +26,8 @@ class Store:
         self.api_keys = self.db["api_keys"]
         self.instances = self.db["instances"]
         self.messages = self.db["messages"]
+        # One record per tenant and externalId, claimed before its message is stored.
+        self.message_keys = self.db["message_keys"]
         self.webhook_deliveries = self.db["webhook_deliveries"]
         self.lane_state = self.db["lane_state"]
         self.sandbox_outbox = self.db["sandbox_outbox"]
@@ -40,17 +44,50 @@ class Store:
         self.scheduler_replicas = self.db["scheduler_replicas"]
         self.templates = self.db["templates"]
         self.tenant_usage = self.db["tenant_usage"]
+        # The TTL indexes the server refused, whose documents a sweeper removes (see `connect`).
+        self.swept: list[Expiry] = []
 
     async def connect(self) -> None:
-        """Reach the server and create the declared indexes it does not have yet."""
+        """Reach the server and create the declared indexes it does not have yet; a TTL
+        index it refuses is made without its expiry, listed in `swept` for a sweeper."""
         await self.ping()
+        self.swept = []
         for collection, models in INDEXES.items():
             # Listing is a catalog read; asking for existing indexes again costs some engines
             # a pass over the collection, at every start of every service.
-            existing = {index["name"] async for index in await self.db[collection].list_indexes()}
+            existing = {
+                index["name"]: index async for index in await self.db[collection].list_indexes()
+            }
             missing = [model for model in models if model.document["name"] not in existing]
-            if missing:
-                await self.db[collection].create_indexes(missing)
+            expiring = [model for model in models if "expireAfterSeconds" in model.document]
+            plain = [model for model in missing if model not in expiring]
+            if plain:
+                await self.db[collection].create_indexes(plain)
+            for model in expiring:
+                found = existing.get(model.document["name"])
+                if found is None and await self._create_ttl(collection, model):
+                    continue
+                if found is None or "expireAfterSeconds" not in found:
+                    [field] = model.document["key"]
+                    seconds = float(model.document["expireAfterSeconds"])
+                    self.swept.append(Expiry(collection, field, seconds))
+
+    async def _create_ttl(self, collection: str, model: IndexModel) -> bool:
+        """Create a TTL index; when the server refuses the option, the same index without
+        it, and False."""
+        try:
+            await self.db[collection].create_indexes([model])
+        except OperationFailure as e:
+            if e.code not in TTL_REFUSED:
+                raise
+            options = {
+                k: v for k, v in model.document.items() if k not in ("key", "expireAfterSeconds")
+            }
+            await self.db[collection].create_indexes(
+                [IndexModel(list(model.document["key"].items()), **options)]
+            )
+            return False
+        return True
 
     async def ping(self) -> bool:
         """Ask the server to answer; raises when it cannot be reached."""

@@ -41,12 +41,13 @@ INDEXES: dict[str, list[IndexModel]] = {
             )
             for field in ("instanceName", "status", "lane", "messageType", "externalId", "to")
         ),
-        # externalId is an idempotency key per tenant: a second insert with it fails.
+    ],
+    # externalId is an idempotency key per tenant: a second claim of one fails.
+    "message_keys": [
         IndexModel(
             [("tenantId", ASCENDING), ("externalId", ASCENDING)],
             name="tenant_external_unique",
             unique=True,
-            partialFilterExpression={"externalId": {"$type": "string"}},
         ),
     ],
     "contacts": [

@@ -12,8 +12,9 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.accept.conversation_windows import closed_window, window_open
-from ingress_api.accept.inserts import MESSAGE_INSERTS
+from ingress_api.accept.inserts import MESSAGE_INSERTS, duplicates_only
 from ingress_api.accept.lookups import LOOKUPS
+from ingress_api.accept.message_keys import claim, claimed
 from ingress_api.accept.quotas import Reservation, reserve_messages
 from ingress_api.accept.settling import FAILED_SEND_SETTLER, announce, keyed
 from ingress_api.auth import Caller
@@ -182,10 +183,8 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
     store = request.app[STORE]
     reservation: Reservation = await reserve_messages(request, caller, len(fresh))
     try:
-        if len(fresh) == 1:
-            await request.app[MESSAGE_INSERTS].insert(fresh[0])
-        else:
-            await store.messages.insert_many(fresh, ordered=False)
+        await claim(store, fresh)
+        await _insert(request, fresh)
     except ConnectionFailure:
         # The store may have taken them with its answer lost (it restarted).
         await _settle_failed_send(request, reservation, fresh)
@@ -201,6 +200,21 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in fresh:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
+
+
+async def _insert(request: web.Request, fresh: list[Document]) -> None:
+    """Store the new messages; one already there was stored by a repeat of its send, from
+    the key this send claimed (a message's id is new, so nothing else can clash)."""
+    try:
+        if len(fresh) == 1:
+            await request.app[MESSAGE_INSERTS].insert(fresh[0])
+        else:
+            await request.app[STORE].messages.insert_many(fresh, ordered=False)
+    except DuplicateKeyError:
+        pass
+    except BulkWriteError as e:
+        if not duplicates_only(e):
+            raise
 
 
 async def _settle_failed_send(
@@ -248,10 +262,9 @@ async def _name_contacts(store: Store, caller: Caller, items: list[MessageToAcce
 
 async def _repeat(store: Store, caller: Caller, item: MessageToAccept) -> Document:
     """The message an earlier send with this `externalId` stored; 409 if its body differed."""
-    first = await store.messages.find_one(
-        {"tenantId": caller.tenant_id, "externalId": item.body.externalId}
-    )
-    if first is None:  # the other request withdrew it (its publish failed): nothing to return
+    ref = item.body.externalId or ""
+    first = (await claimed(store, caller.tenant_id, [ref])).get(ref)
+    if first is None:  # the other send gave its key back (a clash in its bulk): nothing to return
         raise Unavailable("A send with this externalId just failed; retry")
     if first.get("requestHash") != item.fingerprint():
         raise Conflict(f"externalId {item.body.externalId} was already used for another message")
@@ -324,9 +337,8 @@ async def accept_many(
     if fresh:
         try:
             await _commit(request, caller, fresh)
-        except (BulkWriteError, DuplicateKeyError) as e:
-            # A concurrent request took one of these externalIds: undo ours, ask for a retry.
-            await store.messages.delete_many({"_id": {"$in": [m["_id"] for m in fresh]}})
+        except DuplicateKeyError as e:
+            # A concurrent request took one of these externalIds (ours were given back).
             raise Conflict("Another request used one of these externalIds meanwhile; retry") from e
         await _name_contacts(store, caller, items)
     log.info("bulk accepted", count=len(items), new=len(fresh))
@@ -343,8 +355,7 @@ async def _earlier(
     refs = {i.body.externalId: i for i in items if i.body.externalId}
     if not refs:
         return {}
-    found = store.messages.find({"tenantId": caller.tenant_id, "externalId": {"$in": list(refs)}})
-    earlier = {doc["externalId"]: doc async for doc in found}
+    earlier = await claimed(store, caller.tenant_id, [ref for ref in refs if ref])
     clashes: list[tuple[list[str | int], str]] = [
         (["messages", index, "externalId"], "Already used for another message")
         for index, item in enumerate(items)

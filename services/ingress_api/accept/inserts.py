@@ -24,6 +24,11 @@ DUPLICATE_KEY = 11000
 WRITTEN, YOUR_TURN = True, False
 
 
+def duplicates_only(error: BulkWriteError) -> bool:
+    """Whether every document a bulk insert refused was refused as a duplicate key."""
+    return {e.get("code") for e in error.details.get("writeErrors", [])} == {DUPLICATE_KEY}
+
+
 @dataclass
 class _Queued:
     document: Document

@@ -1,0 +1,113 @@
+"""The `externalId` idempotency keys: one record per tenant and key, claimed before its message.
+
+A unique index on the record's (tenantId, externalId) holds on every engine (a
+partial unique index on the messages, which FerretDB lacks, is not needed), so
+two sends with one key never both store a message. The record carries the
+message it was claimed for: a send cut off between the claim and the message's
+insert is completed by its repeat, which stores that message then.
+"""
+
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from ingress_api.accept.inserts import DUPLICATE_KEY, duplicates_only
+from ingress_api.accept.settling import keyed
+from lanegate.service import STORE
+from lanegate.store import Document, Store
+
+log = structlog.get_logger(__name__)
+
+# The partial unique index on the messages that held the keys before they had records.
+OLDER_INDEX = "tenant_external_unique"
+
+
+def key_record(message: Document) -> Document:
+    """The key record a message with an `externalId` is claimed by."""
+    return {
+        "_id": message["_id"],
+        "tenantId": message["tenantId"],
+        "externalId": message["externalId"],
+        "requestHash": message.get("requestHash"),
+        "message": message,
+    }
+
+
+async def claim(store: Store, messages: list[Document]) -> None:
+    """Claim the keys of these messages, all or none: raises DuplicateKeyError (having
+    given back the ones it took) when another send holds one of them."""
+    records = [key_record(m) for m in keyed(messages)]
+    if len(records) == 1:
+        await store.message_keys.insert_one(records[0])
+    elif records:
+        try:
+            await store.message_keys.insert_many(records, ordered=False)
+        except BulkWriteError as e:
+            failed = {int(error["index"]) for error in e.details.get("writeErrors", [])}
+            taken = [r["_id"] for i, r in enumerate(records) if i not in failed]
+            await store.message_keys.delete_many({"_id": {"$in": taken}})
+            if duplicates_only(e):
+                raise DuplicateKeyError(
+                    "an externalId is held by another send", DUPLICATE_KEY
+                ) from e
+            raise
+
+
+async def claimed(store: Store, tenant_id: str, refs: list[str]) -> dict[str, Document]:
+    """The messages stored under these keys of the tenant, by key; a message whose send
+    claimed its key and stopped before storing it is stored now."""
+    if not refs:
+        return {}
+    records = await store.message_keys.find(
+        {"tenantId": tenant_id, "externalId": {"$in": refs}}
+    ).to_list()
+    if not records:
+        return {}
+    ids = [r["_id"] for r in records]
+    stored = {m["_id"]: m async for m in store.messages.find({"_id": {"$in": ids}})}
+    unstored = [r["message"] for r in records if r["_id"] not in stored]
+    if unstored:
+        # Only a message its own send stored meanwhile may clash: that one is there too.
+        await insert_missing(store.messages, unstored)
+        stored |= {m["_id"]: m for m in unstored}
+    return {r["externalId"]: stored[r["_id"]] for r in records}
+
+
+async def insert_missing(collection: AsyncCollection[Document], documents: list[Document]) -> None:
+    """Insert these documents, leaving those whose keys are already there."""
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as e:
+        if not duplicates_only(e):
+            raise
+
+
+async def keys_of_older_messages(store: Store, page: int = 1000) -> int:
+    """Give the messages stored while their partial unique index held the keys a key record
+    each, then drop that index; how many messages had a key (0 on a store without it)."""
+    names = {index["name"] async for index in await store.messages.list_indexes()}
+    if OLDER_INDEX not in names:
+        return 0
+    records: list[Document] = []
+    count = 0
+    async for message in store.messages.find({"externalId": {"$type": "string"}}):
+        records.append(key_record(message))
+        if len(records) == page:
+            await insert_missing(store.message_keys, records)
+            count, records = count + page, []
+    if records:
+        await insert_missing(store.message_keys, records)
+    await store.messages.drop_index(OLDER_INDEX)
+    count += len(records)
+    log.info("older externalIds given key records", messages=count)
+    return count
+
+
+async def older_keys_at_start(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: before the first send, the keys of messages from before key records are
+    claimed (a repeat of one must find it)."""
+    await keys_of_older_messages(app[STORE])
+    yield
