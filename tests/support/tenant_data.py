@@ -13,6 +13,8 @@ TENANT_COLLECTIONS = (
     "templates",
     "webhook_deliveries",
     "conversation_windows",
+    "inbound_messages",
+    "chats",
 )
 
 

@@ -40,6 +40,9 @@ class Store:
         self.scheduler_replicas = self.db["scheduler_replicas"]
         self.templates = self.db["templates"]
         self.tenant_usage = self.db["tenant_usage"]
+        # What contacts wrote (outbound messages stay in `messages`), and one row per chat.
+        self.inbound_messages = self.db["inbound_messages"]
+        self.chats = self.db["chats"]
 
     async def connect(self) -> None:
         """Reach the server and create the declared indexes it does not have yet."""

@@ -89,6 +89,44 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
         ),
     ],
+    "inbound_messages": [
+        IndexModel(
+            [("instanceName", ASCENDING), ("providerMessageId", ASCENDING)],
+            name="instance_provider_message",
+            unique=True,
+        ),
+        # A contact's conversation, newest first (the id breaks ties, so a cursor is exact).
+        IndexModel(
+            [
+                ("tenantId", ASCENDING),
+                ("from", ASCENDING),
+                ("receivedAt", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="tenant_from_received_id",
+        ),
+    ],
+    "chats": [
+        IndexModel(
+            [("tenantId", ASCENDING), ("instanceName", ASCENDING), ("contact", ASCENDING)],
+            name="tenant_instance_contact",
+            unique=True,
+        ),
+        # The chat list, newest first, of a tenant or of one of its instances.
+        IndexModel(
+            [("tenantId", ASCENDING), ("lastMessageAt", DESCENDING), ("_id", DESCENDING)],
+            name="tenant_last_message_id",
+        ),
+        IndexModel(
+            [
+                ("tenantId", ASCENDING),
+                ("instanceName", ASCENDING),
+                ("lastMessageAt", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="tenant_instance_last_message_id",
+        ),
+    ],
     "lane_state": [IndexModel([("shard", ASCENDING)], name="shard")],
     "scheduler_replicas": [IndexModel([("seenAt", ASCENDING)], name="seen")],
     "templates": [

@@ -21,6 +21,7 @@ from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.requests import refuse_private_targets
 from ingress_api.schemas.base import parse_instance_name
 from ingress_api.schemas.messages import SendCommon
+from lanegate.conversations import record_outbound
 from lanegate.errors import (
     ApiError,
     Conflict,
@@ -277,6 +278,7 @@ async def accept_one(
         await _announce(request, [first])
         return answer(first, instance), 200
     await _name_contacts(store, caller, [item])
+    await record_outbound(store, [message])
     # Debug: one line per send would be the busiest log of all (bulk sends log at info).
     log.debug("message accepted", message_id=message["_id"], lane=message["lane"])
     return answer(message, instance), 202
@@ -329,6 +331,7 @@ async def accept_many(
             await store.messages.delete_many({"_id": {"$in": [m["_id"] for m in fresh]}})
             raise Conflict("Another request used one of these externalIds meanwhile; retry") from e
         await _name_contacts(store, caller, items)
+        await record_outbound(store, fresh)
     log.info("bulk accepted", count=len(items), new=len(fresh))
     return {
         "accepted": len(messages),
