@@ -6,6 +6,7 @@ from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
 
+from lanegate.contacts import contact_wrote
 from lanegate.events import MessageReceived, new_id
 from lanegate.store import Document, Store
 
@@ -46,6 +47,7 @@ async def record_inbound(
     )
     if result.upserted_id is None:
         return
+    await contact_wrote(store, received.tenantId, received.sender, received.pushName, received_at)
     last = {"id": result.upserted_id, "direction": "inbound", "type": received.messageType}
     await store.chats.update_one(
         _chat(received.tenantId, received.instanceName, received.sender),

@@ -7,6 +7,7 @@ import pytest
 from tests.simulators.waha import WahaSimulator
 from tests.support.explain import index_used
 from tests.support.gateway import Gateway
+from tests.support.keys import scoped_key
 from tests.support.receiver import Receiver, event_named
 
 from .test_waha import PHONE, waha_instance
@@ -151,16 +152,10 @@ async def test_chats_and_conversations_need_the_contacts_scopes(
     tenant_id, key = await gateway.tenant()
     name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
     await _reply(gateway, key, name, ANA, "hola")
-    keys = {}
-    for scope in ("messages:read", "contacts:read"):
-        status, created = await gateway.call(
-            "POST",
-            f"/admin/tenants/{tenant_id}/keys",
-            headers={"apikey": gateway.admin_key},
-            json={"name": scope, "scopes": [scope]},
-        )
-        assert 201 == status, created
-        keys[scope] = created["apiKey"]
+    keys = {
+        scope: await scoped_key(gateway, tenant_id, scope)
+        for scope in ("messages:read", "contacts:read")
+    }
     for path in ("/chats", f"/contacts/{ANA}/messages"):
         status, body = await gateway.call("GET", path, key=keys["messages:read"])
         assert (403, "INSUFFICIENT_SCOPE") == (status, body["code"])

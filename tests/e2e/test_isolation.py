@@ -24,6 +24,7 @@ WITH_PARAMETERS = [e for e in API.endpoints if "{" in e.path]
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/instance/{name}"): {"displayName": "taken over"},
     ("PATCH", "/contacts/{id}/status"): {"active": False, "reason": "taken over"},
+    ("PATCH", "/contacts/{id}"): {"name": "taken over"},
     ("POST", "/sandbox/{name}/inbound"): {"from": PHONE, "text": "hi"},
     ("POST", "/sandbox/{name}/ban"): {"reason": "taken over"},
     ("POST", "/sandbox/{name}/fault"): {"kind": "error", "seconds": 1},

@@ -56,6 +56,14 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
         ),
         IndexModel([("tenantId", ASCENDING), ("tags", ASCENDING)], name="tenant_tags"),
+        # The listing's filters by group, source and status, each in number order.
+        *(
+            IndexModel(
+                [("tenantId", ASCENDING), (field, ASCENDING), ("identifier", ASCENDING)],
+                name=f"tenant_{field}_identifier",
+            )
+            for field in ("groupIds", "sourceId", "statusId")
+        ),
     ],
     "rate_limits": [
         IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),

@@ -21,6 +21,7 @@ from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.requests import refuse_private_targets
 from ingress_api.schemas.base import parse_instance_name
 from ingress_api.schemas.messages import SendCommon
+from lanegate.contacts import new_contact
 from lanegate.conversations import record_outbound
 from lanegate.errors import (
     ApiError,
@@ -230,13 +231,8 @@ async def _name_contacts(store: Store, caller: Caller, items: list[MessageToAcce
             {"tenantId": caller.tenant_id, "identifier": i.body.to},
             {
                 "$set": {"name": i.body.contactName, "updatedAt": now},
-                "$setOnInsert": {
-                    "_id": new_id(),
-                    "type": "WHATSAPP",
-                    "active": True,
-                    "tags": [],
-                    "createdAt": now,
-                },
+                "$max": {"lastMessageAt": now},
+                "$setOnInsert": new_contact(now),
             },
             upsert=True,
         )
