@@ -29,6 +29,8 @@ from ingress_api.routes import (  # noqa: F401
     provider_callbacks,
     console,
     chats,
+    lead_labels,
+    groups,
 )
 from ingress_api import rpc
 

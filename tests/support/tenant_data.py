@@ -15,6 +15,10 @@ TENANT_COLLECTIONS = (
     "conversation_windows",
     "inbound_messages",
     "chats",
+    "sources",
+    "statuses",
+    "contact_comments",
+    "groups",
 )
 
 

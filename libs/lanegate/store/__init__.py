@@ -43,6 +43,12 @@ class Store:
         # What contacts wrote (outbound messages stay in `messages`), and one row per chat.
         self.inbound_messages = self.db["inbound_messages"]
         self.chats = self.db["chats"]
+        # A tenant's lead sources and pipeline statuses, which contacts name by id.
+        self.sources = self.db["sources"]
+        self.statuses = self.db["statuses"]
+        self.contact_comments = self.db["contact_comments"]
+        # Groups of contacts; a contact lists the ones it is in (`groupIds`).
+        self.groups = self.db["groups"]
 
     async def connect(self) -> None:
         """Reach the server and create the declared indexes it does not have yet."""

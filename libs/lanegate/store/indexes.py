@@ -135,6 +135,25 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="tenant_instance_last_message_id",
         ),
     ],
+    "sources": [IndexModel([("tenantId", ASCENDING), ("name", ASCENDING)], name="tenant_name")],
+    "statuses": [
+        IndexModel(
+            [("tenantId", ASCENDING), ("order", ASCENDING), ("name", ASCENDING)],
+            name="tenant_order_name",
+        )
+    ],
+    "contact_comments": [
+        IndexModel(
+            [
+                ("tenantId", ASCENDING),
+                ("contactId", ASCENDING),
+                ("createdAt", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="tenant_contact_created_id",
+        )
+    ],
+    "groups": [IndexModel([("tenantId", ASCENDING), ("name", ASCENDING)], name="tenant_name")],
     "lane_state": [IndexModel([("shard", ASCENDING)], name="shard")],
     "scheduler_replicas": [IndexModel([("seenAt", ASCENDING)], name="seen")],
     "templates": [

@@ -12,9 +12,21 @@ from pymongo import ReturnDocument, UpdateOne
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller, authenticate
 from ingress_api.countries import phone_context
+from ingress_api.labels import SOURCES, STATUSES, must_exist
 from ingress_api.registry import API
-from ingress_api.requests import check_paging, page_meta, read_json, read_query
+from ingress_api.requests import (
+    after_newest_first,
+    check_paging,
+    newest_first_cursor,
+    page_meta,
+    read_json,
+    read_query,
+)
 from ingress_api.schemas.contacts import (
+    CommentCreate,
+    CommentList,
+    CommentQuery,
+    CommentView,
     ContactBatch,
     ContactBatchDelete,
     ContactBatchDeleted,
@@ -29,7 +41,7 @@ from ingress_api.schemas.contacts import (
 )
 from lanegate.contacts import new_contact
 from lanegate.errors import InvalidInput, NotFound
-from lanegate.events import utcnow
+from lanegate.events import new_id, utcnow
 from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
 from lanegate.service import STORE
 from lanegate.store import Document, Store
@@ -286,7 +298,7 @@ async def get_contact(request: web.Request) -> web.Response:
 
 @API.patch(
     "/contacts/{id}",
-    summary="Change a contact's name, tags or fields",
+    summary="Change a contact's name, tags, fields, source or status",
     tag="contacts",
     body=ContactPatch,
     response=ContactView,
@@ -296,9 +308,15 @@ async def get_contact(request: web.Request) -> web.Response:
 async def update_contact(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     body = await read_json(request, ContactPatch)
-    contact = await request.app[STORE].contacts.find_one_and_update(
+    store = request.app[STORE]
+    changes = _changes(body)
+    for kind, label_id in ((SOURCES, body.sourceId), (STATUSES, body.statusId)):
+        if label_id is not None:
+            await must_exist(store, caller, kind, label_id, [kind.contact_field])
+            changes[kind.contact_field] = label_id
+    contact = await store.contacts.find_one_and_update(
         _where(caller, request.match_info["id"]),
-        {"$set": _changes(body) | {"updatedAt": utcnow()}},
+        {"$set": changes | {"updatedAt": utcnow()}},
         return_document=ReturnDocument.AFTER,
     )
     if contact is None:
@@ -352,3 +370,84 @@ async def delete_contact(request: web.Request) -> web.Response:
         raise NotFound("Contact not found")
     request.app[LOOKUPS].forget_contacts(caller.tenant_id)
     return web.json_response({"id": contact["_id"], "deleted": True})
+
+
+def comment_view(comment: Document) -> dict[str, Any]:
+    return {
+        "id": comment["_id"],
+        "contactId": comment["contactId"],
+        "text": comment["text"],
+        "author": comment["author"],
+        "createdAt": iso_utc(comment["createdAt"]),
+    }
+
+
+async def _contact_id(request: web.Request, caller: Caller) -> str:
+    """The id of the contact the path names; 404 when the caller has none such."""
+    contact = await request.app[STORE].contacts.find_one(
+        _where(caller, request.match_info["id"]), {"_id": 1}
+    )
+    if contact is None:
+        raise NotFound("Contact not found")
+    return str(contact["_id"])
+
+
+@API.get(
+    "/contacts/{id}/comments",
+    summary="Notes on a contact, newest first",
+    tag="contacts",
+    query=CommentQuery,
+    response=CommentList,
+    errors=(400, 401, 404),
+    scope="contacts:read",
+)
+async def list_comments(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    query = read_query(request, CommentQuery)
+    where: dict[str, Any] = {
+        "tenantId": caller.tenant_id,
+        "contactId": await _contact_id(request, caller),
+    }
+    if query.cursor is not None:
+        where = {"$and": [where, after_newest_first(query.cursor, "createdAt")]}
+    found = (
+        request.app[STORE]
+        .contact_comments.find(where)
+        .sort([("createdAt", -1), ("_id", -1)])
+        .limit(query.limit + 1)
+    )
+    page = await found.to_list(None)
+    last = page[query.limit - 1] if len(page) > query.limit else None
+    return web.json_response(
+        {
+            "comments": [comment_view(c) for c in page[: query.limit]],
+            "pagination": {
+                "next": newest_first_cursor(last["createdAt"], last["_id"]) if last else None
+            },
+        }
+    )
+
+
+@API.post(
+    "/contacts/{id}/comments",
+    summary="Add a note to a contact; its author is the API key's name",
+    tag="contacts",
+    body=CommentCreate,
+    response=CommentView,
+    status=201,
+    errors=(400, 401, 404),
+    scope="contacts:write",
+)
+async def add_comment(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    body = await read_json(request, CommentCreate)
+    comment = {
+        "_id": new_id(),
+        "tenantId": caller.tenant_id,
+        "contactId": await _contact_id(request, caller),
+        "text": body.text,
+        "author": {"keyId": caller.key_id, "name": caller.key_name},
+        "createdAt": utcnow(),
+    }
+    await request.app[STORE].contact_comments.insert_one(comment)
+    return web.json_response(comment_view(comment), status=201)

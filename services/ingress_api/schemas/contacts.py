@@ -52,6 +52,8 @@ class ContactPatch(Body):
     name: str | None = Field(None, max_length=200)
     tags: list[str] | None = Field(None, max_length=50)
     fields: LeadFields | None = None
+    sourceId: str | None = Field(None, min_length=1, max_length=100)
+    statusId: str | None = Field(None, min_length=1, max_length=100)
 
 
 class ContactBatch(Body):
@@ -115,3 +117,30 @@ class ContactBatchSaved(BaseModel):
 
 class ContactBatchDeleted(BaseModel):
     deleted: int
+
+
+class CommentCreate(Body):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class CommentQuery(Body):
+    limit: int = Field(50, ge=1, le=250)
+    cursor: str | None = Field(None, min_length=1, max_length=300, description=CURSOR_HELP)
+
+
+class CommentAuthor(BaseModel):
+    keyId: str
+    name: str | None = Field(description="The API key's name")
+
+
+class CommentView(BaseModel):
+    id: str
+    contactId: str
+    text: str
+    author: CommentAuthor
+    createdAt: str
+
+
+class CommentList(BaseModel):
+    comments: list[CommentView]
+    pagination: CursorPage
