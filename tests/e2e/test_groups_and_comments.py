@@ -4,6 +4,7 @@ import pytest
 
 from tests.support.gateway import Gateway
 from tests.support.keys import scoped_key
+from tests.support.receiver import Receiver
 from tests.support.tenant_data import tenant_data
 
 pytestmark = pytest.mark.e2e
@@ -112,3 +113,39 @@ async def test_comments_on_a_contact_newest_first_by_the_keys_name(gateway: Gate
     _, other_key = await gateway.tenant()
     status, _ = await gateway.call("GET", f"/contacts/{ana}/comments", key=other_key)
     assert 404 == status
+
+
+async def test_sending_to_a_group_queues_its_active_members_as_one_bulk(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    ana, beto, carla = await _contact_ids(gateway, key)
+    await gateway.call("PATCH", f"/contacts/{beto}/status", key=key, json={"active": False})
+    _, group = await gateway.call("POST", "/groups", key=key, json={"name": "promo"})
+    path = f"/groups/{group['id']}"
+    await gateway.call("POST", f"{path}/contacts", key=key, json={"contactIds": [ana, beto, carla]})
+
+    send = {"instanceName": name, "text": "{Hola|Buenas}, hay promo"}
+    status, sent = await gateway.call("POST", f"{path}/send", key=key, json=send)
+    assert (202, 2, [{"contactId": beto, "reason": "inactive"}]) == (
+        status,
+        sent["accepted"],
+        sent["skipped"],
+    )
+    _, queued = await gateway.call("GET", f"/messages?instanceName={name}", key=key)
+    assert [(PEOPLE[2], "bulk"), (PEOPLE[0], "bulk")] == sorted(
+        ((m["to"], m["lane"]) for m in queued["data"]), reverse=True
+    )
+
+    tenant_b, key_b = await gateway.tenant()
+    other = await gateway.instance(tenant_b, key_b, receiver.url(), connect=False)
+    for instance, expected in ((other, 403), (f"{tenant_id}__support__nope", 404)):
+        status, _ = await gateway.call(
+            "POST", f"{path}/send", key=key, json={**send, "instanceName": instance}
+        )
+        assert expected == status
+    status, body = await gateway.call("POST", f"{path}/send", key=key, json={"instanceName": name})
+    assert (400, ["text"]) == (status, body["issues"][0]["path"])
+    _, queued_after = await gateway.call("GET", f"/messages?instanceName={name}", key=key)
+    assert 2 == queued_after["meta"]["total"]

@@ -5,18 +5,23 @@ from typing import Any
 from aiohttp import web
 from pymongo import ReturnDocument
 
+from ingress_api.accept.accepting import MessageToAccept, accept_many
 from ingress_api.auth import Caller, authenticate
+from ingress_api.countries import phone_context
 from ingress_api.registry import API
-from ingress_api.requests import read_json
+from ingress_api.requests import own_instance, read_json
 from ingress_api.schemas.groups import (
     GroupCreate,
     GroupDeleted,
     GroupList,
     GroupMembers,
+    GroupSend,
+    GroupSent,
     GroupUpdate,
     GroupView,
     MembersChanged,
 )
+from ingress_api.schemas.messages import TextMessage
 from lanegate.errors import InvalidInput, NotFound
 from lanegate.events import new_id, utcnow
 from lanegate.service import STORE
@@ -196,3 +201,54 @@ async def remove_members(request: web.Request) -> web.Response:
         {"$pull": {"groupIds": group["_id"]}},
     )
     return web.json_response({"changed": changed.modified_count})
+
+
+# A group's members are queued in pages of the bulk endpoint's size, each all or none.
+PAGE = 1000
+
+
+@API.post(
+    "/groups/{id}/send",
+    summary="Send a text to every active member of a group, as one bulk",
+    tag="contacts",
+    body=GroupSend,
+    response=GroupSent,
+    status=202,
+    errors=(400, 401, 403, 404, 409, 503),
+    scope="contacts:write",
+)
+async def send_to_group(request: web.Request) -> web.Response:
+    """Inactive members are skipped; the rest go through the bulk accept path (its caps, gaps
+    and per-day quota hold), in pages of 1,000."""
+    caller = await authenticate(request)
+    group = await _group(request, caller)
+    body = await read_json(request, GroupSend)
+    store = request.app[STORE]
+    await own_instance(store, caller, body.instanceName)
+    members = store.contacts.find(
+        {"tenantId": caller.tenant_id, "groupIds": group["_id"]},
+        {"identifier": 1, "active": 1},
+    ).sort("identifier", 1)
+    skipped: list[dict[str, str]] = []
+    items: list[tuple[int, MessageToAccept]] = []
+    accepted = 0
+    async for member in members:
+        if member.get("active") is False:
+            skipped.append({"contactId": member["_id"], "reason": "inactive"})
+            continue
+        message = TextMessage.model_validate(
+            {
+                "instanceName": body.instanceName,
+                "to": member["identifier"],
+                "text": body.text,
+                "lane": body.lane,
+            },
+            context=phone_context(caller.default_country),
+        )
+        items.append((len(items), MessageToAccept(message, "text", {"text": body.text})))
+        if len(items) == PAGE:
+            accepted += (await accept_many(request, caller, items, []))["accepted"]
+            items = []
+    if items:
+        accepted += (await accept_many(request, caller, items, []))["accepted"]
+    return web.json_response({"accepted": accepted, "skipped": skipped}, status=202)

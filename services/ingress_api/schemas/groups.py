@@ -5,6 +5,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from ingress_api.schemas.base import Body
+from ingress_api.schemas.messages import TextContent
+from lanegate.events import Lane
 
 ContactIds = Annotated[
     list[Annotated[str, StringConstraints(min_length=1, max_length=100)]],
@@ -45,3 +47,20 @@ class GroupDeleted(BaseModel):
 
 class MembersChanged(BaseModel):
     changed: int = Field(description="Contacts whose membership this request changed")
+
+
+class GroupSend(TextContent):
+    """A text to every active member of a group, queued as one bulk."""
+
+    instanceName: str = Field(max_length=200)
+    lane: Lane = "bulk"
+
+
+class SkippedMember(BaseModel):
+    contactId: str
+    reason: str
+
+
+class GroupSent(BaseModel):
+    accepted: int
+    skipped: list[SkippedMember]
