@@ -94,6 +94,17 @@ class Conflict(ApiError):
     code = "CONFLICT"
 
 
+class InUse(Conflict):
+    """Raised when a resource others still refer to is to be deleted; says how many do."""
+
+    def __init__(self, message: str, count: int) -> None:
+        super().__init__(message)
+        self.count = count
+
+    def body(self) -> dict[str, Any]:
+        return super().body() | {"count": self.count}
+
+
 class Unprocessable(ApiError):
     """Raised when a well-formed request cannot be carried out in the resource's current state."""
 

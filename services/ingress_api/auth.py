@@ -29,6 +29,7 @@ class Caller:
     max_instances: int | None = None
     max_messages_per_day: int | None = None
     default_country: str | None = None
+    key_name: str | None = None
 
 
 def new_key() -> str:
@@ -125,6 +126,7 @@ async def authenticate(request: web.Request) -> Caller:
         max_instances=tenant.get("maxInstances"),
         max_messages_per_day=tenant.get("maxMessagesPerDay"),
         default_country=tenant.get("defaultCountry"),
+        key_name=record.get("name"),
     )
 
 

@@ -28,6 +28,9 @@ from ingress_api.routes import (  # noqa: F401
     templates,
     provider_callbacks,
     console,
+    chats,
+    lead_labels,
+    groups,
 )
 from ingress_api import rpc
 

@@ -1,8 +1,10 @@
 """What route handlers share: reading bodies and queries, the caller's instance, paging, the
 message read-back, the send-error table, and clearing an instance's queue."""
 
+import base64
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -133,6 +135,21 @@ def check_paging(page: int, limit: int, cursor: str | None, *, narrow: str) -> N
                 )
             ]
         )
+
+
+def newest_first_cursor(at: datetime, document_id: str) -> str:
+    """The cursor of a listing that goes newest first by a time, the id breaking ties."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{document_id}".encode()).decode()
+
+
+def after_newest_first(cursor: str, field: str) -> dict[str, Any]:
+    """The filter of what comes after a `newest_first_cursor`, by `field` then by id."""
+    try:
+        written, document_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        at = datetime.fromisoformat(written)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")]) from e
+    return {"$or": [{field: {"$lt": at}}, {field: at, "_id": {"$lt": document_id}}]}
 
 
 def page_meta(total: int, page: int, limit: int) -> dict[str, int]:

@@ -8,6 +8,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from lanegate.broker import Broker
+from lanegate.conversations import record_inbound
 from lanegate.events import (
     InstancePaused,
     InstanceState,
@@ -168,20 +169,20 @@ class GatewayCallbacks:
             {"$set": {"lastInboundAt": seen_at}},
             upsert=True,
         )
-        await self._broker.publish(
-            MessageReceived(
-                id=received_event_id(instance["_id"], provider_message_id),
-                tenantId=instance["tenantId"],
-                instanceName=instance["_id"],
-                sender=sender,
-                pushName=push_name,
-                messageType=message_type,
-                text=text,
-                providerMessageId=provider_message_id,
-                sentAt=sent_at,
-                content=content,
-            )
+        received = MessageReceived(
+            id=received_event_id(instance["_id"], provider_message_id),
+            tenantId=instance["tenantId"],
+            instanceName=instance["_id"],
+            sender=sender,
+            pushName=push_name,
+            messageType=message_type,
+            text=text,
+            providerMessageId=provider_message_id,
+            sentAt=sent_at,
+            content=content,
         )
+        await record_inbound(self._store, received, instance.get("phoneNumber"), seen_at)
+        await self._broker.publish(received)
         await self._store.inbound_seen.update_one(
             self._seen(instance, provider_message_id), {"$set": {"told": True}}
         )

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from ingress_api.accept.accepting import MessageToAccept, document
+from ingress_api.accept.message_keys import key_record
 from ingress_api.auth import Caller
 from ingress_api.routes.messages import content_of
 from ingress_api.schemas.messages import TextMessage

@@ -24,6 +24,11 @@ WITH_PARAMETERS = [e for e in API.endpoints if "{" in e.path]
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/instance/{name}"): {"displayName": "taken over"},
     ("PATCH", "/contacts/{id}/status"): {"active": False, "reason": "taken over"},
+    ("PATCH", "/contacts/{id}"): {"name": "taken over"},
+    ("PATCH", "/sources/{id}"): {"name": "taken over"},
+    ("PATCH", "/statuses/{id}"): {"name": "taken over"},
+    ("POST", "/contacts/{id}/comments"): {"text": "taken over"},
+    ("PATCH", "/groups/{id}"): {"name": "taken over"},
     ("POST", "/sandbox/{name}/inbound"): {"from": PHONE, "text": "hi"},
     ("POST", "/sandbox/{name}/ban"): {"reason": "taken over"},
     ("POST", "/sandbox/{name}/fault"): {"kind": "error", "seconds": 1},
@@ -60,6 +65,9 @@ async def tenant_a(gateway: Gateway, receiver: Receiver) -> dict[str, str]:
     assert 202 == status, message
     status, contact = await gateway.call("POST", "/contacts", key=key, json={"identifier": PHONE})
     assert status in (200, 201), contact
+    _, source = await gateway.call("POST", "/sources", key=key, json={"name": "A's ads"})
+    _, lead_status = await gateway.call("POST", "/statuses", key=key, json={"name": "A's new"})
+    _, group = await gateway.call("POST", "/groups", key=key, json={"name": "A's group"})
     template_id = f"tpl-{uuid.uuid4().hex[:8]}"
     async with gateway.mongo() as client:
         await client.lanegate_test.templates.insert_one(
@@ -82,6 +90,9 @@ async def tenant_a(gateway: Gateway, receiver: Receiver) -> dict[str, str]:
         "message": message["id"],
         "contact": contact["id"],
         "template": template_id,
+        "source": source["id"],
+        "status": lead_status["id"],
+        "group": group["id"],
         "delivery": found["deliveries"][0]["id"],
         "clientId": "support",
         "phone": PHONE,
@@ -98,6 +109,12 @@ def _path(endpoint: Endpoint, a: dict[str, str]) -> str:
         kind = "contact"
     elif path.startswith("/templates/"):
         kind = "template"
+    elif path.startswith("/groups/"):
+        kind = "group"
+    elif path.startswith("/sources/"):
+        kind = "source"
+    elif path.startswith("/statuses/"):
+        kind = "status"
     elif path.startswith("/webhooks/deliveries/"):
         kind = "delivery"
     elif path.startswith("/admin/"):

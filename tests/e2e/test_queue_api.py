@@ -9,6 +9,7 @@ import pytest
 from ingress_api.auth import Caller
 from ingress_api.routes.message_listing import NEWEST_FIRST, plan
 from ingress_api.schemas.message_reads import MessageQuery
+from tests.support.explain import index_used
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver
 
@@ -94,17 +95,7 @@ async def test_every_listing_query_runs_on_an_index(
         )
     if "ferretdbVersion" in explained.get("serverInfo", {}):
         pytest.skip("FerretDB v1 ignores index hints: PostgreSQL plans the query")
-    assert index == _index_used(explained)
-
-
-def _index_used(explained: dict[str, Any]) -> str | None:
-    """The index an explain says the query uses (MongoDB's or the wire store's format)."""
-    if "hinted_index" in explained:
-        return str(explained["hinted_index"])
-    stage = explained["queryPlanner"]["winningPlan"]
-    while "indexName" not in stage:
-        stage = stage["inputStage"]
-    return str(stage["indexName"])
+    assert index == index_used(explained)
 
 
 async def test_contact_messages_page_with_a_cursor(gateway: Gateway, receiver: Receiver) -> None:

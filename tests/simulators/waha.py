@@ -257,11 +257,18 @@ class WahaSimulator:
             return r.status
 
     async def inbound(
-        self, session_name: str, sender: str, text: str, *, key: str | None = None
+        self,
+        session_name: str,
+        sender: str,
+        text: str,
+        *,
+        key: str | None = None,
+        message_id: str | None = None,
     ) -> int:
-        """Somebody writes to the session's number; returns the gateway's answer status."""
+        """Somebody writes to the session's number (WAHA posts a message again with its
+        `message_id`); returns the gateway's answer status."""
         payload = {
-            "id": f"false_{sender}@c.us_{secrets.token_hex(10).upper()}",
+            "id": message_id or f"false_{sender}@c.us_{secrets.token_hex(10).upper()}",
             "timestamp": int(time.time()),
             "from": f"{sender}@c.us",
             "fromMe": False,

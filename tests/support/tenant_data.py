@@ -13,6 +13,12 @@ TENANT_COLLECTIONS = (
     "templates",
     "webhook_deliveries",
     "conversation_windows",
+    "inbound_messages",
+    "chats",
+    "sources",
+    "statuses",
+    "contact_comments",
+    "groups",
 )
 
 

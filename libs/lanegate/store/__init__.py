@@ -44,6 +44,15 @@ class Store:
         self.scheduler_replicas = self.db["scheduler_replicas"]
         self.templates = self.db["templates"]
         self.tenant_usage = self.db["tenant_usage"]
+        # What contacts wrote (outbound messages stay in `messages`), and one row per chat.
+        self.inbound_messages = self.db["inbound_messages"]
+        self.chats = self.db["chats"]
+        # A tenant's lead sources and pipeline statuses, which contacts name by id.
+        self.sources = self.db["sources"]
+        self.statuses = self.db["statuses"]
+        self.contact_comments = self.db["contact_comments"]
+        # Groups of contacts; a contact lists the ones it is in (`groupIds`).
+        self.groups = self.db["groups"]
         # The TTL indexes the server refused, whose documents a sweeper removes (see `connect`).
         self.swept: list[Expiry] = []
 

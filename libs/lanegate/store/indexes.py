@@ -57,6 +57,14 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
         ),
         IndexModel([("tenantId", ASCENDING), ("tags", ASCENDING)], name="tenant_tags"),
+        # The listing's filters by group, source and status, each in number order.
+        *(
+            IndexModel(
+                [("tenantId", ASCENDING), (field, ASCENDING), ("identifier", ASCENDING)],
+                name=f"tenant_{field}_identifier",
+            )
+            for field in ("groupIds", "sourceId", "statusId")
+        ),
     ],
     "rate_limits": [
         IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
@@ -90,6 +98,63 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
         ),
     ],
+    "inbound_messages": [
+        IndexModel(
+            [("instanceName", ASCENDING), ("providerMessageId", ASCENDING)],
+            name="instance_provider_message",
+            unique=True,
+        ),
+        # A contact's conversation, newest first (the id breaks ties, so a cursor is exact).
+        IndexModel(
+            [
+                ("tenantId", ASCENDING),
+                ("from", ASCENDING),
+                ("receivedAt", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="tenant_from_received_id",
+        ),
+    ],
+    "chats": [
+        IndexModel(
+            [("tenantId", ASCENDING), ("instanceName", ASCENDING), ("contact", ASCENDING)],
+            name="tenant_instance_contact",
+            unique=True,
+        ),
+        # The chat list, newest first, of a tenant or of one of its instances.
+        IndexModel(
+            [("tenantId", ASCENDING), ("lastMessageAt", DESCENDING), ("_id", DESCENDING)],
+            name="tenant_last_message_id",
+        ),
+        IndexModel(
+            [
+                ("tenantId", ASCENDING),
+                ("instanceName", ASCENDING),
+                ("lastMessageAt", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="tenant_instance_last_message_id",
+        ),
+    ],
+    "sources": [IndexModel([("tenantId", ASCENDING), ("name", ASCENDING)], name="tenant_name")],
+    "statuses": [
+        IndexModel(
+            [("tenantId", ASCENDING), ("order", ASCENDING), ("name", ASCENDING)],
+            name="tenant_order_name",
+        )
+    ],
+    "contact_comments": [
+        IndexModel(
+            [
+                ("tenantId", ASCENDING),
+                ("contactId", ASCENDING),
+                ("createdAt", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="tenant_contact_created_id",
+        )
+    ],
+    "groups": [IndexModel([("tenantId", ASCENDING), ("name", ASCENDING)], name="tenant_name")],
     "lane_state": [IndexModel([("shard", ASCENDING)], name="shard")],
     "scheduler_replicas": [IndexModel([("seenAt", ASCENDING)], name="seen")],
     "templates": [

@@ -22,6 +22,8 @@ from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.requests import refuse_private_targets
 from ingress_api.schemas.base import parse_instance_name
 from ingress_api.schemas.messages import SendCommon
+from lanegate.contacts import new_contact
+from lanegate.conversations import record_outbound
 from lanegate.errors import (
     ApiError,
     Conflict,
@@ -243,13 +245,8 @@ async def _name_contacts(store: Store, caller: Caller, items: list[MessageToAcce
             {"tenantId": caller.tenant_id, "identifier": i.body.to},
             {
                 "$set": {"name": i.body.contactName, "updatedAt": now},
-                "$setOnInsert": {
-                    "_id": new_id(),
-                    "type": "WHATSAPP",
-                    "active": True,
-                    "tags": [],
-                    "createdAt": now,
-                },
+                "$max": {"lastMessageAt": now},
+                "$setOnInsert": new_contact(now),
             },
             upsert=True,
         )
@@ -290,6 +287,7 @@ async def accept_one(
         await _announce(request, [first])
         return answer(first, instance), 200
     await _name_contacts(store, caller, [item])
+    await record_outbound(store, [message])
     # Debug: one line per send would be the busiest log of all (bulk sends log at info).
     log.debug("message accepted", message_id=message["_id"], lane=message["lane"])
     return answer(message, instance), 202
@@ -341,6 +339,7 @@ async def accept_many(
             # A concurrent request took one of these externalIds (ours were given back).
             raise Conflict("Another request used one of these externalIds meanwhile; retry") from e
         await _name_contacts(store, caller, items)
+        await record_outbound(store, fresh)
     log.info("bulk accepted", count=len(items), new=len(fresh))
     return {
         "accepted": len(messages),

@@ -2,25 +2,44 @@
 
 import base64
 import binascii
+import re
 import uuid
 from typing import Any
 
 from aiohttp import web
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller, authenticate
 from ingress_api.countries import phone_context
+from ingress_api.labels import SOURCES, STATUSES, must_exist
 from ingress_api.registry import API
-from ingress_api.requests import check_paging, page_meta, read_json, read_query
+from ingress_api.requests import (
+    after_newest_first,
+    check_paging,
+    newest_first_cursor,
+    page_meta,
+    read_json,
+    read_query,
+)
 from ingress_api.schemas.contacts import (
+    CommentCreate,
+    CommentList,
+    CommentQuery,
+    CommentView,
+    ContactBatch,
+    ContactBatchDelete,
+    ContactBatchDeleted,
+    ContactBatchSaved,
     ContactDeleted,
     ContactList,
+    ContactPatch,
     ContactQuery,
     ContactStatus,
     ContactUpsert,
     ContactView,
 )
+from lanegate.contacts import new_contact
 from lanegate.errors import InvalidInput, NotFound
 from lanegate.events import new_id, utcnow
 from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
@@ -36,8 +55,14 @@ def view(contact: Document) -> dict[str, Any]:
         "type": contact.get("type", "WHATSAPP"),
         "name": contact.get("name"),
         "tags": contact.get("tags", []),
+        "fields": contact.get("fields") or {},
+        "sourceId": contact.get("sourceId"),
+        "statusId": contact.get("statusId"),
+        "groupIds": contact.get("groupIds", []),
         "active": contact.get("active", True),
         "inactiveReason": contact.get("inactiveReason"),
+        "lastMessageAt": iso_utc(contact.get("lastMessageAt")),
+        "lastInboundAt": iso_utc(contact.get("lastInboundAt")),
         "createdAt": iso_utc(contact.get("createdAt")),
         "updatedAt": iso_utc(contact.get("updatedAt")),
     }
@@ -72,7 +97,7 @@ async def upsert_contact(
         {"tenantId": tenant_id, "identifier": identifier},
         {
             "$set": {**changes, "updatedAt": now},
-            "$setOnInsert": {"_id": new_id(), "active": True, "createdAt": now},
+            "$setOnInsert": {k: v for k, v in new_contact(now).items() if k not in changes},
         },
         upsert=True,
         return_document=ReturnDocument.AFTER,
@@ -84,20 +109,18 @@ async def upsert_contact(
 
 @API.get(
     "/contacts",
-    summary="Your contacts, by number, optionally with one tag",
+    summary="Your contacts, by number, filtered by tag, group, source, status, text or active",
     tag="contacts",
     query=ContactQuery,
     response=ContactList,
     errors=(400, 401),
-    scope="messages:read",
+    scope="contacts:read",
 )
 async def list_contacts(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     query = read_query(request, ContactQuery)
     check_paging(query.page, query.limit, query.cursor, narrow="filter it by tag")
-    where: dict[str, Any] = {"tenantId": caller.tenant_id}
-    if query.tag is not None:
-        where["tags"] = query.tag
+    where = _filter(caller, query)
     store = request.app[STORE]
     total = await store.contacts.count_documents(where)
     if query.cursor is not None:
@@ -117,6 +140,30 @@ async def list_contacts(request: web.Request) -> web.Response:
             "pagination": {"next": following},
         }
     )
+
+
+def _filter(caller: Caller, query: ContactQuery) -> dict[str, Any]:
+    """The store filter of a contacts listing."""
+    where: dict[str, Any] = {"tenantId": caller.tenant_id}
+    for field, value in (
+        ("tags", query.tag),
+        ("groupIds", query.groupId),
+        ("sourceId", query.sourceId),
+        ("statusId", query.statusId),
+    ):
+        if value is not None:
+            where[field] = value
+    if query.active is not None:
+        # Contacts stored before the flag existed are active.
+        where["active"] = {"$ne": False} if query.active else False
+    if query.search is not None:
+        pattern = {"$regex": re.escape(query.search), "$options": "i"}
+        digits = written_digits(query.search)
+        where["$or"] = [
+            {"name": pattern},
+            {"identifier": {"$regex": re.escape(digits)} if digits else pattern},
+        ]
+    return where
 
 
 def _identifier_cursor(contact: Document) -> str:
@@ -142,20 +189,95 @@ def _after_identifier(cursor: str) -> str:
     response=ContactView,
     status=201,
     errors=(400, 401),
-    scope="messages:write",
+    scope="contacts:write",
 )
 async def save_contact(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     body = await read_json(request, ContactUpsert, phone_context(caller.default_country))
-    changes: dict[str, Any] = {"type": body.type}
+    contact, created = await upsert_contact(
+        request.app[STORE], caller.tenant_id, body.identifier, _changes(body)
+    )
+    return web.json_response(view(contact), status=201 if created else 200)
+
+
+def _changes(body: ContactUpsert | ContactPatch) -> dict[str, Any]:
+    """The stored fields a contact body sets (those it gives)."""
+    changes: dict[str, Any] = {"type": body.type} if isinstance(body, ContactUpsert) else {}
     if body.name is not None:
         changes["name"] = body.name
     if body.tags is not None:
         changes["tags"] = sorted(set(body.tags))
-    contact, created = await upsert_contact(
-        request.app[STORE], caller.tenant_id, body.identifier, changes
+    if body.fields is not None:
+        changes["fields"] = body.fields
+    return changes
+
+
+@API.post(
+    "/contacts/batch",
+    summary="Create or update up to 1,000 contacts at once: all of them, or none",
+    tag="contacts",
+    body=ContactBatch,
+    response=ContactBatchSaved,
+    errors=(400, 401),
+    scope="contacts:write",
+)
+async def save_contacts(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    body = await read_json(request, ContactBatch, phone_context(caller.default_country))
+    first_at: dict[str, int] = {}
+    repeated: list[tuple[list[str | int], str]] = [
+        (["contacts", index, "identifier"], f"Repeats item {first_at[c.identifier]}")
+        for index, c in enumerate(body.contacts)
+        if first_at.setdefault(c.identifier, index) != index
+    ]
+    if repeated:
+        raise InvalidInput(repeated)
+    store, now = request.app[STORE], utcnow()
+    updates = []
+    for contact in body.contacts:
+        changes = _changes(contact)
+        fresh = {k: v for k, v in new_contact(now).items() if k not in changes}
+        updates.append(
+            UpdateOne(
+                {"tenantId": caller.tenant_id, "identifier": contact.identifier},
+                {"$set": changes | {"updatedAt": now}, "$setOnInsert": fresh},
+                upsert=True,
+            )
+        )
+    result = await store.contacts.bulk_write(updates, ordered=False)
+    saved = await store.contacts.find(
+        {"tenantId": caller.tenant_id, "identifier": {"$in": list(first_at)}}
+    ).to_list(None)
+    in_order = sorted(saved, key=lambda c: first_at[c["identifier"]])
+    return web.json_response(
+        {
+            "created": result.upserted_count,
+            "updated": len(updates) - result.upserted_count,
+            "contacts": [view(c) for c in in_order],
+        }
     )
-    return web.json_response(view(contact), status=201 if created else 200)
+
+
+@API.post(
+    "/contacts/batch-delete",
+    summary="Delete contacts by ids or by numbers (their messages stay)",
+    tag="contacts",
+    body=ContactBatchDelete,
+    response=ContactBatchDeleted,
+    errors=(400, 401),
+    scope="contacts:write",
+)
+async def delete_contacts(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    body = await read_json(request, ContactBatchDelete, phone_context(caller.default_country))
+    where: dict[str, Any] = {"tenantId": caller.tenant_id}
+    if body.ids is not None:
+        where["_id"] = {"$in": body.ids}
+    else:
+        where["identifier"] = {"$in": body.identifiers}
+    result = await request.app[STORE].contacts.delete_many(where)
+    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
+    return web.json_response({"deleted": result.deleted_count})
 
 
 @API.get(
@@ -164,11 +286,39 @@ async def save_contact(request: web.Request) -> web.Response:
     tag="contacts",
     response=ContactView,
     errors=(400, 401, 404),
-    scope="messages:read",
+    scope="contacts:read",
 )
 async def get_contact(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     contact = await request.app[STORE].contacts.find_one(_where(caller, request.match_info["id"]))
+    if contact is None:
+        raise NotFound("Contact not found")
+    return web.json_response(view(contact))
+
+
+@API.patch(
+    "/contacts/{id}",
+    summary="Change a contact's name, tags, fields, source or status",
+    tag="contacts",
+    body=ContactPatch,
+    response=ContactView,
+    errors=(400, 401, 404),
+    scope="contacts:write",
+)
+async def update_contact(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    body = await read_json(request, ContactPatch)
+    store = request.app[STORE]
+    changes = _changes(body)
+    for kind, label_id in ((SOURCES, body.sourceId), (STATUSES, body.statusId)):
+        if label_id is not None:
+            await must_exist(store, caller, kind, label_id, [kind.contact_field])
+            changes[kind.contact_field] = label_id
+    contact = await store.contacts.find_one_and_update(
+        _where(caller, request.match_info["id"]),
+        {"$set": changes | {"updatedAt": utcnow()}},
+        return_document=ReturnDocument.AFTER,
+    )
     if contact is None:
         raise NotFound("Contact not found")
     return web.json_response(view(contact))
@@ -181,7 +331,7 @@ async def get_contact(request: web.Request) -> web.Response:
     body=ContactStatus,
     response=ContactView,
     errors=(400, 401, 404),
-    scope="messages:write",
+    scope="contacts:write",
 )
 async def set_status(request: web.Request) -> web.Response:
     caller = await authenticate(request)
@@ -209,7 +359,7 @@ async def set_status(request: web.Request) -> web.Response:
     tag="contacts",
     response=ContactDeleted,
     errors=(400, 401, 404),
-    scope="messages:write",
+    scope="contacts:write",
 )
 async def delete_contact(request: web.Request) -> web.Response:
     caller = await authenticate(request)
@@ -220,3 +370,84 @@ async def delete_contact(request: web.Request) -> web.Response:
         raise NotFound("Contact not found")
     request.app[LOOKUPS].forget_contacts(caller.tenant_id)
     return web.json_response({"id": contact["_id"], "deleted": True})
+
+
+def comment_view(comment: Document) -> dict[str, Any]:
+    return {
+        "id": comment["_id"],
+        "contactId": comment["contactId"],
+        "text": comment["text"],
+        "author": comment["author"],
+        "createdAt": iso_utc(comment["createdAt"]),
+    }
+
+
+async def _contact_id(request: web.Request, caller: Caller) -> str:
+    """The id of the contact the path names; 404 when the caller has none such."""
+    contact = await request.app[STORE].contacts.find_one(
+        _where(caller, request.match_info["id"]), {"_id": 1}
+    )
+    if contact is None:
+        raise NotFound("Contact not found")
+    return str(contact["_id"])
+
+
+@API.get(
+    "/contacts/{id}/comments",
+    summary="Notes on a contact, newest first",
+    tag="contacts",
+    query=CommentQuery,
+    response=CommentList,
+    errors=(400, 401, 404),
+    scope="contacts:read",
+)
+async def list_comments(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    query = read_query(request, CommentQuery)
+    where: dict[str, Any] = {
+        "tenantId": caller.tenant_id,
+        "contactId": await _contact_id(request, caller),
+    }
+    if query.cursor is not None:
+        where = {"$and": [where, after_newest_first(query.cursor, "createdAt")]}
+    found = (
+        request.app[STORE]
+        .contact_comments.find(where)
+        .sort([("createdAt", -1), ("_id", -1)])
+        .limit(query.limit + 1)
+    )
+    page = await found.to_list(None)
+    last = page[query.limit - 1] if len(page) > query.limit else None
+    return web.json_response(
+        {
+            "comments": [comment_view(c) for c in page[: query.limit]],
+            "pagination": {
+                "next": newest_first_cursor(last["createdAt"], last["_id"]) if last else None
+            },
+        }
+    )
+
+
+@API.post(
+    "/contacts/{id}/comments",
+    summary="Add a note to a contact; its author is the API key's name",
+    tag="contacts",
+    body=CommentCreate,
+    response=CommentView,
+    status=201,
+    errors=(400, 401, 404),
+    scope="contacts:write",
+)
+async def add_comment(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    body = await read_json(request, CommentCreate)
+    comment = {
+        "_id": new_id(),
+        "tenantId": caller.tenant_id,
+        "contactId": await _contact_id(request, caller),
+        "text": body.text,
+        "author": {"keyId": caller.key_id, "name": caller.key_name},
+        "createdAt": utcnow(),
+    }
+    await request.app[STORE].contact_comments.insert_one(comment)
+    return web.json_response(comment_view(comment), status=201)

@@ -33,6 +33,8 @@ Scope = Literal[
     "messages:write",
     "templates:read",
     "templates:sync",
+    "contacts:read",
+    "contacts:write",
 ]
 
 

@@ -54,6 +54,7 @@ class MessageQuery(Body):
 class ContactMessagesQuery(Body):
     cursor: str | None = Field(None, max_length=200)
     limit: int = Field(50, ge=1, le=250)
+    instanceName: str | None = Field(None, max_length=200)
 
 
 class SentMedia(BaseModel):
@@ -125,6 +126,28 @@ class MessageList(BaseModel):
     pagination: CursorPage
 
 
+class ConversationMessage(BaseModel):
+    """One message of a conversation, either way."""
+
+    id: str
+    direction: Literal["inbound", "outbound"]
+    instanceName: str
+    from_: str | None = Field(
+        alias="from",
+        description="Null for an outbound message of an instance whose number is not known yet",
+    )
+    to: str | None
+    type: str
+    text: str | None
+    timestamp: str = Field(description="When it was received (inbound) or accepted (outbound)")
+    status: str = Field(
+        description="Outbound: the furthest receipt (pending, sent, delivered, read, failed; "
+        "canceled, rejected or expired for one that never went); inbound: received"
+    )
+    pushName: str | None = None
+    content: dict[str, Any] | None = Field(None, description="Inbound media or other details")
+
+
 class ContactMessages(BaseModel):
-    messages: list[ListedMessage]
+    messages: list[ConversationMessage]
     pagination: CursorPage

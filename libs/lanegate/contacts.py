@@ -1,0 +1,37 @@
+"""Contacts as leads: what a new contact starts with, and what a message changes of it."""
+
+from datetime import datetime
+from typing import Any
+
+from lanegate.events import new_id
+from lanegate.store import Document, Store
+
+
+def new_contact(now: datetime) -> Document:
+    """The fields a contact is created with (for `$setOnInsert`), whoever creates it."""
+    return {
+        "_id": new_id(),
+        "type": "WHATSAPP",
+        "active": True,
+        "tags": [],
+        "fields": {},
+        "groupIds": [],
+        "createdAt": now,
+    }
+
+
+async def contact_wrote(
+    store: Store, tenant_id: str, identifier: str, push_name: str | None, at: datetime
+) -> None:
+    """Create or update the contact who wrote; its push name names it when it has no name."""
+    changes: dict[str, Any] = {"$max": {"lastInboundAt": at, "lastMessageAt": at}}
+    await store.contacts.update_one(
+        {"tenantId": tenant_id, "identifier": identifier},
+        changes | {"$set": {"updatedAt": at}, "$setOnInsert": new_contact(at)},
+        upsert=True,
+    )
+    if push_name:
+        await store.contacts.update_one(
+            {"tenantId": tenant_id, "identifier": identifier, "name": None},
+            {"$set": {"name": push_name}},
+        )

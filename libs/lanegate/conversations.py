@@ -1,0 +1,104 @@
+"""Conversations: inbound messages kept, and one chat row per instance and contact."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument, UpdateOne
+
+from lanegate.contacts import contact_wrote
+from lanegate.events import MessageReceived, new_id
+from lanegate.store import Document, Store
+
+# The fields of a message's content that hold what a person reads, in the order they are tried.
+READABLE_FIELDS = ("text", "body", "caption")
+
+
+def readable_text(content: dict[str, Any] | None) -> str | None:
+    """The text, body or caption of a message's content, if it has one."""
+    content = content or {}
+    return next((content[f] for f in READABLE_FIELDS if isinstance(content.get(f), str)), None)
+
+
+async def record_inbound(
+    store: Store, received: MessageReceived, recipient: str | None, received_at: datetime
+) -> None:
+    """Keep an inbound message once per provider id and instance, and count it in its chat
+    as unread (only the first time it is kept, so a replay counts nothing)."""
+    text = received.text or readable_text(received.content)
+    result = await store.inbound_messages.update_one(
+        {"instanceName": received.instanceName, "providerMessageId": received.providerMessageId},
+        {
+            "$setOnInsert": {
+                "_id": new_id(),
+                "tenantId": received.tenantId,
+                "direction": "inbound",
+                "from": received.sender,
+                "to": recipient,
+                "pushName": received.pushName,
+                "type": received.messageType,
+                "text": text,
+                "content": received.content,
+                "sentAt": received.sentAt,
+                "receivedAt": received_at,
+            }
+        },
+        upsert=True,
+    )
+    if result.upserted_id is None:
+        return
+    await contact_wrote(store, received.tenantId, received.sender, received.pushName, received_at)
+    last = {"id": result.upserted_id, "direction": "inbound", "type": received.messageType}
+    await store.chats.update_one(
+        _chat(received.tenantId, received.instanceName, received.sender),
+        {
+            "$set": {"lastMessage": last | {"text": text}, "lastInboundAt": received_at},
+            "$max": {"lastMessageAt": received_at},
+            "$inc": {"unread": 1},
+            "$setOnInsert": {"_id": new_id()},
+        },
+        upsert=True,
+    )
+
+
+async def record_outbound(store: Store, messages: Iterable[Document]) -> None:
+    """Make each accepted message the last of its chat, which the reply leaves read (one
+    round trip for all)."""
+    updates = [
+        UpdateOne(
+            _chat(m["tenantId"], m["instanceName"], m["to"]),
+            {
+                "$set": {
+                    "lastMessage": {
+                        "id": m["_id"],
+                        "direction": "outbound",
+                        "type": m["type"],
+                        "text": readable_text(m.get("content")),
+                    },
+                    "unread": 0,
+                    "lastOutboundAt": m["createdAt"],
+                },
+                "$max": {"lastMessageAt": m["createdAt"]},
+                "$setOnInsert": {"_id": new_id()},
+            },
+            upsert=True,
+        )
+        for m in messages
+    ]
+    if updates:
+        await store.chats.bulk_write(updates, ordered=False)
+
+
+async def mark_read(
+    store: Store, tenant_id: str, instance_name: str, contact: str, now: datetime
+) -> Document | None:
+    """Clear a chat's unread count; None when there is no such chat."""
+    return await store.chats.find_one_and_update(
+        _chat(tenant_id, instance_name, contact),
+        {"$set": {"unread": 0, "readAt": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+def _chat(tenant_id: str, instance_name: str, contact: str) -> Document:
+    return {"tenantId": tenant_id, "instanceName": instance_name, "contact": contact}
