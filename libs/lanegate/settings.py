@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     webhook_endpoint_concurrency: int = Field(4, ge=1, le=100)
     webhook_disable_after_seconds: float = Field(86400.0, gt=0)
     webhook_poll_interval_seconds: float = Field(1.0, gt=0)
+    otp_max_live_codes: int = Field(10_000, ge=1)
 
     def amqp_dsn(self) -> str:
         """Return the broker URL, validated as an AMQP DSN."""

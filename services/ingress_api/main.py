@@ -28,6 +28,7 @@ from ingress_api.routes import (  # noqa: F401
     templates,
     provider_callbacks,
     console,
+    otp,
 )
 from ingress_api import rpc
 

@@ -40,6 +40,8 @@ class Store:
         self.scheduler_replicas = self.db["scheduler_replicas"]
         self.templates = self.db["templates"]
         self.tenant_usage = self.db["tenant_usage"]
+        # One-time codes, each only as a keyed hash.
+        self.otp_codes = self.db["otp_codes"]
 
     async def connect(self) -> None:
         """Reach the server and create the declared indexes it does not have yet."""

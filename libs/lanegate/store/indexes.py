@@ -113,6 +113,19 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="tenant_waba_meta",
         ),
     ],
+    "otp_codes": [
+        # Verify by number reads its latest code; the hourly send count and blocks read by number.
+        IndexModel(
+            [("tenantId", ASCENDING), ("to", ASCENDING), ("createdAt", DESCENDING)],
+            name="tenant_to_created",
+        ),
+        IndexModel(
+            [("tenantId", ASCENDING), ("status", ASCENDING), ("expiresAt", ASCENDING)],
+            name="tenant_status_expires",
+        ),
+        # Expired, verified and blocked codes go once their status stopped being read.
+        IndexModel([("purgeAt", ASCENDING)], name="purge", expireAfterSeconds=0),
+    ],
     "sandbox_outbox": [
         IndexModel([("instanceName", ASCENDING), ("sentAt", ASCENDING)], name="instance_sent"),
     ],

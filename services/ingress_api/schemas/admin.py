@@ -33,6 +33,8 @@ Scope = Literal[
     "messages:write",
     "templates:read",
     "templates:sync",
+    "otp:read",
+    "otp:write",
 ]
 
 
