@@ -105,6 +105,20 @@ class TemplateStatusWebhook(BaseModel):
     timestamp: str
 
 
+class OtpData(BaseModel):
+    id: str = Field(description="The OTP's id")
+    to: str
+    status: Literal["verified", "blocked", "expired"]
+    externalId: str | None
+
+
+class OtpWebhook(BaseModel):
+    event: Literal["otp.verified", "otp.blocked", "otp.expired"]
+    instanceName: str
+    data: OtpData
+    timestamp: str
+
+
 WEBHOOKS: dict[str, type[BaseModel]] = {
     "instance.connected": InstanceConnectedWebhook,
     "instance.disconnected": InstanceDisconnectedWebhook,
@@ -113,4 +127,7 @@ WEBHOOKS: dict[str, type[BaseModel]] = {
     "message.status": MessageStatusWebhook,
     "message.received": MessageReceivedWebhook,
     "template.status": TemplateStatusWebhook,
+    "otp.verified": OtpWebhook,
+    "otp.blocked": OtpWebhook,
+    "otp.expired": OtpWebhook,
 }

@@ -40,6 +40,7 @@ from ingress_api.accept.rate_limit import LIMITER, RateLimiter, quota_headers
 from ingress_api.accept.settling import settling_failed_sends
 from ingress_api.auth import KEYS, KeyCache
 from ingress_api.normalizing import normalizing_at_start
+from ingress_api.otp_outcomes import expiring_codes
 from ingress_api.registry import API
 from ingress_api.routes.monitoring import STARTED, health_counts
 from ingress_api.sealing import sealing
@@ -67,6 +68,7 @@ def build(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(health_counts)
     app.cleanup_ctx.append(normalizing_at_start)
     app.cleanup_ctx.append(sealing)
+    app.cleanup_ctx.append(expiring_codes)
     return app
 
 

@@ -10,6 +10,7 @@ from lanegate.events import (
     MessageExpired,
     MessageReceived,
     MessageStatus,
+    OtpFinished,
     TemplateStatusChanged,
 )
 from lanegate.timestamps import iso_utc
@@ -76,6 +77,14 @@ def envelope(event: AnyEvent) -> dict[str, Any] | None:
             "status": event.status,
             "previousStatus": event.previousStatus,
             "reason": event.reason,
+        }
+    elif isinstance(event, OtpFinished):
+        name = f"otp.{event.status}"
+        data = {
+            "id": event.otpId,
+            "to": event.to,
+            "status": event.status,
+            "externalId": event.externalId,
         }
     else:
         return None

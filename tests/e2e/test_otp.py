@@ -1,15 +1,17 @@
 """One-time codes through the whole gateway on the sandbox phone: send, verify, limits, masking."""
 
 import asyncio
+import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.support.gateway import Gateway, eventually
-from tests.support.receiver import Receiver
+from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
 
@@ -235,3 +237,77 @@ async def test_a_key_limited_to_otp_read_cannot_send(gateway: Gateway, receiver:
     )
     assert 403 == status
     assert 200 == (await gateway.call("GET", "/otp/templates", key=reader))[0]
+
+
+async def test_outcomes_reach_the_webhook_as_otp_events(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    key, name, sent, code = await code_on_phone(gateway, receiver, externalId="signup-7")
+    assert 200 == (await verify(gateway, key, id=sent["id"], code=code))[0]
+    [hook] = await receiver.wait_for(event_named("otp.verified", id=sent["id"]))
+    body = json.loads(hook.body)
+    assert (
+        name,
+        {"id": sent["id"], "to": PHONE, "status": "verified", "externalId": "signup-7"},
+    ) == (
+        body["instanceName"],
+        body["data"],
+    )
+
+    blocked = await send_otp(gateway, key, name, "5491155550003")
+    for _ in range(5):
+        await verify(gateway, key, id=blocked["id"], code="0000")
+    await receiver.wait_for(event_named("otp.blocked", id=blocked["id"]))
+
+
+async def test_a_code_past_its_expiry_expires_and_is_told_without_being_asked(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    key, _, sent, code = await code_on_phone(gateway, receiver)
+    # Its five minutes pass: the expiry is moved back instead of waiting for them.
+    async with gateway.mongo() as client:
+        await client.lanegate_test.otp_codes.update_one(
+            {"_id": sent["id"]}, {"$set": {"expiresAt": datetime.now(UTC) - timedelta(seconds=1)}}
+        )
+    await receiver.wait_for(event_named("otp.expired", id=sent["id"]))
+    status, body = await verify(gateway, key, id=sent["id"], code=code)
+    assert (422, "expired") == (status, body["status"])
+    assert 1 == len(receiver.matching(event_named("otp.expired", id=sent["id"])))
+
+
+async def test_a_code_is_never_in_a_log_line_a_store_field_or_a_webhook(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    key, name, sent, code = await code_on_phone(gateway, receiver, length=10)
+    await verify(gateway, key, id=sent["id"], code=wrong(code))
+    assert 200 == (await verify(gateway, key, id=sent["id"], code=code))[0]
+    await receiver.wait_for(event_named("otp.verified", id=sent["id"]))
+    await receiver.wait_for(event_named("message.status", id=sent["messageId"], status="read"))
+    await gateway.call("GET", f"/otp/{sent['id']}", key=key)
+    await gateway.call("GET", f"/message/{sent['messageId']}", key=key)
+    await gateway.call("GET", f"/messages?instanceName={name}", key=key)
+    status, deliveries = await gateway.call(
+        "GET", f"/webhooks/deliveries?instanceName={name}", key=key
+    )
+    assert 200 == status, deliveries
+    assert not _holds(code, json.dumps(deliveries))
+
+    assert [] == [r.path for r in receiver.requests if _holds(code, r.body.decode())]
+    async with gateway.mongo() as client:
+        db = client.lanegate_test
+        for collection in await db.list_collection_names():
+            if collection == "sandbox_outbox":  # the phone itself: the code is on its screen
+                continue
+            async for document in db[collection].find({}):
+                assert not _holds(code, repr(document)), collection
+    assert [] == _logs_holding(code, gateway.namespace)
+
+
+def _logs_holding(code: str, namespace: str) -> list[str]:
+    """The service and store logs of the run that hold `code`."""
+    logs = Path("var/test-logs", namespace).glob("*.log")
+    return [log.name for log in logs if _holds(code, log.read_text(errors="replace"))]
+
+
+def _holds(code: str, text: str) -> bool:
+    return re.search(rf"(?<!\d){code}(?!\d)", text) is not None

@@ -123,6 +123,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("tenantId", ASCENDING), ("status", ASCENDING), ("expiresAt", ASCENDING)],
             name="tenant_status_expires",
         ),
+        # ingress-api's expiry pass looks for pending codes past their expiry.
+        IndexModel([("status", ASCENDING), ("expiresAt", ASCENDING)], name="status_expires"),
         # Expired, verified and blocked codes go once their status stopped being read.
         IndexModel([("purgeAt", ASCENDING)], name="purge", expireAfterSeconds=0),
     ],

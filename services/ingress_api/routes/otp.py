@@ -11,6 +11,7 @@ from pymongo import ReturnDocument
 from ingress_api.accept.accepting import MessageToAccept, accept_one
 from ingress_api.auth import Caller, authenticate
 from ingress_api.countries import send_context
+from ingress_api.otp_outcomes import expire_if_due, tell
 from ingress_api.registry import API
 from ingress_api.requests import own_instance, read_object, validate
 from ingress_api.schemas.messages import SendCommon
@@ -25,7 +26,7 @@ from ingress_api.schemas.otp import (
 from lanegate import lifecycle, otp
 from lanegate.errors import InvalidInput, NotFound, RateLimited
 from lanegate.events import new_id, utcnow
-from lanegate.service import KEYRING, SETTINGS, STORE
+from lanegate.service import BROKER, KEYRING, SETTINGS, STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
 
@@ -131,7 +132,7 @@ async def resend_otp(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     store, now = request.app[STORE], utcnow()
     record = await _own_otp(store, caller, request.match_info["id"])
-    record = await _expire_if_due(store, record, now)
+    record = await expire_if_due(request.app[STORE], request.app[BROKER], record, now)
     if record["status"] != "pending":
         raise InvalidInput([(["id"], f"The code is {record['status']}; send a new one")])
     if record["resendsLeft"] <= 0:
@@ -202,7 +203,9 @@ async def verify_otp(request: web.Request) -> web.Response:
     data = await read_object(request)
     body = validate(OtpVerify, data, await send_context(request, caller, data.get("instanceName")))
     store, now = request.app[STORE], utcnow()
-    record = await _expire_if_due(store, await _otp_to_verify(store, caller, body), now)
+    record = await expire_if_due(
+        request.app[STORE], request.app[BROKER], await _otp_to_verify(store, caller, body), now
+    )
     if record["status"] == "pending" and await _number_blocked(store, caller, record["to"], now):
         return _refused("blocked", 0)
     if record["status"] != "pending":
@@ -222,6 +225,7 @@ async def verify_otp(request: web.Request) -> web.Response:
         )
         if verified is not None:
             log.info("otp verified", otp_id=record["_id"])
+            await tell(request.app[BROKER], verified, "verified")
             return web.json_response({"valid": True, "status": "verified"})
         current = await store.otp_codes.find_one({"_id": record["_id"]}) or record
         return _refused(current["status"], current["attemptsLeft"])
@@ -234,7 +238,7 @@ async def verify_otp(request: web.Request) -> web.Response:
         current = await store.otp_codes.find_one({"_id": record["_id"]}) or record
         return _refused(current["status"], current["attemptsLeft"])
     if spent["attemptsLeft"] <= 0:
-        await store.otp_codes.update_one(
+        blocked = await store.otp_codes.update_one(
             {"_id": record["_id"], "status": "pending"},
             {
                 "$set": {
@@ -244,7 +248,9 @@ async def verify_otp(request: web.Request) -> web.Response:
                 }
             },
         )
-        log.info("otp blocked", otp_id=record["_id"])
+        if blocked.modified_count:
+            log.info("otp blocked", otp_id=record["_id"])
+            await tell(request.app[BROKER], spent, "blocked")
         return _refused("blocked", 0)
     return _refused("pending", spent["attemptsLeft"])
 
@@ -288,7 +294,7 @@ async def get_otp(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     store = request.app[STORE]
     record = await _own_otp(store, caller, request.match_info["id"])
-    record = await _expire_if_due(store, record, utcnow())
+    record = await expire_if_due(request.app[STORE], request.app[BROKER], record, utcnow())
     return web.json_response(
         {
             "id": record["_id"],
@@ -357,18 +363,6 @@ async def _otp_to_verify(store: Store, caller: Caller, body: OtpVerify) -> Docum
     if record is None:
         raise NotFound(f"No code was sent to {body.to} from {body.instanceName}")
     return record
-
-
-async def _expire_if_due(store: Store, record: Document, now: datetime) -> Document:
-    """The record, moved `pending -> expired` once past its expiry."""
-    if record["status"] != "pending" or record["expiresAt"] > now:
-        return record
-    expired = await store.otp_codes.find_one_and_update(
-        {"_id": record["_id"], "status": "pending", "expiresAt": {"$lte": now}},
-        {"$set": {"status": "expired"}},
-        return_document=ReturnDocument.AFTER,
-    )
-    return expired or await store.otp_codes.find_one({"_id": record["_id"]}) or record
 
 
 async def _number_blocked(store: Store, caller: Caller, to: str, now: datetime) -> datetime | None:
