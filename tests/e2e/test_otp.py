@@ -311,3 +311,16 @@ def _logs_holding(code: str, namespace: str) -> list[str]:
 
 def _holds(code: str, text: str) -> bool:
     return re.search(rf"(?<!\d){code}(?!\d)", text) is not None
+
+
+async def test_openapi_describes_the_otp_routes_and_webhooks(gateway: Gateway) -> None:
+    status, spec = await gateway.call("GET", "/openapi.json")
+    assert 200 == status
+    assert {
+        "/otp/send": ["post"],
+        "/otp/{id}/resend": ["post"],
+        "/otp/verify": ["post"],
+        "/otp/{id}": ["get"],
+        "/otp/templates": ["get"],
+    } == {path: sorted(ops) for path, ops in spec["paths"].items() if path.startswith("/otp")}
+    assert {"otp.verified", "otp.blocked", "otp.expired"} <= set(spec["webhooks"])
