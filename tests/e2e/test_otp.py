@@ -112,11 +112,16 @@ async def test_brute_force_stops_at_five_wrong_codes_and_blocks_the_number(
     gateway: Gateway, receiver: Receiver
 ) -> None:
     key, name, sent, code = await code_on_phone(gateway, receiver)
+    other = await send_otp(gateway, key, name, PHONE)
+    other_code = code_in(await phone_text(gateway, other["messageId"]))
     answers = [await verify(gateway, key, id=sent["id"], code=wrong(code)) for _ in range(5)]
     assert [(422, "pending", n) for n in (4, 3, 2, 1)] + [(422, "blocked", 0)] == [
         (status, body["status"], body["attemptsLeft"]) for status, body in answers
     ]
     status, body = await verify(gateway, key, id=sent["id"], code=code)
+    assert (422, False, "blocked") == (status, body["valid"], body["status"])
+    # The number's other live code is blocked with it.
+    status, body = await verify(gateway, key, id=other["id"], code=other_code)
     assert (422, False, "blocked") == (status, body["valid"], body["status"])
 
     # A new code for the number does not lift the block.

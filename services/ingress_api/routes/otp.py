@@ -206,8 +206,6 @@ async def verify_otp(request: web.Request) -> web.Response:
     record = await expire_if_due(
         request.app[STORE], request.app[BROKER], await _otp_to_verify(store, caller, body), now
     )
-    if record["status"] == "pending" and await _number_blocked(store, caller, record["to"], now):
-        return _refused("blocked", 0)
     if record["status"] != "pending":
         return _refused(record["status"], record["attemptsLeft"])
     keys = otp.hash_keys(request.app[KEYRING])
@@ -238,19 +236,7 @@ async def verify_otp(request: web.Request) -> web.Response:
         current = await store.otp_codes.find_one({"_id": record["_id"]}) or record
         return _refused(current["status"], current["attemptsLeft"])
     if spent["attemptsLeft"] <= 0:
-        blocked = await store.otp_codes.update_one(
-            {"_id": record["_id"], "status": "pending"},
-            {
-                "$set": {
-                    "status": "blocked",
-                    "blockedUntil": now + NUMBER_BLOCK,
-                    "purgeAt": max(spent["purgeAt"], now + NUMBER_BLOCK + KEPT_AFTER),
-                }
-            },
-        )
-        if blocked.modified_count:
-            log.info("otp blocked", otp_id=record["_id"])
-            await tell(request.app[BROKER], spent, "blocked")
+        await _block_number(request, spent, now)
         return _refused("blocked", 0)
     return _refused("pending", spent["attemptsLeft"])
 
@@ -363,6 +349,30 @@ async def _otp_to_verify(store: Store, caller: Caller, body: OtpVerify) -> Docum
     if record is None:
         raise NotFound(f"No code was sent to {body.to} from {body.instanceName}")
     return record
+
+
+async def _block_number(request: web.Request, spent: Document, now: datetime) -> None:
+    """Block the code that ran out of attempts and every other pending code of its number
+    (each told once), so a verify needs to read no more than its own code."""
+    store = request.app[STORE]
+    until = now + NUMBER_BLOCK
+    pending = store.otp_codes.find(
+        {"tenantId": spent["tenantId"], "to": spent["to"], "status": "pending"}
+    )
+    async for record in pending:
+        blocked = await store.otp_codes.update_one(
+            {"_id": record["_id"], "status": "pending"},
+            {
+                "$set": {
+                    "status": "blocked",
+                    "blockedUntil": until,
+                    "purgeAt": max(record["purgeAt"], until + KEPT_AFTER),
+                }
+            },
+        )
+        if blocked.modified_count:
+            log.info("otp blocked", otp_id=record["_id"])
+            await tell(request.app[BROKER], record, "blocked")
 
 
 async def _number_blocked(store: Store, caller: Caller, to: str, now: datetime) -> datetime | None:
