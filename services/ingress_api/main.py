@@ -40,7 +40,7 @@ from ingress_api.accept.rate_limit import LIMITER, RateLimiter, quota_headers
 from ingress_api.accept.settling import settling_failed_sends
 from ingress_api.auth import KEYS, KeyCache
 from ingress_api.normalizing import normalizing_at_start
-from ingress_api.otp_outcomes import expiring_codes
+from ingress_api.otp.outcomes import expiring_codes
 from ingress_api.registry import API
 from ingress_api.routes.monitoring import STARTED, health_counts
 from ingress_api.sealing import sealing
