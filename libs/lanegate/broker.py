@@ -76,6 +76,7 @@ TOPOLOGY = (
             "instance.resumed",
             "webhook.replay",
             "template.status",
+            "otp.finished",
         ),
     ),
     QueueSpec("template-sync", ("template.sync", "template.rpc", "template.reported")),

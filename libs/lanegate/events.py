@@ -311,6 +311,33 @@ class TemplateStatusChanged(Event):
     reason: str | None = None
 
 
+OtpOutcome = Literal["verified", "blocked", "expired"]
+
+
+class OtpFinished(Event):
+    """A one-time code reached an outcome; the tenant's webhook hears it as `otp.<status>`."""
+
+    kind: Literal["otp.finished"] = "otp.finished"
+    otpId: str
+    to: str
+    status: OtpOutcome
+    externalId: str | None = None
+
+
+def otp_finished(record: dict[str, Any], status: OtpOutcome) -> OtpFinished:
+    """The event of an OTP's outcome; its id follows from the OTP and the outcome, so telling
+    it twice delivers it once."""
+    return OtpFinished(
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"lanegate:otp:{record['_id']}:{status}")),
+        tenantId=record["tenantId"],
+        instanceName=record["instanceName"],
+        otpId=record["_id"],
+        to=record["to"],
+        status=status,
+        externalId=record.get("externalId"),
+    )
+
+
 AnyEvent = Annotated[
     MessageAccepted
     | MessageHandedBack
@@ -330,7 +357,8 @@ AnyEvent = Annotated[
     | WebhookReplay
     | TemplateRpc
     | TemplateStatusReported
-    | TemplateStatusChanged,
+    | TemplateStatusChanged
+    | OtpFinished,
     Field(discriminator="kind"),
 ]
 EVENTS: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     webhook_poll_interval_seconds: float = Field(1.0, gt=0)
     # Only where the store refuses TTL indexes (FerretDB v1): how often expired documents go.
     store_sweep_interval_seconds: float = Field(60.0, gt=0)
+    otp_max_live_codes: int = Field(10_000, ge=1)
 
     def amqp_dsn(self) -> str:
         """Return the broker URL, validated as an AMQP DSN."""

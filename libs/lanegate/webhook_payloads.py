@@ -124,6 +124,20 @@ class TemplateStatusWebhook(BaseModel):
     timestamp: str
 
 
+class OtpData(BaseModel):
+    id: str = Field(description="The OTP's id")
+    to: str
+    status: Literal["verified", "blocked", "expired"]
+    externalId: str | None
+
+
+class OtpWebhook(BaseModel):
+    event: Literal["otp.verified", "otp.blocked", "otp.expired"]
+    instanceName: str
+    data: OtpData
+    timestamp: str
+
+
 WEBHOOKS: dict[str, type[BaseModel]] = {
     "instance.connected": InstanceConnectedWebhook,
     "instance.disconnected": InstanceDisconnectedWebhook,
@@ -133,4 +147,7 @@ WEBHOOKS: dict[str, type[BaseModel]] = {
     "message.received": MessageReceivedWebhook,
     "message.expired": MessageExpiredWebhook,
     "template.status": TemplateStatusWebhook,
+    "otp.verified": OtpWebhook,
+    "otp.blocked": OtpWebhook,
+    "otp.expired": OtpWebhook,
 }

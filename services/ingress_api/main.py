@@ -31,6 +31,7 @@ from ingress_api.routes import (  # noqa: F401
     chats,
     lead_labels,
     groups,
+    otp,
 )
 from ingress_api import rpc
 
@@ -43,6 +44,7 @@ from ingress_api.accept.rate_limit import LIMITER, RateLimiter, quota_headers
 from ingress_api.accept.settling import settling_failed_sends
 from ingress_api.auth import KEYS, KeyCache
 from ingress_api.normalizing import normalizing_at_start
+from ingress_api.otp.outcomes import expiring_codes
 from ingress_api.registry import API
 from ingress_api.routes.monitoring import STARTED, health_counts
 from ingress_api.sealing import sealing
@@ -73,14 +75,15 @@ def build(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(normalizing_at_start)
     app.cleanup_ctx.append(sealing)
     app.cleanup_ctx.append(expired_sweeping)
+    app.cleanup_ctx.append(expiring_codes)
     return app
 
 
 async def expired_sweeping(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: where the store has no TTL indexes, expired rate-limit windows and daily
-    message counts (this service's) are deleted by a sweeper instead."""
+    """cleanup_ctx: where the store has no TTL indexes, expired rate-limit windows, daily
+    message counts and finished one-time codes (this service's) are deleted by a sweeper."""
     every = app[SETTINGS].store_sweep_interval_seconds
-    async with sweeping(app[STORE], ("rate_limits", "tenant_usage"), every):
+    async with sweeping(app[STORE], ("rate_limits", "tenant_usage", "otp_codes"), every):
         yield
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from lanegate import lifecycle, spintax
+from lanegate import lifecycle, otp, spintax
 from lanegate.attachments import Attachment, AttachmentError
 from lanegate.broker import Broker, Reject, Retry
 from lanegate.events import (
@@ -24,6 +24,7 @@ from lanegate.holds import hold_at
 from lanegate.lifecycle import SEND_OUTCOMES, Status
 from lanegate.providers import NotConnected, Provider, ProviderError, Sent
 from lanegate.providers.calls import record_refusal
+from lanegate.secrets import Keyring
 from lanegate.store import Document, Store
 from provider_sender.callbacks import GatewayCallbacks
 from provider_sender.files import Files
@@ -63,10 +64,12 @@ class Dispatcher:
         *,
         callbacks: GatewayCallbacks,
         files: Files,
+        keyring: Keyring,
         max_attempts: int = 5,
         backoff: float = 5.0,
     ) -> None:
         self._files = files
+        self._keyring = keyring
         self._store = store
         self._broker = broker
         self._providers = providers
@@ -127,8 +130,14 @@ class Dispatcher:
         """Hand the message to its provider and record what came of it."""
         tries = int(message.get("attempts", 0)) + 1
         started = time.perf_counter()
+        handed, handed_text = message, text
+        if otp.SEALED_CODE in message["content"]:
+            # The code is opened for this call alone; what is recorded keeps the mask.
+            code = self._keyring.decrypt(message["content"][otp.SEALED_CODE])
+            handed = message | {"content": otp.revealed(message["content"], code)}
+            handed_text = otp.replace_mask(text, code)
         try:
-            sent = await provider.send(instance, message, text, files=files)
+            sent = await provider.send(instance, handed, handed_text, files=files)
         except NotConnected:
             await self._requeue(message)
             return

@@ -82,6 +82,7 @@ def handler(app: web.Application) -> EventHandler:
         settings.dispatch_timeout_seconds,
         callbacks=callbacks,
         files=app[FILES],
+        keyring=app[KEYRING],
         max_attempts=settings.provider_max_attempts,
         backoff=settings.provider_backoff_seconds,
     )

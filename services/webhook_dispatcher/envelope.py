@@ -12,6 +12,7 @@ from lanegate.events import (
     MessageExpired,
     MessageReceived,
     MessageStatus,
+    OtpFinished,
     TemplateStatusChanged,
 )
 from lanegate.timestamps import iso_utc
@@ -22,6 +23,7 @@ from lanegate.webhook_payloads import (
     MessageExpiredData,
     MessageReceivedData,
     MessageStatusData,
+    OtpData,
     TemplateStatusData,
 )
 
@@ -92,5 +94,9 @@ def _data(event: AnyEvent) -> tuple[str, BaseModel | dict[str, Any]] | None:
             status=event.status,
             previousStatus=event.previousStatus,
             reason=event.reason,
+        )
+    if isinstance(event, OtpFinished):
+        return f"otp.{event.status}", OtpData(
+            id=event.otpId, to=event.to, status=event.status, externalId=event.externalId
         )
     return None

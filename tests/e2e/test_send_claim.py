@@ -12,6 +12,7 @@ from lanegate.events import MessageDispatch, utcnow
 from lanegate.outbound import Outbound
 from lanegate.providers import Sent
 from lanegate.providers.sandbox import Sandbox
+from lanegate.secrets import Keyring
 from lanegate.store import Document, Store
 from provider_sender.callbacks import GatewayCallbacks
 from provider_sender.dispatch import Dispatcher
@@ -74,6 +75,7 @@ async def test_a_send_cancelled_with_its_delivery_still_finishes_and_is_recorded
         60,
         callbacks=GatewayCallbacks(store, broker),
         files=files,
+        keyring=Keyring(""),
     )
     event = MessageDispatch(tenantId="claim", instanceName=INSTANCE, messageId="m1", lane="urgent")
     try:

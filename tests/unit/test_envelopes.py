@@ -13,6 +13,7 @@ from lanegate.events import (
     MessageReceived,
     MessageStatus,
     TemplateStatusChanged,
+    otp_finished,
 )
 from lanegate.webhook_payloads import WEBHOOKS
 from webhook_dispatcher.envelope import envelope
@@ -76,10 +77,17 @@ EVENTS: list[AnyEvent] = [
         previousStatus="PENDING",
         reason="INVALID_FORMAT",
     ),
+    *(
+        otp_finished(
+            {"_id": "o1", "tenantId": "acme", "instanceName": "acme__a__b", "to": "549111"},
+            outcome,
+        )
+        for outcome in ("verified", "blocked", "expired")
+    ),
 ]
 
 
-@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.kind)
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.kind + getattr(e, "status", ""))
 def test_envelope_validates_against_its_documented_model(event: AnyEvent) -> None:
     body = envelope(event)
     assert body is not None

@@ -12,6 +12,7 @@ from lanegate.events import MessageDispatch, utcnow
 from lanegate.lifecycle import Status
 from lanegate.outbound import Outbound
 from lanegate.providers.sandbox import Sandbox
+from lanegate.secrets import Keyring
 from lanegate.store import Document, Store
 from provider_sender.callbacks import GatewayCallbacks
 from provider_sender.dispatch import Dispatcher
@@ -39,6 +40,7 @@ async def dispatcher(bare_store: Store, bare_broker: Broker) -> AsyncIterator[Di
         CLAIM_TIMEOUT,
         callbacks=callbacks,
         files=Files(bare_store, http, max_bytes=1024, timeout=5),
+        keyring=Keyring(""),
         max_attempts=MAX_ATTEMPTS,
         backoff=BACKOFF,
     )

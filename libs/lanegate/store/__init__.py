@@ -55,6 +55,8 @@ class Store:
         self.groups = self.db["groups"]
         # The TTL indexes the server refused, whose documents a sweeper removes (see `connect`).
         self.swept: list[Expiry] = []
+        # One-time codes, each only as a keyed hash.
+        self.otp_codes = self.db["otp_codes"]
 
     async def connect(self) -> None:
         """Reach the server and create the declared indexes it does not have yet; a TTL

@@ -179,6 +179,21 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="tenant_waba_meta",
         ),
     ],
+    "otp_codes": [
+        # Verify by number reads its latest code; the hourly send count and blocks read by number.
+        IndexModel(
+            [("tenantId", ASCENDING), ("to", ASCENDING), ("createdAt", DESCENDING)],
+            name="tenant_to_created",
+        ),
+        IndexModel(
+            [("tenantId", ASCENDING), ("status", ASCENDING), ("expiresAt", ASCENDING)],
+            name="tenant_status_expires",
+        ),
+        # ingress-api's expiry pass looks for pending codes past their expiry.
+        IndexModel([("status", ASCENDING), ("expiresAt", ASCENDING)], name="status_expires"),
+        # Expired, verified and blocked codes go once their status stopped being read.
+        IndexModel([("purgeAt", ASCENDING)], name="purge", expireAfterSeconds=0),
+    ],
     "sandbox_outbox": [
         IndexModel([("instanceName", ASCENDING), ("sentAt", ASCENDING)], name="instance_sent"),
     ],

@@ -35,6 +35,8 @@ Scope = Literal[
     "templates:sync",
     "contacts:read",
     "contacts:write",
+    "otp:read",
+    "otp:write",
 ]
 
 

@@ -67,6 +67,9 @@ WebhookEventName = Literal[
     "message.status",
     "message.expired",
     "template.status",
+    "otp.verified",
+    "otp.blocked",
+    "otp.expired",
 ]
 
 

@@ -1,0 +1,1 @@
+"""One-time codes: their limits, how they are sent, and their outcomes."""

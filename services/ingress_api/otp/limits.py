@@ -1,0 +1,95 @@
+"""An OTP's limits: attempts per code, resends, sends per number and hour, and blocked
+numbers."""
+
+from datetime import datetime, timedelta
+
+import structlog
+from aiohttp import web
+
+from ingress_api.auth import Caller
+from ingress_api.otp.outcomes import tell
+from lanegate.errors import RateLimited
+from lanegate.service import BROKER, STORE
+from lanegate.store import Document, Store
+from lanegate.timestamps import iso_utc
+
+log = structlog.get_logger(__name__)
+
+# Wrong codes a code takes before it is blocked.
+MAX_ATTEMPTS = 5
+# After a blocked code, the number takes no code for this long (a new code does not reset it).
+NUMBER_BLOCK = timedelta(minutes=15)
+MAX_RESENDS = 3
+RESEND_GAP = timedelta(seconds=30)
+# Sends (first and resends) per tenant and number in any hour.
+SENDS_PER_HOUR = 5
+HOUR = timedelta(hours=1)
+# A finished code is kept this long for status reads and the hourly count, then purged.
+KEPT_AFTER = timedelta(hours=1)
+
+
+def seconds_until(at: datetime, now: datetime) -> str:
+    """A `Retry-After` value: whole seconds until `at`, at least 1."""
+    return str(max(1, int((at - now).total_seconds()) + 1))
+
+
+async def block_number(request: web.Request, spent: Document, now: datetime) -> None:
+    """Block the code that ran out of attempts and every other pending code of its number
+    (each told once), so a verify needs to read no more than its own code."""
+    store = request.app[STORE]
+    until = now + NUMBER_BLOCK
+    pending = store.otp_codes.find(
+        {"tenantId": spent["tenantId"], "to": spent["to"], "status": "pending"}
+    )
+    async for record in pending:
+        blocked = await store.otp_codes.update_one(
+            {"_id": record["_id"], "status": "pending"},
+            {
+                "$set": {
+                    "status": "blocked",
+                    "blockedUntil": until,
+                    "purgeAt": max(record["purgeAt"], until + KEPT_AFTER),
+                }
+            },
+        )
+        if blocked.modified_count:
+            log.info("otp blocked", otp_id=record["_id"])
+            await tell(request.app[BROKER], record, "blocked")
+
+
+async def number_blocked(store: Store, caller: Caller, to: str, now: datetime) -> datetime | None:
+    """Until when a blocked code keeps this number from taking codes, if it does."""
+    blocked = await store.otp_codes.find_one(
+        {"tenantId": caller.tenant_id, "to": to, "blockedUntil": {"$gt": now}},
+        {"blockedUntil": 1},
+        sort=[("blockedUntil", -1)],
+    )
+    return blocked["blockedUntil"] if blocked else None
+
+
+async def refuse_blocked_number(store: Store, caller: Caller, to: str, now: datetime) -> None:
+    until = await number_blocked(store, caller, to, now)
+    if until is not None:
+        raise RateLimited(
+            f"Too many wrong codes for {to}; it takes no code until {iso_utc(until)}",
+            headers={"Retry-After": seconds_until(until, now)},
+        )
+
+
+async def refuse_over_hourly_sends(store: Store, caller: Caller, to: str, now: datetime) -> None:
+    """429 once the number had `SENDS_PER_HOUR` sends in the last hour."""
+    since = now - HOUR
+    recent = [
+        sent
+        async for record in store.otp_codes.find(
+            {"tenantId": caller.tenant_id, "to": to, "sends": {"$gt": since}}, {"sends": 1}
+        )
+        for sent in record["sends"]
+        if sent > since
+    ]
+    if len(recent) >= SENDS_PER_HOUR:
+        oldest = sorted(recent)[len(recent) - SENDS_PER_HOUR]
+        raise RateLimited(
+            f"At most {SENDS_PER_HOUR} codes an hour to {to}",
+            headers={"Retry-After": seconds_until(oldest + HOUR, now)},
+        )
