@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     webhook_endpoint_concurrency: int = Field(4, ge=1, le=100)
     webhook_disable_after_seconds: float = Field(86400.0, gt=0)
     webhook_poll_interval_seconds: float = Field(1.0, gt=0)
+    metrics_refresh_seconds: float = Field(5.0, gt=0, le=300)
 
     def amqp_dsn(self) -> str:
         """Return the broker URL, validated as an AMQP DSN."""
