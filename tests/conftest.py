@@ -21,6 +21,7 @@ from tests.simulators.waha import WahaSimulator
 from tests.support.gateway import Gateway, delete_topology
 from tests.support.hooks import DISABLE_AFTER, SCHEDULE
 from tests.support.receiver import Receiver
+from tests.support.store_proxy import StoreProxy
 
 # Property tests draw the same examples every run: a run never fails by the luck of the draw.
 settings.register_profile("lanegate", derandomize=True, deadline=None, database=None)
@@ -157,6 +158,17 @@ async def store(gateway: Gateway) -> AsyncIterator[Store]:
     """A database of this test's own on the session's wire store, dropped after it."""
     async with own_database(gateway.store_uri) as own:
         yield own
+
+
+@pytest.fixture
+async def proxy(gateway: Gateway) -> AsyncIterator[StoreProxy]:
+    """The session's store behind a proxy (each test restarts what it ran through it)."""
+    store_proxy = StoreProxy(gateway.stack.store_port)
+    await store_proxy.start()
+    try:
+        yield store_proxy
+    finally:
+        await store_proxy.close()
 
 
 @pytest.fixture(scope="session")

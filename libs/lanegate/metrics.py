@@ -5,9 +5,19 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from lanegate import __version__
+
+# A `_created` series per counter and histogram doubles what is scraped and nothing queries it.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 HTTP_REQUESTS = Counter(
     "lanegate_http_requests_total",

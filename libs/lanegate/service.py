@@ -1,6 +1,7 @@
 """The shell every service runs in: resources, health, metrics, errors, consumers, shutdown."""
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -14,7 +15,7 @@ from pymongo.errors import ConnectionFailure
 from lanegate import logging as lanegate_logging
 from lanegate.broker import Broker, Consumer, EventHandler
 from lanegate.errors import ApiError, PayloadTooLarge, Unavailable
-from lanegate.metrics import http_middleware, metrics_handler
+from lanegate.metrics import DEPENDENCY_UP, http_middleware, metrics_handler
 from lanegate.secrets import PREFIX, Keyring, require_keys
 from lanegate.settings import Settings
 from lanegate.store import Store
@@ -71,12 +72,40 @@ async def healthz(_: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: the broker connection is open and the store answers a ping."""
     broker_ok = request.app[BROKER].is_ready()
-    try:
-        store_ok = await asyncio.wait_for(request.app[STORE].ping(), timeout=2)
-    except Exception:
-        store_ok = False
+    store_ok = await store_answers(request.app[STORE])
     body = {"broker": broker_ok, "store": store_ok}
     return web.json_response(body, status=200 if broker_ok and store_ok else 503)
+
+
+async def store_answers(store: Store) -> bool:
+    """Whether the store answers a ping within 2 s (recorded in `lanegate_dependency_up`)."""
+    try:
+        return await asyncio.wait_for(store.ping(), timeout=2)
+    except Exception:
+        # A ping cut short by the timeout never reached the store's own bookkeeping.
+        DEPENDENCY_UP.labels("store").set(0)
+        return False
+
+
+async def check_dependencies(broker: Broker, store: Store) -> None:
+    """Refresh `lanegate_dependency_up` for the broker and the store (each check sets it)."""
+    broker.is_ready()
+    await store_answers(store)
+
+
+async def dependency_checks(app: web.Application) -> AsyncIterator[None]:
+    """Check the dependencies in the background, so the gauge follows them between probes."""
+
+    async def loop() -> None:
+        while True:
+            await check_dependencies(app[BROKER], app[STORE])
+            await asyncio.sleep(app[SETTINGS].metrics_refresh_seconds)
+
+    task = asyncio.create_task(loop(), name="dependency-checks")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _with_retries[T](what: str, connect: Callable[[], Awaitable[T]]) -> T:
@@ -134,6 +163,7 @@ def base_app(settings: Settings, service: str) -> web.Application:
         log.info("resources closed")
 
     app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(dependency_checks)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     # Only where the store refuses TTL indexes (FerretDB v1): how often expired documents go.
     store_sweep_interval_seconds: float = Field(60.0, gt=0)
     otp_max_live_codes: int = Field(10_000, ge=1)
+    metrics_refresh_seconds: float = Field(5.0, gt=0, le=300)
 
     def amqp_dsn(self) -> str:
         """Return the broker URL, validated as an AMQP DSN."""

@@ -9,7 +9,12 @@ import structlog
 
 from lane_scheduler.clock import stored_time, unix_seconds
 from lane_scheduler.loading import MESSAGE_FIELDS
-from lane_scheduler.metrics import DECISION_SECONDS, export_cap_use, export_plan
+from lane_scheduler.metrics import (
+    DECISION_SECONDS,
+    export_cap_use,
+    export_every_cap_use,
+    export_plan,
+)
 from lane_scheduler.ownership import shard_of
 from lane_scheduler.planner import Decision
 from lane_scheduler.replica import Replica
@@ -22,6 +27,8 @@ log = structlog.get_logger(__name__)
 IDLE_WAKEUP_SECONDS = 1.0
 STALE_CHECK_EVERY_SECONDS = 1.0
 EXPORT_EVERY_SECONDS = 1.0
+# A pass over every owned instance's caps: the hour window slides slowly.
+CAP_EXPORT_EVERY_SECONDS = 10.0
 # What `message.dispatch` carries of a claimed message.
 CLAIM_FIELDS = {"tenantId": 1, "instanceName": 1, "lane": 1}
 
@@ -47,6 +54,7 @@ class DispatchLoop:
         self._claiming: set[str] = set()  # decided, claim not answered: still `pending`
         self._last_stale_check = 0.0
         self._last_export = 0.0
+        self._last_cap_export = 0.0
 
     def start(self) -> None:
         """Run the loop in the background."""
@@ -102,7 +110,10 @@ class DispatchLoop:
             await self._replica.slots.run(self._redispatch(decision) for decision in stale)
         if now - self._last_export >= EXPORT_EVERY_SECONDS:
             self._last_export = now
-            export_plan(self._planner)
+            export_plan(self._planner, self._replica.ownership, now)
+        if now - self._last_cap_export >= CAP_EXPORT_EVERY_SECONDS:
+            self._last_cap_export = now
+            export_every_cap_use(self._planner, now)
 
     async def _dispatch(self, decision: Decision) -> None:
         """Count, claim and hand over one decided message (see the class docstring)."""
@@ -128,7 +139,7 @@ class DispatchLoop:
                     # The new owner has the message, pending.
                     drop_shard(self._replica.ownership, self._planner, shard_of(name))
                     return
-                export_cap_use(name, queue, decision)
+                export_cap_use(name, queue, decision.at)
             # A claim that fails with the store away leaves the message in flight: the stale
             # check finds it still pending and plans it again.
             claimed = await claim_for_dispatch(

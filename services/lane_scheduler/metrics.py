@@ -4,12 +4,25 @@ import contextlib
 
 from prometheus_client import Gauge, Histogram
 
-from lane_scheduler.planner import Decision, InstanceQueue, Planner
+from lane_scheduler.ownership import Ownership
+from lane_scheduler.planner import InstanceQueue, Planner
 from lanegate.lanes import LANES
 
+# Every state `lanegate_instances` carries, exported at 0 too so that sums over the replicas
+# see each one.
+INSTANCE_STATES = ("open", "connecting", "close", "paused", "never_connected")
+
 QUEUE_DEPTH = Gauge("lanegate_queue_depth", "Messages waiting to be dispatched, by lane.", ["lane"])
-INSTANCES = Gauge("lanegate_instances", "Owned instances by connection state.", ["state"])
+INSTANCES = Gauge(
+    "lanegate_instances",
+    "Instances this replica owns, by state (paused and never_connected before the connection).",
+    ["state"],
+)
 OWNED_INSTANCES = Gauge("lanegate_scheduler_owned_instances", "Instances this replica schedules.")
+OWNED_SHARDS = Gauge(
+    "lanegate_scheduler_owned_shards",
+    "Shards this replica holds a live lease on (all replicas together hold every shard).",
+)
 SHARDS_LOADING = Gauge(
     "lanegate_scheduler_shards_loading",
     "Shards this replica holds whose waiting messages are still being read from the store.",
@@ -26,17 +39,18 @@ DECISION_SECONDS = Histogram(
 )
 
 
-def export_cap_use(name: str, queue: InstanceQueue, decision: Decision) -> None:
-    """Record how much of its tightest cap the decided message's lane has used."""
-    lane, at = decision.lane, decision.at
-    policy = queue.pacing.lanes[lane]
-    ratios = []
-    if policy.per_hour:
-        ratios.append(queue.usage.used_last_hour(lane, at) / policy.per_hour)
-    if policy.per_day:
-        ratios.append(queue.usage.used_today(lane, at, queue.pacing.timezone) / policy.per_day)
-    if ratios:
-        LANE_CAP_USED.labels(name, lane).set(max(ratios))
+def export_cap_use(name: str, queue: InstanceQueue, at: float) -> None:
+    """Record how much of its tightest cap (hour or day) each capped lane has used at `at`."""
+    if queue.pacing.throughput is not None:
+        return  # Cloud API numbers are paced by throughput, not by caps
+    for lane, policy in queue.pacing.lanes.items():
+        ratios = []
+        if policy.per_hour:
+            ratios.append(queue.usage.used_last_hour(lane, at) / policy.per_hour)
+        if policy.per_day:
+            ratios.append(queue.usage.used_today(lane, at, queue.pacing.timezone) / policy.per_day)
+        if ratios:
+            LANE_CAP_USED.labels(name, lane).set(max(ratios))
 
 
 def forget_cap_use(name: str) -> None:
@@ -46,12 +60,20 @@ def forget_cap_use(name: str) -> None:
             LANE_CAP_USED.remove(name, lane)
 
 
-def export_plan(planner: Planner) -> None:
-    """Record the waiting messages per lane and the owned instances per state."""
+def export_plan(planner: Planner, ownership: Ownership, now: float) -> None:
+    """Record the waiting messages per lane and the owned shards and instances per state."""
     depth = planner.depth()
     for lane in LANES:
         QUEUE_DEPTH.labels(lane).set(depth[lane])
-    states = planner.states()
-    for state in ("open", "connecting", "close"):
+    states = planner.states(now)
+    for state in INSTANCE_STATES:
         INSTANCES.labels(state).set(states[state])
     OWNED_INSTANCES.set(len(planner))
+    OWNED_SHARDS.set(ownership.live_shards())
+
+
+def export_every_cap_use(planner: Planner, now: float) -> None:
+    """Record every owned instance's cap use, so it falls as sends leave the hour or the day
+    even when nothing is sent."""
+    for name in planner.names():
+        export_cap_use(name, planner.queue_of(name), now)

@@ -93,6 +93,11 @@ class Ownership:
         shard = shard_of(instance)
         return shard in self.epochs and self._clock() < self._until[shard] - SAFETY_MARGIN
 
+    def live_shards(self) -> int:
+        """How many shards this replica holds a live lease on."""
+        now = self._clock()
+        return sum(1 for shard in self.epochs if now < self._until[shard] - SAFETY_MARGIN)
+
     def epoch(self, instance: str) -> int | None:
         """The fencing epoch this replica holds for the instance's shard, if it owns it."""
         return self.epochs.get(shard_of(instance)) if self.owns(instance) else None

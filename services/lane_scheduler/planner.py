@@ -67,6 +67,14 @@ class InstanceQueue:
     timer_at: float | None = None
 
 
+def _exported_state(queue: InstanceQueue, now: float) -> str:
+    if queue.pause is not None and queue.pause.holds_at(now):
+        return "paused"
+    if queue.first_connected_at is None and queue.state != "open":
+        return "never_connected"
+    return queue.state
+
+
 def _earliest_of(*times: float | None) -> float | None:
     present = [t for t in times if t is not None]
     return min(present) if present else None
@@ -446,9 +454,10 @@ class Planner:
         """Waiting messages per lane over every instance."""
         return Counter(dict(zip(LANES, self._depth, strict=True)))
 
-    def states(self) -> Counter[str]:
-        """Owned instances by connection state."""
-        return Counter(queue.state for queue in self._queues.values())
+    def states(self, now: float) -> Counter[str]:
+        """Owned instances by state: `paused` while a pause holds, `never_connected` until
+        the first open, else the connection state."""
+        return Counter(_exported_state(queue, now) for queue in self._queues.values())
 
     def names(self) -> list[str]:
         """Every instance this planner holds."""

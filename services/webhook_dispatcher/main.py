@@ -1,5 +1,7 @@
 """webhook-dispatcher wiring: the HTTP client, the deliverer, its retry poller, one consumer."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -8,6 +10,7 @@ from lanegate.broker import EventHandler
 from lanegate.outbound import Outbound
 from lanegate.service import KEYRING, SETTINGS, STORE, base_app, consume, run
 from lanegate.settings import Settings
+from webhook_dispatcher.backlog import count_backlog
 from webhook_dispatcher.deliveries import Deliverer, Policy
 from webhook_dispatcher.poller import Poller
 from webhook_dispatcher.records import Records
@@ -53,7 +56,13 @@ async def deliverer(app: web.Application) -> AsyncIterator[None]:
     poller = Poller(records, instance, interval=settings.webhook_poll_interval_seconds)
     app[POLLER] = poller
     poller.start()
+    backlog = asyncio.create_task(
+        count_backlog(records, interval=settings.metrics_refresh_seconds), name="webhook-backlog"
+    )
     yield
+    backlog.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await backlog
     await poller.stop()
 
 

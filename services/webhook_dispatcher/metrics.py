@@ -1,6 +1,6 @@
 """webhook-dispatcher's own metrics."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 DELIVERIES = Counter(
     "lanegate_webhook_deliveries_total",
@@ -20,4 +20,12 @@ DEAD_LETTERS = Counter(
 ENDPOINTS_DISABLED = Counter(
     "lanegate_webhook_endpoints_disabled_total",
     "Instance webhooks the dispatcher turned off (410 Gone or failing for too long).",
+)
+DELIVERIES_DUE = Gauge(
+    "lanegate_webhook_deliveries_due",
+    "Open deliveries whose next attempt is due now, as the store holds them.",
+)
+DELIVERIES_RETRYING = Gauge(
+    "lanegate_webhook_deliveries_retrying",
+    "Deliveries waiting for a retry after a failed attempt, as the store holds them.",
 )

@@ -76,6 +76,14 @@ class Records:
         cursor = self._deliveries.find(query).sort("nextAttemptAt", 1).limit(limit)
         return [record async for record in cursor]
 
+    async def backlog(self) -> tuple[int, int]:
+        """How many open records are due now, and how many wait for a retry."""
+        due = await self._deliveries.count_documents(
+            {"status": {"$in": list(OPEN)}, "nextAttemptAt": {"$lte": utcnow()}}
+        )
+        retrying = await self._deliveries.count_documents({"status": "retrying"})
+        return due, retrying
+
     async def claim(self, record: Document, claim: str) -> Document | None:
         """Take a due record seen by `due`; None when another dispatcher took it first."""
         return await self._deliveries.find_one_and_update(

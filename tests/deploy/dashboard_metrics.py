@@ -1,42 +1,41 @@
 """Metric names that the Grafana dashboards and alert rules query, and that services export."""
 
+import importlib
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client import REGISTRY
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS_DIR = REPO / "deploy" / "grafana" / "dashboards"
 RULES_FILE = REPO / "deploy" / "prometheus" / "rules.yml"
 
-# The metrics the services promise to export (issue 8), with counters under their _total name.
-LANEGATE_METRICS = frozenset(
-    {
-        "lanegate_http_requests_total",
-        "lanegate_http_request_seconds",
-        "lanegate_events_consumed_total",
-        "lanegate_events_published_total",
-        "lanegate_dependency_up",
-        "lanegate_build_info",
-        "lanegate_messages_accepted_total",
-        "lanegate_queue_depth",
-        "lanegate_instances",
-        "lanegate_lane_cap_used_ratio",
-        "lanegate_scheduler_owned_instances",
-        "lanegate_scheduler_decision_seconds",
-        "lanegate_messages_sent_total",
-        "lanegate_messages_failed_total",
-        "lanegate_accept_to_send_seconds",
-        "lanegate_provider_request_seconds",
-        "lanegate_message_status_total",
-        "lanegate_webhook_deliveries_total",
-        "lanegate_webhook_attempt_seconds",
-        "lanegate_webhook_dead_letters_total",
-        "lanegate_template_syncs_total",
-    }
+# Each service's metrics module, imported so its metrics are in the default registry.
+METRICS_MODULES = (
+    "lanegate.metrics",
+    "ingress_api.metrics",
+    "lane_scheduler.metrics",
+    "provider_sender.metrics",
+    "webhook_dispatcher.metrics",
+    "template_sync.metrics",
 )
+
+
+def registered_lanegate_metrics() -> frozenset[str]:
+    """Every `lanegate_` metric the services declare, with counters under their _total name."""
+    for module in METRICS_MODULES:
+        importlib.import_module(module)
+    names = set()
+    for family in REGISTRY.collect():
+        if family.name.startswith("lanegate_"):
+            names.add(family.name + "_total" if family.type == "counter" else family.name)
+    return frozenset(names)
+
+
+LANEGATE_METRICS = registered_lanegate_metrics()
 # prometheus_client's default process collector, present in every service.
 PROCESS_METRICS = frozenset(
     {

@@ -2,7 +2,6 @@
 answers, so a restart during an incident is back as soon as its broker and store are."""
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,17 +17,6 @@ pytestmark = pytest.mark.e2e
 
 # What grows with the data: the message and delivery backlogs, and rewrites of instances.
 BACKLOG = [("find", "messages"), ("find", "webhook_deliveries"), ("update", "instances")]
-
-
-@pytest.fixture
-async def proxy(gateway: Gateway) -> AsyncIterator[StoreProxy]:
-    """The store behind a proxy (each test restarts what it ran through it)."""
-    store_proxy = StoreProxy(gateway.stack.store_port)
-    await store_proxy.start()
-    try:
-        yield store_proxy
-    finally:
-        await store_proxy.close()
 
 
 @pytest.mark.parametrize("service", list(SERVICES))
