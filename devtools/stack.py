@@ -1,11 +1,7 @@
-"""The whole gateway on one machine: the embedded store and the five services as processes.
+"""The whole gateway on one machine: a store and the five services as processes.
 
-`make run` uses it with a demo tenant; the end-to-end tests use it to start,
-kill and restart real service processes. The store is mongoeco's wire server
-(in memory, plain asyncio: its shutdown is not safe under uvloop; with
-`--sqlite PATH` on mongoeco's SQLite engine, so a restart keeps the data),
-FerretDB (`make ferretdb`) on a PostgreSQL database of the stack's own or on
-SQLite, or any MongoDB server at a URI; production runs MongoDB.
+Used by `make run` and by the tests that start, kill and restart real processes; the store is
+mongoeco (memory or `--sqlite PATH`), FerretDB (`make ferretdb`) or a MongoDB at a URI.
 """
 
 import argparse
@@ -127,7 +123,8 @@ def free_port() -> int:
 
 
 def serve_store(host: str, port: int, sqlite: str | None = None) -> None:
-    """Run mongoeco's wire server until SIGTERM or SIGINT (on SQLite at `sqlite` if given)."""
+    """Run mongoeco's wire server until SIGTERM or SIGINT (on SQLite at `sqlite` if given),
+    on plain asyncio: its shutdown is not safe under uvloop."""
     from mongoeco.engines.sqlite import SQLiteEngine
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
