@@ -49,7 +49,15 @@ async def owner(gateway: Gateway, receiver: Receiver) -> dict[str, str]:
         "POST", "/contacts", key=key, json={"identifier": "5491100000001"}
     )
     assert status in (200, 201), contact
-    return {"tenant": tenant_id, "key": key, "name": name, "contact": contact["id"]}
+    status, group = await gateway.call("POST", "/groups", key=key, json={"name": "hostile"})
+    assert status in (200, 201), group
+    return {
+        "tenant": tenant_id,
+        "key": key,
+        "name": name,
+        "contact": contact["id"],
+        "group": group["id"],
+    }
 
 
 def _path(endpoint: Endpoint, owner: dict[str, str]) -> str:
@@ -57,7 +65,11 @@ def _path(endpoint: Endpoint, owner: dict[str, str]) -> str:
     values = {
         "name": owner["name"],
         "instanceName": owner["name"],
-        "id": owner["tenant"] if endpoint.auth == "admin" else owner["contact"],
+        "id": owner["tenant"]
+        if endpoint.auth == "admin"
+        else owner["group"]
+        if endpoint.path.startswith("/groups/")
+        else owner["contact"],
         "keyId": "0000",
         "clientId": "support",
         "phone": "5491100000001",

@@ -147,8 +147,8 @@ async def delete_group(request: web.Request) -> web.Response:
 async def _members(request: web.Request, caller: Caller) -> tuple[Document, list[str]]:
     """The group and the contact ids of the body; 400 naming each id that is not a contact
     of the caller."""
-    body = await read_json(request, GroupMembers)  # a bad body is refused before any lookup
     group = await _group(request, caller)
+    body = await read_json(request, GroupMembers)
     known = {
         c["_id"]
         async for c in request.app[STORE].contacts.find(
@@ -221,8 +221,8 @@ async def send_to_group(request: web.Request) -> web.Response:
     """Inactive members are skipped; the rest go through the bulk accept path (its caps, gaps
     and per-day quota hold), in pages of 1,000."""
     caller = await authenticate(request)
-    body = await read_json(request, GroupSend)  # a bad body is refused before any lookup
     group = await _group(request, caller)
+    body = await read_json(request, GroupSend)
     store = request.app[STORE]
     await own_instance(store, caller, body.instanceName)
     members = store.contacts.find(
