@@ -83,7 +83,9 @@ async def expired_sweeping(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: where the store has no TTL indexes, expired rate-limit windows, daily
     message counts and finished one-time codes (this service's) are deleted by a sweeper."""
     every = app[SETTINGS].store_sweep_interval_seconds
-    async with sweeping(app[STORE], ("rate_limits", "tenant_usage", "otp_codes"), every):
+    async with sweeping(
+        app[STORE], ("rate_limits", "tenant_usage", "otp_codes", "otp_number_sends"), every
+    ):
         yield
 
 

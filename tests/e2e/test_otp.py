@@ -186,6 +186,36 @@ async def test_a_sixth_send_to_a_number_in_an_hour_is_429_with_retry_after(
     await send_otp(gateway, key, name, "5491155550002")
 
 
+async def test_sends_to_one_number_at_once_let_only_the_hourly_five_through(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    _, key, name = await gateway.tenant_with_instance(receiver.url())
+    answers = await asyncio.gather(
+        *(
+            gateway.call("POST", "/otp/send", key=key, json={"instanceName": name, "to": PHONE})
+            for _ in range(9)
+        )
+    )
+    assert [201] * 5 + [429] * 4 == sorted(status for status, _ in answers)
+
+
+async def test_a_send_refused_for_its_contact_costs_the_number_no_hourly_send(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    _, key, name = await gateway.tenant_with_instance(receiver.url())
+    _, contact = await gateway.call("POST", "/contacts", key=key, json={"identifier": PHONE})
+    path = f"/contacts/{contact['id']}/status"
+    assert 200 == (await gateway.call("PATCH", path, key=key, json={"active": False}))[0]
+    for _ in range(6):
+        status, body = await gateway.call(
+            "POST", "/otp/send", key=key, json={"instanceName": name, "to": PHONE}
+        )
+        assert 422 == status, body
+    assert 200 == (await gateway.call("PATCH", path, key=key, json={"active": True}))[0]
+    for _ in range(5):
+        await send_otp(gateway, key, name, PHONE)
+
+
 @pytest.mark.parametrize(
     ("fields", "path"),
     [

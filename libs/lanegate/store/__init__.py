@@ -57,6 +57,8 @@ class Store:
         self.swept: list[Expiry] = []
         # One-time codes, each only as a keyed hash.
         self.otp_codes = self.db["otp_codes"]
+        # Per tenant and number, the times of its latest code sends (the hourly limit).
+        self.otp_number_sends = self.db["otp_number_sends"]
 
     async def connect(self) -> None:
         """Reach the server and create the declared indexes it does not have yet; a TTL

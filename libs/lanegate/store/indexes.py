@@ -180,7 +180,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
     ],
     "otp_codes": [
-        # Verify by number reads its latest code; the hourly send count and blocks read by number.
+        # Verify by number reads its latest code; blocks are read by number.
         IndexModel(
             [("tenantId", ASCENDING), ("to", ASCENDING), ("createdAt", DESCENDING)],
             name="tenant_to_created",
@@ -192,6 +192,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         # ingress-api's expiry pass looks for pending codes past their expiry.
         IndexModel([("status", ASCENDING), ("expiresAt", ASCENDING)], name="status_expires"),
         # Expired, verified and blocked codes go once their status stopped being read.
+        IndexModel([("purgeAt", ASCENDING)], name="purge", expireAfterSeconds=0),
+    ],
+    "otp_number_sends": [
+        # A number's send times go an hour after its latest send, when none of them counts.
         IndexModel([("purgeAt", ASCENDING)], name="purge", expireAfterSeconds=0),
     ],
     "sandbox_outbox": [

@@ -1,6 +1,8 @@
 """An OTP's limits: attempts per code, resends, sends per number and hour, and blocked
 numbers."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import structlog
@@ -24,7 +26,7 @@ RESEND_GAP = timedelta(seconds=30)
 # Sends (first and resends) per tenant and number in any hour.
 SENDS_PER_HOUR = 5
 HOUR = timedelta(hours=1)
-# A finished code is kept this long for status reads and the hourly count, then purged.
+# A finished code is kept this long for status reads, then purged.
 KEPT_AFTER = timedelta(hours=1)
 
 
@@ -76,20 +78,43 @@ async def refuse_blocked_number(store: Store, caller: Caller, to: str, now: date
         )
 
 
-async def refuse_over_hourly_sends(store: Store, caller: Caller, to: str, now: datetime) -> None:
-    """429 once the number had `SENDS_PER_HOUR` sends in the last hour."""
-    since = now - HOUR
-    recent = [
-        sent
-        async for record in store.otp_codes.find(
-            {"tenantId": caller.tenant_id, "to": to, "sends": {"$gt": since}}, {"sends": 1}
+@asynccontextmanager
+async def hourly_send(store: Store, caller: Caller, to: str, now: datetime) -> AsyncIterator[None]:
+    """Hold one of the number's sends of the last hour for the block's send, giving it back
+    when the block fails, so a refused send costs the number nothing."""
+    await take_hourly_send(store, caller, to, now)
+    try:
+        yield
+    except BaseException:
+        await store.otp_number_sends.update_one(
+            {"_id": f"{caller.tenant_id}:{to}"}, {"$pull": {"sends": now}}
         )
-        for sent in record["sends"]
-        if sent > since
-    ]
-    if len(recent) >= SENDS_PER_HOUR:
-        oldest = sorted(recent)[len(recent) - SENDS_PER_HOUR]
+        raise
+
+
+async def take_hourly_send(store: Store, caller: Caller, to: str, now: datetime) -> None:
+    """Take one of the number's `SENDS_PER_HOUR` sends in the last hour, or 429 when all are
+    taken; one conditional update, so two sends at once cannot both take the last one."""
+    key = {"_id": f"{caller.tenant_id}:{to}"}
+    await store.otp_number_sends.update_one(key, {"$setOnInsert": {"sends": []}}, upsert=True)
+    # `sends` holds the number's latest sends, oldest first: a send is free while fewer are
+    # held or the oldest is more than an hour old.
+    taken = await store.otp_number_sends.find_one_and_update(
+        key
+        | {
+            "$or": [
+                {f"sends.{SENDS_PER_HOUR - 1}": {"$exists": False}},
+                {"sends.0": {"$lte": now - HOUR}},
+            ]
+        },
+        {
+            "$push": {"sends": {"$each": [now], "$slice": -SENDS_PER_HOUR}},
+            "$set": {"purgeAt": now + HOUR},
+        },
+    )
+    if taken is None:
+        held = await store.otp_number_sends.find_one(key) or {"sends": [now]}
         raise RateLimited(
             f"At most {SENDS_PER_HOUR} codes an hour to {to}",
-            headers={"Retry-After": seconds_until(oldest + HOUR, now)},
+            headers={"Retry-After": seconds_until(held["sends"][0] + HOUR, now)},
         )

@@ -16,8 +16,8 @@ from ingress_api.otp.limits import (
     MAX_RESENDS,
     RESEND_GAP,
     block_number,
+    hourly_send,
     refuse_blocked_number,
-    refuse_over_hourly_sends,
     seconds_until,
 )
 from ingress_api.otp.outcomes import expire_if_due, tell
@@ -62,7 +62,6 @@ async def send_otp(request: web.Request) -> web.Response:
     instance = await own_instance(store, caller, body.instanceName)
     content_of = await carrier_of(store, instance, body)
     await refuse_blocked_number(store, caller, body.to, now)
-    await refuse_over_hourly_sends(store, caller, body.to, now)
     live = await store.otp_codes.count_documents(
         {"tenantId": caller.tenant_id, "status": "pending", "expiresAt": {"$gt": now}}
     )
@@ -95,8 +94,9 @@ async def send_otp(request: web.Request) -> web.Response:
         "purgeAt": expires + KEPT_AFTER,
     }
     # The message goes first: a send refused (a closed window, an inactive contact) leaves
-    # no code behind.
-    message_id = await send_code(request, caller, record, code)
+    # no code behind, and gives its hourly send back.
+    async with hourly_send(store, caller, body.to, now):
+        message_id = await send_code(request, caller, record, code)
     await store.otp_codes.insert_one(record | {"messageIds": [message_id]})
     log.info("otp sent", otp_id=otp_id, message_id=message_id)
     return web.json_response(
@@ -142,30 +142,30 @@ async def resend_otp(request: web.Request) -> web.Response:
             headers={"Retry-After": seconds_until(last + RESEND_GAP, now)},
         )
     await refuse_blocked_number(store, caller, record["to"], now)
-    await refuse_over_hourly_sends(store, caller, record["to"], now)
-    code = otp.draw_code(record["length"])
-    expires = now + timedelta(seconds=record["ttlSeconds"])
-    # Conditional on the send it replaces, so two resends at once make one new code.
-    renewed = await store.otp_codes.find_one_and_update(
-        {"_id": record["_id"], "status": "pending", "sends": record["sends"]},
-        {
-            "$set": {
-                "codeHash": _hash(request, record["_id"], code),
-                "expiresAt": expires,
-                "purgeAt": expires + KEPT_AFTER,
-                "attemptsLeft": MAX_ATTEMPTS,
+    async with hourly_send(store, caller, record["to"], now):
+        code = otp.draw_code(record["length"])
+        expires = now + timedelta(seconds=record["ttlSeconds"])
+        # Conditional on the send it replaces, so two resends at once make one new code.
+        renewed = await store.otp_codes.find_one_and_update(
+            {"_id": record["_id"], "status": "pending", "sends": record["sends"]},
+            {
+                "$set": {
+                    "codeHash": _hash(request, record["_id"], code),
+                    "expiresAt": expires,
+                    "purgeAt": expires + KEPT_AFTER,
+                    "attemptsLeft": MAX_ATTEMPTS,
+                },
+                "$inc": {"resendsLeft": -1},
+                "$push": {"sends": now},
             },
-            "$inc": {"resendsLeft": -1},
-            "$push": {"sends": now},
-        },
-        return_document=ReturnDocument.AFTER,
-    )
-    if renewed is None:
-        raise RateLimited(
-            "Another resend of this code is under way",
-            headers={"Retry-After": str(int(RESEND_GAP.total_seconds()))},
+            return_document=ReturnDocument.AFTER,
         )
-    message_id = await send_code(request, caller, renewed, code)
+        if renewed is None:
+            raise RateLimited(
+                "Another resend of this code is under way",
+                headers={"Retry-After": str(int(RESEND_GAP.total_seconds()))},
+            )
+        message_id = await send_code(request, caller, renewed, code)
     await store.otp_codes.update_one({"_id": record["_id"]}, {"$push": {"messageIds": message_id}})
     log.info("otp resent", otp_id=record["_id"], message_id=message_id)
     return web.json_response(
