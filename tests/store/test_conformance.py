@@ -204,6 +204,27 @@ async def test_updates_the_services_make(db: Store) -> None:
     )
 
 
+async def test_a_capped_list_taken_by_a_conditional_push(db: Store) -> None:
+    """The OTP hourly window: a push kept to its last entries, allowed while the list is
+    short or its oldest entry old enough, and a pull of one entry."""
+    now, key = utcnow(), {"_id": "t:555"}
+    await db.otp_number_sends.update_one(key, {"$setOnInsert": {"sends": []}}, upsert=True)
+
+    async def take(at: int) -> bool:
+        taken = await db.otp_number_sends.find_one_and_update(
+            key | {"$or": [{"sends.2": {"$exists": False}}, {"sends.0": {"$lte": now}}]},
+            {"$push": {"sends": {"$each": [now + timedelta(seconds=at)], "$slice": -3}}},
+        )
+        return taken is not None
+
+    assert [True, True, True, False] == [await take(n) for n in (1, 2, 3, 4)]
+    await db.otp_number_sends.update_one(key, {"$pull": {"sends": now + timedelta(seconds=3)}})
+    assert await take(5)
+    found = await db.otp_number_sends.find_one(key)
+    assert found is not None
+    assert [1, 2, 5] == [round((at - now).total_seconds()) for at in found["sends"]]
+
+
 async def test_bulk_writes_upserts_and_deletes(db: Store) -> None:
     now = utcnow()
     writes = [
