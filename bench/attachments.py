@@ -29,8 +29,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench.ingress import delete_topology
-from devtools.stack import Stack, free_port
+from devtools.stack import Stack, delete_topology, free_port
 from lanegate.secrets import new_key
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -193,7 +192,7 @@ def main() -> None:
         found = asyncio.run(measure(stack, admin_key, args.files, size, args.upload))
     finally:
         stack.stop_all()
-        asyncio.run(delete_topology(namespace))
+        asyncio.run(delete_topology(AMQP_URL, namespace))
     bare, loaded = found["bare"], found["loaded"]
     how = "uploaded into GridFS" if args.upload else "fetched by URL"
     print(f"attachments: {args.files} x {args.mib} MiB {how}, through the sandbox together")

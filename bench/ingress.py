@@ -42,7 +42,7 @@ import uvloop
 from aio_pika.abc import AbstractChannel
 
 from bench._wire_counter import MONITORING, WireCounter
-from devtools.stack import Stack, free_port, wait_http
+from devtools.stack import Stack, delete_topology, free_port, wait_http
 from lanegate.broker import Broker
 from lanegate.secrets import new_key
 
@@ -191,7 +191,7 @@ class Run:
                     process.wait()
             self.stack.stop_all()
         finally:
-            asyncio.run(delete_topology(self.namespace))
+            asyncio.run(delete_topology(AMQP_URL, self.namespace))
 
 
 @contextlib.asynccontextmanager
@@ -210,13 +210,6 @@ async def purge(namespace: str) -> None:
         for name in broker.queue_names():
             queue = await channel.get_queue(name)
             await queue.purge()
-
-
-async def delete_topology(namespace: str) -> None:
-    async with topology(namespace) as (channel, broker):
-        for queue in broker.queue_names():
-            await channel.queue_delete(queue)
-        await channel.exchange_delete(broker.exchange_name)
 
 
 async def single(run: Run, key: str, name: str, proxy: str | None = None) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import uvloop
 from pymongo import ReturnDocument
 
 from bench.ingress import cpu_seconds
-from devtools.stack import Stack
+from devtools.stack import Stack, delete_topology
 from lanegate import otp
 from lanegate.events import new_id, utcnow
 from lanegate.secrets import Keyring, new_key
@@ -198,7 +198,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
     finally:
         await store.close()
-        stack.stop_all()
+        try:
+            stack.stop_all()
+        finally:
+            await delete_topology(AMQP_URL, namespace)
     return results
 
 

@@ -29,7 +29,7 @@ import aiohttp
 import uvloop
 
 from bench.otp import tenant
-from devtools.stack import Stack, StoreEngine
+from devtools.stack import Stack, StoreEngine, delete_topology
 from lanegate.secrets import new_key
 from lanegate.store import Store
 
@@ -159,7 +159,10 @@ async def run(args: argparse.Namespace) -> None:
             )
     finally:
         await store.close()
-        stack.stop_all()
+        try:
+            stack.stop_all()
+        finally:
+            await delete_topology(AMQP_URL, namespace)
     report(args, otps, texts, waiting)
 
 

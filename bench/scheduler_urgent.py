@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aio_pika
 
-from devtools.stack import lone_store
+from devtools.stack import delete_topology, lone_store
 from lane_scheduler.scheduler import Scheduler
 from lanegate import events
 from lanegate.broker import Broker
@@ -148,12 +148,7 @@ async def measure(port: int, bulk: int, trials: int) -> list[float]:
         latencies = await run(store, broker, bulk, trials)
         await store.close()
     finally:
-        connection = await aio_pika.connect(AMQP_URL)
-        async with connection:
-            channel = await connection.channel()
-            for name in broker.queue_names():
-                await channel.queue_delete(name)
-            await channel.exchange_delete(broker.exchange_name)
+        await delete_topology(AMQP_URL, namespace)
         await broker.close()
     return latencies
 

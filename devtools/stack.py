@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import aio_pika
+
+from lanegate.broker import Broker
 from lanegate.settings import Settings
 
 # Each service's package and the settings field holding its HTTP port (which also names the
@@ -365,6 +368,17 @@ def lone_store(log_dir: Path, store: StoreEngine | None = None) -> Iterator[int]
         yield stack.store_port
     finally:
         stack.stop_all()
+
+
+async def delete_topology(url: str, namespace: str) -> None:
+    """Remove every queue and the exchange a namespace declared (a test's or a benchmark's)."""
+    broker = Broker(url, namespace)
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        for queue in broker.queue_names():
+            await channel.queue_delete(queue)
+        await channel.exchange_delete(broker.exchange_name)
 
 
 def main() -> None:

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from devtools.stack import Stack, StoreEngine, lone_store, wait_http
+from devtools.stack import Stack, StoreEngine, delete_topology, lone_store, wait_http
 from lanegate.broker import Broker
 from lanegate.secrets import new_key
 from lanegate.store import Store
 from tests.simulators.meta import MetaSimulator
 from tests.simulators.waha import WahaSimulator
-from tests.support.gateway import Gateway, delete_topology
+from tests.support.gateway import Gateway
 from tests.support.hooks import DISABLE_AFTER, SCHEDULE
 from tests.support.receiver import Receiver
 from tests.support.store_proxy import StoreProxy

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from devtools.stack import delete_topology
 from lane_scheduler.ownership import SHARDS, Ownership, assign, shard_of
 from lane_scheduler.scheduler import Scheduler
 from lanegate.broker import Broker
 from lanegate.store import Store
 from tests.conftest import AMQP_URL
-from tests.support.gateway import Gateway, delete_topology, eventually
+from tests.support.gateway import Gateway, eventually
 from tests.support.messages import DB, outbox_counts, send, statuses, wait_status
 from tests.support.receiver import Receiver
 from tests.support.store_proxy import StoreProxy

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from devtools.stack import free_port, wait_http
+from devtools.stack import delete_topology, free_port, wait_http
 from lanegate.secrets import Keyring, SecretKeyError, is_sealed, new_key, require_keys
 from lanegate.signing import verify_gateway_signature
 from tests.conftest import AMQP_URL, SECRET_KEY
-from tests.support.gateway import FAST_LANES, Gateway, delete_topology
+from tests.support.gateway import FAST_LANES, Gateway
 from tests.support.receiver import Receiver, event_named
 
 ADMIN_KEY = "a" * 32

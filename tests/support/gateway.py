@@ -202,14 +202,3 @@ async def hearing(url: str, namespace: str, kind: str) -> AsyncIterator[NextEven
             return body
 
         yield next_event
-
-
-async def delete_topology(url: str, namespace: str) -> None:
-    """Remove every queue and the exchange a test namespace declared."""
-    broker = Broker(url, namespace)
-    connection = await aio_pika.connect(url)
-    async with connection:
-        channel = await connection.channel()
-        for queue in broker.queue_names():
-            await channel.queue_delete(queue)
-        await channel.exchange_delete(broker.exchange_name)
