@@ -12,6 +12,7 @@ from ingress_api.registry import current
 from lanegate import tenants
 from lanegate.errors import Forbidden, InsufficientScope, Unauthorized
 from lanegate.events import utcnow
+from lanegate.requests_log import note_tenant
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
 from lanegate.tenants import hash_key
@@ -99,6 +100,7 @@ async def authenticate(request: web.Request) -> Caller:
     if known is None:
         raise Unauthorized("Invalid API key")
     record, tenant = known.record, known.tenant
+    note_tenant(request, record["tenantId"])
     endpoint = current(request)
     scopes = record.get("scopes")
     needed = endpoint.scope if endpoint is not None else None
