@@ -36,6 +36,10 @@ CAPPED_LANES = {
 NO_DATA_HERE = {
     ("dependencies.json", "Template syncs/s by result"): "template-sync syncs only cloud_api "
     "instances, which need Meta's simulator; tests/e2e/test_templates.py covers the syncs",
+    ("dependencies.json", "Queue depth (RabbitMQ)"): "the test broker runs without the "
+    "rabbitmq_prometheus plugin; compose scrapes it (deploy/prometheus/prometheus.yml)",
+    ("dependencies.json", "Dead-letter queues (RabbitMQ)"): "the test broker runs without the "
+    "rabbitmq_prometheus plugin; `lanegate dlq list` reads the same queues from the broker",
 }
 
 
