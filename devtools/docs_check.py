@@ -8,6 +8,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
+
+from operator_cli.main import cli
+
 REPO = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^\s*(```|~~~)\s*([\w-]*)")
@@ -139,7 +143,22 @@ def _word_error(words: list[str], repo: Path) -> str | None:
         return None if _module_exists(args[1], repo) else f"no module {args[1]}"
     if program == "curl":
         return _curl_error(args)
+    if program == "lanegate":
+        return _lanegate_error(args)
     return None if program in OTHER_COMMANDS else f"unknown command {program}"
+
+
+def _lanegate_error(args: list[str]) -> str | None:
+    """Why `lanegate <args>` names no command of the operator CLI, or None."""
+    command: click.Command = cli
+    for word in args:
+        if word.startswith("-") or not isinstance(command, click.Group):
+            break
+        found = command.get_command(click.Context(command), word)
+        if found is None:
+            return f"no lanegate command {word}"
+        command = found
+    return None if not isinstance(command, click.Group) else "lanegate without a command"
 
 
 def _module_exists(name: str, repo: Path) -> bool:

@@ -24,17 +24,12 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 
 from lanegate.broker import Broker
+from lanegate.healthcheck import SERVICE_PORT_FIELDS
 from lanegate.settings import Settings
 
 # Each service's package and the settings field holding its HTTP port (which also names the
 # port's variable and default, so the ports themselves are listed only in settings.py).
-SERVICES = {
-    "ingress_api": "ingress_port",
-    "lane_scheduler": "scheduler_port",
-    "provider_sender": "sender_port",
-    "webhook_dispatcher": "dispatcher_port",
-    "template_sync": "template_sync_port",
-}
+SERVICES = SERVICE_PORT_FIELDS
 # `python -m devtools.stack` finds this package from the repository's root.
 REPO = Path(__file__).resolve().parents[1]
 FERRETDB = REPO / ".tools" / "ferretdb"

@@ -20,7 +20,7 @@ from aio_pika.abc import (
 from pamqp.common import FieldTable
 from pydantic import ValidationError
 
-from lanegate import events
+from lanegate import events, requests_log
 from lanegate.metrics import DEPENDENCY_UP, EVENTS_CONSUMED, EVENTS_PUBLISHED
 
 log = structlog.get_logger(__name__)
@@ -232,6 +232,7 @@ class Broker:
             kind = getattr(event, "kind")  # noqa: B009 - every concrete event has a kind
             message = aio_pika.Message(
                 events.encode(event),
+                headers=_carried(),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=event.id,
@@ -254,6 +255,7 @@ class Broker:
             target,
             aio_pika.Message(
                 events.encode(event),
+                headers=_carried(),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=event.id,
@@ -401,6 +403,8 @@ class Consumer:
     async def _process(self, message: AbstractIncomingMessage) -> None:
         attempt = int(str((message.headers or {}).get(ATTEMPT_HEADER, 0))) + 1
         started = time.perf_counter()
+        # Each delivery runs in a task of its own: the id it adopts ends with it.
+        requests_log.adopt((message.headers or {}).get(requests_log.EVENT_HEADER))
         with structlog.contextvars.bound_contextvars(
             queue=self.queue, event_id=message.message_id, attempt=attempt
         ):
@@ -462,6 +466,12 @@ class Consumer:
         )
         await self._broker.send_to_queue(queue, copy)
         await message.ack()
+
+
+def _carried() -> FieldTable:
+    """The headers an event takes from the request (or event) being handled: its id."""
+    request_id = requests_log.current.get()
+    return {requests_log.EVENT_HEADER: request_id} if request_id else {}
 
 
 def _summary(error: ValidationError) -> str:

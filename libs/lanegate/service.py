@@ -16,6 +16,7 @@ from lanegate import logging as lanegate_logging
 from lanegate.broker import Broker, Consumer, EventHandler
 from lanegate.errors import ApiError, PayloadTooLarge, Unavailable
 from lanegate.metrics import DEPENDENCY_UP, http_middleware, metrics_handler
+from lanegate.requests_log import access_log, echo_request_id
 from lanegate.secrets import PREFIX, Keyring, require_keys
 from lanegate.settings import Settings
 from lanegate.store import Store
@@ -137,9 +138,10 @@ async def check_secret_key(store: Store, keyring: Keyring) -> None:
 def base_app(settings: Settings, service: str) -> web.Application:
     """An app with health, metrics, the error boundary, and the store and broker opened."""
     app = web.Application(
-        middlewares=[http_middleware(service), error_boundary],
+        middlewares=[access_log, http_middleware(service), error_boundary],
         client_max_size=settings.max_body_bytes,
     )
+    app.on_response_prepare.append(echo_request_id)
     app[SETTINGS] = settings
     require_keys(
         settings.secret_key.get_secret_value(),

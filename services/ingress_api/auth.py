@@ -1,8 +1,6 @@
 """API keys: random, shown once, stored as a hash, scoped; the operator key guards /admin."""
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,10 +9,13 @@ from aiohttp import web
 from ingress_api.accept.rate_limit import count_request
 from ingress_api.accept.ttl_cache import TtlCache
 from ingress_api.registry import current
+from lanegate import tenants
 from lanegate.errors import Forbidden, InsufficientScope, Unauthorized
 from lanegate.events import utcnow
+from lanegate.requests_log import note_tenant
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
+from lanegate.tenants import hash_key
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 CACHED_KEYS = 10_000
@@ -30,16 +31,6 @@ class Caller:
     max_messages_per_day: int | None = None
     default_country: str | None = None
     key_name: str | None = None
-
-
-def new_key() -> str:
-    """A new API key: 32 random bytes, URL-safe."""
-    return "lg_" + secrets.token_urlsafe(32)
-
-
-def hash_key(key: str) -> str:
-    """The stored form of a key: its SHA-256 (keys are random, so no salt is needed)."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -109,6 +100,7 @@ async def authenticate(request: web.Request) -> Caller:
     if known is None:
         raise Unauthorized("Invalid API key")
     record, tenant = known.record, known.tenant
+    note_tenant(request, record["tenantId"])
     endpoint = current(request)
     scopes = record.get("scopes")
     needed = endpoint.scope if endpoint is not None else None
@@ -154,18 +146,4 @@ async def issue_key(
     rate_limit: int | None = None,
 ) -> tuple[str, str]:
     """Create and store a key; returns (key id, plain key). The plain key is never stored."""
-    key, key_id = new_key(), secrets.token_hex(8)
-    await request.app[STORE].api_keys.insert_one(
-        {
-            "_id": key_id,
-            "keyHash": hash_key(key),
-            "tenantId": tenant_id,
-            "name": name,
-            "scopes": scopes,
-            "rateLimitPerMinute": rate_limit,
-            "createdAt": utcnow(),
-            "revokedAt": None,
-            "lastUsedAt": None,
-        }
-    )
-    return key_id, key
+    return await tenants.issue_key(request.app[STORE], tenant_id, scopes, name, rate_limit)

@@ -49,13 +49,15 @@ PROCESS_METRICS = frozenset(
 )
 # Series Prometheus makes itself for every target; no service exports them.
 PROMETHEUS_SYNTHETIC_METRICS = frozenset({"up"})
-# RabbitMQ's own per-object metrics (rabbitmq_prometheus plugin), used by alert rules only.
+# RabbitMQ's own per-object metrics (rabbitmq_prometheus plugin): queue alerts and panels.
 RABBITMQ_METRICS = frozenset(
     {"rabbitmq_queue_consumers", "rabbitmq_queue_messages", "rabbitmq_queue_messages_ready"}
 )
 
-KNOWN_DASHBOARD_METRICS = LANEGATE_METRICS | PROCESS_METRICS | PROMETHEUS_SYNTHETIC_METRICS
-KNOWN_RULE_METRICS = KNOWN_DASHBOARD_METRICS | RABBITMQ_METRICS
+KNOWN_DASHBOARD_METRICS = (
+    LANEGATE_METRICS | PROCESS_METRICS | PROMETHEUS_SYNTHETIC_METRICS | RABBITMQ_METRICS
+)
+KNOWN_RULE_METRICS = KNOWN_DASHBOARD_METRICS
 
 _KEYWORDS = frozenset(
     {

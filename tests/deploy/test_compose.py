@@ -98,6 +98,13 @@ def test_lanegate_env_vars_are_known_settings() -> None:
         } <= service["environment"].keys()
 
 
+def test_providers_call_back_to_ingress_api_not_to_the_container_itself() -> None:
+    for service in lanegate_services().values():
+        public = service["environment"]["LANEGATE_PUBLIC_URL"]
+        assert "${LANEGATE_PUBLIC_URL:-http://ingress-api:8080}" == public
+    assert "ingress-api" in services()
+
+
 def test_depends_on_targets_exist_and_wait_for_health() -> None:
     names = services().keys()
     for name, service in services().items():

@@ -24,9 +24,11 @@ def stages() -> list[list[str]]:
     return groups
 
 
-def test_base_image_is_a_pinned_python_3_13_slim() -> None:
+def test_base_image_is_a_python_3_13_slim_pinned_by_digest() -> None:
     assert re.search(
-        r"^ARG PYTHON_IMAGE=python:3\.13\.\d+-slim-bookworm$", DOCKERFILE.read_text(), re.MULTILINE
+        r"^ARG PYTHON_IMAGE=python:3\.13\.\d+-slim-bookworm@sha256:[0-9a-f]{64}$",
+        DOCKERFILE.read_text(),
+        re.MULTILINE,
     )
     assert [stage[0] for stage in stages()] == [
         "FROM ${PYTHON_IMAGE} AS build",
@@ -34,10 +36,25 @@ def test_base_image_is_a_pinned_python_3_13_slim() -> None:
     ]
 
 
-def test_build_stage_installs_the_project_with_constraints_into_a_venv() -> None:
-    build = " ".join(stages()[0])
-    assert "python -m venv /opt/venv" in build
-    assert "pip install -c constraints.txt ." in build
+def test_build_stage_installs_dependencies_before_the_source_without_a_compiler() -> None:
+    build = stages()[0]
+    joined = " ".join(build)
+    assert "python -m venv /opt/venv" in joined
+    assert "build-essential" not in joined and "apt-get" not in joined
+    copies = [line for line in build if line.startswith("COPY ")]
+    assert "COPY constraints.txt pyproject.toml ./" == copies[0]
+    installs = [i for i, line in enumerate(build) if "pip install" in line]
+    source = build.index("COPY libs libs")
+    assert installs[0] < source < installs[-1]
+    assert "-c constraints.txt -r requirements.txt" in build[installs[0]]
+    assert "pip install --no-deps -c constraints.txt ." in build[installs[-1]]
+    assert all("--mount=type=cache,target=/root/.cache/pip" in build[i] for i in installs)
+
+
+def test_final_stage_carries_oci_labels() -> None:
+    labels = " ".join(line for line in stages()[-1] if line.startswith("LABEL "))
+    for name in ("title", "description", "version", "revision", "base.name"):
+        assert f"org.opencontainers.image.{name}=" in labels
 
 
 def test_final_stage_has_no_build_tools_and_runs_unprivileged() -> None:
@@ -48,12 +65,14 @@ def test_final_stage_has_no_build_tools_and_runs_unprivileged() -> None:
     assert user == ["USER 10001:10001"]
 
 
-def test_healthcheck_probes_healthz_on_the_configured_port_and_ingress_is_the_default() -> None:
+def test_healthcheck_asks_the_running_service_and_ingress_is_the_default() -> None:
     final = " ".join(stages()[-1])
-    assert "HEALTHCHECK" in final and "/healthz" in final and "LANEGATE_HEALTH_PORT" in final
+    healthcheck = next(line for line in stages()[-1] if line.startswith("HEALTHCHECK "))
+    assert healthcheck.endswith('CMD ["python", "-m", "lanegate.healthcheck"]')
+    assert "LANEGATE_HEALTH_PORT" not in final
     assert stages()[-1][-1] == 'CMD ["python", "-m", "ingress_api"]'
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
     ignored = set((REPO / ".dockerignore").read_text().split())
-    assert {".git", "tests", "deploy", "**/__pycache__"} <= ignored
+    assert {".git", "tests", "deploy", "**/__pycache__", "var", ".venv"} <= ignored

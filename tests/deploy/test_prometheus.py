@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from devtools import prometheus_rule
+
 from .dashboard_metrics import KNOWN_RULE_METRICS, REPO, RULES_FILE, rule_metric_names
 from .service_facts import SERVICES
 
@@ -55,3 +57,9 @@ def test_every_alert_has_severity_and_summary() -> None:
         for rule in group["rules"]:
             assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
             assert rule["annotations"]["summary"], rule["alert"]
+
+
+def test_the_prometheus_rule_object_is_generated_from_the_rules_file() -> None:
+    assert prometheus_rule.rendered() == prometheus_rule.TARGET.read_text(), (
+        "run: python -m devtools.prometheus_rule"
+    )

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from ingress_api.auth import KeyCache, hash_key
+from ingress_api.auth import KeyCache
 from lanegate.events import utcnow
 from lanegate.store import Store
+from lanegate.tenants import hash_key
 from tests.support.gateway import Gateway, eventually
 from tests.support.messages import DB
 from tests.support.receiver import Receiver, event_named

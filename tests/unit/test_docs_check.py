@@ -80,6 +80,9 @@ def test_commands_in_shell_blocks_are_checked(tmp_path: Path) -> None:
         ("curl -H 'apikey' http://127.0.0.1:8080/x", "has no colon"),
         ("curl -X POST /message/text", "exactly one http(s) URL"),
         ("python script.py", "without -m"),
+        ("lanegate dlq replay webhook-dispatcher --limit 10", None),
+        ("lanegate tenants remove acme", "no lanegate command remove"),
+        ("lanegate keys", "lanegate without a command"),
     ],
 )
 def test_each_kind_of_command_is_checked(command: str, error: str | None) -> None:

@@ -3,7 +3,6 @@
 from typing import Any
 
 from aiohttp import web
-from pymongo.errors import DuplicateKeyError
 
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import KEYS, issue_key, require_admin
@@ -19,8 +18,8 @@ from ingress_api.schemas.admin import (
     TenantUpdate,
     TenantView,
 )
-from lanegate.errors import Conflict, NotFound
-from lanegate.events import utcnow
+from lanegate import tenants
+from lanegate.errors import NotFound
 from lanegate.service import STORE
 from lanegate.store import Document
 from lanegate.timestamps import iso_utc
@@ -75,21 +74,8 @@ async def create_tenant(request: web.Request) -> web.Response:
     """Create a tenant and its first API key, shown in this answer only."""
     require_admin(request)
     body = await read_json(request, TenantCreate)
-    try:
-        await request.app[STORE].tenants.insert_one(
-            {
-                "_id": body.id,
-                "name": body.name,
-                "createdAt": utcnow(),
-                "disabled": False,
-                "maxInstances": body.maxInstances,
-                "maxMessagesPerDay": body.maxMessagesPerDay,
-                "defaultCountry": body.defaultCountry,
-            }
-        )
-    except DuplicateKeyError as e:
-        raise Conflict(f"Tenant {body.id} already exists") from e
-    _, key = await issue_key(request, body.id)
+    quotas = body.model_dump(exclude={"id", "name"})
+    key = await tenants.create_tenant(request.app[STORE], body.id, body.name, **quotas)
     return web.json_response({"id": body.id, "name": body.name, "apiKey": key}, status=201)
 
 
@@ -189,11 +175,9 @@ async def list_keys(request: web.Request) -> web.Response:
 async def revoke_key(request: web.Request) -> web.Response:
     require_admin(request)
     tenant = await _tenant(request)
-    store = request.app[STORE]
-    query = {"_id": request.match_info["keyId"], "tenantId": tenant["_id"]}
-    await store.api_keys.update_one({**query, "revokedAt": None}, {"$set": {"revokedAt": utcnow()}})
-    request.app[KEYS].forget(tenant_id=tenant["_id"], key_id=query["_id"])
-    key = await store.api_keys.find_one(query)
+    key_id = request.match_info["keyId"]
+    key = await tenants.revoke_key(request.app[STORE], tenant["_id"], key_id)
+    request.app[KEYS].forget(tenant_id=tenant["_id"], key_id=key_id)
     if key is None:
         raise NotFound("API key not found")
     return web.json_response(key_view(key))

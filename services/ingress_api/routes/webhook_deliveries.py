@@ -5,7 +5,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from ingress_api.auth import Caller, authenticate
@@ -19,16 +18,13 @@ from ingress_api.schemas.webhook_deliveries import (
     ReplayAccepted,
 )
 from lanegate.errors import Conflict, InvalidInput, NotFound
-from lanegate.events import WebhookReplay, utcnow
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document
 from lanegate.timestamps import iso_utc
-
-log = structlog.get_logger(__name__)
+from lanegate.webhook_replays import REPLAYABLE, reset_deliveries
 
 # Most deliveries one bulk replay resets; call again for the rest (those are no longer dead).
 BULK_REPLAY_LIMIT = 1000
-REPLAYABLE = ["dead", "delivered", "retrying"]
 
 
 def summary(record: Document) -> dict[str, Any]:
@@ -150,34 +146,8 @@ async def get_delivery(request: web.Request) -> web.Response:
 
 async def _reset(request: web.Request, caller: Caller, ids: list[str], instance_name: str) -> int:
     """Make deliveries due now with a fresh retry schedule, then tell the dispatcher."""
-    if not ids:
-        return 0
-    now = utcnow()
-    result = await request.app[STORE].webhook_deliveries.update_many(
-        {
-            "_id": {"$in": ids},
-            "tenantId": caller.tenant_id,
-            "status": {"$in": REPLAYABLE},
-            "claim": None,
-        },
-        {
-            "$set": {
-                "status": "pending",
-                "attemptCount": 0,
-                "nextAttemptAt": now,
-                "replayedAt": now,
-            },
-            "$inc": {"replays": 1},
-        },
-    )
-    try:
-        await request.app[BROKER].publish(
-            WebhookReplay(tenantId=caller.tenant_id, instanceName=instance_name, deliveryIds=ids)
-        )
-    except Exception as e:
-        # The reset records are due in the store: the dispatcher's poller gets them anyway.
-        log.warning("replay event not published; the retry poller will pick them up", error=repr(e))
-    return int(result.modified_count)
+    store, broker = request.app[STORE], request.app[BROKER]
+    return await reset_deliveries(store, broker, caller.tenant_id, instance_name, ids)
 
 
 async def _require_enabled(request: web.Request, caller: Caller, instance_name: str) -> None:

@@ -1,0 +1,1 @@
+"""`lanegate`, the operator's command line: tenants, keys, instances, dead letters, secrets."""

@@ -1,0 +1,153 @@
+"""The `lanegate` command: the operator's view of the gateway, through its store and broker."""
+
+import asyncio
+import sys
+
+import aio_pika
+import click
+from aiormq.exceptions import ChannelNotFoundEntity
+from rich.progress import Progress
+
+from lanegate.broker import Broker
+from lanegate.sealing import seal_stored
+from lanegate.secrets import Keyring, SecretKeyError, require_keys
+from lanegate.settings import Settings
+from lanegate.store import Store
+from lanegate.store.indexes import INDEXES
+from operator_cli.connections import UNREACHABLE, Context, opened_store, pass_context, run
+from operator_cli.dead_letters import deliveries, dlq
+from operator_cli.tenants import instances, keys, tenants
+
+# How long `check` waits for each dependency before calling it down.
+CHECK_TIMEOUT_SECONDS = 10.0
+
+
+@click.group()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_context
+def cli(click_context: click.Context, as_json: bool) -> None:
+    """Operate a lanegate gateway with the services' own LANEGATE_* settings."""
+    click_context.obj = Context(as_json)
+
+
+for group in (tenants, keys, instances, dlq, deliveries):
+    cli.add_command(group)
+
+
+@cli.command()
+@pass_context
+def reseal(ctx: Context) -> None:
+    """Seal every stored secret with the first key of LANEGATE_SECRET_KEY (after a rotation,
+    before the old key is removed)."""
+    settings = ctx.settings
+    try:
+        keyring = Keyring(settings.secret_key.get_secret_value())
+    except SecretKeyError as e:
+        raise click.ClickException(str(e)) from e
+    if not keyring.enabled:
+        raise click.ClickException("LANEGATE_SECRET_KEY is not set: there is no key to seal with")
+
+    async def work() -> tuple[int, int]:
+        async with opened_store(settings) as store:
+            total = await store.instances.count_documents({})
+            with Progress(transient=ctx.as_json) as progress:
+                task = progress.add_task("resealing instances", total=total)
+                try:
+                    changed = await seal_stored(store, keyring, lambda: progress.advance(task))
+                except SecretKeyError as e:
+                    raise click.ClickException(str(e)) from e
+            return changed, total
+
+    changed, total = run(work)
+    click.echo(f"{changed} of {total} instance(s) resealed with the current key")
+
+
+async def _check_store(settings: Settings) -> tuple[str, str]:
+    store = Store(settings.mongo_uri.get_secret_value(), settings.mongo_db)
+    try:
+        await asyncio.wait_for(store.ping(), CHECK_TIMEOUT_SECONDS)
+        return "ok", f"{settings.mongo_db} answers"
+    finally:
+        await store.close()
+
+
+async def _check_indexes(settings: Settings) -> tuple[str, str]:
+    store = Store(settings.mongo_uri.get_secret_value(), settings.mongo_db)
+    try:
+        missing = []
+        for collection, models in INDEXES.items():
+            cursor = await store.db[collection].list_indexes()
+            present = {index["name"] async for index in cursor}
+            missing += [
+                f"{collection}.{m.document['name']}"
+                for m in models
+                if m.document["name"] not in present
+            ]
+        declared = sum(len(models) for models in INDEXES.values())
+        if missing:
+            return "FAIL", f"{len(missing)} of {declared} missing: {', '.join(missing)}"
+        return "ok", f"all {declared} present"
+    finally:
+        await store.close()
+
+
+async def _check_broker(settings: Settings) -> tuple[str, str]:
+    broker = Broker(settings.amqp_dsn(), settings.namespace)
+    connection = await asyncio.wait_for(
+        aio_pika.connect(settings.amqp_dsn()), CHECK_TIMEOUT_SECONDS
+    )
+    try:
+        missing, dead = [], 0
+        for name in broker.queue_names():
+            channel = await connection.channel()
+            try:
+                queue = await channel.declare_queue(name, passive=True)
+                if name.endswith(".dead"):
+                    dead += queue.declaration_result.message_count or 0
+            except ChannelNotFoundEntity:
+                missing.append(name)
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+        if missing:
+            return "FAIL", f"{len(missing)} queue(s) missing: {', '.join(missing)}"
+        return "ok", f"namespace {settings.namespace}, {dead} dead-lettered message(s)"
+    finally:
+        await connection.close()
+
+
+def _check_settings(settings: Settings) -> tuple[str, str]:
+    try:
+        require_keys(
+            settings.secret_key.get_secret_value(),
+            settings.admin_key.get_secret_value(),
+            development=settings.env == "development",
+        )
+        keyring = Keyring(settings.secret_key.get_secret_value())
+    except SecretKeyError as e:
+        return "FAIL", str(e)
+    sealing = "secrets sealed" if keyring.enabled else "secrets stored unencrypted"
+    admin = "admin API on" if settings.admin_key.get_secret_value() else "admin API off"
+    return "ok", f"env {settings.env}, {sealing}, {admin}"
+
+
+@cli.command()
+@pass_context
+def check(ctx: Context) -> None:
+    """Settings, store, indexes and broker: one line each; exit status 1 when one fails."""
+    if ctx.problem is not None:
+        click.echo(f"settings  FAIL  {ctx.problem}")
+        sys.exit(1)
+    settings = ctx.settings
+    lines = [("settings", *_check_settings(settings))]
+    checks = (("store", _check_store), ("indexes", _check_indexes), ("broker", _check_broker))
+    for name, probe in checks:
+        try:
+            outcome = asyncio.run(probe(settings))
+        except (*UNREACHABLE, OSError) as e:
+            outcome = ("FAIL", f"unreachable: {e!r}")
+        lines.append((name, *outcome))
+    for name, status, detail in lines:
+        click.echo(f"{name:<9} {status:<5} {detail}")
+    if any(status != "ok" for _, status, _ in lines):
+        sys.exit(1)
