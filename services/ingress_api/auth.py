@@ -1,8 +1,6 @@
 """API keys: random, shown once, stored as a hash, scoped; the operator key guards /admin."""
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,8 +8,16 @@ from aiohttp import web
 
 from ingress_api.accept.rate_limit import count_request
 from ingress_api.accept.ttl_cache import TtlCache
+from ingress_api.accounts.keys import create_key, hash_key
+from ingress_api.accounts.limits import limits_in_force, tenant_plan
 from ingress_api.registry import current
-from lanegate.errors import Forbidden, InsufficientScope, Unauthorized
+from lanegate.errors import (
+    Forbidden,
+    InsufficientScope,
+    KeyExpired,
+    TenantRateLimited,
+    Unauthorized,
+)
 from lanegate.events import utcnow
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
@@ -30,16 +36,9 @@ class Caller:
     max_messages_per_day: int | None = None
     default_country: str | None = None
     key_name: str | None = None
-
-
-def new_key() -> str:
-    """A new API key: 32 random bytes, URL-safe."""
-    return "lg_" + secrets.token_urlsafe(32)
-
-
-def hash_key(key: str) -> str:
-    """The stored form of a key: its SHA-256 (keys are random, so no salt is needed)."""
-    return hashlib.sha256(key.encode()).hexdigest()
+    # None: every scope.
+    scopes: tuple[str, ...] | None = None
+    max_bulk_size: int | None = None
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -53,10 +52,11 @@ def presented_key(request: web.Request) -> str | None:
 
 @dataclass
 class _Known:
-    """A key as last read from the store, with its tenant."""
+    """A key as last read from the store, with its tenant and the tenant's plan."""
 
     record: Document
     tenant: Document
+    plan: Document | None
     last_used: datetime | None
 
 
@@ -81,7 +81,10 @@ class KeyCache:
             tenant = await store.tenants.find_one(
                 {"_id": record["tenantId"], "disabled": {"$ne": True}}
             )
-            return None if tenant is None else _Known(record, tenant, record.get("lastUsedAt"))
+            if tenant is None:
+                return None
+            plan = await tenant_plan(store, tenant)
+            return _Known(record, tenant, plan, record.get("lastUsedAt"))
 
         return await self._known.read_through(key_hash, read)
 
@@ -92,6 +95,10 @@ class KeyCache:
                 known.record["tenantId"] == tenant_id and key_id in (None, known.record["_id"])
             )
         )
+
+    def forget_plan(self, plan_id: str) -> None:
+        """Drop the cached keys of every tenant on a plan after the plan changed."""
+        self._known.forget_where(lambda _, known: known.tenant.get("planId") == plan_id)
 
 
 KEYS = web.AppKey("keys", KeyCache)
@@ -109,24 +116,34 @@ async def authenticate(request: web.Request) -> Caller:
     if known is None:
         raise Unauthorized("Invalid API key")
     record, tenant = known.record, known.tenant
+    now = utcnow()
+    if record.get("expiresAt") is not None and record["expiresAt"] <= now:
+        raise KeyExpired("This API key has expired")
     endpoint = current(request)
     scopes = record.get("scopes")
     needed = endpoint.scope if endpoint is not None else None
     if needed and scopes is not None and needed not in scopes:
         raise InsufficientScope(f"This key lacks the {needed} scope")
+    limits = limits_in_force(tenant, known.plan)
+    if limits["requestsPerMinute"] is not None:
+        # Counted per tenant too: more keys must not mean more requests.
+        await count_request(
+            request, f"tenant:{tenant['_id']}", limits["requestsPerMinute"], TenantRateLimited
+        )
     limit = record.get("rateLimitPerMinute") or request.app[SETTINGS].rate_limit_per_minute
     await count_request(request, record["_id"], limit)
-    now = utcnow()
     if known.last_used is None or now - known.last_used > LAST_USED_RESOLUTION:
         known.last_used = now
         await store.api_keys.update_one({"_id": record["_id"]}, {"$set": {"lastUsedAt": now}})
     return Caller(
         tenant_id=record["tenantId"],
         key_id=record["_id"],
-        max_instances=tenant.get("maxInstances"),
-        max_messages_per_day=tenant.get("maxMessagesPerDay"),
+        max_instances=limits["maxInstances"],
+        max_messages_per_day=limits["maxMessagesPerDay"],
         default_country=tenant.get("defaultCountry"),
         key_name=record.get("name"),
+        scopes=None if scopes is None else tuple(scopes),
+        max_bulk_size=limits["maxBulkSize"],
     )
 
 
@@ -154,18 +171,4 @@ async def issue_key(
     rate_limit: int | None = None,
 ) -> tuple[str, str]:
     """Create and store a key; returns (key id, plain key). The plain key is never stored."""
-    key, key_id = new_key(), secrets.token_hex(8)
-    await request.app[STORE].api_keys.insert_one(
-        {
-            "_id": key_id,
-            "keyHash": hash_key(key),
-            "tenantId": tenant_id,
-            "name": name,
-            "scopes": scopes,
-            "rateLimitPerMinute": rate_limit,
-            "createdAt": utcnow(),
-            "revokedAt": None,
-            "lastUsedAt": None,
-        }
-    )
-    return key_id, key
+    return await create_key(request.app[STORE], tenant_id, scopes, name, rate_limit)

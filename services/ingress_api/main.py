@@ -32,6 +32,8 @@ from ingress_api.routes import (  # noqa: F401
     lead_labels,
     groups,
     otp,
+    plans,
+    account,
 )
 from ingress_api import rpc
 

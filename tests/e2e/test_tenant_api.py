@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from ingress_api.auth import KeyCache, hash_key
+from ingress_api.accounts.keys import hash_key
+from ingress_api.auth import KeyCache
 from lanegate.events import utcnow
 from lanegate.store import Store
 from tests.support.gateway import Gateway, eventually

@@ -57,6 +57,8 @@ class Store:
         self.swept: list[Expiry] = []
         # One-time codes, each only as a keyed hash.
         self.otp_codes = self.db["otp_codes"]
+        # The limits the operator sells; a tenant names one by `planId`.
+        self.plans = self.db["plans"]
 
     async def connect(self) -> None:
         """Reach the server and create the declared indexes it does not have yet; a TTL

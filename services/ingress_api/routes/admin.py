@@ -6,6 +6,7 @@ from aiohttp import web
 from pymongo.errors import DuplicateKeyError
 
 from ingress_api.accept.lookups import LOOKUPS
+from ingress_api.accounts.limits import LIMIT_FIELDS, refuse_unknown_plan
 from ingress_api.auth import KEYS, issue_key, require_admin
 from ingress_api.normalizing import normalize_contacts
 from ingress_api.registry import API
@@ -25,9 +26,9 @@ from lanegate.service import STORE
 from lanegate.store import Document
 from lanegate.timestamps import iso_utc
 
-QUOTA_FIELDS = frozenset({"maxInstances", "maxMessagesPerDay"})
+QUOTA_FIELDS = frozenset(LIMIT_FIELDS)
 # Fields an explicit null puts back to the default (the gateway's; no country).
-NULLABLE_FIELDS = QUOTA_FIELDS | {"defaultCountry"}
+NULLABLE_FIELDS = QUOTA_FIELDS | {"defaultCountry", "planId"}
 
 
 def tenant_view(tenant: Document) -> dict[str, Any]:
@@ -39,6 +40,9 @@ def tenant_view(tenant: Document) -> dict[str, Any]:
         "maxInstances": tenant.get("maxInstances"),
         "maxMessagesPerDay": tenant.get("maxMessagesPerDay"),
         "defaultCountry": tenant.get("defaultCountry"),
+        "planId": tenant.get("planId"),
+        "requestsPerMinute": tenant.get("requestsPerMinute"),
+        "maxBulkSize": tenant.get("maxBulkSize"),
     }
 
 
@@ -75,17 +79,11 @@ async def create_tenant(request: web.Request) -> web.Response:
     """Create a tenant and its first API key, shown in this answer only."""
     require_admin(request)
     body = await read_json(request, TenantCreate)
+    await refuse_unknown_plan(request.app[STORE], body.planId)
     try:
         await request.app[STORE].tenants.insert_one(
-            {
-                "_id": body.id,
-                "name": body.name,
-                "createdAt": utcnow(),
-                "disabled": False,
-                "maxInstances": body.maxInstances,
-                "maxMessagesPerDay": body.maxMessagesPerDay,
-                "defaultCountry": body.defaultCountry,
-            }
+            {"_id": body.id, "createdAt": utcnow(), "disabled": False}
+            | body.model_dump(exclude={"id"})
         )
     except DuplicateKeyError as e:
         raise Conflict(f"Tenant {body.id} already exists") from e
@@ -121,6 +119,7 @@ async def update_tenant(request: web.Request) -> web.Response:
     require_admin(request)
     body = await read_json(request, TenantUpdate)
     tenant = await _tenant(request)
+    await refuse_unknown_plan(request.app[STORE], body.planId)
     changes = body.model_dump(exclude_none=True)
     # An explicit null puts a quota back to the gateway's default.
     changes |= {
