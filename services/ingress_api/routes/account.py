@@ -4,6 +4,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from aiohttp import web
+from pymongo.errors import DuplicateKeyError
 
 from ingress_api.accept.rate_limit import QUOTA
 from ingress_api.accounts.keys import (
@@ -13,6 +14,7 @@ from ingress_api.accounts.keys import (
     scopes_for_new_key,
 )
 from ingress_api.accounts.limits import limits_in_force, tenant_plan
+from ingress_api.accounts.users import create_user, user_view
 from ingress_api.auth import KEYS, Caller, authenticate
 from ingress_api.otp.limits import SENDS_PER_HOUR
 from ingress_api.registry import API
@@ -23,9 +25,13 @@ from ingress_api.schemas.accounts import (
     OwnKeyCreate,
     OwnKeyCreated,
     OwnKeyView,
+    UserCreate,
+    UserCreated,
+    UserUpdate,
+    UserView,
 )
 from ingress_api.schemas.messages import BULK_MAX_MESSAGES
-from lanegate.errors import NotFound, Unauthorized
+from lanegate.errors import Conflict, NotFound, Unauthorized
 from lanegate.events import utcnow
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
@@ -212,3 +218,85 @@ async def revoke_own_key(request: web.Request) -> web.Response:
     await store.api_keys.update_one(query, {"$set": {"revokedAt": utcnow()}})
     request.app[KEYS].forget(tenant_id=caller.tenant_id, key_id=key["_id"])
     return web.json_response(own_key_view(key))
+
+
+@API.post(
+    "/account/users",
+    summary="Add a person who signs in: with a password, or an invitation token (shown once)",
+    tag="account",
+    body=UserCreate,
+    response=UserCreated,
+    status=201,
+    errors=(400, 401, 403, 409),
+    scope="users:write",
+)
+async def add_user(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    body = await read_json(request, UserCreate)
+    try:
+        user, invitation = await create_user(
+            request.app[STORE], caller.tenant_id, body.email, body.role, body.password
+        )
+    except DuplicateKeyError as e:
+        raise Conflict("A user with this e-mail already exists") from e
+    return web.json_response(user_view(user) | {"invitationToken": invitation}, status=201)
+
+
+@API.get(
+    "/account/users",
+    summary="The tenant's users",
+    tag="account",
+    response=list[UserView],
+    errors=(401, 403),
+    scope="users:read",
+)
+async def list_users(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    users = await request.app[STORE].users.find({"tenantId": caller.tenant_id}).to_list(None)
+    return web.json_response([user_view(u) for u in sorted(users, key=lambda u: u["email"])])
+
+
+async def _own_user(store: Store, caller: Caller, user_id: str) -> Document:
+    user = await store.users.find_one({"_id": user_id, "tenantId": caller.tenant_id})
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+@API.patch(
+    "/account/users/{id}",
+    summary="Change a user's role or disable them (their tokens answer 401 at once)",
+    tag="account",
+    body=UserUpdate,
+    response=UserView,
+    errors=(400, 401, 403, 404),
+    scope="users:write",
+)
+async def update_user(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    body = await read_json(request, UserUpdate)
+    store = request.app[STORE]
+    user = await _own_user(store, caller, request.match_info["id"])
+    changes = body.model_dump(exclude_none=True)
+    if changes:
+        await store.users.update_one({"_id": user["_id"]}, {"$set": changes})
+    return web.json_response(user_view(user | changes))
+
+
+@API.delete(
+    "/account/users/{id}",
+    summary="Remove a user (their tokens answer 401 at once)",
+    tag="account",
+    response=UserView,
+    errors=(401, 403, 404),
+    scope="users:write",
+)
+async def delete_user(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    store = request.app[STORE]
+    user = await _own_user(store, caller, request.match_info["id"])
+    await store.users.delete_one({"_id": user["_id"]})
+    await store.user_sessions.update_many(
+        {"userId": user["_id"], "revokedAt": None}, {"$set": {"revokedAt": utcnow()}}
+    )
+    return web.json_response(user_view(user))

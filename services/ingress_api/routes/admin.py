@@ -7,10 +7,12 @@ from pymongo.errors import DuplicateKeyError
 
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.accounts.limits import LIMIT_FIELDS, refuse_unknown_plan
+from ingress_api.accounts.users import create_user, user_view
 from ingress_api.auth import KEYS, issue_key, require_admin
 from ingress_api.normalizing import normalize_contacts
 from ingress_api.registry import API
 from ingress_api.requests import read_json
+from ingress_api.schemas.accounts import UserCreate, UserCreated
 from ingress_api.schemas.admin import (
     KeyCreate,
     KeyCreated,
@@ -196,3 +198,27 @@ async def revoke_key(request: web.Request) -> web.Response:
     if key is None:
         raise NotFound("API key not found")
     return web.json_response(key_view(key))
+
+
+@API.post(
+    "/admin/tenants/{id}/users",
+    summary="Add a person who signs in to a tenant (its first admin, say): with a password, or "
+    "an invitation token shown once",
+    tag="admin",
+    auth="admin",
+    body=UserCreate,
+    response=UserCreated,
+    status=201,
+    errors=(400, 401, 404, 409),
+)
+async def create_user_for_tenant(request: web.Request) -> web.Response:
+    require_admin(request)
+    body = await read_json(request, UserCreate)
+    tenant = await _tenant(request)
+    try:
+        user, invitation = await create_user(
+            request.app[STORE], tenant["_id"], body.email, body.role, body.password
+        )
+    except DuplicateKeyError as e:
+        raise Conflict("A user with this e-mail already exists") from e
+    return web.json_response(user_view(user) | {"invitationToken": invitation}, status=201)

@@ -1,10 +1,11 @@
 """Account API bodies and answers: plans and their limits, a tenant's account and own keys."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
+from ingress_api.accounts.users import Role
 from ingress_api.schemas.admin import MaxBulkSize, RequestsPerMinute, Scope
 from ingress_api.schemas.base import TENANT_ID, Body
 
@@ -115,3 +116,64 @@ class OwnKeyView(BaseModel):
     createdAt: str | None
     lastUsedAt: str | None
     expiresAt: str | None
+
+
+Password = Annotated[str, Field(min_length=12, max_length=1024)]
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class UserCreate(Body):
+    email: Email
+    role: Role
+    password: Password | None = Field(
+        None, description="Omit for an invitation token the user turns into a password"
+    )
+
+
+class UserUpdate(Body):
+    role: Role | None = None
+    disabled: bool | None = None
+
+
+class UserView(BaseModel):
+    id: str
+    email: str
+    role: str
+    tenantId: str
+    disabled: bool
+    invited: bool = Field(description="true until the invitation is accepted")
+    createdAt: str | None
+
+
+class UserCreated(UserView):
+    invitationToken: str | None = Field(description="Shown once; POST /auth/accept takes it")
+
+
+class InvitationAccept(Body):
+    token: str = Field(min_length=1, max_length=200)
+    password: Password
+
+
+class LoginBody(BaseModel):
+    # Not stripped or forbidding extras: a password is taken exactly as typed.
+    email: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshBody(Body):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class SignedInUser(BaseModel):
+    id: str
+    email: str
+    role: str
+    tenantId: str
+
+
+class Tokens(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: int
+    refresh_token: str
+    user: SignedInUser

@@ -56,6 +56,8 @@ Scope = Literal[
     "account:read",
     "keys:read",
     "keys:write",
+    "users:read",
+    "users:write",
 ]
 
 
