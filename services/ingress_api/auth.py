@@ -1,4 +1,5 @@
-"""API keys: random, shown once, stored as a hash, scoped; the operator key guards /admin."""
+"""Who a request acts for: API keys (random, shown once, stored as a hash, scoped) or a
+signed-in user's access token; the operator key guards /admin."""
 
 import hmac
 from collections.abc import Sequence

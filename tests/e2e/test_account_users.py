@@ -263,3 +263,44 @@ async def test_the_operator_makes_a_tenants_first_admin_by_invitation(gateway: G
         headers={"apikey": gateway.admin_key},
     )
     assert 404 == status
+
+
+async def test_nobody_makes_or_changes_a_user_who_could_do_more_than_themselves(
+    gateway: Gateway,
+) -> None:
+    _, key = await gateway.tenant()
+    admin = await _user(gateway, key, "admin")
+    status, narrow = await gateway.call(
+        "POST",
+        "/account/keys",
+        key=key,
+        json={"name": "hr", "scopes": ["users:read", "users:write", "instances:read"]},
+    )
+    assert 201 == status, narrow
+    for role in ("admin", "viewer"):
+        status, body = await gateway.call(
+            "POST",
+            "/account/users",
+            key=narrow["apiKey"],
+            json={"email": _email(), "role": role, "password": PASSWORD},
+        )
+        assert (403, "INSUFFICIENT_SCOPE") == (status, body["code"]), role
+    status, users = await gateway.call("GET", "/account/users", key=narrow["apiKey"])
+    admin_id = next(u["id"] for u in users if u["email"] == admin)
+    for method, body in (("PATCH", {"disabled": True}), ("DELETE", None)):
+        status, answer = await gateway.call(
+            method, f"/account/users/{admin_id}", key=narrow["apiKey"], json=body
+        )
+        assert (403, "INSUFFICIENT_SCOPE") == (status, answer["code"]), method
+    assert 200 == (await _login(gateway, admin))[0]
+
+    # A member signed in cannot manage users at all.
+    member = await _user(gateway, key, "member")
+    _, tokens = await _login(gateway, member)
+    status, body = await gateway.call(
+        "PATCH",
+        f"/account/users/{admin_id}",
+        json={"role": "viewer"},
+        headers=_bearer(tokens["access_token"]),
+    )
+    assert (403, "INSUFFICIENT_SCOPE") == (status, body["code"])

@@ -14,7 +14,7 @@ from ingress_api.accounts.keys import (
     scopes_for_new_key,
 )
 from ingress_api.accounts.limits import limits_in_force, tenant_plan
-from ingress_api.accounts.users import create_user, user_view
+from ingress_api.accounts.users import ROLE_SCOPES, create_user, user_view
 from ingress_api.auth import KEYS, Caller, authenticate
 from ingress_api.otp.limits import SENDS_PER_HOUR
 from ingress_api.registry import API
@@ -233,6 +233,8 @@ async def revoke_own_key(request: web.Request) -> web.Response:
 async def add_user(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     body = await read_json(request, UserCreate)
+    # A key or user cannot make someone who could do more than itself.
+    refuse_scopes_beyond(caller.scopes, ROLE_SCOPES[body.role])
     try:
         user, invitation = await create_user(
             request.app[STORE], caller.tenant_id, body.email, body.role, body.password
@@ -277,6 +279,9 @@ async def update_user(request: web.Request) -> web.Response:
     body = await read_json(request, UserUpdate)
     store = request.app[STORE]
     user = await _own_user(store, caller, request.match_info["id"])
+    refuse_scopes_beyond(caller.scopes, ROLE_SCOPES[user["role"]])
+    if body.role is not None:
+        refuse_scopes_beyond(caller.scopes, ROLE_SCOPES[body.role])
     changes = body.model_dump(exclude_none=True)
     if changes:
         await store.users.update_one({"_id": user["_id"]}, {"$set": changes})
@@ -295,6 +300,7 @@ async def delete_user(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     store = request.app[STORE]
     user = await _own_user(store, caller, request.match_info["id"])
+    refuse_scopes_beyond(caller.scopes, ROLE_SCOPES[user["role"]])
     await store.users.delete_one({"_id": user["_id"]})
     await store.user_sessions.update_many(
         {"userId": user["_id"], "revokedAt": None}, {"$set": {"revokedAt": utcnow()}}
