@@ -119,10 +119,13 @@ async def refresh(sign_in: SignIn, refresh_token: str) -> dict[str, Any]:
     return await _tokens(sign_in, user, spent["sessionId"])
 
 
-async def log_out(sign_in: SignIn, refresh_token: str) -> None:
-    """End the refresh token's session (used or not); unknown tokens change nothing."""
+async def log_out(sign_in: SignIn, refresh_token: str) -> bool:
+    """End the refresh token's session (used or not); whether the token was known (unknown
+    ones change nothing)."""
     found = await sign_in.store.refresh_tokens.find_one(
         {"_id": hashed_refresh(refresh_token)}, {"sessionId": 1}
     )
-    if found is not None:
-        await revoke_session(sign_in.store, found["sessionId"])
+    if found is None:
+        return False
+    await revoke_session(sign_in.store, found["sessionId"])
+    return True

@@ -12,6 +12,7 @@ from ingress_api.schemas.accounts import (
     InvitationAccept,
     LoginBody,
     RefreshBody,
+    SignedOut,
     Tokens,
     UserView,
 )
@@ -60,13 +61,12 @@ async def refresh_tokens(request: web.Request) -> web.Response:
     tag="auth",
     auth="none",
     body=RefreshBody,
-    status=204,
+    response=SignedOut,
     errors=(400,),
 )
 async def logout(request: web.Request) -> web.Response:
     body = await read_json(request, RefreshBody)
-    await log_out(sign_in(request), body.refresh_token)
-    return web.Response(status=204)
+    return web.json_response({"signedOut": await log_out(sign_in(request), body.refresh_token)})
 
 
 @API.post(

@@ -177,3 +177,7 @@ class Tokens(BaseModel):
     expires_in: int
     refresh_token: str
     user: SignedInUser
+
+
+class SignedOut(BaseModel):
+    signedOut: bool = Field(description="false: the refresh token was not known")
