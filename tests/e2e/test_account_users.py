@@ -304,3 +304,19 @@ async def test_nobody_makes_or_changes_a_user_who_could_do_more_than_themselves(
         headers=_bearer(tokens["access_token"]),
     )
     assert (403, "INSUFFICIENT_SCOPE") == (status, body["code"])
+
+
+async def test_a_token_of_a_tenant_removed_from_the_store_gets_401(gateway: Gateway) -> None:
+    tenant_id, key = await gateway.tenant()
+    email = await _user(gateway, key, "admin")
+    _, tokens = await _login(gateway, email)
+    assert (
+        200 == (await gateway.call("GET", "/account", headers=_bearer(tokens["access_token"])))[0]
+    )
+
+    async with gateway.mongo() as client:
+        await client.lanegate_test.tenants.delete_one({"_id": tenant_id})
+
+    status, body = await gateway.call("GET", "/account", headers=_bearer(tokens["access_token"]))
+    assert (401, "UNAUTHORIZED") == (status, body["code"])
+    assert 401 == (await _login(gateway, email))[0]
