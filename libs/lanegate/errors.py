@@ -61,6 +61,12 @@ class Unauthorized(ApiError):
     code = "UNAUTHORIZED"
 
 
+class KeyExpired(Unauthorized):
+    """Raised when an API key is past its `expiresAt`."""
+
+    code = "KEY_EXPIRED"
+
+
 class Forbidden(ApiError):
     """Raised when the key is valid but the resource belongs to another tenant."""
 
@@ -74,10 +80,27 @@ class InsufficientScope(Forbidden):
     code = "INSUFFICIENT_SCOPE"
 
 
-class InstanceQuotaExceeded(Forbidden):
+class NamedLimit(ApiError):
+    """An error over one of a tenant's limits, which its body names in `limit`."""
+
+    limit = ""
+
+    def body(self) -> dict[str, Any]:
+        return super().body() | {"limit": self.limit}
+
+
+class InstanceQuotaExceeded(NamedLimit, Forbidden):
     """Raised when a tenant already has as many instances as its quota allows."""
 
     code = "QUOTA_EXCEEDED"
+    limit = "maxInstances"
+
+
+class BulkSizeExceeded(NamedLimit, Forbidden):
+    """Raised when a bulk send holds more messages than the tenant's plan allows in one."""
+
+    code = "QUOTA_EXCEEDED"
+    limit = "maxBulkSize"
 
 
 class NotFound(ApiError):
@@ -175,10 +198,17 @@ class WhatsAppRateLimited(RateLimited):
     code = "WHATSAPP_RATE_LIMITED"
 
 
-class MessageQuotaExceeded(RateLimited):
+class MessageQuotaExceeded(NamedLimit, RateLimited):
     """Raised when a send would take a tenant past its messages for the day."""
 
     code = "QUOTA_EXCEEDED"
+    limit = "maxMessagesPerDay"
+
+
+class TenantRateLimited(NamedLimit, RateLimited):
+    """Raised when a tenant's keys together went over its requests-per-minute limit."""
+
+    limit = "requestsPerMinute"
 
 
 class Unavailable(ApiError):

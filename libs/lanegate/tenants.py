@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from datetime import datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -9,6 +10,9 @@ from pymongo.errors import DuplicateKeyError
 from lanegate.errors import Conflict
 from lanegate.events import utcnow
 from lanegate.store import Document, Store
+
+# How much of a key its listing shows, so its owner can tell keys apart ("lg_" and 8 more).
+PREFIX_LENGTH = 11
 
 
 def new_key() -> str:
@@ -21,20 +25,15 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_tenant(store: Store, tenant_id: str, name: str, **quotas: Any) -> str:
-    """Store a new tenant with `quotas` (maxInstances, maxMessagesPerDay, defaultCountry) and
-    its first API key; returns that key. Raises Conflict when the id is taken."""
+async def create_tenant(store: Store, tenant_id: str, name: str, **fields: Any) -> str:
+    """Store a new tenant with `fields` (its limits, plan and defaults) and its first API
+    key; returns that key. Raises Conflict when the id is taken."""
+    unset = dict.fromkeys(("maxInstances", "maxMessagesPerDay", "defaultCountry"))
     try:
         await store.tenants.insert_one(
-            {
-                "_id": tenant_id,
-                "name": name,
-                "createdAt": utcnow(),
-                "disabled": False,
-                "maxInstances": quotas.get("maxInstances"),
-                "maxMessagesPerDay": quotas.get("maxMessagesPerDay"),
-                "defaultCountry": quotas.get("defaultCountry"),
-            }
+            {"_id": tenant_id, "name": name, "createdAt": utcnow(), "disabled": False}
+            | unset
+            | fields
         )
     except DuplicateKeyError as e:
         raise Conflict(f"Tenant {tenant_id} already exists") from e
@@ -48,6 +47,7 @@ async def issue_key(
     scopes: list[str] | None = None,
     name: str | None = None,
     rate_limit: int | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[str, str]:
     """Create and store a key; returns (key id, plain key). The plain key is never stored."""
     key, key_id = new_key(), secrets.token_hex(8)
@@ -55,11 +55,13 @@ async def issue_key(
         {
             "_id": key_id,
             "keyHash": hash_key(key),
+            "prefix": key[:PREFIX_LENGTH],
             "tenantId": tenant_id,
             "name": name,
             "scopes": scopes,
             "rateLimitPerMinute": rate_limit,
             "createdAt": utcnow(),
+            "expiresAt": expires_at,
             "revokedAt": None,
             "lastUsedAt": None,
         }

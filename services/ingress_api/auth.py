@@ -1,6 +1,8 @@
-"""API keys: random, shown once, stored as a hash, scoped; the operator key guards /admin."""
+"""Who a request acts for: API keys (random, shown once, stored as a hash, scoped) or a
+signed-in user's access token; the operator key guards /admin."""
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -8,9 +10,18 @@ from aiohttp import web
 
 from ingress_api.accept.rate_limit import count_request
 from ingress_api.accept.ttl_cache import TtlCache
+from ingress_api.accounts.limits import limits_in_force, tenant_plan
+from ingress_api.accounts.tokens import TokenKeys, looks_like_access_token, session_revoked
+from ingress_api.accounts.users import ROLE_SCOPES
 from ingress_api.registry import current
 from lanegate import tenants
-from lanegate.errors import Forbidden, InsufficientScope, Unauthorized
+from lanegate.errors import (
+    Forbidden,
+    InsufficientScope,
+    KeyExpired,
+    TenantRateLimited,
+    Unauthorized,
+)
 from lanegate.events import utcnow
 from lanegate.requests_log import note_tenant
 from lanegate.service import SETTINGS, STORE
@@ -31,6 +42,9 @@ class Caller:
     max_messages_per_day: int | None = None
     default_country: str | None = None
     key_name: str | None = None
+    # None: every scope.
+    scopes: tuple[str, ...] | None = None
+    max_bulk_size: int | None = None
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -44,10 +58,11 @@ def presented_key(request: web.Request) -> str | None:
 
 @dataclass
 class _Known:
-    """A key as last read from the store, with its tenant."""
+    """A key as last read from the store, with its tenant and the tenant's plan."""
 
     record: Document
     tenant: Document
+    plan: Document | None
     last_used: datetime | None
 
 
@@ -72,7 +87,10 @@ class KeyCache:
             tenant = await store.tenants.find_one(
                 {"_id": record["tenantId"], "disabled": {"$ne": True}}
             )
-            return None if tenant is None else _Known(record, tenant, record.get("lastUsedAt"))
+            if tenant is None:
+                return None
+            plan = await tenant_plan(store, tenant)
+            return _Known(record, tenant, plan, record.get("lastUsedAt"))
 
         return await self._known.read_through(key_hash, read)
 
@@ -84,8 +102,13 @@ class KeyCache:
             )
         )
 
+    def forget_plan(self, plan_id: str) -> None:
+        """Drop the cached keys of every tenant on a plan after the plan changed."""
+        self._known.forget_where(lambda _, known: known.tenant.get("planId") == plan_id)
+
 
 KEYS = web.AppKey("keys", KeyCache)
+TOKEN_KEYS = web.AppKey("token_keys", TokenKeys)
 
 
 async def authenticate(request: web.Request) -> Caller:
@@ -95,30 +118,84 @@ async def authenticate(request: web.Request) -> Caller:
     if not key:
         raise Unauthorized("Missing API key")
     store = request.app[STORE]
+    if looks_like_access_token(key):
+        return await _signed_in(request, key)
     # Looked up by its hash: timing reveals nothing about a stored key's plain form.
     known = await request.app[KEYS].lookup(store, hash_key(key))
     if known is None:
         raise Unauthorized("Invalid API key")
     record, tenant = known.record, known.tenant
     note_tenant(request, record["tenantId"])
-    endpoint = current(request)
-    scopes = record.get("scopes")
-    needed = endpoint.scope if endpoint is not None else None
-    if needed and scopes is not None and needed not in scopes:
-        raise InsufficientScope(f"This key lacks the {needed} scope")
-    limit = record.get("rateLimitPerMinute") or request.app[SETTINGS].rate_limit_per_minute
-    await count_request(request, record["_id"], limit)
     now = utcnow()
+    if record.get("expiresAt") is not None and record["expiresAt"] <= now:
+        raise KeyExpired("This API key has expired")
+    scopes = record.get("scopes")
+    limit = record.get("rateLimitPerMinute") or request.app[SETTINGS].rate_limit_per_minute
+    limits = await _admit(request, tenant, known.plan, scopes, (record["_id"], limit), "key")
     if known.last_used is None or now - known.last_used > LAST_USED_RESOLUTION:
         known.last_used = now
         await store.api_keys.update_one({"_id": record["_id"]}, {"$set": {"lastUsedAt": now}})
     return Caller(
         tenant_id=record["tenantId"],
         key_id=record["_id"],
-        max_instances=tenant.get("maxInstances"),
-        max_messages_per_day=tenant.get("maxMessagesPerDay"),
+        max_instances=limits["maxInstances"],
+        max_messages_per_day=limits["maxMessagesPerDay"],
         default_country=tenant.get("defaultCountry"),
         key_name=record.get("name"),
+        scopes=None if scopes is None else tuple(scopes),
+        max_bulk_size=limits["maxBulkSize"],
+    )
+
+
+async def _admit(
+    request: web.Request,
+    tenant: Document,
+    plan: Document | None,
+    scopes: Sequence[str] | None,
+    counted: tuple[str, int],
+    holder: str,
+) -> dict[str, int | None]:
+    """403 when `scopes` lack the endpoint's; count the request against the tenant's and the
+    credential's (`counted`: its counter and limit) rates; the tenant's limits in force."""
+    endpoint = current(request)
+    needed = endpoint.scope if endpoint is not None else None
+    if needed and scopes is not None and needed not in scopes:
+        raise InsufficientScope(f"This {holder} lacks the {needed} scope")
+    limits = limits_in_force(tenant, plan)
+    if limits["requestsPerMinute"] is not None:
+        # Counted per tenant too: more keys must not mean more requests.
+        await count_request(
+            request, f"tenant:{tenant['_id']}", limits["requestsPerMinute"], TenantRateLimited
+        )
+    await count_request(request, *counted)
+    return limits
+
+
+async def _signed_in(request: web.Request, token: str) -> Caller:
+    """The caller a sign-in access token stands for: its user's tenant with its role's scopes;
+    401 when the token is bad or expired, its session ended, or its user or tenant disabled."""
+    claims = request.app[TOKEN_KEYS].check(token)
+    store = request.app[STORE]
+    user = await store.users.find_one({"_id": claims.user_id, "tenantId": claims.tenant_id})
+    tenant = await store.tenants.find_one({"_id": claims.tenant_id, "disabled": {"$ne": True}})
+    if user is None or user.get("disabled") or tenant is None:
+        raise Unauthorized("Invalid access token")
+    note_tenant(request, tenant["_id"])
+    if await session_revoked(store, claims.session_id):
+        raise Unauthorized("Signed out")
+    scopes = ROLE_SCOPES.get(user["role"], ())
+    per_user = (f"user:{user['_id']}", request.app[SETTINGS].rate_limit_per_minute)
+    plan = await tenant_plan(store, tenant)
+    limits = await _admit(request, tenant, plan, scopes, per_user, "user's role")
+    return Caller(
+        tenant_id=tenant["_id"],
+        key_id=f"user:{user['_id']}",
+        max_instances=limits["maxInstances"],
+        max_messages_per_day=limits["maxMessagesPerDay"],
+        default_country=tenant.get("defaultCountry"),
+        key_name=user["email"],
+        scopes=None if scopes is None else tuple(scopes),
+        max_bulk_size=limits["maxBulkSize"],
     )
 
 

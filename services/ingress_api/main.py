@@ -32,6 +32,9 @@ from ingress_api.routes import (  # noqa: F401
     lead_labels,
     groups,
     otp,
+    plans,
+    account,
+    signing_in,
 )
 from ingress_api import rpc
 
@@ -42,13 +45,15 @@ from ingress_api.accept.message_keys import older_keys_at_start
 from ingress_api.accept.quotas import MESSAGE_COUNTER, MessageCounter
 from ingress_api.accept.rate_limit import LIMITER, RateLimiter, quota_headers
 from ingress_api.accept.settling import settling_failed_sends
-from ingress_api.auth import KEYS, KeyCache
+from ingress_api.accounts.login import SIGN_IN_THROTTLE, SignInThrottle
+from ingress_api.accounts.tokens import TokenKeys
+from ingress_api.auth import KEYS, TOKEN_KEYS, KeyCache
 from ingress_api.normalizing import normalizing_at_start
 from ingress_api.otp.outcomes import expiring_codes
 from ingress_api.registry import API
 from ingress_api.routes.monitoring import STARTED, health_counts
 from ingress_api.sealing import sealing
-from lanegate.service import SETTINGS, STORE, base_app, run
+from lanegate.service import KEYRING, SETTINGS, STORE, base_app, run
 from lanegate.settings import Settings
 from lanegate.store.sweeper import sweeping
 
@@ -62,6 +67,8 @@ def build(settings: Settings) -> web.Application:
     app[KEYS] = KeyCache(settings.auth_cache_seconds)
     app[LIMITER] = RateLimiter()
     app[MESSAGE_COUNTER] = MessageCounter()
+    app[TOKEN_KEYS] = TokenKeys(app[KEYRING])
+    app[SIGN_IN_THROTTLE] = SignInThrottle()
     app[LOOKUPS] = Lookups(settings.accept_cache_seconds)
     app.router.add_routes(API.routes())
     app.router.add_routes(console.routes())
@@ -84,7 +91,16 @@ async def expired_sweeping(app: web.Application) -> AsyncIterator[None]:
     message counts and finished one-time codes (this service's) are deleted by a sweeper."""
     every = app[SETTINGS].store_sweep_interval_seconds
     async with sweeping(
-        app[STORE], ("rate_limits", "tenant_usage", "otp_codes", "otp_number_sends"), every
+        app[STORE],
+        (
+            "rate_limits",
+            "tenant_usage",
+            "otp_codes",
+            "otp_number_sends",
+            "user_sessions",
+            "refresh_tokens",
+        ),
+        every,
     ):
         yield
 
@@ -93,7 +109,7 @@ async def return_held_counts(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: when the process stops, what it reserved and did not use goes back to the
     store (before the store closes), for the other replicas."""
     yield
-    for counter in (app[LIMITER], app[MESSAGE_COUNTER]):
+    for counter in (app[LIMITER], app[MESSAGE_COUNTER], app[SIGN_IN_THROTTLE]):
         await counter.close(app[STORE])
 
 

@@ -59,6 +59,12 @@ class Store:
         self.otp_codes = self.db["otp_codes"]
         # Per tenant and number, the times of its latest code sends (the hourly limit).
         self.otp_number_sends = self.db["otp_number_sends"]
+        # The limits the operator sells; a tenant names one by `planId`.
+        self.plans = self.db["plans"]
+        # People who sign in (e-mail unique gateway-wide), their sessions and refresh tokens.
+        self.users = self.db["users"]
+        self.user_sessions = self.db["user_sessions"]
+        self.refresh_tokens = self.db["refresh_tokens"]
 
     async def connect(self) -> None:
         """Reach the server and create the declared indexes it does not have yet; a TTL

@@ -69,6 +69,17 @@ INDEXES: dict[str, list[IndexModel]] = {
     "rate_limits": [
         IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
     ],
+    "users": [
+        IndexModel([("email", ASCENDING)], name="email", unique=True),
+        IndexModel([("tenantId", ASCENDING)], name="tenant"),
+        IndexModel([("invitationHash", ASCENDING)], name="invitation"),
+    ],
+    "user_sessions": [
+        IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
+    ],
+    "refresh_tokens": [
+        IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
+    ],
     "tenant_usage": [
         IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
     ],

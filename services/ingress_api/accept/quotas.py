@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ingress_api.accept.counter_blocks import Block, BlockCounter
 from ingress_api.auth import Caller
-from lanegate.errors import InstanceQuotaExceeded, MessageQuotaExceeded
+from lanegate.errors import BulkSizeExceeded, InstanceQuotaExceeded, MessageQuotaExceeded
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
 
@@ -95,3 +95,12 @@ async def reserve_messages(request: web.Request, caller: Caller, count: int) -> 
         limit = request.app[SETTINGS].tenant_max_messages_per_day
     counter = request.app[MESSAGE_COUNTER]
     return await counter.reserve(request.app[STORE], caller.tenant_id, limit, count, time.time())
+
+
+def refuse_over_bulk_size(caller: Caller, size: int) -> None:
+    """403 QUOTA_EXCEEDED (`maxBulkSize`) when one bulk send holds more than the tenant may."""
+    if caller.max_bulk_size is not None and size > caller.max_bulk_size:
+        raise BulkSizeExceeded(
+            f"A bulk send may hold {caller.max_bulk_size} messages for tenant {caller.tenant_id}"
+            f" ({size} sent)"
+        )

@@ -56,13 +56,16 @@ class RateLimiter(BlockCounter):
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 
-async def count_request(request: web.Request, key_id: str, limit: int) -> None:
-    """Count one request against the key's window; 429 with Retry-After once over the limit."""
+async def count_request(
+    request: web.Request, key_id: str, limit: int, over: type[RateLimited] = RateLimited
+) -> None:
+    """Count one request against the key's window; 429 (`over`) with Retry-After once over the
+    limit."""
     now = time.time()
     admitted, quota = await request.app[LIMITER].admit(request.app[STORE], key_id, limit, now)
     request[QUOTA] = quota
     if not admitted:
-        raise RateLimited(
+        raise over(
             f"Rate limit of {limit} requests per minute exceeded",
             headers={"Retry-After": str(max(1, quota.reset - int(now)))},
         )

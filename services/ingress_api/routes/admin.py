@@ -3,12 +3,16 @@
 from typing import Any
 
 from aiohttp import web
+from pymongo.errors import DuplicateKeyError
 
 from ingress_api.accept.lookups import LOOKUPS
+from ingress_api.accounts.limits import LIMIT_FIELDS, refuse_unknown_plan
+from ingress_api.accounts.users import create_user, user_view
 from ingress_api.auth import KEYS, issue_key, require_admin
 from ingress_api.normalizing import normalize_contacts
 from ingress_api.registry import API
 from ingress_api.requests import read_json
+from ingress_api.schemas.accounts import UserCreate, UserCreated
 from ingress_api.schemas.admin import (
     KeyCreate,
     KeyCreated,
@@ -19,14 +23,14 @@ from ingress_api.schemas.admin import (
     TenantView,
 )
 from lanegate import tenants
-from lanegate.errors import NotFound
+from lanegate.errors import Conflict, NotFound
 from lanegate.service import STORE
 from lanegate.store import Document
 from lanegate.timestamps import iso_utc
 
-QUOTA_FIELDS = frozenset({"maxInstances", "maxMessagesPerDay"})
+QUOTA_FIELDS = frozenset(LIMIT_FIELDS)
 # Fields an explicit null puts back to the default (the gateway's; no country).
-NULLABLE_FIELDS = QUOTA_FIELDS | {"defaultCountry"}
+NULLABLE_FIELDS = QUOTA_FIELDS | {"defaultCountry", "planId"}
 
 
 def tenant_view(tenant: Document) -> dict[str, Any]:
@@ -38,6 +42,9 @@ def tenant_view(tenant: Document) -> dict[str, Any]:
         "maxInstances": tenant.get("maxInstances"),
         "maxMessagesPerDay": tenant.get("maxMessagesPerDay"),
         "defaultCountry": tenant.get("defaultCountry"),
+        "planId": tenant.get("planId"),
+        "requestsPerMinute": tenant.get("requestsPerMinute"),
+        "maxBulkSize": tenant.get("maxBulkSize"),
     }
 
 
@@ -74,8 +81,9 @@ async def create_tenant(request: web.Request) -> web.Response:
     """Create a tenant and its first API key, shown in this answer only."""
     require_admin(request)
     body = await read_json(request, TenantCreate)
-    quotas = body.model_dump(exclude={"id", "name"})
-    key = await tenants.create_tenant(request.app[STORE], body.id, body.name, **quotas)
+    await refuse_unknown_plan(request.app[STORE], body.planId)
+    fields = body.model_dump(exclude={"id", "name"})
+    key = await tenants.create_tenant(request.app[STORE], body.id, body.name, **fields)
     return web.json_response({"id": body.id, "name": body.name, "apiKey": key}, status=201)
 
 
@@ -107,6 +115,7 @@ async def update_tenant(request: web.Request) -> web.Response:
     require_admin(request)
     body = await read_json(request, TenantUpdate)
     tenant = await _tenant(request)
+    await refuse_unknown_plan(request.app[STORE], body.planId)
     changes = body.model_dump(exclude_none=True)
     # An explicit null puts a quota back to the gateway's default.
     changes |= {
@@ -181,3 +190,27 @@ async def revoke_key(request: web.Request) -> web.Response:
     if key is None:
         raise NotFound("API key not found")
     return web.json_response(key_view(key))
+
+
+@API.post(
+    "/admin/tenants/{id}/users",
+    summary="Add a person who signs in to a tenant (its first admin, say): with a password, or "
+    "an invitation token shown once",
+    tag="admin",
+    auth="admin",
+    body=UserCreate,
+    response=UserCreated,
+    status=201,
+    errors=(400, 401, 404, 409),
+)
+async def create_user_for_tenant(request: web.Request) -> web.Response:
+    require_admin(request)
+    body = await read_json(request, UserCreate)
+    tenant = await _tenant(request)
+    try:
+        user, invitation = await create_user(
+            request.app[STORE], tenant["_id"], body.email, body.role, body.password
+        )
+    except DuplicateKeyError as e:
+        raise Conflict("A user with this e-mail already exists") from e
+    return web.json_response(user_view(user) | {"invitationToken": invitation}, status=201)

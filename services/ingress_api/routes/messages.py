@@ -7,6 +7,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ingress_api.accept.accepting import Issues, MessageToAccept, accept_many, accept_one
+from ingress_api.accept.quotas import refuse_over_bulk_size
 from ingress_api.auth import authenticate
 from ingress_api.countries import COUNTRY_NOT_KNOWN_YET, countries, send_context
 from ingress_api.registry import API
@@ -233,13 +234,14 @@ DIRECT: dict[str, type[SendCommon]] = {
     body=BulkSend,
     response=BulkAccepted,
     status=202,
-    errors=(400, 401, 409, 413, 503),
+    errors=(400, 401, 403, 409, 413, 503),
     scope="messages:write",
 )
 async def send_bulk(request: web.Request) -> web.Response:
     """Every item is checked first; one bad item gets a 400 naming each bad index and field."""
     caller = await authenticate(request)
     body = await read_json(request, BulkSend)
+    refuse_over_bulk_size(caller, len(body.messages))
     items: list[tuple[int, MessageToAccept]] = []
     issues: Issues = []
     found = await countries(request, caller, (raw.get("instanceName") for raw in body.messages))

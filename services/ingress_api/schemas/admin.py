@@ -1,6 +1,6 @@
 """Operator API bodies and answers: tenants and their API keys."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -9,8 +9,24 @@ from pydantic import (
 
 from ingress_api.schemas.base import TENANT_ID, Body, DefaultCountry
 
+RequestsPerMinute = Annotated[
+    int | None,
+    Field(None, ge=1, le=1_000_000, description="Requests per minute of all the tenant's keys"),
+]
+MaxBulkSize = Annotated[
+    int | None, Field(None, ge=1, le=1000, description="Messages one bulk send may hold")
+]
 
-class TenantCreate(Body):
+
+class PlanOverrides(Body):
+    """A tenant's plan, and the limits it has of its own (omit, or null, for the plan's)."""
+
+    planId: str | None = Field(None, description="Its limits apply where the tenant sets none")
+    requestsPerMinute: RequestsPerMinute = None
+    maxBulkSize: MaxBulkSize = None
+
+
+class TenantCreate(PlanOverrides):
     id: str = Field(pattern=TENANT_ID)
     name: str = Field(min_length=1, max_length=200)
     maxInstances: int | None = Field(
@@ -37,10 +53,15 @@ Scope = Literal[
     "contacts:write",
     "otp:read",
     "otp:write",
+    "account:read",
+    "keys:read",
+    "keys:write",
+    "users:read",
+    "users:write",
 ]
 
 
-class TenantUpdate(Body):
+class TenantUpdate(PlanOverrides):
     name: str | None = Field(None, min_length=1, max_length=200)
     disabled: bool | None = None
     maxInstances: int | None = Field(
@@ -78,6 +99,9 @@ class TenantView(BaseModel):
     maxInstances: int | None = Field(None, description="null: the gateway's default")
     maxMessagesPerDay: int | None = Field(None, description="null: the gateway's default")
     defaultCountry: str | None = None
+    planId: str | None = None
+    requestsPerMinute: int | None = Field(None, description="null: the plan's")
+    maxBulkSize: int | None = Field(None, description="null: the plan's")
 
 
 class KeyCreated(BaseModel):

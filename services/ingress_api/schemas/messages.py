@@ -300,10 +300,13 @@ class Accepted(BaseModel):
     )
 
 
+BULK_MAX_MESSAGES = 1000
+
+
 class BulkSend(Body):
     """`POST /message/bulk`: each item is a send body plus `type` (default `text`)."""
 
-    messages: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+    messages: list[dict[str, Any]] = Field(min_length=1, max_length=BULK_MAX_MESSAGES)
 
 
 class BulkAccepted(BaseModel):

@@ -1,0 +1,66 @@
+"""People who sign in: a tenant's users, their roles and the scopes a role grants."""
+
+import hashlib
+import secrets
+from typing import Any, Literal
+
+from ingress_api.accounts.passwords import hash_password
+from lanegate.events import utcnow
+from lanegate.store import Document, Store
+from lanegate.timestamps import iso_utc
+
+Role = Literal["admin", "member", "viewer"]
+
+_READS = (
+    "instances:read",
+    "messages:read",
+    "templates:read",
+    "contacts:read",
+    "otp:read",
+    "account:read",
+    "keys:read",
+    "users:read",
+)
+# None: every scope in the tenant.
+ROLE_SCOPES: dict[str, tuple[str, ...] | None] = {
+    "viewer": _READS,
+    "member": (*_READS, "messages:write", "otp:write"),
+    "admin": None,
+}
+
+
+def invitation_hash(token: str) -> str:
+    """The stored form of an invitation token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_user(
+    store: Store, tenant_id: str, email: str, role: Role, password: str | None
+) -> tuple[Document, str | None]:
+    """Store a user with `password`, or else with an invitation; returns the user and the
+    invitation token (shown once), if any. Raises DuplicateKeyError for a known e-mail."""
+    invitation = None if password is not None else "lgi_" + secrets.token_urlsafe(32)
+    user = {
+        "_id": secrets.token_hex(8),
+        "tenantId": tenant_id,
+        "email": email.lower(),
+        "role": role,
+        "passwordHash": None if password is None else hash_password(password),
+        "invitationHash": None if invitation is None else invitation_hash(invitation),
+        "disabled": False,
+        "createdAt": utcnow(),
+    }
+    await store.users.insert_one(user)
+    return user, invitation
+
+
+def user_view(user: Document) -> dict[str, Any]:
+    return {
+        "id": user["_id"],
+        "email": user["email"],
+        "role": user["role"],
+        "tenantId": user["tenantId"],
+        "disabled": user.get("disabled", False),
+        "invited": user.get("passwordHash") is None,
+        "createdAt": iso_utc(user["createdAt"]),
+    }
