@@ -126,9 +126,14 @@ class Smtp:
                 tls_context=self._tls,
                 timeout=self._timeout,
             )
-            await client.connect()
-            if config.get("username"):
-                await client.login(str(config["username"]), str(config.get("password") or ""))
+            try:
+                await client.connect()
+                if config.get("username"):
+                    await client.login(str(config["username"]), str(config.get("password") or ""))
+            except BaseException:
+                client.close()
+                sock.close()
+                raise
         except TargetRefused as e:
             raise Refused("target_refused", f"SMTP relay {host} refused: {e}") from e
         except aiosmtplib.SMTPResponseException as e:
