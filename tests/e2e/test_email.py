@@ -9,8 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from playwright.async_api import Browser, async_playwright, expect
 
 from tests.conftest import whole_stack
+from tests.e2e.test_console import CHROMIUM, FLAGS
 from tests.simulators.server import ThreadedServer
 from tests.simulators.smtp import Certificates, SmtpSimulator, make_certificates
 from tests.support.gateway import FAST_LANES, Gateway, eventually
@@ -433,3 +435,48 @@ async def test_a_routed_send_picks_the_instance_whose_channel_fits_to(
         },
     )
     assert 404 == status
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        await launched.close()
+
+
+async def test_the_console_shows_the_channel_and_an_emails_subject_and_parts(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver, browser: Browser
+) -> None:
+    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    await opened(mail_gateway, key, name)
+    answer = await send(
+        mail_gateway,
+        key,
+        "/message/document",
+        instanceName=name,
+        to=CUSTOMER,
+        documentUrl="https://files.example/receipt.pdf",
+        fileName="receipt.pdf",
+        caption="Your receipt",
+    )
+    text = await send(
+        mail_gateway,
+        key,
+        "/message/text",
+        instanceName=name,
+        to=CUSTOMER,
+        subject="Order {42|#42}",
+        text="Thanks",
+        html="<b>Thanks</b>",
+    )
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(mail_gateway.api + "/console")
+    await page.fill("input[name=apikey]", key)
+    await page.click("#sign-in button")
+    await expect(page.locator(f'tr[data-instance="{name}"]')).to_contain_text("smtp (email)")
+    await page.goto(f"{mail_gateway.api}/console#/message/{text['id']}")
+    await expect(page.locator("#email-subject")).to_have_text("Order {42|#42}")
+    await expect(page.locator("#email-parts")).to_have_text("text/plain, text/html")
+    await page.goto(f"{mail_gateway.api}/console#/message/{answer['id']}")
+    await expect(page.locator("#email-parts")).to_have_text("text/plain, attachment receipt.pdf")
