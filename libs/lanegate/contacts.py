@@ -3,15 +3,17 @@
 from datetime import datetime
 from typing import Any
 
+from lanegate.addresses import looks_like_email
 from lanegate.events import new_id
 from lanegate.store import Document, Store
 
 
-def new_contact(now: datetime) -> Document:
-    """The fields a contact is created with (for `$setOnInsert`), whoever creates it."""
+def new_contact(now: datetime, identifier: str = "") -> Document:
+    """The fields a contact is created with (for `$setOnInsert`), whoever creates it; one
+    known by an e-mail address is an `EMAIL` contact."""
     return {
         "_id": new_id(),
-        "type": "WHATSAPP",
+        "type": "EMAIL" if looks_like_email(identifier) else "WHATSAPP",
         "active": True,
         "tags": [],
         "fields": {},

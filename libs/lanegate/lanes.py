@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lanegate.events import Lane
+from lanegate.providers.capabilities import channel_of
 
 LANES: tuple[Lane, ...] = ("urgent", "normal", "bulk")
 RANK: dict[str, int] = {lane: rank for rank, lane in enumerate(LANES)}
@@ -47,10 +48,19 @@ DEFAULT_POLICIES: dict[str, LanePolicy] = {
 }
 
 
+# A relay paces by reputation, not by a phone's ban risk: shorter gaps, higher caps.
+EMAIL_POLICIES: dict[str, LanePolicy] = {
+    "urgent": LanePolicy(0.0, 0.2, None, None),
+    "normal": LanePolicy(0.5, 1.0, 1000, None),
+    "bulk": LanePolicy(1.0, 2.0, 500, 2000),
+}
+
+
 def policies_for(instance: dict[str, Any]) -> dict[str, LanePolicy]:
-    """An instance's lane policies: the defaults with its `lanes` overrides applied."""
+    """An instance's lane policies: its channel's defaults with its `lanes` overrides applied."""
     overrides = instance.get("lanes") or {}
-    result = dict(DEFAULT_POLICIES)
+    email = channel_of(str(instance.get("provider", ""))) == "email"
+    result = dict(EMAIL_POLICIES if email else DEFAULT_POLICIES)
     if isinstance(overrides, dict):
         for lane, spec in overrides.items():
             if lane in result and isinstance(spec, dict):

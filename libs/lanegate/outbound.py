@@ -91,7 +91,8 @@ def literal_refusal(url: str) -> str | None:
     return f"{host} is a {reason} address, not a public one" if reason else None
 
 
-def _check_address(host: str, address: str) -> None:
+def check_address(host: str, address: str) -> None:
+    """Raise TargetRefused unless `address` (what `host` resolved to) is a public one."""
     parsed = parse_host(address)
     reason = "not an IP address" if parsed is None else refusal(parsed)
     if reason:
@@ -109,7 +110,7 @@ class GuardedResolver(ThreadedResolver):
     ) -> list[ResolveResult]:
         results = await super().resolve(host, port, family)
         for result in results:
-            _check_address(host, result["host"])
+            check_address(host, result["host"])
         return results
 
 
@@ -117,7 +118,7 @@ def guarded_socket(addr_info: tuple[Any, ...]) -> socket.socket:
     """A socket for one address the connector is about to try, refused unless it is public."""
     family, type_, proto, _, sockaddr = addr_info
     address = str(sockaddr[0])
-    _check_address(address, address)
+    check_address(address, address)
     return socket.socket(family=family, type=type_, proto=proto)
 
 

@@ -13,7 +13,9 @@ PLAIN_PREFIX = "plain:v1:"
 # The operator key guards every tenant; shorter ones are guessable.
 MIN_ADMIN_KEY_LENGTH = 32
 # The providerConfig fields that are secrets (cloud_api and waha).
-SECRET_FIELDS = frozenset({"accessToken", "appSecret", "verifyToken", "apiKey", "hmacKey"})
+SECRET_FIELDS = frozenset(
+    {"accessToken", "appSecret", "verifyToken", "apiKey", "hmacKey", "password"}
+)
 
 
 # A sealed value is `enc:v1:` and a Fernet token (AES-128-CBC with HMAC-SHA256).

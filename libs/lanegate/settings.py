@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = Field(15.0, gt=0)
     provider_max_attempts: int = Field(5, ge=1, le=50)
     provider_backoff_seconds: float = Field(5.0, ge=0)
+    # PEM certificates trusted for SMTP relays besides the system's (a relay with a private CA).
+    smtp_ca_file: str | None = None
     rpc_timeout_seconds: float = Field(10.0, gt=0)
     number_check_wait_seconds: float = Field(3.0, gt=0, le=60)
     reach_out_lock_seconds: float = Field(86400.0, gt=0)

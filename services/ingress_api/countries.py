@@ -8,14 +8,20 @@ from aiohttp import web
 
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller
-from ingress_api.schemas.base import DEFAULT_COUNTRY, NUMBERS_READ_LATER, parse_instance_name
+from ingress_api.schemas.base import (
+    CHANNEL,
+    DEFAULT_COUNTRY,
+    NUMBERS_READ_LATER,
+    parse_instance_name,
+)
+from lanegate.providers.capabilities import Channel, channel_of
 from lanegate.service import STORE
 from lanegate.store import Document
 
 
-def phone_context(country: str | None) -> dict[str, Any]:
-    """The validation context that reads numbers in `country`."""
-    return {DEFAULT_COUNTRY: country}
+def phone_context(country: str | None, channel: Channel = "whatsapp") -> dict[str, Any]:
+    """The validation context that reads numbers in `country` (addresses on `email`)."""
+    return {DEFAULT_COUNTRY: country, CHANNEL: channel}
 
 
 # The validation context of a body whose numbers are read once its instance is known.
@@ -25,15 +31,17 @@ COUNTRY_NOT_KNOWN_YET = {NUMBERS_READ_LATER: True}
 class Countries:
     """The default countries of the instances a request names."""
 
-    def __init__(self, caller: Caller, by_instance: dict[str, str | None]) -> None:
+    def __init__(self, caller: Caller, by_instance: dict[str, Document]) -> None:
         self._caller = caller
         self._by_instance = by_instance
 
     def context(self, name: object) -> dict[str, Any]:
         """The validation context of a body that names the instance `name` (the tenant's
         country when it is not one of the caller's instances)."""
-        country = self._by_instance.get(name) if isinstance(name, str) else None
-        return phone_context(country or self._caller.default_country)
+        instance = self._by_instance.get(name) if isinstance(name, str) else None
+        if instance is None:
+            return phone_context(self._caller.default_country)
+        return instance_context(self._caller, instance)
 
 
 async def countries(request: web.Request, caller: Caller, names: Iterable[object]) -> Countries:
@@ -50,12 +58,13 @@ async def countries(request: web.Request, caller: Caller, names: Iterable[object
         if own
         else {}
     )
-    return Countries(caller, {name: i.get("defaultCountry") for name, i in instances.items()})
+    return Countries(caller, instances)
 
 
 def instance_context(caller: Caller, instance: Document) -> dict[str, Any]:
     """The validation context of a body about the caller's `instance`."""
-    return phone_context(instance.get("defaultCountry") or caller.default_country)
+    country = instance.get("defaultCountry") or caller.default_country
+    return phone_context(country, channel_of(instance.get("provider", "")))
 
 
 async def send_context(request: web.Request, caller: Caller, name: object) -> dict[str, Any]:

@@ -221,6 +221,8 @@ def asked_content(kind: str, content: dict[str, Any]) -> dict[str, Any]:
                 "variables": content.get("variables", []),
             }
         }
+    if kind == "text":  # an e-mail's subject and html part, when it has them
+        return {k: content[k] for k in ("subject", "html") if content.get(k)}
     interactive = {k: content[k] for k in ("header", "footer") if content.get(k)}
     if kind == "buttons":
         return {"buttons": content.get("buttons", []), **interactive}

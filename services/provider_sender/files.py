@@ -8,6 +8,7 @@ import aiohttp
 
 from lanegate.attachments import Attachment, download, load
 from lanegate.outbound import Outbound
+from lanegate.providers.capabilities import channel_of
 from lanegate.store import Document, Store
 
 
@@ -22,16 +23,22 @@ class Files:
 
     @contextlib.asynccontextmanager
     async def opened(self, message: Document) -> AsyncIterator[list[Attachment]]:
-        """The message's files (none for other kinds), each read as it is sent and released
-        afterwards; raises AttachmentError."""
-        if message.get("type") != "attachment":
+        """The message's files (none for other kinds; an e-mail's image or document by URL is
+        one), each read as it is sent and released afterwards; raises AttachmentError."""
+        content = message["content"]
+        url = content.get("attachmentUrl")
+        if channel_of(message.get("provider", "")) == "email":
+            url = url or content.get("imageUrl") or content.get("documentUrl")
+        elif message.get("type") != "attachment":
             yield []
             return
-        content = message["content"]
-        if "attachmentUrl" in content:
+        if url is None and "attachments" not in content:
+            yield []
+            return
+        if url is not None:
             async with download(
                 self._http,
-                content["attachmentUrl"],
+                url,
                 max_bytes=self._max_bytes,
                 limit=self._timeout,
             ) as fetched:

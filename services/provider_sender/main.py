@@ -20,6 +20,7 @@ from lanegate.outbound import Outbound
 from lanegate.providers import Provider
 from lanegate.providers.cloud_api import CloudApi
 from lanegate.providers.sandbox import Sandbox
+from lanegate.providers.smtp import Smtp
 from lanegate.providers.waha import Waha
 from lanegate.service import BROKER, KEYRING, SETTINGS, STORE, base_app, consume, run
 from lanegate.settings import Settings
@@ -55,6 +56,12 @@ async def providers(app: web.Application) -> AsyncIterator[None]:
             timeout=settings.provider_timeout_seconds,
             public_url=settings.public_url,
             lock_seconds=settings.reach_out_lock_seconds,
+        ),
+        Smtp(
+            keyring=app[KEYRING],
+            timeout=settings.provider_timeout_seconds,
+            allow_private=settings.allow_private_targets,
+            ca_file=settings.smtp_ca_file,
         ),
     ]
     app[PROVIDERS] = {provider.name: provider for provider in registry}

@@ -16,6 +16,7 @@ IMAGE_PORTS = {
     "rabbitmq": {5672, 15672, 15692},
     "prom/prometheus": {9090},
     "grafana/grafana": {3000},
+    "axllent/mailpit": {1025, 8025},
 }
 PINNED_TAG = re.compile(r"^[\w.-]*\d[\w.-]*$")
 

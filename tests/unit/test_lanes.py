@@ -3,7 +3,15 @@
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from lanegate.lanes import DEFAULT_POLICIES, HOUR, Pacing, Usage, Warmup
+from lanegate.lanes import (
+    DEFAULT_POLICIES,
+    HOUR,
+    LanePolicy,
+    Pacing,
+    Usage,
+    Warmup,
+    policies_for,
+)
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -55,3 +63,10 @@ def test_usage_reads_back_as_stored() -> None:
 
     assert usage.document() == again.document()
     assert 1 == again.used_today("bulk", at("2026-03-02T11:00"), TOKYO)
+
+
+def test_email_instances_start_from_the_email_lane_defaults() -> None:
+    policies = policies_for({"provider": "smtp", "lanes": {"bulk": {"perDay": 50}}})
+    assert LanePolicy(0.5, 1.0, 1000, None) == policies["normal"]
+    assert LanePolicy(1.0, 2.0, 500, 50) == policies["bulk"]
+    assert DEFAULT_POLICIES == policies_for({"provider": "waha"})

@@ -35,7 +35,7 @@ from lanegate.errors import (
 )
 from lanegate.events import new_id, utcnow
 from lanegate.lifecycle import Status, public
-from lanegate.providers.capabilities import CAPABILITIES
+from lanegate.providers.capabilities import CAPABILITIES, EMAIL_KINDS, channel_of
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
@@ -44,10 +44,14 @@ log = structlog.get_logger(__name__)
 
 # Kinds only providers with the `supportsButtons` capability can send.
 INTERACTIVE = frozenset({"buttons", "list"})
+# Content fields only an e-mail carries.
+EMAIL_ONLY = frozenset({"subject", "html"})
 
 
 def provider_can_send(provider: str, kind: str) -> bool:
     """Whether a provider can send messages of this kind at all."""
+    if channel_of(provider) == "email":
+        return kind in EMAIL_KINDS
     capabilities = CAPABILITIES[provider]
     if kind in INTERACTIVE:
         return capabilities.supportsButtons
@@ -120,6 +124,8 @@ async def refusals(
                 Unprocessable(f"The {instance['provider']} provider cannot send {item.kind}"),
                 "instanceName",
             )
+        elif channel_of(instance["provider"]) != "email" and EMAIL_ONLY & item.content.keys():
+            refusal = Refusal(Unprocessable("subject and html are for e-mail instances"), "subject")
         elif not await window_open(store, instance, to, item.kind):
             refusal = Refusal(closed_window(to), "to")
         elif to in inactive:
@@ -246,7 +252,7 @@ async def _name_contacts(store: Store, caller: Caller, items: list[MessageToAcce
             {
                 "$set": {"name": i.body.contactName, "updatedAt": now},
                 "$max": {"lastMessageAt": now},
-                "$setOnInsert": new_contact(now),
+                "$setOnInsert": new_contact(now, i.body.to),
             },
             upsert=True,
         )

@@ -171,7 +171,7 @@ async function instances(view) {
             h("a", { href: `#/instance/${encodeURIComponent(i.instanceName)}` }, i.instanceName)),
           h("td", { "data-label": "State" }, h("span", { class: `state ${i.state}` }, i.state),
             refusal(i) ? h("span", { class: "muted refusal" }, refusal(i)) : null),
-          h("td", { "data-label": "Provider" }, i.provider),
+          h("td", { "data-label": "Provider" }, `${i.provider} (${i.channel})`),
           h("td", { "data-label": "Phone" }, i.phoneNumber || "—"),
           h("td", { "data-label": "Queue" }, `${q.urgent} / ${q.normal} / ${q.bulk}`),
           h("td", { "data-label": "Caps today", class: "caps" }, capsText(lanes[i.instanceName])));
@@ -325,6 +325,7 @@ async function message(view, id) {
       h("p", {}, `To ${m.to} through ${m.instanceName}, ${m.lane} lane, ${m.type}. Status: `,
         h("span", { class: `status ${m.status}`, id: "message-status" }, m.status),
         statusCell(m, s).slice(1)),
+      s && s.channel === "email" ? emailParts(m) : null,
       h("h2", {}, "Timeline"),
       h("ol", { class: "timeline" }, steps.map(([what, at]) => h("li", {}, `${when(at)} — ${what}`))),
       m.error ? h("p", { class: "errors" }, `${m.error.code}: ${m.error.message}`) : null,
@@ -335,6 +336,16 @@ async function message(view, id) {
   }
   await refresh();
   return refresh;
+}
+
+// An e-mail's subject and the MIME parts it is sent as: text, html, one per file.
+function emailParts(m) {
+  const files = m.attachments || (m.media ? [m.media] : []);
+  const parts = [m.text ? "text/plain" : null, m.html ? "text/html" : null,
+    ...files.map((f) => `attachment ${f.filename || f.url || f.attachmentId}`)].filter(Boolean);
+  return h("dl", { id: "email" },
+    h("dt", {}, "Subject"), h("dd", { id: "email-subject" }, m.subject || "(the instance's default)"),
+    h("dt", {}, "Parts"), h("dd", { id: "email-parts" }, parts.join(", ") || "none"));
 }
 
 function messageActions(m, refresh) {

@@ -18,6 +18,7 @@ from ingress_api.requests import (
     own_instance,
     pause_view,
     read_json,
+    read_query,
     refuse_private_targets,
 )
 from ingress_api.rpc import ask, check_number
@@ -28,6 +29,7 @@ from ingress_api.schemas.instances import (
     InstanceCreated,
     InstanceDeleted,
     InstanceDevice,
+    InstanceQuery,
     InstanceStatus,
     InstanceUpdate,
     InstanceView,
@@ -43,8 +45,9 @@ from lanegate.errors import (
 from lanegate.events import InstanceConfigured, utcnow
 from lanegate.lanes import THROUGHPUT_DEFAULTS, pacing_for
 from lanegate.lifecycle import WAITING
-from lanegate.providers.capabilities import CAPABILITIES
-from lanegate.service import BROKER, KEYRING, STORE
+from lanegate.outbound import parse_host
+from lanegate.providers.capabilities import CAPABILITIES, channel_of, providers_of
+from lanegate.service import BROKER, KEYRING, SETTINGS, STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
 
@@ -58,6 +61,7 @@ def settings_view(instance: Document) -> dict[str, Any]:
     sync = instance.get("templateSync")
     return {
         "provider": instance["provider"],
+        "channel": channel_of(instance["provider"]),
         "displayName": instance.get("displayName"),
         "isPrimary": bool(instance.get("isPrimary")),
         "lanes": {
@@ -153,8 +157,10 @@ async def create(request: web.Request) -> web.Response:
         {
             ("webhookUrl",): body.webhookUrl,
             ("providerConfig", "baseUrl"): provider_config.get("baseUrl"),
+            ("providerConfig", "host"): relay_url(provider_config),
         },
     )
+    refuse_plain_smtp(request, provider_config)
     if body.provider == "waha":
         provider_config["hmacKey"] = secrets.token_urlsafe(32)  # WAHA signs callbacks with it
     store, keyring = request.app[STORE], request.app[KEYRING]
@@ -177,7 +183,7 @@ async def create(request: web.Request) -> web.Response:
         "timezone": body.timezone or "UTC",
         "warmup": body.warmup.model_dump() if body.warmup else None,
         "throughput": body.throughput.model_dump(exclude_none=True) if body.throughput else {},
-        "state": "connecting" if body.provider == "cloud_api" else "close",
+        "state": "connecting" if body.provider in CHECKED_PROVIDERS else "close",
         "lastError": None,
         "phoneNumber": None,
         "connectedAt": None,
@@ -191,9 +197,39 @@ async def create(request: web.Request) -> web.Response:
     if body.isPrimary:
         await _make_primary(store, instance)
     state = instance["state"]
-    if body.provider == "cloud_api":
+    if body.provider in CHECKED_PROVIDERS:
         state = await check_credentials(request, instance)
     return web.json_response({"instanceName": body.instanceName, "status": state}, status=201)
+
+
+# Providers whose credentials are checked on create and on a config change (a Cloud API number
+# with Meta, an SMTP relay by logging in): open when accepted, close with the reason if not.
+CHECKED_PROVIDERS = frozenset({"cloud_api", "smtp"})
+
+
+def relay_url(config: dict[str, Any]) -> str | None:
+    """An SMTP relay's host as a URL, for the guard on tenant-given addresses."""
+    host = config.get("host")
+    return f"smtp://{host}" if isinstance(host, str) and "security" in config else None
+
+
+def refuse_plain_smtp(request: web.Request, config: dict[str, Any]) -> None:
+    """400 for an SMTP relay without TLS, unless it is on this machine in development."""
+    if config.get("security") != "none":
+        return
+    host = str(config.get("host", ""))
+    address = parse_host(host)
+    loopback = host == "localhost" or (address is not None and address.is_loopback)
+    if not (loopback and request.app[SETTINGS].env == "development"):
+        raise InvalidInput(
+            [
+                (
+                    ["providerConfig", "security"],
+                    "none (no TLS) is only for a loopback relay in development; "
+                    "use starttls or tls",
+                )
+            ]
+        )
 
 
 async def check_credentials(request: web.Request, instance: Document) -> str:
@@ -272,7 +308,7 @@ async def update(request: web.Request) -> web.Response:
         request.app[LOOKUPS].forget_instance(caller.tenant_id, instance["_id"])
     if PACING_FIELDS & body.model_fields_set:
         await announce_change(request, instance)
-    if "providerConfig" in changes and instance["provider"] == "cloud_api":
+    if "providerConfig" in changes and instance["provider"] in CHECKED_PROVIDERS:
         await check_credentials(request, await own_instance(store, caller, instance["_id"]))
     updated = await own_instance(store, caller, instance["_id"])
     return web.json_response(view(updated))
@@ -295,6 +331,9 @@ def changed_provider_config(
         ) from e
     if "baseUrl" in given:
         refuse_private_targets(request, {("providerConfig", "baseUrl"): config.get("baseUrl")})
+    if "host" in given:
+        refuse_private_targets(request, {("providerConfig", "host"): relay_url(config)})
+    refuse_plain_smtp(request, config)
     # What the gateway made itself (WAHA's callback key) is not the tenant's to change.
     config |= {key: value for key, value in current.items() if key not in model.model_fields}
     return keyring.seal_config(config)
@@ -378,17 +417,25 @@ async def device(request: web.Request) -> web.Response:
     )
 
 
+def channel_filter(request: web.Request) -> dict[str, Any]:
+    """The store filter of a listing's `?channel=` (none without it)."""
+    channel = read_query(request, InstanceQuery).channel
+    return {} if channel is None else {"provider": {"$in": providers_of(channel)}}
+
+
 @API.get(
     "/instances",
     summary="Every instance of your tenant",
     tag="instances",
+    query=InstanceQuery,
     response=list[InstanceView],
-    errors=(401,),
+    errors=(400, 401),
     scope="instances:read",
 )
 async def list_all(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    found = request.app[STORE].instances.find({"tenantId": caller.tenant_id}).sort("_id", 1)
+    query = {"tenantId": caller.tenant_id} | channel_filter(request)
+    found = request.app[STORE].instances.find(query).sort("_id", 1)
     return web.json_response([view(i) for i in await found.to_list(None)])
 
 
@@ -396,13 +443,15 @@ async def list_all(request: web.Request) -> web.Response:
     "/instances/{clientId}",
     summary="The instances of one of your clients",
     tag="instances",
+    query=InstanceQuery,
     response=list[InstanceView],
-    errors=(401,),
+    errors=(400, 401),
     scope="instances:read",
 )
 async def list_client(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     query = {"tenantId": caller.tenant_id, "clientId": request.match_info["clientId"]}
+    query |= channel_filter(request)
     found = request.app[STORE].instances.find(query).sort("_id", 1)
     return web.json_response([view(i) for i in await found.to_list(None)])
 

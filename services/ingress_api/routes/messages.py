@@ -53,8 +53,10 @@ from ingress_api.schemas.messages import (
     VideoContent,
     VideoMessage,
 )
+from lanegate.addresses import looks_like_email
 from lanegate.errors import Forbidden, InvalidInput, NotFound
 from lanegate.lifecycle import WAITING
+from lanegate.providers.capabilities import Channel, providers_of
 from lanegate.service import STORE
 from lanegate.store import Document, Store
 
@@ -298,7 +300,8 @@ async def send_routed(request: web.Request) -> web.Response:
     body = validate(routed_model, data, COUNTRY_NOT_KNOWN_YET)
     if body.tenantId != caller.tenant_id:
         raise Forbidden("tenantId must be your own tenant")
-    instance = await pick_instance(request.app[STORE], caller.tenant_id, body.clientId)
+    channel: Channel = "email" if looks_like_email(body.to) else "whatsapp"
+    instance = await pick_instance(request.app[STORE], caller.tenant_id, body.clientId, channel)
     fields = body.model_dump(exclude={"tenantId", "clientId", "type"})
     # The number as written is read in the picked instance's country, else the tenant's.
     fields |= {"to": data["to"], "instanceName": instance}
@@ -308,13 +311,20 @@ async def send_routed(request: web.Request) -> web.Response:
     return web.json_response(answer | {"instanceName": instance}, status=status)
 
 
-async def pick_instance(store: Store, tenant_id: str, client_id: str) -> str:
-    """The instance a routed message goes through (404 when the client has none)."""
+async def pick_instance(
+    store: Store, tenant_id: str, client_id: str, channel: Channel = "whatsapp"
+) -> str:
+    """The instance of `channel` a routed message goes through (404 when the client has none)."""
     instances = await store.instances.find(
-        {"tenantId": tenant_id, "clientId": client_id}, {"state": 1, "isPrimary": 1}
+        {
+            "tenantId": tenant_id,
+            "clientId": client_id,
+            "provider": {"$in": providers_of(channel)},
+        },
+        {"state": 1, "isPrimary": 1},
     ).to_list(None)
     if not instances:
-        raise NotFound(f"Client {client_id} has no instances")
+        raise NotFound(f"Client {client_id} has no {channel} instances")
     queues = {
         i["_id"]: await store.messages.count_documents(
             {"instanceName": i["_id"], "status": {"$in": list(WAITING)}}

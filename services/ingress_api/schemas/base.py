@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from lanegate import phones
+from lanegate import addresses, phones
 
 TENANT_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
@@ -23,7 +23,7 @@ NAME_PART = r"[A-Za-z0-9][A-Za-z0-9-]{0,62}"
 
 INSTANCE_NAME = re.compile(rf"^({NAME_PART})__({NAME_PART})__({NAME_PART})$")
 
-Provider = Literal["sandbox", "cloud_api", "waha"]
+Provider = Literal["sandbox", "cloud_api", "waha", "smtp"]
 
 
 def parse_instance_name(name: str) -> tuple[str, str, str] | None:
@@ -88,8 +88,21 @@ DEFAULT_COUNTRY = "defaultCountry"
 NUMBERS_READ_LATER = "numbersReadLater"
 
 
+# The validation context key of the instance's channel: `to` on an `email` one is an address.
+CHANNEL = "channel"
+
+
 def _phone(value: str, info: ValidationInfo) -> str:
     context = info.context if isinstance(info.context, dict) else {}
+    if context.get(CHANNEL) == "email":
+        try:
+            return addresses.normalized_email(value)
+        except addresses.InvalidEmail as e:
+            raise PydanticCustomError(
+                addresses.ISSUE_CODE,
+                "{code}: {reason}",
+                {"code": addresses.ISSUE_CODE, "reason": str(e)},
+            ) from e
     if context.get(NUMBERS_READ_LATER):
         return value
     try:
@@ -105,9 +118,9 @@ PhoneNumber = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=40,
+        max_length=254,
         description="E.164 digits (5511999998888), or as written: +55 11 99999-8888, "
-        "(011) 99999-8888 with a defaultCountry",
+        "(011) 99999-8888 with a defaultCountry; an e-mail address on an email instance",
     ),
     AfterValidator(_phone),
 ]

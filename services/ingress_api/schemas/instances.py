@@ -25,7 +25,7 @@ from ingress_api.schemas.base import (
     parse_instance_name,
 )
 from ingress_api.schemas.pacing import LaneView, PacingFields
-from lanegate import signing
+from lanegate import addresses, signing
 
 
 class SandboxConfig(Body):
@@ -56,10 +56,42 @@ class WahaConfig(Body):
     session: str = Field("default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
 
+def _address(value: str) -> str:
+    try:
+        return addresses.normalized_email(value)
+    except addresses.InvalidEmail as e:
+        raise ValueError(f"{addresses.ISSUE_CODE}: {e}") from e
+
+
+EmailAddress = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_address)]
+
+
+class SmtpConfig(Body):
+    """An e-mail sender through an SMTP relay; the password is stored, never shown again."""
+
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="none only for a loopback relay with LANEGATE_ENV=development"
+    )
+    username: str | None = Field(None, min_length=1, max_length=256)
+    password: SecretStr | None = Field(None, min_length=1, max_length=1024)
+    fromAddress: EmailAddress
+    fromName: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[^\r\n]*$")
+    replyTo: EmailAddress | None = None
+    defaultSubject: str | None = Field(None, min_length=1, max_length=998, pattern=r"^[^\r\n]*$")
+    listUnsubscribe: str | None = Field(
+        None,
+        pattern=r"^(mailto:|https://)[^\s<>]{1,500}$",
+        description="mailto: or https URL for the List-Unsubscribe header",
+    )
+
+
 PROVIDER_CONFIGS: dict[str, type[Body]] = {
     "sandbox": SandboxConfig,
     "cloud_api": CloudApiConfig,
     "waha": WahaConfig,
+    "smtp": SmtpConfig,
 }
 
 
@@ -104,7 +136,7 @@ class InstanceCreate(PacingFields):
     webhookSecret: WebhookSecret
     provider: Provider = "sandbox"
     providerConfig: dict[str, Any] | None = Field(
-        None, description="SandboxConfig, CloudApiConfig or WahaConfig, by provider"
+        None, description="SandboxConfig, CloudApiConfig, WahaConfig or SmtpConfig, by provider"
     )
     displayName: str | None = Field(None, max_length=200)
     isPrimary: bool = False
@@ -195,6 +227,7 @@ class InstanceSettings(BaseModel):
     """An instance's own settings as stored; its secrets are never shown."""
 
     provider: str
+    channel: Literal["whatsapp", "email"] = Field(description="email for smtp instances")
     displayName: str | None
     isPrimary: bool
     lanes: dict[str, LaneView] = Field(description="Each lane's settings, defaults filled in")
@@ -236,6 +269,12 @@ class InstanceView(InstanceSettings):
     supportsButtons: bool
     hasWindowRestriction: bool
     supportsAttachments: bool
+
+
+class InstanceQuery(BaseModel):
+    """Instance listing filters (query string)."""
+
+    channel: Literal["whatsapp", "email"] | None = Field(None, description="Only this channel")
 
 
 class InstanceDevice(BaseModel):

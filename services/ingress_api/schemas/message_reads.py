@@ -114,6 +114,10 @@ class MessageView(BaseModel):
     list: SentList | None = None
     header: str | None = None
     footer: str | None = None
+    subject: str | None = Field(
+        None, description="E-mail: the subject as given, spintax unresolved"
+    )
+    html: str | None = Field(None, description="E-mail: the html part as given")
 
 
 class ListedMessage(MessageView):

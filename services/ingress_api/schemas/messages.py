@@ -94,8 +94,19 @@ class SendCommon(SendOptions):
 
 class TextContent(Body):
     text: str = Field(min_length=1, max_length=4096, description="Supports spintax.")
+    subject: str | None = Field(
+        None,
+        min_length=1,
+        max_length=998,
+        pattern=r"^[^\r\n]*$",
+        description="E-mail only (one line); supports spintax.",
+    )
+    html: str | None = Field(
+        None, min_length=1, max_length=262144, description="E-mail only; supports spintax."
+    )
 
     _text = field_validator("text")(_spintax)
+    _email_parts = field_validator("subject", "html")(_spintax_optional)
 
 
 class ImageContent(Body):

@@ -1,0 +1,482 @@
+"""The e-mail channel end to end: smtp instances against a real SMTP relay simulator (STARTTLS
+on a certificate made here, AUTH), mails parsed as they arrived."""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, async_playwright, expect
+
+from tests.conftest import whole_stack
+from tests.e2e.test_console import CHROMIUM, FLAGS
+from tests.simulators.server import ThreadedServer
+from tests.simulators.smtp import Certificates, SmtpSimulator, make_certificates
+from tests.support.gateway import FAST_LANES, Gateway, eventually
+from tests.support.messages import stored, wait_status
+from tests.support.receiver import Receiver
+
+pytestmark = pytest.mark.e2e
+
+CUSTOMER = "ana@customer.example"
+PHONE = "5491133334444"
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("smtp-ca"))
+
+
+@pytest.fixture(scope="module")
+def mail_gateway(certificates: Certificates) -> Iterator[Gateway]:
+    """A stack whose provider-sender trusts the test CA."""
+    with whole_stack(LANEGATE_SMTP_CA_FILE=str(certificates.ca_file)) as running:
+        yield running
+
+
+@pytest.fixture
+def relay(certificates: Certificates) -> Iterator[SmtpSimulator]:
+    simulator = SmtpSimulator(certificates).start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Receiver]:
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+async def create(
+    gateway: Gateway, hook: Receiver, config: dict[str, Any], lanes: dict[str, Any] | None
+) -> tuple[str, str, str, int, dict[str, Any]]:
+    """A tenant and its try at an smtp instance: (tenant, key, name, status, answer)."""
+    tenant_id, key = await gateway.tenant()
+    name = f"{tenant_id}__support__mail"
+    body = {
+        "instanceName": name,
+        "webhookUrl": hook.url(),
+        "webhookSecret": "s3cret-s3cret-s3cret",
+        "provider": "smtp",
+        "providerConfig": config,
+    }
+    status, answer = await gateway.call(
+        "POST", "/instance/create", key=key, json=body | ({"lanes": lanes} if lanes else {})
+    )
+    return tenant_id, key, name, status, answer
+
+
+async def mail_instance(
+    gateway: Gateway, relay: SmtpSimulator, hook: Receiver, **config: Any
+) -> tuple[str, str, str, dict[str, Any]]:
+    """A tenant with an smtp instance on `relay` with fast lanes: (tenant, key, name, answer)."""
+    tenant_id, key, name, status, answer = await create(
+        gateway, hook, relay.config(**config), FAST_LANES
+    )
+    assert 201 == status, answer
+    return tenant_id, key, name, answer
+
+
+async def opened(gateway: Gateway, key: str, name: str) -> dict[str, Any]:
+    """The instance's status once it is open."""
+
+    async def is_open() -> bool:
+        _, body = await gateway.call("GET", f"/instance/{name}/status", key=key)
+        return bool(body["state"] == "open")
+
+    await eventually(is_open)
+    _, body = await gateway.call("GET", f"/instance/{name}/status", key=key)
+    return dict(body)
+
+
+async def send(gateway: Gateway, key: str, path: str, **fields: Any) -> dict[str, Any]:
+    status, answer = await gateway.call("POST", path, key=key, json={"lane": "urgent"} | fields)
+    assert 202 == status, answer
+    return dict(answer)
+
+
+async def test_a_relay_login_opens_the_instance_with_email_lanes_and_channel(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    tenant_id, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    status = await opened(mail_gateway, key, name)
+    whatsapp = await mail_gateway.instance(tenant_id, key, hook.url(), connect=False)
+    _, emails = await mail_gateway.call("GET", "/instances?channel=email", key=key)
+    _, phones = await mail_gateway.call("GET", "/instances?channel=whatsapp", key=key)
+    bad, issues = await mail_gateway.call("GET", "/instances?channel=fax", key=key)
+    assert ("email", None) == (status["channel"], status["lastError"])
+    assert ([name], [whatsapp]) == (
+        [i["instanceName"] for i in emails],
+        [i["instanceName"] for i in phones],
+    )
+    assert (400, ["channel"]) == (bad, issues["issues"][0]["path"])
+    assert 1 <= relay.logins and [] == relay.received  # logged in, sent nothing
+
+
+async def test_email_lane_defaults_apply_where_the_tenant_set_none(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name, status, answer = await create(mail_gateway, hook, relay.config(), None)
+    assert 201 == status, answer
+    _, body = await mail_gateway.call("GET", f"/instance/{name}/status", key=key)
+    lanes = body["lanes"]
+    assert {"delayMs": [0, 200], "perHour": None, "perDay": None} == lanes["urgent"]
+    assert {"delayMs": [500, 1000], "perHour": 1000, "perDay": None} == lanes["normal"]
+    assert {"delayMs": [1000, 2000], "perHour": 500, "perDay": 2000} == lanes["bulk"]
+
+
+async def test_a_wrong_password_leaves_the_instance_close_with_the_relay_answer(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name, answer = await mail_instance(mail_gateway, relay, hook, password="wrong-one")
+
+    async def refused() -> bool:
+        _, body = await mail_gateway.call("GET", f"/instance/{name}/status", key=key)
+        return body["lastError"] is not None
+
+    await eventually(refused)
+    _, body = await mail_gateway.call("GET", f"/instance/{name}/status", key=key)
+    assert ("close", "535") == (body["state"], body["lastError"]["code"])
+    assert "Authentication credentials invalid" in body["lastError"]["message"]
+    assert answer["status"] in ("close", "connecting")
+
+    status, patched = await mail_gateway.call(
+        "PATCH",
+        f"/instance/{name}",
+        key=key,
+        json={"providerConfig": {"password": relay.password}},
+    )
+    assert 200 == status, patched
+    assert None is (await opened(mail_gateway, key, name))["lastError"]
+
+
+async def test_the_password_is_sealed_at_rest_and_never_shown(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    shown = await opened(mail_gateway, key, name)
+    async with mail_gateway.mongo() as client:
+        kept = await client.lanegate_test.instances.find_one({"_id": name})
+    assert kept is not None and kept["providerConfig"]["password"].startswith("enc:")
+    assert relay.password not in str(shown)
+
+
+async def test_plain_smtp_is_refused_outside_development(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, _, status, answer = await create(
+        mail_gateway, hook, relay.config(security="none"), None
+    )
+    assert (400, ["providerConfig", "security"]) == (status, answer["issues"][0]["path"])
+    _, listed = await mail_gateway.call("GET", "/instances", key=key)
+    assert [] == listed
+
+
+async def test_a_text_mail_arrives_with_spun_parts_and_headers(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name, _ = await mail_instance(
+        mail_gateway,
+        relay,
+        hook,
+        replyTo="help@shop.example",
+        listUnsubscribe="mailto:unsubscribe@shop.example",
+    )
+    await opened(mail_gateway, key, name)
+    answer = await send(
+        mail_gateway,
+        key,
+        "/message/text",
+        instanceName=name,
+        to=" Ana@Customer.example ",
+        subject="Order {42|42} {confirmed|confirmed}",
+        text="{Hi|Hello} Ana, your order shipped.",
+        html="<p>{Hi|Hello} <b>Ana</b></p>",
+        contactName="Ana",
+    )
+    await wait_status(mail_gateway, "sent", answer["id"])
+    [mail] = relay.to("Ana@customer.example")
+    parsed = mail.parsed()
+    text = parsed.get_body(("plain",))
+    html = parsed.get_body(("html",))
+    assert text is not None and html is not None
+    assert "Order 42 confirmed" == parsed["Subject"]
+    assert text.get_content().strip() in (
+        "Hi Ana, your order shipped.",
+        "Hello Ana, your order shipped.",
+    )
+    assert html.get_content().strip() in ("<p>Hi <b>Ana</b></p>", "<p>Hello <b>Ana</b></p>")
+    assert f"<{answer['id']}@shop.example>" == parsed["Message-ID"]
+    assert ("Shop Orders <orders@shop.example>", "help@shop.example") == (
+        parsed["From"],
+        parsed["Reply-To"],
+    )
+    assert "<mailto:unsubscribe@shop.example>" == parsed["List-Unsubscribe"]
+    assert parsed["Date"] is not None
+    [message] = await stored(mail_gateway, answer["id"])
+    assert mail.queue_id == message["providerMessageId"]
+    async with mail_gateway.mongo() as client:
+        contact = await client.lanegate_test.contacts.find_one(
+            {"identifier": "Ana@customer.example"}
+        )
+    assert contact is not None and "EMAIL" == contact["type"]
+
+
+async def test_an_uploaded_file_arrives_as_a_mime_part_byte_for_byte(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name, _ = await mail_instance(mail_gateway, relay, hook, defaultSubject="Your invoice")
+    await opened(mail_gateway, key, name)
+    uploaded = os.urandom(200_001)
+    form = aiohttp.FormData()
+    for field, value in {"instanceName": name, "to": CUSTOMER, "lane": "urgent"}.items():
+        form.add_field(field, value)
+    form.add_field("caption", "Invoice attached")
+    form.add_field(
+        "attachments", uploaded, filename="invoice.bin", content_type="application/octet-stream"
+    )
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            mail_gateway.api + "/message/attachment", data=form, headers={"apikey": key}
+        ) as r,
+    ):
+        assert 202 == r.status, await r.text()
+        answer = await r.json()
+    await wait_status(mail_gateway, "sent", answer["id"])
+    [mail] = relay.to(CUSTOMER)
+    parsed = mail.parsed()
+    [part] = list(parsed.iter_attachments())
+    assert ("invoice.bin", uploaded) == (part.get_filename(), part.get_content())
+    assert "Your invoice" == parsed["Subject"]
+    body = parsed.get_body(("plain",))
+    assert body is not None and "Invoice attached" == body.get_content().strip()
+
+
+async def test_a_document_by_url_is_attached(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    served = b"%PDF-1.4\n" + os.urandom(5000) + b"\n%%EOF\n"
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(body=served, content_type="application/pdf")
+
+    app = web.Application()
+    app.router.add_get("/receipt.pdf", serve)
+    files = ThreadedServer(app)
+    files.start()
+    try:
+        _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+        await opened(mail_gateway, key, name)
+        answer = await send(
+            mail_gateway,
+            key,
+            "/message/document",
+            instanceName=name,
+            to=CUSTOMER,
+            documentUrl=files.url + "/receipt.pdf",
+            fileName="receipt.pdf",
+            caption="Your receipt",
+        )
+        await wait_status(mail_gateway, "sent", answer["id"])
+    finally:
+        files.stop()
+    [part] = list(relay.to(CUSTOMER)[0].parsed().iter_attachments())
+    assert ("receipt.pdf", "application/pdf", served) == (
+        part.get_filename(),
+        part.get_content_type(),
+        part.get_content(),
+    )
+
+
+async def test_a_550_fails_that_message_only(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    await opened(mail_gateway, key, name)
+    relay.rejected.add("gone@customer.example")
+    status, answer = await mail_gateway.call(
+        "POST",
+        "/message/bulk",
+        key=key,
+        json={
+            "messages": [
+                {
+                    "instanceName": name,
+                    "to": "gone@customer.example",
+                    "text": "a",
+                    "lane": "urgent",
+                },
+                {"instanceName": name, "to": CUSTOMER, "text": "b", "lane": "urgent"},
+            ]
+        },
+    )
+    assert 202 == status, answer
+    gone, kept = (m["id"] for m in answer["messages"])
+    await wait_status(mail_gateway, "failed", gone)
+    await wait_status(mail_gateway, "sent", kept)
+    [failed] = await stored(mail_gateway, gone)
+    assert ("550", 1) == (failed["error"]["code"], failed["attempts"])
+    assert "Recipient address rejected" in failed["error"]["message"]
+    assert 1 == len(relay.to(CUSTOMER))
+
+
+async def test_a_421_is_retried_and_the_mail_sent_once(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    await opened(mail_gateway, key, name)
+    relay.put_off[CUSTOMER] = 1
+    answer = await send(
+        mail_gateway, key, "/message/text", instanceName=name, to=CUSTOMER, text="hi"
+    )
+    await wait_status(mail_gateway, "sent", answer["id"])
+    [message] = await stored(mail_gateway, answer["id"])
+    assert (1, 0, 2) == (len(relay.to(CUSTOMER)), relay.put_off[CUSTOMER], message["attempts"])
+
+
+async def test_a_refused_connection_is_retried_then_fails(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    await opened(mail_gateway, key, name)
+    relay.stop()
+    answer = await send(
+        mail_gateway, key, "/message/text", instanceName=name, to=CUSTOMER, text="hi"
+    )
+    await wait_status(mail_gateway, "failed", answer["id"])
+    [message] = await stored(mail_gateway, answer["id"])
+    assert ("connection_failed", 3) == (message["error"]["code"], message["attempts"])
+
+
+async def test_to_is_read_by_the_instance_channel(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    tenant_id, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    whatsapp = await mail_gateway.instance(tenant_id, key, hook.url(), connect=False)
+
+    async def refused(instance: str, to: str, **fields: Any) -> tuple[int, str]:
+        status, answer = await mail_gateway.call(
+            "POST", "/message/text", key=key, json={"instanceName": instance, "to": to} | fields
+        )
+        issues = answer.get("issues") or [{"message": answer.get("message", "")}]
+        return status, str(issues[0]["message"]).partition(":")[0]
+
+    assert (400, "invalid_phone_number") == await refused(whatsapp, CUSTOMER, text="hi")
+    assert (400, "invalid_email") == await refused(name, PHONE, text="hi")
+    assert (400, "invalid_email") == await refused(name, "ana@", text="hi")
+    status, _ = await mail_gateway.call(
+        "POST",
+        "/message/text",
+        key=key,
+        json={"instanceName": whatsapp, "to": PHONE, "text": "hi", "subject": "x"},
+    )
+    assert 422 == status
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/message/location", {"latitude": 1.0, "longitude": 2.0}),
+        ("/message/buttons", {"body": "b", "buttons": [{"id": "1", "title": "Yes"}]}),
+        ("/message/audio", {"audioUrl": "https://files.example/a.ogg"}),
+    ],
+)
+async def test_whatsapp_only_types_on_an_email_instance_are_422(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver, path: str, fields: dict[str, Any]
+) -> None:
+    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    status, answer = await mail_gateway.call(
+        "POST", path, key=key, json={"instanceName": name, "to": CUSTOMER} | fields
+    )
+    assert 422 == status, answer
+
+
+async def test_a_routed_send_picks_the_instance_whose_channel_fits_to(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    tenant_id, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    whatsapp = await mail_gateway.instance(
+        tenant_id, key, hook.url(), name=f"{tenant_id}__support__wa{uuid.uuid4().hex[:4]}"
+    )
+    picked = {}
+    for to in (CUSTOMER, PHONE):
+        status, answer = await mail_gateway.call(
+            "POST",
+            "/message/send",
+            key=key,
+            json={
+                "tenantId": tenant_id,
+                "clientId": "support",
+                "type": "text",
+                "to": to,
+                "text": "x",
+            },
+        )
+        assert 202 == status, answer
+        picked[to] = answer["instanceName"]
+    assert {CUSTOMER: name, PHONE: whatsapp} == picked
+    other_tenant, other_key = await mail_gateway.tenant()
+    await mail_gateway.instance(other_tenant, other_key, hook.url(), connect=False)
+    status, _ = await mail_gateway.call(
+        "POST",
+        "/message/send",
+        key=other_key,
+        json={
+            "tenantId": other_tenant,
+            "clientId": "support",
+            "type": "text",
+            "to": CUSTOMER,
+            "text": "x",
+        },
+    )
+    assert 404 == status
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        await launched.close()
+
+
+async def test_the_console_shows_the_channel_and_an_emails_subject_and_parts(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver, browser: Browser
+) -> None:
+    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    await opened(mail_gateway, key, name)
+    answer = await send(
+        mail_gateway,
+        key,
+        "/message/document",
+        instanceName=name,
+        to=CUSTOMER,
+        documentUrl="https://files.example/receipt.pdf",
+        fileName="receipt.pdf",
+        caption="Your receipt",
+    )
+    text = await send(
+        mail_gateway,
+        key,
+        "/message/text",
+        instanceName=name,
+        to=CUSTOMER,
+        subject="Order {42|#42}",
+        text="Thanks",
+        html="<b>Thanks</b>",
+    )
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(mail_gateway.api + "/console")
+    await page.fill("input[name=apikey]", key)
+    await page.click("#sign-in button")
+    await expect(page.locator(f'tr[data-instance="{name}"]')).to_contain_text("smtp (email)")
+    await page.goto(f"{mail_gateway.api}/console#/message/{text['id']}")
+    await expect(page.locator("#email-subject")).to_have_text("Order {42|#42}")
+    await expect(page.locator("#email-parts")).to_have_text("text/plain, text/html")
+    await page.goto(f"{mail_gateway.api}/console#/message/{answer['id']}")
+    await expect(page.locator("#email-parts")).to_have_text("text/plain, attachment receipt.pdf")
