@@ -239,3 +239,56 @@ def _body(template: Document, variables: Sequence[str] | Mapping[str, str]) -> l
         for name, value in pairs
     ]
     return [{"type": "body", "parameters": parameters}]
+
+
+# The parameter types a BODY of a text template takes, as Meta documents them.
+BODY_PARAMETER_TYPES = ("text", "currency", "date_time")
+
+
+def check_components(template: Document, components: Sequence[Mapping[str, Any]]) -> None:
+    """Raise TemplateMismatch unless Meta's `components`, given as they are to be sent, fit
+    `template`: one BODY parameter per variable, a header only where it has one, buttons it
+    defines."""
+    defined = template.get("components", [])
+    expected = len(template.get("variables", []))
+    issues: Issues = []
+    bodies = 0
+    for position, component in enumerate(components):
+        kind = str(component.get("type", "")).upper()
+        parameters = list(component.get("parameters") or [])
+        if kind == "BODY":
+            bodies += 1
+            if len(parameters) != expected:
+                issues.append(
+                    (
+                        ["components", position, "parameters"],
+                        f"Template {template['name']} takes {expected} body parameter"
+                        f"{'' if expected == 1 else 's'}; got {len(parameters)}",
+                    )
+                )
+        elif kind == "HEADER":
+            if _component(defined, "HEADER") is None:
+                issues.append(
+                    (["components", position], f"Template {template['name']} has no header")
+                )
+        elif kind == "BUTTON":
+            buttons = _component(defined, "BUTTONS")
+            count = len(buttons.get("buttons", [])) if buttons else 0
+            index = str(component.get("index", ""))
+            if not index.isdigit() or int(index) >= count:
+                issues.append(
+                    (
+                        ["components", position, "index"],
+                        f"Template {template['name']} has {count} buttons; no button {index}",
+                    )
+                )
+    if expected and bodies == 0:
+        issues.append(
+            (
+                ["components"],
+                f"Template {template['name']} takes {expected} body parameter"
+                f"{'' if expected == 1 else 's'}: give a body component",
+            )
+        )
+    if issues:
+        raise TemplateMismatch(issues)

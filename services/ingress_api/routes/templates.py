@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from ingress_api.accept.accepting import MessageToAccept, accept_one
 from ingress_api.auth import authenticate, require_own_instance
 from ingress_api.countries import send_context
 from ingress_api.registry import API
@@ -33,10 +32,11 @@ from ingress_api.schemas.templates import (
     TemplateSyncRequest,
     WhatsAppInstances,
 )
-from lanegate.errors import InvalidInput, NotFound, WhatsAppNotConfigured
+from ingress_api.template_sends import accept_template_send, require_waba, sendable_template
+from lanegate.errors import InvalidInput, NotFound
 from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import STORE
-from lanegate.store import Document, Store
+from lanegate.store import Document
 from lanegate.templates import TemplateMismatch, send_components, view
 
 CONNECTION = {"open": "connected", "connecting": "connecting", "close": "disconnected"}
@@ -167,76 +167,11 @@ async def sync_templates(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     body = await read_json(request, TemplateSyncRequest)
     instance = await own_instance(request.app[STORE], caller, body.instanceName)
-    _require_waba(instance)
+    require_waba(instance)
     answer = await ask_template_sync(request, instance)
     return web.json_response(
         {"synced_count": answer["synced_count"], "templates": answer["templates"]}
     )
-
-
-def _require_waba(instance: Document) -> None:
-    config = instance.get("providerConfig") or {}
-    if instance["provider"] != "cloud_api" or not (
-        config.get("wabaId") and config.get("accessToken")
-    ):
-        raise WhatsAppNotConfigured(
-            f"{instance['_id']} is a {instance['provider']} instance: templates need a cloud_api "
-            "instance with a WhatsApp Business Account id and access token"
-        )
-
-
-async def _template(store: Store, instance: Document, body: TemplateMessage) -> Document:
-    """The stored template a send names, or a 400 saying why it cannot be used."""
-    field = "templateId" if body.templateId is not None else "name"
-    if body.templateId is not None:
-        template = await store.templates.find_one(
-            {"_id": body.templateId, "tenantId": instance["tenantId"]}
-        )
-        if template is None:
-            raise InvalidInput(
-                [(["templateId"], f"No template {body.templateId}: sync templates first")]
-            )
-        if template["instanceName"] != instance["_id"]:
-            raise InvalidInput(
-                [
-                    (
-                        ["templateId"],
-                        f"Template {body.templateId} belongs to {template['instanceName']}, "
-                        f"not {instance['_id']}",
-                    )
-                ]
-            )
-    else:
-        template = await store.templates.find_one(
-            {
-                "tenantId": instance["tenantId"],
-                "instanceName": instance["_id"],
-                "name": body.name,
-                "language": body.language,
-                "deleted": False,
-            }
-        )
-        if template is None:
-            raise InvalidInput(
-                [
-                    (
-                        ["name"],
-                        f"No template {body.name} in {body.language} on {instance['_id']}: "
-                        "sync templates first",
-                    )
-                ]
-            )
-    if template["status"] != "APPROVED":
-        raise InvalidInput(
-            [
-                (
-                    [field],
-                    f"Template {template['name']} ({template['language']}) is "
-                    f"{template['status']}; only APPROVED templates can be sent",
-                )
-            ]
-        )
-    return template
 
 
 @API.post(
@@ -258,8 +193,8 @@ async def send_template(request: web.Request) -> web.Response:
     body = validate(TemplateMessage, data, context)
     store = request.app[STORE]
     instance = await own_instance(store, caller, body.instanceName)
-    _require_waba(instance)
-    template = await _template(store, instance, body)
+    require_waba(instance)
+    template = await sendable_template(store, instance, body)
     try:
         components = send_components(
             template,
@@ -269,12 +204,5 @@ async def send_template(request: web.Request) -> web.Response:
         )
     except TemplateMismatch as e:
         raise InvalidInput(e.issues) from e
-    content = {
-        "templateId": template["_id"],
-        "name": template["name"],
-        "language": template["language"],
-        "components": components,
-        "variables": body.variables,
-    }
-    answer, status = await accept_one(request, caller, MessageToAccept(body, "template", content))
+    answer, status = await accept_template_send(request, caller, body, template, components)
     return web.json_response(answer, status=status)
