@@ -100,6 +100,20 @@ def view(template: Document) -> dict[str, Any]:
     }
 
 
+def listing_filter(
+    tenant_id: str, instance_name: str | None, status: str | None, language: str | None
+) -> dict[str, Any]:
+    """The store filter of a templates listing: deleted templates only when asked for with
+    `status=DELETED`."""
+    where: dict[str, Any] = {"tenantId": tenant_id}
+    if instance_name is not None:
+        where["instanceName"] = instance_name
+    where["status"] = status if status is not None else {"$ne": "DELETED"}
+    if language is not None:
+        where["language"] = language
+    return where
+
+
 def _values(template: Document, given: Sequence[str] | Mapping[str, str]) -> list[tuple[str, str]]:
     """The variables of a send as (name, value) pairs in the template's order."""
     expected: list[str] = list(template.get("variables", []))
@@ -258,7 +272,9 @@ def check_components(template: Document, components: Sequence[Mapping[str, Any]]
         parameters = list(component.get("parameters") or [])
         if kind == "BODY":
             bodies += 1
-            if len(parameters) != expected:
+            if bodies > 1:
+                issues.append((["components", position], "Give one body component"))
+            elif len(parameters) != expected:
                 issues.append(
                     (
                         ["components", position, "parameters"],

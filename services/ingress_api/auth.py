@@ -17,6 +17,12 @@ from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+# Scopes named as other gateways' permissions, and the scopes they grant.
+SCOPES_GRANTED = {
+    "whatsapp:read": ("instances:read", "templates:read"),
+    "whatsapp:write": ("messages:write",),
+}
 CACHED_KEYS = 10_000
 
 
@@ -112,7 +118,7 @@ async def authenticate(request: web.Request) -> Caller:
     endpoint = current(request)
     scopes = record.get("scopes")
     needed = endpoint.scope if endpoint is not None else None
-    if needed and scopes is not None and needed not in scopes:
+    if needed and scopes is not None and needed not in granted_scopes(scopes):
         raise InsufficientScope(f"This key lacks the {needed} scope")
     limit = record.get("rateLimitPerMinute") or request.app[SETTINGS].rate_limit_per_minute
     await count_request(request, record["_id"], limit)
@@ -128,6 +134,11 @@ async def authenticate(request: web.Request) -> Caller:
         default_country=tenant.get("defaultCountry"),
         key_name=record.get("name"),
     )
+
+
+def granted_scopes(scopes: list[str]) -> set[str]:
+    """A key's scopes with those its other gateways' permissions grant."""
+    return {*scopes, *(granted for scope in scopes for granted in SCOPES_GRANTED.get(scope, ()))}
 
 
 def require_admin(request: web.Request) -> None:

@@ -33,6 +33,7 @@ from ingress_api.routes import (  # noqa: F401
     groups,
     otp,
     compat_whatssync,
+    compat_syncro,
 )
 from ingress_api import rpc
 

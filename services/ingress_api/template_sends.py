@@ -7,9 +7,12 @@ from aiohttp import web
 
 from ingress_api.accept.accepting import MessageToAccept, accept_one
 from ingress_api.auth import Caller
+from ingress_api.requests import own_instance
 from ingress_api.schemas.templates import TemplateMessage
 from lanegate.errors import InvalidInput, WhatsAppNotConfigured
+from lanegate.service import STORE
 from lanegate.store import Document, Store
+from lanegate.templates import TemplateMismatch, send_components
 
 
 def require_waba(instance: Document) -> None:
@@ -95,3 +98,23 @@ async def accept_template_send(
         "variables": body.variables,
     }
     return await accept_one(request, caller, MessageToAccept(body, "template", content))
+
+
+async def send_template_message(
+    request: web.Request, caller: Caller, body: TemplateMessage
+) -> tuple[dict[str, Any], int]:
+    """Check the template and its variables, build Meta's components, then queue the message."""
+    store = request.app[STORE]
+    instance = await own_instance(store, caller, body.instanceName)
+    require_waba(instance)
+    template = await sendable_template(store, instance, body)
+    try:
+        components = send_components(
+            template,
+            body.variables,
+            header_media=body.headerMedia.model_dump(mode="json") if body.headerMedia else None,
+            buttons=[b.model_dump() for b in body.buttons],
+        )
+    except TemplateMismatch as e:
+        raise InvalidInput(e.issues) from e
+    return await accept_template_send(request, caller, body, template, components)

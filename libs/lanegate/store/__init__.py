@@ -57,6 +57,10 @@ class Store:
         self.swept: list[Expiry] = []
         # One-time codes, each only as a keyed hash.
         self.otp_codes = self.db["otp_codes"]
+        # Integer ids per tenant for APIs that name instances and templates by number: one
+        # record per thing numbered, and each tenant's last number of each kind.
+        self.numbered_ids = self.db["numbered_ids"]
+        self.id_counters = self.db["id_counters"]
 
     async def connect(self) -> None:
         """Reach the server and create the declared indexes it does not have yet; a TTL

@@ -3,7 +3,6 @@ sends, checked against the stored template before anything is queued."""
 
 import base64
 import json
-from typing import Any
 
 from aiohttp import web
 
@@ -32,29 +31,12 @@ from ingress_api.schemas.templates import (
     TemplateSyncRequest,
     WhatsAppInstances,
 )
-from ingress_api.template_sends import accept_template_send, require_waba, sendable_template
+from ingress_api.template_sends import require_waba, send_template_message
+from ingress_api.whatsapp_numbers import whatsapp_number
 from lanegate.errors import InvalidInput, NotFound
-from lanegate.providers.capabilities import CAPABILITIES
 from lanegate.service import STORE
 from lanegate.store import Document
-from lanegate.templates import TemplateMismatch, send_components, view
-
-CONNECTION = {"open": "connected", "connecting": "connecting", "close": "disconnected"}
-
-
-def _whatsapp_instance(instance: Document) -> dict[str, Any]:
-    capabilities = CAPABILITIES[instance["provider"]]
-    return {
-        "id": instance["_id"],
-        "provider": instance["provider"],
-        "display_name": instance.get("displayName"),
-        "phone_number": instance.get("phoneNumber"),
-        "is_primary": bool(instance.get("isPrimary")),
-        "status": CONNECTION.get(instance.get("state", "close"), "disconnected"),
-        "supports_templates": capabilities.supportsTemplates,
-        "supports_buttons": capabilities.supportsButtons,
-        "has_window_restriction": capabilities.hasWindowRestriction,
-    }
+from lanegate.templates import listing_filter, view
 
 
 @API.get(
@@ -68,7 +50,7 @@ def _whatsapp_instance(instance: Document) -> dict[str, Any]:
 async def whatsapp_instances(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     found = request.app[STORE].instances.find({"tenantId": caller.tenant_id}).sort("_id", 1)
-    data = [_whatsapp_instance(i) for i in await found.to_list(None)]
+    data = [whatsapp_number(i) for i in await found.to_list(None)]
     return web.json_response({"success": True, "data": data})
 
 
@@ -85,16 +67,12 @@ async def list_templates(request: web.Request) -> web.Response:
     """Templates Meta still lists; deleted ones only when asked for with `status=DELETED`."""
     caller = await authenticate(request)
     query = read_query(request, TemplateQuery)
-    where: dict[str, Any] = {"tenantId": caller.tenant_id}
     if query.instance_id is not None:
         parts = parse_instance_name(query.instance_id)
         if parts is None:
             raise InvalidInput([(["instance_id"], NAME_ISSUE)])
         require_own_instance(caller, parts[0])
-        where["instanceName"] = query.instance_id
-    where["status"] = query.status if query.status is not None else {"$ne": "DELETED"}
-    if query.language is not None:
-        where["language"] = query.language
+    where = listing_filter(caller.tenant_id, query.instance_id, query.status, query.language)
     if query.cursor is not None:
         name, template = _after_template(query.cursor)
         where["$or"] = [{"name": {"$gt": name}}, {"name": name, "_id": {"$gt": template}}]
@@ -191,18 +169,5 @@ async def send_template(request: web.Request) -> web.Response:
     data = await read_object(request)
     context = await send_context(request, caller, data.get("instanceName"))
     body = validate(TemplateMessage, data, context)
-    store = request.app[STORE]
-    instance = await own_instance(store, caller, body.instanceName)
-    require_waba(instance)
-    template = await sendable_template(store, instance, body)
-    try:
-        components = send_components(
-            template,
-            body.variables,
-            header_media=body.headerMedia.model_dump(mode="json") if body.headerMedia else None,
-            buttons=[b.model_dump() for b in body.buttons],
-        )
-    except TemplateMismatch as e:
-        raise InvalidInput(e.issues) from e
-    answer, status = await accept_template_send(request, caller, body, template, components)
+    answer, status = await send_template_message(request, caller, body)
     return web.json_response(answer, status=status)

@@ -37,6 +37,8 @@ Scope = Literal[
     "contacts:write",
     "otp:read",
     "otp:write",
+    "whatsapp:read",
+    "whatsapp:write",
 ]
 
 
