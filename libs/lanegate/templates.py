@@ -100,6 +100,20 @@ def view(template: Document) -> dict[str, Any]:
     }
 
 
+def listing_filter(
+    tenant_id: str, instance_name: str | None, status: str | None, language: str | None
+) -> dict[str, Any]:
+    """The store filter of a templates listing: deleted templates only when asked for with
+    `status=DELETED`."""
+    where: dict[str, Any] = {"tenantId": tenant_id}
+    if instance_name is not None:
+        where["instanceName"] = instance_name
+    where["status"] = status if status is not None else {"$ne": "DELETED"}
+    if language is not None:
+        where["language"] = language
+    return where
+
+
 def _values(template: Document, given: Sequence[str] | Mapping[str, str]) -> list[tuple[str, str]]:
     """The variables of a send as (name, value) pairs in the template's order."""
     expected: list[str] = list(template.get("variables", []))
@@ -239,3 +253,58 @@ def _body(template: Document, variables: Sequence[str] | Mapping[str, str]) -> l
         for name, value in pairs
     ]
     return [{"type": "body", "parameters": parameters}]
+
+
+# The parameter types a BODY of a text template takes, as Meta documents them.
+BODY_PARAMETER_TYPES = ("text", "currency", "date_time")
+
+
+def check_components(template: Document, components: Sequence[Mapping[str, Any]]) -> None:
+    """Raise TemplateMismatch unless Meta's `components`, given as they are to be sent, fit
+    `template`: one BODY parameter per variable, a header only where it has one, buttons it
+    defines."""
+    defined = template.get("components", [])
+    expected = len(template.get("variables", []))
+    issues: Issues = []
+    bodies = 0
+    for position, component in enumerate(components):
+        kind = str(component.get("type", "")).upper()
+        parameters = list(component.get("parameters") or [])
+        if kind == "BODY":
+            bodies += 1
+            if bodies > 1:
+                issues.append((["components", position], "Give one body component"))
+            elif len(parameters) != expected:
+                issues.append(
+                    (
+                        ["components", position, "parameters"],
+                        f"Template {template['name']} takes {expected} body parameter"
+                        f"{'' if expected == 1 else 's'}; got {len(parameters)}",
+                    )
+                )
+        elif kind == "HEADER":
+            if _component(defined, "HEADER") is None:
+                issues.append(
+                    (["components", position], f"Template {template['name']} has no header")
+                )
+        elif kind == "BUTTON":
+            buttons = _component(defined, "BUTTONS")
+            count = len(buttons.get("buttons", [])) if buttons else 0
+            index = str(component.get("index", ""))
+            if not index.isdigit() or int(index) >= count:
+                issues.append(
+                    (
+                        ["components", position, "index"],
+                        f"Template {template['name']} has {count} buttons; no button {index}",
+                    )
+                )
+    if expected and bodies == 0:
+        issues.append(
+            (
+                ["components"],
+                f"Template {template['name']} takes {expected} body parameter"
+                f"{'' if expected == 1 else 's'}: give a body component",
+            )
+        )
+    if issues:
+        raise TemplateMismatch(issues)

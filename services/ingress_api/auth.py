@@ -29,6 +29,12 @@ from lanegate.store import Document, Store
 from lanegate.tenants import hash_key
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+# Scopes named as other gateways' permissions, and the scopes they grant.
+SCOPES_GRANTED = {
+    "whatsapp:read": ("instances:read", "templates:read"),
+    "whatsapp:write": ("messages:write",),
+}
 CACHED_KEYS = 10_000
 
 
@@ -159,7 +165,7 @@ async def _admit(
     credential's (`counted`: its counter and limit) rates; the tenant's limits in force."""
     endpoint = current(request)
     needed = endpoint.scope if endpoint is not None else None
-    if needed and scopes is not None and needed not in scopes:
+    if needed and scopes is not None and needed not in granted_scopes(scopes):
         raise InsufficientScope(f"This {holder} lacks the {needed} scope")
     limits = limits_in_force(tenant, plan)
     if limits["requestsPerMinute"] is not None:
@@ -197,6 +203,11 @@ async def _signed_in(request: web.Request, token: str) -> Caller:
         scopes=None if scopes is None else tuple(scopes),
         max_bulk_size=limits["maxBulkSize"],
     )
+
+
+def granted_scopes(scopes: Sequence[str]) -> set[str]:
+    """A key's scopes with those its other gateways' permissions grant."""
+    return {*scopes, *(granted for scope in scopes for granted in SCOPES_GRANTED.get(scope, ()))}
 
 
 def require_admin(request: web.Request) -> None:

@@ -35,6 +35,8 @@ from ingress_api.routes import (  # noqa: F401
     plans,
     account,
     signing_in,
+    compat_whatssync,
+    compat_syncro,
 )
 from ingress_api import rpc
 

@@ -110,7 +110,9 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
         for status in (endpoint.status, *endpoint.other_ok_statuses)
     }
     for status in sorted(implied_errors(endpoint)):
-        model = ValidationErrorBody if status == 400 else ErrorBody
+        model: type[BaseModel] = ValidationErrorBody if status == 400 else ErrorBody
+        if endpoint.error_shape is not None:
+            model = endpoint.error_shape.model
         responses[str(status)] = {
             "description": ERROR_TEXT.get(status, "Error"),
             "content": _content(schemas.of(model, "serialization")),

@@ -8,6 +8,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel
 
+from ingress_api.error_shapes import ErrorShape
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Auth = Literal["tenant", "admin", "none"]
 
@@ -30,6 +32,8 @@ class Endpoint:
     scope: str | None
     media: str
     other_ok_statuses: tuple[int, ...]
+    # None: errors in the API's own body, written by the error boundary.
+    error_shape: ErrorShape | None = None
 
 
 class Registry:
@@ -54,6 +58,7 @@ class Registry:
         scope: str | None = None,
         media: str = "application/json",
         other_ok_statuses: tuple[int, ...] = (),
+        error_shape: ErrorShape | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare `handler` as the answer to `method path`."""
 
@@ -77,6 +82,7 @@ class Registry:
                     scope,
                     media,
                     other_ok_statuses,
+                    error_shape,
                 )
             )
             return handler
@@ -101,9 +107,13 @@ class Registry:
 
 
 def _bound(endpoint: Endpoint) -> Handler:
+    handler = endpoint.handler
+    if endpoint.error_shape is not None:
+        handler = endpoint.error_shape.answering(handler)
+
     async def handle(request: web.Request) -> web.StreamResponse:
         request[ENDPOINT] = endpoint
-        return await endpoint.handler(request)
+        return await handler(request)
 
     return handle
 

@@ -157,6 +157,26 @@ def page_meta(total: int, page: int, limit: int) -> dict[str, int]:
     return {"total": total, "page": page, "limit": limit, "pages": (total + limit - 1) // limit}
 
 
+async def pick_instance(store: Store, where: dict[str, Any], none_found: str) -> str:
+    """The instance among `where` a message goes through when the caller names none: the
+    primary open one, else the open one with the shortest queue, else (none open) the primary
+    or the shortest queue, where the message waits for it to connect; 404 when there is none."""
+    instances = await store.instances.find(where, {"state": 1, "isPrimary": 1}).to_list(None)
+    if not instances:
+        raise NotFound(none_found)
+    queues = {
+        i["_id"]: await store.messages.count_documents(
+            {"instanceName": i["_id"], "status": {"$in": list(lifecycle.WAITING)}}
+        )
+        for i in instances
+    }
+
+    def rank(i: Document) -> tuple[bool, bool, int, str]:
+        return (i["state"] != "open", not i.get("isPrimary"), queues[i["_id"]], i["_id"])
+
+    return str(min(instances, key=rank)["_id"])
+
+
 SEND_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)
 
 

@@ -33,6 +33,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/sandbox/{name}/ban"): {"reason": "taken over"},
     ("POST", "/sandbox/{name}/fault"): {"kind": "error", "seconds": 1},
     ("POST", "/instance/{name}/pairing-code"): {"phoneNumber": "5491112345678"},
+    ("POST", "/api/v1/leads/{id}/send-whatsapp"): {"message": "taken over"},
+    ("POST", "/api/v1/leads/{id}/send-whatsapp-template"): {"template_id": 1, "variables": []},
 }
 
 
@@ -105,7 +107,7 @@ def _path(endpoint: Endpoint, a: dict[str, str]) -> str:
     path = endpoint.path
     if path.startswith("/message/"):
         kind = "message"
-    elif path.startswith("/contacts/"):
+    elif path.startswith(("/contacts/", "/api/v1/leads/")):
         kind = "contact"
     elif path.startswith("/templates/"):
         kind = "template"

@@ -7,7 +7,8 @@ import aiohttp
 import pytest
 
 from ingress_api.auth import Caller
-from ingress_api.routes.message_listing import NEWEST_FIRST, plan
+from ingress_api.contact_reads import NEWEST_FIRST
+from ingress_api.routes.message_listing import plan
 from ingress_api.schemas.message_reads import MessageQuery
 from tests.support.explain import index_used
 from tests.support.gateway import Gateway

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ingress_api.accept.accepting import MessageToAccept, accept_many, accept_one
+from ingress_api.accept.accepting import MessageToAccept, accept_many, accept_one, content_of
 from ingress_api.accept.inserts import MESSAGE_INSERTS, GroupedInserts
 from ingress_api.accept.lookups import LOOKUPS, Lookups
 from ingress_api.accept.quotas import MESSAGE_COUNTER, MessageCounter
@@ -19,7 +19,6 @@ from ingress_api.accept.settling import FAILED_SEND_SETTLER, FailedSendSettler
 from ingress_api.auth import Caller
 from ingress_api.countries import phone_context
 from ingress_api.requests import read_object, validate
-from ingress_api.routes.messages import content_of
 from ingress_api.schemas.messages import TextMessage
 from lanegate.broker import Broker
 from lanegate.service import BROKER, SETTINGS, STORE, error_boundary

@@ -9,7 +9,7 @@ import pytest
 from lanegate.providers import TemplateUpdate
 from lanegate.providers.cloud_callbacks import parse_callback_body
 from lanegate.providers.cloud_payloads import message_payload
-from lanegate.templates import TemplateMismatch, send_components, variables_of
+from lanegate.templates import TemplateMismatch, check_components, send_components, variables_of
 from tests.simulators.meta_schema import problems
 
 
@@ -154,3 +154,39 @@ def test_a_template_status_callback_becomes_a_template_update() -> None:
             reported_at=datetime.fromtimestamp(1773596760, UTC),
         )
     ] == parse_callback_body(json.dumps(payload).encode())
+
+
+WITH_BUTTON: list[dict[str, Any]] = [
+    {"type": "BODY", "text": "Hi {{1}}, on {{2}}"},
+    {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Stop"}]},
+]
+TWO_PARAMETERS = {
+    "type": "body",
+    "parameters": [
+        {"type": "text", "text": "John"},
+        {"type": "date_time", "date_time": {"fallback_value": "June 10, 2023"}},
+    ],
+}
+
+
+def test_raw_components_that_fit_the_template_pass() -> None:
+    button = {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": []}
+    check_components(template(WITH_BUTTON), [TWO_PARAMETERS, button])
+
+
+@pytest.mark.parametrize(
+    ("components", "path"),
+    [
+        ([], ["components"]),
+        ([{"type": "body", "parameters": [{"type": "text", "text": "x"}]}], ["components", 0]),
+        ([TWO_PARAMETERS, TWO_PARAMETERS], ["components", 1]),
+        ([TWO_PARAMETERS, {"type": "header", "parameters": []}], ["components", 1]),
+        ([TWO_PARAMETERS, {"type": "button", "index": "1"}], ["components", 1, "index"]),
+    ],
+)
+def test_raw_components_that_do_not_fit_are_refused_naming_the_component(
+    components: list[dict[str, Any]], path: list[str | int]
+) -> None:
+    with pytest.raises(TemplateMismatch) as refused:
+        check_components(template(WITH_BUTTON), components)
+    assert path == refused.value.issues[0][0][: len(path)]

@@ -65,6 +65,10 @@ class Store:
         self.users = self.db["users"]
         self.user_sessions = self.db["user_sessions"]
         self.refresh_tokens = self.db["refresh_tokens"]
+        # Integer ids per tenant for APIs that name instances and templates by number: one
+        # record per thing numbered, and each tenant's last number of each kind.
+        self.numbered_ids = self.db["numbered_ids"]
+        self.id_counters = self.db["id_counters"]
 
     async def connect(self) -> None:
         """Reach the server and create the declared indexes it does not have yet; a TTL

@@ -212,4 +212,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     "sandbox_outbox": [
         IndexModel([("instanceName", ASCENDING), ("sentAt", ASCENDING)], name="instance_sent"),
     ],
+    "numbered_ids": [
+        # A number names one thing of its kind per tenant (the `_id` holds the thing's ref).
+        IndexModel(
+            [("tenantId", ASCENDING), ("kind", ASCENDING), ("number", ASCENDING)],
+            name="tenant_kind_number",
+            unique=True,
+        ),
+    ],
 }

@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from pydantic import BaseModel
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
@@ -21,7 +22,17 @@ from ingress_api.auth import Caller
 from ingress_api.metrics import MESSAGES_ACCEPTED
 from ingress_api.requests import refuse_private_targets
 from ingress_api.schemas.base import parse_instance_name
-from ingress_api.schemas.messages import SendCommon
+from ingress_api.schemas.messages import (
+    AudioContent,
+    ButtonsContent,
+    DocumentContent,
+    ImageContent,
+    ListContent,
+    LocationContent,
+    SendCommon,
+    TextContent,
+    VideoContent,
+)
 from lanegate.contacts import new_contact
 from lanegate.conversations import record_outbound
 from lanegate.errors import (
@@ -56,6 +67,29 @@ def provider_can_send(provider: str, kind: str) -> bool:
     if kind in INTERACTIVE:
         return capabilities.supportsButtons
     return kind != "attachment" or capabilities.supportsAttachments
+
+
+CONTENT_MODELS: dict[str, type[BaseModel]] = {
+    "text": TextContent,
+    "image": ImageContent,
+    "document": DocumentContent,
+    "audio": AudioContent,
+    "video": VideoContent,
+    "location": LocationContent,
+    "buttons": ButtonsContent,
+    "list": ListContent,
+}
+
+
+def content_of(kind: str, body: Any) -> dict[str, Any]:
+    """What a message of `kind` carries, as stored and handed to the provider (the API's
+    field names, URLs as strings, absent optional fields left out)."""
+    content_model = CONTENT_MODELS[kind]
+    fields = body.model_dump(include=set(content_model.model_fields), exclude_none=True)
+    for url_field in ("imageUrl", "documentUrl", "audioUrl", "videoUrl"):
+        if url_field in fields:
+            fields[url_field] = str(getattr(body, url_field))
+    return dict(fields)
 
 
 @dataclass(frozen=True)

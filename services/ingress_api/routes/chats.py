@@ -5,6 +5,7 @@ from typing import Any
 from aiohttp import web
 
 from ingress_api.auth import authenticate
+from ingress_api.contact_reads import phone_in_path
 from ingress_api.registry import API
 from ingress_api.requests import (
     after_newest_first,
@@ -14,9 +15,8 @@ from ingress_api.requests import (
 )
 from ingress_api.schemas.chats import ChatList, ChatQuery, ChatView
 from lanegate.conversations import mark_read
-from lanegate.errors import InvalidInput, NotFound
+from lanegate.errors import NotFound
 from lanegate.events import utcnow
-from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized
 from lanegate.service import STORE
 from lanegate.store import Document
 from lanegate.timestamps import iso_utc
@@ -80,10 +80,7 @@ async def read_chat(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     store = request.app[STORE]
     instance = await own_instance(store, caller, request.match_info["instanceName"])
-    try:
-        phone = normalized(request.match_info["phone"], caller.default_country)
-    except InvalidPhoneNumber as e:
-        raise InvalidInput([(["phone"], f"{ISSUE_CODE}: {e}")]) from e
+    phone = phone_in_path(caller, request.match_info["phone"])
     chat = await mark_read(store, caller.tenant_id, instance["_id"], phone, utcnow())
     if chat is None:
         raise NotFound("No chat with this contact on this instance")

@@ -1,9 +1,6 @@
 """Contacts: the people a tenant writes to, with names, tags and an active flag."""
 
-import base64
-import binascii
 import re
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +8,7 @@ from pymongo import ReturnDocument, UpdateOne
 
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller, authenticate
+from ingress_api.contact_reads import contact_filter, contacts_page
 from ingress_api.countries import phone_context
 from ingress_api.labels import SOURCES, STATUSES, must_exist
 from ingress_api.registry import API
@@ -42,7 +40,7 @@ from ingress_api.schemas.contacts import (
 from lanegate.contacts import new_contact
 from lanegate.errors import InvalidInput, NotFound
 from lanegate.events import new_id, utcnow
-from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
+from lanegate.phones import written_digits
 from lanegate.service import STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
@@ -66,26 +64,6 @@ def view(contact: Document) -> dict[str, Any]:
         "createdAt": iso_utc(contact.get("createdAt")),
         "updatedAt": iso_utc(contact.get("updatedAt")),
     }
-
-
-def _where(caller: Caller, ref: str) -> dict[str, Any]:
-    """A contact by id, or by phone number written any way a send takes it; 400 for a
-    number that cannot exist."""
-    if written_digits(ref) is None or _is_contact_id(ref):
-        return {"tenantId": caller.tenant_id, "_id": ref}
-    try:
-        return {"tenantId": caller.tenant_id, "identifier": normalized(ref, caller.default_country)}
-    except InvalidPhoneNumber as e:
-        raise InvalidInput([(["id"], f"{ISSUE_CODE}: {e}")]) from e
-
-
-def _is_contact_id(ref: str) -> bool:
-    """Whether `ref` has the form of the ids contacts are given (a UUID)."""
-    try:
-        uuid.UUID(ref)
-    except ValueError:
-        return False
-    return True
 
 
 async def upsert_contact(
@@ -123,19 +101,12 @@ async def list_contacts(request: web.Request) -> web.Response:
     where = _filter(caller, query)
     store = request.app[STORE]
     total = await store.contacts.count_documents(where)
-    if query.cursor is not None:
-        where["identifier"] = {"$gt": _after_identifier(query.cursor)}
-    found = (
-        store.contacts.find(where)
-        .sort("identifier", 1)
-        .skip((query.page - 1) * query.limit)
-        .limit(query.limit + 1)
+    page, following = await contacts_page(
+        store, where, query.cursor, query.limit, skip=(query.page - 1) * query.limit
     )
-    page = await found.to_list(None)
-    following = _identifier_cursor(page[query.limit - 1]) if len(page) > query.limit else None
     return web.json_response(
         {
-            "contacts": [view(c) for c in page[: query.limit]],
+            "contacts": [view(c) for c in page],
             "meta": page_meta(total, query.page, query.limit),
             "pagination": {"next": following},
         }
@@ -164,21 +135,6 @@ def _filter(caller: Caller, query: ContactQuery) -> dict[str, Any]:
             {"identifier": {"$regex": re.escape(digits)} if digits else pattern},
         ]
     return where
-
-
-def _identifier_cursor(contact: Document) -> str:
-    return base64.urlsafe_b64encode(f"c|{contact['identifier']}".encode()).decode()
-
-
-def _after_identifier(cursor: str) -> str:
-    """The number a contacts cursor ends at (contacts go by number, which is unique)."""
-    try:
-        kind, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-    except (binascii.Error, UnicodeDecodeError) as e:
-        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")]) from e
-    if kind != "c" or not (identifier.isascii() and identifier.isdigit()):
-        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")])
-    return identifier
 
 
 @API.post(
@@ -290,7 +246,9 @@ async def delete_contacts(request: web.Request) -> web.Response:
 )
 async def get_contact(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    contact = await request.app[STORE].contacts.find_one(_where(caller, request.match_info["id"]))
+    contact = await request.app[STORE].contacts.find_one(
+        contact_filter(caller, request.match_info["id"])
+    )
     if contact is None:
         raise NotFound("Contact not found")
     return web.json_response(view(contact))
@@ -315,7 +273,7 @@ async def update_contact(request: web.Request) -> web.Response:
             await must_exist(store, caller, kind, label_id, [kind.contact_field])
             changes[kind.contact_field] = label_id
     contact = await store.contacts.find_one_and_update(
-        _where(caller, request.match_info["id"]),
+        contact_filter(caller, request.match_info["id"]),
         {"$set": changes | {"updatedAt": utcnow()}},
         return_document=ReturnDocument.AFTER,
     )
@@ -337,7 +295,7 @@ async def set_status(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     body = await read_json(request, ContactStatus)
     contact = await request.app[STORE].contacts.find_one_and_update(
-        _where(caller, request.match_info["id"]),
+        contact_filter(caller, request.match_info["id"]),
         {
             "$set": {
                 "active": body.active,
@@ -364,7 +322,7 @@ async def set_status(request: web.Request) -> web.Response:
 async def delete_contact(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     contact = await request.app[STORE].contacts.find_one_and_delete(
-        _where(caller, request.match_info["id"])
+        contact_filter(caller, request.match_info["id"])
     )
     if contact is None:
         raise NotFound("Contact not found")
@@ -385,7 +343,7 @@ def comment_view(comment: Document) -> dict[str, Any]:
 async def _contact_id(request: web.Request, caller: Caller) -> str:
     """The id of the contact the path names; 404 when the caller has none such."""
     contact = await request.app[STORE].contacts.find_one(
-        _where(caller, request.match_info["id"]), {"_id": 1}
+        contact_filter(caller, request.match_info["id"]), {"_id": 1}
     )
     if contact is None:
         raise NotFound("Contact not found")

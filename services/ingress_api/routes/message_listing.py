@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ingress_api.auth import Caller, authenticate
+from ingress_api.contact_reads import NEWEST_FIRST, conversation_page, phone_in_path
 from ingress_api.countries import phone_context
 from ingress_api.registry import API
 from ingress_api.requests import (
@@ -23,17 +24,13 @@ from ingress_api.schemas.message_reads import (
     MessageList,
     MessageQuery,
 )
-from lanegate.conversations import readable_text
-from lanegate.errors import InvalidInput
-from lanegate.lifecycle import PUBLIC, public
-from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
+from lanegate.lifecycle import PUBLIC
+from lanegate.phones import InvalidPhoneNumber, normalized, written_digits
 from lanegate.service import STORE
 from lanegate.store import Document
-from lanegate.timestamps import iso_utc
 
 # The leading filter picks the index (see store/indexes.py); the first present wins.
 INDEX_BY_FILTER = ("externalId", "to", "instanceName", "status", "lane", "messageType")
-NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
 
 
 def plan(caller: Caller, query: MessageQuery) -> tuple[dict[str, Any], str]:
@@ -134,103 +131,12 @@ async def list_messages(request: web.Request) -> web.Response:
 async def contact_messages(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     query = read_query(request, ContactMessagesQuery)
-    try:
-        phone = normalized(request.match_info["phone"], caller.default_country)
-    except InvalidPhoneNumber as e:
-        raise InvalidInput([(["phone"], f"{ISSUE_CODE}: {e}")]) from e
-    store = request.app[STORE]
-    sent: dict[str, Any] = {"tenantId": caller.tenant_id, "to": phone}
-    received: dict[str, Any] = {"tenantId": caller.tenant_id, "from": phone}
-    if query.instanceName is not None:
-        sent["instanceName"] = received["instanceName"] = query.instanceName
-    if query.cursor:
-        sent = {"$and": [sent, after_newest_first(query.cursor, "createdAt")]}
-        received = {"$and": [received, after_newest_first(query.cursor, "receivedAt")]}
-    # Each side gives at most a page; the newest of both make the page.
-    outbound = await (
-        store.messages.find(sent)
-        .sort(NEWEST_FIRST)
-        .limit(query.limit + 1)
-        .hint("tenant_to_created_id")
-        .to_list(None)
+    messages, following = await conversation_page(
+        request.app[STORE],
+        caller,
+        phone_in_path(caller, request.match_info["phone"]),
+        instance_name=query.instanceName,
+        cursor=query.cursor,
+        limit=query.limit,
     )
-    inbound = await (
-        store.inbound_messages.find(received)
-        .sort([("receivedAt", -1), ("_id", -1)])
-        .limit(query.limit + 1)
-        .hint("tenant_from_received_id")
-        .to_list(None)
-    )
-    both = sorted(
-        [(m["createdAt"], m["_id"], m) for m in outbound]
-        + [(m["receivedAt"], m["_id"], m) for m in inbound],
-        key=lambda entry: (entry[0], entry[1]),
-        reverse=True,
-    )
-    page = both[: query.limit]
-    numbers = await _instance_numbers(request, caller, {m["instanceName"] for m in outbound})
-    following = None
-    if len(both) > query.limit:
-        at, message_id, _ = page[-1]
-        following = newest_first_cursor(at, message_id)
-    return web.json_response(
-        {
-            "messages": [
-                _in_conversation(m, numbers) if "direction" not in m else _received(m)
-                for _, _, m in page
-            ],
-            "pagination": {"next": following},
-        }
-    )
-
-
-async def _instance_numbers(
-    request: web.Request, caller: Caller, names: set[str]
-) -> dict[str, str | None]:
-    """The phone number of each of these instances of the caller (None until it connects)."""
-    if not names:
-        return {}
-    found = request.app[STORE].instances.find(
-        {"tenantId": caller.tenant_id, "_id": {"$in": sorted(names)}}, {"phoneNumber": 1}
-    )
-    return {i["_id"]: i.get("phoneNumber") async for i in found}
-
-
-def furthest_receipt(message: Document) -> str:
-    """An outbound message's status as a conversation shows it: how far it got."""
-    status = public(message["status"])
-    if status != "sent":
-        return status
-    if message.get("readAt"):
-        return "read"
-    return "delivered" if message.get("deliveredAt") else "sent"
-
-
-def _in_conversation(message: Document, numbers: dict[str, str | None]) -> dict[str, Any]:
-    return {
-        "id": message["_id"],
-        "direction": "outbound",
-        "instanceName": message["instanceName"],
-        "from": numbers.get(message["instanceName"]),
-        "to": message["to"],
-        "type": message["type"],
-        "text": readable_text(message.get("content")),
-        "timestamp": iso_utc(message["createdAt"]),
-        "status": furthest_receipt(message),
-    }
-
-
-def _received(message: Document) -> dict[str, Any]:
-    return {
-        "id": message["_id"],
-        "direction": "inbound",
-        "instanceName": message["instanceName"],
-        "from": message["from"],
-        "to": message.get("to"),
-        "type": message["type"],
-        "text": message.get("text"),
-        "timestamp": iso_utc(message["receivedAt"]),
-        "status": "received",
-        "pushName": message.get("pushName"),
-        "content": message.get("content"),
-    }
+    return web.json_response({"messages": messages, "pagination": {"next": following}})

@@ -1,12 +1,16 @@
 """Messages: accept (store, then publish) and read back."""
 
-from typing import Any
-
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from ingress_api.accept.accepting import Issues, MessageToAccept, accept_many, accept_one
+from ingress_api.accept.accepting import (
+    Issues,
+    MessageToAccept,
+    accept_many,
+    accept_one,
+    content_of,
+)
 from ingress_api.accept.quotas import refuse_over_bulk_size
 from ingress_api.auth import authenticate
 from ingress_api.countries import COUNTRY_NOT_KNOWN_YET, countries, send_context
@@ -15,6 +19,7 @@ from ingress_api.requests import (
     REPEATED_SEND_STATUS,
     SEND_ERRORS,
     message_view,
+    pick_instance,
     read_json,
     read_object,
     validate,
@@ -22,19 +27,13 @@ from ingress_api.requests import (
 from ingress_api.schemas.message_reads import MessageView
 from ingress_api.schemas.messages import (
     Accepted,
-    AudioContent,
     AudioMessage,
     BulkAccepted,
     BulkSend,
-    ButtonsContent,
     ButtonsMessage,
-    DocumentContent,
     DocumentMessage,
-    ImageContent,
     ImageMessage,
-    ListContent,
     ListMessage,
-    LocationContent,
     LocationMessage,
     RoutedAccepted,
     RoutedAudio,
@@ -48,17 +47,13 @@ from ingress_api.schemas.messages import (
     RoutedText,
     RoutedVideo,
     SendCommon,
-    TextContent,
     TextMessage,
-    VideoContent,
     VideoMessage,
 )
 from lanegate.addresses import looks_like_email
 from lanegate.errors import Forbidden, InvalidInput, NotFound
-from lanegate.lifecycle import WAITING
 from lanegate.providers.capabilities import Channel, providers_of
 from lanegate.service import STORE
-from lanegate.store import Document, Store
 
 log = structlog.get_logger(__name__)
 
@@ -77,29 +72,6 @@ log = structlog.get_logger(__name__)
 async def send_text(request: web.Request) -> web.Response:
     """Queue a text message."""
     return await _send(request, TextMessage, "text")
-
-
-CONTENT_MODELS: dict[str, type[BaseModel]] = {
-    "text": TextContent,
-    "image": ImageContent,
-    "document": DocumentContent,
-    "audio": AudioContent,
-    "video": VideoContent,
-    "location": LocationContent,
-    "buttons": ButtonsContent,
-    "list": ListContent,
-}
-
-
-def content_of(kind: str, body: Any) -> dict[str, Any]:
-    """What a message of `kind` carries, as stored and handed to the provider (the API's
-    field names, URLs as strings, absent optional fields left out)."""
-    content_model = CONTENT_MODELS[kind]
-    fields = body.model_dump(include=set(content_model.model_fields), exclude_none=True)
-    for url_field in ("imageUrl", "documentUrl", "audioUrl", "videoUrl"):
-        if url_field in fields:
-            fields[url_field] = str(getattr(body, url_field))
-    return dict(fields)
 
 
 async def _send(request: web.Request, model: type[SendCommon], kind: str) -> web.Response:
@@ -301,7 +273,15 @@ async def send_routed(request: web.Request) -> web.Response:
     if body.tenantId != caller.tenant_id:
         raise Forbidden("tenantId must be your own tenant")
     channel: Channel = "email" if looks_like_email(body.to) else "whatsapp"
-    instance = await pick_instance(request.app[STORE], caller.tenant_id, body.clientId, channel)
+    instance = await pick_instance(
+        request.app[STORE],
+        {
+            "tenantId": caller.tenant_id,
+            "clientId": body.clientId,
+            "provider": {"$in": providers_of(channel)},
+        },
+        f"Client {body.clientId} has no {channel} instances",
+    )
     fields = body.model_dump(exclude={"tenantId", "clientId", "type"})
     # The number as written is read in the picked instance's country, else the tenant's.
     fields |= {"to": data["to"], "instanceName": instance}
@@ -309,33 +289,6 @@ async def send_routed(request: web.Request) -> web.Response:
     item = MessageToAccept(direct, kind, content_of(kind, direct))
     answer, status = await accept_one(request, caller, item)
     return web.json_response(answer | {"instanceName": instance}, status=status)
-
-
-async def pick_instance(
-    store: Store, tenant_id: str, client_id: str, channel: Channel = "whatsapp"
-) -> str:
-    """The instance of `channel` a routed message goes through (404 when the client has none)."""
-    instances = await store.instances.find(
-        {
-            "tenantId": tenant_id,
-            "clientId": client_id,
-            "provider": {"$in": providers_of(channel)},
-        },
-        {"state": 1, "isPrimary": 1},
-    ).to_list(None)
-    if not instances:
-        raise NotFound(f"Client {client_id} has no {channel} instances")
-    queues = {
-        i["_id"]: await store.messages.count_documents(
-            {"instanceName": i["_id"], "status": {"$in": list(WAITING)}}
-        )
-        for i in instances
-    }
-
-    def rank(i: Document) -> tuple[bool, bool, int, str]:
-        return (i["state"] != "open", not i.get("isPrimary"), queues[i["_id"]], i["_id"])
-
-    return str(min(instances, key=rank)["_id"])
 
 
 @API.get(

@@ -3,11 +3,9 @@ sends, checked against the stored template before anything is queued."""
 
 import base64
 import json
-from typing import Any
 
 from aiohttp import web
 
-from ingress_api.accept.accepting import MessageToAccept, accept_one
 from ingress_api.auth import authenticate, require_own_instance
 from ingress_api.countries import send_context
 from ingress_api.registry import API
@@ -33,28 +31,13 @@ from ingress_api.schemas.templates import (
     TemplateSyncRequest,
     WhatsAppInstances,
 )
-from lanegate.errors import InvalidInput, NotFound, WhatsAppNotConfigured
-from lanegate.providers.capabilities import CAPABILITIES
+from ingress_api.template_sends import require_waba, send_template_message
+from ingress_api.whatsapp_numbers import whatsapp_number
+from lanegate.errors import InvalidInput, NotFound
+from lanegate.providers.capabilities import providers_of
 from lanegate.service import STORE
-from lanegate.store import Document, Store
-from lanegate.templates import TemplateMismatch, send_components, view
-
-CONNECTION = {"open": "connected", "connecting": "connecting", "close": "disconnected"}
-
-
-def _whatsapp_instance(instance: Document) -> dict[str, Any]:
-    capabilities = CAPABILITIES[instance["provider"]]
-    return {
-        "id": instance["_id"],
-        "provider": instance["provider"],
-        "display_name": instance.get("displayName"),
-        "phone_number": instance.get("phoneNumber"),
-        "is_primary": bool(instance.get("isPrimary")),
-        "status": CONNECTION.get(instance.get("state", "close"), "disconnected"),
-        "supports_templates": capabilities.supportsTemplates,
-        "supports_buttons": capabilities.supportsButtons,
-        "has_window_restriction": capabilities.hasWindowRestriction,
-    }
+from lanegate.store import Document
+from lanegate.templates import listing_filter, view
 
 
 @API.get(
@@ -67,8 +50,9 @@ def _whatsapp_instance(instance: Document) -> dict[str, Any]:
 )
 async def whatsapp_instances(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    found = request.app[STORE].instances.find({"tenantId": caller.tenant_id}).sort("_id", 1)
-    data = [_whatsapp_instance(i) for i in await found.to_list(None)]
+    whatsapp = {"tenantId": caller.tenant_id, "provider": {"$in": providers_of("whatsapp")}}
+    found = request.app[STORE].instances.find(whatsapp).sort("_id", 1)
+    data = [whatsapp_number(i) for i in await found.to_list(None)]
     return web.json_response({"success": True, "data": data})
 
 
@@ -85,16 +69,12 @@ async def list_templates(request: web.Request) -> web.Response:
     """Templates Meta still lists; deleted ones only when asked for with `status=DELETED`."""
     caller = await authenticate(request)
     query = read_query(request, TemplateQuery)
-    where: dict[str, Any] = {"tenantId": caller.tenant_id}
     if query.instance_id is not None:
         parts = parse_instance_name(query.instance_id)
         if parts is None:
             raise InvalidInput([(["instance_id"], NAME_ISSUE)])
         require_own_instance(caller, parts[0])
-        where["instanceName"] = query.instance_id
-    where["status"] = query.status if query.status is not None else {"$ne": "DELETED"}
-    if query.language is not None:
-        where["language"] = query.language
+    where = listing_filter(caller.tenant_id, query.instance_id, query.status, query.language)
     if query.cursor is not None:
         name, template = _after_template(query.cursor)
         where["$or"] = [{"name": {"$gt": name}}, {"name": name, "_id": {"$gt": template}}]
@@ -167,76 +147,11 @@ async def sync_templates(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     body = await read_json(request, TemplateSyncRequest)
     instance = await own_instance(request.app[STORE], caller, body.instanceName)
-    _require_waba(instance)
+    require_waba(instance)
     answer = await ask_template_sync(request, instance)
     return web.json_response(
         {"synced_count": answer["synced_count"], "templates": answer["templates"]}
     )
-
-
-def _require_waba(instance: Document) -> None:
-    config = instance.get("providerConfig") or {}
-    if instance["provider"] != "cloud_api" or not (
-        config.get("wabaId") and config.get("accessToken")
-    ):
-        raise WhatsAppNotConfigured(
-            f"{instance['_id']} is a {instance['provider']} instance: templates need a cloud_api "
-            "instance with a WhatsApp Business Account id and access token"
-        )
-
-
-async def _template(store: Store, instance: Document, body: TemplateMessage) -> Document:
-    """The stored template a send names, or a 400 saying why it cannot be used."""
-    field = "templateId" if body.templateId is not None else "name"
-    if body.templateId is not None:
-        template = await store.templates.find_one(
-            {"_id": body.templateId, "tenantId": instance["tenantId"]}
-        )
-        if template is None:
-            raise InvalidInput(
-                [(["templateId"], f"No template {body.templateId}: sync templates first")]
-            )
-        if template["instanceName"] != instance["_id"]:
-            raise InvalidInput(
-                [
-                    (
-                        ["templateId"],
-                        f"Template {body.templateId} belongs to {template['instanceName']}, "
-                        f"not {instance['_id']}",
-                    )
-                ]
-            )
-    else:
-        template = await store.templates.find_one(
-            {
-                "tenantId": instance["tenantId"],
-                "instanceName": instance["_id"],
-                "name": body.name,
-                "language": body.language,
-                "deleted": False,
-            }
-        )
-        if template is None:
-            raise InvalidInput(
-                [
-                    (
-                        ["name"],
-                        f"No template {body.name} in {body.language} on {instance['_id']}: "
-                        "sync templates first",
-                    )
-                ]
-            )
-    if template["status"] != "APPROVED":
-        raise InvalidInput(
-            [
-                (
-                    [field],
-                    f"Template {template['name']} ({template['language']}) is "
-                    f"{template['status']}; only APPROVED templates can be sent",
-                )
-            ]
-        )
-    return template
 
 
 @API.post(
@@ -256,25 +171,5 @@ async def send_template(request: web.Request) -> web.Response:
     data = await read_object(request)
     context = await send_context(request, caller, data.get("instanceName"))
     body = validate(TemplateMessage, data, context)
-    store = request.app[STORE]
-    instance = await own_instance(store, caller, body.instanceName)
-    _require_waba(instance)
-    template = await _template(store, instance, body)
-    try:
-        components = send_components(
-            template,
-            body.variables,
-            header_media=body.headerMedia.model_dump(mode="json") if body.headerMedia else None,
-            buttons=[b.model_dump() for b in body.buttons],
-        )
-    except TemplateMismatch as e:
-        raise InvalidInput(e.issues) from e
-    content = {
-        "templateId": template["_id"],
-        "name": template["name"],
-        "language": template["language"],
-        "components": components,
-        "variables": body.variables,
-    }
-    answer, status = await accept_one(request, caller, MessageToAccept(body, "template", content))
+    answer, status = await send_template_message(request, caller, body)
     return web.json_response(answer, status=status)

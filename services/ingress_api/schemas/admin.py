@@ -58,6 +58,8 @@ Scope = Literal[
     "keys:write",
     "users:read",
     "users:write",
+    "whatsapp:read",
+    "whatsapp:write",
 ]
 
 

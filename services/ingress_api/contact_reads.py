@@ -1,0 +1,175 @@
+"""Reading contacts and conversations, shared by the native and the compatibility routes: a
+contact by id or number, a page of contacts by number, a page of a conversation."""
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from ingress_api.auth import Caller
+from ingress_api.requests import after_newest_first, newest_first_cursor
+from lanegate.conversations import readable_text
+from lanegate.errors import InvalidInput
+from lanegate.lifecycle import public
+from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
+from lanegate.store import Document, Store
+from lanegate.timestamps import iso_utc
+
+NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
+
+
+def contact_filter(caller: Caller, ref: str, field: str = "id") -> dict[str, Any]:
+    """A contact by id, or by phone number written any way a send takes it; 400 (on `field`)
+    for a number that cannot exist."""
+    if written_digits(ref) is None or _is_contact_id(ref):
+        return {"tenantId": caller.tenant_id, "_id": ref}
+    try:
+        return {"tenantId": caller.tenant_id, "identifier": normalized(ref, caller.default_country)}
+    except InvalidPhoneNumber as e:
+        raise InvalidInput([([field], f"{ISSUE_CODE}: {e}")]) from e
+
+
+def phone_in_path(caller: Caller, written: str) -> str:
+    """A phone number given in the path, as E.164 digits; 400 (on `phone`) when it cannot exist."""
+    try:
+        return normalized(written, caller.default_country)
+    except InvalidPhoneNumber as e:
+        raise InvalidInput([(["phone"], f"{ISSUE_CODE}: {e}")]) from e
+
+
+def _is_contact_id(ref: str) -> bool:
+    """Whether `ref` has the form of the ids contacts are given (a UUID)."""
+    try:
+        uuid.UUID(ref)
+    except ValueError:
+        return False
+    return True
+
+
+def identifier_cursor(contact: Document) -> str:
+    """The cursor of a contacts listing, which goes by number."""
+    return base64.urlsafe_b64encode(f"c|{contact['identifier']}".encode()).decode()
+
+
+def after_identifier(cursor: str) -> str:
+    """The number a contacts cursor ends at (contacts go by number, which is unique)."""
+    try:
+        kind, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+    except (binascii.Error, UnicodeDecodeError) as e:
+        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")]) from e
+    if kind != "c" or not (identifier.isascii() and identifier.isdigit()):
+        raise InvalidInput([(["cursor"], "Not a cursor this API gave out")])
+    return identifier
+
+
+async def contacts_page(
+    store: Store, where: dict[str, Any], cursor: str | None, limit: int, skip: int = 0
+) -> tuple[list[Document], str | None]:
+    """A page of contacts by number and the cursor of the next one (None on the last page)."""
+    if cursor is not None:
+        where = where | {"identifier": {"$gt": after_identifier(cursor)}}
+    found = store.contacts.find(where).sort("identifier", 1).skip(skip).limit(limit + 1)
+    page = await found.to_list(None)
+    following = identifier_cursor(page[limit - 1]) if len(page) > limit else None
+    return page[:limit], following
+
+
+async def conversation_page(
+    store: Store,
+    caller: Caller,
+    phone: str,
+    *,
+    instance_name: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the conversation with `phone` (E.164 digits), both directions, newest first,
+    and the cursor of the next page (None on the last)."""
+    sent: dict[str, Any] = {"tenantId": caller.tenant_id, "to": phone}
+    received: dict[str, Any] = {"tenantId": caller.tenant_id, "from": phone}
+    if instance_name is not None:
+        sent["instanceName"] = received["instanceName"] = instance_name
+    if cursor:
+        sent = {"$and": [sent, after_newest_first(cursor, "createdAt")]}
+        received = {"$and": [received, after_newest_first(cursor, "receivedAt")]}
+    # Each side gives at most a page; the newest of both make the page.
+    outbound = await (
+        store.messages.find(sent)
+        .sort(NEWEST_FIRST)
+        .limit(limit + 1)
+        .hint("tenant_to_created_id")
+        .to_list(None)
+    )
+    inbound = await (
+        store.inbound_messages.find(received)
+        .sort([("receivedAt", -1), ("_id", -1)])
+        .limit(limit + 1)
+        .hint("tenant_from_received_id")
+        .to_list(None)
+    )
+    both = sorted(
+        [(m["createdAt"], m["_id"], m) for m in outbound]
+        + [(m["receivedAt"], m["_id"], m) for m in inbound],
+        key=lambda entry: (entry[0], entry[1]),
+        reverse=True,
+    )
+    page = both[:limit]
+    numbers = await _instance_numbers(store, caller, {m["instanceName"] for m in outbound})
+    following = None
+    if len(both) > limit:
+        at, message_id, _ = page[-1]
+        following = newest_first_cursor(at, message_id)
+    messages = [
+        _in_conversation(m, numbers) if "direction" not in m else _received(m) for _, _, m in page
+    ]
+    return messages, following
+
+
+async def _instance_numbers(store: Store, caller: Caller, names: set[str]) -> dict[str, str | None]:
+    """The phone number of each of these instances of the caller (None until it connects)."""
+    if not names:
+        return {}
+    found = store.instances.find(
+        {"tenantId": caller.tenant_id, "_id": {"$in": sorted(names)}}, {"phoneNumber": 1}
+    )
+    return {i["_id"]: i.get("phoneNumber") async for i in found}
+
+
+def furthest_receipt(message: Document) -> str:
+    """An outbound message's status as a conversation shows it: how far it got."""
+    status = public(message["status"])
+    if status != "sent":
+        return status
+    if message.get("readAt"):
+        return "read"
+    return "delivered" if message.get("deliveredAt") else "sent"
+
+
+def _in_conversation(message: Document, numbers: dict[str, str | None]) -> dict[str, Any]:
+    return {
+        "id": message["_id"],
+        "direction": "outbound",
+        "instanceName": message["instanceName"],
+        "from": numbers.get(message["instanceName"]),
+        "to": message["to"],
+        "type": message["type"],
+        "text": readable_text(message.get("content")),
+        "timestamp": iso_utc(message["createdAt"]),
+        "status": furthest_receipt(message),
+    }
+
+
+def _received(message: Document) -> dict[str, Any]:
+    return {
+        "id": message["_id"],
+        "direction": "inbound",
+        "instanceName": message["instanceName"],
+        "from": message["from"],
+        "to": message.get("to"),
+        "type": message["type"],
+        "text": message.get("text"),
+        "timestamp": iso_utc(message["receivedAt"]),
+        "status": "received",
+        "pushName": message.get("pushName"),
+        "content": message.get("content"),
+    }
