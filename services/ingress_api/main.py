@@ -32,6 +32,7 @@ from ingress_api.routes import (  # noqa: F401
     lead_labels,
     groups,
     otp,
+    compat_sendsync,
 )
 from ingress_api import rpc
 
