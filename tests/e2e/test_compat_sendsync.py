@@ -1,0 +1,392 @@
+"""The SendSync compatibility layer: every documented parameter and error of `/api/...`."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.gateway import Gateway, eventually
+from tests.support.receiver import Receiver
+
+pytestmark = pytest.mark.e2e
+
+NUMBER = "5511999998888"
+
+
+async def call(
+    gateway: Gateway, method: str, path: str, key: str | None, **kw: Any
+) -> tuple[int, Any, dict[str, str]]:
+    """One request with the key as `Authorization: Bearer`; status, JSON body, headers."""
+    headers = dict(kw.pop("headers", {}))
+    if key is not None:
+        headers.setdefault("Authorization", f"Bearer {key}")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, gateway.api + path, headers=headers, **kw) as response,
+    ):
+        body = await response.json() if response.content_type == "application/json" else None
+        return response.status, body, dict(response.headers)
+
+
+async def send(gateway: Gateway, key: str, connector: str, **fields: Any) -> dict[str, Any]:
+    body = {"connectorId": connector, "to": NUMBER, "message": "oi", **fields}
+    status, answer, _ = await call(gateway, "POST", "/api/queue/send", key, json=body)
+    assert 201 == status, answer
+    return dict(answer)
+
+
+async def stored(gateway: Gateway, key: str, message_id: str) -> dict[str, Any]:
+    _, message, _ = await call(gateway, "GET", f"/message/{message_id}", key)
+    return dict(message)
+
+
+async def test_connectors_are_the_tenants_instances(gateway: Gateway, receiver: Receiver) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url())
+    idle = await gateway.instance(tenant.tenant_id, tenant.key, receiver.url(), connect=False)
+    paused = await gateway.instance(tenant.tenant_id, tenant.key, receiver.url())
+    status, _, _ = await call(gateway, "POST", f"/instance/{paused}/pause", tenant.key)
+    assert 200 == status
+    mail = f"{tenant.tenant_id}__support__mail"
+    async with gateway.mongo() as client:
+        await client.lanegate_test.instances.insert_one(
+            {"_id": mail, "tenantId": tenant.tenant_id, "clientId": "support", "state": "open"}
+            | {"provider": "sandbox", "channel": "email"}
+        )
+    await gateway.tenant_with_instance(receiver.url())  # another tenant's: never listed
+
+    status, connectors, _ = await call(gateway, "GET", "/api/connectors", tenant.key)
+
+    assert 200 == status
+    assert {
+        tenant.name: ("WHATSAPP", "ACTIVE"),
+        idle: ("WHATSAPP", "DISCONNECTED"),
+        paused: ("WHATSAPP", "PAUSED"),
+        mail: ("EMAIL", "ACTIVE"),
+    } == {c["id"]: (c["type"], c["status"]) for c in connectors}
+    assert {tenant.tenant_id} == {c["companyId"] for c in connectors}
+    assert {"id", "name", "type", "status", "companyId"} == set(connectors[0])
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer nope"}, {"X-API-Key": "nope"}, {"Authorization": "Basic x"}],
+)
+async def test_a_missing_or_wrong_key_is_401(gateway: Gateway, headers: dict[str, str]) -> None:
+    status, body, _ = await call(gateway, "GET", "/api/connectors", None, headers=headers)
+    assert (401, "UNAUTHORIZED") == (status, body["code"])
+
+
+async def test_the_key_works_as_x_api_key_and_as_bearer(gateway: Gateway) -> None:
+    _, key = await gateway.tenant()
+    for headers in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}"}):
+        status, _, _ = await call(gateway, "GET", "/api/connectors", None, headers=headers)
+        assert 200 == status
+
+
+async def test_connect_shows_the_qr_code_then_status_and_disconnect_follow_the_session(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    path = f"/api/whatsapp/connect/{tenant.name}"
+
+    status, connection, _ = await call(gateway, "POST", path, tenant.key)
+    assert (200, "QR_CODE") == (status, connection["status"])
+    assert connection["qrCode"].startswith("data:image/png;base64,")
+    # A sandbox session reads `close` until its code is scanned.
+    _, state, _ = await call(gateway, "GET", f"/api/whatsapp/status/{tenant.name}", tenant.key)
+    assert {"status": "DISCONNECTED"} == state
+
+    status, _, _ = await call(gateway, "POST", f"/sandbox/{tenant.name}/scan", tenant.key)
+    assert 202 == status
+
+    async def connected() -> bool:
+        _, state, _ = await call(gateway, "GET", f"/api/whatsapp/status/{tenant.name}", tenant.key)
+        return bool(state["status"] == "CONNECTED" and state["phone"])
+
+    await eventually(connected)
+    _, connection, _ = await call(gateway, "POST", path, tenant.key)
+    assert {"status": "CONNECTED"} == connection
+
+    status, answer, _ = await call(
+        gateway, "POST", f"/api/whatsapp/disconnect/{tenant.name}", tenant.key
+    )
+    assert (200, {"status": "DISCONNECTED"}) == (status, answer)
+    _, state, _ = await call(gateway, "GET", f"/api/whatsapp/status/{tenant.name}", tenant.key)
+    assert "CONNECTED" != state["status"]
+
+
+@pytest.mark.parametrize(
+    ("connector", "expected"),
+    [("not-an-instance", 400), ("other__support__x", 403), (None, 404)],
+)
+async def test_a_session_route_refuses_a_connector_not_the_callers(
+    gateway: Gateway, connector: str | None, expected: int
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    connector = connector or f"{tenant_id}__support__absent"
+    for method, route in (("POST", "connect"), ("GET", "status"), ("POST", "disconnect")):
+        status, body, _ = await call(gateway, method, f"/api/whatsapp/{route}/{connector}", key)
+        assert expected == status, body
+        if expected == 400:
+            assert [["connectorId"]] == [i["path"] for i in body["issues"]]
+
+
+async def test_every_send_field_reaches_the_stored_message(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    at = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    answer = await send(
+        gateway,
+        tenant.key,
+        tenant.name,
+        contactName="João Silva",
+        messageType="marketing",
+        priority=7,
+        scheduledAt=at.isoformat(),
+        notes="interno",
+        webhookUrl=receiver.url(),
+        externalId="PEDIDO-1",
+    )
+    message = await stored(gateway, tenant.key, answer["id"])
+    assert {
+        "contactName": "João Silva",
+        "messageType": "MARKETING",
+        "priority": 7,
+        "scheduledAt": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "notes": "interno",
+        "webhookUrl": receiver.url(),
+        "lane": "normal",
+        "text": "oi",
+    } == {k: message[k] for k in ("contactName", "messageType", "priority", "scheduledAt")} | {
+        k: message[k] for k in ("notes", "webhookUrl", "lane", "text")
+    }
+    _, contact, _ = await call(gateway, "GET", f"/contacts/{NUMBER}", tenant.key)
+    assert "João Silva" == contact["name"]
+
+
+async def test_force_direct_is_the_urgent_lane_at_priority_ten(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    answer = await send(gateway, tenant.key, tenant.name, forceDirect=True, priority=2)
+    message = await stored(gateway, tenant.key, answer["id"])
+    assert ("urgent", 10, 10) == (message["lane"], message["priority"], answer["priority"])
+
+    body = {"connectorId": tenant.name, "to": NUMBER, "message": "oi", "forceDirect": True}
+    body["scheduledAt"] = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    status, error, _ = await call(gateway, "POST", "/api/queue/send", tenant.key, json=body)
+    assert (400, [["scheduledAt"]]) == (status, [i["path"] for i in error["issues"]])
+
+
+async def test_requires_approval_answers_pending_approval(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    answer = await send(gateway, tenant.key, tenant.name, requiresApproval=True)
+    assert "PENDING_APPROVAL" == answer["status"]
+
+
+async def test_external_id_is_a_plain_reference_and_idempotency_key_is_the_key(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    first = await send(gateway, tenant.key, tenant.name, externalId="REF-1")
+    second = await send(gateway, tenant.key, tenant.name, externalId="REF-1")
+    assert first["id"] != second["id"]
+
+    body = {"connectorId": tenant.name, "to": NUMBER, "message": "oi", "externalId": "REF-1"}
+    once = {"Idempotency-Key": "k-1"}
+    status, original, headers = await call(
+        gateway, "POST", "/api/queue/send", tenant.key, json=body, headers=once
+    )
+    assert (201, None) == (status, headers.get("Idempotent-Replayed"))
+    status, repeat, headers = await call(
+        gateway, "POST", "/api/queue/send", tenant.key, json=body, headers=once
+    )
+    assert (201, original, "true") == (status, repeat, headers.get("Idempotent-Replayed"))
+    status, clash, _ = await call(
+        gateway, "POST", "/api/queue/send", tenant.key, json=body | {"message": "x"}, headers=once
+    )
+    assert (409, "CONFLICT") == (status, clash["code"])
+    _, page, _ = await call(gateway, "GET", "/api/queue/list?externalId=REF-1", tenant.key)
+    assert 3 == page["meta"]["total"]
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"connectorId": None}, ["connectorId"]),
+        ({"to": None}, ["to"]),
+        ({"message": None}, ["message"]),
+        ({"to": "12"}, ["to"]),
+        ({"priority": 11}, ["priority"]),
+        ({"messageType": "SPAM"}, ["messageType"]),
+        ({"scheduledAt": "tomorrow"}, ["scheduledAt"]),
+        ({"requiresApproval": "maybe"}, ["requiresApproval"]),
+        ({"webhookUrl": "ftp://x"}, ["webhookUrl"]),
+        ({"attachmentUrl": "not a url"}, ["attachmentUrl"]),
+        ({"externalId": ""}, ["externalId"]),
+        ({"colour": "red"}, ["colour"]),
+        ({"connectorId": "no-such-format"}, ["connectorId"]),
+    ],
+)
+async def test_a_bad_send_is_400_naming_the_field(
+    gateway: Gateway, receiver: Receiver, change: dict[str, Any], path: list[str]
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    body = {"connectorId": tenant.name, "to": NUMBER, "message": "oi"} | change
+    body = {k: v for k, v in body.items() if v is not None}
+    status, error, _ = await call(gateway, "POST", "/api/queue/send", tenant.key, json=body)
+    assert (400, "Validation error") == (status, error["error"])
+    assert path in [i["path"] for i in error["issues"]]
+    _, page, _ = await call(gateway, "GET", "/api/queue/list", tenant.key)
+    assert 0 == page["meta"]["total"]
+
+
+async def test_send_refusals_name_the_sendsync_fields(gateway: Gateway, receiver: Receiver) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    body = {"connectorId": f"{tenant.tenant_id}__support__gone", "to": NUMBER, "message": "oi"}
+    status, _, _ = await call(gateway, "POST", "/api/queue/send", tenant.key, json=body)
+    assert 404 == status
+    body["connectorId"] = "someone__support__x"
+    status, _, _ = await call(gateway, "POST", "/api/queue/send", tenant.key, json=body)
+    assert 403 == status
+    status, error, _ = await call(
+        gateway,
+        "POST",
+        "/api/queue/send",
+        tenant.key,
+        data="x",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert 415 == status, error
+    too_long = {"Idempotency-Key": "k" * 191}
+    body["connectorId"] = tenant.name
+    status, error, _ = await call(
+        gateway, "POST", "/api/queue/send", tenant.key, json=body, headers=too_long
+    )
+    assert (400, [["Idempotency-Key"]]) == (status, [i["path"] for i in error["issues"]])
+
+
+async def test_a_multipart_send_without_files_or_with_a_bad_field_keeps_nothing(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    form = aiohttp.FormData()
+    for name, value in {"connectorId": tenant.name, "to": NUMBER, "priority": "0"}.items():
+        form.add_field(name, value)
+    form.add_field("attachments", b"%PDF-1.4", filename="a.pdf")
+    status, error, _ = await call(gateway, "POST", "/api/queue/send", tenant.key, data=form)
+    assert 400 == status
+    assert {("message",), ("priority",)} == {tuple(i["path"]) for i in error["issues"]}
+    async with gateway.mongo() as client:
+        files = client.lanegate_test["attachments.files"]
+        assert 0 == await files.count_documents({"metadata.tenantId": tenant.tenant_id})
+
+
+async def test_bulk_queues_all_or_names_each_bad_item(gateway: Gateway, receiver: Receiver) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    good = {"connectorId": tenant.name, "to": NUMBER, "message": "oi"}
+    bad = [good, good | {"to": "12"}, good | {"connectorId": f"{tenant.tenant_id}__x__gone"}]
+    status, error, _ = await call(
+        gateway, "POST", "/api/queue/bulk", tenant.key, json={"messages": bad}
+    )
+    assert 400 == status
+    assert [["messages", 1, "to"]] == [i["path"] for i in error["issues"]]
+    status, error, _ = await call(
+        gateway, "POST", "/api/queue/bulk", tenant.key, json={"messages": [good, bad[2]]}
+    )
+    assert (400, [["messages", 1, "connectorId"]]) == (status, [i["path"] for i in error["issues"]])
+    status, error, _ = await call(
+        gateway, "POST", "/api/queue/bulk", tenant.key, json={"messages": [good] * 1001}
+    )
+    assert (400, [["messages"]]) == (status, [i["path"] for i in error["issues"]])
+    _, page, _ = await call(gateway, "GET", "/api/queue/list", tenant.key)
+    assert 0 == page["meta"]["total"]
+
+    once = {"Idempotency-Key": "bulk-1"}
+    body = {"messages": [good, good | {"externalId": "R"}]}
+    status, first, _ = await call(
+        gateway, "POST", "/api/queue/bulk", tenant.key, json=body, headers=once
+    )
+    assert (201, 2) == (status, first["count"])
+    status, again, _ = await call(
+        gateway, "POST", "/api/queue/bulk", tenant.key, json=body, headers=once
+    )
+    assert (201, first) == (status, again)
+    _, page, _ = await call(gateway, "GET", "/api/queue/list", tenant.key)
+    assert 2 == page["meta"]["total"]
+
+
+async def test_the_list_filters_pages_and_maps_statuses(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url())
+    idle = await gateway.instance(tenant.tenant_id, tenant.key, receiver.url(), connect=False)
+    sent = await send(gateway, tenant.key, tenant.name, messageType="MARKETING")
+    waiting = await send(gateway, tenant.key, idle, message="sua fatura chegou")
+    approval = await send(gateway, tenant.key, idle, requiresApproval=True, externalId="E")
+
+    async def was_sent() -> bool:
+        return (await stored(gateway, tenant.key, sent["id"]))["status"] == "sent"
+
+    await eventually(was_sent)
+    cases = {
+        "": [approval, waiting, sent],
+        "status=SENT": [sent],
+        "status=pending": [waiting],
+        "status=PENDING_APPROVAL": [approval],
+        "status=FAILED": [],
+        f"connectorId={idle}": [approval, waiting],
+        "messageType=MARKETING": [sent],
+        "search=FATURA": [waiting],
+        "externalId=E": [approval],
+        "limit=1&page=2": [waiting],
+        "dateFrom=2000-01-01T00:00:00Z&dateTo=2000-01-02T00:00:00Z": [],
+        f"dateFrom={datetime.now(UTC).date()}T00:00:00Z": [approval, waiting, sent],
+    }
+    for query, expected in cases.items():
+        status, page, _ = await call(gateway, "GET", f"/api/queue/list?{query}", tenant.key)
+        assert (200, [m["id"] for m in expected]) == (
+            status,
+            [m["id"] for m in page["data"]],
+        ), query
+    _, page, _ = await call(gateway, "GET", "/api/queue/list", tenant.key)
+    assert {"total": 3, "page": 1, "limit": 250, "pages": 1} == page["meta"]
+    assert ["PENDING_APPROVAL", "PENDING", "SENT"] == [m["status"] for m in page["data"]]
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=251", "limit=0", "page=0", "status=LOST", "dateFrom=yesterday", "colour=red"]
+)
+async def test_the_list_refuses_bad_filters(gateway: Gateway, query: str) -> None:
+    _, key = await gateway.tenant()
+    status, body, _ = await call(gateway, "GET", f"/api/queue/list?{query}", key)
+    assert (400, "Validation error") == (status, body["error"])
+
+
+async def test_login_checks_its_body_first(gateway: Gateway) -> None:
+    status, body, _ = await call(gateway, "POST", "/api/auth/login", None, json={"email": "a"})
+    assert (400, [["password"]]) == (status, [i["path"] for i in body["issues"]])
+
+
+async def test_openapi_tags_every_sendsync_route(gateway: Gateway) -> None:
+    _, document, _ = await call(gateway, "GET", "/openapi.json", None)
+    tagged = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("tags") == ["SendSync compatibility"]
+    }
+    assert {
+        ("POST", "/api/auth/login"),
+        ("GET", "/api/connectors"),
+        ("POST", "/api/whatsapp/connect/{connectorId}"),
+        ("GET", "/api/whatsapp/status/{connectorId}"),
+        ("POST", "/api/whatsapp/disconnect/{connectorId}"),
+        ("POST", "/api/queue/send"),
+        ("POST", "/api/queue/bulk"),
+        ("GET", "/api/queue/list"),
+    } <= tagged
