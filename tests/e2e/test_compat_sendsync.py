@@ -330,7 +330,7 @@ async def test_the_list_filters_pages_and_maps_statuses(
     approval = await send(gateway, tenant.key, idle, requiresApproval=True, externalId="E")
 
     async def was_sent() -> bool:
-        return (await stored(gateway, tenant.key, sent["id"]))["status"] == "sent"
+        return bool("sent" == (await stored(gateway, tenant.key, sent["id"]))["status"])
 
     await eventually(was_sent)
     cases = {
