@@ -1,22 +1,26 @@
 """What route handlers share: reading bodies and queries, the caller's instance, paging, the
-message listing's filter, the message read-back, the send-error table, and clearing an
-instance's queue."""
+message listing's filter, the message read-back, contacts by id or number, the send-error
+table, and clearing an instance's queue."""
 
 import base64
 import contextlib
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from pymongo import ReturnDocument
 
+from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller, require_own_instance
 from ingress_api.schemas.base import parse_instance_name
 from ingress_api.schemas.message_reads import MessageQuery
 from lanegate import lifecycle
+from lanegate.contacts import new_contact
 from lanegate.errors import (
     InvalidInput,
     NotFound,
@@ -27,7 +31,7 @@ from lanegate.events import utcnow
 from lanegate.holds import pause_holds
 from lanegate.lifecycle import PUBLIC, Status
 from lanegate.outbound import literal_refusal
-from lanegate.phones import InvalidPhoneNumber, normalized, written_digits
+from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
 from lanegate.service import BROKER, SETTINGS, STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
@@ -209,6 +213,96 @@ def _recipient(search: str, country: str | None) -> list[dict[str, Any]]:
     with contextlib.suppress(InvalidPhoneNumber):  # a part of a number: its digits will do
         matches.append({"to": normalized(search, country)})
     return matches
+
+
+def contact_view(contact: Document) -> dict[str, Any]:
+    """A contact as the API shows it."""
+    return {
+        "id": contact["_id"],
+        "identifier": contact["identifier"],
+        "type": contact.get("type", "WHATSAPP"),
+        "name": contact.get("name"),
+        "tags": contact.get("tags", []),
+        "fields": contact.get("fields") or {},
+        "sourceId": contact.get("sourceId"),
+        "statusId": contact.get("statusId"),
+        "groupIds": contact.get("groupIds", []),
+        "active": contact.get("active", True),
+        "inactiveReason": contact.get("inactiveReason"),
+        "lastMessageAt": iso_utc(contact.get("lastMessageAt")),
+        "lastInboundAt": iso_utc(contact.get("lastInboundAt")),
+        "createdAt": iso_utc(contact.get("createdAt")),
+        "updatedAt": iso_utc(contact.get("updatedAt")),
+    }
+
+
+def contact_where(caller: Caller, ref: str) -> dict[str, Any]:
+    """A contact by id, or by phone number written any way a send takes it; 400 for a
+    number that cannot exist."""
+    if written_digits(ref) is None or _is_contact_id(ref):
+        return {"tenantId": caller.tenant_id, "_id": ref}
+    try:
+        return {"tenantId": caller.tenant_id, "identifier": normalized(ref, caller.default_country)}
+    except InvalidPhoneNumber as e:
+        raise InvalidInput([(["id"], f"{ISSUE_CODE}: {e}")]) from e
+
+
+def _is_contact_id(ref: str) -> bool:
+    """Whether `ref` has the form of the ids contacts are given (a UUID)."""
+    try:
+        uuid.UUID(ref)
+    except ValueError:
+        return False
+    return True
+
+
+async def upsert_contact(
+    store: Store, tenant_id: str, identifier: str, changes: dict[str, Any]
+) -> tuple[Document, bool]:
+    """Create or update a contact by its number; returns it and whether it is new."""
+    now = utcnow()
+    contact = await store.contacts.find_one_and_update(
+        {"tenantId": tenant_id, "identifier": identifier},
+        {
+            "$set": {**changes, "updatedAt": now},
+            "$setOnInsert": {k: v for k, v in new_contact(now).items() if k not in changes},
+        },
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    if contact is None:  # an upsert returning the new document never gives None
+        raise RuntimeError("contact upsert returned nothing")
+    return contact, contact["createdAt"] == now
+
+
+async def set_contact_active(
+    request: web.Request, caller: Caller, ref: str, active: bool, reason: str | None
+) -> Document:
+    """Activate or deactivate the caller's contact `ref` (id or number); 404 if absent."""
+    contact = await request.app[STORE].contacts.find_one_and_update(
+        contact_where(caller, ref),
+        {
+            "$set": {
+                "active": active,
+                "inactiveReason": None if active else reason,
+                "updatedAt": utcnow(),
+            }
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    if contact is None:
+        raise NotFound("Contact not found")
+    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
+    return contact
+
+
+async def delete_one_contact(request: web.Request, caller: Caller, ref: str) -> Document:
+    """Delete the caller's contact `ref` (id or number), its messages kept; 404 if absent."""
+    contact = await request.app[STORE].contacts.find_one_and_delete(contact_where(caller, ref))
+    if contact is None:
+        raise NotFound("Contact not found")
+    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
+    return contact
 
 
 SEND_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)

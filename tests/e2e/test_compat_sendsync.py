@@ -389,4 +389,92 @@ async def test_openapi_tags_every_sendsync_route(gateway: Gateway) -> None:
         ("POST", "/api/queue/send"),
         ("POST", "/api/queue/bulk"),
         ("GET", "/api/queue/list"),
+        ("GET", "/api/contacts"),
+        ("POST", "/api/contacts"),
+        ("PATCH", "/api/contacts/{id}/status"),
+        ("DELETE", "/api/contacts/{id}"),
     } <= tagged
+
+
+async def test_contacts_are_saved_listed_deactivated_and_deleted(gateway: Gateway) -> None:
+    _, key = await gateway.tenant()
+    status, phone, _ = await call(
+        gateway,
+        "POST",
+        "/api/contacts",
+        key,
+        json={"identifier": "+55 11 99999-8888", "type": "WHATSAPP", "name": "João"},
+    )
+    assert (201, NUMBER, "WHATSAPP", "João") == (
+        status,
+        phone["identifier"],
+        phone["type"],
+        phone["name"],
+    )
+    status, renamed, _ = await call(
+        gateway, "POST", "/api/contacts", key, json={"identifier": NUMBER, "name": "Jo"}
+    )
+    assert (200, phone["id"], "Jo") == (status, renamed["id"], renamed["name"])
+    status, mail, _ = await call(
+        gateway, "POST", "/api/contacts", key, json={"identifier": "Ana@X.com", "type": "email"}
+    )
+    assert (201, "ana@x.com", "EMAIL") == (status, mail["identifier"], mail["type"])
+
+    status, listed, headers = await call(gateway, "GET", "/api/contacts", key)
+    assert (200, [phone["id"], mail["id"]], "2") == (
+        status,
+        [c["id"] for c in listed],
+        headers["X-Total-Count"],
+    )
+    _, emails, _ = await call(gateway, "GET", "/api/contacts?type=EMAIL", key)
+    assert [mail["id"]] == [c["id"] for c in emails]
+
+    path = f"/api/contacts/{phone['id']}/status"
+    status, inactive, _ = await call(
+        gateway, "PATCH", path, key, json={"active": False, "reason": "pediu"}
+    )
+    assert (200, False, "pediu") == (status, inactive["active"], inactive["inactiveReason"])
+
+    status, deleted, _ = await call(gateway, "DELETE", f"/api/contacts/{mail['id']}", key)
+    assert (200, {"id": mail["id"], "deleted": True}) == (status, deleted)
+    _, listed, _ = await call(gateway, "GET", "/api/contacts", key)
+    assert [phone["id"]] == [c["id"] for c in listed]
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"identifier": "12"}, ["identifier"]),
+        ({"identifier": "not-an-address", "type": "EMAIL"}, ["identifier"]),
+        ({"identifier": NUMBER, "type": "SMS"}, ["type"]),
+        ({}, ["identifier"]),
+        ({"identifier": NUMBER, "colour": "red"}, ["colour"]),
+    ],
+)
+async def test_a_bad_contact_is_400_naming_the_field(
+    gateway: Gateway, body: dict[str, Any], path: list[str]
+) -> None:
+    _, key = await gateway.tenant()
+    status, error, _ = await call(gateway, "POST", "/api/contacts", key, json=body)
+    assert (400, [path]) == (status, [i["path"] for i in error["issues"]])
+    _, listed, _ = await call(gateway, "GET", "/api/contacts", key)
+    assert [] == listed
+
+
+async def test_another_tenants_or_a_missing_contact_is_404(gateway: Gateway) -> None:
+    _, key = await gateway.tenant()
+    _, other_key = await gateway.tenant()
+    _, contact, _ = await call(gateway, "POST", "/api/contacts", key, json={"identifier": NUMBER})
+    for ref in (contact["id"], "3f1c0c4e-0000-4000-8000-000000000000"):
+        status, _, _ = await call(
+            gateway, "PATCH", f"/api/contacts/{ref}/status", other_key, json={"active": False}
+        )
+        assert 404 == status
+        status, _, _ = await call(gateway, "DELETE", f"/api/contacts/{ref}", other_key)
+        assert 404 == status
+    status, error, _ = await call(
+        gateway, "PATCH", f"/api/contacts/{contact['id']}/status", key, json={"active": "x"}
+    )
+    assert (400, [["active"]]) == (status, [i["path"] for i in error["issues"]])
+    status, _, _ = await call(gateway, "GET", "/api/contacts?limit=1001", key)
+    assert 400 == status

@@ -1,6 +1,8 @@
-"""The SendSync client API under `/api`: connectors, WhatsApp sessions and the queue, each body
-checked in its own shape, then served by the native accept, listing and session code."""
+"""The SendSync client API under `/api`: connectors, WhatsApp sessions, the queue and contacts,
+each body checked in its own shape, then served by the native accept, listing, session and
+contact code."""
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +19,8 @@ from ingress_api.requests import (
     MEDIA_URLS,
     NEWEST_FIRST,
     check_paging,
+    contact_view,
+    delete_one_contact,
     listing_plan,
     own_instance,
     page_meta,
@@ -25,6 +29,8 @@ from ingress_api.requests import (
     read_object,
     read_query,
     refuse_private_targets,
+    set_contact_active,
+    upsert_contact,
     validate,
 )
 from ingress_api.rpc import ask
@@ -33,6 +39,8 @@ from ingress_api.schemas.compat_sendsync import (
     QUEUE_STATUS,
     BulkQueued,
     Connector,
+    ContactSave,
+    ContactsQuery,
     Login,
     QueueBulk,
     QueuedMessage,
@@ -42,10 +50,12 @@ from ingress_api.schemas.compat_sendsync import (
     WhatsAppConnection,
     WhatsAppStatus,
 )
+from ingress_api.schemas.contacts import ContactDeleted, ContactStatus, ContactView
 from ingress_api.schemas.message_reads import MessageQuery
 from ingress_api.schemas.messages import AttachmentMessage, SendCommon, TextMessage
 from lanegate.conversations import readable_text
 from lanegate.errors import ApiError, InvalidInput, Unprocessable
+from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document
 from lanegate.timestamps import iso_utc
@@ -429,3 +439,106 @@ async def sendsync_list(request: web.Request) -> web.Response:
             "meta": page_meta(total, query.page, query.limit),
         }
     )
+
+
+# An address with one @, no spaces and a dot in its domain: the check a send form makes.
+EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def contact_identifier(caller: Caller, body: ContactSave) -> str:
+    """A contact's identifier as stored: E.164 digits, or the address in lower case; 400 when
+    it is not a number or an address of its `type`."""
+    if body.type == "EMAIL":
+        if not EMAIL_ADDRESS.match(body.identifier):
+            raise InvalidInput([(["identifier"], "Must be an e-mail address for type EMAIL")])
+        return body.identifier.lower()
+    try:
+        return normalized(body.identifier, caller.default_country)
+    except InvalidPhoneNumber as e:
+        raise InvalidInput([(["identifier"], f"{ISSUE_CODE}: {e}")]) from e
+
+
+@API.get(
+    "/api/contacts",
+    summary="Your contacts, by identifier (pages of up to 1,000; X-Total-Count says how many)",
+    tag=TAG,
+    query=ContactsQuery,
+    response=list[ContactView],
+    errors=(400, 401),
+    scope="contacts:read",
+)
+async def sendsync_contacts(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    query = read_query(request, ContactsQuery)
+    check_paging(query.page, query.limit, None, narrow="filter it by type")
+    where: dict[str, Any] = {"tenantId": caller.tenant_id}
+    if query.type == "EMAIL":
+        where["type"] = "EMAIL"
+    elif query.type == "WHATSAPP":
+        where["type"] = {"$ne": "EMAIL"}
+    store = request.app[STORE]
+    total = await store.contacts.count_documents(where)
+    found = (
+        store.contacts.find(where)
+        .sort("identifier", 1)
+        .skip((query.page - 1) * query.limit)
+        .limit(query.limit)
+    )
+    return web.json_response(
+        [contact_view(c) for c in await found.to_list(None)],
+        headers={"X-Total-Count": str(total)},
+    )
+
+
+@API.post(
+    "/api/contacts",
+    summary="Create a contact, or rename the one with this identifier",
+    tag=TAG,
+    body=ContactSave,
+    response=ContactView,
+    status=201,
+    errors=(400, 401),
+    scope="contacts:write",
+)
+async def sendsync_save_contact(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    body = await read_json(request, ContactSave)
+    changes: dict[str, Any] = {"type": body.type}
+    if body.name is not None:
+        changes["name"] = body.name
+    contact, created = await upsert_contact(
+        request.app[STORE], caller.tenant_id, contact_identifier(caller, body), changes
+    )
+    return web.json_response(contact_view(contact), status=201 if created else 200)
+
+
+@API.patch(
+    "/api/contacts/{id}/status",
+    summary="Activate or deactivate a contact (sends to an inactive one are refused)",
+    tag=TAG,
+    body=ContactStatus,
+    response=ContactView,
+    errors=(400, 401, 404),
+    scope="contacts:write",
+)
+async def sendsync_contact_status(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    body = await read_json(request, ContactStatus)
+    contact = await set_contact_active(
+        request, caller, request.match_info["id"], body.active, body.reason
+    )
+    return web.json_response(contact_view(contact))
+
+
+@API.delete(
+    "/api/contacts/{id}",
+    summary="Delete a contact (its messages stay)",
+    tag=TAG,
+    response=ContactDeleted,
+    errors=(400, 401, 404),
+    scope="contacts:write",
+)
+async def sendsync_delete_contact(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    contact = await delete_one_contact(request, caller, request.match_info["id"])
+    return web.json_response({"id": contact["_id"], "deleted": True})

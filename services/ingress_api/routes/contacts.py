@@ -3,7 +3,6 @@
 import base64
 import binascii
 import re
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -17,10 +16,15 @@ from ingress_api.registry import API
 from ingress_api.requests import (
     after_newest_first,
     check_paging,
+    contact_view,
+    contact_where,
+    delete_one_contact,
     newest_first_cursor,
     page_meta,
     read_json,
     read_query,
+    set_contact_active,
+    upsert_contact,
 )
 from ingress_api.schemas.contacts import (
     CommentCreate,
@@ -42,69 +46,10 @@ from ingress_api.schemas.contacts import (
 from lanegate.contacts import new_contact
 from lanegate.errors import InvalidInput, NotFound
 from lanegate.events import new_id, utcnow
-from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
+from lanegate.phones import written_digits
 from lanegate.service import STORE
-from lanegate.store import Document, Store
+from lanegate.store import Document
 from lanegate.timestamps import iso_utc
-
-
-def view(contact: Document) -> dict[str, Any]:
-    return {
-        "id": contact["_id"],
-        "identifier": contact["identifier"],
-        "type": contact.get("type", "WHATSAPP"),
-        "name": contact.get("name"),
-        "tags": contact.get("tags", []),
-        "fields": contact.get("fields") or {},
-        "sourceId": contact.get("sourceId"),
-        "statusId": contact.get("statusId"),
-        "groupIds": contact.get("groupIds", []),
-        "active": contact.get("active", True),
-        "inactiveReason": contact.get("inactiveReason"),
-        "lastMessageAt": iso_utc(contact.get("lastMessageAt")),
-        "lastInboundAt": iso_utc(contact.get("lastInboundAt")),
-        "createdAt": iso_utc(contact.get("createdAt")),
-        "updatedAt": iso_utc(contact.get("updatedAt")),
-    }
-
-
-def _where(caller: Caller, ref: str) -> dict[str, Any]:
-    """A contact by id, or by phone number written any way a send takes it; 400 for a
-    number that cannot exist."""
-    if written_digits(ref) is None or _is_contact_id(ref):
-        return {"tenantId": caller.tenant_id, "_id": ref}
-    try:
-        return {"tenantId": caller.tenant_id, "identifier": normalized(ref, caller.default_country)}
-    except InvalidPhoneNumber as e:
-        raise InvalidInput([(["id"], f"{ISSUE_CODE}: {e}")]) from e
-
-
-def _is_contact_id(ref: str) -> bool:
-    """Whether `ref` has the form of the ids contacts are given (a UUID)."""
-    try:
-        uuid.UUID(ref)
-    except ValueError:
-        return False
-    return True
-
-
-async def upsert_contact(
-    store: Store, tenant_id: str, identifier: str, changes: dict[str, Any]
-) -> tuple[Document, bool]:
-    """Create or update a contact by its number; returns it and whether it is new."""
-    now = utcnow()
-    contact = await store.contacts.find_one_and_update(
-        {"tenantId": tenant_id, "identifier": identifier},
-        {
-            "$set": {**changes, "updatedAt": now},
-            "$setOnInsert": {k: v for k, v in new_contact(now).items() if k not in changes},
-        },
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
-    if contact is None:  # an upsert returning the new document never gives None
-        raise RuntimeError("contact upsert returned nothing")
-    return contact, contact["createdAt"] == now
 
 
 @API.get(
@@ -135,7 +80,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     following = _identifier_cursor(page[query.limit - 1]) if len(page) > query.limit else None
     return web.json_response(
         {
-            "contacts": [view(c) for c in page[: query.limit]],
+            "contacts": [contact_view(c) for c in page[: query.limit]],
             "meta": page_meta(total, query.page, query.limit),
             "pagination": {"next": following},
         }
@@ -197,7 +142,7 @@ async def save_contact(request: web.Request) -> web.Response:
     contact, created = await upsert_contact(
         request.app[STORE], caller.tenant_id, body.identifier, _changes(body)
     )
-    return web.json_response(view(contact), status=201 if created else 200)
+    return web.json_response(contact_view(contact), status=201 if created else 200)
 
 
 def _changes(body: ContactUpsert | ContactPatch) -> dict[str, Any]:
@@ -253,7 +198,7 @@ async def save_contacts(request: web.Request) -> web.Response:
         {
             "created": result.upserted_count,
             "updated": len(updates) - result.upserted_count,
-            "contacts": [view(c) for c in in_order],
+            "contacts": [contact_view(c) for c in in_order],
         }
     )
 
@@ -290,10 +235,12 @@ async def delete_contacts(request: web.Request) -> web.Response:
 )
 async def get_contact(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    contact = await request.app[STORE].contacts.find_one(_where(caller, request.match_info["id"]))
+    contact = await request.app[STORE].contacts.find_one(
+        contact_where(caller, request.match_info["id"])
+    )
     if contact is None:
         raise NotFound("Contact not found")
-    return web.json_response(view(contact))
+    return web.json_response(contact_view(contact))
 
 
 @API.patch(
@@ -315,13 +262,13 @@ async def update_contact(request: web.Request) -> web.Response:
             await must_exist(store, caller, kind, label_id, [kind.contact_field])
             changes[kind.contact_field] = label_id
     contact = await store.contacts.find_one_and_update(
-        _where(caller, request.match_info["id"]),
+        contact_where(caller, request.match_info["id"]),
         {"$set": changes | {"updatedAt": utcnow()}},
         return_document=ReturnDocument.AFTER,
     )
     if contact is None:
         raise NotFound("Contact not found")
-    return web.json_response(view(contact))
+    return web.json_response(contact_view(contact))
 
 
 @API.patch(
@@ -336,21 +283,10 @@ async def update_contact(request: web.Request) -> web.Response:
 async def set_status(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     body = await read_json(request, ContactStatus)
-    contact = await request.app[STORE].contacts.find_one_and_update(
-        _where(caller, request.match_info["id"]),
-        {
-            "$set": {
-                "active": body.active,
-                "inactiveReason": None if body.active else body.reason,
-                "updatedAt": utcnow(),
-            }
-        },
-        return_document=ReturnDocument.AFTER,
+    contact = await set_contact_active(
+        request, caller, request.match_info["id"], body.active, body.reason
     )
-    if contact is None:
-        raise NotFound("Contact not found")
-    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
-    return web.json_response(view(contact))
+    return web.json_response(contact_view(contact))
 
 
 @API.delete(
@@ -363,12 +299,7 @@ async def set_status(request: web.Request) -> web.Response:
 )
 async def delete_contact(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    contact = await request.app[STORE].contacts.find_one_and_delete(
-        _where(caller, request.match_info["id"])
-    )
-    if contact is None:
-        raise NotFound("Contact not found")
-    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
+    contact = await delete_one_contact(request, caller, request.match_info["id"])
     return web.json_response({"id": contact["_id"], "deleted": True})
 
 
@@ -385,7 +316,7 @@ def comment_view(comment: Document) -> dict[str, Any]:
 async def _contact_id(request: web.Request, caller: Caller) -> str:
     """The id of the contact the path names; 404 when the caller has none such."""
     contact = await request.app[STORE].contacts.find_one(
-        _where(caller, request.match_info["id"]), {"_id": 1}
+        contact_where(caller, request.match_info["id"]), {"_id": 1}
     )
     if contact is None:
         raise NotFound("Contact not found")

@@ -139,3 +139,23 @@ class ListedMessage(QueuedMessage):
 class QueueList(BaseModel):
     data: list[ListedMessage]
     meta: PageMeta
+
+
+class ContactSave(Body):
+    """`POST /api/contacts`: a WhatsApp number or an e-mail address, created or renamed."""
+
+    identifier: str = Field(min_length=1, max_length=320)
+    type: ConnectorType = "WHATSAPP"
+    name: str | None = Field(None, max_length=200)
+
+    _type = field_validator("type", mode="before")(_upper)
+
+
+class ContactsQuery(Body):
+    """`GET /api/contacts`: every contact by identifier, a page of up to 1,000 at a time."""
+
+    type: ConnectorType | None = None
+    page: int = Field(1, ge=1, le=100_000)
+    limit: int = Field(1000, ge=1, le=1000)
+
+    _type = field_validator("type", mode="before")(_upper)
