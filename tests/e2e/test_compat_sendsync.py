@@ -1,11 +1,14 @@
 """The SendSync compatibility layer: every documented parameter and error of `/api/...`."""
 
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import openpyxl
 import pytest
 
+from ingress_api.spreadsheets import COLUMNS, XLSX_MEDIA
 from tests.support.gateway import Gateway, eventually
 from tests.support.receiver import Receiver
 
@@ -393,6 +396,8 @@ async def test_openapi_tags_every_sendsync_route(gateway: Gateway) -> None:
         ("POST", "/api/contacts"),
         ("PATCH", "/api/contacts/{id}/status"),
         ("DELETE", "/api/contacts/{id}"),
+        ("GET", "/api/queue/template"),
+        ("POST", "/api/queue/import"),
     } <= tagged
 
 
@@ -478,3 +483,114 @@ async def test_another_tenants_or_a_missing_contact_is_404(gateway: Gateway) -> 
     assert (400, [["active"]]) == (status, [i["path"] for i in error["issues"]])
     status, _, _ = await call(gateway, "GET", "/api/contacts?limit=1001", key)
     assert 400 == status
+
+
+def workbook(rows: list[list[Any]]) -> bytes:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def upload(
+    gateway: Gateway, key: str, data: bytes, name: str, **fields: str
+) -> tuple[int, Any]:
+    form = aiohttp.FormData()
+    for field, value in fields.items():
+        form.add_field(field, value)
+    form.add_field("file", data, filename=name)
+    status, body, _ = await call(gateway, "POST", "/api/queue/import", key, data=form)
+    return status, body
+
+
+async def test_the_template_has_the_import_columns_and_an_example_row(gateway: Gateway) -> None:
+    _, key = await gateway.tenant()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            gateway.api + "/api/queue/template", headers={"Authorization": f"Bearer {key}"}
+        ) as response,
+    ):
+        assert 200 == response.status
+        assert XLSX_MEDIA == response.content_type
+        data = await response.read()
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    header, example = list(sheet.iter_rows(values_only=True))
+    assert list(COLUMNS) == list(header)
+    assert ("5511999998888", "TRANSACTIONAL") == (example[1], example[4])
+
+
+async def test_an_xlsx_import_queues_its_rows_as_one_bulk(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    data = workbook(
+        [
+            ["connectorId", "to", "message", "messageType", "priority", "externalId"],
+            [tenant.name, 5511999998888, "primeira", "marketing", 7, "R-1"],
+            [None, None, None, None, None, None],
+            [None, "5511988887777", "segunda", None, None, None],
+        ]
+    )
+    status, answer = await upload(gateway, tenant.key, data, "lista.xlsx", connectorId=tenant.name)
+    assert (201, 2) == (status, answer["count"]), answer
+    _, page, _ = await call(gateway, "GET", "/api/queue/list", tenant.key)
+    assert [
+        ("5511988887777", "segunda", "GERAL", 5, None),
+        (NUMBER, "primeira", "MARKETING", 7, "R-1"),
+    ] == [
+        (m["to"], m["message"], m["messageType"], m["priority"], m["externalId"])
+        for m in page["data"]
+    ]
+
+
+async def test_a_csv_import_reads_semicolons_and_a_byte_order_mark(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    text = f"connectorId;to;message;requiresApproval\n{tenant.name};{NUMBER};olá;true\n"
+    status, answer = await upload(gateway, tenant.key, text.encode("utf-8-sig"), "lista.csv")
+    assert (201, ["PENDING_APPROVAL"]) == (status, [m["status"] for m in answer["messages"]])
+
+
+async def test_an_import_with_bad_rows_names_each_and_queues_nothing(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    text = f"connectorId,to,message\n{tenant.name},{NUMBER},ok\n{tenant.name},12,bad\n,{NUMBER},x\n"
+    status, error = await upload(gateway, tenant.key, text.encode(), "lista.csv")
+    assert 400 == status
+    assert [["rows", 3, "to"], ["rows", 4, "connectorId"]] == [i["path"] for i in error["issues"]]
+    _, page, _ = await call(gateway, "GET", "/api/queue/list", tenant.key)
+    assert 0 == page["meta"]["total"]
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        (b"connectorId,to,colour\nx,y,z\n", ["file", "colour"]),
+        (b"PK\x03\x04not a zip", ["file"]),
+        (b"\xff\xfe\x00bad", ["file"]),
+        (b"connectorId,to,message\n", ["file"]),
+        (b"", ["file"]),
+        (b"connectorId,to,message\n" + b"a,b,c\n" * 1001, ["file"]),
+    ],
+)
+async def test_an_unreadable_import_file_is_400(
+    gateway: Gateway, data: bytes, path: list[str]
+) -> None:
+    _, key = await gateway.tenant()
+    status, error = await upload(gateway, key, data, "lista.csv")
+    assert (400, [path]) == (status, [i["path"] for i in error["issues"]])
+
+
+async def test_an_import_must_be_a_multipart_file(gateway: Gateway) -> None:
+    _, key = await gateway.tenant()
+    status, _, _ = await call(gateway, "POST", "/api/queue/import", key, json={"rows": []})
+    assert 415 == status
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("connectorId", "x")
+    status, error, _ = await call(gateway, "POST", "/api/queue/import", key, data=form)
+    assert (400, [["file"]]) == (status, [i["path"] for i in error["issues"]])

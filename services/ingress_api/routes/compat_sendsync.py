@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from ingress_api.accept.accepting import Issues, MessageToAccept, accept_many, accept_one
 from ingress_api.accept.lookups import LOOKUPS
@@ -53,8 +53,15 @@ from ingress_api.schemas.compat_sendsync import (
 from ingress_api.schemas.contacts import ContactDeleted, ContactStatus, ContactView
 from ingress_api.schemas.message_reads import MessageQuery
 from ingress_api.schemas.messages import AttachmentMessage, SendCommon, TextMessage
+from ingress_api.spreadsheets import XLSX_MEDIA, read_rows, template
 from lanegate.conversations import readable_text
-from lanegate.errors import ApiError, InvalidInput, Unprocessable
+from lanegate.errors import (
+    ApiError,
+    InvalidInput,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document
@@ -326,27 +333,115 @@ async def sendsync_bulk(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     key = idempotency_key(request)
     body = await read_json(request, QueueBulk)
-    found = await countries(request, caller, (raw.get("connectorId") for raw in body.messages))
+    answer = await queue_many(request, caller, list(enumerate(body.messages)), "messages", key)
+    return web.json_response(answer, status=201)
+
+
+async def queue_many(
+    request: web.Request,
+    caller: Caller,
+    numbered: list[tuple[int, dict[str, Any]]],
+    where: str,
+    key: str | None,
+) -> dict[str, Any]:
+    """Queue SendSync send bodies all or none: 400 naming each bad one as `[where, number,
+    field]`; item `n` is idempotent under `key:n`."""
+    found = await countries(request, caller, (raw.get("connectorId") for _, raw in numbered))
     items: list[tuple[int, MessageToAccept]] = []
     issues: Issues = []
-    for index, raw in enumerate(body.messages):
-        item_key = None if key is None else f"{key}:{index}"
+    for number, raw in numbered:
+        item_key = None if key is None else f"{key}:{number}"
         try:
             item = message_to_accept(raw, [], item_key, found.context(raw.get("connectorId")))
         except InvalidInput as e:
-            issues += [(["messages", index, *i["path"]], i["message"]) for i in e.issues]
+            issues += [([where, number, *i["path"]], i["message"]) for i in e.issues]
             continue
-        items.append((index, item))
+        items.append((number, item))
     if issues:
         raise InvalidInput(issues)
     refuse_private_targets(
-        request,
-        {("messages", i, "attachmentUrl"): m.content.get("attachmentUrl") for i, m in items},
+        request, {(where, n, "attachmentUrl"): m.content.get("attachmentUrl") for n, m in items}
     )
-    with client_names():
-        result = await accept_many(request, caller, items, [])
+    try:
+        with client_names():
+            result = await accept_many(request, caller, items, [])
+    except ApiError as e:
+        for issue in e.issues:
+            if issue["path"][:1] == ["messages"]:
+                issue["path"][0] = where
+        raise
     answers = [queued(item, a) for (_, item), a in zip(items, result["messages"], strict=True)]
-    return web.json_response({"count": len(answers), "messages": answers}, status=201)
+    return {"count": len(answers), "messages": answers}
+
+
+@API.get(
+    "/api/queue/template",
+    summary="The .xlsx template of POST /api/queue/import: its columns and one example row",
+    tag=TAG,
+    errors=(401,),
+    scope="messages:read",
+    media=XLSX_MEDIA,
+)
+async def sendsync_template(request: web.Request) -> web.Response:
+    await authenticate(request)
+    return web.Response(
+        body=template(),
+        content_type=XLSX_MEDIA,
+        headers={"Content-Disposition": 'attachment; filename="template_mensagens.xlsx"'},
+    )
+
+
+# An import file is parsed in memory: 1,000 rows of the template fit in far less.
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MAX_IMPORT_ROWS = 1000
+
+
+async def import_upload(request: web.Request) -> tuple[bytes, str | None]:
+    """The `file` part of a multipart upload and the optional `connectorId` field; 415 unless
+    multipart, 413 beyond `MAX_IMPORT_BYTES`, 400 without a file."""
+    if request.content_type != "multipart/form-data":
+        raise UnsupportedMediaType("Upload the file as multipart/form-data in the field file")
+    data: bytes | None = None
+    connector: str | None = None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise InvalidInput([([], "Nested multipart bodies are not accepted")])
+        if part.name not in ("file", "connectorId"):
+            raise InvalidInput([([part.name or ""], "Send only file and connectorId")])
+        raw = bytearray()
+        while chunk := await part.read_chunk():
+            raw.extend(chunk)
+            if len(raw) > MAX_IMPORT_BYTES:
+                raise PayloadTooLarge(f"An import file may be at most {MAX_IMPORT_BYTES} bytes")
+        if part.name == "file":
+            data = bytes(raw)
+        else:
+            connector = raw.decode("utf-8", errors="replace").strip() or None
+    if data is None:
+        raise InvalidInput([(["file"], "Upload a .xlsx or CSV file in the field file")])
+    return data, connector
+
+
+@API.post(
+    "/api/queue/import",
+    summary="Queue the rows of a .xlsx or CSV file (the template's columns) as one bulk",
+    tag=TAG,
+    response=BulkQueued,
+    status=201,
+    errors=(400, 401, 409, 413, 415, 422, 503),
+    scope="messages:write",
+)
+async def sendsync_import(request: web.Request) -> web.Response:
+    """Row `n` (the sheet's line number) is named as `["rows", n, field]` in errors; a
+    `connectorId` form field is the connector of rows that leave theirs blank."""
+    caller = await authenticate(request)
+    key = idempotency_key(request)
+    data, connector = await import_upload(request)
+    rows = read_rows(data, MAX_IMPORT_ROWS)
+    if connector is not None:
+        rows = [(n, {"connectorId": connector} | row) for n, row in rows]
+    return web.json_response(await queue_many(request, caller, rows, "rows", key), status=201)
 
 
 def listed_attachments(message: Document, public_url: str) -> list[dict[str, Any]]:
