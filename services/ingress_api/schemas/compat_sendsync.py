@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from ingress_api.schemas.base import Body, PageMeta
+from ingress_api.schemas.base import Body, PageMeta, WebhookUrl
 from ingress_api.schemas.messages import MessageType
 
 ConnectorType = Literal["WHATSAPP", "EMAIL"]
@@ -73,11 +73,13 @@ class QueueSend(Body):
         "minimum gap between messages still holds",
     )
     notes: str | None = Field(None, max_length=2000)
-    webhookUrl: str | None = Field(None, max_length=2000)
+    webhookUrl: WebhookUrl | None = None
     externalId: str | None = Field(
         None, min_length=1, max_length=200, description="Your reference; not unique"
     )
-    attachmentUrl: str | None = Field(None, max_length=2000)
+    attachmentUrl: WebhookUrl | None = Field(
+        None, description="http(s) URL of a file the gateway fetches when it sends"
+    )
 
     _type = field_validator("messageType", mode="before")(_upper)
 
@@ -159,3 +161,19 @@ class ContactsQuery(Body):
     limit: int = Field(1000, ge=1, le=1000)
 
     _type = field_validator("type", mode="before")(_upper)
+
+
+class PreviewIssue(BaseModel):
+    path: list[str | int]
+    message: str
+    code: str | None = None
+
+
+class PreviewedRow(BaseModel):
+    row: int = Field(description="The row's line in the file")
+    fields: dict[str, str | bool]
+    issues: list[PreviewIssue]
+
+
+class ImportPreview(BaseModel):
+    rows: list[PreviewedRow]
