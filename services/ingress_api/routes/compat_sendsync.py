@@ -41,6 +41,7 @@ from ingress_api.schemas.compat_sendsync import (
     Connector,
     ContactSave,
     ContactsQuery,
+    ImportPreview,
     Login,
     QueueBulk,
     QueuedMessage,
@@ -251,7 +252,7 @@ def message_to_accept(
         "contactName": body.contactName,
         "notes": body.notes,
         "messageType": body.messageType,
-        "webhookUrl": body.webhookUrl,
+        "webhookUrl": None if body.webhookUrl is None else str(body.webhookUrl),
     }
     native = {k: v for k, v in native.items() if v is not None}
     direct: SendCommon
@@ -259,7 +260,8 @@ def message_to_accept(
         if not files and body.attachmentUrl is None:
             direct = validate(TextMessage, native | {"text": body.message}, context)
             return MessageToAccept(direct, "text", {"text": body.message}, body.externalId)
-        native |= {"caption": body.message, "attachmentUrl": body.attachmentUrl}
+        url = None if body.attachmentUrl is None else str(body.attachmentUrl)
+        native |= {"caption": body.message, "attachmentUrl": url}
         attachment = validate(AttachmentMessage, native, context)
     content: dict[str, Any] = {"caption": attachment.caption}
     if files:
@@ -437,11 +439,44 @@ async def sendsync_import(request: web.Request) -> web.Response:
     `connectorId` form field is the connector of rows that leave theirs blank."""
     caller = await authenticate(request)
     key = idempotency_key(request)
+    rows = await import_rows(request)
+    return web.json_response(await queue_many(request, caller, rows, "rows", key), status=201)
+
+
+async def import_rows(request: web.Request) -> list[tuple[int, dict[str, Any]]]:
+    """The uploaded file's rows, each with the form's `connectorId` unless it names its own."""
     data, connector = await import_upload(request)
     rows = read_rows(data, MAX_IMPORT_ROWS)
-    if connector is not None:
-        rows = [(n, {"connectorId": connector} | row) for n, row in rows]
-    return web.json_response(await queue_many(request, caller, rows, "rows", key), status=201)
+    if connector is None:
+        return rows
+    return [(n, {"connectorId": connector} | row) for n, row in rows]
+
+
+@API.post(
+    "/api/queue/import/preview",
+    summary="The rows POST /api/queue/import would queue and what is wrong with each, "
+    "queuing nothing (the console's preview)",
+    tag=TAG,
+    response=ImportPreview,
+    errors=(400, 401, 413, 415),
+    scope="messages:write",
+)
+async def sendsync_import_preview(request: web.Request) -> web.Response:
+    """Each row as read, and the issues its fields have; whether a connector exists and
+    accepts the message is checked only when the file is imported."""
+    caller = await authenticate(request)
+    rows = await import_rows(request)
+    found = await countries(request, caller, (raw.get("connectorId") for _, raw in rows))
+    previewed: list[dict[str, Any]] = []
+    for number, raw in rows:
+        issues: list[dict[str, Any]] = []
+        try:
+            message_to_accept(raw, [], None, found.context(raw.get("connectorId")))
+        except InvalidInput as e:
+            issues = e.issues
+        fields = {k: v if isinstance(v, str | bool) else str(v) for k, v in raw.items()}
+        previewed.append({"row": number, "fields": fields, "issues": issues})
+    return web.json_response({"rows": previewed})
 
 
 def listed_attachments(message: Document, public_url: str) -> list[dict[str, Any]]:
