@@ -398,6 +398,7 @@ async def test_openapi_tags_every_sendsync_route(gateway: Gateway) -> None:
         ("DELETE", "/api/contacts/{id}"),
         ("GET", "/api/queue/template"),
         ("POST", "/api/queue/import"),
+        ("POST", "/api/queue/import/preview"),
     } <= tagged
 
 
@@ -595,3 +596,28 @@ async def test_an_import_must_be_a_multipart_file(gateway: Gateway) -> None:
     form.add_field("connectorId", "x")
     status, error, _ = await call(gateway, "POST", "/api/queue/import", key, data=form)
     assert (400, [["file"]]) == (status, [i["path"] for i in error["issues"]])
+
+
+async def test_the_import_preview_shows_each_row_and_queues_nothing(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    text = f"to,message,priority\n{NUMBER},ok,3\n12,bad,5\n{NUMBER},bad,11\n"
+    form = aiohttp.FormData()
+    form.add_field("connectorId", tenant.name)
+    form.add_field("file", text.encode(), filename="lista.csv")
+    status, preview, _ = await call(
+        gateway, "POST", "/api/queue/import/preview", tenant.key, data=form
+    )
+    assert 200 == status, preview
+    assert [
+        (2, {"connectorId": tenant.name, "to": NUMBER, "message": "ok", "priority": "3"}, []),
+        (3, {"connectorId": tenant.name, "to": "12", "message": "bad", "priority": "5"}, [["to"]]),
+        (
+            4,
+            {"connectorId": tenant.name, "to": NUMBER, "message": "bad", "priority": "11"},
+            [["priority"]],
+        ),
+    ] == [(r["row"], r["fields"], sorted(i["path"] for i in r["issues"])) for r in preview["rows"]]
+    _, page, _ = await call(gateway, "GET", "/api/queue/list", tenant.key)
+    assert 0 == page["meta"]["total"]
