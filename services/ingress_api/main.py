@@ -37,6 +37,7 @@ from ingress_api.routes import (  # noqa: F401
     signing_in,
     compat_whatssync,
     compat_syncro,
+    compat_sendsync,
 )
 from ingress_api import rpc
 

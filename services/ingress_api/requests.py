@@ -1,8 +1,11 @@
 """What route handlers share: reading bodies and queries, the caller's instance, paging, the
-message read-back, the send-error table, and clearing an instance's queue."""
+message listing's filter, the message read-back, contacts by id or number, the send-error
+table, and clearing an instance's queue."""
 
 import base64
+import contextlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -12,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from ingress_api.auth import Caller, require_own_instance
 from ingress_api.schemas.base import parse_instance_name
+from ingress_api.schemas.message_reads import MessageQuery
 from lanegate import lifecycle
 from lanegate.errors import (
     InvalidInput,
@@ -21,8 +25,9 @@ from lanegate.errors import (
 )
 from lanegate.events import utcnow
 from lanegate.holds import pause_holds
-from lanegate.lifecycle import Status
+from lanegate.lifecycle import PUBLIC, Status
 from lanegate.outbound import literal_refusal
+from lanegate.phones import InvalidPhoneNumber, normalized, written_digits
 from lanegate.service import BROKER, SETTINGS, STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
@@ -175,6 +180,55 @@ async def pick_instance(store: Store, where: dict[str, Any], none_found: str) ->
         return (i["state"] != "open", not i.get("isPrimary"), queues[i["_id"]], i["_id"])
 
     return str(min(instances, key=rank)["_id"])
+
+
+# The leading filter picks the index (see store/indexes.py); the first present wins.
+INDEX_BY_FILTER = ("externalId", "reference", "to", "instanceName", "status", "lane", "messageType")
+NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
+
+
+def listing_plan(
+    caller: Caller, query: MessageQuery, extra: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], str]:
+    """The store filter for a listing (with the `extra` conditions of a listing of another
+    shape) and the index that serves it."""
+    where: dict[str, Any] = {"tenantId": caller.tenant_id, **(extra or {})}
+    if query.status is not None:
+        hidden = [stored for stored, shown in PUBLIC.items() if shown == query.status]
+        where["status"] = {"$in": [query.status, *hidden]} if hidden else query.status
+    for field in ("externalId", "to", "instanceName", "lane", "messageType"):
+        value = getattr(query, field)
+        if value is not None:
+            where[field] = value
+    if query.dateFrom or query.dateTo:
+        where["createdAt"] = {
+            **({"$gte": query.dateFrom} if query.dateFrom else {}),
+            **({"$lte": query.dateTo} if query.dateTo else {}),
+        }
+    if query.search is not None:
+        pattern = {"$regex": re.escape(query.search), "$options": "i"}
+        where["$or"] = [
+            {"to": pattern},
+            {"contactName": pattern},
+            {"content.text": pattern},
+            {"content.caption": pattern},
+            {"content.body": pattern},
+            *_recipient(query.search, caller.default_country),
+        ]
+    leading = next((f for f in INDEX_BY_FILTER if f in where), None)
+    return where, f"tenant_{leading}_created_id" if leading else "tenant_created_id"
+
+
+def _recipient(search: str, country: str | None) -> list[dict[str, Any]]:
+    """What a search written as a phone number matches of the stored recipient (E.164
+    digits): its digits anywhere, and the whole number as a send would read it."""
+    digits = written_digits(search)
+    if digits is None:
+        return []
+    matches: list[dict[str, Any]] = [{"to": {"$regex": re.escape(digits)}}]
+    with contextlib.suppress(InvalidPhoneNumber):  # a part of a number: its digits will do
+        matches.append({"to": normalized(search, country)})
+    return matches
 
 
 SEND_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)

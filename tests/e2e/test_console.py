@@ -218,3 +218,39 @@ async def test_a_cloud_number_meta_refused_shows_why_its_messages_wait(
         "waiting: instance close (Meta error 190: Invalid OAuth access token)"
     )
     await shot(page, "12-cloud-number-refused")
+
+
+async def test_a_file_is_previewed_then_queued(
+    gateway: Gateway, receiver: Receiver, browser: Browser, tmp_path: Path
+) -> None:
+    tenant = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("to,message\n5511999998888,primeira\n12,segunda\n")
+    good = tmp_path / "good.csv"
+    good.write_text("to,message\n5511999998888,primeira\n5511988887777,segunda\n")
+    page = await browser.new_page()
+    await page.goto(gateway.api + "/console")
+    await page.fill("input[name=apikey]", tenant.key)
+    await page.click("#sign-in button")
+    await expect(page.locator("h1")).to_have_text("Instances")
+
+    await page.click("nav >> text=Import")
+    form = page.locator("#import-file")
+    await form.locator("select[name=connectorId]").select_option(tenant.name)
+    await form.locator("input[name=file]").set_input_files(bad)
+    await form.locator("button").click()
+    await expect(page.locator("#import-summary")).to_have_text(
+        "2 rows, 1 with problems: fix the file and preview again."
+    )
+    await expect(page.locator("#import-preview tbody tr")).to_have_count(2)
+    await expect(page.locator("#import-preview tr.row-problem")).to_contain_text("to:")
+    await expect(page.locator("#import-queue")).to_be_disabled()
+    await shot(page, "07-import-preview")
+
+    await form.locator("input[name=file]").set_input_files(good)
+    await form.locator("button").click()
+    await expect(page.locator("#import-summary")).to_have_text("2 rows, 0 with problems.")
+    await page.click("#import-queue")
+    await expect(page.locator("#import-result")).to_have_text("Queued 2 messages.")
+    status, listed = await gateway.call("GET", "/api/queue/list", key=tenant.key)
+    assert (200, 2) == (status, listed["meta"]["total"])

@@ -24,6 +24,7 @@ WITH_PARAMETERS = [e for e in API.endpoints if "{" in e.path]
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/instance/{name}"): {"displayName": "taken over"},
     ("PATCH", "/contacts/{id}/status"): {"active": False, "reason": "taken over"},
+    ("PATCH", "/api/contacts/{id}/status"): {"active": False, "reason": "taken over"},
     ("PATCH", "/contacts/{id}"): {"name": "taken over"},
     ("PATCH", "/sources/{id}"): {"name": "taken over"},
     ("PATCH", "/statuses/{id}"): {"name": "taken over"},
@@ -45,7 +46,7 @@ def _rule(endpoint: Endpoint) -> str:
         return "401"  # a tenant key is no operator key
     if endpoint.auth == "none":
         return "signed"  # provider callbacks: checked by signature, see test_provider_callbacks
-    if names & {"name", "instanceName"}:
+    if names & {"name", "instanceName", "connectorId"}:
         return "403"
     if names == {"id"}:
         return "404"
@@ -107,7 +108,7 @@ def _path(endpoint: Endpoint, a: dict[str, str]) -> str:
     path = endpoint.path
     if path.startswith("/message/"):
         kind = "message"
-    elif path.startswith(("/contacts/", "/api/v1/leads/")):
+    elif path.startswith(("/contacts/", "/api/contacts/", "/api/v1/leads/")):
         kind = "contact"
     elif path.startswith("/templates/"):
         kind = "template"
@@ -123,7 +124,7 @@ def _path(endpoint: Endpoint, a: dict[str, str]) -> str:
         kind = "tenant"
     else:
         kind = "id"
-    values = {**a, "id": a.get(kind, ""), "instanceName": a["name"]}
+    values = {**a, "id": a.get(kind, ""), "instanceName": a["name"], "connectorId": a["name"]}
     if path.startswith("/sandbox/") and path.endswith("/disconnect"):
         values["name"] = a["open"]  # the one with something to take away
     return re.sub(r"\{(\w+)\}", lambda m: values[m[1]], path)

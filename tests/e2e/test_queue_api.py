@@ -7,8 +7,7 @@ import aiohttp
 import pytest
 
 from ingress_api.auth import Caller
-from ingress_api.contact_reads import NEWEST_FIRST
-from ingress_api.routes.message_listing import plan
+from ingress_api.requests import NEWEST_FIRST, listing_plan
 from ingress_api.schemas.message_reads import MessageQuery
 from tests.support.explain import index_used
 from tests.support.gateway import Gateway
@@ -88,7 +87,7 @@ async def test_listing_rejects_bad_filters(gateway: Gateway, query: str) -> None
 async def test_every_listing_query_runs_on_an_index(
     gateway: Gateway, filters: dict[str, str], index: str
 ) -> None:
-    where, chosen = plan(Caller("t", "k"), MessageQuery.model_validate(filters))
+    where, chosen = listing_plan(Caller("t", "k"), MessageQuery.model_validate(filters))
     assert index == chosen
     async with gateway.mongo() as client:
         explained = await (

@@ -64,7 +64,13 @@ async def test_every_answer_carries_an_id_errors_included(gateway: Gateway) -> N
         ("GET", "/health", {}, {}, 200),
         ("GET", "/no/such/route", {}, {}, 404),
         ("GET", "/instances", {"apikey": "lg_wrong"}, {}, 401),
-        ("POST", "/instance/create", {"apikey": key}, {"data": b"{not json"}, 400),
+        (
+            "POST",
+            "/instance/create",
+            {"apikey": key, "Content-Type": "application/json"},
+            {"data": b"{not json"},
+            400,
+        ),
         ("GET", "/healthz", {}, {}, 200),
     ]
     seen = set()

@@ -39,7 +39,15 @@ INDEXES: dict[str, list[IndexModel]] = {
                 ],
                 name=f"tenant_{field}_created_id",
             )
-            for field in ("instanceName", "status", "lane", "messageType", "externalId", "to")
+            for field in (
+                "instanceName",
+                "status",
+                "lane",
+                "messageType",
+                "externalId",
+                "reference",
+                "to",
+            )
         ),
     ],
     # externalId is an idempotency key per tenant: a second claim of one fails.

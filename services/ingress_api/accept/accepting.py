@@ -94,16 +94,21 @@ def content_of(kind: str, body: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class MessageToAccept:
-    """One message to accept: its validated body, kind and stored content."""
+    """One message to accept: its validated body, kind and stored content, and a plain
+    `reference` of the client's that, unlike `externalId`, need not be unique."""
 
     body: SendCommon
     kind: str
     content: dict[str, Any]
+    reference: str | None = None
 
     def fingerprint(self) -> str:
         """What makes two sends with one `externalId` the same request."""
         fields = self.body.model_dump(mode="json", exclude={"force"})
-        raw = json.dumps([self.kind, fields], sort_keys=True, separators=(",", ":"))
+        asked: list[Any] = [self.kind, fields]
+        if self.reference is not None:
+            asked.append(self.reference)
+        raw = json.dumps(asked, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -194,6 +199,7 @@ def document(caller: Caller, item: MessageToAccept, instance: Document) -> Docum
         "webhookUrl": str(body.webhookUrl) if body.webhookUrl else None,
         "notes": body.notes,
         "contactName": body.contactName,
+        **({"reference": item.reference} if item.reference is not None else {}),
         **(
             {"externalId": body.externalId, "requestHash": item.fingerprint()}
             if body.externalId

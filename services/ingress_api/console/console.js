@@ -447,6 +447,72 @@ async function send(view) {
     ...list.map((i) => h("option", { value: i.instanceName }, `${i.instanceName} (${i.state})`)));
 }
 
+// A file of messages (the /api/queue/template columns): preview its rows, then queue them.
+async function importFile(view) {
+  const form = h("form", { id: "import-file" },
+    h("label", {}, "File (.xlsx or CSV)",
+      h("input", { type: "file", name: "file", accept: ".xlsx,.csv", required: true })),
+    h("label", {}, "Connector for rows without one",
+      h("select", { name: "connectorId" }, h("option", { value: "" }, "—"))),
+    h("button", { type: "submit" }, "Preview"));
+  const preview = h("div", { id: "import-preview" });
+  const upload = async (path) => {
+    const body = new FormData(form);
+    if (!body.get("connectorId")) body.delete("connectorId");
+    const response = await fetch(path, {
+      method: "POST", headers: { apikey: sessionStorage.getItem(KEY) || "" }, body,
+    });
+    const data = await response.json();
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  };
+  form.addEventListener("submit", submitter(form, async () => {
+    const { rows } = await upload("/api/queue/import/preview");
+    const bad = rows.filter((r) => r.issues.length).length;
+    const queue = h("button", { type: "button", id: "import-queue", disabled: bad > 0 },
+      `Queue ${rows.length} messages`);
+    queue.addEventListener("click", async () => {
+      preview.querySelector(".errors")?.remove();
+      try {
+        const answer = await upload("/api/queue/import");
+        fill(preview, h("p", { id: "import-result" }, `Queued ${answer.count} messages.`));
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        preview.append(errorList(error));
+      }
+    });
+    fill(preview,
+      h("p", { id: "import-summary" },
+        `${rows.length} rows, ${bad} with problems${bad ? ": fix the file and preview again" : ""}.`),
+      h("table", { class: "wide" },
+        h("thead", {}, h("tr", {}, ["Row", "Connector", "To", "Message", "Problems"]
+          .map((t) => h("th", {}, t)))),
+        h("tbody", {}, rows.map((r) => h("tr", { class: r.issues.length ? "row-problem" : null },
+          h("td", { "data-label": "Row" }, r.row),
+          h("td", { "data-label": "Connector" }, r.fields.connectorId || "—"),
+          h("td", { "data-label": "To" }, r.fields.to || "—"),
+          h("td", { "data-label": "Message" }, r.fields.message || "—"),
+          h("td", { "data-label": "Problems" },
+            r.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")))))),
+      h("div", { class: "actions" }, queue));
+  }));
+  view.append(h("h1", {}, "Import messages"),
+    h("p", { class: "muted" }, "Columns as in ",
+      h("a", { href: "#/import", id: "template-link" }, "the template"), "."),
+    form, preview);
+  view.querySelector("#template-link").addEventListener("click", async (event) => {
+    event.preventDefault();
+    const response = await fetch("/api/queue/template",
+      { headers: { apikey: sessionStorage.getItem(KEY) || "" } });
+    const link = h("a", { href: URL.createObjectURL(await response.blob()),
+      download: "template_mensagens.xlsx" });
+    link.click();
+  });
+  const list = await api("GET", "/instances");
+  form.querySelector("select[name=connectorId]").append(
+    ...list.map((i) => h("option", { value: i.instanceName }, i.instanceName)));
+}
+
 // ---- Router ---------------------------------------------------------------
 
 const ROUTES = [
@@ -457,6 +523,7 @@ const ROUTES = [
   [/^#\/send$/, send],
   [/^#\/webhooks$/, webhooks],
   [/^#\/delivery\/(.+)$/, delivery],
+  [/^#\/import$/, importFile],
 ];
 
 function signOut() {

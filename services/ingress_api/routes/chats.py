@@ -5,7 +5,7 @@ from typing import Any
 from aiohttp import web
 
 from ingress_api.auth import authenticate
-from ingress_api.contact_reads import phone_in_path
+from ingress_api.contact_book import phone_in_path
 from ingress_api.registry import API
 from ingress_api.requests import (
     after_newest_first,

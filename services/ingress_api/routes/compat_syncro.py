@@ -7,7 +7,7 @@ from aiohttp import web
 
 from ingress_api.accept.accepting import MessageToAccept, accept_one, content_of
 from ingress_api.auth import Caller, authenticate
-from ingress_api.contact_reads import contact_filter
+from ingress_api.contact_book import contact_filter
 from ingress_api.countries import send_context
 from ingress_api.error_shapes import ErrorShape
 from ingress_api.numbered_ids import instance_numbers, numbers_of, ref_of

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from ingress_api.accept.accepting import MessageToAccept, accept_one, content_of
 from ingress_api.auth import Caller, authenticate
-from ingress_api.contact_reads import (
+from ingress_api.contact_book import (
     contact_filter,
     contacts_page,
     conversation_page,

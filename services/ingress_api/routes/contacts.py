@@ -8,7 +8,14 @@ from pymongo import ReturnDocument, UpdateOne
 
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller, authenticate
-from ingress_api.contact_reads import contact_filter, contacts_page
+from ingress_api.contact_book import (
+    contact_filter,
+    contact_view,
+    contacts_page,
+    delete_one_contact,
+    set_contact_active,
+    upsert_contact,
+)
 from ingress_api.countries import phone_context
 from ingress_api.labels import SOURCES, STATUSES, must_exist
 from ingress_api.registry import API
@@ -42,47 +49,8 @@ from lanegate.errors import InvalidInput, NotFound
 from lanegate.events import new_id, utcnow
 from lanegate.phones import written_digits
 from lanegate.service import STORE
-from lanegate.store import Document, Store
+from lanegate.store import Document
 from lanegate.timestamps import iso_utc
-
-
-def view(contact: Document) -> dict[str, Any]:
-    return {
-        "id": contact["_id"],
-        "identifier": contact["identifier"],
-        "type": contact.get("type", "WHATSAPP"),
-        "name": contact.get("name"),
-        "tags": contact.get("tags", []),
-        "fields": contact.get("fields") or {},
-        "sourceId": contact.get("sourceId"),
-        "statusId": contact.get("statusId"),
-        "groupIds": contact.get("groupIds", []),
-        "active": contact.get("active", True),
-        "inactiveReason": contact.get("inactiveReason"),
-        "lastMessageAt": iso_utc(contact.get("lastMessageAt")),
-        "lastInboundAt": iso_utc(contact.get("lastInboundAt")),
-        "createdAt": iso_utc(contact.get("createdAt")),
-        "updatedAt": iso_utc(contact.get("updatedAt")),
-    }
-
-
-async def upsert_contact(
-    store: Store, tenant_id: str, identifier: str, changes: dict[str, Any]
-) -> tuple[Document, bool]:
-    """Create or update a contact by its number; returns it and whether it is new."""
-    now = utcnow()
-    contact = await store.contacts.find_one_and_update(
-        {"tenantId": tenant_id, "identifier": identifier},
-        {
-            "$set": {**changes, "updatedAt": now},
-            "$setOnInsert": {k: v for k, v in new_contact(now).items() if k not in changes},
-        },
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
-    if contact is None:  # an upsert returning the new document never gives None
-        raise RuntimeError("contact upsert returned nothing")
-    return contact, contact["createdAt"] == now
 
 
 @API.get(
@@ -106,7 +74,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     )
     return web.json_response(
         {
-            "contacts": [view(c) for c in page],
+            "contacts": [contact_view(c) for c in page[: query.limit]],
             "meta": page_meta(total, query.page, query.limit),
             "pagination": {"next": following},
         }
@@ -153,7 +121,7 @@ async def save_contact(request: web.Request) -> web.Response:
     contact, created = await upsert_contact(
         request.app[STORE], caller.tenant_id, body.identifier, _changes(body)
     )
-    return web.json_response(view(contact), status=201 if created else 200)
+    return web.json_response(contact_view(contact), status=201 if created else 200)
 
 
 def _changes(body: ContactUpsert | ContactPatch) -> dict[str, Any]:
@@ -209,7 +177,7 @@ async def save_contacts(request: web.Request) -> web.Response:
         {
             "created": result.upserted_count,
             "updated": len(updates) - result.upserted_count,
-            "contacts": [view(c) for c in in_order],
+            "contacts": [contact_view(c) for c in in_order],
         }
     )
 
@@ -251,7 +219,7 @@ async def get_contact(request: web.Request) -> web.Response:
     )
     if contact is None:
         raise NotFound("Contact not found")
-    return web.json_response(view(contact))
+    return web.json_response(contact_view(contact))
 
 
 @API.patch(
@@ -279,7 +247,7 @@ async def update_contact(request: web.Request) -> web.Response:
     )
     if contact is None:
         raise NotFound("Contact not found")
-    return web.json_response(view(contact))
+    return web.json_response(contact_view(contact))
 
 
 @API.patch(
@@ -294,21 +262,10 @@ async def update_contact(request: web.Request) -> web.Response:
 async def set_status(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     body = await read_json(request, ContactStatus)
-    contact = await request.app[STORE].contacts.find_one_and_update(
-        contact_filter(caller, request.match_info["id"]),
-        {
-            "$set": {
-                "active": body.active,
-                "inactiveReason": None if body.active else body.reason,
-                "updatedAt": utcnow(),
-            }
-        },
-        return_document=ReturnDocument.AFTER,
+    contact = await set_contact_active(
+        request, caller, request.match_info["id"], body.active, body.reason
     )
-    if contact is None:
-        raise NotFound("Contact not found")
-    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
-    return web.json_response(view(contact))
+    return web.json_response(contact_view(contact))
 
 
 @API.delete(
@@ -321,12 +278,7 @@ async def set_status(request: web.Request) -> web.Response:
 )
 async def delete_contact(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    contact = await request.app[STORE].contacts.find_one_and_delete(
-        contact_filter(caller, request.match_info["id"])
-    )
-    if contact is None:
-        raise NotFound("Contact not found")
-    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
+    contact = await delete_one_contact(request, caller, request.match_info["id"])
     return web.json_response({"id": contact["_id"], "deleted": True})
 
 

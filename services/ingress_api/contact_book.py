@@ -1,21 +1,27 @@
-"""Reading contacts and conversations, shared by the native and the compatibility routes: a
-contact by id or number, a page of contacts by number, a page of a conversation."""
+"""Contacts and conversations, shared by the native and the compatibility routes: a contact
+by id or number, its view, upsert, activation and deletion, a page of contacts by number, a
+page of a conversation."""
 
 import base64
 import binascii
 import uuid
 from typing import Any
 
+from aiohttp import web
+from pymongo import ReturnDocument
+
+from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller
-from ingress_api.requests import after_newest_first, newest_first_cursor
+from ingress_api.requests import NEWEST_FIRST, after_newest_first, newest_first_cursor
+from lanegate.contacts import new_contact
 from lanegate.conversations import readable_text
-from lanegate.errors import InvalidInput
+from lanegate.errors import InvalidInput, NotFound
+from lanegate.events import utcnow
 from lanegate.lifecycle import public
 from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized, written_digits
+from lanegate.service import STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
-
-NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
 
 
 def contact_filter(caller: Caller, ref: str, field: str = "id") -> dict[str, Any]:
@@ -173,3 +179,73 @@ def _received(message: Document) -> dict[str, Any]:
         "pushName": message.get("pushName"),
         "content": message.get("content"),
     }
+
+
+def contact_view(contact: Document) -> dict[str, Any]:
+    """A contact as the API shows it."""
+    return {
+        "id": contact["_id"],
+        "identifier": contact["identifier"],
+        "type": contact.get("type", "WHATSAPP"),
+        "name": contact.get("name"),
+        "tags": contact.get("tags", []),
+        "fields": contact.get("fields") or {},
+        "sourceId": contact.get("sourceId"),
+        "statusId": contact.get("statusId"),
+        "groupIds": contact.get("groupIds", []),
+        "active": contact.get("active", True),
+        "inactiveReason": contact.get("inactiveReason"),
+        "lastMessageAt": iso_utc(contact.get("lastMessageAt")),
+        "lastInboundAt": iso_utc(contact.get("lastInboundAt")),
+        "createdAt": iso_utc(contact.get("createdAt")),
+        "updatedAt": iso_utc(contact.get("updatedAt")),
+    }
+
+
+async def upsert_contact(
+    store: Store, tenant_id: str, identifier: str, changes: dict[str, Any]
+) -> tuple[Document, bool]:
+    """Create or update a contact by its number; returns it and whether it is new."""
+    now = utcnow()
+    contact = await store.contacts.find_one_and_update(
+        {"tenantId": tenant_id, "identifier": identifier},
+        {
+            "$set": {**changes, "updatedAt": now},
+            "$setOnInsert": {k: v for k, v in new_contact(now).items() if k not in changes},
+        },
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    if contact is None:  # an upsert returning the new document never gives None
+        raise RuntimeError("contact upsert returned nothing")
+    return contact, contact["createdAt"] == now
+
+
+async def set_contact_active(
+    request: web.Request, caller: Caller, ref: str, active: bool, reason: str | None
+) -> Document:
+    """Activate or deactivate the caller's contact `ref` (id or number); 404 if absent."""
+    contact = await request.app[STORE].contacts.find_one_and_update(
+        contact_filter(caller, ref),
+        {
+            "$set": {
+                "active": active,
+                "inactiveReason": None if active else reason,
+                "updatedAt": utcnow(),
+            }
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    if contact is None:
+        raise NotFound("Contact not found")
+    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
+    return contact
+
+
+async def delete_one_contact(request: web.Request, caller: Caller, ref: str) -> Document:
+    """Delete the caller's contact `ref` (id or number), its messages kept; 404 if absent."""
+    contact = await request.app[STORE].contacts.find_one_and_delete(contact_filter(caller, ref))
+    if contact is None:
+        raise NotFound("Contact not found")
+    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
+    return contact
