@@ -2,6 +2,7 @@
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,32 @@ async def test_the_list_example_finds_the_sent_message_by_its_reference(
         assert (200, b"%PDF-1.4 file") == (response.status, await response.read())
 
 
-async def test_the_login_example_answers_501_until_accounts_exist(gateway: Gateway) -> None:
+async def test_the_login_example_signs_a_user_in_and_its_token_works_as_bearer(
+    gateway: Gateway,
+) -> None:
     seed = example("login")
-    status, answer = await call(gateway, "POST", "/api/auth/login", {}, json=seed["request"])
-    assert (501, "NOT_IMPLEMENTED") == (status, answer["code"])
-    assert "API key" in answer["error"]
+    tenant_id, _ = await gateway.tenant()
+    # The seed's own address and password, made unique and long enough for this gateway.
+    login = {
+        "email": f"{uuid.uuid4().hex[:8]}.{seed['request']['email']}",
+        "password": seed["request"]["password"] * 2,
+    }
+    status, _ = await gateway.call(
+        "POST",
+        f"/admin/tenants/{tenant_id}/users",
+        json=login | {"role": "member"},
+        headers={"apikey": gateway.admin_key},
+    )
+    assert 201 == status
+    status, answer = await call(gateway, "POST", "/api/auth/login", {}, json=login)
+    assert (200, login["email"], tenant_id) == (
+        status,
+        answer["user"]["email"],
+        answer["user"]["tenantId"],
+    )
+    status, connectors = await call(
+        gateway, "GET", "/api/connectors", credentials("bearer", answer["access_token"])
+    )
+    assert (200, []) == (status, connectors)
+    wrong = login | {"password": "not-the-password"}
+    assert 401 == (await call(gateway, "POST", "/api/auth/login", {}, json=wrong))[0]

@@ -22,17 +22,8 @@ SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
 OPERATIONS = [(path, method) for path, ops in DOCUMENT["paths"].items() for method in ops]
 
 
-def not_a_server_error_but_a_documented_501(ctx: Any, response: Any, case: Any) -> bool | None:
-    """`not_a_server_error`, but for the 501 of an endpoint that documents it as its answer
-    (a feature not offered yet)."""
-    responses = DOCUMENT["paths"][case.operation.path][case.operation.method.lower()]["responses"]
-    if response.status_code == 501 and "501" in responses:
-        return None
-    return checks.not_a_server_error(ctx, response, case)
-
-
 CHECKS = [
-    not_a_server_error_but_a_documented_501,
+    checks.not_a_server_error,
     openapi_checks.status_code_conformance,
     openapi_checks.content_type_conformance,
     openapi_checks.response_schema_conformance,

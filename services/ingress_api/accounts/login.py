@@ -19,7 +19,9 @@ from ingress_api.accounts.tokens import (
     start_session,
     use_refresh_token,
 )
+from ingress_api.auth import TOKEN_KEYS
 from lanegate.errors import RateLimited, Unauthorized
+from lanegate.service import STORE
 from lanegate.store import Document, Store
 
 THROTTLE_WINDOW_SECONDS = 300
@@ -73,6 +75,11 @@ class SignIn:
     store: Store
     keys: TokenKeys
     throttle: SignInThrottle
+
+
+def sign_in(request: web.Request) -> SignIn:
+    """What the sign-in functions need, from the app."""
+    return SignIn(request.app[STORE], request.app[TOKEN_KEYS], request.app[SIGN_IN_THROTTLE])
 
 
 async def _tokens(sign_in: SignIn, user: Document, session_id: str) -> dict[str, Any]:

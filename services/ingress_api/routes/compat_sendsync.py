@@ -12,6 +12,7 @@ from aiohttp import BodyPartReader, web
 from ingress_api.accept.accepting import Issues, MessageToAccept, accept_many, accept_one
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.accept.uploads import discard_files, read_multipart
+from ingress_api.accounts.login import log_in, sign_in
 from ingress_api.auth import Caller, authenticate
 from ingress_api.contact_book import (
     contact_view,
@@ -36,6 +37,7 @@ from ingress_api.requests import (
     validate,
 )
 from ingress_api.rpc import ask
+from ingress_api.schemas.accounts import Tokens
 from ingress_api.schemas.base import parse_instance_name
 from ingress_api.schemas.compat_sendsync import (
     QUEUE_STATUS,
@@ -101,24 +103,18 @@ def client_names() -> Iterator[None]:
 
 @API.post(
     "/api/auth/login",
-    summary="Log in with e-mail and password (not offered yet: use an API key)",
+    summary="Log in with e-mail and password: an access token for Authorization: Bearer",
     tag=TAG,
     body=Login,
-    status=501,
-    errors=(400,),
+    response=Tokens,
+    errors=(400, 401, 429),
     auth="none",
 )
 async def sendsync_login(request: web.Request) -> web.Response:
-    """A well-formed login answers 501: accounts with passwords do not exist yet."""
-    await read_json(request, Login)
-    return web.json_response(
-        {
-            "error": "Login with e-mail and password is not available on this gateway yet; "
-            "send your API key as X-API-Key or Authorization: Bearer",
-            "code": "NOT_IMPLEMENTED",
-        },
-        status=501,
-    )
+    """The gateway's own sign-in: its answer holds SendSync's `access_token` and `user`."""
+    body = await read_json(request, Login)
+    address = request.remote or "unknown"
+    return web.json_response(await log_in(sign_in(request), body.email, body.password, address))
 
 
 def connector(instance: Document) -> dict[str, Any]:

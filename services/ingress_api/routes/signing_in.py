@@ -2,10 +2,9 @@
 
 from aiohttp import web
 
-from ingress_api.accounts.login import SIGN_IN_THROTTLE, SignIn, log_in, log_out, refresh
+from ingress_api.accounts.login import log_in, log_out, refresh, sign_in
 from ingress_api.accounts.passwords import hash_password
 from ingress_api.accounts.users import invitation_hash, user_view
-from ingress_api.auth import TOKEN_KEYS
 from ingress_api.registry import API
 from ingress_api.requests import read_json
 from ingress_api.schemas.accounts import (
@@ -18,11 +17,6 @@ from ingress_api.schemas.accounts import (
 )
 from lanegate.errors import Unauthorized
 from lanegate.service import STORE
-
-
-def sign_in(request: web.Request) -> SignIn:
-    """What the sign-in functions need, from the app."""
-    return SignIn(request.app[STORE], request.app[TOKEN_KEYS], request.app[SIGN_IN_THROTTLE])
 
 
 @API.post(
