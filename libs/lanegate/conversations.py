@@ -6,6 +6,7 @@ from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
 
+from lanegate import health
 from lanegate.contacts import contact_wrote
 from lanegate.events import MessageReceived, new_id
 from lanegate.store import Document, Store
@@ -49,7 +50,7 @@ async def record_inbound(
         return
     await contact_wrote(store, received.tenantId, received.sender, received.pushName, received_at)
     last = {"id": result.upserted_id, "direction": "inbound", "type": received.messageType}
-    await store.chats.update_one(
+    before = await store.chats.find_one_and_update(
         _chat(received.tenantId, received.instanceName, received.sender),
         {
             "$set": {"lastMessage": last | {"text": text}, "lastInboundAt": received_at},
@@ -58,7 +59,23 @@ async def record_inbound(
             "$setOnInsert": {"_id": new_id()},
         },
         upsert=True,
+        return_document=ReturnDocument.BEFORE,
     )
+    if is_reply(before, received_at):
+        await health.count(
+            store, received.tenantId, received.instanceName, health.Counted.REPLIES, received_at
+        )
+
+
+def is_reply(chat: Document | None, received_at: datetime) -> bool:
+    """Whether a message written now answers the number: the first from the contact since
+    its last message to them, within `health.REPLY_WINDOW` of it."""
+    if chat is None or chat.get("lastOutboundAt") is None:
+        return False
+    last_out: datetime = chat["lastOutboundAt"]
+    last_in: datetime | None = chat.get("lastInboundAt")
+    answered_already = last_in is not None and last_in >= last_out
+    return not answered_already and received_at - last_out <= health.REPLY_WINDOW
 
 
 async def record_outbound(store: Store, messages: Iterable[Document]) -> None:

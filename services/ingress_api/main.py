@@ -38,6 +38,7 @@ from ingress_api.routes import (  # noqa: F401
     compat_whatssync,
     compat_syncro,
     compat_sendsync,
+    instance_health,
 )
 from ingress_api import rpc
 
@@ -91,20 +92,19 @@ def build(settings: Settings) -> web.Application:
 
 async def expired_sweeping(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: where the store has no TTL indexes, expired rate-limit windows, daily
-    message counts and finished one-time codes (this service's) are deleted by a sweeper."""
+    message counts, finished one-time codes, ended sessions and old health days are deleted by
+    a sweeper."""
     every = app[SETTINGS].store_sweep_interval_seconds
-    async with sweeping(
-        app[STORE],
-        (
-            "rate_limits",
-            "tenant_usage",
-            "otp_codes",
-            "otp_number_sends",
-            "user_sessions",
-            "refresh_tokens",
-        ),
-        every,
-    ):
+    swept = (
+        "rate_limits",
+        "tenant_usage",
+        "otp_codes",
+        "otp_number_sends",
+        "user_sessions",
+        "refresh_tokens",
+        "instance_health",
+    )
+    async with sweeping(app[STORE], swept, every):
         yield
 
 

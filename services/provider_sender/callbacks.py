@@ -7,6 +7,7 @@ import structlog
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from lanegate import health
 from lanegate.broker import Broker
 from lanegate.conversations import record_inbound
 from lanegate.events import (
@@ -235,6 +236,10 @@ class GatewayCallbacks:
                 scope=scope,
             )
         )
+        if scope == "instance":  # the provider flagged the number itself (spam, policy)
+            await health.count(
+                self._store, instance["tenantId"], instance["_id"], health.Counted.REPORTS, now
+            )
         log.warning("instance paused", instance=instance["_id"], reason=reason, scope=scope)
 
     async def _failed(
@@ -253,6 +258,14 @@ class GatewayCallbacks:
         if message is None:
             return False
         MESSAGE_STATUS.labels("failed", message["provider"]).inc()
+        # Taken, then never delivered: how WhatsApp shows a recipient who blocked the number.
+        await health.count(
+            self._store,
+            message["tenantId"],
+            message["instanceName"],
+            health.Counted.BLOCKS,
+            utcnow(),
+        )
         await self._broker.publish(
             MessageStatus(
                 id=status_event_id(message["_id"], "failed"),

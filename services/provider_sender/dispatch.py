@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from lanegate import lifecycle, otp, spintax
+from lanegate import health, lifecycle, otp, spintax, variables
 from lanegate.attachments import Attachment, AttachmentError
 from lanegate.broker import Broker, Reject, Retry
 from lanegate.events import (
@@ -33,10 +33,19 @@ from provider_sender.metrics import ACCEPT_TO_SEND, MESSAGES_FAILED, MESSAGES_SE
 log = structlog.get_logger(__name__)
 
 
-def spun_text(content: dict[str, Any]) -> str | None:
-    """The text or caption to send, with its spintax resolved now (None when there is none)."""
-    template = content.get("text", content.get("body", content.get("caption")))
-    return spintax.spin(template) if template is not None else None
+async def spun_text(store: Store, message: Document) -> str | None:
+    """The text or caption to send, its variables filled from the recipient's contact and then
+    its spintax resolved now (None when there is none)."""
+    template = variables.text_of(message["content"])
+    if template is None:
+        return None
+    if variables.variables_in(template):
+        contact = await store.contacts.find_one(
+            {"tenantId": message["tenantId"], "identifier": message["to"]},
+            {"name": 1, "fields": 1},
+        )
+        template = variables.fill(template, message["to"], contact)
+    return spintax.spin(template)
 
 
 class Dispatcher:
@@ -112,7 +121,7 @@ class Dispatcher:
             if found is not None:
                 await self._sent(message, found, None)
                 return
-        text = spun_text(message["content"])
+        text = await spun_text(self._store, message)
         try:
             async with self._files.opened(message) as files:
                 await self._send(instance, provider, message, text, files)
@@ -209,6 +218,9 @@ class Dispatcher:
         ):
             return
         MESSAGES_SENT.labels(message["lane"], message["provider"]).inc()
+        await health.count(
+            self._store, message["tenantId"], message["instanceName"], health.Counted.SENT, now
+        )
         ACCEPT_TO_SEND.observe((now - message["queuedAt"]).total_seconds())
         log.info("message sent", provider_message_id=sent.provider_message_id)
         await self._report(message, Status.SENT, providerMessageId=sent.provider_message_id)
@@ -361,6 +373,13 @@ class Dispatcher:
         if not await lifecycle.finish(self._store, message["_id"], Status.FAILED, **fields):
             return
         MESSAGES_FAILED.labels(message["provider"], code).inc()
+        await health.count(
+            self._store,
+            message["tenantId"],
+            message["instanceName"],
+            health.Counted.FAILURES,
+            utcnow(),
+        )
         log.warning("message failed", code=code, reason=text)
         await self._report(message, Status.FAILED, error=error)
 

@@ -32,6 +32,8 @@ class Store:
         self.lane_state = self.db["lane_state"]
         self.sandbox_outbox = self.db["sandbox_outbox"]
         self.contacts = self.db["contacts"]
+        # One record per instance and day: what the health score counts.
+        self.instance_health = self.db["instance_health"]
         # Uploaded attachments (files and chunks in attachments.files / attachments.chunks).
         self.files = AsyncGridFSBucket(self.db, bucket_name="attachments")
         # The same chunks, read a few at a time so a file is never held whole.

@@ -74,6 +74,10 @@ INDEXES: dict[str, list[IndexModel]] = {
             for field in ("groupIds", "sourceId", "statusId")
         ),
     ],
+    "instance_health": [
+        IndexModel([("instanceName", ASCENDING), ("day", ASCENDING)], name="instance_day"),
+        IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
+    ],
     "rate_limits": [
         IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
     ],

@@ -17,6 +17,7 @@ from ingress_api.accept.inserts import MESSAGE_INSERTS, duplicates_only
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.accept.message_keys import claim, claimed
 from ingress_api.accept.quotas import Reservation, reserve_messages
+from ingress_api.accept.recipient_values import Recipient, unfilled_values
 from ingress_api.accept.settling import FAILED_SEND_SETTLER, announce, keyed
 from ingress_api.auth import Caller
 from ingress_api.metrics import MESSAGES_ACCEPTED
@@ -144,7 +145,9 @@ async def refusals(
     """For each item, what stops it (None when it may be queued), from `lookups`: the
     instances are reused for the stored documents."""
     found: list[Refusal | None] = []
-    for item in items:
+    recipients = [Recipient(i.body.to, i.content, i.body.contactName) for i in items]
+    unfilled = await unfilled_values(store, caller.tenant_id, recipients)
+    for item, missing in zip(items, unfilled, strict=True):
         name, to = item.body.instanceName, item.body.to
         parts = parse_instance_name(name)
         instance = instances.get(name)
@@ -171,6 +174,8 @@ async def refusals(
             refusal = Refusal(
                 Unprocessable(f"Contact {to} is inactive; send with force: true to override"), "to"
             )
+        elif missing is not None:
+            refusal = Refusal(InvalidInput([([missing.field], missing.message)]), missing.field)
         found.append(refusal)
     return found
 

@@ -5,7 +5,8 @@ from typing import Any
 from aiohttp import web
 from pymongo import ReturnDocument
 
-from ingress_api.accept.accepting import MessageToAccept, accept_many
+from ingress_api.accept.accepting import Issues, MessageToAccept, accept_many
+from ingress_api.accept.recipient_values import Recipient, unfilled_for
 from ingress_api.auth import Caller, authenticate
 from ingress_api.countries import phone_context
 from ingress_api.registry import API
@@ -205,6 +206,8 @@ async def remove_members(request: web.Request) -> web.Response:
 
 # A group's members are queued in pages of the bulk endpoint's size, each all or none.
 PAGE = 1000
+# A group send refused for members without a variable's value names this many of them.
+MOST_ISSUES = 100
 
 
 @API.post(
@@ -227,15 +230,25 @@ async def send_to_group(request: web.Request) -> web.Response:
     await own_instance(store, caller, body.instanceName)
     members = store.contacts.find(
         {"tenantId": caller.tenant_id, "groupIds": group["_id"]},
-        {"identifier": 1, "active": 1},
+        {"identifier": 1, "active": 1, "name": 1, "fields": 1},
     ).sort("identifier", 1)
     skipped: list[dict[str, str]] = []
-    items: list[tuple[int, MessageToAccept]] = []
-    accepted = 0
+    active: list[Document] = []
+    unfilled: Issues = []
     async for member in members:
         if member.get("active") is False:
             skipped.append({"contactId": member["_id"], "reason": "inactive"})
             continue
+        active.append(member)
+        missing = unfilled_for(Recipient(member["identifier"], {"text": body.text}, None), member)
+        if missing is not None:
+            unfilled.append((["text"], f"Contact {member['_id']}: {missing.message}"))
+    # Checked for every member before the first page is queued: pages are each all or none.
+    if unfilled:
+        raise InvalidInput(unfilled[:MOST_ISSUES])
+    items: list[tuple[int, MessageToAccept]] = []
+    accepted = 0
+    for member in active:
         message = TextMessage.model_validate(
             {
                 "instanceName": body.instanceName,
