@@ -65,6 +65,7 @@ async def test_account_names_the_plan_and_counts_instances_and_contacts(
     assert (2, 1) == (counts["instances"], counts["contacts"])
     assert 1 == counts["instancesByState"]["open"]
     assert {"sandbox": 2} == counts["instancesByProvider"]
+    assert {"whatsapp": 2} == counts["instancesByChannel"]
 
 
 async def test_plans_are_listed_and_changed_by_the_operator_only(gateway: Gateway) -> None:

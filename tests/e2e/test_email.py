@@ -480,3 +480,31 @@ async def test_the_console_shows_the_channel_and_an_emails_subject_and_parts(
     await expect(page.locator("#email-parts")).to_have_text("text/plain, text/html")
     await page.goto(f"{mail_gateway.api}/console#/message/{answer['id']}")
     await expect(page.locator("#email-parts")).to_have_text("text/plain, attachment receipt.pdf")
+
+
+async def test_a_sendsync_send_to_an_email_connector_goes_out_as_a_mail(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
+    await opened(mail_gateway, key, name)
+    headers = {"X-API-Key": key}
+    _, connectors = await mail_gateway.call("GET", "/api/connectors", headers=headers)
+    assert [(name, "EMAIL")] == [(c["id"], c["type"]) for c in connectors]
+    status, queued = await mail_gateway.call(
+        "POST",
+        "/api/queue/send",
+        headers=headers,
+        json={"connectorId": name, "to": CUSTOMER, "message": "Your order shipped."},
+    )
+    assert (201, "PENDING", CUSTOMER) == (status, queued["status"], queued["to"]), queued
+    await wait_status(mail_gateway, "sent", queued["id"])
+    [mail] = relay.to(CUSTOMER)
+    body = mail.parsed().get_body(("plain",))
+    assert body is not None and "Your order shipped." == body.get_content().strip()
+    status, refused = await mail_gateway.call(
+        "POST",
+        "/api/queue/send",
+        headers=headers,
+        json={"connectorId": name, "to": PHONE, "message": "Not an address"},
+    )
+    assert (400, "Validation error") == (status, refused["error"]), refused

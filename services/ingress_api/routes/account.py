@@ -29,6 +29,7 @@ from ingress_api.schemas.messages import BULK_MAX_MESSAGES
 from lanegate import tenants
 from lanegate.errors import Conflict, NotFound, Unauthorized
 from lanegate.events import utcnow
+from lanegate.providers.capabilities import channel_of
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
@@ -62,6 +63,7 @@ async def account(request: web.Request) -> web.Response:
     tenant = await _tenant(store, caller)
     by_state: dict[str, int] = {}
     by_provider: dict[str, int] = {}
+    by_channel: dict[str, int] = {}
     groups = await store.instances.aggregate(
         [
             {"$match": {"tenantId": caller.tenant_id}},
@@ -72,6 +74,8 @@ async def account(request: web.Request) -> web.Response:
         state, provider = group["_id"]["state"], group["_id"]["provider"]
         by_state[state] = by_state.get(state, 0) + group["n"]
         by_provider[provider] = by_provider.get(provider, 0) + group["n"]
+        channel = channel_of(provider)
+        by_channel[channel] = by_channel.get(channel, 0) + group["n"]
     contacts = await store.contacts.count_documents({"tenantId": caller.tenant_id})
     answer = {
         "id": tenant["_id"],
@@ -83,6 +87,7 @@ async def account(request: web.Request) -> web.Response:
             "instances": sum(by_state.values()),
             "instancesByState": by_state,
             "instancesByProvider": by_provider,
+            "instancesByChannel": by_channel,
             "contacts": contacts,
         },
     }

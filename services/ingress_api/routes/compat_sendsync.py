@@ -68,6 +68,7 @@ from lanegate.errors import (
     UnsupportedMediaType,
 )
 from lanegate.phones import ISSUE_CODE, InvalidPhoneNumber, normalized
+from lanegate.providers.capabilities import channel_of
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document
 from lanegate.timestamps import iso_utc
@@ -127,7 +128,7 @@ def connector(instance: Document) -> dict[str, Any]:
     return {
         "id": instance["_id"],
         "name": instance.get("displayName") or (parts[2] if parts else instance["_id"]),
-        "type": "EMAIL" if instance.get("channel", "whatsapp") == "email" else "WHATSAPP",
+        "type": "EMAIL" if channel_of(instance["provider"]) == "email" else "WHATSAPP",
         "status": status,
         "companyId": instance["tenantId"],
     }
@@ -152,7 +153,7 @@ async def _whatsapp_connector(request: web.Request) -> Document:
     caller = await authenticate(request)
     with client_names():
         instance = await own_instance(request.app[STORE], caller, request.match_info["connectorId"])
-    if instance.get("channel", "whatsapp") != "whatsapp":
+    if channel_of(instance["provider"]) != "whatsapp":
         raise Unprocessable("This connector is not a WhatsApp connector")
     return instance
 

@@ -56,6 +56,7 @@ class AccountCounts(BaseModel):
     instances: int
     instancesByState: dict[str, int]
     instancesByProvider: dict[str, int]
+    instancesByChannel: dict[str, int]
     contacts: int
 
 
