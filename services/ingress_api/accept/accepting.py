@@ -34,6 +34,7 @@ from ingress_api.schemas.messages import (
     TextContent,
     VideoContent,
 )
+from lanegate import usage
 from lanegate.contacts import new_contact
 from lanegate.conversations import record_outbound
 from lanegate.errors import (
@@ -253,6 +254,7 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in fresh:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
+    await usage.count_messages(store, fresh, usage.Counted.ACCEPTED, utcnow())
 
 
 async def _insert(request: web.Request, fresh: list[Document]) -> None:
