@@ -181,3 +181,17 @@ async def test_usage_needs_account_read_and_is_documented(gateway: Gateway) -> N
     whole_year = (datetime.now(UTC).date() - timedelta(days=365)).isoformat()
     status, body = await gateway.call("GET", "/account/usage", key=key, params={"from": whole_year})
     assert (200, 366) == (status, len(body["periods"]))
+
+
+async def test_a_flush_counts_the_messages_it_cancels(gateway: Gateway, receiver: Receiver) -> None:
+    _, key, name = await gateway.tenant_with_instance(receiver.url())
+    for to in REACHED[:3]:
+        await _send(gateway, key, name, to, requiresApproval=True)
+
+    status, body = await gateway.call("POST", f"/instance/{name}/queue/flush", key=key)
+
+    assert (200, 3) == (status, body["flushed"]), body
+    usage = await _usage(gateway, key, **{"from": _today()})
+    counted = usage["periods"][0]["byInstance"][name]
+    messages = ("accepted", "sent", "delivered", "read", "failed", "canceled")
+    assert (3, 0, 0, 0, 0, 3) == tuple(counted[field] for field in messages)
