@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_cloud_api import cloud_instance, contact_writes, send_text
 from tests.e2e.test_otp import code_in, phone_text, send_otp, verify
+from tests.simulators.meta import MetaSimulator
 from tests.support.gateway import Gateway, eventually
 from tests.support.receiver import Received, Receiver, event_named
 
@@ -195,3 +197,19 @@ async def test_a_flush_counts_the_messages_it_cancels(gateway: Gateway, receiver
     counted = usage["periods"][0]["byInstance"][name]
     messages = ("accepted", "sent", "delivered", "read", "failed", "canceled")
     assert (3, 0, 0, 0, 0, 3) == tuple(counted[field] for field in messages)
+
+
+async def test_a_message_undelivered_after_it_went_counts_as_sent_and_failed(
+    gateway: Gateway, meta: MetaSimulator, receiver: Receiver
+) -> None:
+    name, key, number = await cloud_instance(gateway, meta, receiver)
+    await contact_writes(meta, number, receiver)
+    meta.fail_next(131026, asynchronous=True)
+    message_id = await send_text(gateway, key, name)
+    await receiver.wait_for(event_named("message.status", id=message_id, status="failed"))
+
+    usage = await _usage(gateway, key, **{"from": _today()})
+
+    [day] = usage["periods"]
+    assert (1, 1, 1) == (day["totals"]["accepted"], day["totals"]["sent"], day["totals"]["failed"])
+    assert ["whatsapp"] == list(day["byChannel"])
