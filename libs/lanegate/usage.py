@@ -6,11 +6,15 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+import structlog
 from pymongo import UpdateOne
+from pymongo.errors import PyMongoError
 
 from lanegate.health import day_of
 from lanegate.providers.capabilities import channel_of
 from lanegate.store import Document, Store
+
+log = structlog.get_logger(__name__)
 
 # Days older than this may be swept (their record's `expiresAt`).
 KEPT = timedelta(days=400)
@@ -63,7 +67,10 @@ async def count(
     if n <= 0:
         return
     where, update = _upsert(tenant_id, instance_name, provider, at, {what.value: n})
-    await store.usage_days.update_one(where, update, upsert=True)
+    try:
+        await store.usage_days.update_one(where, update, upsert=True)
+    except PyMongoError as e:
+        _lost(e, what, n)
 
 
 async def count_message(store: Store, message: Document, what: Counted, at: datetime) -> None:
@@ -84,4 +91,13 @@ async def count_messages(
         for (tenant, instance, provider), n in grouped.items()
     ]
     if updates:
-        await store.usage_days.bulk_write(updates, ordered=False)
+        try:
+            await store.usage_days.bulk_write(updates, ordered=False)
+        except PyMongoError as e:
+            _lost(e, what, sum(grouped.values()))
+
+
+# A count is written after what it counts happened (a message stored, a status written): a
+# store failing at that moment loses the count rather than failing, or repeating, the work.
+def _lost(error: PyMongoError, what: Counted, n: int) -> None:
+    log.warning("usage count lost", counted=what.value, n=n, error=repr(error))
