@@ -1,6 +1,7 @@
 """A tenant's usage, counted as it happens: one record per tenant, instance and UTC day, each
 event adding to one of its counts (an upsert), so that reading usage never scans messages."""
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -70,7 +71,7 @@ async def count(
     try:
         await store.usage_days.update_one(where, update, upsert=True)
     except PyMongoError as e:
-        _lost(e, what, n)
+        _lost(e, [what.value], n)
 
 
 async def count_message(store: Store, message: Document, what: Counted, at: datetime) -> None:
@@ -85,19 +86,69 @@ async def count_messages(
 ) -> None:
     """Add each of `messages` to its instance's count of `what` for the day of `at`: one write
     for all, one upsert per instance."""
-    grouped = Counter((m["tenantId"], m["instanceName"], m.get("provider")) for m in messages)
+    await _write(store, [(m, what, at) for m in messages])
+
+
+async def _write(store: Store, counted: list[tuple[Document, Counted, datetime]]) -> None:
+    """One bulk write adding up `counted`: one upsert per tenant, instance and day."""
+    sums: dict[tuple[str, str, datetime], Counter[str]] = {}
+    providers: dict[tuple[str, str, datetime], str | None] = {}
+    for message, what, at in counted:
+        key = (message["tenantId"], message["instanceName"], day_of(at))
+        sums.setdefault(key, Counter())[what.value] += 1
+        providers[key] = providers.get(key) or message.get("provider")
     updates = [
-        UpdateOne(*_upsert(tenant, instance, provider, at, {what.value: n}), upsert=True)
-        for (tenant, instance, provider), n in grouped.items()
+        UpdateOne(
+            *_upsert(tenant, name, providers[(tenant, name, day)], day, dict(counts)), upsert=True
+        )
+        for (tenant, name, day), counts in sums.items()
     ]
     if updates:
         try:
             await store.usage_days.bulk_write(updates, ordered=False)
         except PyMongoError as e:
-            _lost(e, what, sum(grouped.values()))
+            _lost(e, sorted({what.value for _, what, _ in counted}), len(counted))
+
+
+class GroupedCounts:
+    """Message counts added while a write is under way go together in the next one (one bulk
+    write), as single sends' inserts do; each caller returns once its counts are written."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pending: list[tuple[Document, Counted, datetime]] = []
+        self._next: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self.writes = 0  # round trips made, for the tests
+
+    async def add(self, messages: Iterable[Document], what: Counted, at: datetime) -> None:
+        """Add each of `messages` to its instance's count of `what` for the day of `at`."""
+        self._pending.extend((m, what, at) for m in messages)
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        written = self._next
+        if self._writer is None:
+            # A task of its own: the caller that started it going away does not cut it off.
+            self._writer = asyncio.ensure_future(self._drain())
+        await asyncio.shield(written)
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending and self._next is not None:
+                batch, self._pending = self._pending, []
+                done, self._next = self._next, None
+                self.writes += 1
+                try:
+                    await _write(self._store, batch)
+                except BaseException as e:
+                    done.set_exception(e)
+                    raise
+                done.set_result(None)
+        finally:
+            self._writer = None
 
 
 # A count is written after what it counts happened (a message stored, a status written): a
 # store failing at that moment loses the count rather than failing, or repeating, the work.
-def _lost(error: PyMongoError, what: Counted, n: int) -> None:
-    log.warning("usage count lost", counted=what.value, n=n, error=repr(error))
+def _lost(error: PyMongoError, counted: list[str], n: int) -> None:
+    log.warning("usage count lost", counted=counted, n=n, error=repr(error))
