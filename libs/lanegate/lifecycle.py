@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pymongo import ReturnDocument
 
+from lanegate import usage
 from lanegate.broker import Broker
 from lanegate.events import Event, MessageDispatch
 from lanegate.store import Document, Store
@@ -199,11 +200,14 @@ async def retire(
     fields: dict[str, Any] | None = None,
 ) -> Document | None:
     """End the untried message `match` picks in one of `allowed` as `status` (canceled,
-    rejected, expired), stamped `{status}At`; its `fields` as it was, or None."""
+    rejected, expired), stamped `{status}At` (a cancel counted in the tenant's usage); its
+    `fields` as it was, or None."""
     ended = await store.messages.find_one_and_update(
         {**match, "status": {"$in": list(allowed)}, **UNTRIED},
         {"$set": {"status": status, f"{status}At": now}},
     )
+    if ended is not None and status == Status.CANCELED:
+        await usage.count_message(store, ended, usage.Counted.CANCELED, now)
     return projected(ended, fields)
 
 

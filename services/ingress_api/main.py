@@ -39,6 +39,7 @@ from ingress_api.routes import (  # noqa: F401
     compat_syncro,
     compat_sendsync,
     instance_health,
+    usage,
 )
 from ingress_api import rpc
 
@@ -92,8 +93,8 @@ def build(settings: Settings) -> web.Application:
 
 async def expired_sweeping(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: where the store has no TTL indexes, expired rate-limit windows, daily
-    message counts, finished one-time codes, ended sessions and old health days are deleted by
-    a sweeper."""
+    message counts, finished one-time codes, ended sessions and old health and usage days are
+    deleted by a sweeper."""
     every = app[SETTINGS].store_sweep_interval_seconds
     swept = (
         "rate_limits",
@@ -103,6 +104,7 @@ async def expired_sweeping(app: web.Application) -> AsyncIterator[None]:
         "user_sessions",
         "refresh_tokens",
         "instance_health",
+        "usage_days",
     )
     async with sweeping(app[STORE], swept, every):
         yield

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from ingress_api.auth import Caller, require_own_instance
 from ingress_api.schemas.base import parse_instance_name
 from ingress_api.schemas.message_reads import MessageQuery
-from lanegate import lifecycle
+from lanegate import lifecycle, usage
 from lanegate.errors import (
     InvalidInput,
     NotFound,
@@ -326,7 +326,7 @@ def _media(kind: str, content: dict[str, Any]) -> dict[str, Any]:
     return {"media": files[0] if files else None, "attachments": files}
 
 
-async def clear_waiting(request: web.Request, instance_name: str) -> int:
+async def clear_waiting(request: web.Request, instance: Document) -> int:
     """Take every waiting message of an instance out of its queue (a flush, a delete); a count.
 
     Untried ones become `canceled`. One back in `pending` after an attempt that may have
@@ -335,8 +335,17 @@ async def clear_waiting(request: web.Request, instance_name: str) -> int:
     It is never sent again.
     """
     store, now = request.app[STORE], utcnow()
-    match = {"instanceName": instance_name}
+    match = {"instanceName": instance["_id"]}
     untried = await lifecycle.retire_all(store, match, Status.CANCELED, now)
+    await usage.count(
+        store,
+        instance["tenantId"],
+        instance["_id"],
+        instance["provider"],
+        usage.Counted.CANCELED,
+        now,
+        untried,
+    )
     withdrawn = 0
     while await lifecycle.withdraw(store, request.app[BROKER], match, Status.CANCELED, now):
         withdrawn += 1

@@ -7,7 +7,7 @@ import structlog
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from lanegate import health
+from lanegate import health, usage
 from lanegate.broker import Broker
 from lanegate.conversations import record_inbound
 from lanegate.events import (
@@ -134,6 +134,8 @@ class GatewayCallbacks:
         if message is None:
             return False  # an unknown id or a repeated receipt: nothing new to tell
         MESSAGE_STATUS.labels(status, message["provider"]).inc()
+        counted = usage.Counted.DELIVERED if status == "delivered" else usage.Counted.READ
+        await usage.count_message(self._store, message, counted, message[field])
         await self._broker.publish(
             MessageStatus(
                 id=status_event_id(message["_id"], status),
@@ -258,6 +260,7 @@ class GatewayCallbacks:
         if message is None:
             return False
         MESSAGE_STATUS.labels("failed", message["provider"]).inc()
+        await usage.count_message(self._store, message, usage.Counted.FAILED, message["failedAt"])
         # Taken, then never delivered: how WhatsApp shows a recipient who blocked the number.
         await health.count(
             self._store,

@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from lanegate import health, lifecycle, otp, spintax, variables
+from lanegate import health, lifecycle, otp, spintax, usage, variables
 from lanegate.attachments import Attachment, AttachmentError
 from lanegate.broker import Broker, Reject, Retry
 from lanegate.events import (
@@ -221,6 +221,7 @@ class Dispatcher:
         await health.count(
             self._store, message["tenantId"], message["instanceName"], health.Counted.SENT, now
         )
+        await usage.count_message(self._store, message, usage.Counted.SENT, now)
         ACCEPT_TO_SEND.observe((now - message["queuedAt"]).total_seconds())
         log.info("message sent", provider_message_id=sent.provider_message_id)
         await self._report(message, Status.SENT, providerMessageId=sent.provider_message_id)
@@ -238,6 +239,10 @@ class Dispatcher:
             stamp = {f"{status}At": utcnow()}
             if await lifecycle.finish(self._store, message["_id"], status, **stamp):
                 log.info("withdrawn message: the provider never got it", status=status)
+                if status == Status.CANCELED:
+                    await usage.count_message(
+                        self._store, message, usage.Counted.CANCELED, stamp[f"{status}At"]
+                    )
                 if status == Status.EXPIRED:
                     await self._broker.publish(expired(message))
                 else:  # the scheduler's line waits for this message's outcome
@@ -380,6 +385,7 @@ class Dispatcher:
             health.Counted.FAILURES,
             utcnow(),
         )
+        await usage.count_message(self._store, message, usage.Counted.FAILED, utcnow())
         log.warning("message failed", code=code, reason=text)
         await self._report(message, Status.FAILED, error=error)
 

@@ -139,7 +139,10 @@ class Deliverer:
         instance = job.instance or await self._records.instance(record["instanceName"])
         own_url = instance is not None and record["url"] == instance.get("webhookUrl")
         if instance is None or (own_url and instance.get("webhookEnabled") is False):
-            await self._records.finish(record["_id"], job.claim, None, "dead", error=DISABLED_ERROR)
+            if await self._records.finish(
+                record["_id"], job.claim, None, "dead", error=DISABLED_ERROR
+            ):
+                await self._records.count_outcome(record, "dead", (instance or {}).get("provider"))
             self._count(record, "dead")
             return
         outcome = await post(
@@ -155,6 +158,8 @@ class Deliverer:
             record["_id"], job.claim, outcome.stored(), status, next_at=next_at
         ):
             log.warning("claim lost while attempting", delivery_id=record["_id"])
+        else:
+            await self._records.count_outcome(record, status, instance.get("provider"))
         self._count(record, status, outcome)
         if own_url:
             await self._endpoint_health(instance, record, outcome)

@@ -6,10 +6,16 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from lanegate import usage
 from lanegate.events import utcnow
 from lanegate.store import Document, Store
 
 OPEN = ("pending", "retrying")
+# The ends of a delivery a tenant's usage counts.
+OUTCOMES_COUNTED = {
+    "delivered": usage.Counted.WEBHOOKS_DELIVERED,
+    "dead": usage.Counted.WEBHOOKS_FAILED,
+}
 
 
 def new_claim() -> str:
@@ -136,6 +142,15 @@ class Records:
             update["$inc"] = {"attemptCount": 1, "attemptTotal": 1}
         result = await self._deliveries.update_one({"_id": delivery_id, "claim": claim}, update)
         return bool(result.modified_count)
+
+    async def count_outcome(self, record: Document, status: str, provider: str | None) -> None:
+        """Count a delivery that ended (`delivered`, or `dead` after its attempts) in its
+        tenant's usage."""
+        what = OUTCOMES_COUNTED.get(status)
+        if what is not None:
+            await usage.count(
+                self._store, record["tenantId"], record["instanceName"], provider, what, utcnow()
+            )
 
     async def instance(self, name: str) -> Document | None:
         """The webhook settings of an instance (secret included: it never leaves this service)."""

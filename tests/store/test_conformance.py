@@ -23,6 +23,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, Upd
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from devtools.stack import FERRETDB, StoreEngine, lone_store
+from lanegate import usage
 from lanegate.events import new_id, utcnow
 from lanegate.store import Store
 from lanegate.store.indexes import INDEXES
@@ -244,6 +245,30 @@ async def test_bulk_writes_upserts_and_deletes(db: Store) -> None:
     assert 2 == changed.modified_count
     assert deleted is not None and "b" == deleted["identifier"]
     assert (1, 0) == (removed.deleted_count, await db.contacts.count_documents({"tenantId": "t"}))
+
+
+async def test_usage_counters_add_up_by_upserts(db: Store) -> None:
+    """The usage counters: `$inc` with `$set` and `$setOnInsert` upserts, alone and in a bulk
+    write, then the days of a range read back."""
+    now = utcnow()
+    messages = [
+        {"tenantId": "t", "instanceName": name, "provider": "sandbox"} for name in ("a", "a", "b")
+    ]
+    await usage.count_messages(db, messages, usage.Counted.ACCEPTED, now)
+    await usage.count_messages(db, messages[:1], usage.Counted.ACCEPTED, now)
+    await usage.count(db, "t", "a", None, usage.Counted.OTP_SENT, now)
+    await usage.count(db, "t", "a", "sandbox", usage.Counted.SENT, now - timedelta(days=2))
+
+    since = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    found = await db.usage_days.find(
+        {"tenantId": "t", "day": {"$gte": since, "$lte": now}}
+    ).to_list(None)
+
+    counted = {
+        (d["instanceName"], d.get("channel"), d["accepted"], d.get("otpSent")) for d in found
+    }
+    assert {("a", "whatsapp", 3, 1), ("b", "whatsapp", 1, None)} == counted
+    assert 3 == await db.usage_days.count_documents({"tenantId": "t"})
 
 
 async def test_grouped_counts(db: Store) -> None:

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from ingress_api.accept.accepting import MessageToAccept, accept_many, accept_one, content_of
-from ingress_api.accept.inserts import MESSAGE_INSERTS, GroupedInserts
+from ingress_api.accept.inserts import ACCEPTED_COUNTS, MESSAGE_INSERTS, GroupedInserts
 from ingress_api.accept.lookups import LOOKUPS, Lookups
 from ingress_api.accept.quotas import MESSAGE_COUNTER, MessageCounter
 from ingress_api.accept.settling import FAILED_SEND_SETTLER, FailedSendSettler
@@ -24,6 +24,7 @@ from lanegate.broker import Broker
 from lanegate.service import BROKER, SETTINGS, STORE, error_boundary
 from lanegate.settings import Settings
 from lanegate.store import Store
+from lanegate.usage import GroupedCounts
 from tests.conftest import AMQP_URL
 from tests.support.gateway import hearing
 
@@ -76,6 +77,7 @@ async def serving(store: Store, broker: Broker, caller: Caller) -> AsyncIterator
     app[STORE], app[BROKER], app[SETTINGS], app[CALLER] = store, broker, Settings(), caller
     app[LOOKUPS] = Lookups(0)
     app[MESSAGE_INSERTS] = GroupedInserts(store.messages)
+    app[ACCEPTED_COUNTS] = GroupedCounts(store)
     app[MESSAGE_COUNTER] = MessageCounter()
     app[FAILED_SEND_SETTLER] = FailedSendSettler(store, broker)
     app.router.add_post("/one", _send_one)

@@ -46,6 +46,8 @@ class Store:
         self.scheduler_replicas = self.db["scheduler_replicas"]
         self.templates = self.db["templates"]
         self.tenant_usage = self.db["tenant_usage"]
+        # One record per tenant, instance and day: what `GET /account/usage` reads.
+        self.usage_days = self.db["usage_days"]
         # What contacts wrote (outbound messages stay in `messages`), and one row per chat.
         self.inbound_messages = self.db["inbound_messages"]
         self.chats = self.db["chats"]

@@ -95,6 +95,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "tenant_usage": [
         IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
     ],
+    "usage_days": [
+        IndexModel([("tenantId", ASCENDING), ("day", ASCENDING)], name="tenant_day"),
+        IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
+    ],
     "webhook_deliveries": [
         IndexModel(
             [("instanceName", ASCENDING), ("createdAt", DESCENDING)], name="instance_created"

@@ -13,7 +13,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.accept.conversation_windows import closed_window, window_open
-from ingress_api.accept.inserts import MESSAGE_INSERTS, duplicates_only
+from ingress_api.accept.inserts import ACCEPTED_COUNTS, MESSAGE_INSERTS, duplicates_only
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.accept.message_keys import claim, claimed
 from ingress_api.accept.quotas import Reservation, reserve_messages
@@ -34,6 +34,7 @@ from ingress_api.schemas.messages import (
     TextContent,
     VideoContent,
 )
+from lanegate import usage
 from lanegate.contacts import new_contact
 from lanegate.conversations import record_outbound
 from lanegate.errors import (
@@ -253,6 +254,7 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in fresh:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
+    await request.app[ACCEPTED_COUNTS].add(fresh, usage.Counted.ACCEPTED, utcnow())
 
 
 async def _insert(request: web.Request, fresh: list[Document]) -> None:

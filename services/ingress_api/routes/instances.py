@@ -468,7 +468,7 @@ async def delete(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     store = request.app[STORE]
     instance = await own_instance(store, caller, request.match_info["name"])
-    canceled = await clear_waiting(request, instance["_id"])
+    canceled = await clear_waiting(request, instance)
     logged_out = True
     try:
         await ask(request, instance, "logout")

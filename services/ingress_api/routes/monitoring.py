@@ -63,7 +63,7 @@ async def flush(request: web.Request) -> web.Response:
     """Waiting messages become `canceled` (a tried one is settled by provider-sender)."""
     store = request.app[STORE]
     instance = await own_instance(store, await authenticate(request), request.match_info["name"])
-    flushed = await clear_waiting(request, instance["_id"])
+    flushed = await clear_waiting(request, instance)
     return web.json_response({"instanceName": instance["_id"], "flushed": flushed})
 
 

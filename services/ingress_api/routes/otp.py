@@ -31,7 +31,7 @@ from ingress_api.schemas.otp import (
     OtpVerify,
     OtpView,
 )
-from lanegate import lifecycle, otp
+from lanegate import lifecycle, otp, usage
 from lanegate.errors import InvalidInput, NotFound, RateLimited
 from lanegate.events import new_id, utcnow
 from lanegate.service import BROKER, KEYRING, SETTINGS, STORE
@@ -98,6 +98,7 @@ async def send_otp(request: web.Request) -> web.Response:
     async with hourly_send(store, caller, body.to, now):
         message_id = await send_code(request, caller, record, code)
     await store.otp_codes.insert_one(record | {"messageIds": [message_id]})
+    await _count(store, record, usage.Counted.OTP_SENT)
     log.info("otp sent", otp_id=otp_id, message_id=message_id)
     return web.json_response(
         {
@@ -167,6 +168,7 @@ async def resend_otp(request: web.Request) -> web.Response:
             )
         message_id = await send_code(request, caller, renewed, code)
     await store.otp_codes.update_one({"_id": record["_id"]}, {"$push": {"messageIds": message_id}})
+    await _count(store, record, usage.Counted.OTP_SENT)
     log.info("otp resent", otp_id=record["_id"], message_id=message_id)
     return web.json_response(
         {
@@ -217,6 +219,7 @@ async def verify_otp(request: web.Request) -> web.Response:
             return_document=ReturnDocument.AFTER,
         )
         if verified is not None:
+            await _count(store, record, usage.Counted.OTP_VERIFIED)
             log.info("otp verified", otp_id=record["_id"])
             await tell(request.app[BROKER], verified, "verified")
             return web.json_response({"valid": True, "status": "verified"})
@@ -308,6 +311,11 @@ async def _status(store: Store, record: Document) -> str:
         return "delivered"
     shown = lifecycle.public(message["status"])
     return shown if shown in ("sent", "failed") else "pending"
+
+
+async def _count(store: Store, record: Document, what: usage.Counted) -> None:
+    """Count a code's send or verification in its tenant's usage."""
+    await usage.count(store, record["tenantId"], record["instanceName"], None, what, utcnow())
 
 
 def _refused(status: str, attempts_left: int) -> web.Response:
