@@ -57,11 +57,40 @@ async def judge(store: Store, broker: Broker, instance_name: str, now: datetime)
     if flipped.modified_count == 0:
         return False
     view = health.view(totals)
+    try:
+        await _tell(broker, instance, restrict, score, floor, view)
+    except Exception:
+        # Untold, the change is taken back, so the next count judges and tells again.
+        stored = instance.get("health")
+        before: Document = stored if isinstance(stored, dict) else {}
+        await store.instances.update_one(
+            {"_id": instance_name, "health.restricted": restrict, "health.since": now},
+            {
+                "$set": {
+                    "health.restricted": not restrict,
+                    "health.since": before.get("since"),
+                    "health.score": before.get("score"),
+                }
+            },
+        )
+        raise
+    return True
+
+
+async def _tell(
+    broker: Broker,
+    instance: Document,
+    restrict: bool,
+    score: int,
+    floor: int,
+    view: dict[str, Any],
+) -> None:
+    """Tell the instance's scheduler to read its caps again and its tenant why."""
+    instance_name = instance["_id"]
     await broker.publish_many(
         [
             InstanceConfigured(tenantId=instance["tenantId"], instanceName=instance_name),
             InstanceHealth(
-                occurredAt=now,
                 tenantId=instance["tenantId"],
                 instanceName=instance_name,
                 restricted=restrict,
@@ -72,7 +101,6 @@ async def judge(store: Store, broker: Broker, instance_name: str, now: datetime)
             ),
         ]
     )
-    return True
 
 
 async def counted(

@@ -3,6 +3,9 @@ day caps the lane scheduler reads from it."""
 
 import json
 
+import pytest
+from aio_pika.exceptions import ChannelInvalidStateError
+
 from lanegate import health
 from lanegate.broker import Broker
 from lanegate.events import parse, utcnow
@@ -107,3 +110,26 @@ async def test_the_flag_is_set_under_the_minimum_and_cleared_at_it_once_each(
 
 async def test_a_gone_instance_is_not_judged(bare_store: Store, bare_broker: Broker) -> None:
     assert not await judge(bare_store, bare_broker, NAME, NOW)
+
+
+async def test_a_change_nobody_could_be_told_of_is_taken_back_and_told_later(
+    bare_store: Store, bare_broker: Broker
+) -> None:
+    await bare_store.instances.insert_one({"_id": NAME, "tenantId": "acme", "provider": "sandbox"})
+    await _counts(bare_store, health.Counted.SENT, health.FEWEST_SENDS_JUDGED)
+    await judge(bare_store, bare_broker, NAME, NOW)  # 60: over the default 40
+    await bare_store.instances.update_one({"_id": NAME}, {"$set": {"health.minScore": 61}})
+    gone = Broker(AMQP_URL, bare_broker.namespace)
+    await gone.connect()
+    await gone.close()
+
+    with pytest.raises(ChannelInvalidStateError):
+        await judge(bare_store, gone, NAME, NOW)
+    stored = await bare_store.instances.find_one({"_id": NAME})
+    assert stored is not None
+    assert (False, None) == (stored["health"]["restricted"], stored["health"]["since"])
+
+    async with hearing(AMQP_URL, bare_broker.namespace, "instance.health") as told:
+        assert await judge(bare_store, bare_broker, NAME, NOW)
+        event = await told()
+        assert (True, 61) == (event["restricted"], event["minScore"])
