@@ -77,6 +77,7 @@ TOPOLOGY = (
             "webhook.replay",
             "template.status",
             "otp.finished",
+            "instance.health",
         ),
     ),
     QueueSpec("template-sync", ("template.sync", "template.rpc", "template.reported")),

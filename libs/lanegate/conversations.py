@@ -23,9 +23,10 @@ def readable_text(content: dict[str, Any] | None) -> str | None:
 
 async def record_inbound(
     store: Store, received: MessageReceived, recipient: str | None, received_at: datetime
-) -> None:
+) -> bool:
     """Keep an inbound message once per provider id and instance, and count it in its chat
-    as unread (only the first time it is kept, so a replay counts nothing)."""
+    as unread (only the first time it is kept, so a replay counts nothing); True when it
+    was counted as a reply in the number's health."""
     text = received.text or readable_text(received.content)
     result = await store.inbound_messages.update_one(
         {"instanceName": received.instanceName, "providerMessageId": received.providerMessageId},
@@ -47,7 +48,7 @@ async def record_inbound(
         upsert=True,
     )
     if result.upserted_id is None:
-        return
+        return False
     await contact_wrote(store, received.tenantId, received.sender, received.pushName, received_at)
     last = {"id": result.upserted_id, "direction": "inbound", "type": received.messageType}
     before = await store.chats.find_one_and_update(
@@ -61,10 +62,12 @@ async def record_inbound(
         upsert=True,
         return_document=ReturnDocument.BEFORE,
     )
-    if is_reply(before, received_at):
-        await health.count(
-            store, received.tenantId, received.instanceName, health.Counted.REPLIES, received_at
-        )
+    if not is_reply(before, received_at):
+        return False
+    await health.count(
+        store, received.tenantId, received.instanceName, health.Counted.REPLIES, received_at
+    )
+    return True
 
 
 def is_reply(chat: Document | None, received_at: datetime) -> bool:

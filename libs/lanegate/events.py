@@ -222,6 +222,18 @@ class InstanceConfigured(Event):
     kind: Literal["instance.configured"] = "instance.configured"
 
 
+class InstanceHealth(Event):
+    """An instance's health score crossed its `health.minScore`: its normal and bulk day caps
+    were reduced (`restricted`) or are back (recovered); `health` is the score's view."""
+
+    kind: Literal["instance.health"] = "instance.health"
+    restricted: bool
+    score: int
+    minScore: int
+    dayCapFactor: float
+    health: dict[str, Any]
+
+
 class ProviderCommand(Event):
     """Ask provider-sender to act on an instance's session (sandbox scan, inbound, logout)."""
 
@@ -352,6 +364,7 @@ AnyEvent = Annotated[
     | InstancePaused
     | InstanceResumed
     | InstanceConfigured
+    | InstanceHealth
     | ProviderRpc
     | ProviderCallback
     | WebhookReplay

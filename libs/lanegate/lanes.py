@@ -2,7 +2,7 @@
 
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,8 +56,21 @@ EMAIL_POLICIES: dict[str, LanePolicy] = {
 }
 
 
+# While a number's health score is under its `health.minScore`, these lanes' day caps are
+# multiplied by this factor (at least one send a day stays allowed); urgent is never capped.
+RESTRICTED_LANES: tuple[Lane, ...] = ("normal", "bulk")
+RESTRICTED_DAY_CAP_FACTOR = 0.5
+
+
+def health_restricted(instance: dict[str, Any]) -> bool:
+    """Whether the instance's stored health flag says its day caps are reduced."""
+    stored = instance.get("health")
+    return isinstance(stored, dict) and stored.get("restricted") is True
+
+
 def policies_for(instance: dict[str, Any]) -> dict[str, LanePolicy]:
-    """An instance's lane policies: its channel's defaults with its `lanes` overrides applied."""
+    """An instance's lane policies: its channel's defaults with its `lanes` overrides applied,
+    and its normal and bulk day caps reduced while its health score is too low."""
     overrides = instance.get("lanes") or {}
     email = channel_of(str(instance.get("provider", ""))) == "email"
     result = dict(EMAIL_POLICIES if email else DEFAULT_POLICIES)
@@ -72,6 +85,12 @@ def policies_for(instance: dict[str, Any]) -> dict[str, LanePolicy]:
                     spec.get("perHour", base.per_hour),
                     spec.get("perDay", base.per_day),
                 )
+    if health_restricted(instance):
+        for lane in RESTRICTED_LANES:
+            policy = result[lane]
+            if policy.per_day is not None:
+                reduced = max(1, int(policy.per_day * RESTRICTED_DAY_CAP_FACTOR))
+                result[lane] = replace(policy, per_day=reduced)
     return result
 
 

@@ -138,6 +138,34 @@ class OtpWebhook(BaseModel):
     timestamp: str
 
 
+class HealthPartData(BaseModel):
+    rate: float
+    points: float
+    max: int
+
+
+class InstanceHealthData(BaseModel):
+    status: Literal["restricted", "recovered"]
+    capsReduced: bool = Field(description="Whether the normal and bulk day caps are reduced now")
+    dayCapFactor: float = Field(description="What the normal and bulk day caps are multiplied by")
+    score: int = Field(description="The health score, 0-100, over the last `days` days")
+    minScore: int = Field(description="The instance's health.minScore the score was held to")
+    days: int
+    sent: int
+    replies: int
+    failures: int
+    blocks: int
+    reports: int
+    parts: dict[str, HealthPartData] = Field(description="replies, failures, blocks, reports")
+
+
+class InstanceHealthWebhook(BaseModel):
+    event: Literal["instance.health"]
+    instanceName: str
+    data: InstanceHealthData
+    timestamp: str
+
+
 WEBHOOKS: dict[str, type[BaseModel]] = {
     "instance.connected": InstanceConnectedWebhook,
     "instance.disconnected": InstanceDisconnectedWebhook,
@@ -150,4 +178,5 @@ WEBHOOKS: dict[str, type[BaseModel]] = {
     "otp.verified": OtpWebhook,
     "otp.blocked": OtpWebhook,
     "otp.expired": OtpWebhook,
+    "instance.health": InstanceHealthWebhook,
 }

@@ -25,6 +25,7 @@ INSTANCE_FIELDS = {
     "throughput": 1,
     "firstConnectedAt": 1,
     "paused": 1,
+    "health": 1,
 }
 MESSAGE_FIELDS = {
     "instanceName": 1,

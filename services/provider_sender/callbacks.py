@@ -7,7 +7,7 @@ import structlog
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from lanegate import health, usage
+from lanegate import health, health_guard, usage
 from lanegate.broker import Broker
 from lanegate.conversations import record_inbound
 from lanegate.events import (
@@ -184,7 +184,8 @@ class GatewayCallbacks:
             sentAt=sent_at,
             content=content,
         )
-        await record_inbound(self._store, received, instance.get("phoneNumber"), seen_at)
+        if await record_inbound(self._store, received, instance.get("phoneNumber"), seen_at):
+            await health_guard.judge(self._store, self._broker, instance["_id"], seen_at)
         await self._broker.publish(received)
         await self._store.inbound_seen.update_one(
             self._seen(instance, provider_message_id), {"$set": {"told": True}}
@@ -239,8 +240,13 @@ class GatewayCallbacks:
             )
         )
         if scope == "instance":  # the provider flagged the number itself (spam, policy)
-            await health.count(
-                self._store, instance["tenantId"], instance["_id"], health.Counted.REPORTS, now
+            await health_guard.counted(
+                self._store,
+                self._broker,
+                instance["tenantId"],
+                instance["_id"],
+                health.Counted.REPORTS,
+                now,
             )
         log.warning("instance paused", instance=instance["_id"], reason=reason, scope=scope)
 
@@ -262,8 +268,9 @@ class GatewayCallbacks:
         MESSAGE_STATUS.labels("failed", message["provider"]).inc()
         await usage.count_message(self._store, message, usage.Counted.FAILED, message["failedAt"])
         # Taken, then never delivered: how WhatsApp shows a recipient who blocked the number.
-        await health.count(
+        await health_guard.counted(
             self._store,
+            self._broker,
             message["tenantId"],
             message["instanceName"],
             health.Counted.BLOCKS,

@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from lanegate import health, lifecycle, otp, spintax, usage, variables
+from lanegate import health, health_guard, lifecycle, otp, spintax, usage, variables
 from lanegate.attachments import Attachment, AttachmentError
 from lanegate.broker import Broker, Reject, Retry
 from lanegate.events import (
@@ -218,8 +218,13 @@ class Dispatcher:
         ):
             return
         MESSAGES_SENT.labels(message["lane"], message["provider"]).inc()
-        await health.count(
-            self._store, message["tenantId"], message["instanceName"], health.Counted.SENT, now
+        await health_guard.counted(
+            self._store,
+            self._broker,
+            message["tenantId"],
+            message["instanceName"],
+            health.Counted.SENT,
+            now,
         )
         await usage.count_message(self._store, message, usage.Counted.SENT, now)
         ACCEPT_TO_SEND.observe((now - message["queuedAt"]).total_seconds())
@@ -378,8 +383,9 @@ class Dispatcher:
         if not await lifecycle.finish(self._store, message["_id"], Status.FAILED, **fields):
             return
         MESSAGES_FAILED.labels(message["provider"], code).inc()
-        await health.count(
+        await health_guard.counted(
             self._store,
+            self._broker,
             message["tenantId"],
             message["instanceName"],
             health.Counted.FAILURES,

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from lanegate.events import (
     AnyEvent,
+    InstanceHealth,
     InstancePaused,
     InstanceResumed,
     InstanceState,
@@ -19,6 +20,7 @@ from lanegate.timestamps import iso_utc
 from lanegate.webhook_payloads import (
     WEBHOOKS,
     InstanceEventData,
+    InstanceHealthData,
     InstancePausedData,
     MessageExpiredData,
     MessageReceivedData,
@@ -99,4 +101,13 @@ def _data(event: AnyEvent) -> tuple[str, BaseModel | dict[str, Any]] | None:
         return f"otp.{event.status}", OtpData(
             id=event.otpId, to=event.to, status=event.status, externalId=event.externalId
         )
+    if isinstance(event, InstanceHealth):
+        verdict = {
+            "status": "restricted" if event.restricted else "recovered",
+            "capsReduced": event.restricted,
+            "dayCapFactor": event.dayCapFactor if event.restricted else 1.0,
+            "score": event.score,
+            "minScore": event.minScore,
+        }
+        return "instance.health", InstanceHealthData.model_validate(event.health | verdict)
     return None

@@ -254,3 +254,24 @@ async def test_a_file_is_previewed_then_queued(
     await expect(page.locator("#import-result")).to_have_text("Queued 2 messages.")
     status, listed = await gateway.call("GET", "/api/queue/list", key=tenant.key)
     assert (200, 2) == (status, listed["meta"]["total"])
+
+
+async def test_a_number_whose_caps_its_health_halved_says_so(
+    gateway: Gateway, receiver: Receiver, browser: Browser
+) -> None:
+    tenant_id, key = await gateway.tenant()
+    name = await gateway.instance(
+        tenant_id, key, receiver.url(), fields={"health": {"minScore": 70}}
+    )
+    people = [f"5491166{n:06d}" for n in range(20)]
+    messages = [{"instanceName": name, "to": n, "text": "hola", "lane": "urgent"} for n in people]
+    status, body = await gateway.call("POST", "/message/bulk", key=key, json={"messages": messages})
+    assert 202 == status, body
+    await receiver.wait_for(event_named("instance.health", status="restricted"), timeout=60)
+
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await _sign_in(page, gateway, key)
+    caps = page.locator(f'tr[data-instance="{name}"] .caps')
+    await expect(caps).to_contain_text("normal 0/250")
+    await expect(caps.locator(".health")).to_have_text(" (halved: health 60 under 70)")
+    await shot(page, "14-instance-health-halved")

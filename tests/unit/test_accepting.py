@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from ingress_api.accept.accepting import MessageToAccept, accept_many, accept_one, content_of
 from ingress_api.accept.inserts import ACCEPTED_COUNTS, MESSAGE_INSERTS, GroupedInserts
 from ingress_api.accept.lookups import LOOKUPS, Lookups
+from ingress_api.accept.pages import accept_in_pages
 from ingress_api.accept.quotas import MESSAGE_COUNTER, MessageCounter
 from ingress_api.accept.settling import FAILED_SEND_SETTLER, FailedSendSettler
 from ingress_api.auth import Caller
@@ -49,6 +50,15 @@ async def _send_many(request: web.Request) -> web.Response:
     return web.json_response(await accept_many(request, request.app[CALLER], items, []))
 
 
+async def _send_paged(request: web.Request) -> web.Response:
+    raw = (await read_object(request))["messages"]
+    page = int(request.query["page"])
+    items = (_to_accept(data) for data in raw)
+    return web.json_response(
+        {"accepted": await accept_in_pages(request, request.app[CALLER], items, page)}
+    )
+
+
 class Accepting:
     """An HTTP server on 127.0.0.1 whose two routes accept for one caller, like ingress-api's."""
 
@@ -82,6 +92,7 @@ async def serving(store: Store, broker: Broker, caller: Caller) -> AsyncIterator
     app[FAILED_SEND_SETTLER] = FailedSendSettler(store, broker)
     app.router.add_post("/one", _send_one)
     app.router.add_post("/many", _send_many)
+    app.router.add_post("/paged", _send_paged)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -169,3 +180,19 @@ async def test_a_bulk_request_stores_every_item(accepting: Accepting) -> None:
     assert 200 == status
     assert 2 == answer["accepted"]
     assert ["one", "two"] == sorted(m["content"]["text"] for m in await accepting.stored())
+
+
+@pytest.mark.parametrize("count", [6, 7, 8])
+async def test_more_messages_than_a_page_are_each_accepted_once_in_pages(
+    accepting: Accepting, count: int
+) -> None:
+    people = [f"55119999{n:05d}" for n in range(count)]
+    async with hearing(AMQP_URL, accepting.broker.namespace, "message.accepted") as next_event:
+        status, answer = await accepting.post(
+            "/paged?page=3", {"messages": [_text("hi", to=n) for n in people]}
+        )
+        announced = [(await next_event())["to"] for _ in people]
+
+    assert (200, count) == (status, answer["accepted"])
+    stored = [m["to"] for m in await accepting.stored()]
+    assert sorted(people) == sorted(stored) == sorted(announced)

@@ -96,6 +96,14 @@ function capsText(lanes) {
     .map((l) => `${l} ${lanes[l].usedToday}/${lanes[l].perDay}`).join(" · ") || "no caps";
 }
 
+// Why an instance's day caps are reduced (nothing while its health score keeps them whole).
+function healthNote(instance) {
+  const health = instance.health;
+  if (!health || !health.restricted) return null;
+  return h("span", { class: "muted health" },
+    ` (halved: health ${health.score} under ${health.minScore})`);
+}
+
 // Why a waiting message of this instance does not go: it is paused, or not open (and why).
 function waitingReason(instance) {
   if (!instance) return null;
@@ -174,7 +182,8 @@ async function instances(view) {
           h("td", { "data-label": "Provider" }, `${i.provider} (${i.channel})`),
           h("td", { "data-label": "Phone" }, i.phoneNumber || "—"),
           h("td", { "data-label": "Queue" }, `${q.urgent} / ${q.normal} / ${q.bulk}`),
-          h("td", { "data-label": "Caps today", class: "caps" }, capsText(lanes[i.instanceName])));
+          h("td", { "data-label": "Caps today", class: "caps" }, capsText(lanes[i.instanceName]),
+            healthNote(i)));
       })));
   }
   await refresh();

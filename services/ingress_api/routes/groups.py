@@ -5,7 +5,8 @@ from typing import Any
 from aiohttp import web
 from pymongo import ReturnDocument
 
-from ingress_api.accept.accepting import Issues, MessageToAccept, accept_many
+from ingress_api.accept.accepting import Issues, MessageToAccept
+from ingress_api.accept.pages import accept_in_pages
 from ingress_api.accept.recipient_values import Recipient, unfilled_for
 from ingress_api.auth import Caller, authenticate
 from ingress_api.countries import phone_context
@@ -204,8 +205,6 @@ async def remove_members(request: web.Request) -> web.Response:
     return web.json_response({"changed": changed.modified_count})
 
 
-# A group's members are queued in pages of the bulk endpoint's size, each all or none.
-PAGE = 1000
 # A group send refused for members without a variable's value names this many of them.
 MOST_ISSUES = 100
 
@@ -246,22 +245,21 @@ async def send_to_group(request: web.Request) -> web.Response:
     # Checked for every member before the first page is queued: pages are each all or none.
     if unfilled:
         raise InvalidInput(unfilled[:MOST_ISSUES])
-    items: list[tuple[int, MessageToAccept]] = []
-    accepted = 0
-    for member in active:
-        message = TextMessage.model_validate(
-            {
-                "instanceName": body.instanceName,
-                "to": member["identifier"],
-                "text": body.text,
-                "lane": body.lane,
-            },
-            context=phone_context(caller.default_country),
+    messages = (
+        MessageToAccept(
+            TextMessage.model_validate(
+                {
+                    "instanceName": body.instanceName,
+                    "to": member["identifier"],
+                    "text": body.text,
+                    "lane": body.lane,
+                },
+                context=phone_context(caller.default_country),
+            ),
+            "text",
+            {"text": body.text},
         )
-        items.append((len(items), MessageToAccept(message, "text", {"text": body.text})))
-        if len(items) == PAGE:
-            accepted += (await accept_many(request, caller, items, []))["accepted"]
-            items = []
-    if items:
-        accepted += (await accept_many(request, caller, items, []))["accepted"]
+        for member in active
+    )
+    accepted = await accept_in_pages(request, caller, messages)
     return web.json_response({"accepted": accepted, "skipped": skipped}, status=202)

@@ -43,6 +43,7 @@ from lanegate.errors import (
     Unavailable,
 )
 from lanegate.events import InstanceConfigured, utcnow
+from lanegate.health_guard import health_view, judge
 from lanegate.lanes import THROUGHPUT_DEFAULTS, pacing_for
 from lanegate.lifecycle import WAITING
 from lanegate.outbound import parse_host
@@ -98,6 +99,7 @@ def settings_view(instance: Document) -> dict[str, Any]:
         if isinstance(last_error, dict)
         else None,
         "defaultCountry": instance.get("defaultCountry"),
+        "health": health_view(instance),
     }
 
 
@@ -183,6 +185,7 @@ async def create(request: web.Request) -> web.Response:
         "timezone": body.timezone or "UTC",
         "warmup": body.warmup.model_dump() if body.warmup else None,
         "throughput": body.throughput.model_dump(exclude_none=True) if body.throughput else {},
+        "health": body.health.model_dump() if body.health else {},
         "state": "connecting" if body.provider in CHECKED_PROVIDERS else "close",
         "lastError": None,
         "phoneNumber": None,
@@ -275,6 +278,8 @@ async def update(request: web.Request) -> web.Response:
         elif field == "throughput" and value is not None:
             for key, setting in value.model_dump(exclude_none=True).items():
                 changes[f"throughput.{key}"] = setting
+        elif field == "health" and value is not None:
+            changes["health.minScore"] = value.minScore
         elif field == "warmup":
             changes["warmup"] = value.model_dump() if value is not None else None
         elif field == "webhookUrl" and value is not None:
@@ -308,6 +313,8 @@ async def update(request: web.Request) -> web.Response:
         request.app[LOOKUPS].forget_instance(caller.tenant_id, instance["_id"])
     if PACING_FIELDS & body.model_fields_set:
         await announce_change(request, instance)
+    if "health.minScore" in changes:  # the caps follow the new floor now, not at the next send
+        await judge_health(request, instance)
     if "providerConfig" in changes and instance["provider"] in CHECKED_PROVIDERS:
         await check_credentials(request, await own_instance(store, caller, instance["_id"]))
     updated = await own_instance(store, caller, instance["_id"])
@@ -349,6 +356,14 @@ async def announce_change(request: web.Request, instance: Document) -> None:
         await request.app[BROKER].publish(
             InstanceConfigured(tenantId=instance["tenantId"], instanceName=instance["_id"])
         )
+    except Exception as e:
+        raise Unavailable("Settings saved; the scheduler could not be told yet, retry") from e
+
+
+async def judge_health(request: web.Request, instance: Document) -> None:
+    """Hold the instance's day caps to its changed minScore at once."""
+    try:
+        await judge(request.app[STORE], request.app[BROKER], instance["_id"], utcnow())
     except Exception as e:
         raise Unavailable("Settings saved; the scheduler could not be told yet, retry") from e
 

@@ -63,6 +63,7 @@ WebhookEventName = Literal[
     "instance.paused",
     "instance.resumed",
     "instance.webhook_disabled",
+    "instance.health",
     "message.received",
     "message.status",
     "message.expired",

@@ -24,7 +24,7 @@ from ingress_api.schemas.base import (
     as_utc,
     parse_instance_name,
 )
-from ingress_api.schemas.pacing import LaneView, PacingFields
+from ingress_api.schemas.pacing import HealthView, LaneView, PacingFields
 from lanegate import addresses, signing
 
 
@@ -248,6 +248,7 @@ class InstanceSettings(BaseModel):
     defaultCountry: str | None = Field(
         description="Where numbers written without a country code are read; null: the tenant's"
     )
+    health: HealthView
 
 
 class InstanceStatus(InstanceSettings):

@@ -47,6 +47,25 @@ class ThroughputSettings(Body):
     recipientGapMs: int | None = Field(None, ge=0, le=86_400_000)
 
 
+class HealthSettings(Body):
+    """How healthy the number must stay to keep its full day caps."""
+
+    minScore: int = Field(
+        ge=0,
+        le=100,
+        description="Under this health score (0-100) the normal and bulk day caps are reduced; "
+        "default 40",
+    )
+
+
+class HealthView(BaseModel):
+    minScore: int
+    restricted: bool = Field(description="Whether the normal and bulk day caps are reduced now")
+    since: str | None = Field(description="When `restricted` last changed")
+    score: int | None = Field(description="The score when `restricted` last changed")
+    dayCapFactor: float = Field(description="What reduced day caps are multiplied by")
+
+
 def _timezone(value: str | None) -> str | None:
     if value is None:
         return value
@@ -64,6 +83,7 @@ class PacingFields(Body):
     timezone: str | None = Field(None, max_length=64, description="IANA zone of the day caps")
     warmup: WarmupSettings | None = None
     throughput: ThroughputSettings | None = None
+    health: HealthSettings | None = None
 
     _tz = field_validator("timezone")(_timezone)
 
