@@ -13,6 +13,8 @@ from pymongo import ReturnDocument
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller
 from ingress_api.requests import NEWEST_FIRST, after_newest_first, newest_first_cursor
+from lanegate.addresses import ISSUE_CODE as EMAIL_ISSUE_CODE
+from lanegate.addresses import InvalidEmail, looks_like_email, normalized_email
 from lanegate.contacts import new_contact
 from lanegate.conversations import readable_text
 from lanegate.errors import InvalidInput, NotFound
@@ -25,8 +27,13 @@ from lanegate.timestamps import iso_utc
 
 
 def contact_filter(caller: Caller, ref: str, field: str = "id") -> dict[str, Any]:
-    """A contact by id, or by phone number written any way a send takes it; 400 (on `field`)
-    for a number that cannot exist."""
+    """A contact by id, by phone number written any way a send takes it, or by e-mail address;
+    400 (on `field`) for a number or an address that cannot exist."""
+    if looks_like_email(ref):
+        try:
+            return {"tenantId": caller.tenant_id, "identifier": normalized_email(ref)}
+        except InvalidEmail as e:
+            raise InvalidInput([([field], f"{EMAIL_ISSUE_CODE}: {e}")]) from e
     if written_digits(ref) is None or _is_contact_id(ref):
         return {"tenantId": caller.tenant_id, "_id": ref}
     try:
@@ -58,12 +65,13 @@ def identifier_cursor(contact: Document) -> str:
 
 
 def after_identifier(cursor: str) -> str:
-    """The number a contacts cursor ends at (contacts go by number, which is unique)."""
+    """The identifier a contacts cursor ends at (contacts go by identifier, which is unique)."""
     try:
         kind, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
     except (binascii.Error, UnicodeDecodeError) as e:
         raise InvalidInput([(["cursor"], "Not a cursor this API gave out")]) from e
-    if kind != "c" or not (identifier.isascii() and identifier.isdigit()):
+    readable = (identifier.isascii() and identifier.isdigit()) or looks_like_email(identifier)
+    if kind != "c" or not readable:
         raise InvalidInput([(["cursor"], "Not a cursor this API gave out")])
     return identifier
 
