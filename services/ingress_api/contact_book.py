@@ -29,25 +29,29 @@ from lanegate.timestamps import iso_utc
 def contact_filter(caller: Caller, ref: str, field: str = "id") -> dict[str, Any]:
     """A contact by id, by phone number written any way a send takes it, or by e-mail address;
     400 (on `field`) for a number or an address that cannot exist."""
-    if looks_like_email(ref):
+    if not looks_like_email(ref) and (written_digits(ref) is None or _is_contact_id(ref)):
+        return {"tenantId": caller.tenant_id, "_id": ref}
+    return {"tenantId": caller.tenant_id, "identifier": identifier_in_path(caller, ref, field)}
+
+
+def identifier_in_path(caller: Caller, written: str, field: str) -> str:
+    """A contact's number (as E.164 digits) or e-mail address (normalised) given in the path;
+    400 (on `field`) when it cannot exist."""
+    if looks_like_email(written):
         try:
-            return {"tenantId": caller.tenant_id, "identifier": normalized_email(ref)}
+            return normalized_email(written)
         except InvalidEmail as e:
             raise InvalidInput([([field], f"{EMAIL_ISSUE_CODE}: {e}")]) from e
-    if written_digits(ref) is None or _is_contact_id(ref):
-        return {"tenantId": caller.tenant_id, "_id": ref}
-    try:
-        return {"tenantId": caller.tenant_id, "identifier": normalized(ref, caller.default_country)}
-    except InvalidPhoneNumber as e:
-        raise InvalidInput([([field], f"{ISSUE_CODE}: {e}")]) from e
+    return phone_in_path(caller, written, field)
 
 
-def phone_in_path(caller: Caller, written: str) -> str:
-    """A phone number given in the path, as E.164 digits; 400 (on `phone`) when it cannot exist."""
+def phone_in_path(caller: Caller, written: str, field: str = "phone") -> str:
+    """A phone number given in the path, as E.164 digits; 400 (on `field`) when it cannot
+    exist."""
     try:
         return normalized(written, caller.default_country)
     except InvalidPhoneNumber as e:
-        raise InvalidInput([(["phone"], f"{ISSUE_CODE}: {e}")]) from e
+        raise InvalidInput([([field], f"{ISSUE_CODE}: {e}")]) from e
 
 
 def _is_contact_id(ref: str) -> bool:

@@ -552,7 +552,7 @@ async def test_contact_variables_fill_subject_text_and_html_with_html_escaped(
         contact["identifier"],
         contact["type"],
     )
-    await send(
+    answer = await send(
         mail_gateway,
         key,
         "/message/text",
@@ -568,6 +568,12 @@ async def test_contact_variables_fill_subject_text_and_html_with_html_escaped(
         "Hi Bea <b>&</b>, we write to Bea@customer.example about A-17.",
         "<p>Bea &lt;b&gt;&amp;&lt;/b&gt; / no note</p>",
     ) == plain_and_html(parsed)
+    status, conversation = await mail_gateway.call("GET", "/contacts/bea@@x/messages", key=key)
+    assert (400, ["phone"]) == (status, conversation["issues"][0]["path"])
+    status, conversation = await mail_gateway.call(
+        "GET", "/contacts/Bea@CUSTOMER.example/messages", key=key
+    )
+    assert (200, [answer["id"]]) == (status, [m["id"] for m in conversation["messages"]])
 
     before = await mail_gateway.call("GET", "/messages?limit=100", key=key)
     for field in ("subject", "html"):
