@@ -6,6 +6,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -677,7 +678,7 @@ async def test_an_otp_by_email_arrives_as_a_mail_whose_code_verifies_and_shows_n
     assert [] == logs_holding_code(code, mail_gateway.namespace)
 
 
-async def test_an_otp_mail_has_default_subject_and_text_and_subject_is_for_email_only(
+async def test_an_otp_mail_has_default_parts_a_resend_mails_a_new_code_subject_is_email_only(
     mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
 ) -> None:
     tenant_id, key, name = await open_mail_instance(mail_gateway, relay, hook)
@@ -685,12 +686,32 @@ async def test_an_otp_mail_has_default_subject_and_text_and_subject_is_for_email
         "POST", "/otp/send", key=key, json={"instanceName": name, "to": "gus@customer.example"}
     )
     assert 201 == status, sent
-    parsed = await the_mail_to(relay, "gus@customer.example")
-    assert "Your verification code" == parsed["Subject"]
-    text, _ = plain_and_html(parsed)
-    found = re.fullmatch(r"Your verification code is (\d{6})\. Do not share it with anyone\.", text)
-    assert found is not None, text
-    verify = {"id": sent["id"], "code": found[1]}
+    await the_mail_to(relay, "gus@customer.example")
+    # 30 seconds pass: the first send is moved back instead of waiting for them.
+    async with mail_gateway.mongo() as client:
+        codes = client.lanegate_test.otp_codes
+        record = await codes.find_one({"_id": sent["id"]})
+        assert record is not None
+        earlier = [record["sends"][0] - timedelta(seconds=31)]
+        await codes.update_one({"_id": sent["id"]}, {"$set": {"sends": earlier}})
+    status, resent = await mail_gateway.call("POST", f"/otp/{sent['id']}/resend", key=key)
+    assert 201 == status, resent
+
+    async def both_arrived() -> bool:
+        return 2 == len(relay.to("gus@customer.example"))
+
+    await eventually(both_arrived)
+    codes_mailed = []
+    for mail in relay.to("gus@customer.example"):
+        parsed = mail.parsed()
+        assert "Your verification code" == parsed["Subject"]
+        text, _ = plain_and_html(parsed)
+        found = re.fullmatch(
+            r"Your verification code is (\d{6})\. Do not share it with anyone\.", text
+        )
+        assert found is not None, text
+        codes_mailed.append(found[1])
+    verify = {"id": sent["id"], "code": codes_mailed[1]}
     status, answer = await mail_gateway.call("POST", "/otp/verify", key=key, json=verify)
     assert (200, True) == (status, answer["valid"])
 
