@@ -38,9 +38,17 @@ def text_of(content: Mapping[str, Any]) -> str | None:
 
 # The content fields holding a message's text, in the order `text_of` reads them.
 TEXT_FIELDS = ("text", "body", "caption")
+
+
+def one_line(value: str) -> str:
+    """`value` with its line breaks turned into spaces: a header holds one line."""
+    return " ".join(value.splitlines())
+
+
 # The e-mail parts besides the text that variables are filled in, each with how a value is
-# written into it: html gets values escaped, so a contact's name cannot add markup.
-EMAIL_PARTS: dict[str, Callable[[str], str]] = {"subject": str, "html": html.escape}
+# written into it: the subject is a header (one line), html gets values escaped, so a
+# contact's name cannot add headers or markup.
+EMAIL_PARTS: dict[str, Callable[[str], str]] = {"subject": one_line, "html": html.escape}
 
 
 def templates_of(content: Mapping[str, Any]) -> dict[str, str]:

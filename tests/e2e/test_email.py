@@ -569,6 +569,20 @@ async def test_contact_variables_fill_subject_text_and_html_with_html_escaped(
         "Hi Bea <b>&</b>, we write to Bea@customer.example about A-17.",
         "<p>Bea &lt;b&gt;&amp;&lt;/b&gt; / no note</p>",
     ) == plain_and_html(parsed)
+    hal = {"identifier": "hal@customer.example", "name": "Hal\r\nBcc: eve@spy.example"}
+    assert 201 == (await mail_gateway.call("POST", "/contacts", key=key, json=hal))[0]
+    await send(
+        mail_gateway,
+        key,
+        "/message/text",
+        instanceName=name,
+        to="hal@customer.example",
+        subject="For {{name}}",
+        text="Hi",
+    )
+    headed = await the_mail_to(relay, "hal@customer.example")
+    assert ("For Hal Bcc: eve@spy.example", None) == (headed["Subject"], headed["Bcc"])
+    assert [] == relay.to("eve@spy.example")
     status, conversation = await mail_gateway.call("GET", "/contacts/bea@@x/messages", key=key)
     assert (400, ["phone"]) == (status, conversation["issues"][0]["path"])
     status, conversation = await mail_gateway.call(
@@ -715,6 +729,9 @@ async def test_an_otp_mail_has_default_parts_a_resend_mails_a_new_code_subject_i
     status, answer = await mail_gateway.call("POST", "/otp/verify", key=key, json=verify)
     assert (200, True) == (status, answer["valid"])
 
+    two_lines = {"instanceName": name, "to": "gus@customer.example", "subject": "A\r\nBcc: x@y.z"}
+    status, refused = await mail_gateway.call("POST", "/otp/send", key=key, json=two_lines)
+    assert (400, ["subject"]) == (status, refused["issues"][0]["path"])
     whatsapp = await mail_gateway.instance(tenant_id, key, hook.url(), connect=False)
     body = {"instanceName": whatsapp, "to": PHONE, "subject": "Code {{code}}"}
     status, refused = await mail_gateway.call("POST", "/otp/send", key=key, json=body)

@@ -61,11 +61,11 @@ def test_an_emails_subject_and_html_are_filled_and_html_gets_values_escaped() ->
         "subject": "Hi {{name}} <{{phone}}>",
         "html": "<p>{{name}} {{fields.city|<i>?</i>}}</p>",
     }
-    odd = {"name": 'A<b>&"{x|y}'}
+    odd = {"name": 'A<b>&"{x|y}\r\nBcc: x@y'}
     filled = fill_email_parts(content, "ana@example.com", odd)
     assert "{{name}}" == filled["text"]  # the text is filled and spun on its own
-    assert 'Hi A<b>&"{x|y} <ana@example.com>' == spin(filled["subject"])
-    assert "<p>A&lt;b&gt;&amp;&quot;{x|y} <i>?</i></p>" == spin(filled["html"])
+    assert 'Hi A<b>&"{x|y} Bcc: x@y <ana@example.com>' == spin(filled["subject"])
+    assert "<p>A&lt;b&gt;&amp;&quot;{x|y}\r\nBcc: x@y <i>?</i></p>" == spin(filled["html"])
 
 
 def test_the_templates_are_the_text_body_or_caption_and_an_emails_subject_and_html() -> None:

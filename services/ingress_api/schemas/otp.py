@@ -41,7 +41,8 @@ class OtpSend(Body):
         None,
         min_length=1,
         max_length=998,
-        description=f"The mail's subject on an email instance, {PLACEHOLDER} optional",
+        pattern=r"^[^\r\n]*$",
+        description=f"The mail's subject on an email instance (one line), {PLACEHOLDER} optional",
     )
     externalId: str | None = Field(None, min_length=1, max_length=200, description="Your reference")
 
