@@ -741,3 +741,51 @@ async def test_an_otp_mail_has_default_parts_a_resend_mails_a_new_code_subject_i
     )
     assert (400, ["to"]) == (status, refused["issues"][0]["path"])
     assert refused["issues"][0]["message"].startswith("invalid_email")
+
+
+async def test_a_group_send_reaches_the_members_of_the_instances_channel(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    tenant_id, key, name = await open_mail_instance(mail_gateway, relay, hook)
+    members = [
+        {"identifier": "ida@customer.example", "name": "Ida"},
+        {"identifier": PHONE, "name": "Jon"},
+    ]
+    status, saved = await mail_gateway.call(
+        "POST", "/contacts/batch", key=key, json={"contacts": members}
+    )
+    assert 200 == status, saved
+    ida, jon = (c["id"] for c in saved["contacts"])
+    _, group = await mail_gateway.call("POST", "/groups", key=key, json={"name": "all"})
+    path = f"/groups/{group['id']}"
+    await mail_gateway.call("POST", f"{path}/contacts", key=key, json={"contactIds": [ida, jon]})
+
+    mail = {
+        "instanceName": name,
+        "text": "Hi {{name}}",
+        "subject": "For {{name}}",
+        "lane": "urgent",
+    }
+    status, sent = await mail_gateway.call("POST", f"{path}/send", key=key, json=mail)
+    assert (202, 1, [{"contactId": jon, "reason": "other_channel"}]) == (
+        status,
+        sent["accepted"],
+        sent["skipped"],
+    ), sent
+    parsed = await the_mail_to(relay, "ida@customer.example")
+    assert ("For Ida", ("Hi Ida", None)) == (parsed["Subject"], plain_and_html(parsed))
+
+    whatsapp = await mail_gateway.instance(tenant_id, key, hook.url(), connect=False)
+    status, refused = await mail_gateway.call(
+        "POST", f"{path}/send", key=key, json=mail | {"instanceName": whatsapp}
+    )
+    assert 422 == status, refused
+    del mail["subject"]
+    status, sent = await mail_gateway.call(
+        "POST", f"{path}/send", key=key, json=mail | {"instanceName": whatsapp}
+    )
+    assert (202, 1, [{"contactId": ida, "reason": "other_channel"}]) == (
+        status,
+        sent["accepted"],
+        sent["skipped"],
+    ), sent
