@@ -17,8 +17,9 @@ SEALED_CODE = "otpCode"
 HASH_LABEL = "lanegate otp code hash v1"
 # Without LANEGATE_SECRET_KEY (development only) codes are still hashed, with a fixed key.
 DEVELOPMENT_HASH_KEY = hashlib.sha256(HASH_LABEL.encode()).digest()
-# The content fields where the mask stands for the code (a text, a template's parameters).
-CARRIES_CODE = frozenset({"text", "components"})
+# The content fields where the mask stands for the code (a text, a mail's subject, a
+# template's parameters).
+CARRIES_CODE = frozenset({"text", "subject", "components"})
 
 
 def draw_code(length: int) -> str:

@@ -1,9 +1,11 @@
 """Per-recipient variables in a message text: `{{name}}`, `{{phone}}` and `{{fields.<key>}}`
 are filled from the recipient's contact at send time, before spintax is resolved;
-`{{name|Cliente}}` gives the text used when the contact has no such value."""
+`{{name|Cliente}}` gives the text used when the contact has no such value. An e-mail's
+subject and html take them too (`{{phone}}` there is the address)."""
 
+import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,29 @@ def text_of(content: Mapping[str, Any]) -> str | None:
     return template if isinstance(template, str) else None
 
 
+# The content fields holding a message's text, in the order `text_of` reads them.
+TEXT_FIELDS = ("text", "body", "caption")
+
+
+def one_line(value: str) -> str:
+    """`value` with its line breaks turned into spaces: a header holds one line."""
+    return " ".join(value.splitlines())
+
+
+# The e-mail parts besides the text that variables are filled in, each with how a value is
+# written into it: the subject is a header (one line), html gets values escaped, so a
+# contact's name cannot add headers or markup.
+EMAIL_PARTS: dict[str, Callable[[str], str]] = {"subject": one_line, "html": html.escape}
+
+
+def templates_of(content: Mapping[str, Any]) -> dict[str, str]:
+    """Every part of a message's content that variables fill, by content field."""
+    parts = {f: v for f in EMAIL_PARTS if isinstance(v := content.get(f), str)}
+    text = text_of(content)
+    field = next((f for f in TEXT_FIELDS if f in content), None)
+    return ({field: text} if text is not None and field is not None else {}) | parts
+
+
 def variables_in(text: str) -> list[Variable]:
     """The variables `text` uses, in order."""
     return [Variable(m[1], m[2]) for m in _VARIABLE.finditer(text)]
@@ -61,14 +86,30 @@ def unfilled(text: str, identifier: str, contact: Mapping[str, Any] | None) -> l
     ]
 
 
-def fill(text: str, identifier: str, contact: Mapping[str, Any] | None) -> str:
-    """`text` with its variables replaced by the contact's values, else their fallback, else
-    nothing; the result is still spintax (values and fallbacks are escaped)."""
+def fill(
+    text: str,
+    identifier: str,
+    contact: Mapping[str, Any] | None,
+    written: Callable[[str], str] = str,
+) -> str:
+    """`text` with its variables replaced by the contact's values (passed through `written`),
+    else their fallback, else nothing; the result is still spintax (values are escaped)."""
 
     def replace(match: re.Match[str]) -> str:
         value = value_of(match[1], identifier, contact)
         if value is not None:
-            return _SPINTAX_SYNTAX.sub(r"\\\1", value)
+            return _SPINTAX_SYNTAX.sub(r"\\\1", written(value))
         return match[2] or ""  # the fallback is written as spintax already
 
     return _VARIABLE.sub(replace, text)
+
+
+def fill_email_parts(
+    content: Mapping[str, Any], identifier: str, contact: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """`content` with the variables of its subject and html filled (still spintax)."""
+    return dict(content) | {
+        field: fill(content[field], identifier, contact, written)
+        for field, written in EMAIL_PARTS.items()
+        if isinstance(content.get(field), str)
+    }

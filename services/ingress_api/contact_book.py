@@ -13,6 +13,8 @@ from pymongo import ReturnDocument
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller
 from ingress_api.requests import NEWEST_FIRST, after_newest_first, newest_first_cursor
+from lanegate.addresses import ISSUE_CODE as EMAIL_ISSUE_CODE
+from lanegate.addresses import InvalidEmail, looks_like_email, normalized_email
 from lanegate.contacts import new_contact
 from lanegate.conversations import readable_text
 from lanegate.errors import InvalidInput, NotFound
@@ -25,22 +27,31 @@ from lanegate.timestamps import iso_utc
 
 
 def contact_filter(caller: Caller, ref: str, field: str = "id") -> dict[str, Any]:
-    """A contact by id, or by phone number written any way a send takes it; 400 (on `field`)
-    for a number that cannot exist."""
-    if written_digits(ref) is None or _is_contact_id(ref):
+    """A contact by id, by phone number written any way a send takes it, or by e-mail address;
+    400 (on `field`) for a number or an address that cannot exist."""
+    if not looks_like_email(ref) and (written_digits(ref) is None or _is_contact_id(ref)):
         return {"tenantId": caller.tenant_id, "_id": ref}
-    try:
-        return {"tenantId": caller.tenant_id, "identifier": normalized(ref, caller.default_country)}
-    except InvalidPhoneNumber as e:
-        raise InvalidInput([([field], f"{ISSUE_CODE}: {e}")]) from e
+    return {"tenantId": caller.tenant_id, "identifier": identifier_in_path(caller, ref, field)}
 
 
-def phone_in_path(caller: Caller, written: str) -> str:
-    """A phone number given in the path, as E.164 digits; 400 (on `phone`) when it cannot exist."""
+def identifier_in_path(caller: Caller, written: str, field: str) -> str:
+    """A contact's number (as E.164 digits) or e-mail address (normalised) given in the path;
+    400 (on `field`) when it cannot exist."""
+    if looks_like_email(written):
+        try:
+            return normalized_email(written)
+        except InvalidEmail as e:
+            raise InvalidInput([([field], f"{EMAIL_ISSUE_CODE}: {e}")]) from e
+    return phone_in_path(caller, written, field)
+
+
+def phone_in_path(caller: Caller, written: str, field: str = "phone") -> str:
+    """A phone number given in the path, as E.164 digits; 400 (on `field`) when it cannot
+    exist."""
     try:
         return normalized(written, caller.default_country)
     except InvalidPhoneNumber as e:
-        raise InvalidInput([(["phone"], f"{ISSUE_CODE}: {e}")]) from e
+        raise InvalidInput([([field], f"{ISSUE_CODE}: {e}")]) from e
 
 
 def _is_contact_id(ref: str) -> bool:
@@ -58,12 +69,13 @@ def identifier_cursor(contact: Document) -> str:
 
 
 def after_identifier(cursor: str) -> str:
-    """The number a contacts cursor ends at (contacts go by number, which is unique)."""
+    """The identifier a contacts cursor ends at (contacts go by identifier, which is unique)."""
     try:
         kind, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
     except (binascii.Error, UnicodeDecodeError) as e:
         raise InvalidInput([(["cursor"], "Not a cursor this API gave out")]) from e
-    if kind != "c" or not (identifier.isascii() and identifier.isdigit()):
+    readable = (identifier.isascii() and identifier.isdigit()) or looks_like_email(identifier)
+    if kind != "c" or not readable:
         raise InvalidInput([(["cursor"], "Not a cursor this API gave out")])
     return identifier
 

@@ -33,19 +33,21 @@ from provider_sender.metrics import ACCEPT_TO_SEND, MESSAGES_FAILED, MESSAGES_SE
 log = structlog.get_logger(__name__)
 
 
-async def spun_text(store: Store, message: Document) -> str | None:
-    """The text or caption to send, its variables filled from the recipient's contact and then
-    its spintax resolved now (None when there is none)."""
-    template = variables.text_of(message["content"])
-    if template is None:
-        return None
-    if variables.variables_in(template):
+async def filled(store: Store, message: Document) -> tuple[Document, str | None]:
+    """The message with the variables of its e-mail subject and html filled from the
+    recipient's contact, and its text or caption filled and then its spintax resolved now
+    (None when it has none)."""
+    content, to = message["content"], message["to"]
+    contact = None
+    if any(variables.variables_in(t) for t in variables.templates_of(content).values()):
         contact = await store.contacts.find_one(
-            {"tenantId": message["tenantId"], "identifier": message["to"]},
-            {"name": 1, "fields": 1},
+            {"tenantId": message["tenantId"], "identifier": to}, {"name": 1, "fields": 1}
         )
-        template = variables.fill(template, message["to"], contact)
-    return spintax.spin(template)
+        message = message | {"content": variables.fill_email_parts(content, to, contact)}
+    template = variables.text_of(content)
+    if template is None:
+        return message, None
+    return message, spintax.spin(variables.fill(template, to, contact))
 
 
 class Dispatcher:
@@ -121,10 +123,10 @@ class Dispatcher:
             if found is not None:
                 await self._sent(message, found, None)
                 return
-        text = await spun_text(self._store, message)
+        handed, text = await filled(self._store, message)
         try:
             async with self._files.opened(message) as files:
-                await self._send(instance, provider, message, text, files)
+                await self._send(instance, provider, handed, text, files)
         except AttachmentError as e:
             await self._fail(message, "attachment_unavailable", str(e))
 

@@ -1,9 +1,13 @@
 """The e-mail channel end to end: smtp instances against a real SMTP relay simulator (STARTTLS
 on a certificate made here, AUTH), mails parsed as they arrived."""
 
+import json
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import aiohttp
@@ -13,11 +17,13 @@ from playwright.async_api import Browser, async_playwright, expect
 
 from tests.conftest import whole_stack
 from tests.e2e.test_console import CHROMIUM, FLAGS
+from tests.e2e.test_otp import _holds as holds_code
+from tests.e2e.test_otp import _logs_holding as logs_holding_code
 from tests.simulators.server import ThreadedServer
 from tests.simulators.smtp import Certificates, SmtpSimulator, make_certificates
 from tests.support.gateway import FAST_LANES, Gateway, eventually
 from tests.support.messages import stored, wait_status
-from tests.support.receiver import Receiver
+from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
 
@@ -97,6 +103,33 @@ async def send(gateway: Gateway, key: str, path: str, **fields: Any) -> dict[str
     status, answer = await gateway.call("POST", path, key=key, json={"lane": "urgent"} | fields)
     assert 202 == status, answer
     return dict(answer)
+
+
+async def open_mail_instance(
+    gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> tuple[str, str, str]:
+    """A tenant with an smtp instance on `relay`, once it is open: (tenant, key, name)."""
+    tenant_id, key, name, _ = await mail_instance(gateway, relay, hook)
+    await opened(gateway, key, name)
+    return tenant_id, key, name
+
+
+async def the_mail_to(relay: SmtpSimulator, address: str) -> EmailMessage:
+    """The one mail the relay took for `address`, once it has."""
+
+    async def arrived() -> bool:
+        return bool(relay.to(address))
+
+    await eventually(arrived)
+    [mail] = relay.to(address)
+    return mail.parsed()
+
+
+def plain_and_html(mail: EmailMessage) -> tuple[str, str | None]:
+    """The text of the mail's plain part and of its html part (None without one)."""
+    text, html = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert text is not None
+    return text.get_content().strip(), None if html is None else html.get_content().strip()
 
 
 async def test_a_relay_login_opens_the_instance_with_email_lanes_and_channel(
@@ -296,8 +329,7 @@ async def test_a_document_by_url_is_attached(
 async def test_a_550_fails_that_message_only(
     mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
 ) -> None:
-    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
-    await opened(mail_gateway, key, name)
+    _, key, name = await open_mail_instance(mail_gateway, relay, hook)
     relay.rejected.add("gone@customer.example")
     status, answer = await mail_gateway.call(
         "POST",
@@ -328,8 +360,7 @@ async def test_a_550_fails_that_message_only(
 async def test_a_421_is_retried_and_the_mail_sent_once(
     mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
 ) -> None:
-    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
-    await opened(mail_gateway, key, name)
+    _, key, name = await open_mail_instance(mail_gateway, relay, hook)
     relay.put_off[CUSTOMER] = 1
     answer = await send(
         mail_gateway, key, "/message/text", instanceName=name, to=CUSTOMER, text="hi"
@@ -342,8 +373,7 @@ async def test_a_421_is_retried_and_the_mail_sent_once(
 async def test_a_refused_connection_is_retried_then_fails(
     mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
 ) -> None:
-    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
-    await opened(mail_gateway, key, name)
+    _, key, name = await open_mail_instance(mail_gateway, relay, hook)
     relay.stop()
     answer = await send(
         mail_gateway, key, "/message/text", instanceName=name, to=CUSTOMER, text="hi"
@@ -448,8 +478,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def test_the_console_shows_the_channel_and_an_emails_subject_and_parts(
     mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver, browser: Browser
 ) -> None:
-    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
-    await opened(mail_gateway, key, name)
+    _, key, name = await open_mail_instance(mail_gateway, relay, hook)
     answer = await send(
         mail_gateway,
         key,
@@ -485,8 +514,7 @@ async def test_the_console_shows_the_channel_and_an_emails_subject_and_parts(
 async def test_a_sendsync_send_to_an_email_connector_goes_out_as_a_mail(
     mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
 ) -> None:
-    _, key, name, _ = await mail_instance(mail_gateway, relay, hook)
-    await opened(mail_gateway, key, name)
+    _, key, name = await open_mail_instance(mail_gateway, relay, hook)
     headers = {"X-API-Key": key}
     _, connectors = await mail_gateway.call("GET", "/api/connectors", headers=headers)
     assert [(name, "EMAIL")] == [(c["id"], c["type"]) for c in connectors]
@@ -508,3 +536,256 @@ async def test_a_sendsync_send_to_an_email_connector_goes_out_as_a_mail(
         json={"connectorId": name, "to": PHONE, "message": "Not an address"},
     )
     assert (400, "Validation error") == (status, refused["error"]), refused
+
+
+async def test_contact_variables_fill_subject_text_and_html_with_html_escaped(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name = await open_mail_instance(mail_gateway, relay, hook)
+    bea = {
+        "identifier": "Bea@Customer.EXAMPLE",
+        "name": "Bea <b>&</b>",
+        "fields": {"order": "A-17"},
+    }
+    status, contact = await mail_gateway.call("POST", "/contacts", key=key, json=bea)
+    assert (201, "Bea@customer.example", "EMAIL") == (
+        status,
+        contact["identifier"],
+        contact["type"],
+    )
+    answer = await send(
+        mail_gateway,
+        key,
+        "/message/text",
+        instanceName=name,
+        to="Bea@customer.example",
+        subject="{Order|Order} {{fields.order}} for {{name}}",
+        text="Hi {{name|there}}, we write to {{phone}} about {{fields.order}}.",
+        html="<p>{{name}} / {{fields.note|no note}}</p>",
+    )
+    parsed = await the_mail_to(relay, "Bea@customer.example")
+    assert "Order A-17 for Bea <b>&</b>" == parsed["Subject"]
+    assert (
+        "Hi Bea <b>&</b>, we write to Bea@customer.example about A-17.",
+        "<p>Bea &lt;b&gt;&amp;&lt;/b&gt; / no note</p>",
+    ) == plain_and_html(parsed)
+    hal = {"identifier": "hal@customer.example", "name": "Hal\r\nBcc: eve@spy.example"}
+    assert 201 == (await mail_gateway.call("POST", "/contacts", key=key, json=hal))[0]
+    await send(
+        mail_gateway,
+        key,
+        "/message/text",
+        instanceName=name,
+        to="hal@customer.example",
+        subject="For {{name}}",
+        text="Hi",
+    )
+    headed = await the_mail_to(relay, "hal@customer.example")
+    assert ("For Hal Bcc: eve@spy.example", None) == (headed["Subject"], headed["Bcc"])
+    assert [] == relay.to("eve@spy.example")
+    status, conversation = await mail_gateway.call("GET", "/contacts/bea@@x/messages", key=key)
+    assert (400, ["phone"]) == (status, conversation["issues"][0]["path"])
+    status, conversation = await mail_gateway.call(
+        "GET", "/contacts/Bea@CUSTOMER.example/messages", key=key
+    )
+    assert (200, [answer["id"]]) == (status, [m["id"] for m in conversation["messages"]])
+
+    before = await mail_gateway.call("GET", "/messages?limit=100", key=key)
+    for field in ("subject", "html"):
+        refused = {"instanceName": name, "to": "Bea@customer.example", "text": "Hi"}
+        status, body = await mail_gateway.call(
+            "POST", "/message/text", key=key, json=refused | {field: "{{fields.plan}}"}
+        )
+        assert (400, [field]) == (status, body["issues"][0]["path"]), body
+        assert "{{fields.plan}}" in body["issues"][0]["message"]
+    assert before == await mail_gateway.call("GET", "/messages?limit=100", key=key)
+
+
+async def test_email_contacts_are_saved_found_changed_and_paged_by_address(
+    mail_gateway: Gateway,
+) -> None:
+    _, key = await mail_gateway.tenant()
+    carla = {"identifier": " Carla@Shop.EXAMPLE ", "name": "Carla"}
+    status, saved = await mail_gateway.call("POST", "/contacts", key=key, json=carla)
+    assert (201, "Carla@shop.example", "EMAIL") == (status, saved["identifier"], saved["type"])
+    status, found = await mail_gateway.call("GET", "/contacts/Carla@SHOP.example", key=key)
+    assert (200, saved["id"]) == (status, found["id"])
+    status, changed = await mail_gateway.call(
+        "PATCH", "/contacts/Carla@shop.example", key=key, json={"fields": {"plan": "pro"}}
+    )
+    assert (200, {"plan": "pro"}) == (status, changed["fields"])
+    batch = [{"identifier": "dan@shop.example", "type": "EMAIL"}, {"identifier": PHONE}]
+    status, saved_batch = await mail_gateway.call(
+        "POST", "/contacts/batch", key=key, json={"contacts": batch}
+    )
+    assert 200 == status, saved_batch
+    assert [("dan@shop.example", "EMAIL"), (PHONE, "WHATSAPP")] == [
+        (c["identifier"], c["type"]) for c in saved_batch["contacts"]
+    ]
+
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(4):
+        path = "/contacts?limit=1" + (f"&cursor={cursor}" if cursor else "")
+        status, page = await mail_gateway.call("GET", path, key=key)
+        assert 200 == status, page
+        seen += [c["identifier"] for c in page["contacts"]]
+        cursor = page["pagination"]["next"]
+        if cursor is None:
+            break
+    assert sorted(seen) == [PHONE, "Carla@shop.example", "dan@shop.example"]
+
+    for bad in (
+        {"identifier": "erin@@shop"},
+        {"identifier": "erin@shop.example", "type": "WHATSAPP"},
+    ):
+        status, body = await mail_gateway.call("POST", "/contacts", key=key, json=bad)
+        assert 400 == status, body
+    status, body = await mail_gateway.call("POST", "/contacts", key=key, json={"identifier": "a@b"})
+    assert (400, ["identifier"]) == (status, body["issues"][0]["path"])
+    assert body["issues"][0]["message"].startswith("invalid_email")
+    status, body = await mail_gateway.call("GET", "/contacts/erin@@shop", key=key)
+    assert (400, ["id"]) == (status, body["issues"][0]["path"])
+    status, _ = await mail_gateway.call("GET", "/contacts/nobody@shop.example", key=key)
+    assert 404 == status
+    gone = {"identifiers": ["dan@SHOP.example"]}
+    status, deleted = await mail_gateway.call("POST", "/contacts/batch-delete", key=key, json=gone)
+    assert (200, 1) == (status, deleted["deleted"])
+    _, listed = await mail_gateway.call("GET", "/contacts?limit=100", key=key)
+    assert [PHONE, "Carla@shop.example"] == [c["identifier"] for c in listed["contacts"]]
+
+
+async def test_an_otp_by_email_arrives_as_a_mail_whose_code_verifies_and_shows_nowhere_else(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name = await open_mail_instance(mail_gateway, relay, hook)
+    body = {
+        "instanceName": name,
+        "to": " Fay@Customer.EXAMPLE ",
+        "subject": "{{code}} is your Shop code",
+        "text": "Enter {{code}} to sign in.",
+        "length": 10,
+    }
+    status, sent = await mail_gateway.call("POST", "/otp/send", key=key, json=body)
+    assert (201, "Fay@customer.example") == (status, sent["to"]), sent
+    parsed = await the_mail_to(relay, "Fay@customer.example")
+    found = re.fullmatch(r"(\d{10}) is your Shop code", str(parsed["Subject"]))
+    assert found is not None, parsed["Subject"]
+    code = found[1]
+    assert (f"Enter {code} to sign in.", None) == plain_and_html(parsed)
+
+    await wait_status(mail_gateway, "sent", sent["messageId"])
+    status, shown = await mail_gateway.call("GET", f"/message/{sent['messageId']}", key=key)
+    assert 200 == status and code not in json.dumps(shown)
+    assert "****** is your Shop code" in json.dumps(shown)
+    verify = {"instanceName": name, "to": "Fay@customer.EXAMPLE", "code": code}
+    status, answer = await mail_gateway.call("POST", "/otp/verify", key=key, json=verify)
+    assert (200, "verified") == (status, answer["status"]), answer
+    await hook.wait_for(event_named("otp.verified", id=sent["id"]))
+
+    assert [] == [r.path for r in hook.requests if holds_code(code, r.body.decode())]
+    async with mail_gateway.mongo() as client:
+        db = client.lanegate_test
+        for collection in await db.list_collection_names():
+            async for document in db[collection].find({}):
+                assert not holds_code(code, repr(document)), collection
+    assert [] == logs_holding_code(code, mail_gateway.namespace)
+
+
+async def test_an_otp_mail_has_default_parts_a_resend_mails_a_new_code_subject_is_email_only(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    tenant_id, key, name = await open_mail_instance(mail_gateway, relay, hook)
+    status, sent = await mail_gateway.call(
+        "POST", "/otp/send", key=key, json={"instanceName": name, "to": "gus@customer.example"}
+    )
+    assert 201 == status, sent
+    await the_mail_to(relay, "gus@customer.example")
+    # 30 seconds pass: the first send is moved back instead of waiting for them.
+    async with mail_gateway.mongo() as client:
+        codes = client.lanegate_test.otp_codes
+        record = await codes.find_one({"_id": sent["id"]})
+        assert record is not None
+        earlier = [record["sends"][0] - timedelta(seconds=31)]
+        await codes.update_one({"_id": sent["id"]}, {"$set": {"sends": earlier}})
+    status, resent = await mail_gateway.call("POST", f"/otp/{sent['id']}/resend", key=key)
+    assert 201 == status, resent
+
+    async def both_arrived() -> bool:
+        return 2 == len(relay.to("gus@customer.example"))
+
+    await eventually(both_arrived)
+    codes_mailed = []
+    for mail in relay.to("gus@customer.example"):
+        parsed = mail.parsed()
+        assert "Your verification code" == parsed["Subject"]
+        text, _ = plain_and_html(parsed)
+        found = re.fullmatch(
+            r"Your verification code is (\d{6})\. Do not share it with anyone\.", text
+        )
+        assert found is not None, text
+        codes_mailed.append(found[1])
+    verify = {"id": sent["id"], "code": codes_mailed[1]}
+    status, answer = await mail_gateway.call("POST", "/otp/verify", key=key, json=verify)
+    assert (200, True) == (status, answer["valid"])
+
+    two_lines = {"instanceName": name, "to": "gus@customer.example", "subject": "A\r\nBcc: x@y.z"}
+    status, refused = await mail_gateway.call("POST", "/otp/send", key=key, json=two_lines)
+    assert (400, ["subject"]) == (status, refused["issues"][0]["path"])
+    whatsapp = await mail_gateway.instance(tenant_id, key, hook.url(), connect=False)
+    body = {"instanceName": whatsapp, "to": PHONE, "subject": "Code {{code}}"}
+    status, refused = await mail_gateway.call("POST", "/otp/send", key=key, json=body)
+    assert (400, ["subject"]) == (status, refused["issues"][0]["path"])
+    status, refused = await mail_gateway.call(
+        "POST", "/otp/send", key=key, json={"instanceName": name, "to": PHONE}
+    )
+    assert (400, ["to"]) == (status, refused["issues"][0]["path"])
+    assert refused["issues"][0]["message"].startswith("invalid_email")
+
+
+async def test_a_group_send_reaches_the_members_of_the_instances_channel(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    tenant_id, key, name = await open_mail_instance(mail_gateway, relay, hook)
+    members = [
+        {"identifier": "ida@customer.example", "name": "Ida"},
+        {"identifier": PHONE, "name": "Jon"},
+    ]
+    status, saved = await mail_gateway.call(
+        "POST", "/contacts/batch", key=key, json={"contacts": members}
+    )
+    assert 200 == status, saved
+    ida, jon = (c["id"] for c in saved["contacts"])
+    _, group = await mail_gateway.call("POST", "/groups", key=key, json={"name": "all"})
+    path = f"/groups/{group['id']}"
+    await mail_gateway.call("POST", f"{path}/contacts", key=key, json={"contactIds": [ida, jon]})
+
+    mail = {
+        "instanceName": name,
+        "text": "Hi {{name}}",
+        "subject": "For {{name}}",
+        "lane": "urgent",
+    }
+    status, sent = await mail_gateway.call("POST", f"{path}/send", key=key, json=mail)
+    assert (202, 1, [{"contactId": jon, "reason": "other_channel"}]) == (
+        status,
+        sent["accepted"],
+        sent["skipped"],
+    ), sent
+    parsed = await the_mail_to(relay, "ida@customer.example")
+    assert ("For Ida", ("Hi Ida", None)) == (parsed["Subject"], plain_and_html(parsed))
+
+    whatsapp = await mail_gateway.instance(tenant_id, key, hook.url(), connect=False)
+    status, refused = await mail_gateway.call(
+        "POST", f"{path}/send", key=key, json=mail | {"instanceName": whatsapp}
+    )
+    assert 422 == status, refused
+    del mail["subject"]
+    status, sent = await mail_gateway.call(
+        "POST", f"{path}/send", key=key, json=mail | {"instanceName": whatsapp}
+    )
+    assert (202, 1, [{"contactId": ida, "reason": "other_channel"}]) == (
+        status,
+        sent["accepted"],
+        sent["skipped"],
+    ), sent

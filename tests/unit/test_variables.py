@@ -1,5 +1,12 @@
 from lanegate.spintax import spin, validate, variants
-from lanegate.variables import fill, text_of, unfilled, variables_in
+from lanegate.variables import (
+    fill,
+    fill_email_parts,
+    templates_of,
+    text_of,
+    unfilled,
+    variables_in,
+)
 
 ANA = {"name": "Ana", "fields": {"plan": "pro", "city": "Rosario"}}
 PHONE = "5491155550001"
@@ -46,3 +53,24 @@ def test_the_filled_part_is_the_text_body_or_caption() -> None:
     assert "b" == text_of({"body": "b", "buttons": []})
     assert "c" == text_of({"caption": "c", "imageUrl": "http://x"})
     assert text_of({"latitude": 1.0}) is None
+
+
+def test_an_emails_subject_and_html_are_filled_and_html_gets_values_escaped() -> None:
+    content = {
+        "text": "{{name}}",
+        "subject": "Hi {{name}} <{{phone}}>",
+        "html": "<p>{{name}} {{fields.city|<i>?</i>}}</p>",
+    }
+    odd = {"name": 'A<b>&"{x|y}\r\nBcc: x@y'}
+    filled = fill_email_parts(content, "ana@example.com", odd)
+    assert "{{name}}" == filled["text"]  # the text is filled and spun on its own
+    assert 'Hi A<b>&"{x|y} Bcc: x@y <ana@example.com>' == spin(filled["subject"])
+    assert "<p>A&lt;b&gt;&amp;&quot;{x|y}\r\nBcc: x@y <i>?</i></p>" == spin(filled["html"])
+
+
+def test_the_templates_are_the_text_body_or_caption_and_an_emails_subject_and_html() -> None:
+    assert {"text": "t", "subject": "s", "html": "h"} == templates_of(
+        {"text": "t", "subject": "s", "html": "h", "imageUrl": "x"}
+    )
+    assert {"caption": "c"} == templates_of({"caption": "c", "subject": None})
+    assert {} == templates_of({"latitude": 1.0})

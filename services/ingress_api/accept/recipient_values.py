@@ -1,6 +1,6 @@
-"""Whether each send's text has a value for every variable it uses without a fallback, for
-the recipients whose contact is known at accept time (an unknown one gets fallbacks at send
-time)."""
+"""Whether each send's text (and an e-mail's subject and html) has a value for every variable
+it uses without a fallback, for the recipients whose contact is known at accept time (an
+unknown one gets fallbacks at send time)."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -8,9 +8,6 @@ from typing import Any
 
 from lanegate import variables
 from lanegate.store import Store
-
-# The content fields variables are filled in, in the order `variables.text_of` reads them.
-TEXT_FIELDS = ("text", "body", "caption")
 
 
 @dataclass(frozen=True)
@@ -24,7 +21,7 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Unfilled:
-    """A send's text field and the variables its known contact has no value for."""
+    """A send's text, subject or html field and the variables its known contact has no value for."""
 
     field: str
     written: list[str]
@@ -45,8 +42,11 @@ async def unfilled_values(
     asked = {
         r.to
         for r in recipients
-        if (text := variables.text_of(r.content)) is not None
-        and any(v.fallback is None and v.key != "phone" for v in variables.variables_in(text))
+        if any(
+            v.fallback is None and v.key != "phone"
+            for text in variables.templates_of(r.content).values()
+            for v in variables.variables_in(text)
+        )
     }
     if not asked:
         return [None] * len(recipients)
@@ -64,7 +64,8 @@ def unfilled_for(recipient: Recipient, contact: Mapping[str, Any] | None) -> Unf
         return None
     if recipient.contact_name:  # the send names the contact before it goes
         contact = {**contact, "name": recipient.contact_name}
-    text = variables.text_of(recipient.content) or ""
-    written = variables.unfilled(text, recipient.to, contact)
-    field = next(f for f in TEXT_FIELDS if f in recipient.content)
-    return Unfilled(field, written) if written else None
+    for field, text in variables.templates_of(recipient.content).items():
+        written = variables.unfilled(text, recipient.to, contact)
+        if written:
+            return Unfilled(field, written)
+    return None

@@ -1,5 +1,6 @@
-"""How a code reaches the phone: the masked content of its message (a text, or an
-AUTHENTICATION template on cloud_api) and queuing it on the urgent lane."""
+"""How a code reaches the phone or the mailbox: the masked content of its message (a text, a
+mail with a subject on smtp, or an AUTHENTICATION template on cloud_api) and queuing it on the
+urgent lane."""
 
 from typing import Any
 
@@ -12,22 +13,30 @@ from ingress_api.schemas.messages import SendCommon
 from ingress_api.schemas.otp import OtpSend
 from lanegate import otp
 from lanegate.errors import InvalidInput
+from lanegate.providers.capabilities import channel_of
 from lanegate.service import KEYRING
 from lanegate.store import Document, Store
 
 DEFAULT_TEXT = f"Your verification code is {otp.PLACEHOLDER}. Do not share it with anyone."
+DEFAULT_SUBJECT = "Your verification code"
 AUTHENTICATION = "AUTHENTICATION"
 
 
 async def carrier_of(store: Store, instance: Document, body: OtpSend) -> dict[str, Any]:
-    """How the code goes: an AUTHENTICATION template on cloud_api, else a text (400 when the
-    body does not fit the instance)."""
+    """How the code goes: an AUTHENTICATION template on cloud_api, a mail on smtp, else a text
+    (400 when the body does not fit the instance)."""
+    email = channel_of(instance["provider"]) == "email"
+    if body.subject is not None and not email:
+        raise InvalidInput([(["subject"], "subject is for codes sent by e-mail")])
     if instance["provider"] != "cloud_api":
         if body.template is not None:
             raise InvalidInput(
                 [(["template"], f"A {instance['provider']} instance sends codes as text")]
             )
-        return {"kind": "text", "text": otp.masked_text(body.text or DEFAULT_TEXT)}
+        text = {"kind": "text", "text": otp.masked_text(body.text or DEFAULT_TEXT)}
+        if email:
+            return text | {"subject": otp.masked_text(body.subject or DEFAULT_SUBJECT)}
+        return text
     if body.template is None:
         raise InvalidInput(
             [(["template"], "A cloud_api instance sends codes with an AUTHENTICATION template")]

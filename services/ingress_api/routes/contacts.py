@@ -184,7 +184,7 @@ async def save_contacts(request: web.Request) -> web.Response:
 
 @API.post(
     "/contacts/batch-delete",
-    summary="Delete contacts by ids or by numbers (their messages stay)",
+    summary="Delete contacts by ids or by numbers or addresses (their messages stay)",
     tag="contacts",
     body=ContactBatchDelete,
     response=ContactBatchDeleted,
@@ -206,7 +206,7 @@ async def delete_contacts(request: web.Request) -> web.Response:
 
 @API.get(
     "/contacts/{id}",
-    summary="One contact, by id or by phone number",
+    summary="One contact, by id, phone number or e-mail address",
     tag="contacts",
     response=ContactView,
     errors=(400, 401, 404),

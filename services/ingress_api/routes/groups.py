@@ -5,7 +5,7 @@ from typing import Any
 from aiohttp import web
 from pymongo import ReturnDocument
 
-from ingress_api.accept.accepting import Issues, MessageToAccept
+from ingress_api.accept.accepting import EMAIL_ONLY, Issues, MessageToAccept
 from ingress_api.accept.pages import accept_in_pages
 from ingress_api.accept.recipient_values import Recipient, unfilled_for
 from ingress_api.auth import Caller, authenticate
@@ -24,8 +24,10 @@ from ingress_api.schemas.groups import (
     MembersChanged,
 )
 from ingress_api.schemas.messages import TextMessage
-from lanegate.errors import InvalidInput, NotFound
+from lanegate.addresses import looks_like_email
+from lanegate.errors import InvalidInput, NotFound, Unprocessable
 from lanegate.events import new_id, utcnow
+from lanegate.providers.capabilities import channel_of
 from lanegate.service import STORE
 from lanegate.store import Document
 from lanegate.timestamps import iso_utc
@@ -216,7 +218,7 @@ MOST_ISSUES = 100
     body=GroupSend,
     response=GroupSent,
     status=202,
-    errors=(400, 401, 403, 404, 409, 503),
+    errors=(400, 401, 403, 404, 409, 422, 503),
     scope="contacts:write",
 )
 async def send_to_group(request: web.Request) -> web.Response:
@@ -226,7 +228,11 @@ async def send_to_group(request: web.Request) -> web.Response:
     group = await _group(request, caller)
     body = await read_json(request, GroupSend)
     store = request.app[STORE]
-    await own_instance(store, caller, body.instanceName)
+    instance = await own_instance(store, caller, body.instanceName)
+    channel = channel_of(instance["provider"])
+    content = body.model_dump(include={"text", "subject", "html"}, exclude_none=True)
+    if channel != "email" and EMAIL_ONLY & content.keys():
+        raise Unprocessable("subject and html are for e-mail instances")
     members = store.contacts.find(
         {"tenantId": caller.tenant_id, "groupIds": group["_id"]},
         {"identifier": 1, "active": 1, "name": 1, "fields": 1},
@@ -238,10 +244,14 @@ async def send_to_group(request: web.Request) -> web.Response:
         if member.get("active") is False:
             skipped.append({"contactId": member["_id"], "reason": "inactive"})
             continue
+        # A group may hold numbers and addresses: each send reaches those of its channel.
+        if looks_like_email(member["identifier"]) != (channel == "email"):
+            skipped.append({"contactId": member["_id"], "reason": "other_channel"})
+            continue
         active.append(member)
-        missing = unfilled_for(Recipient(member["identifier"], {"text": body.text}, None), member)
+        missing = unfilled_for(Recipient(member["identifier"], content, None), member)
         if missing is not None:
-            unfilled.append((["text"], f"Contact {member['_id']}: {missing.message}"))
+            unfilled.append(([missing.field], f"Contact {member['_id']}: {missing.message}"))
     # Checked for every member before the first page is queued: pages are each all or none.
     if unfilled:
         raise InvalidInput(unfilled[:MOST_ISSUES])
@@ -251,13 +261,13 @@ async def send_to_group(request: web.Request) -> web.Response:
                 {
                     "instanceName": body.instanceName,
                     "to": member["identifier"],
-                    "text": body.text,
                     "lane": body.lane,
-                },
-                context=phone_context(caller.default_country),
+                }
+                | content,
+                context=phone_context(caller.default_country, channel),
             ),
             "text",
-            {"text": body.text},
+            content,
         )
         for member in active
     )

@@ -5,7 +5,7 @@ from typing import Any
 from aiohttp import web
 
 from ingress_api.auth import authenticate
-from ingress_api.contact_book import conversation_page, phone_in_path
+from ingress_api.contact_book import conversation_page, identifier_in_path
 from ingress_api.countries import phone_context
 from ingress_api.registry import API
 from ingress_api.requests import (
@@ -88,7 +88,7 @@ async def contact_messages(request: web.Request) -> web.Response:
     messages, following = await conversation_page(
         request.app[STORE],
         caller,
-        phone_in_path(caller, request.match_info["phone"]),
+        identifier_in_path(caller, request.match_info["phone"], "phone"),
         instance_name=query.instanceName,
         cursor=query.cursor,
         limit=query.limit,

@@ -1,5 +1,5 @@
-"""One-time codes over WhatsApp: send, resend, verify, read, and the templates that can carry
-them. Codes are stored only as keyed hashes; the message carrying one shows the mask."""
+"""One-time codes over WhatsApp and e-mail: send, resend, verify, read, and the templates that
+can carry them. Codes are stored only as keyed hashes; the message carrying one shows the mask."""
 
 from datetime import timedelta
 

@@ -93,17 +93,21 @@ NUMBERS_READ_LATER = "numbersReadLater"
 CHANNEL = "channel"
 
 
+def _email(value: str) -> str:
+    try:
+        return addresses.normalized_email(value)
+    except addresses.InvalidEmail as e:
+        raise PydanticCustomError(
+            addresses.ISSUE_CODE,
+            "{code}: {reason}",
+            {"code": addresses.ISSUE_CODE, "reason": str(e)},
+        ) from e
+
+
 def _phone(value: str, info: ValidationInfo) -> str:
     context = info.context if isinstance(info.context, dict) else {}
     if context.get(CHANNEL) == "email":
-        try:
-            return addresses.normalized_email(value)
-        except addresses.InvalidEmail as e:
-            raise PydanticCustomError(
-                addresses.ISSUE_CODE,
-                "{code}: {reason}",
-                {"code": addresses.ISSUE_CODE, "reason": str(e)},
-            ) from e
+        return _email(value)
     if context.get(NUMBERS_READ_LATER):
         return value
     try:
@@ -124,6 +128,22 @@ PhoneNumber = Annotated[
         "(011) 99999-8888 with a defaultCountry; an e-mail address on an email instance",
     ),
     AfterValidator(_phone),
+]
+
+
+def _contact_identifier(value: str, info: ValidationInfo) -> str:
+    return _email(value) if addresses.looks_like_email(value) else _phone(value, info)
+
+
+# A contact's identifier: a phone number as `PhoneNumber` reads it, or an e-mail address.
+ContactIdentifier = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=254,
+        description="A phone number (E.164 digits, or as written), or an e-mail address",
+    ),
+    AfterValidator(_contact_identifier),
 ]
 
 

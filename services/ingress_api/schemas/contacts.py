@@ -9,7 +9,14 @@ from pydantic import (
     model_validator,
 )
 
-from ingress_api.schemas.base import CURSOR_HELP, Body, CursorPage, PageMeta, PhoneNumber
+from ingress_api.schemas.base import (
+    CURSOR_HELP,
+    Body,
+    ContactIdentifier,
+    CursorPage,
+    PageMeta,
+)
+from lanegate.addresses import looks_like_email
 
 # A field's key: also how a message text names it (`{{fields.<key>}}`).
 FieldKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -22,6 +29,7 @@ LeadFields = Annotated[
     ),
 ]
 MAX_BATCH = 1000
+ContactType = Literal["WHATSAPP", "EMAIL"]
 
 
 class ContactQuery(Body):
@@ -39,11 +47,22 @@ class ContactQuery(Body):
 
 
 class ContactUpsert(Body):
-    identifier: PhoneNumber
+    identifier: ContactIdentifier
     name: str | None = Field(None, max_length=200)
     tags: list[str] | None = Field(None, max_length=50)
-    type: Literal["WHATSAPP"] = "WHATSAPP"
+    type: ContactType | None = Field(
+        None, description="EMAIL for an address, WHATSAPP for a number; read from identifier"
+    )
     fields: LeadFields | None = None
+
+    @model_validator(mode="after")
+    def _type_fits_identifier(self) -> Self:
+        read: ContactType = "EMAIL" if looks_like_email(self.identifier) else "WHATSAPP"
+        if self.type not in (None, read):
+            written = "an e-mail address" if read == "EMAIL" else "a phone number"
+            raise ValueError(f"type must be {read} for {written} as identifier")
+        self.type = read
+        return self
 
 
 class ContactPatch(Body):
@@ -61,12 +80,12 @@ class ContactBatch(Body):
 
 
 class ContactBatchDelete(Body):
-    """Contacts to delete, by `ids` or by `identifiers` (numbers), not both."""
+    """Contacts to delete, by `ids` or by `identifiers` (numbers or addresses), not both."""
 
     ids: list[Annotated[str, StringConstraints(max_length=100)]] | None = Field(
         None, min_length=1, max_length=MAX_BATCH
     )
-    identifiers: list[PhoneNumber] | None = Field(None, min_length=1, max_length=MAX_BATCH)
+    identifiers: list[ContactIdentifier] | None = Field(None, min_length=1, max_length=MAX_BATCH)
 
     @model_validator(mode="after")
     def _one_way(self) -> Self:

@@ -17,6 +17,12 @@ class OtpTemplate(Body):
     language: str = Field(pattern=r"^[A-Za-z_]{2,20}$", description="e.g. pt_BR")
 
 
+def _without_mask(value: str | None) -> str | None:
+    if value is not None and MASK in value:
+        raise ValueError(f"Must not contain {MASK}: it stands for the code where it is shown")
+    return value
+
+
 class OtpSend(Body):
     instanceName: str = Field(max_length=200)
     to: PhoneNumber
@@ -29,7 +35,14 @@ class OtpSend(Body):
         None,
         min_length=1,
         max_length=4096,
-        description=f"The message, with {PLACEHOLDER} where the code goes (sandbox, waha)",
+        description=f"The message, with {PLACEHOLDER} where the code goes (sandbox, waha, smtp)",
+    )
+    subject: str | None = Field(
+        None,
+        min_length=1,
+        max_length=998,
+        pattern=r"^[^\r\n]*$",
+        description=f"The mail's subject on an email instance (one line), {PLACEHOLDER} optional",
     )
     externalId: str | None = Field(None, min_length=1, max_length=200, description="Your reference")
 
@@ -38,9 +51,12 @@ class OtpSend(Body):
     def _has_placeholder(cls, value: str | None) -> str | None:
         if value is not None and PLACEHOLDER not in value:
             raise ValueError(f"Must contain {PLACEHOLDER} where the code goes")
-        if value is not None and MASK in value:
-            raise ValueError(f"Must not contain {MASK}: it stands for the code where it is shown")
-        return value
+        return _without_mask(value)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_without_mask(cls, value: str | None) -> str | None:
+        return _without_mask(value)
 
     @model_validator(mode="after")
     def _one_way_to_say_it(self) -> "OtpSend":
