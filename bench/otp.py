@@ -10,10 +10,13 @@ from this process with no HTTP and no gateway: read the code by id, compare, con
 update. Then the same again with wrong codes (an attempt spent each).
 
     python -m bench.otp [--codes 3000] [--concurrency 32]
+
+The store is the one `LANEGATE_TEST_STORE` names, as for the suite (mongoeco by default).
 """
 
 import argparse
 import asyncio
+import os
 import secrets
 import time
 import uuid
@@ -26,7 +29,7 @@ import uvloop
 from pymongo import ReturnDocument
 
 from bench.ingress import cpu_seconds
-from devtools.stack import Stack, delete_topology
+from devtools.stack import Stack, StoreEngine, delete_topology
 from lanegate import otp
 from lanegate.events import new_id, utcnow
 from lanegate.secrets import Keyring, new_key
@@ -145,8 +148,9 @@ async def tenant(api: str, admin_key: str) -> tuple[str, str, str]:
     return tenant_id, str(key), name
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    secret, admin_key = new_key(), secrets.token_urlsafe(32)
+def bench_stack(secret: str, admin_key: str) -> tuple[Stack, str]:
+    """A stack (not started) under a namespace of its own, on the store `LANEGATE_TEST_STORE`
+    names (mongoeco by default), whose rate limit counts but never refuses; and the namespace."""
     namespace = f"lgbench-{uuid.uuid4().hex[:8]}"
     stack = Stack.create(
         Path("var/bench-logs") / namespace,
@@ -160,7 +164,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "LANEGATE_RATE_LIMIT_PER_MINUTE": str(10**9),
             "LANEGATE_LOG_LEVEL": "WARNING",
         },
+        store=StoreEngine.from_environment(os.environ),
     )
+    return stack, namespace
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    secret, admin_key = new_key(), secrets.token_urlsafe(32)
+    stack, namespace = bench_stack(secret, admin_key)
     stack.start_store()
     stack.start("ingress_api")
     store = Store(stack.env["LANEGATE_MONGO_URI"], "lanegate_bench")

@@ -15,21 +15,18 @@ The store is the one `LANEGATE_TEST_STORE` names, as for the suite (mongoeco by 
 
 import argparse
 import asyncio
-import os
 import random
 import secrets
 import statistics
 import time
-import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import uvloop
 
-from bench.otp import tenant
-from devtools.stack import Stack, StoreEngine, delete_topology
+from bench.otp import bench_stack, tenant
+from devtools.stack import delete_topology
 from lanegate.secrets import new_key
 from lanegate.store import Store
 
@@ -109,21 +106,7 @@ async def trials(
 
 async def run(args: argparse.Namespace) -> None:
     secret, admin_key = new_key(), secrets.token_urlsafe(32)
-    namespace = f"lgbench-{uuid.uuid4().hex[:8]}"
-    stack = Stack.create(
-        Path("var/bench-logs") / namespace,
-        settings={
-            "LANEGATE_AMQP_URL": AMQP_URL,
-            "LANEGATE_NAMESPACE": namespace,
-            "LANEGATE_MONGO_DB": "lanegate_bench",
-            "LANEGATE_ADMIN_KEY": admin_key,
-            "LANEGATE_SECRET_KEY": secret,
-            "LANEGATE_ALLOW_PRIVATE_TARGETS": "true",
-            "LANEGATE_RATE_LIMIT_PER_MINUTE": str(10**9),
-            "LANEGATE_LOG_LEVEL": "WARNING",
-        },
-        store=StoreEngine.from_environment(os.environ),
-    )
+    stack, namespace = bench_stack(secret, admin_key)
     stack.start_store()
     for service in ("ingress_api", "lane_scheduler", "provider_sender"):
         stack.start(service)
