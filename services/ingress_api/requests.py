@@ -28,6 +28,7 @@ from lanegate.holds import pause_holds
 from lanegate.lifecycle import PUBLIC, Status
 from lanegate.outbound import literal_refusal
 from lanegate.phones import InvalidPhoneNumber, normalized, written_digits
+from lanegate.providers.capabilities import Channel, providers_of
 from lanegate.service import BROKER, SETTINGS, STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
@@ -160,6 +161,11 @@ def after_newest_first(cursor: str, field: str) -> dict[str, Any]:
 def page_meta(total: int, page: int, limit: int) -> dict[str, int]:
     """The `meta` of a paged listing."""
     return {"total": total, "page": page, "limit": limit, "pages": (total + limit - 1) // limit}
+
+
+def channel_instances(caller: Caller, channel: Channel) -> dict[str, Any]:
+    """The store filter of the caller's instances that send on `channel`."""
+    return {"tenantId": caller.tenant_id, "provider": {"$in": providers_of(channel)}}
 
 
 async def pick_instance(store: Store, where: dict[str, Any], none_found: str) -> str:

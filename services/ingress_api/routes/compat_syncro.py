@@ -12,7 +12,7 @@ from ingress_api.countries import send_context
 from ingress_api.error_shapes import ErrorShape
 from ingress_api.numbered_ids import instance_numbers, numbers_of, ref_of
 from ingress_api.registry import API
-from ingress_api.requests import pick_instance, read_json, read_query, validate
+from ingress_api.requests import channel_instances, pick_instance, read_json, read_query, validate
 from ingress_api.schemas.messages import TextMessage
 from ingress_api.schemas.syncro import (
     SyncroError,
@@ -28,7 +28,6 @@ from ingress_api.template_sends import send_template_message
 from ingress_api.whatsapp_numbers import whatsapp_number
 from lanegate.errors import ApiError, InvalidInput, NotFound
 from lanegate.phones import written_digits
-from lanegate.providers.capabilities import providers_of
 from lanegate.service import STORE
 from lanegate.store import Document, Store
 from lanegate.templates import listing_filter, view
@@ -67,9 +66,9 @@ def plus_digits(number: str | None) -> str | None:
 async def list_instances(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     store = request.app[STORE]
-    found = store.instances.find(
-        {"tenantId": caller.tenant_id, "provider": {"$in": providers_of("whatsapp")}}
-    ).sort([("createdAt", 1), ("_id", 1)])
+    found = store.instances.find(channel_instances(caller, "whatsapp")).sort(
+        [("createdAt", 1), ("_id", 1)]
+    )
     instances = await found.to_list(None)
     numbers = await numbers_of(store, caller.tenant_id, "instance", [i["_id"] for i in instances])
     data = [
@@ -139,7 +138,7 @@ async def _numbered_instance(store: Store, caller: Caller, number: int | None) -
     if number is None:
         return await pick_instance(
             store,
-            {"tenantId": caller.tenant_id, "provider": {"$in": providers_of("whatsapp")}},
+            channel_instances(caller, "whatsapp"),
             "You have no WhatsApp number",
         )
     name = await ref_of(store, caller.tenant_id, "instance", number)

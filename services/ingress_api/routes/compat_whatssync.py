@@ -17,7 +17,14 @@ from ingress_api.contact_book import (
 from ingress_api.countries import COUNTRY_NOT_KNOWN_YET, send_context
 from ingress_api.error_shapes import ErrorShape
 from ingress_api.registry import API
-from ingress_api.requests import own_instance, pick_instance, read_object, read_query, validate
+from ingress_api.requests import (
+    channel_instances,
+    own_instance,
+    pick_instance,
+    read_object,
+    read_query,
+    validate,
+)
 from ingress_api.schemas.messages import (
     DocumentMessage,
     ImageMessage,
@@ -44,7 +51,6 @@ from ingress_api.schemas.whatssync import (
 from ingress_api.template_sends import accept_template_send, require_waba, sendable_template
 from lanegate.errors import ApiError, InvalidInput, NotFound
 from lanegate.phones import ISSUE_CODE
-from lanegate.providers.capabilities import providers_of
 from lanegate.service import STORE
 from lanegate.store import Document
 from lanegate.templates import TemplateMismatch, check_components
@@ -149,7 +155,7 @@ async def send_message(request: web.Request) -> web.Response:
     store = request.app[STORE]
     name = body.instanceName or await pick_instance(
         store,
-        {"tenantId": caller.tenant_id, "provider": {"$in": providers_of("whatsapp")}},
+        channel_instances(caller, "whatsapp"),
         "You have no WhatsApp instance",
     )
     context = await send_context(request, caller, name)

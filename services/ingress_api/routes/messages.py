@@ -18,6 +18,7 @@ from ingress_api.registry import API
 from ingress_api.requests import (
     REPEATED_SEND_STATUS,
     SEND_ERRORS,
+    channel_instances,
     message_view,
     pick_instance,
     read_json,
@@ -52,7 +53,7 @@ from ingress_api.schemas.messages import (
 )
 from lanegate.addresses import looks_like_email
 from lanegate.errors import Forbidden, InvalidInput, NotFound
-from lanegate.providers.capabilities import Channel, providers_of
+from lanegate.providers.capabilities import Channel
 from lanegate.service import STORE
 
 log = structlog.get_logger(__name__)
@@ -275,11 +276,7 @@ async def send_routed(request: web.Request) -> web.Response:
     channel: Channel = "email" if looks_like_email(body.to) else "whatsapp"
     instance = await pick_instance(
         request.app[STORE],
-        {
-            "tenantId": caller.tenant_id,
-            "clientId": body.clientId,
-            "provider": {"$in": providers_of(channel)},
-        },
+        channel_instances(caller, channel) | {"clientId": body.clientId},
         f"Client {body.clientId} has no {channel} instances",
     )
     fields = body.model_dump(exclude={"tenantId", "clientId", "type"})

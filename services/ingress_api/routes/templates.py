@@ -13,6 +13,7 @@ from ingress_api.requests import (
     NAME_ISSUE,
     REPEATED_SEND_STATUS,
     SEND_ERRORS,
+    channel_instances,
     own_instance,
     read_json,
     read_object,
@@ -34,7 +35,6 @@ from ingress_api.schemas.templates import (
 from ingress_api.template_sends import require_waba, send_template_message
 from ingress_api.whatsapp_numbers import whatsapp_number
 from lanegate.errors import InvalidInput, NotFound
-from lanegate.providers.capabilities import providers_of
 from lanegate.service import STORE
 from lanegate.store import Document
 from lanegate.templates import listing_filter, view
@@ -50,7 +50,7 @@ from lanegate.templates import listing_filter, view
 )
 async def whatsapp_instances(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    whatsapp = {"tenantId": caller.tenant_id, "provider": {"$in": providers_of("whatsapp")}}
+    whatsapp = channel_instances(caller, "whatsapp")
     found = request.app[STORE].instances.find(whatsapp).sort("_id", 1)
     data = [whatsapp_number(i) for i in await found.to_list(None)]
     return web.json_response({"success": True, "data": data})
