@@ -205,6 +205,24 @@ class MessageQuotaExceeded(NamedLimit, RateLimited):
     limit = "maxMessagesPerDay"
 
 
+class MonthlyMessageQuotaExceeded(MessageQuotaExceeded):
+    """Raised when a send would take a tenant past its messages for the calendar month."""
+
+    limit = "maxMessagesPerMonth"
+
+
+class AttachmentTooLarge(NamedLimit, PayloadTooLarge):
+    """Raised when an uploaded file is larger than the tenant may send."""
+
+    limit = "maxAttachmentBytes"
+
+
+class OtpSendsExceeded(NamedLimit, RateLimited):
+    """Raised when a number already took as many codes in the last hour as the tenant allows."""
+
+    limit = "otpSendsPerHour"
+
+
 class TenantRateLimited(NamedLimit, RateLimited):
     """Raised when a tenant's keys together went over its requests-per-minute limit."""
 

@@ -51,6 +51,9 @@ class Caller:
     # None: every scope.
     scopes: tuple[str, ...] | None = None
     max_bulk_size: int | None = None
+    max_messages_per_month: int | None = None
+    max_attachment_bytes: int | None = None
+    otp_sends_per_hour: int | None = None
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -141,16 +144,7 @@ async def authenticate(request: web.Request) -> Caller:
     if known.last_used is None or now - known.last_used > LAST_USED_RESOLUTION:
         known.last_used = now
         await store.api_keys.update_one({"_id": record["_id"]}, {"$set": {"lastUsedAt": now}})
-    return Caller(
-        tenant_id=record["tenantId"],
-        key_id=record["_id"],
-        max_instances=limits["maxInstances"],
-        max_messages_per_day=limits["maxMessagesPerDay"],
-        default_country=tenant.get("defaultCountry"),
-        key_name=record.get("name"),
-        scopes=None if scopes is None else tuple(scopes),
-        max_bulk_size=limits["maxBulkSize"],
-    )
+    return _caller(tenant, limits, record["_id"], record.get("name"), scopes)
 
 
 async def _admit(
@@ -193,15 +187,28 @@ async def _signed_in(request: web.Request, token: str) -> Caller:
     per_user = (f"user:{user['_id']}", request.app[SETTINGS].rate_limit_per_minute)
     plan = await tenant_plan(store, tenant)
     limits = await _admit(request, tenant, plan, scopes, per_user, "user's role")
+    return _caller(tenant, limits, f"user:{user['_id']}", user["email"], scopes)
+
+
+def _caller(
+    tenant: Document,
+    limits: dict[str, int | None],
+    key_id: str,
+    key_name: str | None,
+    scopes: Sequence[str] | None,
+) -> Caller:
     return Caller(
         tenant_id=tenant["_id"],
-        key_id=f"user:{user['_id']}",
+        key_id=key_id,
         max_instances=limits["maxInstances"],
         max_messages_per_day=limits["maxMessagesPerDay"],
         default_country=tenant.get("defaultCountry"),
-        key_name=user["email"],
+        key_name=key_name,
         scopes=None if scopes is None else tuple(scopes),
         max_bulk_size=limits["maxBulkSize"],
+        max_messages_per_month=limits["maxMessagesPerMonth"],
+        max_attachment_bytes=limits["maxAttachmentBytes"],
+        otp_sends_per_hour=limits["otpSendsPerHour"],
     )
 
 

@@ -47,7 +47,7 @@ from ingress_api import rpc
 from ingress_api.accept.inserts import message_inserts
 from ingress_api.accept.lookups import LOOKUPS, Lookups
 from ingress_api.accept.message_keys import older_keys_at_start
-from ingress_api.accept.quotas import MESSAGE_COUNTER, MessageCounter
+from ingress_api.accept.quotas import MESSAGE_COUNTER, MONTH_COUNTER, MessageCounter, MonthCounter
 from ingress_api.accept.rate_limit import LIMITER, RateLimiter, quota_headers
 from ingress_api.accept.settling import settling_failed_sends
 from ingress_api.accounts.login import SIGN_IN_THROTTLE, SignInThrottle
@@ -72,6 +72,7 @@ def build(settings: Settings) -> web.Application:
     app[KEYS] = KeyCache(settings.auth_cache_seconds)
     app[LIMITER] = RateLimiter()
     app[MESSAGE_COUNTER] = MessageCounter()
+    app[MONTH_COUNTER] = MonthCounter()
     app[TOKEN_KEYS] = TokenKeys(app[KEYRING])
     app[SIGN_IN_THROTTLE] = SignInThrottle()
     app[LOOKUPS] = Lookups(settings.accept_cache_seconds)
@@ -114,7 +115,7 @@ async def return_held_counts(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: when the process stops, what it reserved and did not use goes back to the
     store (before the store closes), for the other replicas."""
     yield
-    for counter in (app[LIMITER], app[MESSAGE_COUNTER], app[SIGN_IN_THROTTLE]):
+    for counter in (app[LIMITER], app[MESSAGE_COUNTER], app[MONTH_COUNTER], app[SIGN_IN_THROTTLE]):
         await counter.close(app[STORE])
 
 

@@ -39,7 +39,9 @@ class Files:
             async with download(
                 self._http,
                 url,
-                max_bytes=self._max_bytes,
+                max_bytes=min(
+                    self._max_bytes, message.get("maxAttachmentBytes") or self._max_bytes
+                ),
                 limit=self._timeout,
             ) as fetched:
                 if content.get("fileName"):

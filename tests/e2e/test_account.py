@@ -5,10 +5,12 @@ import time
 import uuid
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.support.gateway import Gateway, eventually
-from tests.support.receiver import Receiver
+from tests.support.hostile import HostileServer
+from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
 
@@ -173,3 +175,92 @@ async def test_requests_per_minute_count_every_key_of_the_tenant(gateway: Gatewa
         statuses.append(status)
     assert [200, 200, 200, 429, 429, 429] == statuses
     assert ("RATE_LIMITED", "requestsPerMinute") == (body["code"], body["limit"])
+
+
+async def test_a_monthly_limit_refuses_sends_past_it_and_shows_what_the_month_used(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    plan_id = await _plan(gateway, maxMessagesPerMonth=3)
+    # A day of 4: had the refused bulk kept its day's count, the third send would not fit.
+    tenant_id, key = await _tenant_on(gateway, plan_id, maxMessagesPerDay=4)
+    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
+    text = {"instanceName": name, "to": TO, "text": "hi"}
+    status, body = await gateway.call(
+        "POST", "/message/bulk", key=key, json={"messages": [text] * 2}
+    )
+    assert 202 == status, body
+
+    # A bulk that does not fit in the month is refused whole; what fits still goes.
+    status, body = await gateway.call(
+        "POST", "/message/bulk", key=key, json={"messages": [text] * 2}
+    )
+    assert (429, "QUOTA_EXCEEDED", "maxMessagesPerMonth") == (
+        status,
+        body["code"],
+        body["limit"],
+    )
+    assert "Monthly message quota of 3" in body["error"]
+    status, body = await gateway.call("POST", "/message/text", key=key, json=text)
+    assert 202 == status, body
+    status, body = await gateway.call("POST", "/message/text", key=key, json=text)
+    assert (429, "maxMessagesPerMonth") == (status, body["limit"])
+
+    async def month_counted() -> bool:
+        _, limits = await gateway.call("GET", "/account/limits", key=key)
+        return bool(limits["messagesThisMonth"] == {"limit": 3, "used": 3})
+
+    await eventually(month_counted, timeout=30, every=0.5)
+
+
+async def test_a_plan_caps_attachments_and_codes_per_number_below_the_gateway(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    plan_id = await _plan(gateway, maxAttachmentBytes=2048, otpSendsPerHour=2)
+    tenant_id, key = await _tenant_on(gateway, plan_id)
+    name = await gateway.instance(tenant_id, key, receiver.url())
+    status, limits = await gateway.call("GET", "/account/limits", key=key)
+    assert (2048, 2) == (
+        limits["attachmentBytes"]["limit"],
+        limits["otpSendsPerHourPerNumber"]["limit"],
+    )
+
+    form = aiohttp.FormData({"instanceName": name, "to": TO})
+    form.add_field("attachments", b"%PDF" + b"\0" * 4096, filename="big.pdf")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(gateway.api + "/message/attachment", data=form, headers={"apikey": key}) as r,
+    ):
+        status, body = r.status, await r.json()
+    assert (413, "PAYLOAD_TOO_LARGE", "maxAttachmentBytes") == (
+        status,
+        body["code"],
+        body["limit"],
+    )
+
+    # A file by URL is cut off at the tenant's limit when provider-sender downloads it.
+    endless = HostileServer(receiver.url())
+    endless.start()
+    try:
+        status, body = await gateway.call(
+            "POST",
+            "/message/attachment",
+            key=key,
+            json={"instanceName": name, "to": TO, "attachmentUrl": endless.url + "/endless/a.pdf"},
+        )
+        assert 202 == status, body
+        await receiver.wait_for(event_named("message.status", id=body["id"], status="failed"))
+    finally:
+        endless.stop()
+    _, message = await gateway.call("GET", f"/message/{body['id']}", key=key)
+    assert "larger than 2048 bytes" in message["error"]["message"]
+
+    for _ in range(2):
+        status, body = await gateway.call(
+            "POST", "/otp/send", key=key, json={"instanceName": name, "to": TO}
+        )
+        assert 201 == status, body
+    status, body = await gateway.call(
+        "POST", "/otp/send", key=key, json={"instanceName": name, "to": TO}
+    )
+    assert (429, "RATE_LIMITED", "otpSendsPerHour") == (status, body["code"], body["limit"])
+    assert "At most 2 codes an hour" in body["error"]

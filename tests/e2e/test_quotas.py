@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 
 from ingress_api.accept.counter_blocks import REREAD_SECONDS
-from ingress_api.accept.quotas import MessageCounter
-from lanegate.errors import MessageQuotaExceeded
+from ingress_api.accept.quotas import MessageCounter, MonthCounter
+from lanegate.errors import MessageQuotaExceeded, MonthlyMessageQuotaExceeded
 from lanegate.store import Store
 from tests.support.counting import CountsReservations
 from tests.support.gateway import Gateway
@@ -259,3 +259,24 @@ async def test_the_next_day_counts_afresh_and_keeps_the_days_apart(store: Store)
     await yesterday.release(store)
     assert 0 == await _accepted(counter, store, 3, 1)
     assert [3, 3] == [d["count"] async for d in store.tenant_usage.find({}).sort("day")]
+
+
+async def test_a_month_counter_counts_calendar_months_and_says_when_the_next_begins(
+    store: Store,
+) -> None:
+    counter = MonthCounter()
+    # The last day of a month, late: its window is the month, not a fixed count of seconds.
+    last_day = datetime(2027, 1, 31, 23, 0, tzinfo=UTC).timestamp()
+    await counter.reserve(store, "tenant", 3, 2, datetime(2027, 1, 1, tzinfo=UTC).timestamp())
+    with pytest.raises(MonthlyMessageQuotaExceeded) as refused:
+        await counter.reserve(store, "tenant", 3, 2, last_day)
+    # Retry-After: whole seconds to February, rounded up.
+    assert "3601" == refused.value.headers["Retry-After"]
+    assert "maxMessagesPerMonth" == refused.value.body()["limit"]
+    await counter.reserve(store, "tenant", 3, 1, last_day)
+    # February starts afresh, in a counter of its own.
+    await counter.reserve(store, "tenant", 3, 3, datetime(2027, 2, 1, tzinfo=UTC).timestamp())
+    await counter.close(store)
+    assert [("2027-01", 3), ("2027-02", 3)] == [
+        (d["month"], d["count"]) async for d in store.tenant_usage.find({}).sort("month")
+    ]

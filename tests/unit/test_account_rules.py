@@ -4,7 +4,7 @@ get, and passwords checked the same way whether or not the user exists."""
 import pytest
 
 from ingress_api.accounts.keys import refuse_scopes_beyond, scopes_for_new_key
-from ingress_api.accounts.limits import limits_in_force
+from ingress_api.accounts.limits import attachment_max_bytes, limits_in_force
 from ingress_api.accounts.passwords import hash_password, password_matches
 from lanegate.errors import InsufficientScope
 
@@ -12,19 +12,28 @@ from lanegate.errors import InsufficientScope
 def test_the_tenants_own_limit_wins_then_the_plans_then_none() -> None:
     plan = {"maxInstances": 3, "maxMessagesPerDay": 50, "requestsPerMinute": 10}
     tenant = {"maxInstances": None, "maxMessagesPerDay": 7, "maxBulkSize": 0}
+    unset = dict.fromkeys(("maxMessagesPerMonth", "maxAttachmentBytes", "otpSendsPerHour"))
 
     assert {
         "maxInstances": 3,
         "maxMessagesPerDay": 7,
         "requestsPerMinute": 10,
         "maxBulkSize": 0,  # zero is a limit of its own, not "unset"
-    } == limits_in_force(tenant, plan)
+    } | unset == limits_in_force(tenant, plan)
     assert {
         "maxInstances": None,
         "maxMessagesPerDay": 7,
         "requestsPerMinute": None,
         "maxBulkSize": 0,
-    } == limits_in_force(tenant, None)
+    } | unset == limits_in_force(tenant, None)
+
+
+def test_a_tenants_attachment_limit_never_raises_the_gateways() -> None:
+    assert (1024, 2048, 2048) == (
+        attachment_max_bytes(1024, 2048),
+        attachment_max_bytes(4096, 2048),
+        attachment_max_bytes(None, 2048),
+    )
 
 
 def test_a_new_key_gets_scopes_within_its_makers_only() -> None:

@@ -16,7 +16,7 @@ from ingress_api.accept.conversation_windows import closed_window, window_open
 from ingress_api.accept.inserts import ACCEPTED_COUNTS, MESSAGE_INSERTS, duplicates_only
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.accept.message_keys import claim, claimed
-from ingress_api.accept.quotas import Reservation, reserve_messages
+from ingress_api.accept.quotas import Reservations, reserve_messages
 from ingress_api.accept.recipient_values import Recipient, unfilled_values
 from ingress_api.accept.settling import FAILED_SEND_SETTLER, announce, keyed
 from ingress_api.auth import Caller
@@ -205,6 +205,12 @@ def document(caller: Caller, item: MessageToAccept, instance: Document) -> Docum
         "webhookUrl": str(body.webhookUrl) if body.webhookUrl else None,
         "notes": body.notes,
         "contactName": body.contactName,
+        # provider-sender downloads an attached URL up to the tenant's limit, not the gateway's.
+        **(
+            {"maxAttachmentBytes": caller.max_attachment_bytes}
+            if caller.max_attachment_bytes is not None
+            else {}
+        ),
         **({"reference": item.reference} if item.reference is not None else {}),
         **(
             {"externalId": body.externalId, "requestHash": item.fingerprint()}
@@ -235,7 +241,7 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
     the count is given back for those that cannot be queued after all (a duplicate, a failed
     send's messages without an `externalId`)."""
     store = request.app[STORE]
-    reservation: Reservation = await reserve_messages(request, caller, len(fresh))
+    reservation: Reservations = await reserve_messages(request, caller, len(fresh))
     try:
         await claim(store, fresh)
         await _insert(request, fresh)
@@ -273,7 +279,7 @@ async def _insert(request: web.Request, fresh: list[Document]) -> None:
 
 
 async def _settle_failed_send(
-    request: web.Request, reservation: Reservation, fresh: list[Document]
+    request: web.Request, reservation: Reservations, fresh: list[Document]
 ) -> None:
     """Settle what a failed send may have stored; a message with an `externalId` may still go
     (it is announced), so it stays counted."""

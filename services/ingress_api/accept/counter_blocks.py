@@ -64,8 +64,9 @@ class Taken:
 # blocks per replica: a process gives back what it holds beyond a block when a take is
 # refused or counts come back, and everything it holds when it stops.
 class BlockCounter:
-    """Counts per key and window of `seconds` (aligned to the epoch) against a limit, from
-    blocks reserved on the counters of one store collection."""
+    """Counts per key and window of `seconds` (aligned to the epoch; a subclass may count
+    calendar windows instead) against a limit, from blocks reserved on the counters of one
+    store collection."""
 
     def __init__(self, collection: str, seconds: int, counter: Counter) -> None:
         self._collection = collection
@@ -79,7 +80,7 @@ class BlockCounter:
     async def take(self, store: Store, key: str, limit: int, count: int, now: float) -> Taken:
         """Take `count` from the key's block in the window of `now`, all or none, reserving
         more in the store when the block lacks them and the limit may still hold them."""
-        window = int(now) // self._seconds
+        window = self.window_of(now)
         if window != self._window:
             self._window, self._blocks, self._locks = window, {}, {}
         block = self._blocks.setdefault(key, Block())
@@ -89,7 +90,9 @@ class BlockCounter:
             # One reservation at a time per key: requests that arrive meanwhile share it.
             async with self._locks.setdefault(key, asyncio.Lock()):
                 if window != self._window:  # a new window began while this request waited
-                    return await self.take(store, key, limit, count, self._window * self._seconds)
+                    return await self.take(
+                        store, key, limit, count, self.window_start(self._window)
+                    )
                 # Takes that did not wait may use counts meanwhile: reserve until this one fits.
                 while block.held < count <= block.held + limit - block.counted:
                     await self._reserve(store, key, window, block, limit, count - block.held)
@@ -100,7 +103,15 @@ class BlockCounter:
             block.used += count
             self._top_up(store, key, window, block, limit)
         remaining = max(0, limit - block.counted) + block.held
-        return Taken(ok=ok, remaining=remaining, ends=(window + 1) * self._seconds, block=block)
+        return Taken(ok=ok, remaining=remaining, ends=self.window_start(window + 1), block=block)
+
+    def window_of(self, now: float) -> int:
+        """The number of the window `now` (seconds since the epoch) falls in."""
+        return int(now) // self._seconds
+
+    def window_start(self, window: int) -> int:
+        """When a window begins, in seconds since the epoch."""
+        return window * self._seconds
 
     @staticmethod
     def _ahead(block: Block, limit: int) -> int:

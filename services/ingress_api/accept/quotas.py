@@ -1,5 +1,5 @@
-"""Per-tenant quotas: instances, and messages per UTC day counted in the store's `tenant_usage`
-and taken in blocks (`counter_blocks`), so every ingress replica agrees."""
+"""Per-tenant quotas: instances, and messages per UTC day and calendar month counted in the
+store's `tenant_usage` and taken in blocks (`counter_blocks`), so every ingress replica agrees."""
 
 import time
 from dataclasses import dataclass
@@ -9,7 +9,12 @@ from aiohttp import web
 
 from ingress_api.accept.counter_blocks import Block, BlockCounter
 from ingress_api.auth import Caller
-from lanegate.errors import BulkSizeExceeded, InstanceQuotaExceeded, MessageQuotaExceeded
+from lanegate.errors import (
+    BulkSizeExceeded,
+    InstanceQuotaExceeded,
+    MessageQuotaExceeded,
+    MonthlyMessageQuotaExceeded,
+)
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
 
@@ -34,12 +39,24 @@ async def check_instance_quota(request: web.Request, caller: Caller, created: st
     )
 
 
-def _counter(tenant_id: str, window: int) -> tuple[str, Document]:
+def _day_counter(tenant_id: str, window: int) -> tuple[str, Document]:
     start = datetime.fromtimestamp(window * DAY_SECONDS, UTC)
     day = start.date().isoformat()
     # Kept a day past its own, then dropped by the TTL index.
     fields = {"tenantId": tenant_id, "day": day, "expiresAt": start + timedelta(days=2)}
     return f"{tenant_id}:{day}", fields
+
+
+def _month_start(window: int) -> datetime:
+    """The first moment of a month numbered as months since year 0."""
+    return datetime(window // 12, window % 12 + 1, 1, tzinfo=UTC)
+
+
+def _month_counter(tenant_id: str, window: int) -> tuple[str, Document]:
+    month = _month_start(window).strftime("%Y-%m")
+    # Kept a month past its own, then dropped by the TTL index.
+    fields = {"tenantId": tenant_id, "month": month, "expiresAt": _month_start(window + 2)}
+    return f"{tenant_id}:{month}", fields
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,19 @@ class Reservation:
         await self.counter.give_back(store, self.tenant_id, self.block, given)
 
 
+@dataclass(frozen=True)
+class Reservations:
+    """Messages counted against each of a tenant's periods: its day, and its month when the
+    tenant has a monthly limit."""
+
+    held: tuple[Reservation, ...]
+
+    async def release(self, store: Store, count: int | None = None) -> None:
+        """Give the messages (or `count` of them) back in every period."""
+        for reservation in self.held:
+            await reservation.release(store, count)
+
+
 # Most sends cost no round trip, and a bulk send takes all its messages or none. What a
 # replica reserved and did not use (messages given back stay with it) makes the others stop a
 # little early, and the stored count can be ahead of the messages accepted by up to one and a
@@ -65,36 +95,68 @@ class Reservation:
 class MessageCounter(BlockCounter):
     """Counts each tenant's messages per UTC day from blocks reserved in the store."""
 
+    over: type[MessageQuotaExceeded] = MessageQuotaExceeded
+    period = "Daily"
+
     def __init__(self) -> None:
-        super().__init__("tenant_usage", DAY_SECONDS, _counter)
+        super().__init__("tenant_usage", DAY_SECONDS, _day_counter)
 
     async def reserve(
         self, store: Store, tenant_id: str, limit: int, count: int, now: float
     ) -> Reservation:
-        """Count `count` messages against the tenant's day of `now`, all or none: 429
-        QUOTA_EXCEEDED with `Retry-After` (seconds to the next UTC midnight) when they do not
-        all fit, taking nothing."""
+        """Count `count` messages against the tenant's period of `now`, all or none: 429
+        QUOTA_EXCEEDED with `Retry-After` (seconds to the period's end) when they do not all
+        fit, taking nothing."""
         taken = await self.take(store, tenant_id, limit, count, now)
         if taken.ok:
             return Reservation(self, tenant_id, taken.block, count)
         rollover = datetime.fromtimestamp(taken.ends, UTC)
-        raise MessageQuotaExceeded(
-            f"Daily message quota of {limit} reached for tenant {tenant_id}"
+        raise self.over(
+            f"{self.period} message quota of {limit} reached for tenant {tenant_id}"
             f" ({count} more would not fit); it resets at {rollover.isoformat()}",
             headers={"Retry-After": str(max(1, int(taken.ends - now) + 1))},
         )
 
 
+class MonthCounter(MessageCounter):
+    """Counts each tenant's messages per UTC calendar month."""
+
+    over = MonthlyMessageQuotaExceeded
+    period = "Monthly"
+
+    def __init__(self) -> None:
+        BlockCounter.__init__(self, "tenant_usage", DAY_SECONDS, _month_counter)
+
+    def window_of(self, now: float) -> int:
+        moment = datetime.fromtimestamp(now, UTC)
+        return moment.year * 12 + moment.month - 1
+
+    def window_start(self, window: int) -> int:
+        return int(_month_start(window).timestamp())
+
+
 MESSAGE_COUNTER = web.AppKey("message_counter", MessageCounter)
+MONTH_COUNTER = web.AppKey("month_counter", MonthCounter)
 
 
-async def reserve_messages(request: web.Request, caller: Caller, count: int) -> Reservation:
-    """Count `count` messages against the caller's tenant's day (see `MessageCounter.reserve`)."""
+async def reserve_messages(request: web.Request, caller: Caller, count: int) -> Reservations:
+    """Count `count` messages against the caller's tenant's day, and its month when it has a
+    monthly limit: all or none (see `MessageCounter.reserve`)."""
+    store, now = request.app[STORE], time.time()
     limit = caller.max_messages_per_day
     if limit is None:
         limit = request.app[SETTINGS].tenant_max_messages_per_day
-    counter = request.app[MESSAGE_COUNTER]
-    return await counter.reserve(request.app[STORE], caller.tenant_id, limit, count, time.time())
+    day = await request.app[MESSAGE_COUNTER].reserve(store, caller.tenant_id, limit, count, now)
+    if caller.max_messages_per_month is None:
+        return Reservations((day,))
+    try:
+        month = await request.app[MONTH_COUNTER].reserve(
+            store, caller.tenant_id, caller.max_messages_per_month, count, now
+        )
+    except MonthlyMessageQuotaExceeded:
+        await day.release(store)
+        raise
+    return Reservations((day, month))
 
 
 def refuse_over_bulk_size(caller: Caller, size: int) -> None:

@@ -7,9 +7,10 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from gridfs import AsyncGridFSBucket, NoFile
 
+from ingress_api.accounts.limits import attachment_max_bytes
 from ingress_api.auth import Caller
 from lanegate.attachments import object_id, sniff
-from lanegate.errors import InvalidInput, PayloadTooLarge
+from lanegate.errors import AttachmentTooLarge, InvalidInput, PayloadTooLarge
 from lanegate.service import SETTINGS, STORE
 
 MAX_FILES = 10
@@ -30,7 +31,7 @@ async def _store_file(
         while chunk := await part.read_chunk(256 * 1024):
             size += len(chunk)
             if size > max_bytes:
-                raise PayloadTooLarge(f"{name} is larger than {max_bytes} bytes")
+                raise AttachmentTooLarge(f"{name} is larger than {max_bytes} bytes")
             if len(head) < SNIFF_BYTES:
                 head += chunk[: SNIFF_BYTES - len(head)]
             await upload.write(chunk)
@@ -49,7 +50,8 @@ async def read_multipart(
     """The form's fields and the files of `attachments`, stored as they stream in; the
     fields together get the JSON body's limit and at most `MAX_FORM_FIELDS` of them (413)."""
     settings = request.app[SETTINGS]
-    bucket, limit = request.app[STORE].files, settings.attachment_max_bytes
+    bucket = request.app[STORE].files
+    limit = attachment_max_bytes(caller.max_attachment_bytes, settings.attachment_max_bytes)
     fields: dict[str, Any] = {}
     files: list[dict[str, Any]] = []
     field_count = field_bytes = 0

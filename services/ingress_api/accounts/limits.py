@@ -6,7 +6,20 @@ from lanegate.errors import InvalidInput
 from lanegate.store import Document, Store
 
 # The limits a plan holds and a tenant may override, by their API names.
-LIMIT_FIELDS = ("maxInstances", "maxMessagesPerDay", "requestsPerMinute", "maxBulkSize")
+LIMIT_FIELDS = (
+    "maxInstances",
+    "maxMessagesPerDay",
+    "maxMessagesPerMonth",
+    "requestsPerMinute",
+    "maxBulkSize",
+    "maxAttachmentBytes",
+    "otpSendsPerHour",
+)
+
+
+def attachment_max_bytes(own: int | None, gateway: int) -> int:
+    """The largest file a tenant may attach: its limit in force, never above the gateway's."""
+    return gateway if own is None else min(own, gateway)
 
 
 def limits_in_force(tenant: Document, plan: Document | None) -> dict[str, int | None]:

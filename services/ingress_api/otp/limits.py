@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ingress_api.auth import Caller
 from ingress_api.otp.outcomes import tell
-from lanegate.errors import RateLimited
+from lanegate.errors import OtpSendsExceeded, RateLimited
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
@@ -23,7 +23,7 @@ MAX_ATTEMPTS = 5
 NUMBER_BLOCK = timedelta(minutes=15)
 MAX_RESENDS = 3
 RESEND_GAP = timedelta(seconds=30)
-# Sends (first and resends) per tenant and number in any hour.
+# Sends (first and resends) per tenant and number in any hour, unless the tenant's plan says.
 SENDS_PER_HOUR = 5
 HOUR = timedelta(hours=1)
 # A finished code is kept this long for status reads, then purged.
@@ -93,8 +93,12 @@ async def hourly_send(store: Store, caller: Caller, to: str, now: datetime) -> A
 
 
 async def take_hourly_send(store: Store, caller: Caller, to: str, now: datetime) -> None:
-    """Take one of the number's `SENDS_PER_HOUR` sends in the last hour, or 429 when all are
-    taken; one conditional update, so two sends at once cannot both take the last one."""
+    """Take one of the number's sends in the last hour (`SENDS_PER_HOUR`, or the tenant's
+    limit), or 429 when all are taken; one conditional update, so two sends at once cannot both
+    take the last one."""
+    # Right after a tenant's limit is lowered, the oldest held send can stand before sends the
+    # new limit counts: one send more than the new limit may pass, once per number.
+    per_hour = caller.otp_sends_per_hour or SENDS_PER_HOUR
     key = {"_id": f"{caller.tenant_id}:{to}"}
     await store.otp_number_sends.update_one(key, {"$setOnInsert": {"sends": []}}, upsert=True)
     # `sends` holds the number's latest sends, oldest first: a send is free while fewer are
@@ -103,18 +107,18 @@ async def take_hourly_send(store: Store, caller: Caller, to: str, now: datetime)
         key
         | {
             "$or": [
-                {f"sends.{SENDS_PER_HOUR - 1}": {"$exists": False}},
+                {f"sends.{per_hour - 1}": {"$exists": False}},
                 {"sends.0": {"$lte": now - HOUR}},
             ]
         },
         {
-            "$push": {"sends": {"$each": [now], "$slice": -SENDS_PER_HOUR}},
+            "$push": {"sends": {"$each": [now], "$slice": -per_hour}},
             "$set": {"purgeAt": now + HOUR},
         },
     )
     if taken is None:
         held = await store.otp_number_sends.find_one(key) or {"sends": [now]}
-        raise RateLimited(
-            f"At most {SENDS_PER_HOUR} codes an hour to {to}",
+        raise OtpSendsExceeded(
+            f"At most {per_hour} codes an hour to {to}",
             headers={"Retry-After": seconds_until(held["sends"][0] + HOUR, now)},
         )

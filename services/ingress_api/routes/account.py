@@ -8,7 +8,8 @@ from pymongo.errors import DuplicateKeyError
 
 from ingress_api.accept.rate_limit import QUOTA
 from ingress_api.accounts.keys import refuse_scopes_beyond, scopes_for_new_key
-from ingress_api.accounts.limits import limits_in_force, tenant_plan
+from ingress_api.accounts.limits import attachment_max_bytes, limits_in_force, tenant_plan
+from ingress_api.accounts.usage import day_records, month_start
 from ingress_api.accounts.users import ROLE_SCOPES, create_user, user_view
 from ingress_api.auth import KEYS, Caller, authenticate
 from ingress_api.otp.limits import SENDS_PER_HOUR
@@ -26,7 +27,7 @@ from ingress_api.schemas.accounts import (
     UserView,
 )
 from ingress_api.schemas.messages import BULK_MAX_MESSAGES
-from lanegate import tenants
+from lanegate import tenants, usage
 from lanegate.errors import Conflict, NotFound, Unauthorized
 from lanegate.events import utcnow
 from lanegate.providers.capabilities import channel_of
@@ -109,13 +110,15 @@ async def limits(request: web.Request) -> web.Response:
     tenant = await _tenant(store, caller)
     plan = await tenant_plan(store, tenant)
     chosen = limits_in_force(tenant, plan)
-    midnight = datetime.combine(utcnow().date(), time(), UTC)
+    this_day = utcnow().date()
+    midnight = datetime.combine(this_day, time(), UTC)
     instances = await store.instances.count_documents({"tenantId": caller.tenant_id})
     # The accepted messages themselves, by the tenant-and-time index: exact, unlike the quota's
     # counter, which runs ahead by what replicas reserved.
-    today = await store.messages.count_documents(
+    accepted_today = await store.messages.count_documents(
         {"tenantId": caller.tenant_id, "createdAt": {"$gte": midnight}}
     )
+    month = await day_records(store, caller.tenant_id, month_start(this_day), this_day, None)
     quota = request[QUOTA]
     answer: dict[str, Any] = {
         "plan": _plan_ref(plan),
@@ -125,13 +128,26 @@ async def limits(request: web.Request) -> web.Response:
         },
         "messagesToday": {
             "limit": _or(chosen["maxMessagesPerDay"], settings.tenant_max_messages_per_day),
-            "used": today,
+            "used": accepted_today,
+        },
+        # From the usage counters: a month's messages are too many to count on each read.
+        "messagesThisMonth": {
+            "limit": chosen["maxMessagesPerMonth"],
+            "used": sum(int(day.get(usage.Counted.ACCEPTED, 0)) for day in month),
         },
         "requestsPerMinute": {"limit": chosen["requestsPerMinute"], "used": None},
         "requestsPerMinutePerKey": {"limit": quota.limit, "used": quota.limit - quota.remaining},
         "bulkSize": {"limit": _or(chosen["maxBulkSize"], BULK_MAX_MESSAGES), "used": None},
-        "attachmentBytes": {"limit": settings.attachment_max_bytes, "used": None},
-        "otpSendsPerHourPerNumber": {"limit": SENDS_PER_HOUR, "used": None},
+        "attachmentBytes": {
+            "limit": attachment_max_bytes(
+                chosen["maxAttachmentBytes"], settings.attachment_max_bytes
+            ),
+            "used": None,
+        },
+        "otpSendsPerHourPerNumber": {
+            "limit": _or(chosen["otpSendsPerHour"], SENDS_PER_HOUR),
+            "used": None,
+        },
     }
     return web.json_response(answer)
 

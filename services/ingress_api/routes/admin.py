@@ -39,12 +39,9 @@ def tenant_view(tenant: Document) -> dict[str, Any]:
         "name": tenant["name"],
         "disabled": tenant.get("disabled", False),
         "createdAt": iso_utc(tenant["createdAt"]),
-        "maxInstances": tenant.get("maxInstances"),
-        "maxMessagesPerDay": tenant.get("maxMessagesPerDay"),
         "defaultCountry": tenant.get("defaultCountry"),
         "planId": tenant.get("planId"),
-        "requestsPerMinute": tenant.get("requestsPerMinute"),
-        "maxBulkSize": tenant.get("maxBulkSize"),
+        **{field: tenant.get(field) for field in LIMIT_FIELDS},
     }
 
 

@@ -6,7 +6,14 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from ingress_api.accounts.users import Role
-from ingress_api.schemas.admin import MaxBulkSize, RequestsPerMinute, Scope
+from ingress_api.schemas.admin import (
+    MaxAttachmentBytes,
+    MaxBulkSize,
+    MaxMessagesPerMonth,
+    OtpSendsPerHour,
+    RequestsPerMinute,
+    Scope,
+)
 from ingress_api.schemas.base import TENANT_ID, Body
 
 MaxInstances = Annotated[int | None, Field(None, ge=0, le=1_000_000)]
@@ -22,6 +29,9 @@ class PlanCreate(Body):
     maxMessagesPerDay: MaxMessagesPerDay = None
     requestsPerMinute: RequestsPerMinute = None
     maxBulkSize: MaxBulkSize = None
+    maxMessagesPerMonth: MaxMessagesPerMonth = None
+    maxAttachmentBytes: MaxAttachmentBytes = None
+    otpSendsPerHour: OtpSendsPerHour = None
 
 
 class PlanUpdate(Body):
@@ -30,6 +40,9 @@ class PlanUpdate(Body):
     maxMessagesPerDay: MaxMessagesPerDay = None
     requestsPerMinute: RequestsPerMinute = None
     maxBulkSize: MaxBulkSize = None
+    maxMessagesPerMonth: MaxMessagesPerMonth = None
+    maxAttachmentBytes: MaxAttachmentBytes = None
+    otpSendsPerHour: OtpSendsPerHour = None
 
 
 class PlanView(BaseModel):
@@ -40,6 +53,9 @@ class PlanView(BaseModel):
     maxMessagesPerDay: int | None = Field(None, description="null: the gateway's default")
     requestsPerMinute: int | None = Field(None, description="null: no tenant-wide limit")
     maxBulkSize: int | None = Field(None, description="null: the gateway's default")
+    maxMessagesPerMonth: int | None = Field(None, description="null: no monthly limit")
+    maxAttachmentBytes: int | None = Field(None, description="null: LANEGATE_ATTACHMENT_MAX_BYTES")
+    otpSendsPerHour: int | None = Field(None, description="null: 5 codes per number and hour")
 
 
 class PlanRef(BaseModel):
@@ -78,6 +94,7 @@ class LimitsView(BaseModel):
     plan: PlanRef | None
     instances: Limit
     messagesToday: Limit
+    messagesThisMonth: Limit
     requestsPerMinute: Limit
     requestsPerMinutePerKey: Limit
     bulkSize: Limit

@@ -16,6 +16,22 @@ RequestsPerMinute = Annotated[
 MaxBulkSize = Annotated[
     int | None, Field(None, ge=1, le=1000, description="Messages one bulk send may hold")
 ]
+MaxMessagesPerMonth = Annotated[
+    int | None,
+    Field(None, ge=0, le=100_000_000_000, description="Messages accepted per UTC calendar month"),
+]
+MaxAttachmentBytes = Annotated[
+    int | None,
+    Field(
+        None,
+        ge=1024,
+        le=10 * 1024**3,
+        description="Bytes one attached file may hold (never above LANEGATE_ATTACHMENT_MAX_BYTES)",
+    ),
+]
+OtpSendsPerHour = Annotated[
+    int | None, Field(None, ge=1, le=100, description="Codes one number may take in any hour")
+]
 
 
 class PlanOverrides(Body):
@@ -24,6 +40,9 @@ class PlanOverrides(Body):
     planId: str | None = Field(None, description="Its limits apply where the tenant sets none")
     requestsPerMinute: RequestsPerMinute = None
     maxBulkSize: MaxBulkSize = None
+    maxMessagesPerMonth: MaxMessagesPerMonth = None
+    maxAttachmentBytes: MaxAttachmentBytes = None
+    otpSendsPerHour: OtpSendsPerHour = None
 
 
 class TenantCreate(PlanOverrides):
@@ -104,6 +123,9 @@ class TenantView(BaseModel):
     planId: str | None = None
     requestsPerMinute: int | None = Field(None, description="null: the plan's")
     maxBulkSize: int | None = Field(None, description="null: the plan's")
+    maxMessagesPerMonth: int | None = Field(None, description="null: the plan's")
+    maxAttachmentBytes: int | None = Field(None, description="null: the plan's")
+    otpSendsPerHour: int | None = Field(None, description="null: the plan's")
 
 
 class KeyCreated(BaseModel):
