@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lane_scheduler.ownership import SHARDS
 from tests.conftest import whole_stack
@@ -20,8 +19,9 @@ from tests.deploy.dashboard_metrics import DASHBOARDS_DIR
 from tests.deploy.service_facts import SERVICES
 from tests.support.gateway import Gateway, eventually
 from tests.support.messages import send, wait_status
-from tests.support.prometheus import RULES_FILE, Prometheus, running_prometheus
+from tests.support.prometheus import Prometheus, running_prometheus
 from tests.support.receiver import Receiver
+from tests.support.rule_captures import captured_case, deploy_rules, promtool_failure
 from tests.support.store_proxy import StoreProxy
 
 pytestmark = pytest.mark.e2e
@@ -79,6 +79,19 @@ async def _is(prometheus: Prometheus, expr: str, value: float) -> bool:
     return await _value(prometheus, expr) == value
 
 
+async def _promtool_agrees(
+    prometheus: Prometheus,
+    scenario: str,
+    since: float,
+    fire: list[str],
+    quiet: list[str] | tuple[()] = (),
+) -> None:
+    """The scenario's series as scraped, held, make the deploy rules with their real `for`
+    fire `fire` (and not `quiet`) in promtool (tests/support/rule_captures.py)."""
+    case = await captured_case(prometheus, scenario, since, fire, quiet)
+    assert "" == promtool_failure(case)
+
+
 async def _fires(prometheus: Prometheus, alert: str, **labels: str) -> bool:
     for fired in (await prometheus.firing()).get(alert, []):
         if all(fired.get(k) == v for k, v in labels.items()):
@@ -98,7 +111,8 @@ async def test_idle_gateway_fires_no_alert(
         return up == 6 and shards == SHARDS and len(per_replica) == 2
 
     await eventually(settled, timeout=60)
-    assert len(_deploy_alerts()) == await prometheus.rule_count()  # no rule file went missing
+    since = time.time()
+    assert len(list(deploy_rules())) == await prometheus.rule_count()  # no rule file went missing
     # Traffic through a capped instance, and a new number that never connected with a
     # message waiting for it: neither is a reason to page anyone.
     tenant_id, key = await gateway.tenant()
@@ -116,12 +130,16 @@ async def test_idle_gateway_fires_no_alert(
     await asyncio.sleep(3)  # three evaluations with the state in: a wrong rule would fire
     # Only the guard saying the queue alerts are blind: RabbitMQ is not scraped here.
     assert {"LanegateQueueMetricsAbsent"} == set(await prometheus.firing())
+    blind = "LanegateQueueMetricsAbsent"
+    quiet = [alert for alert in list(deploy_rules()) if alert != blind]
+    await _promtool_agrees(prometheus, "idle", since, [blind], quiet)
 
 
 async def test_a_paused_instance_fires_instance_paused(
     ops: tuple[Gateway, Prometheus, float], receiver: Receiver
 ) -> None:
     gateway, prometheus, _ = ops
+    since = time.time()
     tenant_id, key = await gateway.tenant()
     name = await gateway.instance(tenant_id, key, receiver.url())
     status, body = await gateway.call(
@@ -133,6 +151,7 @@ async def test_a_paused_instance_fires_instance_paused(
         lambda: _fires(prometheus, "LanegateInstancePaused", state="paused"), timeout=30
     )
     assert 1 == await _value(prometheus, 'sum(lanegate_instances{state="paused"})')
+    await _promtool_agrees(prometheus, "instance-paused", since, ["LanegateInstancePaused"])
     status, body = await gateway.call("POST", f"/instance/{name}/resume", key=key)
     assert 200 == status, body
 
@@ -143,12 +162,14 @@ async def test_a_receiver_down_fires_the_webhook_backlog_alert(
     ops: tuple[Gateway, Prometheus, float],
 ) -> None:
     gateway, prometheus, _ = ops
+    since = time.time()
     down = Receiver(answer=lambda _: 503).start()
     try:
         tenant_id, key = await gateway.tenant()
         await gateway.instance(tenant_id, key, down.url())  # its `open` webhook fails
         await eventually(lambda: _fires(prometheus, "LanegateWebhookBacklog"), timeout=30)
         assert (await _value(prometheus, "max(lanegate_webhook_deliveries_retrying)") or 0) >= 1
+        await _promtool_agrees(prometheus, "receiver-down", since, ["LanegateWebhookBacklog"])
     finally:
         down.stop()
 
@@ -199,6 +220,7 @@ async def test_a_stopped_store_fires_dependency_down(
     ops: tuple[Gateway, Prometheus, float],
 ) -> None:
     gateway, prometheus, _ = ops
+    since = time.time()
     stack = gateway.stack
     proxy = StoreProxy(stack.store_port)
     await proxy.start()
@@ -212,6 +234,7 @@ async def test_a_stopped_store_fires_dependency_down(
             ),
             timeout=30,
         )
+        await _promtool_agrees(prometheus, "store-stopped", since, ["LanegateDependencyDown"])
         # What probes then answer (the readiness panel shows them).
         expr = 'lanegate_http_requests_total{job="template-sync",route="/readyz",status="503"}'
         # rate() sees a counter's rise, not its first appearance: two probes, each scraped.
@@ -226,6 +249,36 @@ async def test_a_stopped_store_fires_dependency_down(
     await eventually(lambda: _resolved(prometheus, "LanegateDependencyDown"), timeout=30)
 
 
+async def test_stopped_services_fire_their_down_alerts(
+    ops: tuple[Gateway, Prometheus, float],
+) -> None:
+    gateway, prometheus, _ = ops
+    stack = gateway.stack
+    since = time.time()
+    jobs = [job for job in SERVICES if job != "lane-scheduler"]
+    try:
+        for job in jobs:
+            await asyncio.to_thread(stack.stop, SERVICES[job][0])
+        down = f'count(up{{job=~"{"|".join(jobs)}"}} == 0)'
+        await eventually(lambda: _is(prometheus, down, len(jobs)), timeout=30)
+        await _promtool_agrees(
+            prometheus,
+            "services-stopped",
+            since,
+            [
+                "LanegateIngressApiDown",
+                "LanegateProviderSenderDown",
+                "LanegateWebhookDispatcherDown",
+                "LanegateTemplateSyncDown",
+                "LanegateTargetDown",
+            ],
+            ["LanegateLaneSchedulerDown"],
+        )
+    finally:
+        for job in jobs:
+            await asyncio.to_thread(stack.start, SERVICES[job][0])
+
+
 async def test_killed_scheduler_replicas_fire_the_ownership_alerts(
     ops: tuple[Gateway, Prometheus, float],
 ) -> None:
@@ -235,20 +288,29 @@ async def test_killed_scheduler_replicas_fire_the_ownership_alerts(
         f'sum(lanegate_scheduler_owned_shards{{instance="127.0.0.1:{gateway.stack.ports[SECOND_SCHEDULER]}"}})',
     )
     assert doomed is not None and 0 < doomed < SHARDS
+    since = time.time()
     gateway.stack.kill(SECOND_SCHEDULER)
     await eventually(lambda: _fires(prometheus, "LanegateSchedulerOwnershipGap"), timeout=30)
     gap = await prometheus.query('ALERTS{alertname="LanegateSchedulerOwnershipGap"}')
     assert gap and doomed == await _value(prometheus, "64 - sum(lanegate_scheduler_owned_shards)")
     assert not await _fires(prometheus, "LanegateNoSchedulerOwnsInstances")
+    await _promtool_agrees(
+        prometheus,
+        "one-scheduler-killed",
+        since,
+        ["LanegateSchedulerOwnershipGap", "LanegateTargetDown"],
+        ["LanegateNoSchedulerOwnsInstances", "LanegateLaneSchedulerDown"],
+    )
 
     gateway.stack.kill("lane_scheduler")
     await eventually(lambda: _fires(prometheus, "LanegateNoSchedulerOwnsInstances"), timeout=30)
     await eventually(lambda: _fires(prometheus, "LanegateTargetDown", job="lane-scheduler"))
-
-
-def _deploy_alerts() -> list[str]:
-    rules = yaml.safe_load(RULES_FILE.read_text())
-    return [rule["alert"] for group in rules["groups"] for rule in group["rules"]]
+    await _promtool_agrees(
+        prometheus,
+        "both-schedulers-killed",
+        since,
+        ["LanegateNoSchedulerOwnsInstances", "LanegateLaneSchedulerDown", "LanegateTargetDown"],
+    )
 
 
 def _panels() -> Iterator[tuple[str, str, str]]:

@@ -48,9 +48,10 @@ class Prometheus:
 
     url: str
 
-    async def query(self, expr: str) -> list[dict[str, Any]]:
-        """An instant query's result vector (empty when nothing matches)."""
-        return await self._get("/api/v1/query", {"query": expr})
+    async def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's result vector (empty when nothing matches), now or `at`."""
+        params = {"query": expr} | ({} if at is None else {"time": str(at)})
+        return await self._get("/api/v1/query", params)
 
     async def query_range(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
         """A range query's series, one point a second."""
