@@ -27,7 +27,8 @@ async def tenants_page(store: Store, skip: int, limit: int | None, today: date) 
     async for i in store.instances.find({"tenantId": {"$in": ids}}, {"tenantId": 1}):
         instances[i["tenantId"]] += 1
     keys: dict[str, int] = defaultdict(int)
-    async for k in store.api_keys.find({"tenantId": {"$in": ids}, "revokedAt": None}):
+    live = {"tenantId": {"$in": ids}, "revokedAt": None}
+    async for k in store.api_keys.find(live, {"tenantId": 1}):
         keys[k["tenantId"]] += 1
     plan_ids = list({t["planId"] for t in tenants if t.get("planId")})
     plans = {p["_id"]: p["name"] async for p in store.plans.find({"_id": {"$in": plan_ids}})}

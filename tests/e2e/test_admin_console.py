@@ -10,10 +10,10 @@ from playwright.async_api import Browser, expect
 from lanegate.broker import REASON_HEADER
 from lanegate.events import InstancePaused, encode
 from tests.conftest import AMQP_URL
-from tests.e2e.test_cli import _queued
 from tests.e2e.test_console import browser, shot  # noqa: F401 - the fixture
 from tests.support.gateway import Gateway, TenantInstance, eventually
 from tests.support.messages import send
+from tests.support.queues import queued
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -48,19 +48,23 @@ async def test_operator_sees_everything_disables_a_tenant_and_replays(
         tenantId=waiting.tenant_id, instanceName=waiting.name, reason="console replay", by="tenant"
     )
     gave_up = "gave up after 8 attempts: console test"
-    await _queued(
+    await queued(
         AMQP_URL,
         f"{namespace}.webhook-dispatcher.dead",
         encode(paused),
         paused.id,
         **{REASON_HEADER: gave_up},
     )
-    await _queued(
+    await queued(
         AMQP_URL, f"{namespace}.template-sync.dead", b"{}", "droppable", **{REASON_HEADER: "junk"}
     )
 
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await page.goto(gateway.api + "/console/admin")
+    response = await page.goto(gateway.api + "/console/admin")
+    assert response is not None
+    policy = await response.header_value("content-security-policy")
+    assert "default-src 'self'" in (policy or "")
+    await expect(page.locator("#nav")).to_be_hidden()
     await page.fill("input[name=apikey]", waiting.key)  # a tenant's key is not the operator's
     await page.click("#sign-in button")
     await expect(page.locator("#sign-in .errors")).to_contain_text("Invalid API key")
@@ -68,6 +72,7 @@ async def test_operator_sees_everything_disables_a_tenant_and_replays(
     await page.click("#sign-in button")
     await expect(page.locator("h1")).to_have_text("Operator view")
     assert gateway.admin_key not in page.url
+    await expect(page.locator("#nav")).to_be_visible()
 
     tenant_row = page.locator(f"#tenants tr[data-tenant='{waiting.tenant_id}']")
     await expect(tenant_row).to_contain_text("1 / 0")  # one accepted today, none sent

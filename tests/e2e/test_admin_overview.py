@@ -10,9 +10,9 @@ import pytest
 from lanegate.broker import REASON_HEADER
 from lanegate.events import InstancePaused, encode
 from tests.conftest import AMQP_URL
-from tests.e2e.test_cli import _queued
 from tests.support.gateway import Gateway, TenantInstance, eventually
 from tests.support.messages import send
+from tests.support.queues import queued
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -138,7 +138,7 @@ async def test_dead_letters_listed_with_reasons_replayed_and_purged(
     tenant = await gateway.tenant_with_instance(receiver.url())
     namespace = gateway.namespace
     # A body no consumer can read: template-sync itself dead-letters it, with the reason.
-    await _queued(AMQP_URL, f"{namespace}.template-sync", b'{"kind": "nonsense"}', "unreadable1")
+    await queued(AMQP_URL, f"{namespace}.template-sync", b'{"kind": "nonsense"}', "unreadable1")
 
     async def dead_lettered() -> bool:
         return any(
@@ -152,7 +152,14 @@ async def test_dead_letters_listed_with_reasons_replayed_and_purged(
     )
     gave_up = "gave up after 8 attempts: ConnectionError()"
     dead_queue = f"{namespace}.webhook-dispatcher.dead"
-    await _queued(AMQP_URL, dead_queue, encode(paused), paused.id, **{REASON_HEADER: gave_up})
+    await queued(
+        AMQP_URL,
+        dead_queue,
+        encode(paused),
+        paused.id,
+        kind=paused.kind,
+        **{REASON_HEADER: gave_up},
+    )
 
     status, every = await admin(gateway, "GET", "/admin/dead-letters")
     assert 200 == status
@@ -161,7 +168,7 @@ async def test_dead_letters_listed_with_reasons_replayed_and_purged(
         queues
     )
     (waiting,) = [m for m in queues["webhook-dispatcher"]["messages"] if m["id"] == paused.id]
-    assert gave_up == waiting["reason"]
+    assert ("instance.paused", gave_up) == (waiting["kind"], waiting["reason"])
     (unreadable,) = [m for m in queues["template-sync"]["messages"] if m["id"] == "unreadable1"]
     assert unreadable["reason"].startswith("invalid")
     assert queues["template-sync"]["count"] >= 1
@@ -222,7 +229,7 @@ async def test_a_tenant_key_is_refused_on_every_operator_route(
     gateway: Gateway, receiver: Receiver
 ) -> None:
     tenant = await gateway.tenant_with_instance(receiver.url())
-    await _queued(
+    await queued(
         AMQP_URL,
         f"{gateway.namespace}.webhook-dispatcher.dead",
         b"{}",
