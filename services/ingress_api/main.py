@@ -40,6 +40,7 @@ from ingress_api.routes import (  # noqa: F401
     compat_sendsync,
     instance_health,
     usage,
+    admin_overview,
 )
 from ingress_api import rpc
 

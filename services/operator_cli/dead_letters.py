@@ -5,53 +5,17 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 import click
-from aio_pika.abc import AbstractIncomingMessage
 
-from lanegate.broker import ATTEMPT_HEADER, REASON_HEADER, TOPOLOGY, Broker
+from lanegate import dead_letters
+from lanegate.dead_letters import SERVICE_QUEUES
 from lanegate.webhook_replays import REPLAYABLE, reset_deliveries
 from operator_cli.connections import Context, opened_broker, opened_store, pass_context, run, show
 
-SERVICE_QUEUES = [spec.name for spec in TOPOLOGY]
 # How many deliveries one reset covers, as the bulk replay endpoint does.
 REPLAY_BATCH = 1000
 RELATIVE = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def _dead(broker: Broker, queue: str) -> str:
-    return f"{broker.queue_name(queue)}.dead"
-
-
-def _row(queue: str, message: AbstractIncomingMessage) -> dict[str, Any]:
-    headers = message.headers or {}
-    reason = headers.get(REASON_HEADER)
-    return {
-        "queue": queue,
-        "id": message.message_id,
-        "kind": message.type,
-        "attempts": headers.get(ATTEMPT_HEADER),
-        "reason": reason.decode() if isinstance(reason, bytes) else reason,
-    }
-
-
-async def _peek(broker: Broker, queue: str, limit: int) -> tuple[int, list[dict[str, Any]]]:
-    """How many messages wait in a dead-letter queue, and the first `limit` of them: taken
-    without an ack on a channel of their own, which goes back to the queue when it closes."""
-    channel = await broker.connection.channel()
-    try:
-        amqp_queue = await channel.declare_queue(_dead(broker, queue), passive=True)
-        count = amqp_queue.declaration_result.message_count or 0
-        rows: list[dict[str, Any]] = []
-        while len(rows) < limit:
-            message = await amqp_queue.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            rows.append(_row(queue, message))
-        return count, rows
-    finally:
-        await channel.close()
 
 
 @click.group()
@@ -74,7 +38,7 @@ def list_dead(ctx: Context, queue: str | None, limit: int) -> None:
         rows: list[dict[str, Any]] = []
         async with opened_broker(ctx.settings) as broker:
             for name in [queue] if queue else SERVICE_QUEUES:
-                counts[name], shown = await _peek(broker, name, limit)
+                counts[name], shown = await dead_letters.peek(broker, name, limit)
                 rows += shown
         return counts, rows
 
@@ -93,35 +57,8 @@ def replay_dead(ctx: Context, queue: str, limit: int | None) -> None:
     """Put dead-lettered events back on their service queue with fresh attempts."""
 
     async def work() -> int:
-        replayed = 0
         async with opened_broker(ctx.settings) as broker:
-            channel = await broker.connection.channel()
-            try:
-                dead = await channel.declare_queue(_dead(broker, queue), passive=True)
-                while limit is None or replayed < limit:
-                    message = await dead.get(no_ack=False, fail=False)
-                    if message is None:
-                        break
-                    headers = {
-                        k: v
-                        for k, v in (message.headers or {}).items()
-                        if k not in (ATTEMPT_HEADER, REASON_HEADER)
-                    }
-                    copy = aio_pika.Message(
-                        message.body,
-                        headers=headers,
-                        content_type=message.content_type,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        message_id=message.message_id,
-                        type=message.type,
-                    )
-                    # Confirmed on the service queue before it leaves the dead-letter queue.
-                    await broker.send_to_queue(broker.queue_name(queue), copy)
-                    await message.ack()
-                    replayed += 1
-            finally:
-                await channel.close()
-        return replayed
+            return await dead_letters.replay(broker, queue, limit)
 
     replayed = run(work)
     click.echo(f"{replayed} message(s) put back on {queue}")
@@ -138,13 +75,7 @@ def purge_dead(ctx: Context, queue: str, yes: bool) -> None:
 
     async def work() -> int:
         async with opened_broker(ctx.settings) as broker:
-            channel = await broker.connection.channel()
-            try:
-                dead = await channel.declare_queue(_dead(broker, queue), passive=True)
-                purged = await dead.purge()
-                return int(purged.message_count or 0)
-            finally:
-                await channel.close()
+            return await dead_letters.purge(broker, queue)
 
     click.echo(f"{run(work)} message(s) purged from {queue}.dead")
 

@@ -1,16 +1,16 @@
 """Tenants, their API keys and every instance, read and written as the admin API does."""
 
-from collections import defaultdict
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
+from ingress_api.operator_overview import instances_page, tenants_page
 from ingress_api.schemas.admin import KeyCreate, TenantCreate
 from lanegate import tenants as stored
 from lanegate.errors import NotFound
+from lanegate.events import utcnow
 from lanegate.lanes import LANES
-from lanegate.lifecycle import WAITING
 from lanegate.store import Store
 from lanegate.timestamps import iso_utc
 from operator_cli.connections import Context, opened_store, pass_context, run, show
@@ -40,27 +40,12 @@ def tenants() -> None:
 @tenants.command("list")
 @pass_context
 def list_tenants(ctx: Context) -> None:
-    """Every tenant with its instance and live key counts."""
+    """Every tenant with its instance and live key counts (--json: its plan and usage today)."""
 
     async def work() -> list[dict[str, Any]]:
         async with opened_store(ctx.settings) as store:
-            instances: dict[str, int] = defaultdict(int)
-            async for i in store.instances.find({}, {"tenantId": 1}):
-                instances[i["tenantId"]] += 1
-            keys: dict[str, int] = defaultdict(int)
-            async for k in store.api_keys.find({"revokedAt": None}, {"tenantId": 1}):
-                keys[k["tenantId"]] += 1
-            return [
-                {
-                    "id": t["_id"],
-                    "name": t["name"],
-                    "disabled": t.get("disabled", False),
-                    "instances": instances[t["_id"]],
-                    "liveKeys": keys[t["_id"]],
-                    "createdAt": iso_utc(t["createdAt"]),
-                }
-                async for t in store.tenants.find().sort("_id", 1)
-            ]
+            _, rows = await tenants_page(store, 0, None, utcnow().date())
+        return rows
 
     columns = ("id", "name", "disabled", "instances", "liveKeys", "createdAt")
     show(ctx, run(work), columns)
@@ -219,43 +204,29 @@ def instances() -> None:
 @pass_context
 def list_instances(ctx: Context, tenant_id: str | None) -> None:
     """Every instance: tenant, provider, state, pause and the messages waiting per lane."""
-    match: dict[str, Any] = {} if tenant_id is None else {"tenantId": tenant_id}
 
     async def work() -> list[dict[str, Any]]:
         async with opened_store(ctx.settings) as store:
-            waiting: dict[str, dict[str, int]] = defaultdict(dict)
-            groups = await store.messages.aggregate(
-                [
-                    {"$match": match | {"status": {"$in": list(WAITING)}}},
-                    {"$group": {"_id": {"i": "$instanceName", "l": "$lane"}, "n": {"$sum": 1}}},
-                ]
-            )
-            async for g in groups:
-                waiting[g["_id"]["i"]][g["_id"]["l"]] = g["n"]
-            fields = {"tenantId": 1, "provider": 1, "state": 1, "paused": 1}
-            return [
-                _instance_row(i, waiting[i["_id"]])
-                async for i in store.instances.find(match, fields).sort("_id", 1)
-            ]
+            _, rows = await instances_page(store, tenant_id, 0, None)
+        return [_instance_row(row) for row in rows]
 
     columns = ("tenant", "instance", "provider", "state", "paused", *LANES, "total")
     show(ctx, run(work), columns)
 
 
-def _instance_row(instance: dict[str, Any], waiting: dict[str, int]) -> dict[str, Any]:
-    paused = instance.get("paused")
-    pause = None
-    if paused:
-        until = iso_utc(paused.get("until"))
-        pause = f"{paused.get('by', 'provider')}: {paused.get('reason')}"
-        pause += f" until {until}" if until else ""
-    queue: dict[str, int] = {lane: waiting.get(lane, 0) for lane in LANES}
+def _instance_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An overview row as one line of the table: the pause in words, a column per lane."""
+    pause = row["pause"]
+    paused = None
+    if pause:
+        paused = f"{pause['by']}: {pause['reason']}"
+        paused += f" until {pause['until']}" if pause["until"] else ""
     return {
-        "tenant": instance["tenantId"],
-        "instance": instance["_id"],
-        "provider": instance.get("provider", "sandbox"),
-        "state": instance.get("state"),
-        "paused": pause,
-        **queue,
-        "total": sum(queue.values()),
+        "tenant": row["tenantId"],
+        "instance": row["instanceName"],
+        "provider": row["provider"],
+        "state": row["state"],
+        "paused": paused,
+        **row["waiting"],
+        "total": row["waitingTotal"],
     }

@@ -4,7 +4,6 @@ import asyncio
 import json
 from typing import Any
 
-import aio_pika
 import pytest
 from click.testing import CliRunner, Result
 
@@ -16,6 +15,7 @@ from operator_cli.main import cli
 from tests.conftest import AMQP_URL, SECRET_KEY
 from tests.support.gateway import Gateway, TenantInstance, eventually
 from tests.support.messages import DB, send
+from tests.support.queues import queued
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -127,16 +127,6 @@ async def test_instances_list_shows_every_tenant_state_pause_and_queue(
     assert [second.name] == [r["instance"] for r in only]
 
 
-async def _queued(url: str, queue: str, body: bytes, message_id: str, **headers: str) -> None:
-    """Put a message on one queue, as a consumer's dead-lettering or a publisher would."""
-    async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel(publisher_confirms=True)
-        message = aio_pika.Message(
-            body, headers=dict(headers), message_id=message_id, content_type="application/json"
-        )
-        await channel.default_exchange.publish(message, routing_key=queue, mandatory=True)
-
-
 async def dead_rows(gateway: Gateway, queue: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = as_json(await lanegate(gateway, "--json", "dlq", "list", queue))
     return rows
@@ -146,7 +136,7 @@ async def test_dlq_lists_reasons_replays_and_purges(gateway: Gateway, receiver: 
     tenant = await gateway.tenant_with_instance(receiver.url())
     namespace = gateway.namespace
     # A body no consumer can read: template-sync itself dead-letters it, with the reason.
-    await _queued(AMQP_URL, f"{namespace}.template-sync", b'{"kind": "nonsense"}', "unreadable")
+    await queued(AMQP_URL, f"{namespace}.template-sync", b'{"kind": "nonsense"}', "unreadable")
 
     async def dead_lettered() -> bool:
         return len(await dead_rows(gateway, "template-sync")) == 1
@@ -163,7 +153,7 @@ async def test_dlq_lists_reasons_replays_and_purges(gateway: Gateway, receiver: 
     )
     gave_up = "gave up after 8 attempts: ConnectionError()"
     dead_queue = f"{namespace}.webhook-dispatcher.dead"
-    await _queued(AMQP_URL, dead_queue, encode(paused), paused.id, **{REASON_HEADER: gave_up})
+    await queued(AMQP_URL, dead_queue, encode(paused), paused.id, **{REASON_HEADER: gave_up})
     (waiting,) = await dead_rows(gateway, "webhook-dispatcher")
     assert (paused.id, gave_up) == (waiting["id"], waiting["reason"])
     every = await lanegate(gateway, "dlq", "list")

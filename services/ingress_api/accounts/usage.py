@@ -128,13 +128,22 @@ async def day_records(
     store: Store, tenant_id: str, start: date, end: date, instance_name: str | None
 ) -> list[Document]:
     """The tenant's usage records of the days from `start` to `end` (of one instance)."""
-    where: dict[str, Any] = {
-        "tenantId": tenant_id,
-        "day": {"$gte": _midnight(start), "$lte": _midnight(end)},
-    }
+    where: dict[str, Any] = {"tenantId": tenant_id, "day": _days(start, end)}
     if instance_name is not None:
         where["instanceName"] = instance_name
     return await store.usage_days.find(where).to_list(None)
+
+
+async def day_records_of_tenants(
+    store: Store, tenant_ids: Iterable[str], start: date, end: date
+) -> list[Document]:
+    """The usage records of several tenants' days from `start` to `end`."""
+    where = {"tenantId": {"$in": list(tenant_ids)}, "day": _days(start, end)}
+    return await store.usage_days.find(where).to_list(None)
+
+
+def _days(start: date, end: date) -> dict[str, datetime]:
+    return {"$gte": _midnight(start), "$lte": _midnight(end)}
 
 
 def _midnight(day: date) -> datetime:

@@ -2,7 +2,8 @@
 // The API key lives in sessionStorage (this tab's session), never in a URL.
 "use strict";
 
-const KEY = "lanegate.apikey";
+// The operator page (admin.html) borrows these helpers and keeps its key under its own name.
+const KEY = document.body.dataset.keyStore || "lanegate.apikey";
 const POLL_MS = 2000;
 let poller = null;
 
@@ -563,6 +564,9 @@ async function route() {
   location.hash = "#/instances";
 }
 
-window.addEventListener("hashchange", route);
-document.getElementById("sign-out").addEventListener("click", signOut);
-route();
+// The operator page routes itself (admin.js).
+if (!document.body.dataset.keyStore) {
+  window.addEventListener("hashchange", route);
+  document.getElementById("sign-out").addEventListener("click", signOut);
+  route();
+}

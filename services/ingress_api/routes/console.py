@@ -30,6 +30,11 @@ async def page(_: web.Request) -> web.Response:
     return _file("index.html")
 
 
+async def admin_page(_: web.Request) -> web.Response:
+    """The operator's page; it signs in with the operator key."""
+    return _file("admin.html")
+
+
 async def asset(request: web.Request) -> web.Response:
     """A script or stylesheet of the console (only the files that ship with it)."""
     name = request.match_info["name"]
@@ -42,5 +47,6 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/console", page),
         web.get("/console/", page),
+        web.get("/console/admin", admin_page),
         web.get("/console/static/{name}", asset),
     ]
