@@ -19,7 +19,7 @@ from tests.support.receiver import Receiver
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct horse battery"
-SENT = 3
+SENT = 4
 
 
 def _email() -> str:
@@ -99,6 +99,14 @@ async def test_an_admin_sees_the_account_and_manages_keys_and_users(
         )
         assert 202 == status, body
     await eventually(lambda: _sent_today(gateway, tenant.key), timeout=30)
+    # Its one instance is all it may have; four messages are near the five a day it may send.
+    status, body = await gateway.call(
+        "PATCH",
+        f"/admin/tenants/{tenant.tenant_id}",
+        headers={"apikey": gateway.admin_key},
+        json={"maxInstances": 1, "maxMessagesPerDay": SENT + 1},
+    )
+    assert 200 == status, body
 
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await _sign_in(page, gateway, email)
@@ -107,7 +115,13 @@ async def test_an_admin_sees_the_account_and_manages_keys_and_users(
     await expect(page.locator("#account-name")).to_have_text(tenant.tenant_id)
     await expect(page.locator("#account-instances")).to_have_text("1 (1 open)")
     today = page.locator('#limits tr[data-limit="messagesToday"]')
-    await expect(today.locator("td").nth(1)).to_have_text(str(SENT))
+    await expect(today.locator("td")).to_have_text(["Messages today", "4", "5", "near the limit"])
+    await expect(today).to_have_class("limit-near")
+    instances = page.locator('#limits tr[data-limit="instances"]')
+    await expect(instances.locator("td")).to_have_text(["Instances", "1", "1", "at the limit"])
+    await expect(instances).to_have_class("limit-over")
+    plain = page.locator('#limits tr[data-limit="bulkSize"]')
+    await expect(plain.locator("td")).to_have_text(["Messages per bulk", "not counted", "1000", ""])
     await expect(page.locator(f'#usage-chart rect.sent[data-day="{_today()}"]')).to_have_attribute(
         "data-value", str(SENT)
     )
@@ -122,6 +136,10 @@ async def test_an_admin_sees_the_account_and_manages_keys_and_users(
     await page.click("nav >> text=Keys")
     form = page.locator("#create-key")
     await form.locator("input[name=name]").fill("console-made")
+    await form.locator("input[name=expiresAt]").fill("2020-01-01T12:00")
+    await form.locator("button").click()
+    await expect(form.locator(".errors")).to_have_text("expiresAt: Must be in the future")
+    await form.locator("input[name=expiresAt]").fill("2099-01-01T12:00")
     await form.locator("input[value='instances:read']").check()
     await form.locator("input[value='messages:read']").check()
     await form.locator("button").click()
@@ -130,6 +148,9 @@ async def test_an_admin_sees_the_account_and_manages_keys_and_users(
     await expect(page.locator("#created-key")).to_contain_text("shown once")
     made = page.locator("#keys tbody tr", has_text="console-made")
     await expect(made).to_contain_text("instances:read, messages:read")
+    await expect(made).not_to_contain_text("never")
+    _, listed = await gateway.call("GET", "/account/keys", key=tenant.key)
+    assert "2099-01-01" == next(k for k in listed if k["name"] == "console-made")["expiresAt"][:10]
     await shot(page, "21-key-created")
     assert 200 == (await gateway.call("GET", "/instances", key=secret))[0]
     status, body = await gateway.call(
@@ -165,6 +186,20 @@ async def test_an_admin_sees_the_account_and_manages_keys_and_users(
     _, listed = await gateway.call("GET", "/account/users", key=tenant.key)
     shown = next(u for u in listed if u["email"] == invited)
     assert ("member", False) == (shown["role"], shown["disabled"])
+
+    # A viewer made with a password signs in at once, until deleted.
+    viewer = _email()
+    await form.locator("input[name=email]").fill(viewer)
+    await form.locator("select[name=role]").select_option("viewer")
+    await form.locator("input[name=password]").fill(PASSWORD)
+    await form.locator("button").click()
+    await expect(page.locator("#added-user")).to_have_text(f"{viewer} can sign in now.")
+    login = {"email": viewer, "password": PASSWORD}
+    assert 200 == (await gateway.call("POST", "/auth/login", json=login))[0]
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.locator(f'#users tr[data-user="{viewer}"] button', has_text="Delete").click()
+    await expect(page.locator(f'#users tr[data-user="{viewer}"]')).to_have_count(0)
+    assert 401 == (await gateway.call("POST", "/auth/login", json=login))[0]
 
     # Signing out ends the session: its access token answers 401 at once.
     access = (await _session(page))["access"]
@@ -203,6 +238,8 @@ async def test_an_expired_access_token_is_refreshed_and_a_dead_session_signs_out
     browser: Browser,  # noqa: F811
 ) -> None:
     page, _ = await _new_admin_signed_in(gateway, browser, {"width": 390, "height": 844})
+    await expect(page.locator("#usage-chart")).to_be_visible()
+    await shot(page, "24-account-phone")
     first = await _session(page)
 
     # A token the API calls expired, while the console believes it fresh: the 401 refreshes.
@@ -222,6 +259,7 @@ async def test_an_expired_access_token_is_refreshed_and_a_dead_session_signs_out
     await page.click("nav >> text=Keys")
     await expect(page.locator("h1")).to_have_text("API keys")
     await expect(page.locator("#keys tbody tr")).to_have_count(1)  # the tenant's first key
+    await shot(page, "25-keys-phone")
     second = await _session(page)
     assert expired != second["access"] and first["refresh"] != second["refresh"]
     # The spent refresh token is refused (its session with it: the console's next one too).
@@ -234,7 +272,7 @@ async def test_an_expired_access_token_is_refreshed_and_a_dead_session_signs_out
     await page.click("nav >> text=Account")
     await expect(page.locator("#password-sign-in")).to_be_visible()
     assert None is await page.evaluate("sessionStorage.getItem('lanegate.session')")
-    await shot(page, "24-signed-out-after-refresh-failed")
+    await shot(page, "26-signed-out-after-refresh-failed")
 
 
 async def test_a_token_about_to_expire_is_refreshed_before_it_is_sent(
@@ -273,7 +311,7 @@ async def test_a_wrong_password_shows_the_error_and_throttling_the_wait(
     await page.locator("#password-sign-in button").click()
     await expect(errors).to_contain_text("Too many failed sign-ins")
     await expect(errors).to_contain_text(" s.")
-    await shot(page, "25-sign-in-throttled")
+    await shot(page, "27-sign-in-throttled")
 
 
 async def test_a_key_without_account_read_sees_why_the_account_page_is_empty(

@@ -123,7 +123,7 @@ function limitTable(limits) {
         h("td", { "data-label": "Limit" }, label),
         h("td", { "data-label": "Used" }, limits[name].used ?? "not counted"),
         h("td", { "data-label": "Allowed" }, limits[name].limit ?? "no limit"),
-        h("td", { "data-label": "State", class: "limit-state" },
+        h("td", { "data-label": state ? "State" : null, class: "limit-state" },
           { over: "at the limit", near: "near the limit" }[state] || ""));
     })));
 }
@@ -169,13 +169,14 @@ function usageChart(periods) {
 
 function usageTable(periods) {
   const columns = ["accepted", "sent", "delivered", "read", "failed", "canceled"];
-  return h("table", { class: "wide", id: "usage" },
+  // Not a "wide" table: thirty days as cards would fill a phone; it scrolls sideways instead.
+  return h("div", { class: "scroll" }, h("table", { id: "usage" },
     h("caption", { class: "muted" }, "Messages per day, newest first"),
     h("thead", {}, h("tr", {}, ["Day", ...columns].map((t) => h("th", {}, t)))),
     h("tbody", {}, [...periods].reverse().map((p) => h("tr", { dataset: { day: p.period } },
       h("td", { "data-label": "Day" }, p.period),
       columns.map((c) => h("td", { "data-label": c, dataset: { count: c } },
-        String(p.totals[c])))))));
+        String(p.totals[c]))))))));
 }
 
 // ---- Keys ----------------------------------------------------------------------
