@@ -187,19 +187,23 @@ async def test_an_admin_sees_the_account_and_manages_keys_and_users(
     shown = next(u for u in listed if u["email"] == invited)
     assert ("member", False) == (shown["role"], shown["disabled"])
 
-    # A viewer made with a password signs in at once, until deleted.
+    # A viewer made with a password signs in at once; deleting them ends their session.
     viewer = _email()
     await form.locator("input[name=email]").fill(viewer)
     await form.locator("select[name=role]").select_option("viewer")
     await form.locator("input[name=password]").fill(PASSWORD)
     await form.locator("button").click()
     await expect(page.locator("#added-user")).to_have_text(f"{viewer} can sign in now.")
-    login = {"email": viewer, "password": PASSWORD}
-    assert 200 == (await gateway.call("POST", "/auth/login", json=login))[0]
+    status, tokens = await gateway.call(
+        "POST", "/auth/login", json={"email": viewer, "password": PASSWORD}
+    )
+    assert 200 == status, tokens
+    viewer_token = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert 200 == (await gateway.call("GET", "/account", headers=viewer_token))[0]
     page.once("dialog", lambda dialog: dialog.accept())
     await page.locator(f'#users tr[data-user="{viewer}"] button', has_text="Delete").click()
     await expect(page.locator(f'#users tr[data-user="{viewer}"]')).to_have_count(0)
-    assert 401 == (await gateway.call("POST", "/auth/login", json=login))[0]
+    assert 401 == (await gateway.call("GET", "/account", headers=viewer_token))[0]
 
     # Signing out ends the session: its access token answers 401 at once.
     access = (await _session(page))["access"]
