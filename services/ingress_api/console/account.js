@@ -19,8 +19,9 @@ function passwordSignIn() {
   form.addEventListener("submit", submitter(form, async ({ email, password }) => {
     const tokens = await api("POST", "/auth/login", { email, password }, true);
     keepSession(tokens);
-    // Keys and users are an admin's; the API refuses the others anyway.
-    sessionStorage.setItem(CAN, JSON.stringify(tokens.user.role === "admin" ? ["keys", "users"] : []));
+    // Managing keys and users is an admin's (the API lets the other roles only read the lists).
+    const links = tokens.user.role === "admin" ? ["keys", "users"] : [];
+    sessionStorage.setItem(CAN, JSON.stringify(links));
     location.hash = "#/account";
   }));
   return h("div", {}, form, acceptInvitation());
@@ -56,7 +57,7 @@ function allowedLinks() {
 // Keys and users are an admin's pages: the others get the console's refusal, not a half page.
 function requireLink(link) {
   if (!allowedLinks().includes(link)) {
-    throw new ApiError(403, { error: `Only an admin manages ${link}` });
+    throw new ApiError(403, { error: `Only an admin (or a key that can read them) sees ${link}` });
   }
 }
 
@@ -90,7 +91,8 @@ async function account(view) {
       h("dt", {}, "Plan"), h("dd", { id: "account-plan" }, info.plan ? info.plan.name : "none"),
       h("dt", {}, "Created"), h("dd", {}, when(info.createdAt)),
       h("dt", {}, "Instances"),
-      h("dd", { id: "account-instances" }, `${info.counts.instances}${states ? ` (${states})` : ""}`),
+      h("dd", { id: "account-instances" },
+        `${info.counts.instances}${states ? ` (${states})` : ""}`),
       h("dt", {}, "Contacts"), h("dd", { id: "account-contacts" }, String(info.counts.contacts))),
     h("h2", {}, "Limits"), limitTable(limits),
     h("h2", {}, "Messages per day (UTC), last 30 days"), usageChart(usage.periods),
@@ -288,8 +290,11 @@ async function users(view) {
   }));
   view.append(h("h1", {}, "Users"), table, h("h2", {}, "Add a user"), added, form);
 
-  const change = (u, patch, done) => api("PATCH", `/account/users/${encodeURIComponent(u.id)}`,
-    patch).then(() => { flash(done); return refresh(); }, (e) => { flash(e.message); return refresh(); });
+  // The list is read again either way: a refused role change puts the select back.
+  const change = (u, patch, done) =>
+    api("PATCH", `/account/users/${encodeURIComponent(u.id)}`, patch)
+      .then(() => flash(done), (e) => flash(e.message))
+      .then(refresh);
   async function refresh() {
     const list = await api("GET", "/account/users");
     const me = session()?.user.id;
