@@ -1,9 +1,14 @@
 // lanegate console: a small single-page app over the public API only.
-// The API key lives in sessionStorage (this tab's session), never in a URL.
+// The API key, or a signed-in user's tokens, live in sessionStorage (this tab's session), never
+// in a URL.
 "use strict";
 
-// The operator page (admin.html) borrows these helpers and keeps its key under its own name.
+// The operator page (admin.html) borrows these helpers and keeps its key under its own name;
+// it signs in with the operator key alone, never using or ending a tenant user's session.
+const OPERATOR_PAGE = Boolean(document.body.dataset.keyStore);
 const KEY = document.body.dataset.keyStore || "lanegate.apikey";
+const SESSION = "lanegate.session";  // a signed-in user's {access, refresh, expiresAt, user}
+const CAN = "lanegate.can";  // the nav links the credential may use: ["keys", "users"]
 const POLL_MS = 2000;
 let poller = null;
 
@@ -30,29 +35,71 @@ function fill(el, ...children) {
 }
 
 class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     super(body && body.error ? body.error : `HTTP ${status}`);
     this.status = status;
     this.body = body || {};
+    this.retryAfter = retryAfter;
   }
   lines() {
     if (Array.isArray(this.body.issues)) {
       return this.body.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`);
     }
-    return [this.message];
+    const wait = this.retryAfter ? ` Try again in ${this.retryAfter} s.` : "";
+    return [this.message + wait];
   }
 }
 
-async function api(method, path, body) {
-  const headers = { apikey: sessionStorage.getItem(KEY) || "" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
+function session() {
+  if (OPERATOR_PAGE) return null;
+  return JSON.parse(sessionStorage.getItem(SESSION) || "null");
+}
+
+function keepSession(tokens) {
+  sessionStorage.setItem(SESSION, JSON.stringify({ access: tokens.access_token,
+    refresh: tokens.refresh_token, expiresAt: Date.now() + tokens.expires_in * 1000,
+    user: tokens.user }));
+}
+
+// One refresh at a time: a refresh token works once, and a second use ends the session.
+let refreshing = null;
+function refreshTokens() {
+  refreshing ??= (async () => {
+    const current = session();
+    const response = await fetch("/auth/refresh", { method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: current ? current.refresh : "" }) });
+    if (response.ok) keepSession(await response.json());
+    return response.ok;
+  })().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+// The request headers naming the caller: the user's access token (refreshed when about to
+// expire) or the API key.
+async function credentials() {
+  if (!session()) return { apikey: sessionStorage.getItem(KEY) || "" };
+  if (session().expiresAt - Date.now() < 30000) await refreshTokens();
+  return { Authorization: `Bearer ${session()?.access}` };
+}
+
+// `signingIn`: a 401 answers the credentials being tried, it does not end a sign-in.
+async function api(method, path, body, signingIn = false) {
+  const send = async () => {
+    const headers = path.startsWith("/auth/") ? {} : await credentials();
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    return fetch(path, { method, headers,
+      body: body === undefined ? undefined : JSON.stringify(body) });
+  };
+  let response = await send();
+  // An access token that expired (a sleeping laptop, say): refresh once and ask again.
+  if (response.status === 401 && session() && !signingIn && await refreshTokens()) {
+    response = await send();
+  }
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("application/json") ? await response.json() : null;
-  if (response.status === 401 && path !== "/instances") signOut();
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (response.status === 401 && !signingIn) signOut();
+  if (!response.ok) throw new ApiError(response.status, data, response.headers.get("Retry-After"));
   return data;
 }
 
@@ -137,15 +184,16 @@ function signIn(view) {
   form.addEventListener("submit", submitter(form, async ({ apikey }) => {
     sessionStorage.setItem(KEY, apikey.trim());
     try {
-      await api("GET", "/instances");
+      await api("GET", "/instances", undefined, true);
+      sessionStorage.setItem(CAN, JSON.stringify(await linksForKey()));
     } catch (error) {
       sessionStorage.removeItem(KEY);
       throw error;
     }
     location.hash = "#/instances";
   }));
-  view.append(h("h1", {}, "Sign in"), h("p", { class: "muted" },
-    "Use a tenant API key. It stays in this browser tab only."), form);
+  view.append(h("h1", {}, "Sign in"), passwordSignIn(), h("h2", {}, "Or with an API key"),
+    h("p", { class: "muted" }, "Use a tenant API key. It stays in this browser tab only."), form);
 }
 
 async function instances(view) {
@@ -469,9 +517,7 @@ async function importFile(view) {
   const upload = async (path) => {
     const body = new FormData(form);
     if (!body.get("connectorId")) body.delete("connectorId");
-    const response = await fetch(path, {
-      method: "POST", headers: { apikey: sessionStorage.getItem(KEY) || "" }, body,
-    });
+    const response = await fetch(path, { method: "POST", headers: await credentials(), body });
     const data = await response.json();
     if (!response.ok) throw new ApiError(response.status, data);
     return data;
@@ -512,8 +558,7 @@ async function importFile(view) {
     form, preview);
   view.querySelector("#template-link").addEventListener("click", async (event) => {
     event.preventDefault();
-    const response = await fetch("/api/queue/template",
-      { headers: { apikey: sessionStorage.getItem(KEY) || "" } });
+    const response = await fetch("/api/queue/template", { headers: await credentials() });
     const link = h("a", { href: URL.createObjectURL(await response.blob()),
       download: "template_mensagens.xlsx" });
     link.click();
@@ -537,7 +582,12 @@ const ROUTES = [
 ];
 
 function signOut() {
-  sessionStorage.removeItem(KEY);
+  const signedIn = session();
+  if (signedIn) {
+    fetch("/auth/logout", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: signedIn.refresh }) }).catch(() => {});
+  }
+  for (const name of OPERATOR_PAGE ? [KEY] : [KEY, SESSION, CAN]) sessionStorage.removeItem(name);
   location.hash = "#/sign-in";
 }
 
@@ -545,9 +595,10 @@ async function route() {
   clearInterval(poller);
   const view = document.getElementById("view");
   fill(view);
-  const signedIn = Boolean(sessionStorage.getItem(KEY));
+  const signedIn = Boolean(sessionStorage.getItem(KEY) || session());
   document.getElementById("nav").hidden = !signedIn;
   if (!signedIn) return signIn(view);
+  showAccountLinks();
   const hash = location.hash || "#/instances";
   for (const [pattern, render] of ROUTES) {
     const match = hash.match(pattern);
@@ -557,6 +608,8 @@ async function route() {
       if (refresh) poller = setInterval(() => refresh().catch(() => {}), POLL_MS);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
+      if (error.status === 403) view.append(h("p", { class: "errors", id: "forbidden" },
+        "You may not see this page with this sign-in."));
       view.append(errorList(error));
     }
     return;
@@ -565,8 +618,9 @@ async function route() {
 }
 
 // The operator page routes itself (admin.js).
-if (!document.body.dataset.keyStore) {
+if (!OPERATOR_PAGE) {
   window.addEventListener("hashchange", route);
   document.getElementById("sign-out").addEventListener("click", signOut);
-  route();
+  // After every deferred script, so the views other files add to ROUTES are there.
+  document.addEventListener("DOMContentLoaded", route);
 }
