@@ -789,3 +789,27 @@ async def test_a_group_send_reaches_the_members_of_the_instances_channel(
         sent["accepted"],
         sent["skipped"],
     ), sent
+
+
+async def test_an_instances_mails_share_one_relay_session_that_is_replaced_when_it_drops(
+    mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
+) -> None:
+    _, key, name = await open_mail_instance(mail_gateway, relay, hook)
+    opened = relay.logins  # the instance's start logged in once to check the password
+
+    for n in range(3):
+        answer = await send(
+            mail_gateway, key, "/message/text", instanceName=name, to=CUSTOMER, text=f"#{n}"
+        )
+        await wait_status(mail_gateway, "sent", answer["id"])
+    assert (3, opened + 1) == (len(relay.to(CUSTOMER)), relay.logins)
+
+    # The relay restarts: the kept session is dead, and the next mail opens a new one.
+    relay.stop()
+    relay.start()
+    answer = await send(
+        mail_gateway, key, "/message/text", instanceName=name, to=CUSTOMER, text="after"
+    )
+    await wait_status(mail_gateway, "sent", answer["id"])
+    [message] = await stored(mail_gateway, answer["id"])
+    assert (4, opened + 2, 1) == (len(relay.to(CUSTOMER)), relay.logins, message["attempts"])

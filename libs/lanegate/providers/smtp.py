@@ -2,9 +2,12 @@
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import re
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -22,6 +25,11 @@ from lanegate.store import Document
 
 # Relays name the queue entry in their 250 answer ("2.0.0 Ok: queued as 4Bz1QX0Lk3z9").
 QUEUE_ID = re.compile(r"queued as ([^\s;,]+)", re.IGNORECASE)
+# How long an instance's session is kept open after a send for its next one: well under the
+# five minutes RFC 5321 lets a relay wait on an idle client before it hangs up.
+IDLE_SECONDS = 30.0
+# A kept session that does not answer its NOOP this fast is replaced, not waited on.
+NOOP_SECONDS = 5.0
 
 
 def message_id_header(message_id: str, from_address: str) -> str:
@@ -72,8 +80,25 @@ async def build_email(
     return mail
 
 
+async def _handed_over(client: aiosmtplib.SMTP, mail: EmailMessage) -> str:
+    """Send `mail` on the session: the relay's 250 answer; raises ProviderError."""
+    try:
+        _, answer = await client.send_message(mail)
+    except aiosmtplib.SMTPRecipientsRefused as e:
+        refused = e.recipients[0]
+        raise smtp_error(refused.code, refused.message) from e
+    except aiosmtplib.SMTPResponseException as e:
+        raise smtp_error(e.code, e.message) from e
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
+        raise ProviderError(
+            "connection_failed", f"SMTP relay dropped the send: {e}", retryable=True
+        ) from e
+    return answer
+
+
 class Smtp:
-    """The `smtp` provider; one connection per send, opened to the tenant's relay."""
+    """The `smtp` provider: mail through the tenant's relay, on a session per instance that
+    is kept open between sends (connecting, TLS and login cost several round trips each)."""
 
     name = "smtp"
     records_sends = False
@@ -92,6 +117,8 @@ class Smtp:
         self._tls = ssl.create_default_context()
         if ca_file:
             self._tls.load_verify_locations(cafile=ca_file)
+        # Instance id -> (its config's digest, the session, when it went idle).
+        self._idle: dict[str, tuple[str, aiosmtplib.SMTP, float]] = {}
 
     async def _socket(self, host: str, port: int) -> socket.socket:
         """A connected socket to the relay, refused when it resolves to a non-public address
@@ -114,7 +141,17 @@ class Smtp:
 
     @contextlib.asynccontextmanager
     async def _session(self, config: Mapping[str, str | None]) -> AsyncIterator[aiosmtplib.SMTP]:
-        """An authenticated SMTP session with the relay; raises ProviderError."""
+        """An authenticated SMTP session with the relay, ended after; raises ProviderError."""
+        client = await self._connected(config)
+        try:
+            yield client
+        finally:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+            client.close()
+
+    async def _connected(self, config: Mapping[str, str | None]) -> aiosmtplib.SMTP:
+        """A new authenticated SMTP session with the relay; raises ProviderError."""
         host, port, security = str(config["host"]), int(str(config["port"])), config["security"]
         try:
             sock = await self._socket(host, port)
@@ -142,12 +179,33 @@ class Smtp:
             raise ProviderError(
                 "connection_failed", f"SMTP relay {host}:{port} unreachable: {e}", retryable=True
             ) from e
-        try:
-            yield client
-        finally:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await client.quit()
-            client.close()
+        return client
+
+    async def _reused(self, instance_id: str, digest: str) -> aiosmtplib.SMTP | None:
+        """The instance's idle session if it is recent, for the same config, and still
+        answers a NOOP (relays hang up on idle clients); else None, the session closed."""
+        held = self._idle.pop(instance_id, None)
+        if held is None:
+            return None
+        held_digest, client, since = held
+        if held_digest == digest and time.monotonic() - since < IDLE_SECONDS:
+            try:
+                await client.noop(timeout=min(NOOP_SECONDS, self._timeout))
+                return client
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                pass
+        client.close()
+        return None
+
+    def _keep(self, instance_id: str, digest: str, client: aiosmtplib.SMTP) -> None:
+        """Hold a session that just sent for the instance's next send; close the sessions
+        idle for too long (theirs and any other instance's)."""
+        now = time.monotonic()
+        for held_id, (_, held, since) in list(self._idle.items()):
+            if held_id == instance_id or now - since >= IDLE_SECONDS:
+                del self._idle[held_id]
+                held.close()
+        self._idle[instance_id] = (digest, client, now)
 
     async def send(
         self,
@@ -160,19 +218,15 @@ class Smtp:
         if instance.get("state") != "open":
             raise NotConnected(instance["_id"])
         config = self._keyring.open_config(instance["providerConfig"])
+        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
         mail = await build_email(config, message, text, files)
-        async with self._session(config) as client:
-            try:
-                _, answer = await client.send_message(mail)
-            except aiosmtplib.SMTPRecipientsRefused as e:
-                refused = e.recipients[0]
-                raise smtp_error(refused.code, refused.message) from e
-            except aiosmtplib.SMTPResponseException as e:
-                raise smtp_error(e.code, e.message) from e
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
-                raise ProviderError(
-                    "connection_failed", f"SMTP relay dropped the send: {e}", retryable=True
-                ) from e
+        client = await self._reused(instance["_id"], digest) or await self._connected(config)
+        try:
+            answer = await _handed_over(client, mail)
+        except BaseException:
+            client.close()  # a session a send failed on is not used again
+            raise
+        self._keep(instance["_id"], digest, client)
         return Sent(queue_id(answer, str(mail["Message-ID"]).strip("<>")))
 
     async def find_sent(self, instance: Document, message_id: str) -> Sent | None:
@@ -206,4 +260,9 @@ class Smtp:
         return []
 
     async def close(self) -> None:
-        """Each send opens and closes its own connection: nothing is held."""
+        """End the sessions kept open between sends."""
+        idle, self._idle = self._idle, {}
+        for _, client, _ in idle.values():
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+            client.close()
