@@ -348,3 +348,20 @@ async def test_a_key_without_account_read_sees_why_the_account_page_is_empty(
     await expect(page.locator("nav a[href='#/keys']")).to_be_visible()
     await page.click("nav >> text=Users")
     await expect(page.locator("h1")).to_have_text("Users")
+
+
+async def test_the_operator_page_in_the_same_tab_uses_the_operator_key_not_the_session(
+    gateway: Gateway,
+    browser: Browser,  # noqa: F811
+) -> None:
+    page, _ = await _new_admin_signed_in(gateway, browser)
+    signed_in = await _session(page)
+
+    await page.goto(gateway.api + "/console/admin")
+    await page.fill("input[name=apikey]", gateway.admin_key)
+    await page.click("#sign-in button")
+    await expect(page.locator("h1")).to_have_text("Operator view")
+    await expect(page.locator("#tenants")).to_be_visible()
+    # Signing out of the operator page leaves the tenant user's session as it was.
+    await page.click("#sign-out")
+    assert signed_in == await _session(page)
