@@ -51,6 +51,8 @@ def whole_stack(**overrides: str) -> Iterator[Gateway]:
             "LANEGATE_ADMIN_KEY": admin_key,
             "LANEGATE_SECRET_KEY": SECRET_KEY,
             "LANEGATE_ALLOW_PRIVATE_TARGETS": "true",
+            # Tests speak as the proxy in front of the gateway: X-Forwarded-For names clients.
+            "LANEGATE_TRUSTED_PROXIES": '["127.0.0.1/32"]',
             "LANEGATE_SANDBOX_DELIVERED_AFTER_SECONDS": "0.2",
             "LANEGATE_SANDBOX_READ_AFTER_SECONDS": "0.4",
             "LANEGATE_DISPATCH_TIMEOUT_SECONDS": "5",

@@ -1,5 +1,6 @@
 """Every setting of every service, read once from `LANEGATE_*` environment variables."""
 
+from ipaddress import IPv4Network, IPv6Network
 from typing import Literal
 
 from pydantic import AliasChoices, AmqpDsn, Field, SecretStr
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(600, ge=1)
+    # Proxies (load balancer, ingress controller) whose X-Forwarded-For names the client.
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
     auth_cache_seconds: float = Field(5.0, ge=0, le=300)
     accept_cache_seconds: float = Field(5.0, ge=0, le=60)
     attachment_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)

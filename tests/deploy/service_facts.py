@@ -1,5 +1,7 @@
 """What the deploy files must agree with: the services, their ports and their settings."""
 
+from lanegate.settings import Settings
+
 # Service name (Kubernetes Service, Prometheus job) -> (python module, HTTP port).
 SERVICES = {
     "ingress-api": ("ingress_api", 8080),
@@ -10,28 +12,8 @@ SERVICES = {
 }
 PORT_BY_MODULE = dict(SERVICES.values())
 
-SETTINGS = frozenset(
-    {
-        "LANEGATE_AMQP_URL",
-        "LANEGATE_MONGO_URI",
-        "LANEGATE_MONGO_DB",
-        "LANEGATE_NAMESPACE",
-        "LANEGATE_ADMIN_KEY",
-        "LANEGATE_SECRET_KEY",
-        "LANEGATE_LOG_LEVEL",
-        "LANEGATE_HTTP_HOST",
-        "LANEGATE_INGRESS_PORT",
-        "LANEGATE_SCHEDULER_PORT",
-        "LANEGATE_SENDER_PORT",
-        "LANEGATE_DISPATCHER_PORT",
-        "LANEGATE_TEMPLATE_SYNC_PORT",
-        "LANEGATE_PREFETCH",
-        "LANEGATE_WEBHOOK_TIMEOUT_SECONDS",
-        "LANEGATE_ALLOW_PRIVATE_TARGETS",
-        "LANEGATE_SHUTDOWN_GRACE_SECONDS",
-        "LANEGATE_PUBLIC_URL",
-    }
-)
+# Every setting the services read (deploy files may set any, and nothing else).
+SETTINGS = frozenset(f"LANEGATE_{name.upper()}" for name in Settings.model_fields)
 SECRET_SETTINGS = frozenset(
     {"LANEGATE_AMQP_URL", "LANEGATE_MONGO_URI", "LANEGATE_ADMIN_KEY", "LANEGATE_SECRET_KEY"}
 )

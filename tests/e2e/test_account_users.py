@@ -15,7 +15,7 @@ import pytest
 
 from lanegate.secrets import Keyring
 from tests.conftest import SECRET_KEY
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -123,6 +123,34 @@ async def test_failed_sign_ins_are_throttled_per_email(gateway: Gateway) -> None
         assert 429 == r.status
         assert int(r.headers["Retry-After"]) >= 1
         assert "RATE_LIMITED" == (await r.json())["code"]
+
+
+async def test_failed_sign_ins_are_throttled_per_client_behind_the_trusted_proxy(
+    gateway: Gateway,
+) -> None:
+    # The throttle counts per 5 minutes of the clock: start early in one.
+    await eventually(lambda: _early_in_five_minutes(), timeout=90, every=0.5)
+
+    async def attempt(client: str) -> int:
+        status, _ = await gateway.call(
+            "POST",
+            "/auth/login",
+            json={"email": _email(), "password": "nope nope nope"},
+            headers={
+                "X-Forwarded-For": f"198.51.100.1, {client}"
+            },  # the first is the client's own claim
+        )
+        return status
+
+    client = f"203.0.113.{uuid.uuid4().int % 250 + 1}"
+    assert [401] * 30 == [await attempt(client) for _ in range(30)]
+    assert 429 == await attempt(client)
+    # Another client behind the same proxy, or one claiming the first's address, is not held.
+    assert 401 == await attempt("192.0.2.77")
+
+
+async def _early_in_five_minutes() -> bool:
+    return time.time() % 300 < 240
 
 
 async def test_an_invitation_becomes_a_password(gateway: Gateway) -> None:

@@ -20,8 +20,9 @@ from ingress_api.accounts.tokens import (
     use_refresh_token,
 )
 from ingress_api.auth import TOKEN_KEYS
+from ingress_api.client_address import client_address
 from lanegate.errors import RateLimited, Unauthorized
-from lanegate.service import STORE
+from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
 
 THROTTLE_WINDOW_SECONDS = 300
@@ -75,11 +76,15 @@ class SignIn:
     store: Store
     keys: TokenKeys
     throttle: SignInThrottle
+    address: str  # the client's, through the trusted proxies
 
 
 def sign_in(request: web.Request) -> SignIn:
     """What the sign-in functions need, from the app."""
-    return SignIn(request.app[STORE], request.app[TOKEN_KEYS], request.app[SIGN_IN_THROTTLE])
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    return SignIn(
+        request.app[STORE], request.app[TOKEN_KEYS], request.app[SIGN_IN_THROTTLE], address
+    )
 
 
 async def _tokens(sign_in: SignIn, user: Document, session_id: str) -> dict[str, Any]:
@@ -104,11 +109,11 @@ async def _usable_user(store: Store, user: Document | None) -> bool:
     return tenant is not None
 
 
-async def log_in(sign_in: SignIn, email: str, password: str, address: str) -> dict[str, Any]:
+async def log_in(sign_in: SignIn, email: str, password: str) -> dict[str, Any]:
     """Tokens for the user with this e-mail and password; the same 401, in the same time, for
     an unknown e-mail, a wrong password or a disabled user; 429 when throttled."""
     email = email.strip().lower()
-    attempt = await sign_in.throttle.admit(sign_in.store, email, address)
+    attempt = await sign_in.throttle.admit(sign_in.store, email, sign_in.address)
     user = await sign_in.store.users.find_one({"email": email})
     matches = password_matches(None if user is None else user.get("passwordHash"), password)
     if user is None or not matches or not await _usable_user(sign_in.store, user):

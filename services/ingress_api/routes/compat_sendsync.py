@@ -114,8 +114,7 @@ def client_names() -> Iterator[None]:
 async def sendsync_login(request: web.Request) -> web.Response:
     """The gateway's own sign-in: its answer holds SendSync's `access_token` and `user`."""
     body = await read_json(request, Login)
-    address = request.remote or "unknown"
-    return web.json_response(await log_in(sign_in(request), body.email, body.password, address))
+    return web.json_response(await log_in(sign_in(request), body.email, body.password))
 
 
 def connector(instance: Document) -> dict[str, Any]:

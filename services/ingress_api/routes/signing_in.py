@@ -31,8 +31,7 @@ from lanegate.service import STORE
 )
 async def login(request: web.Request) -> web.Response:
     body = await read_json(request, LoginBody)
-    address = request.remote or "unknown"
-    return web.json_response(await log_in(sign_in(request), body.email, body.password, address))
+    return web.json_response(await log_in(sign_in(request), body.email, body.password))
 
 
 @API.post(
