@@ -221,7 +221,7 @@ def _b64(part: dict[str, Any]) -> str:
 
 async def test_bad_tokens_all_get_401(gateway: Gateway) -> None:
     tenant_id, key = await gateway.tenant()
-    email = await _user(gateway, key, "admin")
+    email = await _user(gateway, key, "member")  # a member: the last admin cannot be disabled
     _, tokens = await _login(gateway, email)
     good = tokens["access_token"]
     claims = jwt.decode(good, options={"verify_signature": False})
@@ -348,3 +348,38 @@ async def test_a_token_of_a_tenant_removed_from_the_store_gets_401(gateway: Gate
     status, body = await gateway.call("GET", "/account", headers=_bearer(tokens["access_token"]))
     assert (401, "UNAUTHORIZED") == (status, body["code"])
     assert 401 == (await _login(gateway, email))[0]
+
+
+async def test_the_last_admin_who_can_sign_in_is_never_demoted_disabled_or_removed(
+    gateway: Gateway,
+) -> None:
+    _, key = await gateway.tenant()
+    first = await _user(gateway, key, "admin")
+    status, listed = await gateway.call("GET", "/account/users", key=key)
+    [first_id] = [u["id"] for u in listed if u["email"] == first]
+    # An admin still invited cannot sign in: they do not count.
+    status, invited = await gateway.call(
+        "POST", "/account/users", key=key, json={"email": _email(), "role": "admin"}
+    )
+    assert 201 == status, invited
+
+    for method, body in (
+        ("PATCH", {"role": "member"}),
+        ("PATCH", {"disabled": True}),
+        ("DELETE", None),
+    ):
+        status, answer = await gateway.call(
+            method, f"/account/users/{first_id}", key=key, json=body
+        )
+        assert (409, "CONFLICT") == (status, answer["code"]), (method, body)
+    assert 200 == (await _login(gateway, first))[0]  # put back as it was
+    status, listed = await gateway.call("GET", "/account/users", key=key)
+    [kept] = [u for u in listed if u["id"] == first_id]
+    assert ("admin", False) == (kept["role"], kept["disabled"])
+
+    # With a second admin who can sign in, the first may step down.
+    await _user(gateway, key, "admin")
+    status, changed = await gateway.call(
+        "PATCH", f"/account/users/{first_id}", key=key, json={"role": "member"}
+    )
+    assert (200, "member") == (status, changed["role"]), changed

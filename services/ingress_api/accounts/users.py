@@ -5,6 +5,7 @@ import secrets
 from typing import Any, Literal
 
 from ingress_api.accounts.passwords import hash_password
+from lanegate.errors import Conflict
 from lanegate.events import utcnow
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
@@ -52,6 +53,30 @@ async def create_user(
     }
     await store.users.insert_one(user)
     return user, invitation
+
+
+def signs_in_as_admin(user: Document) -> bool:
+    """Whether the user is an admin who can sign in now (enabled, with a password)."""
+    return user["role"] == "admin" and not user.get("disabled") and bool(user.get("passwordHash"))
+
+
+async def refuse_losing_the_last_admin(store: Store, user: Document) -> None:
+    """409 when `user`, just changed or removed, was the tenant's last admin able to sign in
+    (checked after the write, so two admins changed at once cannot both pass; the caller puts
+    the user back)."""
+    left = await store.users.find_one(
+        {
+            "tenantId": user["tenantId"],
+            "role": "admin",
+            "disabled": {"$ne": True},
+            "passwordHash": {"$ne": None},
+        },
+        {"_id": 1},
+    )
+    if left is None:
+        raise Conflict(
+            "The tenant's last admin who can sign in cannot be demoted, disabled or removed"
+        )
 
 
 def user_view(user: Document) -> dict[str, Any]:

@@ -10,7 +10,13 @@ from ingress_api.accept.rate_limit import QUOTA
 from ingress_api.accounts.keys import refuse_scopes_beyond, scopes_for_new_key
 from ingress_api.accounts.limits import attachment_max_bytes, limits_in_force, tenant_plan
 from ingress_api.accounts.usage import day_records, month_start
-from ingress_api.accounts.users import ROLE_SCOPES, create_user, user_view
+from ingress_api.accounts.users import (
+    ROLE_SCOPES,
+    create_user,
+    refuse_losing_the_last_admin,
+    signs_in_as_admin,
+    user_view,
+)
 from ingress_api.auth import KEYS, Caller, authenticate
 from ingress_api.otp.limits import SENDS_PER_HOUR
 from ingress_api.registry import API
@@ -288,7 +294,7 @@ async def _own_user(store: Store, caller: Caller, user_id: str) -> Document:
     tag="account",
     body=UserUpdate,
     response=UserView,
-    errors=(400, 401, 403, 404),
+    errors=(400, 401, 403, 404, 409),
     scope="users:write",
 )
 async def update_user(request: web.Request) -> web.Response:
@@ -302,6 +308,13 @@ async def update_user(request: web.Request) -> web.Response:
     changes = body.model_dump(exclude_none=True)
     if changes:
         await store.users.update_one({"_id": user["_id"]}, {"$set": changes})
+        if signs_in_as_admin(user) and not signs_in_as_admin(user | changes):
+            try:
+                await refuse_losing_the_last_admin(store, user)
+            except Conflict:
+                undone = {field: user.get(field) for field in changes}
+                await store.users.update_one({"_id": user["_id"]}, {"$set": undone})
+                raise
     return web.json_response(user_view(user | changes))
 
 
@@ -310,7 +323,7 @@ async def update_user(request: web.Request) -> web.Response:
     summary="Remove a user (their tokens answer 401 at once)",
     tag="account",
     response=UserView,
-    errors=(401, 403, 404),
+    errors=(401, 403, 404, 409),
     scope="users:write",
 )
 async def delete_user(request: web.Request) -> web.Response:
@@ -319,6 +332,12 @@ async def delete_user(request: web.Request) -> web.Response:
     user = await _own_user(store, caller, request.match_info["id"])
     refuse_scopes_beyond(caller.scopes, ROLE_SCOPES[user["role"]])
     await store.users.delete_one({"_id": user["_id"]})
+    if signs_in_as_admin(user):
+        try:
+            await refuse_losing_the_last_admin(store, user)
+        except Conflict:
+            await store.users.insert_one(user)
+            raise
     await store.user_sessions.update_many(
         {"userId": user["_id"], "revokedAt": None}, {"$set": {"revokedAt": utcnow()}}
     )
