@@ -36,6 +36,22 @@ def registered_lanegate_metrics() -> frozenset[str]:
 
 
 LANEGATE_METRICS = registered_lanegate_metrics()
+
+
+def lanegate_label_names() -> dict[str, frozenset[str]]:
+    """Each `lanegate_` series name the services export with the labels it carries (those
+    Prometheus adds, `job` and `instance`, besides)."""
+    labels: dict[str, frozenset[str]] = {}
+    for collector, names in REGISTRY._collector_to_names.items():
+        declared = getattr(collector, "_labelnames", None)
+        if declared is None:
+            continue
+        for name in names:
+            if name.startswith("lanegate_"):
+                labels[name] = frozenset({*declared, "job", "instance"})
+    return labels
+
+
 # prometheus_client's default process collector, present in every service.
 PROCESS_METRICS = frozenset(
     {

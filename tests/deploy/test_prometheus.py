@@ -8,7 +8,13 @@ import yaml
 
 from devtools import prometheus_rule
 
-from .dashboard_metrics import KNOWN_RULE_METRICS, REPO, RULES_FILE, rule_metric_names
+from .dashboard_metrics import (
+    KNOWN_RULE_METRICS,
+    REPO,
+    RULES_FILE,
+    lanegate_label_names,
+    rule_metric_names,
+)
 from .service_facts import SERVICES
 
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
@@ -83,3 +89,13 @@ def test_the_prometheus_rule_object_is_generated_from_the_rules_file() -> None:
     assert prometheus_rule.rendered() == prometheus_rule.TARGET.read_text(), (
         "run: python -m devtools.prometheus_rule"
     )
+
+
+def test_hand_written_series_carry_only_the_labels_their_metric_has() -> None:
+    declared = lanegate_label_names()
+    for case in yaml.safe_load(RULES_UNIT_TESTS[0].read_text())["tests"]:
+        for series in case["input_series"]:
+            name, _, labels = series["series"].partition("{")
+            if name.startswith("lanegate_"):
+                used = {pair.split("=")[0].strip() for pair in labels.rstrip("}").split(",")}
+                assert used <= declared[name], series["series"]
