@@ -20,6 +20,7 @@ from lanegate.events import utcnow
 from lanegate.outbound import TargetRefused, check_address
 from lanegate.providers import NotConnected, ProviderError, Report, Sent, Session, Unsupported
 from lanegate.providers.calls import Refused
+from lanegate.providers.smtp_data import send_streamed
 from lanegate.secrets import Keyring
 from lanegate.store import Document
 
@@ -48,13 +49,11 @@ def smtp_error(code: int, text: str) -> ProviderError:
     return ProviderError(str(code), text.strip() or f"SMTP {code}", retryable=400 <= code < 500)
 
 
-async def build_email(
-    config: Mapping[str, str | None],
-    message: Document,
-    text: str | None,
-    files: Sequence[Attachment],
+def build_email(
+    config: Mapping[str, str | None], message: Document, text: str | None
 ) -> EmailMessage:
-    """The mail of a stored message: spun subject, text and html, headers, and its files."""
+    """The mail of a stored message: spun subject, text and html, and headers (its files are
+    attached as the mail is sent, `smtp_data`)."""
     content = message["content"]
     from_address = str(config["fromAddress"])
     mail = EmailMessage()
@@ -71,29 +70,25 @@ async def build_email(
     mail.set_content(text or "")
     if content.get("html"):
         mail.add_alternative(spintax.spin(content["html"]), subtype="html")
-    for file in files:
-        data = b"".join([chunk async for chunk in file.chunks])
-        kind, _, sub = file.content_type.partition("/")
-        mail.add_attachment(
-            data, maintype=kind, subtype=sub or "octet-stream", filename=file.file_name
-        )
     return mail
 
 
-async def _handed_over(client: aiosmtplib.SMTP, mail: EmailMessage) -> str:
-    """Send `mail` on the session: the relay's 250 answer; raises ProviderError."""
+async def _handed_over(
+    client: aiosmtplib.SMTP,
+    config: Mapping[str, str | None],
+    mail: EmailMessage,
+    files: Sequence[Attachment],
+) -> str:
+    """Send `mail` with `files` on the session: the relay's 250 answer; raises ProviderError."""
+    sender = str(config["fromAddress"])
     try:
-        _, answer = await client.send_message(mail)
-    except aiosmtplib.SMTPRecipientsRefused as e:
-        refused = e.recipients[0]
-        raise smtp_error(refused.code, refused.message) from e
+        return await send_streamed(client, sender, str(mail["To"]), mail, files)
     except aiosmtplib.SMTPResponseException as e:
         raise smtp_error(e.code, e.message) from e
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
         raise ProviderError(
             "connection_failed", f"SMTP relay dropped the send: {e}", retryable=True
         ) from e
-    return answer
 
 
 class Smtp:
@@ -219,10 +214,10 @@ class Smtp:
             raise NotConnected(instance["_id"])
         config = self._keyring.open_config(instance["providerConfig"])
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
-        mail = await build_email(config, message, text, files)
+        mail = build_email(config, message, text)
         client = await self._reused(instance["_id"], digest) or await self._connected(config)
         try:
-            answer = await _handed_over(client, mail)
+            answer = await _handed_over(client, config, mail, files)
         except BaseException:
             client.close()  # a session a send failed on is not used again
             raise
