@@ -223,6 +223,12 @@ class OtpSendsExceeded(NamedLimit, RateLimited):
     limit = "otpSendsPerHour"
 
 
+class OtpLiveCodesExceeded(NamedLimit, RateLimited):
+    """Raised when a tenant already has as many codes waiting to be verified as it may."""
+
+    limit = "otpMaxLiveCodes"
+
+
 class TenantRateLimited(NamedLimit, RateLimited):
     """Raised when a tenant's keys together went over its requests-per-minute limit."""
 

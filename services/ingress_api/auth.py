@@ -54,6 +54,7 @@ class Caller:
     max_messages_per_month: int | None = None
     max_attachment_bytes: int | None = None
     otp_sends_per_hour: int | None = None
+    otp_max_live_codes: int | None = None
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -209,6 +210,7 @@ def _caller(
         max_messages_per_month=limits["maxMessagesPerMonth"],
         max_attachment_bytes=limits["maxAttachmentBytes"],
         otp_sends_per_hour=limits["otpSendsPerHour"],
+        otp_max_live_codes=limits["otpMaxLiveCodes"],
     )
 
 

@@ -359,3 +359,36 @@ async def test_openapi_describes_the_otp_routes_and_webhooks(gateway: Gateway) -
         "/otp/templates": ["get"],
     } == {path: sorted(ops) for path, ops in spec["paths"].items() if path.startswith("/otp")}
     assert {"otp.verified", "otp.blocked", "otp.expired"} <= set(spec["webhooks"])
+
+
+async def test_a_tenant_never_has_more_live_codes_than_its_plan_allows(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url())
+    status, body = await gateway.call(
+        "PATCH",
+        f"/admin/tenants/{tenant_id}",
+        json={"otpMaxLiveCodes": 3},
+        headers={"apikey": gateway.admin_key},
+    )
+    assert 200 == status, body
+    numbers = iter(f"54911666{n:05d}" for n in range(100))
+
+    async def send() -> tuple[int, Any]:
+        return await gateway.call(
+            "POST", "/otp/send", key=key, json={"instanceName": name, "to": next(numbers)}
+        )
+
+    # Sends at once: never more than the cap (a crowd may be refused beyond it).
+    answers = await asyncio.gather(*(send() for _ in range(6)))
+    accepted = sum(status == 201 for status, _ in answers)
+    assert accepted <= 3
+    for status, body in answers:
+        assert status == 201 or (429, "otpMaxLiveCodes") == (status, body["limit"]), body
+    for _ in range(3 - accepted):
+        status, body = await send()
+        assert 201 == status, body
+    status, body = await send()
+    assert (429, "RATE_LIMITED", "otpMaxLiveCodes") == (status, body["code"], body["limit"])
+    _, limits = await gateway.call("GET", "/account/limits", key=key)
+    assert {"limit": 3, "used": 3} == limits["otpLiveCodes"]

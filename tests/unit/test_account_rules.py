@@ -12,7 +12,9 @@ from lanegate.errors import InsufficientScope
 def test_the_tenants_own_limit_wins_then_the_plans_then_none() -> None:
     plan = {"maxInstances": 3, "maxMessagesPerDay": 50, "requestsPerMinute": 10}
     tenant = {"maxInstances": None, "maxMessagesPerDay": 7, "maxBulkSize": 0}
-    unset = dict.fromkeys(("maxMessagesPerMonth", "maxAttachmentBytes", "otpSendsPerHour"))
+    unset = dict.fromkeys(
+        ("maxMessagesPerMonth", "maxAttachmentBytes", "otpSendsPerHour", "otpMaxLiveCodes")
+    )
 
     assert {
         "maxInstances": 3,

@@ -14,6 +14,7 @@ LIMIT_FIELDS = (
     "maxBulkSize",
     "maxAttachmentBytes",
     "otpSendsPerHour",
+    "otpMaxLiveCodes",
 )
 
 

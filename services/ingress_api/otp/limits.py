@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ingress_api.auth import Caller
 from ingress_api.otp.outcomes import tell
-from lanegate.errors import OtpSendsExceeded, RateLimited
+from lanegate.errors import OtpLiveCodesExceeded, OtpSendsExceeded, RateLimited
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document, Store
 from lanegate.timestamps import iso_utc
@@ -122,3 +122,28 @@ async def take_hourly_send(store: Store, caller: Caller, to: str, now: datetime)
             f"At most {per_hour} codes an hour to {to}",
             headers={"Retry-After": seconds_until(held["sends"][0] + HOUR, now)},
         )
+
+
+async def live_codes(store: Store, tenant_id: str, now: datetime) -> int:
+    """How many of the tenant's codes wait to be verified."""
+    return await store.otp_codes.count_documents(
+        {"tenantId": tenant_id, "status": "pending", "expiresAt": {"$gt": now}}
+    )
+
+
+@asynccontextmanager
+async def live_code(store: Store, record: Document, cap: int, now: datetime) -> AsyncIterator[None]:
+    """Store a new code for the block's send, as one of the tenant's at most `cap` codes
+    waiting at once (429 beyond), and remove it when the block fails. Counted after the
+    insert, so sends at once cannot all slip under the cap."""
+    await store.otp_codes.insert_one(record)
+    try:
+        if await live_codes(store, record["tenantId"], now) > cap:
+            raise OtpLiveCodesExceeded(
+                f"{cap} codes are live for this tenant; wait for some to be verified or expire",
+                headers={"Retry-After": "60"},
+            )
+        yield
+    except BaseException:
+        await store.otp_codes.delete_one({"_id": record["_id"]})
+        raise

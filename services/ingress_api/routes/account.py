@@ -18,7 +18,7 @@ from ingress_api.accounts.users import (
     user_view,
 )
 from ingress_api.auth import KEYS, Caller, authenticate
-from ingress_api.otp.limits import SENDS_PER_HOUR
+from ingress_api.otp.limits import SENDS_PER_HOUR, live_codes
 from ingress_api.registry import API
 from ingress_api.requests import read_json
 from ingress_api.schemas.accounts import (
@@ -153,6 +153,10 @@ async def limits(request: web.Request) -> web.Response:
         "otpSendsPerHourPerNumber": {
             "limit": _or(chosen["otpSendsPerHour"], SENDS_PER_HOUR),
             "used": None,
+        },
+        "otpLiveCodes": {
+            "limit": _or(chosen["otpMaxLiveCodes"], settings.otp_max_live_codes),
+            "used": await live_codes(store, caller.tenant_id, utcnow()),
         },
     }
     return web.json_response(answer)

@@ -17,6 +17,7 @@ from ingress_api.otp.limits import (
     RESEND_GAP,
     block_number,
     hourly_send,
+    live_code,
     refuse_blocked_number,
     seconds_until,
 )
@@ -62,15 +63,7 @@ async def send_otp(request: web.Request) -> web.Response:
     instance = await own_instance(store, caller, body.instanceName)
     content_of = await carrier_of(store, instance, body)
     await refuse_blocked_number(store, caller, body.to, now)
-    live = await store.otp_codes.count_documents(
-        {"tenantId": caller.tenant_id, "status": "pending", "expiresAt": {"$gt": now}}
-    )
-    cap = request.app[SETTINGS].otp_max_live_codes
-    if live >= cap:
-        raise RateLimited(
-            f"{cap} codes are live for this tenant; wait for some to be verified or expire",
-            headers={"Retry-After": "60"},
-        )
+    cap = caller.otp_max_live_codes or request.app[SETTINGS].otp_max_live_codes
     otp_id, code = new_id(), otp.draw_code(body.length)
     expires = now + timedelta(seconds=body.ttlSeconds)
     record: Document = {
@@ -93,11 +86,11 @@ async def send_otp(request: web.Request) -> web.Response:
         "externalId": body.externalId,
         "purgeAt": expires + KEPT_AFTER,
     }
-    # The message goes first: a send refused (a closed window, an inactive contact) leaves
-    # no code behind, and gives its hourly send back.
-    async with hourly_send(store, caller, body.to, now):
+    # A send refused (a closed window, an inactive contact) leaves no code behind, and gives
+    # its hourly send back.
+    async with live_code(store, record, cap, now), hourly_send(store, caller, body.to, now):
         message_id = await send_code(request, caller, record, code)
-    await store.otp_codes.insert_one(record | {"messageIds": [message_id]})
+    await store.otp_codes.update_one({"_id": otp_id}, {"$push": {"messageIds": message_id}})
     await _count(store, record, usage.Counted.OTP_SENT)
     log.info("otp sent", otp_id=otp_id, message_id=message_id)
     return web.json_response(

@@ -10,6 +10,7 @@ from ingress_api.schemas.admin import (
     MaxAttachmentBytes,
     MaxBulkSize,
     MaxMessagesPerMonth,
+    OtpMaxLiveCodes,
     OtpSendsPerHour,
     RequestsPerMinute,
     Scope,
@@ -32,6 +33,7 @@ class PlanCreate(Body):
     maxMessagesPerMonth: MaxMessagesPerMonth = None
     maxAttachmentBytes: MaxAttachmentBytes = None
     otpSendsPerHour: OtpSendsPerHour = None
+    otpMaxLiveCodes: OtpMaxLiveCodes = None
 
 
 class PlanUpdate(Body):
@@ -43,6 +45,7 @@ class PlanUpdate(Body):
     maxMessagesPerMonth: MaxMessagesPerMonth = None
     maxAttachmentBytes: MaxAttachmentBytes = None
     otpSendsPerHour: OtpSendsPerHour = None
+    otpMaxLiveCodes: OtpMaxLiveCodes = None
 
 
 class PlanView(BaseModel):
@@ -56,6 +59,7 @@ class PlanView(BaseModel):
     maxMessagesPerMonth: int | None = Field(None, description="null: no monthly limit")
     maxAttachmentBytes: int | None = Field(None, description="null: LANEGATE_ATTACHMENT_MAX_BYTES")
     otpSendsPerHour: int | None = Field(None, description="null: 5 codes per number and hour")
+    otpMaxLiveCodes: int | None = Field(None, description="null: LANEGATE_OTP_MAX_LIVE_CODES")
 
 
 class PlanRef(BaseModel):
@@ -100,6 +104,7 @@ class LimitsView(BaseModel):
     bulkSize: Limit
     attachmentBytes: Limit
     otpSendsPerHourPerNumber: Limit
+    otpLiveCodes: Limit
 
 
 class OwnKeyCreate(Body):

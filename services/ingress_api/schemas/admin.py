@@ -32,6 +32,10 @@ MaxAttachmentBytes = Annotated[
 OtpSendsPerHour = Annotated[
     int | None, Field(None, ge=1, le=100, description="Codes one number may take in any hour")
 ]
+OtpMaxLiveCodes = Annotated[
+    int | None,
+    Field(None, ge=1, le=10_000_000, description="Codes the tenant may have waiting at once"),
+]
 
 
 class PlanOverrides(Body):
@@ -43,6 +47,7 @@ class PlanOverrides(Body):
     maxMessagesPerMonth: MaxMessagesPerMonth = None
     maxAttachmentBytes: MaxAttachmentBytes = None
     otpSendsPerHour: OtpSendsPerHour = None
+    otpMaxLiveCodes: OtpMaxLiveCodes = None
 
 
 class TenantCreate(PlanOverrides):
@@ -126,6 +131,7 @@ class TenantView(BaseModel):
     maxMessagesPerMonth: int | None = Field(None, description="null: the plan's")
     maxAttachmentBytes: int | None = Field(None, description="null: the plan's")
     otpSendsPerHour: int | None = Field(None, description="null: the plan's")
+    otpMaxLiveCodes: int | None = Field(None, description="null: the plan's")
 
 
 class KeyCreated(BaseModel):
