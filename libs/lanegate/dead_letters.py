@@ -53,14 +53,17 @@ async def peek(broker: Broker, queue: str, limit: int) -> tuple[int, list[dict[s
 
 
 async def replay(broker: Broker, queue: str, limit: int | None) -> int:
-    """Put up to `limit` (None: every) dead-lettered message back on its service queue with
-    fresh attempts; returns how many went back."""
+    """Put up to `limit` (None: every one there now) dead-lettered message back on its
+    service queue with fresh attempts; returns how many went back."""
     name = dead_queue(broker, queue)
     replayed = 0
     channel = await broker.connection.channel()
     try:
         dead = await channel.declare_queue(name, passive=True)
-        while limit is None or replayed < limit:
+        # No more than the queue held at the start: a replayed message that fails at once
+        # comes back to it, and must not be replayed again in this same call.
+        there = dead.declaration_result.message_count or 0
+        while replayed < (there if limit is None else min(limit, there)):
             message = await dead.get(no_ack=False, fail=False)
             if message is None:
                 break

@@ -127,8 +127,11 @@ async def own_instance(store: Store, caller: Caller, name: str) -> Document:
 MAX_PAGED_ROWS = 10_000
 
 
-def check_paging(page: int, limit: int, cursor: str | None, *, narrow: str) -> None:
-    """400 when `page` reaches past `MAX_PAGED_ROWS` rows, or comes with a `cursor`."""
+def check_paging(
+    page: int, limit: int, cursor: str | None, *, narrow: str, cursors: bool = True
+) -> None:
+    """400 when `page` reaches past `MAX_PAGED_ROWS` rows (saying to `narrow` the listing, or
+    to page on with a cursor where the route has `cursors`), or comes with a `cursor`."""
     if cursor is not None and page != 1:
         raise InvalidInput([(["page"], "Give page or cursor, not both")])
     if page * limit > MAX_PAGED_ROWS:
@@ -136,8 +139,12 @@ def check_paging(page: int, limit: int, cursor: str | None, *, narrow: str) -> N
             [
                 (
                     ["page"],
-                    f"page * limit may be at most {MAX_PAGED_ROWS}: to go further, {narrow} "
-                    "or page on with cursor (pagination.next of each answer)",
+                    f"page * limit may be at most {MAX_PAGED_ROWS}: to go further, {narrow}"
+                    + (
+                        " or page on with cursor (pagination.next of each answer)"
+                        if cursors
+                        else ""
+                    ),
                 )
             ]
         )

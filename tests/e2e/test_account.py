@@ -180,7 +180,7 @@ async def test_requests_per_minute_count_every_key_of_the_tenant(gateway: Gatewa
 async def test_a_monthly_limit_refuses_sends_past_it_and_shows_what_the_month_used(
     gateway: Gateway, receiver: Receiver
 ) -> None:
-    plan_id = await _plan(gateway, maxMessagesPerMonth=3)
+    plan_id = await _plan(gateway)
     # A day of 4: had the refused bulk kept its day's count, the third send would not fit.
     tenant_id, key = await _tenant_on(gateway, plan_id, maxMessagesPerDay=4)
     name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
@@ -189,6 +189,11 @@ async def test_a_monthly_limit_refuses_sends_past_it_and_shows_what_the_month_us
         "POST", "/message/bulk", key=key, json={"messages": [text] * 2}
     )
     assert 202 == status, body
+    # A limit set in the middle of the month holds what the month already sent.
+    status, body = await _admin(
+        gateway, "PATCH", f"/admin/plans/{plan_id}", {"maxMessagesPerMonth": 3}
+    )
+    assert 200 == status, body
 
     # A bulk that does not fit in the month is refused whole; what fits still goes.
     status, body = await gateway.call(

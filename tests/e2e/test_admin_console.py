@@ -34,6 +34,12 @@ async def test_operator_sees_everything_disables_a_tenant_and_replays(
     browser: Browser,  # noqa: F811 - the fixture
 ) -> None:
     receiver.answer = lambda r: 410 if r.path == GONE else 204
+    # The page shows the first messages of each queue: start from empty ones.
+    for queue in ("webhook-dispatcher", "template-sync"):
+        status, _ = await gateway.call(
+            "DELETE", f"/admin/dead-letters/{queue}", headers={"apikey": gateway.admin_key}
+        )
+        assert 200 == status
     waiting = await first_tenant(gateway, receiver.url(), connect=False)
     gone = await first_tenant(gateway, receiver.url(GONE), connect=True)
     await send(gateway, waiting.key, waiting.name, lane="bulk")

@@ -795,14 +795,29 @@ async def test_an_instances_mails_share_one_relay_session_that_is_replaced_when_
     mail_gateway: Gateway, relay: SmtpSimulator, hook: Receiver
 ) -> None:
     _, key, name = await open_mail_instance(mail_gateway, relay, hook)
-    opened = relay.logins  # the instance's start logged in once to check the password
+    at_start = relay.logins  # the instance's start logged in once to check the password
 
     for n in range(3):
         answer = await send(
             mail_gateway, key, "/message/text", instanceName=name, to=CUSTOMER, text=f"#{n}"
         )
         await wait_status(mail_gateway, "sent", answer["id"])
-    assert (3, opened + 1) == (len(relay.to(CUSTOMER)), relay.logins)
+    assert (3, at_start + 1) == (len(relay.to(CUSTOMER)), relay.logins)
+
+    # A changed config (the sender's name here) is not sent on the session of the old one.
+    status, patched = await mail_gateway.call(
+        "PATCH", f"/instance/{name}", key=key, json={"providerConfig": {"fromName": "Shop"}}
+    )
+    assert 200 == status, patched
+    await opened(mail_gateway, key, name)
+    checked = relay.logins  # the PATCH logged in once to check the new config
+    answer = await send(
+        mail_gateway, key, "/message/text", instanceName=name, to=CUSTOMER, text="renamed"
+    )
+    await wait_status(mail_gateway, "sent", answer["id"])
+    assert (4, checked + 1) == (len(relay.to(CUSTOMER)), relay.logins)
+    assert "Shop <orders@shop.example>" == relay.to(CUSTOMER)[-1].parsed()["From"]
+    opened_before_restart = relay.logins
 
     # The relay restarts: the kept session is dead, and the next mail opens a new one.
     relay.stop()
@@ -812,4 +827,8 @@ async def test_an_instances_mails_share_one_relay_session_that_is_replaced_when_
     )
     await wait_status(mail_gateway, "sent", answer["id"])
     [message] = await stored(mail_gateway, answer["id"])
-    assert (4, opened + 2, 1) == (len(relay.to(CUSTOMER)), relay.logins, message["attempts"])
+    assert (5, opened_before_restart + 1, 1) == (
+        len(relay.to(CUSTOMER)),
+        relay.logins,
+        message["attempts"],
+    )

@@ -280,3 +280,12 @@ async def test_a_month_counter_counts_calendar_months_and_says_when_the_next_beg
     assert [("2027-01", 3), ("2027-02", 3)] == [
         (d["month"], d["count"]) async for d in store.tenant_usage.find({}).sort("month")
     ]
+
+
+async def test_a_lowered_limit_holds_though_the_process_holds_counts_reserved_under_the_old(
+    store: Store,
+) -> None:
+    counter = MessageCounter()
+    assert 2 == await _accepted(counter, store, 100_000, 2)  # a block of 50: 48 held
+    # The tenant's limit is now 3: one more fits, not the 48 held.
+    assert (0, 1, 0) == tuple([await _accepted(counter, store, 3, n) for n in (2, 1, 1)])

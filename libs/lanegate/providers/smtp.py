@@ -20,7 +20,7 @@ from lanegate.events import utcnow
 from lanegate.outbound import TargetRefused, check_address
 from lanegate.providers import NotConnected, ProviderError, Report, Sent, Session, Unsupported
 from lanegate.providers.calls import Refused
-from lanegate.providers.smtp_data import send_streamed
+from lanegate.providers.smtp_data import open_envelope, send_data
 from lanegate.secrets import Keyring
 from lanegate.store import Document
 
@@ -73,22 +73,23 @@ def build_email(
     return mail
 
 
-async def _handed_over(
-    client: aiosmtplib.SMTP,
-    config: Mapping[str, str | None],
-    mail: EmailMessage,
-    files: Sequence[Attachment],
-) -> str:
-    """Send `mail` with `files` on the session: the relay's 250 answer; raises ProviderError."""
-    sender = str(config["fromAddress"])
-    try:
-        return await send_streamed(client, sender, str(mail["To"]), mail, files)
-    except aiosmtplib.SMTPResponseException as e:
-        raise smtp_error(e.code, e.message) from e
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
-        raise ProviderError(
+def _send_error(e: BaseException) -> ProviderError | None:
+    """What a failed send is for the gateway, when aiosmtplib or the connection raised it."""
+    if isinstance(e, aiosmtplib.SMTPResponseException):
+        return smtp_error(e.code, e.message)
+    if isinstance(e, (aiosmtplib.SMTPException, OSError, TimeoutError)):
+        return ProviderError(
             "connection_failed", f"SMTP relay dropped the send: {e}", retryable=True
-        ) from e
+        )
+    return None
+
+
+def _hung_up(e: BaseException) -> bool:
+    """Whether a kept session failed as relays end idle or used-up sessions: dropped, or a
+    421 (closing; also their cap of mails per connection)."""
+    if isinstance(e, aiosmtplib.SMTPResponseException):
+        return e.code == 421
+    return isinstance(e, (aiosmtplib.SMTPServerDisconnected, OSError, TimeoutError))
 
 
 class Smtp:
@@ -215,12 +216,26 @@ class Smtp:
         config = self._keyring.open_config(instance["providerConfig"])
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
         mail = build_email(config, message, text)
-        client = await self._reused(instance["_id"], digest) or await self._connected(config)
+        sender, to = str(config["fromAddress"]), message["to"]
+        kept = await self._reused(instance["_id"], digest)
+        client = kept or await self._connected(config)
         try:
-            answer = await _handed_over(client, config, mail, files)
-        except BaseException:
+            try:
+                envelope = await open_envelope(client, sender, to)
+            except Exception as e:
+                if kept is None or not _hung_up(e):
+                    raise
+                # Nothing of the mail went: once more on a new session.
+                client.close()
+                client = await self._connected(config)
+                envelope = await open_envelope(client, sender, to)
+            answer = await send_data(client, envelope, mail, files)
+        except BaseException as e:
             client.close()  # a session a send failed on is not used again
-            raise
+            error = _send_error(e)
+            if error is None:
+                raise
+            raise error from e
         self._keep(instance["_id"], digest, client)
         return Sent(queue_id(answer, str(mail["Message-ID"]).strip("<>")))
 

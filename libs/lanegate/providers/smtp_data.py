@@ -1,10 +1,12 @@
 """A mail as the bytes of an SMTP `DATA`, its files base64-encoded as they are read, and the
 `DATA` itself written piece by piece, so a file is never held whole in memory."""
 
+import asyncio
 import base64
 import re
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage, MIMEPart
 from email.policy import SMTP
 
@@ -77,15 +79,16 @@ async def data_pieces(
     yield closing
 
 
-async def send_streamed(
-    client: aiosmtplib.SMTP,
-    sender: str,
-    recipient: str,
-    mail: EmailMessage,
-    files: Sequence[Attachment],
-) -> str:
-    """Send the mail on an open session, its `DATA` written as it is made and drained as the
-    relay reads it; the relay's final answer. Raises what aiosmtplib raises."""
+@dataclass(frozen=True)
+class Envelope:
+    """A mail's sender and recipient as the relay took them, and how its body may go."""
+
+    eight_bit: bool  # the relay takes 8-bit bodies (8BITMIME)
+    utf8: bool  # an address is not ASCII (SMTPUTF8)
+
+
+async def open_envelope(client: aiosmtplib.SMTP, sender: str, recipient: str) -> Envelope:
+    """`MAIL FROM` and `RCPT TO` on an open session. Raises what aiosmtplib raises."""
     utf8 = not (sender + recipient).isascii()
     options = ["SMTPUTF8"] if utf8 else []
     eight_bit = client.supports_extension("8BITMIME")
@@ -93,16 +96,27 @@ async def send_streamed(
         options.append("BODY=8BITMIME")
     await client.mail(sender, options=options, encoding="utf-8" if utf8 else "ascii")
     await client.rcpt(recipient, encoding="utf-8" if utf8 else "ascii")
+    return Envelope(eight_bit, utf8)
+
+
+async def send_data(
+    client: aiosmtplib.SMTP, envelope: Envelope, mail: EmailMessage, files: Sequence[Attachment]
+) -> str:
+    """The mail's `DATA`, written as it is made and drained as the relay reads it (each
+    piece within the session's timeout); the relay's final answer. Raises what aiosmtplib
+    raises, TimeoutError when the relay stops reading."""
     protocol = client.protocol
     assert protocol is not None, "an open session has its protocol"
     started = await protocol.execute_command(b"DATA", timeout=client.timeout)
     if started.code != 354:
         raise aiosmtplib.SMTPDataError(started.code, started.message)
-    async for piece in data_pieces(mail, files, eight_bit=eight_bit, utf8=utf8):
+    pieces = data_pieces(mail, files, eight_bit=envelope.eight_bit, utf8=envelope.utf8)
+    async for piece in pieces:
         protocol.write(piece)
-        # aiosmtplib has no public drain: its protocol is asyncio's flow-controlled one, whose
-        # helper waits while the transport's buffer is over its high-water mark.
-        await protocol._drain_helper()
+        # aiosmtplib (pinned) has no public drain: its protocol is asyncio's flow-controlled
+        # one, whose helper waits while the transport's buffer is over its high-water mark.
+        async with asyncio.timeout(client.timeout):
+            await protocol._drain_helper()
     protocol.write(b".\r\n")
     answer = await protocol.read_response(timeout=client.timeout)
     if answer.code != 250:

@@ -98,7 +98,9 @@ class BlockCounter:
                     await self._reserve(store, key, window, block, limit, count - block.held)
                 if block.held < count:  # refused after all: keep no more than a block
                     await self._trim(store, key, window, block)
-        ok = block.held >= count
+        # What this process holds was reserved under the limit of then: when the limit has
+        # since been lowered below what is counted, holding counts is no longer enough.
+        ok = block.held >= count and block.counted - block.held + count <= limit
         if ok:
             block.used += count
             self._top_up(store, key, window, block, limit)

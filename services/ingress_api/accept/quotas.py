@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from ingress_api.accept.counter_blocks import Block, BlockCounter
+from ingress_api.accept.counter_blocks import Block, BlockCounter, Counter
 from ingress_api.auth import Caller
 from lanegate.errors import (
     BulkSizeExceeded,
@@ -18,6 +18,8 @@ from lanegate.errors import (
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
 
+# What a month is counted against when the tenant has no monthly limit.
+NO_MONTHLY_LIMIT = 10**15
 DAY_SECONDS = 86_400  # POSIX time has no leap seconds: windows of a day start at UTC midnight
 
 
@@ -77,8 +79,7 @@ class Reservation:
 
 @dataclass(frozen=True)
 class Reservations:
-    """Messages counted against each of a tenant's periods: its day, and its month when the
-    tenant has a monthly limit."""
+    """Messages counted against each of a tenant's periods: its day and its month."""
 
     held: tuple[Reservation, ...]
 
@@ -98,8 +99,8 @@ class MessageCounter(BlockCounter):
     over: type[MessageQuotaExceeded] = MessageQuotaExceeded
     period = "Daily"
 
-    def __init__(self) -> None:
-        super().__init__("tenant_usage", DAY_SECONDS, _day_counter)
+    def __init__(self, counter: Counter = _day_counter) -> None:
+        super().__init__("tenant_usage", DAY_SECONDS, counter)
 
     async def reserve(
         self, store: Store, tenant_id: str, limit: int, count: int, now: float
@@ -125,7 +126,7 @@ class MonthCounter(MessageCounter):
     period = "Monthly"
 
     def __init__(self) -> None:
-        BlockCounter.__init__(self, "tenant_usage", DAY_SECONDS, _month_counter)
+        super().__init__(_month_counter)
 
     def window_of(self, now: float) -> int:
         moment = datetime.fromtimestamp(now, UTC)
@@ -140,20 +141,20 @@ MONTH_COUNTER = web.AppKey("month_counter", MonthCounter)
 
 
 async def reserve_messages(request: web.Request, caller: Caller, count: int) -> Reservations:
-    """Count `count` messages against the caller's tenant's day, and its month when it has a
-    monthly limit: all or none (see `MessageCounter.reserve`)."""
+    """Count `count` messages against the caller's tenant's day and month, all or none (see
+    `MessageCounter.reserve`). The month is counted for tenants without a monthly limit too,
+    so one set mid-month holds what the month already sent."""
     store, now = request.app[STORE], time.time()
     limit = caller.max_messages_per_day
     if limit is None:
         limit = request.app[SETTINGS].tenant_max_messages_per_day
     day = await request.app[MESSAGE_COUNTER].reserve(store, caller.tenant_id, limit, count, now)
-    if caller.max_messages_per_month is None:
-        return Reservations((day,))
+    monthly = caller.max_messages_per_month
     try:
         month = await request.app[MONTH_COUNTER].reserve(
-            store, caller.tenant_id, caller.max_messages_per_month, count, now
+            store, caller.tenant_id, NO_MONTHLY_LIMIT if monthly is None else monthly, count, now
         )
-    except MonthlyMessageQuotaExceeded:
+    except BaseException:
         await day.release(store)
         raise
     return Reservations((day, month))

@@ -61,11 +61,12 @@ def signs_in_as_admin(user: Document) -> bool:
 
 
 async def refuse_losing_the_last_admin(store: Store, user: Document) -> None:
-    """409 when `user`, just changed or removed, was the tenant's last admin able to sign in
-    (checked after the write, so two admins changed at once cannot both pass; the caller puts
-    the user back)."""
+    """409 when the tenant has no admin able to sign in besides `user`, who is to be demoted,
+    disabled or removed. Checked before the write and again after it (two admins changed at
+    once cannot both pass: the caller then puts the user back)."""
     left = await store.users.find_one(
         {
+            "_id": {"$ne": user["_id"]},
             "tenantId": user["tenantId"],
             "role": "admin",
             "disabled": {"$ne": True},

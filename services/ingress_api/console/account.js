@@ -102,11 +102,13 @@ async function account(view) {
 const LIMIT_NAMES = {
   instances: "Instances",
   messagesToday: "Messages today",
+  messagesThisMonth: "Messages this month",
   requestsPerMinute: "Requests per minute (tenant)",
   requestsPerMinutePerKey: "Requests per minute (this key or user)",
   bulkSize: "Messages per bulk",
   attachmentBytes: "Attachment size (bytes)",
   otpSendsPerHourPerNumber: "Codes per hour per number",
+  otpLiveCodes: "Codes waiting to be verified",
 };
 
 // How close a counted limit is: "over" at or past it, "near" from NEAR_SHARE of it.

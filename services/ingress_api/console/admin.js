@@ -57,6 +57,17 @@ function paged(path, render) {
 
 // ---- Tenants ---------------------------------------------------------------
 
+// A button's action, whose refusal by the API is shown rather than lost.
+function guarded(action) {
+  return async () => {
+    try {
+      await action();
+    } catch (error) {
+      flash(error instanceof ApiError ? error.lines().join(" ") : String(error));
+    }
+  };
+}
+
 function tenantRows(list, body) {
   return table("tenants", ["Tenant", "Plan", "Instances", "Accepted / sent today", "Status", ""],
     list.map((t) => h("tr", { dataset: { tenant: t.id } },
@@ -68,12 +79,12 @@ function tenantRows(list, body) {
         t.disabled ? "disabled" : "enabled")),
       cell("Action", h("button", {
         type: "button", class: t.disabled ? "secondary" : "danger",
-        onclick: async () => {
+        onclick: guarded(async () => {
           await api("PATCH", `/admin/tenants/${encodeURIComponent(t.id)}`,
             { disabled: !t.disabled });
           flash(`${t.id} ${t.disabled ? "enabled" : "disabled"}`);
           await body.closest("section").refresh();
-        },
+        }),
       }, t.disabled ? "Enable" : "Disable")))));
 }
 
@@ -162,11 +173,11 @@ function deadQueue(queue, body) {
   const refresh = () => body.closest("section").refresh();
   const confirmRow = h("div", { class: "confirm", hidden: true },
     h("span", {}, `Drop all ${queue.count} message(s) of ${queue.queue}? This cannot be undone.`),
-    h("button", { type: "button", class: "danger", onclick: async () => {
+    h("button", { type: "button", class: "danger", onclick: guarded(async () => {
       const answer = await api("DELETE", path);
       flash(`${answer.purged} message(s) dropped from ${queue.queue}`);
       await refresh();
-    } }, "Drop them"),
+    }) }, "Drop them"),
     h("button", { type: "button", class: "secondary",
       onclick: () => { confirmRow.hidden = true; } }, "Cancel"));
   return h("div", { class: "dead-queue", dataset: { queue: queue.queue } },
@@ -176,11 +187,11 @@ function deadQueue(queue, body) {
         cell("Event", m.id || "—"), cell("Kind", m.kind || "—"), cell("Attempts", m.attempts ?? "—"),
         cell("Reason", m.reason || "—")))) : null,
     queue.count ? h("div", { class: "actions" },
-      h("button", { type: "button", class: "replay", onclick: async () => {
+      h("button", { type: "button", class: "replay", onclick: guarded(async () => {
         const answer = await api("POST", `${path}/replay`);
         flash(`${answer.replayed} message(s) put back on ${queue.queue}`);
         await refresh();
-      } }, "Replay all"),
+      }) }, "Replay all"),
       h("button", { type: "button", class: "danger purge",
         onclick: () => { confirmRow.hidden = false; } }, "Purge…"),
     ) : null,

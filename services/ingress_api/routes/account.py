@@ -1,5 +1,6 @@
 """A tenant's own account: what it is, its limits and what it used, and its API keys."""
 
+import contextlib
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -310,9 +311,12 @@ async def update_user(request: web.Request) -> web.Response:
     if body.role is not None:
         refuse_scopes_beyond(caller.scopes, ROLE_SCOPES[body.role])
     changes = body.model_dump(exclude_none=True)
+    stepping_down = signs_in_as_admin(user) and not signs_in_as_admin(user | changes)
+    if stepping_down:
+        await refuse_losing_the_last_admin(store, user)
     if changes:
         await store.users.update_one({"_id": user["_id"]}, {"$set": changes})
-        if signs_in_as_admin(user) and not signs_in_as_admin(user | changes):
+        if stepping_down:
             try:
                 await refuse_losing_the_last_admin(store, user)
             except Conflict:
@@ -335,12 +339,15 @@ async def delete_user(request: web.Request) -> web.Response:
     store = request.app[STORE]
     user = await _own_user(store, caller, request.match_info["id"])
     refuse_scopes_beyond(caller.scopes, ROLE_SCOPES[user["role"]])
+    if signs_in_as_admin(user):
+        await refuse_losing_the_last_admin(store, user)
     await store.users.delete_one({"_id": user["_id"]})
     if signs_in_as_admin(user):
         try:
             await refuse_losing_the_last_admin(store, user)
         except Conflict:
-            await store.users.insert_one(user)
+            with contextlib.suppress(DuplicateKeyError):  # its e-mail was taken meanwhile
+                await store.users.insert_one(user)
             raise
     await store.user_sessions.update_many(
         {"userId": user["_id"], "revokedAt": None}, {"$set": {"revokedAt": utcnow()}}

@@ -32,17 +32,18 @@ from lanegate.dead_letters import SERVICE_QUEUES
 from lanegate.events import utcnow
 from lanegate.service import BROKER, STORE
 
-NARROW = "narrow it with tenantId"
-
 
 async def _listed[Q: OverviewPage](
-    request: web.Request, model: type[Q], read: Callable[[Q, int, int], Awaitable[Page]]
+    request: web.Request,
+    model: type[Q],
+    read: Callable[[Q, int, int], Awaitable[Page]],
+    narrow: str,
 ) -> web.Response:
     """One page of an operator listing: the query checked (400 past what paging may reach),
     then `read(query, skip, limit)` answered with its page's meta."""
     require_admin(request)
     query = read_query(request, model)
-    check_paging(query.page, query.limit, None, narrow=NARROW)
+    check_paging(query.page, query.limit, None, narrow=narrow, cursors=False)
     total, rows = await read(query, (query.page - 1) * query.limit, query.limit)
     return web.json_response({"data": rows, "meta": page_meta(total, query.page, query.limit)})
 
@@ -63,6 +64,7 @@ async def tenants_overview(request: web.Request) -> web.Response:
         request,
         OverviewPage,
         lambda _, skip, limit: tenants_page(store, skip, limit, utcnow().date()),
+        "list them all with `lanegate --json tenants list`",
     )
 
 
@@ -82,6 +84,7 @@ async def instances_overview(request: web.Request) -> web.Response:
         request,
         InstanceOverviewQuery,
         lambda query, skip, limit: instances_page(store, query.tenantId, skip, limit),
+        "narrow it with tenantId",
     )
 
 
@@ -98,7 +101,10 @@ async def instances_overview(request: web.Request) -> web.Response:
 async def disabled_webhooks(request: web.Request) -> web.Response:
     store = request.app[STORE]
     return await _listed(
-        request, OverviewPage, lambda _, skip, limit: disabled_webhooks_page(store, skip, limit)
+        request,
+        OverviewPage,
+        lambda _, skip, limit: disabled_webhooks_page(store, skip, limit),
+        "turn webhooks back on (each instance's webhookEnabled) to shorten it",
     )
 
 

@@ -549,7 +549,7 @@ def queue_filter(caller: Caller, query: QueueQuery) -> tuple[dict[str, Any], str
 async def sendsync_list(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     query = read_query(request, QueueQuery)
-    check_paging(query.page, query.limit, None, narrow="narrow it with dateTo")
+    check_paging(query.page, query.limit, None, narrow="narrow it with dateTo", cursors=False)
     where, index = queue_filter(caller, query)
     store = request.app[STORE]
     total = await store.messages.count_documents(where, hint=index)
@@ -598,7 +598,7 @@ def contact_identifier(caller: Caller, body: ContactSave) -> str:
 async def sendsync_contacts(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     query = read_query(request, ContactsQuery)
-    check_paging(query.page, query.limit, None, narrow="filter it by type")
+    check_paging(query.page, query.limit, None, narrow="filter it by type", cursors=False)
     where: dict[str, Any] = {"tenantId": caller.tenant_id}
     if query.type == "EMAIL":
         where["type"] = "EMAIL"
