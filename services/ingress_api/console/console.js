@@ -565,4 +565,5 @@ async function route() {
 
 window.addEventListener("hashchange", route);
 document.getElementById("sign-out").addEventListener("click", signOut);
-route();
+// After every deferred script: the views of the other console files add their routes first.
+document.addEventListener("DOMContentLoaded", route);
