@@ -151,14 +151,16 @@ async function chat(view, instanceName, phone) {
     render(false);
   }
 
-  // The newest page again: new messages join, statuses move; what came in is read here.
+  // The newest page again: new messages join, statuses move. While the contact has the
+  // last word the chat is marked read at each poll, since its count may rise just after
+  // its message shows.
   async function refresh() {
     try {
       const page = await load(null);
       const arrived = page.messages.filter((m) => !messages.has(m.id));
       for (const m of page.messages) messages.set(m.id, m);
       if (olderCursor === undefined) olderCursor = page.pagination.next;
-      if (arrived.some((m) => m.direction === "inbound")) await markRead();
+      if (page.messages[0]?.direction === "inbound") await markRead();
       fill(problem);
       render(arrived.length > 0);
     } catch (error) {
