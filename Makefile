@@ -132,5 +132,11 @@ test-faults: $(STAMP) broker
 bench: $(STAMP) broker
 	$(PY) -m bench
 
+# The history benchmark: a million messages in FerretDB on PostgreSQL (the embedded store is
+# far too slow for them), so not part of `make bench` (docs/benchmarks.md).
+.PHONY: bench-history
+bench-history: $(STAMP) broker ferretdb postgres
+	LANEGATE_TEST_STORE=ferretdb $(PY) -m bench.history
+
 clean:
 	rm -rf $(VENV) var .tools node_modules .mypy_cache .ruff_cache .pytest_cache

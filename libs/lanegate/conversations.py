@@ -27,22 +27,13 @@ async def record_inbound(
     """Keep an inbound message once per provider id and instance, and count it in its chat
     as unread (only the first time it is kept, so a replay counts nothing); True when it
     was counted as a reply in the number's health."""
-    text = received.text or readable_text(received.content)
+    kept = inbound_document(received, recipient, received_at)
+    text = kept["text"]
     result = await store.inbound_messages.update_one(
         {"instanceName": received.instanceName, "providerMessageId": received.providerMessageId},
         {
             "$setOnInsert": {
-                "_id": new_id(),
-                "tenantId": received.tenantId,
-                "direction": "inbound",
-                "from": received.sender,
-                "to": recipient,
-                "pushName": received.pushName,
-                "type": received.messageType,
-                "text": text,
-                "content": received.content,
-                "sentAt": received.sentAt,
-                "receivedAt": received_at,
+                k: v for k, v in kept.items() if k not in ("instanceName", "providerMessageId")
             }
         },
         upsert=True,
@@ -68,6 +59,27 @@ async def record_inbound(
         store, received.tenantId, received.instanceName, health.Counted.REPLIES, received_at
     )
     return True
+
+
+def inbound_document(
+    received: MessageReceived, recipient: str | None, received_at: datetime
+) -> Document:
+    """The stored form of an inbound message."""
+    return {
+        "_id": new_id(),
+        "tenantId": received.tenantId,
+        "instanceName": received.instanceName,
+        "providerMessageId": received.providerMessageId,
+        "direction": "inbound",
+        "from": received.sender,
+        "to": recipient,
+        "pushName": received.pushName,
+        "type": received.messageType,
+        "text": received.text or readable_text(received.content),
+        "content": received.content,
+        "sentAt": received.sentAt,
+        "receivedAt": received_at,
+    }
 
 
 def is_reply(chat: Document | None, received_at: datetime) -> bool:

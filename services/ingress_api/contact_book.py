@@ -5,10 +5,12 @@ page of a conversation."""
 import base64
 import binascii
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from pymongo import ReturnDocument
+from pymongo.asynchronous.cursor import AsyncCursor
 
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.auth import Caller
@@ -92,6 +94,58 @@ async def contacts_page(
     return page[:limit], following
 
 
+@dataclass(frozen=True)
+class Read:
+    """One store read of a newest-first listing: its filter, its order and its index."""
+
+    collection: str
+    where: dict[str, Any]
+    sort: list[tuple[str, int]]
+    index: str
+
+    def find(self, store: Store, limit: int) -> AsyncCursor[Document]:
+        """The read's first `limit` documents, on its index."""
+        return (
+            store.db[self.collection].find(self.where).sort(self.sort).limit(limit).hint(self.index)
+        )
+
+
+def conversation_reads(
+    tenant_id: str, phone: str, instance_name: str | None, cursor: str | None
+) -> tuple[Read, Read]:
+    """The two reads of a conversation page with `phone`: what was sent, what came in."""
+    sent: dict[str, Any] = {"tenantId": tenant_id, "to": phone}
+    received: dict[str, Any] = {"tenantId": tenant_id, "from": phone}
+    if instance_name is not None:
+        sent["instanceName"] = received["instanceName"] = instance_name
+    if cursor:
+        # Beside the equalities, not under an `$and`: FerretDB hands top-level equalities to
+        # its backend, so a deep page is filtered there too.
+        sent |= after_newest_first(cursor, "createdAt")
+        received |= after_newest_first(cursor, "receivedAt")
+    return (
+        Read("messages", sent, NEWEST_FIRST, "tenant_to_created_id"),
+        Read(
+            "inbound_messages",
+            received,
+            [("receivedAt", -1), ("_id", -1)],
+            "tenant_from_received_id",
+        ),
+    )
+
+
+def chat_list_read(tenant_id: str, instance_name: str | None, cursor: str | None) -> Read:
+    """The read of a page of the chat list, of the tenant or of one of its instances."""
+    where: dict[str, Any] = {"tenantId": tenant_id}
+    index = "tenant_last_message_id"
+    if instance_name is not None:
+        where["instanceName"] = instance_name
+        index = "tenant_instance_last_message_id"
+    if cursor is not None:
+        where |= after_newest_first(cursor, "lastMessageAt")
+    return Read("chats", where, [("lastMessageAt", -1), ("_id", -1)], index)
+
+
 async def conversation_page(
     store: Store,
     caller: Caller,
@@ -103,28 +157,10 @@ async def conversation_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the conversation with `phone` (E.164 digits), both directions, newest first,
     and the cursor of the next page (None on the last)."""
-    sent: dict[str, Any] = {"tenantId": caller.tenant_id, "to": phone}
-    received: dict[str, Any] = {"tenantId": caller.tenant_id, "from": phone}
-    if instance_name is not None:
-        sent["instanceName"] = received["instanceName"] = instance_name
-    if cursor:
-        sent = {"$and": [sent, after_newest_first(cursor, "createdAt")]}
-        received = {"$and": [received, after_newest_first(cursor, "receivedAt")]}
+    sent, received = conversation_reads(caller.tenant_id, phone, instance_name, cursor)
     # Each side gives at most a page; the newest of both make the page.
-    outbound = await (
-        store.messages.find(sent)
-        .sort(NEWEST_FIRST)
-        .limit(limit + 1)
-        .hint("tenant_to_created_id")
-        .to_list(None)
-    )
-    inbound = await (
-        store.inbound_messages.find(received)
-        .sort([("receivedAt", -1), ("_id", -1)])
-        .limit(limit + 1)
-        .hint("tenant_from_received_id")
-        .to_list(None)
-    )
+    outbound = await sent.find(store, limit + 1).to_list(None)
+    inbound = await received.find(store, limit + 1).to_list(None)
     both = sorted(
         [(m["createdAt"], m["_id"], m) for m in outbound]
         + [(m["receivedAt"], m["_id"], m) for m in inbound],

@@ -5,7 +5,6 @@ from typing import Any
 import pytest
 
 from tests.simulators.waha import WahaSimulator
-from tests.support.explain import index_used
 from tests.support.gateway import Gateway
 from tests.support.keys import scoped_key
 from tests.support.receiver import Receiver, event_named
@@ -163,35 +162,3 @@ async def test_chats_and_conversations_need_the_contacts_scopes(
         assert 200 == status
     status, _ = await gateway.call("POST", f"/chats/{name}/{ANA}/read", key=keys["contacts:read"])
     assert 403 == status
-
-
-@pytest.mark.parametrize(
-    ("collection", "where", "sort", "index"),
-    [
-        (
-            "inbound_messages",
-            {"tenantId": "t", "from": ANA},
-            [("receivedAt", -1), ("_id", -1)],
-            "tenant_from_received_id",
-        ),
-        (
-            "chats",
-            {"tenantId": "t"},
-            [("lastMessageAt", -1), ("_id", -1)],
-            "tenant_last_message_id",
-        ),
-        (
-            "chats",
-            {"tenantId": "t", "instanceName": "t__a__b"},
-            [("lastMessageAt", -1), ("_id", -1)],
-            "tenant_instance_last_message_id",
-        ),
-    ],
-)
-async def test_conversation_reads_run_on_an_index(
-    gateway: Gateway, collection: str, where: dict[str, str], sort: Any, index: str
-) -> None:
-    async with gateway.mongo() as client:
-        found = client.lanegate_test[collection].find(where).sort(sort).hint(index)
-        explained = await found.explain()
-    assert index == index_used(explained)

@@ -5,14 +5,9 @@ from typing import Any
 from aiohttp import web
 
 from ingress_api.auth import authenticate
-from ingress_api.contact_book import phone_in_path
+from ingress_api.contact_book import chat_list_read, phone_in_path
 from ingress_api.registry import API
-from ingress_api.requests import (
-    after_newest_first,
-    newest_first_cursor,
-    own_instance,
-    read_query,
-)
+from ingress_api.requests import newest_first_cursor, own_instance, read_query
 from ingress_api.schemas.chats import ChatList, ChatQuery, ChatView
 from lanegate.conversations import mark_read
 from lanegate.errors import NotFound
@@ -20,8 +15,6 @@ from lanegate.events import utcnow
 from lanegate.service import STORE
 from lanegate.store import Document
 from lanegate.timestamps import iso_utc
-
-NEWEST_FIRST = [("lastMessageAt", -1), ("_id", -1)]
 
 
 def chat_view(chat: Document) -> dict[str, Any]:
@@ -47,17 +40,8 @@ def chat_view(chat: Document) -> dict[str, Any]:
 async def list_chats(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     query = read_query(request, ChatQuery)
-    where: dict[str, Any] = {"tenantId": caller.tenant_id}
-    index = "tenant_last_message_id"
-    if query.instanceName is not None:
-        where["instanceName"] = query.instanceName
-        index = "tenant_instance_last_message_id"
-    if query.cursor is not None:
-        where = {"$and": [where, after_newest_first(query.cursor, "lastMessageAt")]}
-    found = (
-        request.app[STORE].chats.find(where).sort(NEWEST_FIRST).limit(query.limit + 1).hint(index)
-    )
-    page = await found.to_list(None)
+    read = chat_list_read(caller.tenant_id, query.instanceName, query.cursor)
+    page = await read.find(request.app[STORE], query.limit + 1).to_list(None)
     following = (
         newest_first_cursor(page[query.limit - 1]["lastMessageAt"], page[query.limit - 1]["_id"])
         if len(page) > query.limit
