@@ -100,6 +100,7 @@ async def tenant_a(gateway: Gateway, receiver: Receiver) -> dict[str, str]:
         "clientId": "support",
         "phone": PHONE,
         "keyId": "0000",
+        "queue": "webhook-dispatcher",  # the operator's dead letters
     }
 
 
