@@ -15,7 +15,7 @@ from ingress_api.accept.accepting import MessageToAccept, accept_many, accept_on
 from ingress_api.accept.inserts import ACCEPTED_COUNTS, MESSAGE_INSERTS, GroupedInserts
 from ingress_api.accept.lookups import LOOKUPS, Lookups
 from ingress_api.accept.pages import accept_in_pages
-from ingress_api.accept.quotas import MESSAGE_COUNTER, MessageCounter
+from ingress_api.accept.quotas import MESSAGE_COUNTER, MONTH_COUNTER, MessageCounter, MonthCounter
 from ingress_api.accept.settling import FAILED_SEND_SETTLER, FailedSendSettler
 from ingress_api.auth import Caller
 from ingress_api.countries import phone_context
@@ -89,6 +89,7 @@ async def serving(store: Store, broker: Broker, caller: Caller) -> AsyncIterator
     app[MESSAGE_INSERTS] = GroupedInserts(store.messages)
     app[ACCEPTED_COUNTS] = GroupedCounts(store)
     app[MESSAGE_COUNTER] = MessageCounter()
+    app[MONTH_COUNTER] = MonthCounter()
     app[FAILED_SEND_SETTLER] = FailedSendSettler(store, broker)
     app.router.add_post("/one", _send_one)
     app.router.add_post("/many", _send_many)

@@ -1,7 +1,7 @@
 """The smtp provider against the real relay simulator: login, TLS trust, the outbound guard,
 what each SMTP answer means, and the mail it builds."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -27,9 +27,22 @@ def relay(certificates: Certificates) -> Iterator[SmtpSimulator]:
     simulator.stop()
 
 
+# The providers a test made, closed after it: each keeps its relay sessions open.
+MADE: list[Smtp] = []
+
+
+@pytest.fixture(autouse=True)
+async def providers_closed() -> AsyncIterator[None]:
+    yield
+    while MADE:
+        await MADE.pop().close()
+
+
 def provider(certificates: Certificates | None, *, allow_private: bool = True) -> Smtp:
     ca_file = str(certificates.ca_file) if certificates else None
-    return Smtp(keyring=Keyring(""), timeout=5, allow_private=allow_private, ca_file=ca_file)
+    made = Smtp(keyring=Keyring(""), timeout=5, allow_private=allow_private, ca_file=ca_file)
+    MADE.append(made)
+    return made
 
 
 def instance(relay: SmtpSimulator, **config: Any) -> dict[str, Any]:

@@ -270,9 +270,8 @@ class Smtp:
         return []
 
     async def close(self) -> None:
-        """End the sessions kept open between sends."""
+        """Close the sessions kept open between sends (no QUIT: a relay that went away must
+        not hold up the process's stop)."""
         idle, self._idle = self._idle, {}
         for _, client, _ in idle.values():
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await client.quit()
             client.close()
