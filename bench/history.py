@@ -39,8 +39,8 @@ import aiohttp
 import uvloop
 
 from bench._load import percentile
-from bench.otp import AMQP_URL, bench_stack, tenant
-from devtools.stack import delete_topology, free_port
+from bench.otp import bench_stack, tenant
+from devtools.stack import free_port
 from ingress_api.accept.accepting import MessageToAccept, content_of, document
 from ingress_api.auth import Caller
 from ingress_api.requests import newest_first_cursor
@@ -254,13 +254,8 @@ def reads(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     admin_key = secrets.token_urlsafe(32)
-    stack, namespace = bench_stack(new_key(), admin_key)
-    stack.start_store()
-    stack.start("ingress_api")
-    store = Store(stack.env["LANEGATE_MONGO_URI"], "lanegate_bench")
     results: dict[str, Any] = {}
-    try:
-        await store.connect()
+    async with bench_stack(new_key(), admin_key) as (stack, store):
         api = stack.url("ingress_api")
         tenant_id, key, name = await tenant(api, admin_key)
         instance = await store.instances.find_one({"_id": name})
@@ -283,12 +278,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 gateway = await timed(http, api, key, paths)
                 bare = await bare_latencies(http, body, args.calls)
                 results[read] = line(read, gateway, bare, len(body))
-    finally:
-        await store.close()
-        try:
-            stack.stop_all()
-        finally:
-            await delete_topology(AMQP_URL, namespace)
     return results
 
 

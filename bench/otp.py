@@ -16,10 +16,12 @@ The store is the one `LANEGATE_TEST_STORE` names, as for the suite (mongoeco by 
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import time
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -148,9 +150,14 @@ async def tenant(api: str, admin_key: str) -> tuple[str, str, str]:
     return tenant_id, str(key), name
 
 
-def bench_stack(secret: str, admin_key: str) -> tuple[Stack, str]:
-    """A stack (not started) under a namespace of its own, on the store `LANEGATE_TEST_STORE`
-    names (mongoeco by default), whose rate limit counts but never refuses; and the namespace."""
+@contextlib.asynccontextmanager
+async def bench_stack(
+    secret: str, admin_key: str, services: Sequence[str] = ("ingress_api",)
+) -> AsyncIterator[tuple[Stack, Store]]:
+    """The store and `services` running under a namespace of their own, on the store
+    `LANEGATE_TEST_STORE` names (mongoeco by default), whose rate limit counts but never
+    refuses, with a client of that store; all stopped and the namespace's queues deleted
+    after."""
     namespace = f"lgbench-{uuid.uuid4().hex[:8]}"
     stack = Stack.create(
         Path("var/bench-logs") / namespace,
@@ -166,19 +173,28 @@ def bench_stack(secret: str, admin_key: str) -> tuple[Stack, str]:
         },
         store=StoreEngine.from_environment(os.environ),
     )
-    return stack, namespace
+    try:
+        stack.start_store()
+        for service in services:
+            stack.start(service)
+        store = Store(stack.env["LANEGATE_MONGO_URI"], "lanegate_bench")
+        try:
+            await store.connect()
+            yield stack, store
+        finally:
+            await store.close()
+    finally:
+        try:
+            stack.stop_all()
+        finally:
+            await delete_topology(AMQP_URL, namespace)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     secret, admin_key = new_key(), secrets.token_urlsafe(32)
-    stack, namespace = bench_stack(secret, admin_key)
-    stack.start_store()
-    stack.start("ingress_api")
-    store = Store(stack.env["LANEGATE_MONGO_URI"], "lanegate_bench")
     keyring = Keyring(secret)
     results: dict[str, Any] = {}
-    try:
-        await store.connect()
+    async with bench_stack(secret, admin_key) as (stack, store):
         api = stack.url("ingress_api")
         tenant_id, key, name = await tenant(api, admin_key)
         for label, make in (("right code", lambda r: r), ("wrong code", wrong)):
@@ -207,12 +223,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"bare store work {results[f'{label} bare']:.0f}/s, ratio "
                 f"{results[f'{label} gateway'] / results[f'{label} bare']:.2f}"
             )
-    finally:
-        await store.close()
-        try:
-            stack.stop_all()
-        finally:
-            await delete_topology(AMQP_URL, namespace)
     return results
 
 

@@ -26,7 +26,6 @@ import aiohttp
 import uvloop
 
 from bench.otp import bench_stack, tenant
-from devtools.stack import delete_topology
 from lanegate.secrets import new_key
 from lanegate.store import Store
 
@@ -106,13 +105,8 @@ async def trials(
 
 async def run(args: argparse.Namespace) -> None:
     secret, admin_key = new_key(), secrets.token_urlsafe(32)
-    stack, namespace = bench_stack(secret, admin_key)
-    stack.start_store()
-    for service in ("ingress_api", "lane_scheduler", "provider_sender"):
-        stack.start(service)
-    store = Store(stack.env["LANEGATE_MONGO_URI"], "lanegate_bench")
-    try:
-        await store.connect()
+    services = ("ingress_api", "lane_scheduler", "provider_sender")
+    async with bench_stack(secret, admin_key, services) as (stack, store):
         api = stack.url("ingress_api")
         tenant_id, key, busy = await tenant(api, admin_key)
         async with aiohttp.ClientSession() as http:
@@ -140,12 +134,6 @@ async def run(args: argparse.Namespace) -> None:
             waiting = await store.messages.count_documents(
                 {"instanceName": busy, "lane": "bulk", "status": "pending"}
             )
-    finally:
-        await store.close()
-        try:
-            stack.stop_all()
-        finally:
-            await delete_topology(AMQP_URL, namespace)
     report(args, otps, texts, waiting)
 
 
