@@ -60,9 +60,23 @@ async def error_boundary(
         log.warning("dependency unavailable", path=request.path, error=repr(e))
         e503 = Unavailable("A dependency is unavailable, retry shortly")
         return web.json_response(e503.body(), status=e503.status, headers={"Retry-After": "1"})
-    except Exception:
+    except Exception as e:
+        if isinstance(e, ConnectionResetError) and _client_gone(request):
+            # A download cut short: nothing can be answered, and nothing of ours failed.
+            log.info("client went away before its answer", path=request.path)
+            return web.Response(status=CLIENT_CLOSED_REQUEST)
         log.exception("unhandled error", path=request.path, method=request.method)
         return web.json_response({"error": "Internal error", "code": "INTERNAL_ERROR"}, status=500)
+
+
+# Logged and counted for a request whose client hung up before its answer was written
+# (nginx's status for it); never sent.
+CLIENT_CLOSED_REQUEST = 499
+
+
+def _client_gone(request: web.Request) -> bool:
+    """Whether the client's connection is closed (not some other peer's, such as a provider's)."""
+    return request.transport is None or request.transport.is_closing()
 
 
 async def healthz(_: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from lanegate.errors import (
     BadGateway,
     GatewayTimeout,
     NotFound,
+    TargetNotAllowed,
     Unavailable,
     Unprocessable,
     WhatsAppApiError,
@@ -20,10 +21,15 @@ from lanegate.errors import (
     WhatsAppRateLimited,
 )
 from lanegate.events import InstanceStateName, ProviderRpc, RpcOperation, TemplateRpc, utcnow
+from lanegate.providers.calls import TARGET_REFUSED
 from lanegate.service import BROKER, SETTINGS
 from lanegate.store import Document
 
 RPC = web.AppKey("rpc", RpcClient)
+
+# What a route answering with a session operation's outcome may answer: `ask`'s errors and the
+# caller's own (400 - 404).
+SESSION_ERRORS = (400, 401, 403, 404, 422, 502, 503, 504)
 
 
 async def rpc_client(app: web.Application) -> AsyncIterator[None]:
@@ -33,6 +39,11 @@ async def rpc_client(app: web.Application) -> AsyncIterator[None]:
     app[RPC] = client
     yield
     await client.close()
+
+
+def _refused(message: str) -> TargetNotAllowed:
+    """The outbound guard refused the instance's base URL: the tenant's configuration (422)."""
+    return TargetNotAllowed([(["providerConfig", "baseUrl"], message)])
 
 
 async def ask(
@@ -61,6 +72,8 @@ async def ask(
     if isinstance(error, dict):
         if error.get("unsupported"):
             raise Unprocessable(str(error.get("message")))
+        if error.get("code") == TARGET_REFUSED:
+            raise _refused(str(error.get("message")))
         raise BadGateway(f"WhatsApp provider error: {error.get('message')}")
     return answer
 
@@ -121,4 +134,6 @@ async def ask_template_sync(request: web.Request, instance: Document) -> dict[st
         raise WhatsAppRateLimited(message, headers={"Retry-After": str(after)})
     if code == NotFound.code:
         raise NotFound(message)
+    if code == TARGET_REFUSED:
+        raise _refused(message)
     raise WhatsAppApiError(message)

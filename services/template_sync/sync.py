@@ -12,7 +12,7 @@ from pymongo import UpdateOne
 from lanegate.events import utcnow
 from lanegate.outbound import Outbound
 from lanegate.providers import ProviderError
-from lanegate.providers.calls import record_refusal
+from lanegate.providers.calls import Refused, record_refusal
 from lanegate.providers.cloud_templates import THROTTLE_CODES, TooManyPages, template_pages
 from lanegate.providers.graph import GraphError
 from lanegate.secrets import Keyring
@@ -143,7 +143,9 @@ class TemplateSync:
             except ProviderError as e:
                 await self._record(instance, {"result": "error", "error": e.message})
                 await record_refusal(self._store, instance["_id"], e)
-                raise SyncFailed(API_ERROR, e.message) from e
+                # A refused base URL is the tenant's configuration, not Meta failing.
+                code = e.code if isinstance(e, Refused) else API_ERROR
+                raise SyncFailed(code, e.message) from e
             gone = await self._store.templates.update_many(
                 {"instanceName": instance["_id"], "syncedAt": {"$lt": started}, "deleted": False},
                 {"$set": {"deleted": True, "deletedAt": utcnow(), "status": "DELETED"}},

@@ -427,11 +427,15 @@ async def test_a_name_resolving_to_loopback_is_refused_at_call_time_with_last_er
         )
         assert 201 == status, body
 
+        # The tenant's own base URL: a client mistake (422 naming it), never a 5xx.
         status, body = await guarded.call("POST", f"/instance/{waha_name}/connect", key=key)
-        assert 502 == status, body
-        assert "localhost resolves to" in body["error"] and "loopback" in body["error"]
+        assert (422, "TARGET_NOT_ALLOWED") == (status, body["code"]), body
+        [issue] = body["issues"]
+        assert ["providerConfig", "baseUrl"] == issue["path"]
+        assert "localhost resolves to" in issue["message"] and "loopback" in issue["message"]
         status, body = await guarded.call("GET", f"/instance/{waha_name}/qr", key=key)
-        assert 502 == status and "loopback" in body["error"], body
+        assert (422, "TARGET_NOT_ALLOWED") == (status, body["code"]), body
+        assert "loopback" in body["issues"][0]["message"]
         _, shown = await guarded.call("GET", f"/instance/{waha_name}/status", key=key)
         assert "target_refused" == shown["lastError"]["code"]
         assert shown["lastError"]["message"].startswith("WAHA at http://localhost")
@@ -442,10 +446,15 @@ async def test_a_name_resolving_to_loopback_is_refused_at_call_time_with_last_er
         status, body = await guarded.call(
             "POST", "/templates/sync", key=key, json={"instanceName": cloud_name}
         )
-        assert (500, "WHATSAPP_API_ERROR") == (status, body["code"]), body
-        assert "loopback" in body["error"]
+        assert (422, "TARGET_NOT_ALLOWED") == (status, body["code"]), body
+        assert ["providerConfig", "baseUrl"] == body["issues"][0]["path"]
+        assert "loopback" in body["issues"][0]["message"]
         _, shown = await guarded.call("GET", f"/instance/{cloud_name}/status", key=key)
         assert "loopback" in shown["lastError"]["message"]
+
+        # Its session cannot be logged out there, and the instance goes all the same.
+        status, body = await guarded.call("DELETE", f"/instance/{waha_name}", key=key)
+        assert (200, True, False) == (status, body["deleted"], body["loggedOut"]), body
     finally:
         provider.stop()
     assert [] == provider.requests

@@ -1,6 +1,7 @@
 """The request-id and access-log middleware on a real aiohttp server (the services' own
 middleware chain): ids echoed on every answer, one log line per request."""
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import structlog
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from devtools.stack import free_port
 from lanegate.errors import NotFound
@@ -34,6 +36,22 @@ async def streamed(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def long_stream(request: web.Request) -> web.StreamResponse:
+    """A download bigger than the client reads before it hangs up."""
+    response = web.StreamResponse()
+    await response.prepare(request)
+    for _ in range(1000):
+        await response.write(b"x" * 65536)
+        await asyncio.sleep(0.001)
+    await response.write_eof()
+    return response
+
+
+async def peer_reset(_: web.Request) -> web.Response:
+    """A connection reset by some other peer (a provider's), with the client still there."""
+    raise ConnectionResetError("provider hung up")
+
+
 async def crashing(_: web.Request) -> web.Response:
     raise RuntimeError("bug")
 
@@ -46,6 +64,8 @@ async def serving() -> AsyncIterator[str]:
     app.router.add_get("/missing", missing)
     app.router.add_get("/stream", streamed)
     app.router.add_get("/crash", crashing)
+    app.router.add_get("/long", long_stream)
+    app.router.add_get("/peer-reset", peer_reset)
     app.router.add_get("/healthz", tenant_route)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -98,3 +118,21 @@ async def test_probes_are_logged_at_debug_only() -> None:
     assert 200 == status and HEX_ID.fullmatch(request_id)
     (line,) = [x for x in logs if x["event"] == "request"]
     assert ("debug", "/healthz") == (line["log_level"], line["path"])
+
+
+async def test_a_client_hanging_up_mid_download_is_a_499_not_an_error_of_ours() -> None:
+    labels = {"service": "test", "method": "GET", "route": "/long", "status": "499"}
+    before = REGISTRY.get_sample_value("lanegate_http_requests_total", labels) or 0.0
+    with structlog.testing.capture_logs() as logs:
+        async with serving() as base:
+            async with aiohttp.ClientSession() as http, http.get(base + "/long") as answer:
+                assert 200 == answer.status
+                await answer.content.readexactly(65536)
+            status, _, _ = await get(base, "/peer-reset")
+        # The server's shutdown waited for the download's handler, which found the client gone.
+    assert 500 == status
+    requests = sorted((x["path"], x["status"]) for x in logs if x["event"] == "request")
+    assert [("/long", 499), ("/peer-reset", 500)] == requests
+    assert 1 == REGISTRY.get_sample_value("lanegate_http_requests_total", labels) - before
+    # Only the other peer's reset is an error of ours.
+    assert ["/peer-reset"] == [x["path"] for x in logs if x["event"] == "unhandled error"]

@@ -11,6 +11,8 @@ from lanegate.outbound import Answer, AnswerTooLarge, Outbound, TargetRefused, w
 from lanegate.providers import ProviderError
 from lanegate.store import Store
 
+TARGET_REFUSED = "target_refused"
+
 
 class Refused(ProviderError):
     """Raised when the outbound guard refuses a provider call (address, redirect, answer size)."""
@@ -34,7 +36,7 @@ async def call(
         answer = await http.request(method, url, limit=limit, **kwargs)
         answer.refuse_redirect(what)
     except TargetRefused as e:
-        raise Refused("target_refused", f"{what} at {without_query(url)} refused: {e}") from e
+        raise Refused(TARGET_REFUSED, f"{what} at {without_query(url)} refused: {e}") from e
     except AnswerTooLarge as e:
         raise Refused("answer_too_large", f"{what} at {without_query(url)}: {e}") from e
     except TimeoutError as e:

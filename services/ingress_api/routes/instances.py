@@ -40,6 +40,7 @@ from lanegate.errors import (
     Conflict,
     GatewayTimeout,
     InvalidInput,
+    TargetNotAllowed,
     Unavailable,
 )
 from lanegate.events import InstanceConfigured, utcnow
@@ -487,7 +488,7 @@ async def delete(request: web.Request) -> web.Response:
     logged_out = True
     try:
         await ask(request, instance, "logout")
-    except (BadGateway, GatewayTimeout, Unavailable) as e:
+    except (BadGateway, GatewayTimeout, TargetNotAllowed, Unavailable) as e:
         # The instance goes anyway; the answer says the provider session may still be linked.
         logged_out = False
         log.warning("logout before delete failed", instance=instance["_id"], error=e.message)

@@ -10,12 +10,10 @@ from ingress_api.auth import authenticate
 from ingress_api.countries import instance_context
 from ingress_api.registry import API
 from ingress_api.requests import own_instance, read_json
-from ingress_api.rpc import ask
+from ingress_api.rpc import SESSION_ERRORS, ask
 from ingress_api.schemas.sessions import PairingCode, PairingCodeRequest, QrCode, SessionView
 from lanegate.service import STORE
 from lanegate.store import Document
-
-SESSION_ERRORS = (400, 401, 403, 404, 422, 502, 503, 504)
 
 
 async def _instance(request: web.Request) -> Document:

@@ -143,7 +143,8 @@ async def get_template(request: web.Request) -> web.Response:
     scope="templates:sync",
 )
 async def sync_templates(request: web.Request) -> web.Response:
-    """Ask template-sync to sync; 422 without a WABA, 500 when Meta fails, 429 when throttled."""
+    """Ask template-sync to sync; 422 without a WABA or with a refused base URL, 500 when Meta
+    fails, 429 when throttled."""
     caller = await authenticate(request)
     body = await read_json(request, TemplateSyncRequest)
     instance = await own_instance(request.app[STORE], caller, body.instanceName)
