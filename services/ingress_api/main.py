@@ -93,22 +93,25 @@ def build(settings: Settings) -> web.Application:
     return app
 
 
+# Every collection with a TTL index: where the store has none, ingress-api's sweeper deletes
+# their expired documents (rate-limit windows, daily message counts, finished one-time codes,
+# ended sessions, old health and usage days, remembered inbound message ids).
+SWEPT = (
+    "rate_limits",
+    "tenant_usage",
+    "otp_codes",
+    "otp_number_sends",
+    "user_sessions",
+    "refresh_tokens",
+    "instance_health",
+    "usage_days",
+    "inbound_seen",
+)
+
+
 async def expired_sweeping(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: where the store has no TTL indexes, expired rate-limit windows, daily
-    message counts, finished one-time codes, ended sessions and old health and usage days are
-    deleted by a sweeper."""
-    every = app[SETTINGS].store_sweep_interval_seconds
-    swept = (
-        "rate_limits",
-        "tenant_usage",
-        "otp_codes",
-        "otp_number_sends",
-        "user_sessions",
-        "refresh_tokens",
-        "instance_health",
-        "usage_days",
-    )
-    async with sweeping(app[STORE], swept, every):
+    """cleanup_ctx: sweep the expired documents of SWEPT where the store has no TTL indexes."""
+    async with sweeping(app[STORE], SWEPT, app[SETTINGS].store_sweep_interval_seconds):
         yield
 
 

@@ -1,6 +1,6 @@
 """Provider callbacks made into gateway state and events (the `Callbacks` of every provider)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -29,6 +29,9 @@ from provider_sender.metrics import MESSAGE_STATUS
 log = structlog.get_logger(__name__)
 
 RECEIPT_FIELD = {"delivered": "deliveredAt", "read": "readAt"}
+# How long an inbound message's id is remembered, to take a provider's redelivery as seen:
+# longer than any provider retries a callback (Meta: up to 7 days).
+INBOUND_SEEN_FOR = timedelta(days=8)
 
 
 class GatewayCallbacks:
@@ -197,7 +200,9 @@ class GatewayCallbacks:
         seen = self._seen(instance, provider_message_id)
         try:
             await self._store.inbound_seen.insert_one(
-                seen | {"tenantId": instance["tenantId"], "seenAt": now, "told": False}
+                seen
+                | {"tenantId": instance["tenantId"], "seenAt": now, "told": False}
+                | {"expiresAt": now + INBOUND_SEEN_FOR}
             )
             return now
         except DuplicateKeyError:

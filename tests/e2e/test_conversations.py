@@ -1,5 +1,6 @@
 """Conversations: inbound messages kept beside outbound ones, and the chat list with unread."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -93,6 +94,13 @@ async def test_a_replayed_inbound_message_is_kept_and_counted_once(
     assert ["¿Hola?", "¿Hay stock?"] == [m["text"] for m in page["messages"]]
     [chat] = await _chats(gateway, key, f"?instanceName={name}")
     assert (BETO, 2) == (chat["contact"], chat["unread"])
+    # The id is remembered past any provider's redeliveries, then forgotten (a TTL index).
+    async with gateway.mongo() as client:
+        seen = await client.lanegate_test.inbound_seen.find_one(
+            {"instanceName": name, "providerMessageId": replayed}
+        )
+    assert seen is not None
+    assert timedelta(days=8) == seen["expiresAt"] - seen["seenAt"]
 
 
 async def test_chats_list_newest_first_with_unread_until_reply_or_read(

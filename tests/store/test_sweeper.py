@@ -2,8 +2,10 @@
 
 from datetime import timedelta
 
+from ingress_api.main import SWEPT
 from lanegate.events import utcnow
 from lanegate.store import Store
+from lanegate.store.indexes import INDEXES
 from lanegate.store.sweeper import Expiry, sweeping
 from tests.support.gateway import eventually
 
@@ -30,3 +32,12 @@ async def test_sweeping_deletes_expired_documents_of_the_named_collections_only(
         await eventually(only_the_fresh_window_left)
 
     assert 1 == await bare_store.sandbox_outbox.count_documents({})
+
+
+def test_every_collection_with_a_ttl_index_is_swept_where_the_store_refuses_it() -> None:
+    with_ttl = {
+        collection
+        for collection, indexes in INDEXES.items()
+        if any("expireAfterSeconds" in index.document for index in indexes)
+    }
+    assert with_ttl == set(SWEPT)

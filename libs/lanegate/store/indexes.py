@@ -124,6 +124,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="instance_provider_message",
             unique=True,
         ),
+        IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
     ],
     "inbound_messages": [
         IndexModel(
