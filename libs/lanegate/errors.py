@@ -153,8 +153,12 @@ class TargetNotAllowed(Unprocessable):
 
     code = "TARGET_NOT_ALLOWED"
 
-    def __init__(self, issues: Sequence[tuple[Sequence[str | int], str]]) -> None:
-        super().__init__("The gateway only calls public addresses", issues=issues)
+    def __init__(
+        self,
+        issues: Sequence[tuple[Sequence[str | int], str]],
+        message: str = "The gateway only calls public addresses",
+    ) -> None:
+        super().__init__(message, issues=issues)
 
 
 class BadGateway(ApiError):

@@ -42,8 +42,13 @@ async def rpc_client(app: web.Application) -> AsyncIterator[None]:
 
 
 def _refused(message: str) -> TargetNotAllowed:
-    """The outbound guard refused the instance's base URL: the tenant's configuration (422)."""
-    return TargetNotAllowed([(["providerConfig", "baseUrl"], message)])
+    """The outbound guard refused a call to the instance's base URL (not a public address, or
+    a redirect): the tenant's configuration (422)."""
+    return TargetNotAllowed(
+        [(["providerConfig", "baseUrl"], message)],
+        "The instance's provider base URL was refused; the gateway only calls public addresses"
+        " and follows no redirects",
+    )
 
 
 async def ask(

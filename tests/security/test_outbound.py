@@ -512,9 +512,11 @@ async def test_a_provider_redirect_is_never_followed(gateway: Gateway, receiver:
         redirecting = f"{tenant}__support__redirect"
         await _waha(gateway, key, redirecting, hostile.url + "/redirect", webhook=receiver.url())
         status, body = await gateway.call("POST", f"/instance/{redirecting}/connect", key=key)
-        assert 502 == status, body
-        assert "redirects are not followed" in body["error"]
-        assert "redirect-secret" not in body["error"]
+        assert (422, "TARGET_NOT_ALLOWED") == (status, body["code"]), body
+        [issue] = body["issues"]
+        assert ["providerConfig", "baseUrl"] == issue["path"]
+        assert "redirects are not followed" in issue["message"]
+        assert "redirect-secret" not in str(body)
 
         # A session that opens, then answers its send with a redirect: the send fails at once.
         sending = f"{tenant}__support__sends"
