@@ -54,6 +54,11 @@ def rabbit() -> Iterator[RabbitNode]:
 # a time; under the long run's 2,500 messages a heartbeat waited 7 s behind a scan, so a 4 s
 # lease changed hands every minute (seed 557182793). The short runs stay at 4 s.
 LEASE_SECONDS = "12" if os.environ.get("LANEGATE_FAULTS_LONG") == "1" else "4"
+# How long a dispatch may go without an outcome before the scheduler publishes it again. With
+# the long run's store saturated, provider-sender's queue alone held dispatches longer than
+# the short runs' 5 s, and each was published again every 5 s until it went, adding to the
+# very backlog that held it (seed 917597951).
+DISPATCH_TIMEOUT_SECONDS = "30" if os.environ.get("LANEGATE_FAULTS_LONG") == "1" else "5"
 # Webhook retries, 4 minutes in all: longer than the long run's receiver outages.
 RETRIES = json.dumps([0.5, 1, 2, 3, *[5] * 5, 10, 20, *[30] * 6])
 # Shrunk so faults and their recovery fit in seconds: retries, leases, claims, webhook schedule.
@@ -63,7 +68,7 @@ SETTINGS = {
     "LANEGATE_ALLOW_PRIVATE_TARGETS": "true",
     "LANEGATE_SANDBOX_DELIVERED_AFTER_SECONDS": "0.2",
     "LANEGATE_SANDBOX_READ_AFTER_SECONDS": "0.4",
-    "LANEGATE_DISPATCH_TIMEOUT_SECONDS": "5",
+    "LANEGATE_DISPATCH_TIMEOUT_SECONDS": DISPATCH_TIMEOUT_SECONDS,
     "LANEGATE_SHUTDOWN_GRACE_SECONDS": "2",
     "LANEGATE_LOG_LEVEL": "INFO",
     "LANEGATE_PROVIDER_BACKOFF_SECONDS": "0.5",

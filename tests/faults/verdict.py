@@ -25,6 +25,12 @@ IN_FLIGHT = ("dispatching", "sending", "deferred")
 # interrupted by a crash whose outcome the gateway would not guess.
 FAULT_FAILURES = ("sandbox_unavailable", "timeout", "outcome_unknown")
 CLOCK_TOLERANCE = 0.005
+# The settle loop reads the open messages from the store the run is waiting on (the embedded
+# store answers one request at a time): while many are open it reads seldom, so it does not
+# take the store's time from the gateway it is waiting for.
+POLL_SECONDS = 1.5
+BUSY_POLL_SECONDS = 10.0
+BUSY = 100
 
 
 @dataclass
@@ -77,14 +83,23 @@ async def _exhausted(gateway: Gateway, workload: Workload, name: str) -> set[str
     return used
 
 
-async def settle(gateway: Gateway, workload: Workload, *, timeout: float) -> None:
-    """Wait until every message is final and every delivery settled; flush used-up caps."""
-    deadline = time.monotonic() + timeout
+async def settle(
+    gateway: Gateway, workload: Workload, *, timeout: float, stall: float | None = None
+) -> None:
+    """Wait until every message is final and every delivery settled; flush used-up caps.
+
+    Fails after `timeout` seconds, or sooner once no message has become final for `stall`
+    seconds while some are open (a long run on a slow store goes on while its messages keep
+    going)."""
+    started = time.monotonic()
+    deadline, progress_at, fewest = started + timeout, started, None
     flushed: set[str] = set()
     last: int | None = None
     waiting: Counter[str] = Counter()
     while True:
         open_ = await _messages(gateway, workload, open_only=True)
+        if fewest is None or len(open_) < fewest:
+            fewest, progress_at = len(open_), time.monotonic()
         before, waiting = waiting, Counter(m["instanceName"] for m in open_)
         for instance in workload.capped():
             mine = [m for m in open_ if m["instanceName"] == instance.name]
@@ -107,11 +122,19 @@ async def settle(gateway: Gateway, workload: Workload, *, timeout: float) -> Non
         if not open_ and settled is not None and settled == last:
             return
         last = settled if not open_ else None
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"not settled in {timeout:.0f} s: " + await _stuck(gateway, workload, open_)
+        now = time.monotonic()
+        # Only messages count: once all are final, deliveries have until the deadline.
+        stalled = stall is not None and bool(open_) and now - progress_at > stall
+        if now > deadline or stalled:
+            why = (
+                f"nothing settled for {stall:.0f} s"
+                if stalled
+                else f"not settled in {timeout:.0f} s"
             )
-        await asyncio.sleep(1.5)
+            raise TimeoutError(
+                f"{why} ({now - started:.0f} s in): " + await _stuck(gateway, workload, open_)
+            )
+        await asyncio.sleep(BUSY_POLL_SECONDS if len(open_) > BUSY else POLL_SECONDS)
 
 
 async def _stuck(gateway: Gateway, workload: Workload, open_: list[dict[str, Any]]) -> str:
