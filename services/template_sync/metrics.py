@@ -4,7 +4,8 @@ from prometheus_client import Counter
 
 SYNCS = Counter(
     "lanegate_template_syncs_total",
-    "Template syncs of one instance, by result (ok, not_configured, api_error, rate_limited, target_refused).",
+    "Template syncs of one instance, by result "
+    "(ok, not_configured, api_error, rate_limited, target_refused).",
     ["result"],
 )
 TEMPLATES_DELETED = Counter(
