@@ -41,6 +41,11 @@ async def rpc_client(app: web.Application) -> AsyncIterator[None]:
     await client.close()
 
 
+class SessionUnsupported(Unprocessable):
+    """Raised when the instance's provider has no such session operation (a Cloud API number
+    has no QR code to scan)."""
+
+
 def _refused(message: str) -> TargetNotAllowed:
     """The outbound guard refused a call to the instance's base URL (not a public address, or
     a redirect): the tenant's configuration (422)."""
@@ -76,7 +81,7 @@ async def ask(
     error = answer.get("error")
     if isinstance(error, dict):
         if error.get("unsupported"):
-            raise Unprocessable(str(error.get("message")))
+            raise SessionUnsupported(str(error.get("message")))
         if error.get("code") == TARGET_REFUSED:
             raise _refused(str(error.get("message")))
         raise BadGateway(f"WhatsApp provider error: {error.get('message')}")

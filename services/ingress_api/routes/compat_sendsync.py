@@ -36,7 +36,7 @@ from ingress_api.requests import (
     refuse_private_targets,
     validate,
 )
-from ingress_api.rpc import SESSION_ERRORS, ask
+from ingress_api.rpc import SESSION_ERRORS, SessionUnsupported, ask
 from ingress_api.schemas.accounts import Tokens
 from ingress_api.schemas.base import parse_instance_name
 from ingress_api.schemas.compat_sendsync import (
@@ -64,7 +64,6 @@ from lanegate.errors import (
     ApiError,
     InvalidInput,
     PayloadTooLarge,
-    TargetNotAllowed,
     Unprocessable,
     UnsupportedMediaType,
 )
@@ -176,9 +175,7 @@ async def sendsync_connect(request: web.Request) -> web.Response:
         return web.json_response({"status": "CONNECTED"})
     try:
         qr = await ask(request, instance, "qr")
-    except TargetNotAllowed:
-        raise
-    except Unprocessable:  # a provider linked without a QR code (Cloud API): nothing to scan
+    except SessionUnsupported:  # a provider linked without a QR code (Cloud API): nothing to scan
         return web.json_response({"status": "DISCONNECTED"})
     return web.json_response({"status": "QR_CODE", "qrCode": qr["qrcode"]})
 
