@@ -425,7 +425,10 @@ class Consumer:
                 except Reject as e:
                     await self._dead(message, e.reason, attempt)
                 except asyncio.CancelledError:
-                    await message.nack(requeue=True)
+                    # Cancelled because the connection dropped, the delivery is back in the
+                    # queue already and the nack has no channel left to go on.
+                    with contextlib.suppress(aio_pika.exceptions.ChannelInvalidStateError):
+                        await message.nack(requeue=True)
                     raise
                 except Exception as e:
                     log.exception("handler failed", error=repr(e))

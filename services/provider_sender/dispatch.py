@@ -50,6 +50,14 @@ async def filled(store: Store, message: Document) -> tuple[Document, str | None]
     return message, spintax.spin(variables.fill(template, to, contact))
 
 
+def _finished_alone(send: "asyncio.Future[None]") -> None:
+    """Log how a send ended that its cancelled delivery no longer waits for. Its report may
+    fail with the broker connection that cancelled the delivery; the redelivered dispatch
+    reports what the send recorded."""
+    if not send.cancelled() and (error := send.exception()) is not None:
+        log.warning("send finished after its delivery ended", error=repr(error))
+
+
 class Dispatcher:
     """Handles `message.dispatch`: claim, send through the instance's provider, record, report.
 
@@ -98,7 +106,12 @@ class Dispatcher:
         # Once claimed, the send runs to its recorded outcome even when this delivery is
         # cancelled (the broker connection dropped): cut short, it would stay `sending` and
         # end as outcome_unknown. The redelivered dispatch then reports what was recorded.
-        await asyncio.shield(self._send_claimed(message))
+        send = asyncio.ensure_future(self._send_claimed(message))
+        try:
+            await asyncio.shield(send)
+        except asyncio.CancelledError:
+            send.add_done_callback(_finished_alone)
+            raise
 
     async def _send_claimed(self, message: Document) -> None:
         instance = await self._store.instances.find_one({"_id": message["instanceName"]})

@@ -1,10 +1,13 @@
-"""provider-sender against the real store and broker: a claimed send survives its delivery's end."""
+"""provider-sender against the real store and broker: a claimed send survives its delivery's
+end, and how it ended is logged when nobody waits for it any more."""
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
+from aio_pika.exceptions import ChannelInvalidStateError
+from structlog.testing import capture_logs
 
 from lanegate.attachments import Attachment
 from lanegate.broker import Broker
@@ -45,10 +48,10 @@ class HeldSandbox(Sandbox):
         return await super().send(instance, message, text, files=files)
 
 
-async def test_a_send_cancelled_with_its_delivery_still_finishes_and_is_recorded(
-    parts: tuple[Store, Broker],
-) -> None:
-    store, broker = parts
+@contextlib.asynccontextmanager
+async def held_send(store: Store, broker: Broker) -> AsyncIterator[HeldSandbox]:
+    """A claimed send of message m1 held inside the sandbox, its delivery cancelled (what a
+    dropped broker connection does to a running handler); the sandbox, to release it."""
     await store.instances.insert_one(
         {"_id": INSTANCE, "tenantId": "claim", "provider": "sandbox", "state": "open"}
     )
@@ -81,18 +84,52 @@ async def test_a_send_cancelled_with_its_delivery_still_finishes_and_is_recorded
     try:
         handling = asyncio.create_task(dispatcher.handle(event))
         await sandbox.entered.wait()
-        handling.cancel()  # what a dropped broker connection does to a running handler
+        handling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await handling
-        sandbox.release.set()
-
-        async def sent() -> bool:
-            message = await store.messages.find_one({"_id": "m1"})
-            return message is not None and "sent" == message["status"]
-
-        await eventually(sent, timeout=10)
-        record = await store.sandbox_outbox.find_one({"_id": "m1"})
-        assert record is not None and 1 == record["received"]
+        yield sandbox
     finally:
         await sandbox.close()
         await http.close()
+
+
+async def m1_sent(store: Store) -> None:
+    async def sent() -> bool:
+        message = await store.messages.find_one({"_id": "m1"})
+        return message is not None and "sent" == message["status"]
+
+    await eventually(sent, timeout=10)
+
+
+async def test_a_send_cancelled_with_its_delivery_still_finishes_and_is_recorded(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    async with held_send(store, broker) as sandbox:
+        sandbox.release.set()
+
+        await m1_sent(store)
+        record = await store.sandbox_outbox.find_one({"_id": "m1"})
+        assert record is not None and 1 == record["received"]
+
+
+async def test_a_send_whose_report_fails_after_its_delivery_ended_is_logged(
+    parts: tuple[Store, Broker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, broker = parts
+
+    async def dropped(*args: object, **kwargs: object) -> None:
+        raise ChannelInvalidStateError("closed")  # the connection that ended the delivery
+
+    async with held_send(store, broker) as sandbox:
+        monkeypatch.setattr(broker, "publish", dropped)
+        with capture_logs() as logs:
+            sandbox.release.set()
+            await m1_sent(store)
+
+            async def logged() -> bool:
+                return any(e["event"] == "send finished after its delivery ended" for e in logs)
+
+            await eventually(logged, timeout=10)
+    [finished] = [e for e in logs if e["event"] == "send finished after its delivery ended"]
+    assert "ChannelInvalidStateError" in finished["error"]

@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from aio_pika.exceptions import ChannelInvalidStateError
+from structlog.testing import capture_logs
 
 from lanegate.broker import Broker, Retry
 from lanegate.events import MessageDispatch, utcnow
@@ -18,7 +20,7 @@ from provider_sender.callbacks import GatewayCallbacks
 from provider_sender.dispatch import Dispatcher
 from provider_sender.files import Files
 from tests.conftest import AMQP_URL
-from tests.support.gateway import hearing
+from tests.support.gateway import eventually, hearing
 from tests.support.messages import stored_message
 
 CLAIM_TIMEOUT = 30.0
@@ -270,3 +272,31 @@ async def test_a_withdrawn_message_the_phone_never_got_is_canceled(
     assert "canceled" == (await read(bare_store, message))["status"]
     assert message["_id"] == announced["messageId"]
     assert 0 == await received(bare_store, message)
+
+
+async def test_a_receipt_the_sandbox_phone_cannot_report_is_logged_as_lost(
+    bare_store: Store, bare_broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    callbacks = GatewayCallbacks(bare_store, bare_broker)
+
+    async def dropped(*args: object, **kwargs: object) -> None:
+        raise ChannelInvalidStateError("closed")  # the broker away when the receipt came
+
+    monkeypatch.setattr(callbacks, "receipt", dropped)
+    sandbox = Sandbox(bare_store, callbacks, delivered_after=0, read_after=0)
+    await sandbox_instance(bare_store)
+    message = await dispatched(bare_store)
+    instance = await bare_store.instances.find_one({"_id": "i"})
+    assert instance is not None
+    try:
+        with capture_logs() as logs:
+            await sandbox.send(instance, message, "hi")
+
+            async def logged() -> bool:
+                return any(e["event"] == "sandbox callback lost" for e in logs)
+
+            await eventually(logged, timeout=10)
+    finally:
+        await sandbox.close()
+    [lost] = [e for e in logs if e["event"] == "sandbox callback lost"]
+    assert "ChannelInvalidStateError" in lost["error"]

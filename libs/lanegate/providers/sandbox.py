@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import qrcode
+import structlog
 from pymongo import ReturnDocument
 from qrcode.image.pure import PyPNGImage
 
@@ -18,6 +19,8 @@ from lanegate.attachments import Attachment
 from lanegate.events import utcnow
 from lanegate.providers import Callbacks, NotConnected, ProviderError, Report, Sent, Session
 from lanegate.store import Document, Store
+
+log = structlog.get_logger(__name__)
 
 DEVICE = "lanegate sandbox phone"
 QR_ROTATE_SECONDS = 20
@@ -222,7 +225,14 @@ class Sandbox:
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._timers.add(task)
-        task.add_done_callback(self._timers.discard)
+        task.add_done_callback(self._timer_done)
+
+    def _timer_done(self, task: "asyncio.Task[None]") -> None:
+        self._timers.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # A simulated phone's receipt or reply, lost like a real one can be (the broker
+            # was away when it came).
+            log.warning("sandbox callback lost", error=repr(error))
 
     async def close(self) -> None:
         for task in list(self._timers):
