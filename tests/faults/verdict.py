@@ -11,11 +11,12 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from lanegate.events import status_event_id
 from tests.faults.injectors import Injected
-from tests.faults.workload import LANE_NAMES, Workload
+from tests.faults.workload import LANE_NAMES, Instance, Workload
 from tests.support.gateway import Gateway
 
 DB = "lanegate_test"
@@ -25,6 +26,7 @@ IN_FLIGHT = ("dispatching", "sending", "deferred")
 # interrupted by a crash whose outcome the gateway would not guess.
 FAULT_FAILURES = ("sandbox_unavailable", "timeout", "outcome_unknown")
 CLOCK_TOLERANCE = 0.005
+HOUR = 3600.0
 # The settle loop reads the open messages from the store the run is waiting on (the embedded
 # store answers one request at a time): while many are open it reads seldom, so it does not
 # take the store's time from the gateway it is waiting for.
@@ -60,7 +62,15 @@ async def _messages(
     query: dict[str, Any] = {"tenantId": {"$in": [t.id for t in workload.tenants]}}
     if open_only:
         query["status"] = {"$nin": list(FINAL)}
-    fields = {"status": 1, "instanceName": 1, "lane": 1, "error": 1, "tenantId": 1, "externalId": 1}
+    fields = {
+        "status": 1,
+        "instanceName": 1,
+        "lane": 1,
+        "error": 1,
+        "tenantId": 1,
+        "externalId": 1,
+        "dispatchedAt": 1,
+    }
     async with gateway.mongo() as client:
         return [doc async for doc in client[DB].messages.find(query, fields)]
 
@@ -218,6 +228,26 @@ async def judge(gateway: Gateway, workload: Workload, faults: list[Injected]) ->
     return verdict
 
 
+def caps_broken(instance: Instance, lane: str, sends: list[datetime]) -> list[str]:
+    """How a lane's sends (their dispatch times, UTC) break its caps: more than `perHour` in a
+    rolling hour, or more than `perDay` on a calendar day (the run's instances keep the default
+    timezone, UTC, and a long run may cross midnight)."""
+    policy, times, broken = instance.policy(lane), sorted(sends), []
+    if policy.per_day:
+        for day, used in sorted(Counter(t.date() for t in times).items()):
+            if used > policy.per_day:
+                broken.append(f"{used} {lane} sends on {day}, cap {policy.per_day} a day")
+    if policy.per_hour:
+        first, most = 0, 0
+        for last, at in enumerate(times):
+            while (at - times[first]).total_seconds() >= HOUR - CLOCK_TOLERANCE:
+                first += 1
+            most = max(most, last - first + 1)
+        if most > policy.per_hour:
+            broken.append(f"{most} {lane} sends in an hour, cap {policy.per_hour} an hour")
+    return broken
+
+
 def _check_outbox(
     workload: Workload,
     messages: dict[str, dict[str, Any]],
@@ -247,12 +277,16 @@ def _check_outbox(
                     f"gap broken on {name}: {gap * 1000:.0f} ms before a {after['lane']} "
                     f"message (minimum {instance.min_gap(after['lane']) * 1000:.0f} ms)"
                 )
+        # A cap counts dispatches: each send at its message's dispatch.
         for lane in LANE_NAMES:
-            cap = instance.cap(lane)
-            used = sum(1 for d in mine if d["lane"] == lane)
-            if cap is not None and used > cap:
-                caps += 1
-                problems.append(f"cap broken on {name}: {used} {lane} sends, cap {cap}")
+            sends = [
+                messages.get(d["_id"], {}).get("dispatchedAt") or d["sentAt"]
+                for d in mine
+                if d["lane"] == lane
+            ]
+            broken = caps_broken(instance, lane, sends)
+            caps += len(broken)
+            problems += [f"cap broken on {name}: {b}" for b in broken]
     counts["lane gaps broken"] = gaps
     counts["lane caps broken"] = caps
 
