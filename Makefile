@@ -129,14 +129,24 @@ test: $(STAMP) broker tools $(TEST_STORE_NEEDS) $(NODE_TOOLS) lint types docs-ch
 test-faults: $(STAMP) broker
 	LANEGATE_FAULTS_LONG=1 $(PY) -m pytest tests/faults -m faults_long -s
 
-bench: $(STAMP) broker
-	$(PY) -m bench
+# What a benchmark's store engine needs built and started.
+store_needs = $(if $(filter ferretdb%,$(1)),ferretdb postgres)
+
+# Every benchmark but those below, on the store the suite would use (docs/benchmarks.md).
+bench: $(STAMP) broker $(call store_needs,$(TEST_STORE))
+	LANEGATE_TEST_STORE=$(TEST_STORE) $(PY) -m bench
 
 # The history benchmark: a million messages in FerretDB on PostgreSQL (the embedded store is
 # far too slow for them), so not part of `make bench` (docs/benchmarks.md).
-.PHONY: bench-history
+.PHONY: bench-history bench-pipeline
 bench-history: $(STAMP) broker ferretdb postgres
 	LANEGATE_TEST_STORE=ferretdb $(PY) -m bench.history
+
+# 10,000 messages through all five services, on FerretDB on PostgreSQL unless
+# LANEGATE_TEST_STORE says otherwise; half an hour or more, so not part of `make bench`.
+PIPELINE_STORE := $(or $(LANEGATE_TEST_STORE),ferretdb)
+bench-pipeline: $(STAMP) broker $(call store_needs,$(PIPELINE_STORE))
+	LANEGATE_TEST_STORE=$(PIPELINE_STORE) $(PY) -m bench.pipeline
 
 clean:
 	rm -rf $(VENV) var .tools node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -6,7 +6,7 @@ import pkgutil
 import bench
 
 # Benchmarks with a make target of their own, too long or needing another store.
-OWN_TARGETS = {"history"}
+OWN_TARGETS = {"history", "pipeline"}
 
 
 def main() -> None:

@@ -9,11 +9,12 @@ Then the collection grows by messages the load must not read (sent messages of
 the same instances, waiting messages of other shards) and both run again.
 
 Run: .venv/bin/python -m bench.scheduler_load [--waiting 2000] [--others 2000] [--rounds 3]
-(starts its own wire store)
+(starts its own store of the engine `LANEGATE_TEST_STORE` names, mongoeco by default)
 """
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from devtools.stack import lone_store
+from devtools.stack import StoreEngine, lone_store
 from lane_scheduler.ledger import Ledger
 from lane_scheduler.loading import MESSAGE_FIELDS, Loader
 from lane_scheduler.ownership import SHARDS, shard_of
@@ -83,8 +84,8 @@ async def _time_load(store: Store, names: list[str]) -> tuple[float, float, int]
     return load, bare, len(found)
 
 
-async def measure(port: int, waiting: int, others: int, rounds: int) -> list[str]:
-    store = Store(f"mongodb://127.0.0.1:{port}/?directConnection=true", "bench_load")
+async def measure(store_uri: str, waiting: int, others: int, rounds: int) -> list[str]:
+    store = Store(store_uri, "bench_load")
     await store.connect()
     lines = []
     try:
@@ -132,12 +133,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--others", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv if argv is not None else [])
-    with lone_store(Path("var/bench-logs") / f"lgstore-{uuid.uuid4().hex[:8]}") as port:
+    with lone_store(
+        Path("var/bench-logs") / f"lgstore-{uuid.uuid4().hex[:8]}",
+        StoreEngine.from_environment(os.environ),
+    ) as store_uri:
         print(
             f"a replica loading {INSTANCES} instances' {args.waiting:,} waiting messages "
             f"(half the shards), beside a bare find of them"
         )
-        asyncio.run(measure(port, args.waiting, args.others, args.rounds))
+        asyncio.run(measure(store_uri, args.waiting, args.others, args.rounds))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 the instance's next free slot is it dispatched? Real scheduler, wire store and RabbitMQ.
 
 Run: .venv/bin/python bench/scheduler_urgent.py [--bulk 10000] [--trials 100]
-(needs the local RabbitMQ at 127.0.0.1:5672; starts its own wire store)
+(needs the local RabbitMQ at 127.0.0.1:5672; starts its own store of the engine
+`LANEGATE_TEST_STORE` names, mongoeco by default)
 """
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import aio_pika
 
-from devtools.stack import delete_topology, lone_store
+from devtools.stack import StoreEngine, delete_topology, lone_store
 from lane_scheduler.scheduler import Scheduler
 from lanegate import events
 from lanegate.broker import Broker
@@ -137,12 +139,12 @@ async def run(store: Store, broker: Broker, bulk: int, trials: int) -> list[floa
     return latencies
 
 
-async def measure(port: int, bulk: int, trials: int) -> list[float]:
-    """Latencies (seconds) of `trials` urgent messages against a store on `port`."""
+async def measure(store_uri: str, bulk: int, trials: int) -> list[float]:
+    """Latencies (seconds) of `trials` urgent messages against the store at `store_uri`."""
     namespace = f"lgbench-{uuid.uuid4().hex[:8]}"
     broker = Broker(AMQP_URL, namespace)
     try:
-        store = Store(f"mongodb://127.0.0.1:{port}/?directConnection=true", "bench")
+        store = Store(store_uri, "bench")
         await store.connect()
         await broker.connect()
         latencies = await run(store, broker, bulk, trials)
@@ -159,8 +161,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bulk", type=int, default=2_000)
     parser.add_argument("--trials", type=int, default=50)
     args = parser.parse_args(argv if argv is not None else [])
-    with lone_store(Path("var/bench-logs") / f"lgstore-{uuid.uuid4().hex[:8]}") as port:
-        latencies = asyncio.run(measure(port, args.bulk, args.trials))
+    with lone_store(
+        Path("var/bench-logs") / f"lgstore-{uuid.uuid4().hex[:8]}",
+        StoreEngine.from_environment(os.environ),
+    ) as store_uri:
+        latencies = asyncio.run(measure(store_uri, args.bulk, args.trials))
     ms = sorted(x * 1000 for x in latencies)
     p99 = ms[min(len(ms) - 1, round(0.99 * len(ms)) - 1)]
     print(f"{len(ms)} urgent messages, each behind {args.bulk:,} waiting bulk messages")

@@ -4,8 +4,8 @@ A receiver answering 204 runs in its own process on 127.0.0.1. In the same run
 this measures (1) a bare aiohttp client loop posting the same body with the
 same number of requests in flight, (2) the dispatcher's delivery engine
 (per-endpoint pools, signing, POST, outcome) and (3) the whole dispatcher
-handler with its delivery records in the embedded wire store, which is far
-slower than MongoDB and so bounds that line.
+handler with its delivery records in the store `LANEGATE_TEST_STORE` names (the
+embedded wire store by default, far slower than MongoDB, which then bounds that line).
 
     python -m bench.webhooks [--deliveries 20000] [--endpoints 20]
 """
@@ -14,16 +14,19 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import uvloop
 from aiohttp import web
 
-from devtools.stack import free_port, wait_port
+from devtools.stack import StoreEngine, free_port, lone_store, wait_port
 from lanegate import logging as lanegate_logging
 from lanegate.events import MessageReceived
 from lanegate.outbound import Outbound
@@ -122,9 +125,9 @@ async def engine(base: str, count: int, endpoints: int) -> float:
     return count / seconds
 
 
-async def with_store(base: str, count: int, endpoints: int, store_port: int) -> float:
-    """Events per second through the dispatcher's handler, records in the embedded store."""
-    store = Store(f"mongodb://127.0.0.1:{store_port}/?directConnection=true", "bench")
+async def with_store(base: str, count: int, endpoints: int, store_uri: str) -> float:
+    """Events per second through the dispatcher's handler, records in the store."""
+    store = Store(store_uri, f"bench_{uuid.uuid4().hex[:8]}")
     await store.connect()
     for n in range(endpoints * CONCURRENCY):
         await store.instances.insert_one(
@@ -165,11 +168,11 @@ async def with_store(base: str, count: int, endpoints: int, store_port: int) -> 
     return count / seconds
 
 
-async def measure(base: str, args: argparse.Namespace, store_port: int) -> None:
+async def measure(base: str, args: argparse.Namespace, store_uri: str) -> None:
     await bare(base, 500, args.endpoints)  # warm up both sides
     bare_rate = await bare(base, args.deliveries, args.endpoints)
     engine_rate = await engine(base, args.deliveries, args.endpoints)
-    store_rate = await with_store(base, args.stored, args.endpoints, store_port)
+    store_rate = await with_store(base, args.stored, args.endpoints, store_uri)
     print(
         f"webhooks: {args.deliveries} deliveries to {args.endpoints} endpoints,"
         f" {CONCURRENCY} in flight each"
@@ -179,7 +182,7 @@ async def measure(base: str, args: argparse.Namespace, store_port: int) -> None:
         f"  dispatcher engine (signed):      {engine_rate:8.0f} deliveries/s"
         f"  = {engine_rate / bare_rate:.0%} of bare"
     )
-    print(f"  dispatcher + embedded store:     {store_rate:8.0f} deliveries/s ({args.stored})")
+    print(f"  dispatcher + store records:      {store_rate:8.0f} deliveries/s ({args.stored})")
 
 
 def spawn(args: list[str], port: int) -> subprocess.Popen[bytes]:
@@ -200,15 +203,12 @@ def main() -> None:
         serve_receiver(args.receiver)
         return
     lanegate_logging.configure("WARNING", service="bench")
-    receiver_port, store_port = free_port(), free_port()
+    receiver_port = free_port()
     receiver = spawn(["-m", "bench.webhooks", "--receiver", str(receiver_port)], receiver_port)
     try:
-        store = spawn(["-m", "devtools.stack", "store", "--port", str(store_port)], store_port)
-        try:
-            uvloop.run(measure(f"http://127.0.0.1:{receiver_port}", args, store_port))
-        finally:
-            store.terminate()
-            store.wait()
+        log_dir = Path("var/bench-logs") / f"webhooks-{uuid.uuid4().hex[:8]}"
+        with lone_store(log_dir, StoreEngine.from_environment(os.environ)) as store_uri:
+            uvloop.run(measure(f"http://127.0.0.1:{receiver_port}", args, store_uri))
     finally:
         receiver.terminate()
         receiver.wait()

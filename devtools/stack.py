@@ -354,13 +354,13 @@ class Stack:
 
 
 @contextmanager
-def lone_store(log_dir: Path, store: StoreEngine | None = None) -> Iterator[int]:
-    """The wire store alone (mongoeco by default), in a process of its own, until the block
-    ends; its port."""
+def lone_store(log_dir: Path, store: StoreEngine | None = None) -> Iterator[str]:
+    """The wire store alone (mongoeco by default), in a process of its own (a server at a URI
+    only waited for), until the block ends; its client URI."""
     stack = Stack.create(log_dir, settings={}, store=store)
     try:
         stack.start_store()
-        yield stack.store_port
+        yield stack.store_uri
     finally:
         stack.stop_all()
 

@@ -176,12 +176,8 @@ async def proxy(gateway: Gateway) -> AsyncIterator[StoreProxy]:
 @pytest.fixture(scope="session")
 def store_alone() -> Iterator[str]:
     """Only the wire store, no services (for tests of code that writes the store); its URI."""
-    if not STORE_ENGINE.runs_here:
-        yield STORE_ENGINE.uri
-        return
-    log_dir = Path("var/test-logs") / f"lgstore-{uuid.uuid4().hex[:8]}"
-    with lone_store(log_dir, STORE_ENGINE) as port:
-        yield STORE_ENGINE.local_uri(port)
+    with lone_store(Path("var/test-logs") / f"lgstore-{uuid.uuid4().hex[:8]}", STORE_ENGINE) as uri:
+        yield uri
 
 
 @pytest.fixture

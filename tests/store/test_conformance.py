@@ -7,7 +7,6 @@ over it.
 """
 
 import asyncio
-import contextlib
 import os
 import re
 import socket
@@ -55,13 +54,8 @@ def engine(request: pytest.FixtureRequest) -> StoreEngine:
 @pytest.fixture(scope="module")
 def engine_uri(engine: StoreEngine) -> Iterator[str]:
     """The URI of a store of the engine, started for this module."""
-    if not engine.runs_here:
-        yield engine.uri
-        return
-    with contextlib.ExitStack() as running:
-        log_dir = Path("var/test-logs") / f"lgconform-{uuid.uuid4().hex[:8]}"
-        port = running.enter_context(lone_store(log_dir, engine))
-        yield engine.local_uri(port)
+    with lone_store(Path("var/test-logs") / f"lgconform-{uuid.uuid4().hex[:8]}", engine) as uri:
+        yield uri
 
 
 @pytest.fixture

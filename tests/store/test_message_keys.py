@@ -44,8 +44,8 @@ async def test_a_message_claimed_but_never_stored_is_stored_by_its_repeat(
 @pytest.fixture(scope="module")
 def mongoeco_uri() -> Iterator[str]:
     """mongoeco, which accepts the partial index older stores had (FerretDB does not)."""
-    with lone_store(Path("var/test-logs") / f"lgkeys-{uuid.uuid4().hex[:8]}") as port:
-        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    with lone_store(Path("var/test-logs") / f"lgkeys-{uuid.uuid4().hex[:8]}") as uri:
+        yield uri
 
 
 @pytest.fixture
