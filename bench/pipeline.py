@@ -51,22 +51,15 @@ from lanegate.store import Document, Store
 PAGE = 1000
 PERSISTENT = aio_pika.DeliveryMode.PERSISTENT
 WRITES = frozenset({"insert", "update", "delete", "findAndModify"})
-OPEN_LANE = {"delayMs": [0, 0], "perHour": 10**6, "perDay": 10**6}
 
 
 async def instances(client: Client, tenant_id: str, hook: str, count: int) -> list[str]:
-    """`count` sandbox instances, scanned open, whose urgent lane has no gap and no caps."""
+    """`count` sandbox instances, scanned open, whose lanes have no gap and no caps to speak of."""
     names = [f"{tenant_id}__bench__n{n:02d}" for n in range(count)]
     for name in names:
         body = {"instanceName": name, "webhookUrl": hook, "webhookSecret": "bench-secret-bench"}
         await client.call("POST", "/instance/create", body)
-        await client.call("PATCH", f"/instance/{name}", {"lanes": {"urgent": OPEN_LANE}})
-        await client.call("POST", f"/sandbox/{name}/scan")
-    for name in names:
-        while True:
-            if (await client.call("GET", f"/instance/{name}/status"))["state"] == "open":
-                break
-            await asyncio.sleep(0.1)
+        await client.paced_instance(name, 0)
     return names
 
 
