@@ -40,6 +40,15 @@ def command_name(op_code: int, payload: bytes) -> str:
     return payload[key_start : payload.index(b"\x00", key_start)].decode()
 
 
+def command_target(op_code: int, payload: bytes) -> str | None:
+    """The collection an OP_MSG command names (its first value, when that is a string)."""
+    if op_code != OP_MSG:
+        return None
+    (size,) = struct.unpack_from("<i", payload, 5)
+    first = next(iter(bson.decode(payload[5 : 5 + size]).values()), None)
+    return first if isinstance(first, str) else None
+
+
 def documents_sent(payload: bytes) -> int:
     """How many documents an OP_MSG insert carries (in a document sequence, or in its body)."""
     (flags,) = struct.unpack_from("<I", payload)
@@ -74,6 +83,7 @@ class WireCounter:
     target_port: int
     free_inserts: bool = False
     commands: Counter[str] = field(default_factory=Counter)
+    by_collection: Counter[tuple[str, str | None]] = field(default_factory=Counter)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     _sent: dict[int, tuple[str, float]] = field(default_factory=dict)
     _server: asyncio.Server | None = None
@@ -96,6 +106,7 @@ class WireCounter:
 
     def reset(self) -> None:
         self.commands.clear()
+        self.by_collection.clear()
         self.seconds.clear()
 
     def round_trips(self) -> int:
@@ -130,6 +141,7 @@ class WireCounter:
                 if back is not None:
                     name = command_name(op_code, payload)
                     self.commands[name] += 1
+                    self.by_collection[name, command_target(op_code, payload)] += 1
                     if self.free_inserts and name == "insert" and op_code == OP_MSG:
                         stored = {"n": documents_sent(payload), "ok": 1.0}
                         back.write(op_msg_reply(request_id, next(self._reply_ids), stored))

@@ -231,9 +231,19 @@ async def counted(
         await all_sent(store, tenant_of(names), total, args.deadline)
         await all_reported(store, total, args.deadline)
         commands = Counter({k: v for k, v in counter.commands.items() if k not in MONITORING})
+        writes = Counter(
+            {
+                f"{name} {target}": n
+                for (name, target), n in counter.by_collection.items()
+                if name in WRITES
+            }
+        )
     finally:
         await counter.close()
-    return {k: n / args.counted for k, n in commands.most_common()}
+    return {
+        "commands": {k: n / args.counted for k, n in commands.most_common()},
+        "writes": {k: n / args.counted for k, n in writes.most_common()},
+    }
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -250,14 +260,16 @@ async def run(args: argparse.Namespace) -> None:
                 names = await instances(client, tenant_id, hook, args.instances)
                 timed = await gateway(stack, store, http, key, names, args)
                 baseline = await bare(stack, store, args.singles + args.messages)
-                commands = await counted(stack, store, client, names, args) if args.counted else {}
+                commands = (
+                    await counted(stack, store, client, names, args) if args.counted else None
+                )
     finally:
         hooks.terminate()
         hooks.wait()
     report(args, timed, baseline, commands)
 
 
-def report(args: argparse.Namespace, timed: Any, baseline: Any, commands: dict[str, float]) -> None:
+def report(args: argparse.Namespace, timed: Any, baseline: Any, counts: Any) -> None:
     def latency(values: list[float]) -> str:
         return (
             f"p50 {statistics.median(values) * 1000:.0f} ms, "
@@ -281,13 +293,17 @@ def report(args: argparse.Namespace, timed: Any, baseline: Any, commands: dict[s
         "  CPU per message: "
         + ", ".join(f"{name} {ms:.2f} ms" for name, ms in timed["cpu_ms"].items())
     )
-    if commands:
-        writes = sum(n for name, n in commands.items() if name in WRITES)
+    if counts:
+        commands, writes = counts["commands"], counts["writes"]
         print(
             f"  store commands per message ({args.counted:,} counted): "
-            f"{sum(commands.values()):.1f}, of which writes {writes:.1f} ("
+            f"{sum(commands.values()):.1f}, of which writes {sum(writes.values()):.1f} ("
             + ", ".join(f"{name} {n:.2f}" for name, n in commands.items())
             + ")"
+        )
+        print(
+            "  writes per message by collection: "
+            + ", ".join(f"{name} {n:.2f}" for name, n in writes.items())
         )
 
 
