@@ -2,6 +2,7 @@
 event adding to one of its counts (an upsert), so that reading usage never scans messages."""
 
 import asyncio
+import weakref
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -55,6 +56,18 @@ def _upsert(
     return {"_id": f"{tenant_id}|{instance_name}|{midnight.date().isoformat()}"}, update
 
 
+# One per store: every count a process adds goes through it.
+_GROUPED: "weakref.WeakKeyDictionary[Store, GroupedCounts]" = weakref.WeakKeyDictionary()
+
+
+def grouped(store: Store) -> "GroupedCounts":
+    """The grouped counts of `store`, made on first use."""
+    counts = _GROUPED.get(store)
+    if counts is None:
+        counts = _GROUPED[store] = GroupedCounts(store)
+    return counts
+
+
 async def count(
     store: Store,
     tenant_id: str,
@@ -64,39 +77,37 @@ async def count(
     at: datetime,
     n: int = 1,
 ) -> None:
-    """Add `n` to the instance's count of `what` for the UTC day of `at` (one upsert)."""
-    if n <= 0:
-        return
-    where, update = _upsert(tenant_id, instance_name, provider, at, {what.value: n})
-    try:
-        await store.usage_days.update_one(where, update, upsert=True)
-    except PyMongoError as e:
-        _lost(e, [what.value], n)
+    """Add `n` to the instance's count of `what` for the UTC day of `at`."""
+    if n > 0:
+        await grouped(store).add([(tenant_id, instance_name, provider, what, at, n)])
 
 
 async def count_message(store: Store, message: Document, what: Counted, at: datetime) -> None:
     """Add one message to its instance's count of `what` for the day of `at`."""
-    await count(
-        store, message["tenantId"], message["instanceName"], message.get("provider"), what, at
-    )
+    await count_messages(store, [message], what, at)
 
 
 async def count_messages(
     store: Store, messages: Iterable[Document], what: Counted, at: datetime
 ) -> None:
-    """Add each of `messages` to its instance's count of `what` for the day of `at`: one write
-    for all, one upsert per instance."""
-    await _write(store, [(m, what, at) for m in messages])
+    """Add each of `messages` to its instance's count of `what` for the day of `at`."""
+    await grouped(store).add(
+        [(m["tenantId"], m["instanceName"], m.get("provider"), what, at, 1) for m in messages]
+    )
 
 
-async def _write(store: Store, counted: list[tuple[Document, Counted, datetime]]) -> None:
+# What one count adds: tenant, instance, provider (if known), what, when, how many.
+type Added = tuple[str, str, str | None, Counted, datetime, int]
+
+
+async def _write(store: Store, counted: list[Added]) -> None:
     """One bulk write adding up `counted`: one upsert per tenant, instance and day."""
     sums: dict[tuple[str, str, datetime], Counter[str]] = {}
     providers: dict[tuple[str, str, datetime], str | None] = {}
-    for message, what, at in counted:
-        key = (message["tenantId"], message["instanceName"], day_of(at))
-        sums.setdefault(key, Counter())[what.value] += 1
-        providers[key] = providers.get(key) or message.get("provider")
+    for tenant, name, provider, what, at, n in counted:
+        key = (tenant, name, day_of(at))
+        sums.setdefault(key, Counter())[what.value] += n
+        providers[key] = providers.get(key) or provider
     updates = [
         UpdateOne(
             *_upsert(tenant, name, providers[(tenant, name, day)], day, dict(counts)), upsert=True
@@ -107,23 +118,25 @@ async def _write(store: Store, counted: list[tuple[Document, Counted, datetime]]
         try:
             await store.usage_days.bulk_write(updates, ordered=False)
         except PyMongoError as e:
-            _lost(e, sorted({what.value for _, what, _ in counted}), len(counted))
+            _lost(e, sorted({added[3].value for added in counted}), sum(a[5] for a in counted))
 
 
 class GroupedCounts:
-    """Message counts added while a write is under way go together in the next one (one bulk
-    write), as single sends' inserts do; each caller returns once its counts are written."""
+    """Counts added while a write is under way go together in the next one (one bulk write),
+    as single sends' inserts do; each caller returns once its counts are written (or lost)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._pending: list[tuple[Document, Counted, datetime]] = []
+        self._pending: list[Added] = []
         self._next: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self.writes = 0  # round trips made, for the tests
 
-    async def add(self, messages: Iterable[Document], what: Counted, at: datetime) -> None:
-        """Add each of `messages` to its instance's count of `what` for the day of `at`."""
-        self._pending.extend((m, what, at) for m in messages)
+    async def add(self, added: list[Added]) -> None:
+        """Add `added` to their days' records."""
+        if not added:
+            return
+        self._pending.extend(added)
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
         written = self._next

@@ -34,16 +34,22 @@ async def test_a_refused_count_is_lost_without_raising(bare_store: Store) -> Non
 
 
 async def test_counts_added_during_a_write_go_together_in_the_next(bare_store: Store) -> None:
-    grouped = usage.GroupedCounts(bare_store)
     messages = [
         {"tenantId": "t", "instanceName": f"i{n % 3}", "provider": "sandbox"} for n in range(30)
     ]
+    before = usage.grouped(bare_store).writes
 
-    await asyncio.gather(*(grouped.add([m], usage.Counted.ACCEPTED, NOON) for m in messages))
-    await grouped.add(messages[:2], usage.Counted.CANCELED, NOON)
+    await asyncio.gather(
+        *(usage.count_message(bare_store, m, usage.Counted.ACCEPTED, NOON) for m in messages),
+        usage.count(bare_store, "t", "i0", None, usage.Counted.DELIVERED, NOON, n=4),
+    )
+    await usage.count_messages(bare_store, messages[:2], usage.Counted.CANCELED, NOON)
+    await usage.count_messages(bare_store, [], usage.Counted.CANCELED, NOON)  # nothing to wait on
 
     days = await bare_store.usage_days.find({"tenantId": "t"}).sort("instanceName", 1).to_list(None)
-    assert [("i0", 10, 1), ("i1", 10, 1), ("i2", 10, None)] == [
-        (d["instanceName"], d["accepted"], d.get("canceled")) for d in days
+    assert [("i0", 10, 4, 1), ("i1", 10, None, 1), ("i2", 10, None, None)] == [
+        (d["instanceName"], d["accepted"], d.get("delivered"), d.get("canceled")) for d in days
     ]
-    assert 2 == grouped.writes  # the 30 adds made at once share one write
+    # The 31 counts added at once by separate callers share one write: every count a process
+    # adds (sends, receipts, webhook outcomes) goes through the store's one grouped writer.
+    assert 2 == usage.grouped(bare_store).writes - before

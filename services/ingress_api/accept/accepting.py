@@ -13,7 +13,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.accept.conversation_windows import closed_window, window_open
-from ingress_api.accept.inserts import ACCEPTED_COUNTS, MESSAGE_INSERTS, duplicates_only
+from ingress_api.accept.inserts import MESSAGE_INSERTS, duplicates_only
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.accept.message_keys import claim, claimed
 from ingress_api.accept.quotas import Reservations, reserve_messages
@@ -260,7 +260,7 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in fresh:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
-    await request.app[ACCEPTED_COUNTS].add(fresh, usage.Counted.ACCEPTED, utcnow())
+    await usage.count_messages(store, fresh, usage.Counted.ACCEPTED, utcnow())
 
 
 async def _insert(request: web.Request, fresh: list[Document]) -> None:

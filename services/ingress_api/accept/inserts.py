@@ -17,7 +17,6 @@ from pymongo.errors import (
 
 from lanegate.service import STORE
 from lanegate.store import Document
-from lanegate.usage import GroupedCounts
 
 DUPLICATE_KEY = 11000
 
@@ -141,12 +140,9 @@ class GroupedInserts:
 
 
 MESSAGE_INSERTS = web.AppKey("message_inserts", GroupedInserts)
-# The accepted messages' usage counts, grouped the same way.
-ACCEPTED_COUNTS = web.AppKey("accepted_counts", GroupedCounts)
 
 
 async def message_inserts(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the process's grouped message inserts and accepted counts, on its store."""
+    """cleanup_ctx: the process's grouped message inserts, on its store."""
     app[MESSAGE_INSERTS] = GroupedInserts(app[STORE].messages)
-    app[ACCEPTED_COUNTS] = GroupedCounts(app[STORE])
     yield
