@@ -29,8 +29,8 @@ from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ingress_api.accept.inserts import GroupedInserts
 from ingress_api.schemas.messages import TextMessage
+from lanegate.store.grouped import GroupedInserts
 from lanegate.store.indexes import INDEXES
 
 EXCHANGE = web.AppKey("exchange", aio_pika.abc.AbstractExchange)

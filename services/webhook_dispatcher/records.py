@@ -5,10 +5,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from lanegate import usage
 from lanegate.events import utcnow
 from lanegate.store import Document, Store
+from lanegate.store.grouped import GroupedInserts
 
 OPEN = ("pending", "retrying")
 # The ends of a delivery a tenant's usage counts.
@@ -36,34 +38,36 @@ class Records:
     def __init__(self, store: Store, *, lease_seconds: float) -> None:
         self._store = store
         self._deliveries = store.webhook_deliveries
+        self.inserts = GroupedInserts(self._deliveries)
         self.lease = timedelta(seconds=lease_seconds)
 
     async def create(self, fields: Document, claim: str | None) -> tuple[Document, bool]:
-        """Insert an event's record, claimed by `claim`, unless it exists; (record, created)."""
-        now = utcnow()
+        """Insert an event's record, claimed by `claim`, unless it exists; (record, created).
+
+        Records created at once share one insert (a redelivered event finds its record)."""
         open_ = fields.get("status", "pending") in OPEN
-        record = await self._deliveries.find_one_and_update(
-            {"_id": fields["_id"]},
-            {
-                "$setOnInsert": {
-                    "status": "pending",
-                    "attempts": [],
-                    "attemptCount": 0,
-                    "attemptTotal": 0,
-                    "lastStatusCode": None,
-                    "lastError": None,
-                    "createdAt": now,
-                    "nextAttemptAt": now + self.lease if open_ else None,
-                    "claim": claim if open_ else None,
-                    **{k: v for k, v in fields.items() if k != "_id"},
-                }
-            },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        if record is None:  # an upsert returning the new document never gives None
-            raise RuntimeError("delivery upsert returned nothing")
-        return record, claim is not None and record.get("claim") == claim and open_
+        now = utcnow()
+        record: Document = {
+            "_id": fields["_id"],
+            "status": "pending",
+            "attempts": [],
+            "attemptCount": 0,
+            "attemptTotal": 0,
+            "lastStatusCode": None,
+            "lastError": None,
+            "createdAt": now,
+            "nextAttemptAt": now + self.lease if open_ else None,
+            "claim": claim if open_ else None,
+            **fields,
+        }
+        try:
+            await self.inserts.insert(record)
+        except DuplicateKeyError:
+            existing = await self._deliveries.find_one({"_id": fields["_id"]})
+            if existing is None:  # delivery records are never deleted
+                raise
+            return existing, False
+        return record, claim is not None and open_
 
     async def extend(self, delivery_id: str, claim: str) -> datetime | None:
         """Push a held claim's lease one lease ahead; None when the claim was lost meanwhile."""

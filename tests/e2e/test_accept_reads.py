@@ -7,9 +7,9 @@ import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from ingress_api.accept.inserts import GroupedInserts
 from ingress_api.accept.lookups import Lookups
 from lanegate.store import Document, Store
+from lanegate.store.grouped import GroupedInserts
 
 pytestmark = pytest.mark.e2e
 

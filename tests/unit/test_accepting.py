@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from ingress_api.accept.accepting import MessageToAccept, accept_many, accept_one, content_of
-from ingress_api.accept.inserts import MESSAGE_INSERTS, GroupedInserts
+from ingress_api.accept.inserts import MESSAGE_INSERTS
 from ingress_api.accept.lookups import LOOKUPS, Lookups
 from ingress_api.accept.pages import accept_in_pages
 from ingress_api.accept.quotas import MESSAGE_COUNTER, MONTH_COUNTER, MessageCounter, MonthCounter
@@ -25,6 +25,7 @@ from lanegate.broker import Broker
 from lanegate.service import BROKER, SETTINGS, STORE, error_boundary
 from lanegate.settings import Settings
 from lanegate.store import Store
+from lanegate.store.grouped import GroupedInserts
 from tests.conftest import AMQP_URL
 from tests.support.gateway import hearing
 

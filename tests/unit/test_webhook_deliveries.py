@@ -1,6 +1,7 @@
 """webhook-dispatcher's deliveries against the real store and a real receiver: an event's
 record, its signed attempt, the retry schedule and giving up."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -106,6 +107,26 @@ async def test_an_event_is_recorded_and_posted_once_signed(
         record["lastStatusCode"],
     )
     assert "instance.connected" == record["event"]
+
+
+async def test_records_created_together_share_one_insert_and_a_repeat_finds_its_record(
+    bare_store: Store,
+) -> None:
+    records = Records(bare_store, lease_seconds=30)
+    fields = [
+        {"_id": f"e{n}", "tenantId": "t", "instanceName": "i", "url": "u", "body": "{}"}
+        for n in range(20)
+    ]
+
+    created = await asyncio.gather(*(records.create(f, f"claim{f['_id']}") for f in fields))
+    assert 2 == records.inserts.writes  # the first alone, the 19 made meanwhile together
+    again, fresh = await records.create(fields[3], "another")
+
+    assert [(f"e{n}", f"claime{n}", True) for n in range(20)] == [
+        (record["_id"], record["claim"], was_created) for record, was_created in created
+    ]
+    assert ("claime3", False) == (again["claim"], fresh)
+    assert 20 == await bare_store.webhook_deliveries.count_documents({"status": "pending"})
 
 
 async def test_an_event_the_instance_does_not_want_is_not_recorded(

@@ -13,7 +13,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.accept.conversation_windows import closed_window, window_open
-from ingress_api.accept.inserts import MESSAGE_INSERTS, duplicates_only
+from ingress_api.accept.inserts import MESSAGE_INSERTS
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.accept.message_keys import claim, claimed
 from ingress_api.accept.quotas import Reservations, reserve_messages
@@ -51,6 +51,7 @@ from lanegate.lifecycle import Status, public
 from lanegate.providers.capabilities import CAPABILITIES, EMAIL_KINDS, channel_of
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document, Store
+from lanegate.store.grouped import duplicates_only
 from lanegate.timestamps import iso_utc
 
 log = structlog.get_logger(__name__)

@@ -14,10 +14,10 @@ from aiohttp import web
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from ingress_api.accept.inserts import DUPLICATE_KEY, duplicates_only
 from ingress_api.accept.settling import keyed
 from lanegate.service import STORE
 from lanegate.store import Document, Store
+from lanegate.store.grouped import DUPLICATE_KEY, duplicates_only
 
 log = structlog.get_logger(__name__)
 

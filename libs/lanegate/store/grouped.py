@@ -1,0 +1,137 @@
+"""Single inserts made at once share one `insert_many`: one round trip for many callers (single
+sends, webhook events), and nothing waits on a timer (inserts that arrive during a write go
+together in the next one)."""
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    DuplicateKeyError,
+    WriteError,
+)
+
+from lanegate.store import Document
+
+DUPLICATE_KEY = 11000
+
+
+WRITTEN, YOUR_TURN = True, False
+
+
+def duplicates_only(error: BulkWriteError) -> bool:
+    """Whether every document a bulk insert refused was refused as a duplicate key."""
+    return {e.get("code") for e in error.details.get("writeErrors", [])} == {DUPLICATE_KEY}
+
+
+@dataclass
+class _Queued:
+    document: Document
+    # WRITTEN (or the insert's error), or YOUR_TURN: this caller writes the next batch.
+    done: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+def _error(details: dict[str, Any]) -> Exception:
+    """The error one document's insert met, as `insert_one` would have raised it."""
+    message, code = str(details.get("errmsg", "")), details.get("code")
+    error_code = code if isinstance(code, int) else None
+    if error_code == DUPLICATE_KEY:
+        return DuplicateKeyError(message, error_code, details)
+    return WriteError(message, error_code, details)
+
+
+# Each caller hears its own document's outcome: a duplicate key only for the document that
+# has it, a lost connection (which may have written any of them) for the whole batch.
+class GroupedInserts:
+    """Inserts into one collection, grouped while a write is under way."""
+
+    def __init__(self, collection: AsyncCollection[Document], max_batch: int = 200) -> None:
+        self._collection = collection
+        self._max_batch = max_batch
+        self._queued: list[_Queued] = []
+        self._writing = False
+        self._writes: set[asyncio.Task[None]] = set()
+        self.writes = 0  # round trips made, for the benchmarks and tests
+
+    async def insert(self, document: Document) -> None:
+        """Insert one document, raising as `insert_one` would for it."""
+        queued = _Queued(document)
+        self._queued.append(queued)
+        if self._writing and await self._wait(queued) == WRITTEN:
+            return
+        # First in line: it starts its batch's write, in a task of its own so that this
+        # caller going away does not cut the write off for the others.
+        self._writing = True
+        live = [q for q in self._queued if not q.done.cancelled()]  # this caller's comes first
+        batch, self._queued = live[: self._max_batch], live[self._max_batch :]
+        outcome = batch[0].done = asyncio.get_running_loop().create_future()
+        writing = asyncio.ensure_future(self._settle(batch))
+        self._writes.add(writing)
+        writing.add_done_callback(self._writes.discard)
+        await outcome
+
+    async def _settle(self, batch: list[_Queued]) -> None:
+        """Write a batch, let the next caller in line go, and tell each its outcome."""
+        try:
+            outcomes = await self._write(batch)
+        finally:
+            self._hand_over()
+        for queued, outcome in zip(batch, outcomes, strict=True):
+            if queued.done.cancelled():
+                continue
+            if outcome is None:
+                queued.done.set_result(WRITTEN)
+            else:
+                queued.done.set_exception(outcome)
+
+    async def _wait(self, queued: _Queued) -> bool:
+        try:
+            return await queued.done
+        except asyncio.CancelledError:
+            done = queued.done
+            if not done.cancelled() and done.exception() is None and done.result() == YOUR_TURN:
+                self._queued.remove(queued)  # cut off just as its turn came: pass it on
+                self._hand_over()
+            raise
+
+    async def _write(self, batch: list[_Queued]) -> list[Exception | None]:
+        """Each document's outcome: None when written."""
+        self.writes += 1
+        try:
+            await self._collection.insert_many([q.document for q in batch], ordered=False)
+        except BulkWriteError as e:
+            failed = {int(error["index"]): error for error in e.details.get("writeErrors", [])}
+            # Written but not confirmed as asked: settled like a write whose answer was lost.
+            unsure = e.details.get("writeConcernErrors")
+            return [
+                _error(failed[index])
+                if index in failed
+                else AutoReconnect(f"write concern: {unsure[0].get('errmsg')}")
+                if unsure
+                else None
+                for index in range(len(batch))
+            ]
+        except Exception as e:
+            return [e] * len(batch)
+        except BaseException:
+            # Cut off (the process stops): any of them may have been written.
+            lost = AutoReconnect("the insert was interrupted")
+            for queued in batch:
+                if not queued.done.done():
+                    queued.done.set_exception(lost)
+            raise
+        return [None] * len(batch)
+
+    def _hand_over(self) -> None:
+        """Let the first caller still waiting write the next batch, or go idle; the
+        documents of callers gone meanwhile are not written."""
+        self._queued = [q for q in self._queued if not q.done.cancelled()]
+        if self._queued:
+            self._queued[0].done.set_result(YOUR_TURN)
+        else:
+            self._writing = False
