@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 from lanegate import usage
 from lanegate.events import utcnow
 from lanegate.store import Document, Store
-from lanegate.store.grouped import GroupedInserts
+from lanegate.store.grouped import GroupedInserts, GroupedUpdates
 
 OPEN = ("pending", "retrying")
 # The ends of a delivery a tenant's usage counts.
@@ -39,6 +39,7 @@ class Records:
         self._store = store
         self._deliveries = store.webhook_deliveries
         self.inserts = GroupedInserts(self._deliveries)
+        self.updates = GroupedUpdates(self._deliveries)
         self.lease = timedelta(seconds=lease_seconds)
 
     async def create(self, fields: Document, claim: str | None) -> tuple[Document, bool]:
@@ -130,8 +131,15 @@ class Records:
         next_at: datetime | None = None,
         error: str | None = None,
     ) -> bool:
-        """Record an attempt's outcome and release the claim; False when the claim was lost."""
-        changes: Document = {"status": status, "claim": None, "nextAttemptAt": next_at}
+        """Record an attempt's outcome and release the claim; False when the claim was lost.
+
+        Outcomes recorded at once share one write; `lastClaim` tells whose applied."""
+        changes: Document = {
+            "status": status,
+            "claim": None,
+            "lastClaim": claim,
+            "nextAttemptAt": next_at,
+        }
         if attempt is not None:
             changes |= {"lastStatusCode": attempt["statusCode"], "lastError": attempt["error"]}
         elif error is not None:
@@ -144,8 +152,11 @@ class Records:
         if attempt is not None:
             update["$push"] = {"attempts": attempt}
             update["$inc"] = {"attemptCount": 1, "attemptTotal": 1}
-        result = await self._deliveries.update_one({"_id": delivery_id, "claim": claim}, update)
-        return bool(result.modified_count)
+        return await self.updates.update(
+            {"_id": delivery_id, "claim": claim},
+            update,
+            lambda record: record.get("lastClaim") == claim,
+        )
 
     async def count_outcome(self, record: Document, status: str, provider: str | None) -> None:
         """Count a delivery that ended (`delivered`, or `dead` after its attempts) in its

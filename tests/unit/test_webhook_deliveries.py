@@ -129,6 +129,27 @@ async def test_records_created_together_share_one_insert_and_a_repeat_finds_its_
     assert 20 == await bare_store.webhook_deliveries.count_documents({"status": "pending"})
 
 
+async def test_outcomes_recorded_together_each_say_whether_their_claim_held(
+    bare_store: Store,
+) -> None:
+    records = Records(bare_store, lease_seconds=30)
+    for n in range(3):
+        fields = {"_id": f"e{n}", "tenantId": "t", "instanceName": "i", "url": "u", "body": "{}"}
+        await records.create(fields, f"mine{n}")
+    await bare_store.webhook_deliveries.update_one({"_id": "e1"}, {"$set": {"claim": "theirs"}})
+
+    held = await asyncio.gather(
+        *(records.finish(f"e{n}", f"mine{n}", None, "dead", error="x") for n in range(3))
+    )
+
+    assert [True, False, True] == held
+    assert 1 == records.updates.writes
+    stored = bare_store.webhook_deliveries.find({}, {"status": 1, "claim": 1}).sort("_id", 1)
+    assert [("dead", None), ("pending", "theirs"), ("dead", None)] == [
+        (r["status"], r["claim"]) async for r in stored
+    ]
+
+
 async def test_an_event_the_instance_does_not_want_is_not_recorded(
     bare_store: Store, deliverer: Deliverer, receiver: Receiver
 ) -> None:

@@ -1,11 +1,13 @@
-"""Single inserts made at once share one `insert_many`: one round trip for many callers (single
-sends, webhook events), and nothing waits on a timer (inserts that arrive during a write go
-together in the next one)."""
+"""Single writes made at once share one round trip: inserts one `insert_many` (single sends,
+webhook events), conditional updates one bulk write (webhook outcomes). Nothing waits on a
+timer: writes that arrive during a write go together in the next one."""
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import (
     AutoReconnect,
@@ -135,3 +137,90 @@ class GroupedInserts:
             self._queued[0].done.set_result(YOUR_TURN)
         else:
             self._writing = False
+
+
+@dataclass
+class _Update:
+    document_id: Any
+    operation: UpdateOne
+    took: Callable[[Document], bool]
+    done: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupedUpdates:
+    """Conditional updates of one document each (its filter names the `_id`) made while a
+    write is under way go together in the next bulk write.
+
+    Each caller hears whether its own update applied. A bulk write only says how many did:
+    when that is all of them, each did; when it is fewer, the batch's documents are read
+    back and each caller's `took` says from its document whether its update is the one that
+    applied (a token the update writes, which nobody else's writes).
+    """
+
+    def __init__(self, collection: AsyncCollection[Document], max_batch: int = 200) -> None:
+        self._collection = collection
+        self._max_batch = max_batch
+        self._pending: list[_Update] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.writes = 0  # round trips made, for the tests
+
+    async def update(
+        self, where: Document, change: Document, took: Callable[[Document], bool]
+    ) -> bool:
+        """Apply `change` to the document `where` picks; whether it applied."""
+        queued = _Update(where["_id"], UpdateOne(where, change), took)
+        # Heard even when its caller has gone, so an error is never left unretrieved.
+        queued.done.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._pending.append(queued)
+        if self._writer is None:
+            # A task of its own: the caller that started it going away does not cut it off.
+            self._writer = asyncio.ensure_future(self._drain())
+        return await asyncio.shield(queued.done)
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                self._pending = self._pending[self._max_batch :]
+                self.writes += 1
+                try:
+                    outcomes = await self._write(batch)
+                except Exception as e:
+                    outcomes = [e] * len(batch)
+                except BaseException:
+                    lost = AutoReconnect("the update was interrupted")
+                    for queued in batch:
+                        if not queued.done.done():
+                            queued.done.set_exception(lost)
+                    raise
+                for queued, outcome in zip(batch, outcomes, strict=True):
+                    if isinstance(outcome, Exception):
+                        queued.done.set_exception(outcome)
+                    else:
+                        queued.done.set_result(outcome)
+        finally:
+            self._writer = None
+
+    async def _write(self, batch: list[_Update]) -> list[bool | Exception]:
+        """Each update's outcome: whether it applied, or the error it met."""
+        failed: dict[int, Exception] = {}
+        try:
+            result = await self._collection.bulk_write(
+                [queued.operation for queued in batch], ordered=False
+            )
+            if result.matched_count == len(batch):
+                return [True] * len(batch)
+        except BulkWriteError as e:
+            if e.details.get("writeConcernErrors"):
+                raise
+            failed = {int(error["index"]): _error(error) for error in e.details["writeErrors"]}
+        ids = list({queued.document_id for queued in batch})
+        found = {d["_id"]: d async for d in self._collection.find({"_id": {"$in": ids}})}
+        return [
+            failed[index]
+            if index in failed
+            else queued.document_id in found and queued.took(found[queued.document_id])
+            for index, queued in enumerate(batch)
+        ]
