@@ -10,6 +10,7 @@ from lanegate import health
 from lanegate.contacts import contact_wrote
 from lanegate.events import MessageReceived, new_id
 from lanegate.store import Document, Store
+from lanegate.store.grouped import grouped_writes
 
 # The fields of a message's content that hold what a person reads, in the order they are tried.
 READABLE_FIELDS = ("text", "body", "caption")
@@ -117,8 +118,7 @@ async def record_outbound(store: Store, messages: Iterable[Document]) -> None:
         )
         for m in messages
     ]
-    if updates:
-        await store.chats.bulk_write(updates, ordered=False)
+    await grouped_writes(store.chats).write(updates)
 
 
 async def mark_read(

@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pymongo import UpdateOne
+
 from lanegate.store import Store
+from lanegate.store.grouped import grouped_writes
 
 DAYS = 7
 # A reply counts when the contact writes within this long after the number's last message.
@@ -55,9 +58,10 @@ def day_of(at: datetime) -> datetime:
 async def count(
     store: Store, tenant_id: str, instance_name: str, what: Counted, at: datetime
 ) -> None:
-    """Add one to the instance's count of `what` for the day of `at` (one upsert)."""
+    """Add one to the instance's count of `what` for the day of `at` (one upsert, in one
+    write with the process's other counts made meanwhile)."""
     day = day_of(at)
-    await store.instance_health.update_one(
+    upsert = UpdateOne(
         {"_id": f"{instance_name}|{day.date().isoformat()}"},
         {
             "$inc": {what.value: 1},
@@ -70,6 +74,7 @@ async def count(
         },
         upsert=True,
     )
+    await grouped_writes(store.instance_health).write([upsert])
 
 
 async def totals(store: Store, instance_name: str, now: datetime) -> Totals:

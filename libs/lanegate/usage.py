@@ -1,7 +1,6 @@
 """A tenant's usage, counted as it happens: one record per tenant, instance and UTC day, each
 event adding to one of its counts (an upsert), so that reading usage never scans messages."""
 
-import asyncio
 import weakref
 from collections import Counter
 from collections.abc import Iterable
@@ -15,6 +14,7 @@ from pymongo.errors import PyMongoError
 from lanegate.health import day_of
 from lanegate.providers.capabilities import channel_of
 from lanegate.store import Document, Store
+from lanegate.store.grouped import Batched
 
 log = structlog.get_logger(__name__)
 
@@ -100,65 +100,42 @@ async def count_messages(
 type Added = tuple[str, str, str | None, Counted, datetime, int]
 
 
-async def _write(store: Store, counted: list[Added]) -> None:
-    """One bulk write adding up `counted`: one upsert per tenant, instance and day."""
-    sums: dict[tuple[str, str, datetime], Counter[str]] = {}
-    providers: dict[tuple[str, str, datetime], str | None] = {}
-    for tenant, name, provider, what, at, n in counted:
-        key = (tenant, name, day_of(at))
-        sums.setdefault(key, Counter())[what.value] += n
-        providers[key] = providers.get(key) or provider
-    updates = [
-        UpdateOne(
-            *_upsert(tenant, name, providers[(tenant, name, day)], day, dict(counts)), upsert=True
-        )
-        for (tenant, name, day), counts in sums.items()
-    ]
-    if updates:
-        try:
-            await store.usage_days.bulk_write(updates, ordered=False)
-        except PyMongoError as e:
-            _lost(e, sorted({added[3].value for added in counted}), sum(a[5] for a in counted))
-
-
 class GroupedCounts:
-    """Counts added while a write is under way go together in the next one (one bulk write),
-    as single sends' inserts do; each caller returns once its counts are written (or lost)."""
+    """Counts added while a write is under way go together in the next one: one bulk write,
+    one upsert per tenant, instance and day; each caller returns once its counts are written
+    (or lost)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._pending: list[Added] = []
-        self._next: asyncio.Future[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self.writes = 0  # round trips made, for the tests
+        self._batched: Batched[Added, None] = Batched(self._write)
+
+    @property
+    def writes(self) -> int:
+        return self._batched.writes
 
     async def add(self, added: list[Added]) -> None:
         """Add `added` to their days' records."""
-        if not added:
-            return
-        self._pending.extend(added)
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-        written = self._next
-        if self._writer is None:
-            # A task of its own: the caller that started it going away does not cut it off.
-            self._writer = asyncio.ensure_future(self._drain())
-        await asyncio.shield(written)
+        await self._batched.add(added)
 
-    async def _drain(self) -> None:
+    async def _write(self, counted: list[Added]) -> list[Exception | None]:
+        sums: dict[tuple[str, str, datetime], Counter[str]] = {}
+        providers: dict[tuple[str, str, datetime], str | None] = {}
+        for tenant, name, provider, what, at, n in counted:
+            key = (tenant, name, day_of(at))
+            sums.setdefault(key, Counter())[what.value] += n
+            providers[key] = providers.get(key) or provider
+        updates = [
+            UpdateOne(
+                *_upsert(tenant, name, providers[(tenant, name, day)], day, dict(counts)),
+                upsert=True,
+            )
+            for (tenant, name, day), counts in sums.items()
+        ]
         try:
-            while self._pending and self._next is not None:
-                batch, self._pending = self._pending, []
-                done, self._next = self._next, None
-                self.writes += 1
-                try:
-                    await _write(self._store, batch)
-                except BaseException as e:
-                    done.set_exception(e)
-                    raise
-                done.set_result(None)
-        finally:
-            self._writer = None
+            await self._store.usage_days.bulk_write(updates, ordered=False)
+        except PyMongoError as e:
+            _lost(e, sorted({added[3].value for added in counted}), sum(a[5] for a in counted))
+        return [None] * len(counted)
 
 
 # A count is written after what it counts happened (a message stored, a status written): a

@@ -3,11 +3,12 @@ webhook events), conditional updates one bulk write (webhook outcomes). Nothing 
 timer: writes that arrive during a write go together in the next one."""
 
 import asyncio
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import (
     AutoReconnect,
@@ -19,6 +20,10 @@ from pymongo.errors import (
 from lanegate.store import Document
 
 DUPLICATE_KEY = 11000
+
+type WriteOp = (
+    InsertOne[Document] | UpdateOne | UpdateMany | ReplaceOne[Document] | DeleteOne | DeleteMany
+)
 
 
 WRITTEN, YOUR_TURN = True, False
@@ -45,6 +50,14 @@ def _error(details: dict[str, Any]) -> Exception:
     if error_code == DUPLICATE_KEY:
         return DuplicateKeyError(message, error_code, details)
     return WriteError(message, error_code, details)
+
+
+def _refused(error: BulkWriteError) -> dict[int, Exception]:
+    """The errors of the operations an unordered bulk write refused, by index; one whose
+    writes were not confirmed as asked is raised (any of them may have been lost)."""
+    if error.details.get("writeConcernErrors"):
+        raise error
+    return {int(e["index"]): _error(e) for e in error.details.get("writeErrors", [])}
 
 
 # Each caller hears its own document's outcome: a duplicate key only for the document that
@@ -139,14 +152,110 @@ class GroupedInserts:
             self._writing = False
 
 
-@dataclass
+class Batched[Item, Outcome]:
+    """Items added while a write is under way go together in the next one (at most
+    `max_batch` a write); each caller hears its own items' outcomes.
+
+    `write` returns one outcome per item, or an Exception for an item that failed (raising
+    fails every item of the batch). The writes run in a task of their own, so the caller
+    that started one going away cuts no one off.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[list[Item]], Awaitable[list[Outcome | Exception]]],
+        max_batch: int = 200,
+    ) -> None:
+        self._write = write
+        self._max_batch = max_batch
+        self._pending: list[tuple[Item, asyncio.Future[Outcome]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.writes = 0  # round trips made, for the tests
+
+    async def add(self, items: list[Item]) -> list[Outcome]:
+        """Write `items` with whatever else is waiting; their outcomes, or the first error."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in items]
+        for future in futures:
+            # Heard even when its caller has gone, so an error is never left unretrieved.
+            future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._pending.extend(zip(items, futures, strict=True))
+        if items and self._writer is None:
+            self._writer = asyncio.ensure_future(self._drain())
+        return list(await asyncio.shield(asyncio.gather(*futures)))
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                self._pending = self._pending[self._max_batch :]
+                self.writes += 1
+                try:
+                    outcomes = await self._write([item for item, _ in batch])
+                except Exception as e:
+                    outcomes = [e] * len(batch)
+                except BaseException:
+                    lost = AutoReconnect("the write was interrupted")
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(lost)
+                    raise
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if isinstance(outcome, Exception):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._writer = None
+
+
+class GroupedWrites:
+    """Writes to one collection whose callers need no outcome of their own (upserts of
+    counters and summaries): made at once, they share one unordered bulk write."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self._collection = collection
+        self._batched: Batched[WriteOp, None] = Batched(self._write)
+
+    @property
+    def writes(self) -> int:
+        return self._batched.writes
+
+    async def write(self, operations: Sequence[WriteOp]) -> None:
+        """Write `operations` with whatever else is waiting; raises what the store refused of
+        them."""
+        await self._batched.add(list(operations))
+
+    async def _write(self, operations: list[WriteOp]) -> list[Exception | None]:
+        """None for each operation written; an operation the store refused fails its caller
+        alone."""
+        try:
+            await self._collection.bulk_write(operations, ordered=False)
+        except BulkWriteError as e:
+            failed = _refused(e)
+            return [failed.get(index) for index in range(len(operations))]
+        return [None] * len(operations)
+
+
+# One per collection of a store: every such write a process makes goes through it.
+_GROUPED_WRITES: "weakref.WeakKeyDictionary[AsyncCollection[Document], GroupedWrites]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def grouped_writes(collection: AsyncCollection[Document]) -> GroupedWrites:
+    """The grouped writes of `collection`, made on first use."""
+    writes = _GROUPED_WRITES.get(collection)
+    if writes is None:
+        writes = _GROUPED_WRITES[collection] = GroupedWrites(collection)
+    return writes
+
+
+@dataclass(frozen=True)
 class _Update:
     document_id: Any
     operation: UpdateOne
     took: Callable[[Document], bool]
-    done: asyncio.Future[bool] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 class GroupedUpdates:
@@ -159,49 +268,20 @@ class GroupedUpdates:
     applied (a token the update writes, which nobody else's writes).
     """
 
-    def __init__(self, collection: AsyncCollection[Document], max_batch: int = 200) -> None:
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
         self._collection = collection
-        self._max_batch = max_batch
-        self._pending: list[_Update] = []
-        self._writer: asyncio.Task[None] | None = None
-        self.writes = 0  # round trips made, for the tests
+        self._batched: Batched[_Update, bool] = Batched(self._write)
+
+    @property
+    def writes(self) -> int:
+        return self._batched.writes
 
     async def update(
         self, where: Document, change: Document, took: Callable[[Document], bool]
     ) -> bool:
         """Apply `change` to the document `where` picks; whether it applied."""
-        queued = _Update(where["_id"], UpdateOne(where, change), took)
-        # Heard even when its caller has gone, so an error is never left unretrieved.
-        queued.done.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._pending.append(queued)
-        if self._writer is None:
-            # A task of its own: the caller that started it going away does not cut it off.
-            self._writer = asyncio.ensure_future(self._drain())
-        return await asyncio.shield(queued.done)
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch = self._pending[: self._max_batch]
-                self._pending = self._pending[self._max_batch :]
-                self.writes += 1
-                try:
-                    outcomes = await self._write(batch)
-                except Exception as e:
-                    outcomes = [e] * len(batch)
-                except BaseException:
-                    lost = AutoReconnect("the update was interrupted")
-                    for queued in batch:
-                        if not queued.done.done():
-                            queued.done.set_exception(lost)
-                    raise
-                for queued, outcome in zip(batch, outcomes, strict=True):
-                    if isinstance(outcome, Exception):
-                        queued.done.set_exception(outcome)
-                    else:
-                        queued.done.set_result(outcome)
-        finally:
-            self._writer = None
+        [applied] = await self._batched.add([_Update(where["_id"], UpdateOne(where, change), took)])
+        return applied
 
     async def _write(self, batch: list[_Update]) -> list[bool | Exception]:
         """Each update's outcome: whether it applied, or the error it met."""
@@ -213,9 +293,7 @@ class GroupedUpdates:
             if result.matched_count == len(batch):
                 return [True] * len(batch)
         except BulkWriteError as e:
-            if e.details.get("writeConcernErrors"):
-                raise
-            failed = {int(error["index"]): _error(error) for error in e.details["writeErrors"]}
+            failed = _refused(e)
         ids = list({queued.document_id for queued in batch})
         found = {d["_id"]: d async for d in self._collection.find({"_id": {"$in": ids}})}
         return [

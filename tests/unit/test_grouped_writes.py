@@ -1,11 +1,14 @@
-"""Conditional updates made at once share one bulk write, and each caller still hears whether
-its own update applied: on a real store."""
+"""Writes made at once share one bulk write, and each caller still hears its own outcome
+(whether its conditional update applied, the error of its refused write): on a real store."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+from pymongo import UpdateOne
+from pymongo.errors import WriteError
 
 from lanegate.store import Document, Store
-from lanegate.store.grouped import GroupedUpdates
+from lanegate.store.grouped import GroupedUpdates, grouped_writes
 
 
 def stamped(token: str) -> dict[str, dict[str, str]]:
@@ -56,3 +59,26 @@ async def test_when_every_update_applies_nothing_is_read_back(bare_store: Store)
     )
 
     assert [True] * 5 == outcomes
+
+
+async def test_writes_made_at_once_share_a_write_and_a_refused_one_fails_its_caller_alone(
+    bare_store: Store,
+) -> None:
+    tallies = bare_store.db["tallies"]
+    await tallies.insert_one({"_id": "text", "n": "not a number"})
+    writes = grouped_writes(tallies)
+
+    def add(key: str) -> Awaitable[None]:
+        return writes.write([UpdateOne({"_id": key}, {"$inc": {"n": 1}}, upsert=True)])
+
+    outcomes = await asyncio.gather(
+        *(add(key) for key in ["a", "b", "a", "text", "b", "a"]), return_exceptions=True
+    )
+
+    assert [None, None, None, WriteError, None, None] == [
+        type(o) if isinstance(o, Exception) else o for o in outcomes
+    ]
+    assert 1 == writes.writes
+    assert writes is grouped_writes(bare_store.db["tallies"])  # one per collection
+    stored = {t["_id"]: t["n"] async for t in tallies.find()}
+    assert {"a": 3, "b": 2, "text": "not a number"} == stored
