@@ -1,6 +1,7 @@
 """A message's statuses, the sets they fall into, and the named transitions between them:
 the transitions below are the only code that writes a message's status."""
 
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -12,6 +13,7 @@ from lanegate import usage
 from lanegate.broker import Broker
 from lanegate.events import Event, MessageDispatch
 from lanegate.store import Document, Store
+from lanegate.store.grouped import grouped_updates
 
 
 class Status(StrEnum):
@@ -286,7 +288,11 @@ async def hand_to_sender(broker: Broker, message: Document, *, after: float | No
 async def _move(
     store: Store, message_id: str, was: Status, status: Status, changes: dict[str, Any]
 ) -> bool:
-    result = await store.messages.update_one(
-        {"_id": message_id, "status": was}, {"$set": {"status": status, **changes}}
+    """`was -> status` with `changes`; moves made at once share one write, and the token
+    each writes (`lastMove`) tells whose applied when fewer did than were asked."""
+    token = secrets.token_hex(8)
+    return await grouped_updates(store.messages).update(
+        {"_id": message_id, "status": was},
+        {"$set": {"status": status, "lastMove": token, **changes}},
+        lambda message: message.get("lastMove") == token,
     )
-    return result.modified_count == 1

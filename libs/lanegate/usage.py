@@ -1,7 +1,6 @@
 """A tenant's usage, counted as it happens: one record per tenant, instance and UTC day, each
 event adding to one of its counts (an upsert), so that reading usage never scans messages."""
 
-import weakref
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -9,12 +8,13 @@ from enum import StrEnum
 
 import structlog
 from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
 from lanegate.health import day_of
 from lanegate.providers.capabilities import channel_of
 from lanegate.store import Document, Store
-from lanegate.store.grouped import Batched
+from lanegate.store.grouped import Batched, one_per_collection
 
 log = structlog.get_logger(__name__)
 
@@ -56,16 +56,9 @@ def _upsert(
     return {"_id": f"{tenant_id}|{instance_name}|{midnight.date().isoformat()}"}, update
 
 
-# One per store: every count a process adds goes through it.
-_GROUPED: "weakref.WeakKeyDictionary[Store, GroupedCounts]" = weakref.WeakKeyDictionary()
-
-
 def grouped(store: Store) -> "GroupedCounts":
-    """The grouped counts of `store`, made on first use."""
-    counts = _GROUPED.get(store)
-    if counts is None:
-        counts = _GROUPED[store] = GroupedCounts(store)
-    return counts
+    """The process's grouped counts on `store`: every count it adds goes through them."""
+    return one_per_collection(GroupedCounts, store.usage_days)
 
 
 async def count(
@@ -105,8 +98,8 @@ class GroupedCounts:
     one upsert per tenant, instance and day; each caller returns once its counts are written
     (or lost)."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, usage_days: AsyncCollection[Document]) -> None:
+        self._usage_days = usage_days
         self._batched: Batched[Added, None] = Batched(self._write)
 
     @property
@@ -132,7 +125,7 @@ class GroupedCounts:
             for (tenant, name, day), counts in sums.items()
         ]
         try:
-            await self._store.usage_days.bulk_write(updates, ordered=False)
+            await self._usage_days.bulk_write(updates, ordered=False)
         except PyMongoError as e:
             _lost(e, sorted({added[3].value for added in counted}), sum(a[5] for a in counted))
         return [None] * len(counted)

@@ -8,6 +8,7 @@ from pymongo.errors import DuplicateKeyError
 from lane_scheduler.ownership import shard_of
 from lanegate.lanes import Usage
 from lanegate.store import Document, Store
+from lanegate.store.grouped import grouped_updates
 
 
 class Ledger:
@@ -69,7 +70,10 @@ class Ledger:
             "lastDispatchAt": at,
             "lastMessageId": message_id,
         }
-        result = await self._store.lane_state.update_one(
-            {"_id": instance, "epoch": epoch}, {"$set": changes}
+        # Reserves of other instances made meanwhile share the write; one of this instance
+        # never does, so its record names the message of the reserve that applied.
+        return await grouped_updates(self._store.lane_state).update(
+            {"_id": instance, "epoch": epoch},
+            {"$set": changes},
+            lambda record: record.get("lastMessageId") == message_id,
         )
-        return result.matched_count == 1

@@ -125,6 +125,25 @@ async def test_finish_ends_only_a_sending_message_with_its_fields(bare_store: St
     assert "pending" == (await read(bare_store, pending))["status"]
 
 
+async def test_moves_made_at_once_each_hear_whether_theirs_applied(bare_store: Store) -> None:
+    racing = await stored_message(bare_store, Status.SENDING)
+    others = [await stored_message(bare_store, Status.SENDING) for _ in range(3)]
+
+    outcomes = await asyncio.gather(
+        lifecycle.mark_sent(bare_store, racing["_id"], at=NOW, provider_message_id="p1"),
+        lifecycle.finish(bare_store, racing["_id"], Status.FAILED, error={"code": "x"}),
+        lifecycle.defer(bare_store, racing["_id"], NOW),
+        *(
+            lifecycle.mark_sent(bare_store, m["_id"], at=NOW, provider_message_id="p")
+            for m in others
+        ),
+    )
+
+    winner = outcomes[:3].index(True)
+    assert [True, True, True] == outcomes[3:] and 1 == sum(outcomes[:3])
+    assert ["sent", "failed", "deferred"][winner] == (await read(bare_store, racing))["status"]
+
+
 async def test_mark_undelivered_fails_only_a_sent_message(bare_store: Store) -> None:
     sent = await stored_message(bare_store, Status.SENT, providerMessageId="p1")
     await stored_message(bare_store, Status.SENDING, providerMessageId="p2")

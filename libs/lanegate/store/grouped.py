@@ -152,23 +152,30 @@ class GroupedInserts:
             self._writing = False
 
 
+# An item waiting for its write, and where its outcome goes.
+type Waiting[Item, Outcome] = tuple[Item, asyncio.Future[Outcome]]
+
+
 class Batched[Item, Outcome]:
     """Items added while a write is under way go together in the next one (at most
     `max_batch` a write); each caller hears its own items' outcomes.
 
     `write` returns one outcome per item, or an Exception for an item that failed (raising
     fails every item of the batch). The writes run in a task of their own, so the caller
-    that started one going away cuts no one off.
+    that started one going away cuts no one off. Items with the same `apart` key never share
+    a write: the later waits for the next, so writes to one document keep their order.
     """
 
     def __init__(
         self,
         write: Callable[[list[Item]], Awaitable[list[Outcome | Exception]]],
         max_batch: int = 200,
+        apart: Callable[[Item], object] | None = None,
     ) -> None:
         self._write = write
         self._max_batch = max_batch
-        self._pending: list[tuple[Item, asyncio.Future[Outcome]]] = []
+        self._apart = apart
+        self._pending: list[Waiting[Item, Outcome]] = []
         self._writer: asyncio.Task[None] | None = None
         self.writes = 0  # round trips made, for the tests
 
@@ -187,8 +194,7 @@ class Batched[Item, Outcome]:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                batch = self._pending[: self._max_batch]
-                self._pending = self._pending[self._max_batch :]
+                batch, self._pending = self._next_batch()
                 self.writes += 1
                 try:
                     outcomes = await self._write([item for item, _ in batch])
@@ -207,6 +213,25 @@ class Batched[Item, Outcome]:
                         future.set_result(outcome)
         finally:
             self._writer = None
+
+    def _next_batch(
+        self,
+    ) -> tuple[list[Waiting[Item, Outcome]], list[Waiting[Item, Outcome]]]:
+        """The next write's items, and those left waiting, each in the order they came."""
+        if self._apart is None:
+            return self._pending[: self._max_batch], self._pending[self._max_batch :]
+        batch: list[Waiting[Item, Outcome]] = []
+        left: list[Waiting[Item, Outcome]] = []
+        keys: set[object] = set()
+        for queued in self._pending:
+            key = self._apart(queued[0])
+            if len(batch) == self._max_batch or key in keys:
+                left.append(queued)
+                keys.add(key)  # nothing of this key may overtake it
+            else:
+                batch.append(queued)
+                keys.add(key)
+        return batch, left
 
 
 class GroupedWrites:
@@ -237,20 +262,6 @@ class GroupedWrites:
         return [None] * len(operations)
 
 
-# One per collection of a store: every such write a process makes goes through it.
-_GROUPED_WRITES: "weakref.WeakKeyDictionary[AsyncCollection[Document], GroupedWrites]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def grouped_writes(collection: AsyncCollection[Document]) -> GroupedWrites:
-    """The grouped writes of `collection`, made on first use."""
-    writes = _GROUPED_WRITES.get(collection)
-    if writes is None:
-        writes = _GROUPED_WRITES[collection] = GroupedWrites(collection)
-    return writes
-
-
 @dataclass(frozen=True)
 class _Update:
     document_id: Any
@@ -270,7 +281,9 @@ class GroupedUpdates:
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self._collection = collection
-        self._batched: Batched[_Update, bool] = Batched(self._write)
+        self._batched: Batched[_Update, bool] = Batched(
+            self._write, apart=lambda queued: queued.document_id
+        )
 
     @property
     def writes(self) -> int:
@@ -302,3 +315,30 @@ class GroupedUpdates:
             else queued.document_id in found and queued.took(found[queued.document_id])
             for index, queued in enumerate(batch)
         ]
+
+
+# Per collection of a store, one of each kind: every such write a process makes goes through it.
+_PER_COLLECTION: "weakref.WeakKeyDictionary[AsyncCollection[Document], dict[object, Any]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def one_per_collection[G](
+    kind: Callable[[AsyncCollection[Document]], G], collection: AsyncCollection[Document]
+) -> G:
+    """The process's one `kind` (a grouped writer) on `collection`, made on first use."""
+    made = _PER_COLLECTION.setdefault(collection, {})
+    if kind not in made:
+        made[kind] = kind(collection)
+    grouped: G = made[kind]
+    return grouped
+
+
+def grouped_writes(collection: AsyncCollection[Document]) -> GroupedWrites:
+    """The process's grouped writes to `collection`."""
+    return one_per_collection(GroupedWrites, collection)
+
+
+def grouped_updates(collection: AsyncCollection[Document]) -> GroupedUpdates:
+    """The process's grouped conditional updates of `collection`."""
+    return one_per_collection(GroupedUpdates, collection)
