@@ -103,13 +103,14 @@ async def claim_for_dispatch(
 ) -> Document | None:
     """`pending -> dispatching` for the scheduler, unless its `validUntil` passed by `at`; the
     claimed message's `fields`, or None."""
-    claimed = await store.messages.find_one_and_update(
+    claimed = await _claim(
+        store,
         {
             "_id": message_id,
             "status": Status.PENDING,
             "$or": [{"validUntil": None}, {"validUntil": {"$gt": at}}],
         },
-        {"$set": {"status": Status.DISPATCHING, "dispatchedAt": at}},
+        {"status": Status.DISPATCHING, "dispatchedAt": at},
     )
     return projected(claimed, fields)
 
@@ -117,10 +118,10 @@ async def claim_for_dispatch(
 async def claim_for_send(store: Store, message_id: str, now: datetime) -> Document | None:
     """`dispatching -> sending` before provider-sender calls the provider; the claimed
     message, or None."""
-    return await store.messages.find_one_and_update(
+    return await _claim(
+        store,
         {"_id": message_id, "status": Status.DISPATCHING},
-        {"$set": {"status": Status.SENDING, "sendingAt": now}},
-        return_document=ReturnDocument.AFTER,
+        {"status": Status.SENDING, "sendingAt": now},
     )
 
 
@@ -285,14 +286,26 @@ async def hand_to_sender(broker: Broker, message: Document, *, after: float | No
         await broker.publish_later(event, "provider-sender", after)
 
 
+# Moves and claims made at once share one write (and claims one read of what they claimed):
+# each writes a token of its own (`lastMove`), which tells whose applied when fewer did than
+# were asked.
 async def _move(
     store: Store, message_id: str, was: Status, status: Status, changes: dict[str, Any]
 ) -> bool:
-    """`was -> status` with `changes`; moves made at once share one write, and the token
-    each writes (`lastMove`) tells whose applied when fewer did than were asked."""
+    """`was -> status` with `changes`; whether it moved."""
     token = secrets.token_hex(8)
     return await grouped_updates(store.messages).update(
         {"_id": message_id, "status": was},
         {"$set": {"status": status, "lastMove": token, **changes}},
+        lambda message: message.get("lastMove") == token,
+    )
+
+
+async def _claim(store: Store, where: Document, changes: dict[str, Any]) -> Document | None:
+    """The message `where` picks with `changes` written, or None when it no longer matched."""
+    token = secrets.token_hex(8)
+    return await grouped_updates(store.messages).update_and_read(
+        where,
+        {"$set": {"lastMove": token, **changes}},
         lambda message: message.get("lastMove") == token,
     )

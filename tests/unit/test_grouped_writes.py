@@ -83,3 +83,25 @@ async def test_writes_made_at_once_share_a_write_and_a_refused_one_fails_its_cal
     assert writes is grouped_writes(bare_store.db["tallies"])  # one per collection
     stored = {t["_id"]: t["n"] async for t in tallies.find()}
     assert {"a": 3, "b": 2, "text": "not a number"} == stored
+
+
+async def test_claims_made_at_once_get_what_they_claimed_from_one_read(bare_store: Store) -> None:
+    jobs = bare_store.db["jobs"]
+    await jobs.insert_many([{"_id": n, "state": "open"} for n in range(4)])
+    await jobs.update_one({"_id": 2}, {"$set": {"state": "taken"}})
+    updates = GroupedUpdates(jobs)
+
+    claimed = await asyncio.gather(
+        *(
+            updates.update_and_read(
+                {"_id": n, "state": "open"}, stamped(f"c{n}"), stamped_by(f"c{n}")
+            )
+            for n in range(4)
+        )
+    )
+
+    assert [{"_id": 0, "state": "done", "by": "c0"}, {"_id": 1, "state": "done", "by": "c1"}] == (
+        claimed[:2]
+    )
+    assert [None, {"_id": 3, "state": "done", "by": "c3"}] == claimed[2:]
+    assert 1 == updates.writes

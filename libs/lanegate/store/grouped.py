@@ -267,6 +267,11 @@ class _Update:
     document_id: Any
     operation: UpdateOne
     took: Callable[[Document], bool]
+    read: bool  # the caller wants the document as the update left it
+
+
+# Whether an update applied, and the document after it when it did and was read back.
+type _Applied = tuple[bool, Document | None]
 
 
 class GroupedUpdates:
@@ -276,12 +281,13 @@ class GroupedUpdates:
     Each caller hears whether its own update applied. A bulk write only says how many did:
     when that is all of them, each did; when it is fewer, the batch's documents are read
     back and each caller's `took` says from its document whether its update is the one that
-    applied (a token the update writes, which nobody else's writes).
+    applied (a token the update writes, which nobody else's writes). Callers that want the
+    updated document (`update_and_read`, a grouped findAndModify) get it from that one read.
     """
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self._collection = collection
-        self._batched: Batched[_Update, bool] = Batched(
+        self._batched: Batched[_Update, _Applied] = Batched(
             self._write, apart=lambda queued: queued.document_id
         )
 
@@ -293,28 +299,40 @@ class GroupedUpdates:
         self, where: Document, change: Document, took: Callable[[Document], bool]
     ) -> bool:
         """Apply `change` to the document `where` picks; whether it applied."""
-        [applied] = await self._batched.add([_Update(where["_id"], UpdateOne(where, change), took)])
+        queued = _Update(where["_id"], UpdateOne(where, change), took, read=False)
+        [(applied, _)] = await self._batched.add([queued])
         return applied
 
-    async def _write(self, batch: list[_Update]) -> list[bool | Exception]:
-        """Each update's outcome: whether it applied, or the error it met."""
+    async def update_and_read(
+        self, where: Document, change: Document, took: Callable[[Document], bool]
+    ) -> Document | None:
+        """Apply `change` to the document `where` picks; the document after, or None when
+        the update did not apply."""
+        queued = _Update(where["_id"], UpdateOne(where, change), took, read=True)
+        [(_, document)] = await self._batched.add([queued])
+        return document
+
+    async def _write(self, batch: list[_Update]) -> list[_Applied | Exception]:
+        """Each update's outcome, or the error it met."""
         failed: dict[int, Exception] = {}
+        every = False
         try:
             result = await self._collection.bulk_write(
                 [queued.operation for queued in batch], ordered=False
             )
-            if result.matched_count == len(batch):
-                return [True] * len(batch)
+            every = result.matched_count == len(batch)
         except BulkWriteError as e:
             failed = _refused(e)
+        if every and not any(queued.read for queued in batch):
+            return [(True, None)] * len(batch)
         ids = list({queued.document_id for queued in batch})
         found = {d["_id"]: d async for d in self._collection.find({"_id": {"$in": ids}})}
-        return [
-            failed[index]
-            if index in failed
-            else queued.document_id in found and queued.took(found[queued.document_id])
-            for index, queued in enumerate(batch)
-        ]
+        outcomes: list[_Applied | Exception] = []
+        for index, queued in enumerate(batch):
+            document = found.get(queued.document_id)
+            applied = every or (document is not None and queued.took(document))
+            outcomes.append(failed.get(index, (applied, document if applied else None)))
+        return outcomes
 
 
 # Per collection of a store, one of each kind: every such write a process makes goes through it.
