@@ -241,6 +241,41 @@ async def test_bulk_writes_upserts_and_deletes(db: Store) -> None:
     assert (1, 0) == (removed.deleted_count, await db.contacts.count_documents({"tenantId": "t"}))
 
 
+async def test_grouped_writes_and_conditional_updates(db: Store) -> None:
+    """What `lanegate.store.grouped` relies on: an unordered bulk write of conditional
+    updates says how many matched, names the index of an operation it refused, and the
+    documents read back tell each caller's token."""
+    await db.messages.insert_many(
+        [{"_id": f"m{n}", "status": "sending"} for n in range(3)]
+        + [{"_id": "bad", "status": "sending", "attempts": "x"}]
+    )
+    moves = [
+        UpdateOne(
+            {"_id": "m0", "status": "sending"}, {"$set": {"status": "sent", "lastMove": "a"}}
+        ),
+        UpdateOne(
+            {"_id": "m1", "status": "pending"}, {"$set": {"status": "sent", "lastMove": "b"}}
+        ),
+        UpdateOne(
+            {"_id": "m2", "status": "sending"}, {"$set": {"status": "sent", "lastMove": "c"}}
+        ),
+    ]
+    result = await db.messages.bulk_write(moves, ordered=False)
+    with pytest.raises(BulkWriteError) as refused:
+        await db.messages.bulk_write(
+            [
+                UpdateOne({"_id": "m1"}, {"$set": {"lastMove": "d"}}),
+                UpdateOne({"_id": "bad"}, {"$inc": {"attempts": 1}}),
+            ],
+            ordered=False,
+        )
+    read_back = db.messages.find({"_id": {"$in": ["m0", "m1", "m2"]}}, {"lastMove": 1})
+
+    assert 2 == result.matched_count
+    assert [1] == [e["index"] for e in refused.value.details["writeErrors"]]
+    assert {"m0": "a", "m1": "d", "m2": "c"} == {m["_id"]: m["lastMove"] async for m in read_back}
+
+
 async def test_usage_counters_add_up_by_upserts(db: Store) -> None:
     """The usage counters: `$inc` with `$set` and `$setOnInsert` upserts, alone and in a bulk
     write, then the days of a range read back."""
