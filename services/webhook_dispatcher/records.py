@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 from lanegate import usage
 from lanegate.events import utcnow
 from lanegate.store import Document, Store
-from lanegate.store.grouped import GroupedInserts, GroupedUpdates
+from lanegate.store.grouped import grouped_inserts, grouped_updates
 
 OPEN = ("pending", "retrying")
 # The ends of a delivery a tenant's usage counts.
@@ -38,8 +38,6 @@ class Records:
     def __init__(self, store: Store, *, lease_seconds: float) -> None:
         self._store = store
         self._deliveries = store.webhook_deliveries
-        self.inserts = GroupedInserts(self._deliveries)
-        self.updates = GroupedUpdates(self._deliveries)
         self.lease = timedelta(seconds=lease_seconds)
 
     async def create(self, fields: Document, claim: str | None) -> tuple[Document, bool]:
@@ -62,7 +60,7 @@ class Records:
             **fields,
         }
         try:
-            await self.inserts.insert(record)
+            await grouped_inserts(self._deliveries).insert(record)
         except DuplicateKeyError:
             existing = await self._deliveries.find_one({"_id": fields["_id"]})
             if existing is None:  # delivery records are never deleted
@@ -152,7 +150,7 @@ class Records:
         if attempt is not None:
             update["$push"] = {"attempts": attempt}
             update["$inc"] = {"attemptCount": 1, "attemptTotal": 1}
-        return await self.updates.update(
+        return await grouped_updates(self._deliveries).update(
             {"_id": delivery_id, "claim": claim},
             update,
             lambda record: record.get("lastClaim") == claim,

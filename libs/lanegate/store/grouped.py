@@ -352,6 +352,11 @@ def one_per_collection[G](
     return grouped
 
 
+def grouped_inserts(collection: AsyncCollection[Document]) -> GroupedInserts:
+    """The process's grouped inserts into `collection`."""
+    return one_per_collection(GroupedInserts, collection)
+
+
 def grouped_writes(collection: AsyncCollection[Document]) -> GroupedWrites:
     """The process's grouped writes to `collection`."""
     return one_per_collection(GroupedWrites, collection)
