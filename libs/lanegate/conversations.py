@@ -118,7 +118,7 @@ async def record_outbound(store: Store, messages: Iterable[Document]) -> None:
         )
         for m in messages
     ]
-    await grouped_writes(store.chats).write(updates)
+    await grouped_writes(store, store.chats).write(updates)
 
 
 async def mark_read(

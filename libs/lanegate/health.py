@@ -74,7 +74,7 @@ async def count(
         },
         upsert=True,
     )
-    await grouped_writes(store.instance_health).write([upsert])
+    await grouped_writes(store, store.instance_health).write([upsert])
 
 
 async def totals(store: Store, instance_name: str, now: datetime) -> Totals:

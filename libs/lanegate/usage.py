@@ -14,7 +14,7 @@ from pymongo.errors import PyMongoError
 from lanegate.health import day_of
 from lanegate.providers.capabilities import channel_of
 from lanegate.store import Document, Store
-from lanegate.store.grouped import Batched, one_per_collection
+from lanegate.store.grouped import Batched
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +58,7 @@ def _upsert(
 
 def grouped(store: Store) -> "GroupedCounts":
     """The process's grouped counts on `store`: every count it adds goes through them."""
-    return one_per_collection(GroupedCounts, store.usage_days)
+    return store.grouped(GroupedCounts, store.usage_days)
 
 
 async def count(

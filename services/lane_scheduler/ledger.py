@@ -1,5 +1,6 @@
 """Each instance's pacing record in the store (`lane_state`), written under the shard's epoch."""
 
+import secrets
 from typing import Any
 
 from pymongo import UpdateMany
@@ -70,10 +71,11 @@ class Ledger:
             "lastDispatchAt": at,
             "lastMessageId": message_id,
         }
-        # Reserves of other instances made meanwhile share the write; one of this instance
-        # never does, so its record names the message of the reserve that applied.
-        return await grouped_updates(self._store.lane_state).update(
+        # Reserves of other instances made meanwhile share the write (one of this instance
+        # never does); the token says whether this one applied.
+        token = secrets.token_hex(8)
+        return await grouped_updates(self._store, self._store.lane_state).update(
             {"_id": instance, "epoch": epoch},
-            {"$set": changes},
-            lambda record: record.get("lastMessageId") == message_id,
+            {"$set": changes | {"lastReserve": token}},
+            lambda record: record.get("lastReserve") == token,
         )

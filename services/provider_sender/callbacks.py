@@ -1,10 +1,10 @@
 """Provider callbacks made into gateway state and events (the `Callbacks` of every provider)."""
 
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from lanegate import health, health_guard, usage
@@ -24,7 +24,6 @@ from lanegate.events import (
 )
 from lanegate.lifecycle import mark_undelivered
 from lanegate.store import Document, Store
-from lanegate.store.grouped import grouped_updates
 from provider_sender.metrics import MESSAGE_STATUS
 
 log = structlog.get_logger(__name__)
@@ -130,17 +129,10 @@ class GatewayCallbacks:
         if field is None:
             log.warning("unknown receipt status", status=status)
             return False
-        found = await self._store.messages.find_one(
-            self._sent_from(instance, provider_message_id) | {field: None}, {"_id": 1}
-        )
-        if found is None:
-            return False  # an unknown id, or a receipt applied before
-        # Receipts of other messages applied meanwhile share the write and the read back.
-        token = secrets.token_hex(8)
-        message = await grouped_updates(self._store.messages).update_and_read(
-            {"_id": found["_id"], field: None},
-            {"$set": {field: utcnow(), "receipt": status, "lastReceipt": token}},
-            lambda message: message.get("lastReceipt") == token,
+        message = await self._store.messages.find_one_and_update(
+            self._sent_from(instance, provider_message_id) | {field: None},
+            {"$set": {field: utcnow(), "receipt": status}},
+            return_document=ReturnDocument.AFTER,
         )
         if message is None:
             return False  # an unknown id or a repeated receipt: nothing new to tell

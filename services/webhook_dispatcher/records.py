@@ -60,7 +60,7 @@ class Records:
             **fields,
         }
         try:
-            await grouped_inserts(self._deliveries).insert(record)
+            await grouped_inserts(self._store, self._deliveries).insert(record)
         except DuplicateKeyError:
             existing = await self._deliveries.find_one({"_id": fields["_id"]})
             if existing is None:  # delivery records are never deleted
@@ -150,7 +150,7 @@ class Records:
         if attempt is not None:
             update["$push"] = {"attempts": attempt}
             update["$inc"] = {"attemptCount": 1, "attemptTotal": 1}
-        return await grouped_updates(self._deliveries).update(
+        return await grouped_updates(self._store, self._deliveries).update(
             {"_id": delivery_id, "claim": claim},
             update,
             lambda record: record.get("lastClaim") == claim,

@@ -121,7 +121,7 @@ async def test_records_created_together_share_one_insert_and_a_repeat_finds_its_
 
     created = await asyncio.gather(*(records.create(f, f"claim{f['_id']}") for f in fields))
     assert (
-        2 == grouped_inserts(bare_store.webhook_deliveries).writes
+        2 == grouped_inserts(bare_store, bare_store.webhook_deliveries).writes
     )  # the first alone, the 19 made meanwhile together
     again, fresh = await records.create(fields[3], "another")
 
@@ -146,7 +146,7 @@ async def test_outcomes_recorded_together_each_say_whether_their_claim_held(
     )
 
     assert [True, False, True] == held
-    assert 1 == grouped_updates(bare_store.webhook_deliveries).writes
+    assert 1 == grouped_updates(bare_store, bare_store.webhook_deliveries).writes
     stored = bare_store.webhook_deliveries.find({}, {"status": 1, "claim": 1}).sort("_id", 1)
     assert [("dead", None), ("pending", "theirs"), ("dead", None)] == [
         (r["status"], r["claim"]) async for r in stored

@@ -1,9 +1,11 @@
 """MongoDB through PyMongo's async client: the gateway's source of truth."""
 
+from collections.abc import Callable
 from typing import Any
 
 from gridfs import AsyncGridFSBucket
 from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
@@ -73,6 +75,19 @@ class Store:
         # record per thing numbered, and each tenant's last number of each kind.
         self.numbered_ids = self.db["numbered_ids"]
         self.id_counters = self.db["id_counters"]
+        # The process's grouped writers (`lanegate.store.grouped`), one of a kind per collection.
+        self._grouped: dict[tuple[object, str], Any] = {}
+
+    def grouped[G](
+        self, kind: Callable[[AsyncCollection[Document]], G], collection: AsyncCollection[Document]
+    ) -> G:
+        """The one `kind` of grouped writer of `collection` (one of this store's), made on
+        first use."""
+        key = (kind, collection.name)
+        if key not in self._grouped:
+            self._grouped[key] = kind(collection)
+        made: G = self._grouped[key]
+        return made
 
     async def connect(self) -> None:
         """Reach the server and create the declared indexes it does not have yet; a TTL
@@ -128,4 +143,5 @@ class Store:
 
     async def close(self) -> None:
         """Close the client's connections."""
+        self._grouped.clear()
         await self._client.close()

@@ -1,14 +1,27 @@
-"""Single writes made at once share one round trip: inserts one `insert_many` (single sends,
-webhook events), conditional updates one bulk write (webhook outcomes). Nothing waits on a
-timer: writes that arrive during a write go together in the next one."""
+"""Writes a process makes at once share one round trip: inserts one `insert_many` (single
+sends, webhook records), the rest one bulk write (usage and health counts, chat summaries,
+message moves and claims, fenced scheduler reserves, webhook outcomes). Nothing waits on a
+timer: writes that arrive during a write go together in the next one. Each store keeps one
+grouped writer of each kind per collection (`Store.grouped`)."""
 
 import asyncio
-import weakref
+import contextvars
+import copy
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+import structlog
+from pymongo import (
+    DeleteMany,
+    DeleteOne,
+    InsertOne,
+    ReadPreference,
+    ReplaceOne,
+    ReturnDocument,
+    UpdateMany,
+    UpdateOne,
+)
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import (
     AutoReconnect,
@@ -17,7 +30,9 @@ from pymongo.errors import (
     WriteError,
 )
 
-from lanegate.store import Document
+from lanegate.store import Document, Store
+
+log = structlog.get_logger(__name__)
 
 DUPLICATE_KEY = 11000
 
@@ -52,12 +67,20 @@ def _error(details: dict[str, Any]) -> Exception:
     return WriteError(message, error_code, details)
 
 
-def _refused(error: BulkWriteError) -> dict[int, Exception]:
-    """The errors of the operations an unordered bulk write refused, by index; one whose
-    writes were not confirmed as asked is raised (any of them may have been lost)."""
-    if error.details.get("writeConcernErrors"):
-        raise error
-    return {int(e["index"]): _error(e) for e in error.details.get("writeErrors", [])}
+def _outcomes(error: BulkWriteError, count: int) -> list[Exception | None]:
+    """What an unordered bulk write of `count` operations did to each: the error of one it
+    refused, a lost answer for the others when the writes were not confirmed as asked (any
+    may have been lost), None for one written."""
+    refused = {int(e["index"]): e for e in error.details.get("writeErrors", [])}
+    unsure = error.details.get("writeConcernErrors")
+    return [
+        _error(refused[index])
+        if index in refused
+        else AutoReconnect(f"write concern: {unsure[0].get('errmsg')}")
+        if unsure
+        else None
+        for index in range(count)
+    ]
 
 
 # Each caller hears its own document's outcome: a duplicate key only for the document that
@@ -120,17 +143,7 @@ class GroupedInserts:
         try:
             await self._collection.insert_many([q.document for q in batch], ordered=False)
         except BulkWriteError as e:
-            failed = {int(error["index"]): error for error in e.details.get("writeErrors", [])}
-            # Written but not confirmed as asked: settled like a write whose answer was lost.
-            unsure = e.details.get("writeConcernErrors")
-            return [
-                _error(failed[index])
-                if index in failed
-                else AutoReconnect(f"write concern: {unsure[0].get('errmsg')}")
-                if unsure
-                else None
-                for index in range(len(batch))
-            ]
+            return _outcomes(e, len(batch))
         except Exception as e:
             return [e] * len(batch)
         except BaseException:
@@ -157,23 +170,22 @@ type Waiting[Item, Outcome] = tuple[Item, asyncio.Future[Outcome]]
 
 
 class Batched[Item, Outcome]:
-    """Items added while a write is under way go together in the next one (at most
-    `max_batch` a write); each caller hears its own items' outcomes.
+    """Items added while a write is under way go together in the next one; each caller hears
+    its own items' outcomes.
 
     `write` returns one outcome per item, or an Exception for an item that failed (raising
     fails every item of the batch). The writes run in a task of their own, so the caller
-    that started one going away cuts no one off. Items with the same `apart` key never share
-    a write: the later waits for the next, so writes to one document keep their order.
+    that started one going away cuts no one off; a caller gone before its items' write
+    started has them dropped. Items with the same `apart` key never share a write: the later
+    waits for the next, so writes to one document keep their order.
     """
 
     def __init__(
         self,
         write: Callable[[list[Item]], Awaitable[list[Outcome | Exception]]],
-        max_batch: int = 200,
         apart: Callable[[Item], object] | None = None,
     ) -> None:
         self._write = write
-        self._max_batch = max_batch
         self._apart = apart
         self._pending: list[Waiting[Item, Outcome]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -187,50 +199,61 @@ class Batched[Item, Outcome]:
             # Heard even when its caller has gone, so an error is never left unretrieved.
             future.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._pending.extend(zip(items, futures, strict=True))
-        if items and self._writer is None:
-            self._writer = asyncio.ensure_future(self._drain())
-        return list(await asyncio.shield(asyncio.gather(*futures)))
+        if items and (self._writer is None or self._writer.done()):
+            # A context of its own: the first caller's log context is not every write's.
+            self._writer = loop.create_task(self._drain(), context=contextvars.Context())
+        try:
+            return list(await asyncio.shield(asyncio.gather(*futures)))
+        except asyncio.CancelledError:
+            for future in futures:
+                future.cancel()  # dropped, unless its write has started
+            raise
 
     async def _drain(self) -> None:
+        batch: list[Waiting[Item, Outcome]] = []
         try:
-            while self._pending:
+            while True:
                 batch, self._pending = self._next_batch()
+                if not batch:
+                    return
                 self.writes += 1
                 try:
-                    outcomes = await self._write([item for item, _ in batch])
+                    outcomes: list[Outcome | Exception] = await self._write(
+                        [item for item, _ in batch]
+                    )
                 except Exception as e:
-                    outcomes = [e] * len(batch)
-                except BaseException:
-                    lost = AutoReconnect("the write was interrupted")
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(lost)
-                    raise
+                    outcomes = [copy.copy(e) for _ in batch]
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
                     if isinstance(outcome, Exception):
                         future.set_exception(outcome)
                     else:
                         future.set_result(outcome)
-        finally:
-            self._writer = None
+        except BaseException as e:
+            # Cut off (the process stops) or broken: any of them may have been written.
+            lost = AutoReconnect(f"the write was interrupted: {e!r}")
+            for _, future in batch + self._pending:
+                if not future.done():
+                    future.set_exception(copy.copy(lost))
+            self._pending = []
+            if not isinstance(e, Exception):
+                raise
+            log.exception("grouped write broke")
 
-    def _next_batch(
-        self,
-    ) -> tuple[list[Waiting[Item, Outcome]], list[Waiting[Item, Outcome]]]:
-        """The next write's items, and those left waiting, each in the order they came."""
+    def _next_batch(self) -> tuple[list[Waiting[Item, Outcome]], list[Waiting[Item, Outcome]]]:
+        """The next write's items, and those left waiting, each in the order they came; the
+        items of callers gone meanwhile are dropped."""
+        live = [queued for queued in self._pending if not queued[1].done()]
         if self._apart is None:
-            return self._pending[: self._max_batch], self._pending[self._max_batch :]
+            return live, []
         batch: list[Waiting[Item, Outcome]] = []
         left: list[Waiting[Item, Outcome]] = []
         keys: set[object] = set()
-        for queued in self._pending:
+        for queued in live:
             key = self._apart(queued[0])
-            if len(batch) == self._max_batch or key in keys:
-                left.append(queued)
-                keys.add(key)  # nothing of this key may overtake it
-            else:
-                batch.append(queued)
-                keys.add(key)
+            (left if key in keys else batch).append(queued)
+            keys.add(key)
         return batch, left
 
 
@@ -257,15 +280,15 @@ class GroupedWrites:
         try:
             await self._collection.bulk_write(operations, ordered=False)
         except BulkWriteError as e:
-            failed = _refused(e)
-            return [failed.get(index) for index in range(len(operations))]
+            return _outcomes(e, len(operations))
         return [None] * len(operations)
 
 
 @dataclass(frozen=True)
 class _Update:
     document_id: Any
-    operation: UpdateOne
+    where: Document
+    change: Document
     took: Callable[[Document], bool]
     read: bool  # the caller wants the document as the update left it
 
@@ -276,20 +299,24 @@ type _Applied = tuple[bool, Document | None]
 
 class GroupedUpdates:
     """Conditional updates of one document each (its filter names the `_id`) made while a
-    write is under way go together in the next bulk write.
+    write is under way go together in the next bulk write; one alone is written as it would
+    be without grouping (`update_one`, `find_one_and_update`).
 
     Each caller hears whether its own update applied. A bulk write only says how many did:
-    when that is all of them, each did; when it is fewer, the batch's documents are read
-    back and each caller's `took` says from its document whether its update is the one that
-    applied (a token the update writes, which nobody else's writes). Callers that want the
-    updated document (`update_and_read`, a grouped findAndModify) get it from that one read.
+    when that is all of them, each did, and when it is none, none did; otherwise the batch's
+    documents are read back and each caller's `took` says from its document whether its
+    update is the one that applied (a token the update writes that nothing else overwrites
+    meanwhile). Callers that want the updated document (`update_and_read`, a grouped
+    findAndModify) get it from that one read.
     """
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
-        self._collection = collection
+        # The read back must see the write: from the primary, whatever the client prefers.
+        self._collection = collection.with_options(read_preference=ReadPreference.PRIMARY)
         self._batched: Batched[_Update, _Applied] = Batched(
             self._write, apart=lambda queued: queued.document_id
         )
+        self.reads = 0  # read backs made, for the tests
 
     @property
     def writes(self) -> int:
@@ -299,8 +326,9 @@ class GroupedUpdates:
         self, where: Document, change: Document, took: Callable[[Document], bool]
     ) -> bool:
         """Apply `change` to the document `where` picks; whether it applied."""
-        queued = _Update(where["_id"], UpdateOne(where, change), took, read=False)
-        [(applied, _)] = await self._batched.add([queued])
+        [(applied, _)] = await self._batched.add(
+            [_Update(where["_id"], where, change, took, read=False)]
+        )
         return applied
 
     async def update_and_read(
@@ -308,60 +336,59 @@ class GroupedUpdates:
     ) -> Document | None:
         """Apply `change` to the document `where` picks; the document after, or None when
         the update did not apply."""
-        queued = _Update(where["_id"], UpdateOne(where, change), took, read=True)
-        [(_, document)] = await self._batched.add([queued])
+        [(_, document)] = await self._batched.add(
+            [_Update(where["_id"], where, change, took, read=True)]
+        )
         return document
 
     async def _write(self, batch: list[_Update]) -> list[_Applied | Exception]:
         """Each update's outcome, or the error it met."""
-        failed: dict[int, Exception] = {}
-        every = False
+        if len(batch) == 1:
+            return [await self._alone(batch[0])]
+        failed: list[Exception | None] = [None] * len(batch)
+        matched = None
         try:
             result = await self._collection.bulk_write(
-                [queued.operation for queued in batch], ordered=False
+                [UpdateOne(queued.where, queued.change) for queued in batch], ordered=False
             )
-            every = result.matched_count == len(batch)
+            matched = result.matched_count
         except BulkWriteError as e:
-            failed = _refused(e)
-        if every and not any(queued.read for queued in batch):
-            return [(True, None)] * len(batch)
-        ids = list({queued.document_id for queued in batch})
+            failed = _outcomes(e, len(batch))
+        reading = [queued.document_id for queued in batch if queued.read]
+        if matched == 0 or (matched == len(batch) and not reading):
+            return [(matched == len(batch), None)] * len(batch)
+        self.reads += 1
+        everything = matched == len(batch)
+        ids = list({queued.document_id for queued in batch if queued.read or not everything})
         found = {d["_id"]: d async for d in self._collection.find({"_id": {"$in": ids}})}
         outcomes: list[_Applied | Exception] = []
-        for index, queued in enumerate(batch):
+        for queued, error in zip(batch, failed, strict=True):
             document = found.get(queued.document_id)
-            applied = every or (document is not None and queued.took(document))
-            outcomes.append(failed.get(index, (applied, document if applied else None)))
+            applied = everything or (document is not None and queued.took(document))
+            outcomes.append(error or (applied, document if applied and queued.read else None))
         return outcomes
 
-
-# Per collection of a store, one of each kind: every such write a process makes goes through it.
-_PER_COLLECTION: "weakref.WeakKeyDictionary[AsyncCollection[Document], dict[object, Any]]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def one_per_collection[G](
-    kind: Callable[[AsyncCollection[Document]], G], collection: AsyncCollection[Document]
-) -> G:
-    """The process's one `kind` (a grouped writer) on `collection`, made on first use."""
-    made = _PER_COLLECTION.setdefault(collection, {})
-    if kind not in made:
-        made[kind] = kind(collection)
-    grouped: G = made[kind]
-    return grouped
+    async def _alone(self, queued: _Update) -> _Applied:
+        """One update with nothing else waiting: the single-document call."""
+        if queued.read:
+            document = await self._collection.find_one_and_update(
+                queued.where, queued.change, return_document=ReturnDocument.AFTER
+            )
+            return document is not None, document
+        result = await self._collection.update_one(queued.where, queued.change)
+        return result.matched_count == 1, None
 
 
-def grouped_inserts(collection: AsyncCollection[Document]) -> GroupedInserts:
-    """The process's grouped inserts into `collection`."""
-    return one_per_collection(GroupedInserts, collection)
+def grouped_inserts(store: Store, collection: AsyncCollection[Document]) -> GroupedInserts:
+    """The process's grouped inserts into `collection` of `store`."""
+    return store.grouped(GroupedInserts, collection)
 
 
-def grouped_writes(collection: AsyncCollection[Document]) -> GroupedWrites:
-    """The process's grouped writes to `collection`."""
-    return one_per_collection(GroupedWrites, collection)
+def grouped_writes(store: Store, collection: AsyncCollection[Document]) -> GroupedWrites:
+    """The process's grouped writes to `collection` of `store`."""
+    return store.grouped(GroupedWrites, collection)
 
 
-def grouped_updates(collection: AsyncCollection[Document]) -> GroupedUpdates:
-    """The process's grouped conditional updates of `collection`."""
-    return one_per_collection(GroupedUpdates, collection)
+def grouped_updates(store: Store, collection: AsyncCollection[Document]) -> GroupedUpdates:
+    """The process's grouped conditional updates of `collection` of `store`."""
+    return store.grouped(GroupedUpdates, collection)
