@@ -45,7 +45,6 @@ from ingress_api.routes import (  # noqa: F401
 from ingress_api import rpc
 
 # isort: on
-from ingress_api.accept.inserts import message_inserts
 from ingress_api.accept.lookups import LOOKUPS, Lookups
 from ingress_api.accept.message_keys import older_keys_at_start
 from ingress_api.accept.quotas import MESSAGE_COUNTER, MONTH_COUNTER, MessageCounter, MonthCounter
@@ -82,7 +81,6 @@ def build(settings: Settings) -> web.Application:
     openapi.install(app)
     app.cleanup_ctx.append(rpc.rpc_client)
     app.cleanup_ctx.append(settling_failed_sends)
-    app.cleanup_ctx.append(message_inserts)
     app.cleanup_ctx.append(older_keys_at_start)
     app.cleanup_ctx.append(return_held_counts)
     app.cleanup_ctx.append(health_counts)

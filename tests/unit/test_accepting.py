@@ -12,7 +12,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from ingress_api.accept.accepting import MessageToAccept, accept_many, accept_one, content_of
-from ingress_api.accept.inserts import MESSAGE_INSERTS
 from ingress_api.accept.lookups import LOOKUPS, Lookups
 from ingress_api.accept.pages import accept_in_pages
 from ingress_api.accept.quotas import MESSAGE_COUNTER, MONTH_COUNTER, MessageCounter, MonthCounter
@@ -25,7 +24,6 @@ from lanegate.broker import Broker
 from lanegate.service import BROKER, SETTINGS, STORE, error_boundary
 from lanegate.settings import Settings
 from lanegate.store import Store
-from lanegate.store.grouped import GroupedInserts
 from tests.conftest import AMQP_URL
 from tests.support.gateway import hearing
 
@@ -86,7 +84,6 @@ async def serving(store: Store, broker: Broker, caller: Caller) -> AsyncIterator
     app = web.Application(middlewares=[error_boundary])
     app[STORE], app[BROKER], app[SETTINGS], app[CALLER] = store, broker, Settings(), caller
     app[LOOKUPS] = Lookups(0)
-    app[MESSAGE_INSERTS] = GroupedInserts(store.messages)
     app[MESSAGE_COUNTER] = MessageCounter()
     app[MONTH_COUNTER] = MonthCounter()
     app[FAILED_SEND_SETTLER] = FailedSendSettler(store, broker)

@@ -13,7 +13,6 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ingress_api.accept.conversation_windows import closed_window, window_open
-from ingress_api.accept.inserts import MESSAGE_INSERTS
 from ingress_api.accept.lookups import LOOKUPS
 from ingress_api.accept.message_keys import claim, claimed
 from ingress_api.accept.quotas import Reservations, reserve_messages
@@ -51,7 +50,7 @@ from lanegate.lifecycle import Status, public
 from lanegate.providers.capabilities import CAPABILITIES, EMAIL_KINDS, channel_of
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document, Store
-from lanegate.store.grouped import duplicates_only
+from lanegate.store.grouped import duplicates_only, grouped_inserts
 from lanegate.timestamps import iso_utc
 
 log = structlog.get_logger(__name__)
@@ -266,12 +265,14 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
 
 async def _insert(request: web.Request, fresh: list[Document]) -> None:
     """Store the new messages; one already there was stored by a repeat of its send, from
-    the key this send claimed (a message's id is new, so nothing else can clash)."""
+    the key this send claimed (a message's id is new, so nothing else can clash). Single sends
+    stored at once share one insert."""
+    store = request.app[STORE]
     try:
         if len(fresh) == 1:
-            await request.app[MESSAGE_INSERTS].insert(fresh[0])
+            await grouped_inserts(store, store.messages).insert(fresh[0])
         else:
-            await request.app[STORE].messages.insert_many(fresh, ordered=False)
+            await store.messages.insert_many(fresh, ordered=False)
     except DuplicateKeyError:
         pass
     except BulkWriteError as e:
