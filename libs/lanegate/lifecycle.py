@@ -1,7 +1,6 @@
 """A message's statuses, the sets they fall into, and the named transitions between them:
 the transitions below are the only code that writes a message's status."""
 
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -286,27 +285,21 @@ async def hand_to_sender(broker: Broker, message: Document, *, after: float | No
         await broker.publish_later(event, "provider-sender", after)
 
 
-# Moves and claims made at once share one write (and claims one read of what they claimed).
+# Moves and claims made at once share one write (and claims one read of what they claimed);
+# each stamps `lastMove`, which says whose applied when only some did.
 async def _move(
     store: Store, message_id: str, was: Status, status: Status, changes: dict[str, Any]
 ) -> bool:
     """`was -> status` with `changes`; whether it moved."""
-    where = {"_id": message_id, "status": was}
     return await grouped_updates(store, store.messages).update(
-        where, *_stamped({"status": status, **changes})
+        {"_id": message_id, "status": was},
+        {"$set": {"status": status, **changes}},
+        token="lastMove",
     )
 
 
 async def _claim(store: Store, where: Document, changes: dict[str, Any]) -> Document | None:
     """The message `where` picks with `changes` written, or None when it no longer matched."""
-    return await grouped_updates(store, store.messages).update_and_read(where, *_stamped(changes))
-
-
-def _stamped(changes: dict[str, Any]) -> tuple[Document, Callable[[Document], bool]]:
-    """`changes` with a token of their own (`lastMove`), and the test of a message read back
-    that says whether they are what it holds (the next move comes only once this one is
-    known)."""
-    token = secrets.token_hex(8)
-    return {
-        "$set": {**changes, "lastMove": token}
-    }, lambda message: message.get("lastMove") == token
+    return await grouped_updates(store, store.messages).update_and_read(
+        where, {"$set": changes}, token="lastMove"
+    )

@@ -5,6 +5,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 import structlog
 from pymongo import UpdateOne
@@ -72,7 +73,7 @@ async def count(
 ) -> None:
     """Add `n` to the instance's count of `what` for the UTC day of `at`."""
     if n > 0:
-        await grouped(store).add([(tenant_id, instance_name, provider, what, at, n)])
+        await grouped(store).add([Added(tenant_id, instance_name, provider, what, at, n)])
 
 
 async def count_message(store: Store, message: Document, what: Counted, at: datetime) -> None:
@@ -85,12 +86,19 @@ async def count_messages(
 ) -> None:
     """Add each of `messages` to its instance's count of `what` for the day of `at`."""
     await grouped(store).add(
-        [(m["tenantId"], m["instanceName"], m.get("provider"), what, at, 1) for m in messages]
+        [Added(m["tenantId"], m["instanceName"], m.get("provider"), what, at, 1) for m in messages]
     )
 
 
-# What one count adds: tenant, instance, provider (if known), what, when, how many.
-type Added = tuple[str, str, str | None, Counted, datetime, int]
+class Added(NamedTuple):
+    """What one count adds."""
+
+    tenant_id: str
+    instance_name: str
+    provider: str | None  # when known
+    what: Counted
+    at: datetime
+    n: int
 
 
 class GroupedCounts:
@@ -100,7 +108,7 @@ class GroupedCounts:
 
     def __init__(self, usage_days: AsyncCollection[Document]) -> None:
         self._usage_days = usage_days
-        self._batched: Batched[Added, None] = Batched(self._write)
+        self._batched: Batched[Added, None] = Batched(self._write, keep_gone=True)
 
     @property
     def writes(self) -> int:
@@ -113,10 +121,10 @@ class GroupedCounts:
     async def _write(self, counted: list[Added]) -> list[Exception | None]:
         sums: dict[tuple[str, str, datetime], Counter[str]] = {}
         providers: dict[tuple[str, str, datetime], str | None] = {}
-        for tenant, name, provider, what, at, n in counted:
-            key = (tenant, name, day_of(at))
-            sums.setdefault(key, Counter())[what.value] += n
-            providers[key] = providers.get(key) or provider
+        for added in counted:
+            key = (added.tenant_id, added.instance_name, day_of(added.at))
+            sums.setdefault(key, Counter())[added.what.value] += added.n
+            providers[key] = providers.get(key) or added.provider
         updates = [
             UpdateOne(
                 *_upsert(tenant, name, providers[(tenant, name, day)], day, dict(counts)),
@@ -127,7 +135,7 @@ class GroupedCounts:
         try:
             await self._usage_days.bulk_write(updates, ordered=False)
         except PyMongoError as e:
-            _lost(e, sorted({added[3].value for added in counted}), sum(a[5] for a in counted))
+            _lost(e, sorted({added.what.value for added in counted}), sum(a.n for a in counted))
         return [None] * len(counted)
 
 

@@ -1,6 +1,5 @@
 """Each instance's pacing record in the store (`lane_state`), written under the shard's epoch."""
 
-import secrets
 from typing import Any
 
 from pymongo import UpdateMany
@@ -72,10 +71,7 @@ class Ledger:
             "lastMessageId": message_id,
         }
         # Reserves of other instances made meanwhile share the write (one of this instance
-        # never does); the token says whether this one applied.
-        token = secrets.token_hex(8)
+        # never does); its stamp says whether this one applied.
         return await grouped_updates(self._store, self._store.lane_state).update(
-            {"_id": instance, "epoch": epoch},
-            {"$set": changes | {"lastReserve": token}},
-            lambda record: record.get("lastReserve") == token,
+            {"_id": instance, "epoch": epoch}, {"$set": changes}, token="lastReserve"
         )

@@ -131,13 +131,9 @@ class Records:
     ) -> bool:
         """Record an attempt's outcome and release the claim; False when the claim was lost.
 
-        Outcomes recorded at once share one write; `lastClaim` tells whose applied."""
-        changes: Document = {
-            "status": status,
-            "claim": None,
-            "lastClaim": claim,
-            "nextAttemptAt": next_at,
-        }
+        Outcomes recorded at once share one write; the `lastFinish` stamp tells whose
+        applied."""
+        changes: Document = {"status": status, "claim": None, "nextAttemptAt": next_at}
         if attempt is not None:
             changes |= {"lastStatusCode": attempt["statusCode"], "lastError": attempt["error"]}
         elif error is not None:
@@ -151,9 +147,7 @@ class Records:
             update["$push"] = {"attempts": attempt}
             update["$inc"] = {"attemptCount": 1, "attemptTotal": 1}
         return await grouped_updates(self._store, self._deliveries).update(
-            {"_id": delivery_id, "claim": claim},
-            update,
-            lambda record: record.get("lastClaim") == claim,
+            {"_id": delivery_id, "claim": claim}, update, token="lastFinish"
         )
 
     async def count_outcome(self, record: Document, status: str, provider: str | None) -> None:

@@ -1,22 +1,22 @@
 """Writes made at once share one bulk write, and each caller still hears its own outcome
-(whether its conditional update applied, the error of its refused write): on a real store."""
+(whether its conditional update applied, the error of its refused write): on a real store,
+and, for the batching itself, on a write of the test's own."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 
 from pymongo import UpdateOne
-from pymongo.errors import WriteError
+from pymongo.errors import AutoReconnect, WriteError
 
-from lanegate.store import Document, Store
+from lanegate.store import Store
 from lanegate.store.grouped import Batched, GroupedUpdates, grouped_updates, grouped_writes
 
-
-def stamped(token: str) -> dict[str, dict[str, str]]:
-    return {"$set": {"state": "done", "by": token}}
+DONE = {"$set": {"state": "done"}}
 
 
-def stamped_by(token: str) -> Callable[[Document], bool]:
-    return lambda job: job.get("by") == token
+def by(job: dict[str, object] | None) -> object:
+    """The stamp an update left on a job."""
+    return (job or {}).get("by")
 
 
 async def test_updates_made_at_once_share_a_write_and_each_hears_its_own_outcome(
@@ -28,19 +28,16 @@ async def test_updates_made_at_once_share_a_write_and_each_hears_its_own_outcome
 
     # Two callers race for job 0; jobs 8 and 9 are not open; job 42 does not exist.
     asked = [0, 0, *range(1, 10), 42]
-    await jobs.update_many({"_id": {"$in": [8, 9]}}, {"$set": {"state": "done"}})
+    await jobs.update_many({"_id": {"$in": [8, 9]}}, DONE)
     outcomes = await asyncio.gather(
-        *(
-            updates.update({"_id": n, "state": "open"}, stamped(f"c{i}"), stamped_by(f"c{i}"))
-            for i, n in enumerate(asked)
-        )
+        *(updates.update({"_id": n, "state": "open"}, DONE, token="by") for n in asked)
     )
 
     assert [True, False, *[True] * 7, False, False, False] == outcomes
     # The eleven made at once went together and were read back (8 of 11 applied); the second
     # update of job 0 waited for the next write, so updates of one document keep their order.
     assert (2, 1) == (updates.writes, updates.reads)
-    assert "c0" == (await jobs.find_one({"_id": 0}) or {}).get("by")
+    assert 8 == len({by(job) async for job in jobs.find({"state": "done", "_id": {"$lt": 8}})})
 
 
 async def test_nothing_is_read_back_when_every_update_or_none_applied(bare_store: Store) -> None:
@@ -48,16 +45,12 @@ async def test_nothing_is_read_back_when_every_update_or_none_applied(bare_store
     await jobs.insert_many([{"_id": n, "state": "open"} for n in range(5)])
     updates = GroupedUpdates(jobs)
 
-    def run(state: str) -> Awaitable[list[bool]]:
-        return asyncio.gather(
-            *(
-                updates.update({"_id": n, "state": state}, stamped("x"), stamped_by("x"))
-                for n in range(5)
-            )
-        )
+    def run() -> Awaitable[list[bool]]:
+        where = [{"_id": n, "state": "open"} for n in range(5)]
+        return asyncio.gather(*(updates.update(w, DONE, token="by") for w in where))
 
-    assert [True] * 5 == await run("open")
-    assert [False] * 5 == await run("open")  # all done now
+    assert [True] * 5 == await run()
+    assert [False] * 5 == await run()  # all done now
     assert (2, 0) == (updates.writes, updates.reads)
 
 
@@ -66,37 +59,35 @@ async def test_an_update_alone_is_the_single_document_call(bare_store: Store) ->
     await jobs.insert_one({"_id": 1, "state": "open"})
     updates = GroupedUpdates(jobs)
 
-    claimed = await updates.update_and_read(
-        {"_id": 1, "state": "open"}, stamped("a"), stamped_by("a")
-    )
-    again = await updates.update_and_read(
-        {"_id": 1, "state": "open"}, stamped("b"), stamped_by("b")
-    )
+    claimed = await updates.update_and_read({"_id": 1, "state": "open"}, DONE, token="by")
+    again = await updates.update_and_read({"_id": 1, "state": "open"}, DONE, token="by")
 
-    assert ({"_id": 1, "state": "done", "by": "a"}, None) == (claimed, again)
+    assert claimed is not None and ("done", by(claimed), None) == (
+        claimed["state"],
+        by(claimed),
+        again,
+    )
     assert (2, 0) == (updates.writes, updates.reads)
 
 
 async def test_claims_made_at_once_get_what_they_claimed_from_one_read(bare_store: Store) -> None:
     jobs = bare_store.db["jobs"]
-    await jobs.insert_many([{"_id": n, "state": "open"} for n in range(4)])
+    await jobs.insert_many([{"_id": n, "state": "open"} for n in range(6)])
     await jobs.update_one({"_id": 2}, {"$set": {"state": "taken"}})
     updates = GroupedUpdates(jobs)
 
-    claimed = await asyncio.gather(
-        *(
-            updates.update_and_read(
-                {"_id": n, "state": "open"}, stamped(f"c{n}"), stamped_by(f"c{n}")
-            )
-            for n in range(4)
-        )
-    )
+    def claim(ids: range) -> Awaitable[list[dict[str, object] | None]]:
+        where = [{"_id": n, "state": "open"} for n in ids]
+        return asyncio.gather(*(updates.update_and_read(w, DONE, token="by") for w in where))
 
-    assert [{"_id": 0, "state": "done", "by": "c0"}, {"_id": 1, "state": "done", "by": "c1"}] == (
-        claimed[:2]
-    )
-    assert [None, {"_id": 3, "state": "done", "by": "c3"}] == claimed[2:]
-    assert (1, 1) == (updates.writes, updates.reads)
+    some = await claim(range(4))
+    every = await claim(range(4, 6))
+
+    assert [0, 1, None, 3] == [c and c["_id"] for c in some]
+    assert [4, 5] == [c and c["_id"] for c in every]  # all applied: read back for the claims
+    stored = {job["_id"]: by(job) async for job in jobs.find()}
+    assert [stored[n] for n in (0, 1, 3, 4, 5)] == [by(c) for c in some + every if c]
+    assert (2, 2) == (updates.writes, updates.reads)
 
 
 async def test_an_update_the_store_refuses_fails_its_caller_alone(bare_store: Store) -> None:
@@ -105,48 +96,95 @@ async def test_an_update_the_store_refuses_fails_its_caller_alone(bare_store: St
     updates = GroupedUpdates(jobs)
 
     outcomes = await asyncio.gather(
-        updates.update({"_id": 1, "state": "open"}, stamped("a"), stamped_by("a")),
-        updates.update({"_id": 2}, {"$inc": {"n": 1}}, stamped_by("never")),
+        updates.update({"_id": 1, "state": "open"}, DONE, token="by"),
+        updates.update({"_id": 2}, {"$inc": {"n": 1}}, token="by"),
+        updates.update({"_id": 3}, {"$set": {"n": 2**64}}, token="by"),  # BSON cannot hold it
         return_exceptions=True,
     )
 
-    assert True is outcomes[0] and isinstance(outcomes[1], WriteError)
+    assert True is outcomes[0]
+    assert (WriteError, OverflowError) == (type(outcomes[1]), type(outcomes[2]))
 
 
-async def test_a_caller_gone_before_its_write_started_has_it_dropped(bare_store: Store) -> None:
-    jobs = bare_store.db["jobs"]
-    await jobs.insert_many([{"_id": n, "state": "open"} for n in range(3)])
-    updates = GroupedUpdates(jobs)
+class HeldWrites:
+    """A write that records its items and waits to be released; `started` is set as the
+    first begins."""
 
-    def update(n: int) -> "asyncio.Task[bool]":
-        where = {"_id": n, "state": "open"}
-        return asyncio.create_task(updates.update(where, stamped("x"), stamped_by("x")))
+    def __init__(self) -> None:
+        self.written: list[list[str]] = []
+        self.started, self.release, self.second = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
-    first = update(0)
-    await asyncio.sleep(0)  # the first's write is under way
-    gone, kept = update(1), update(2)
+    async def __call__(self, items: list[str]) -> list[str | Exception]:
+        self.written.append(items)
+        self.started.set()
+        if len(self.written) == 2:
+            self.second.set()
+        await self.release.wait()
+        return list(items)
+
+
+async def test_a_caller_gone_before_its_write_started_has_it_dropped() -> None:
+    held = HeldWrites()
+    batched: Batched[str, str] = Batched(held)
+    first = asyncio.create_task(batched.add(["first"]))
+    await held.started.wait()  # the first write is under way, held
+    gone = asyncio.create_task(batched.add(["gone"]))
+    kept = asyncio.create_task(batched.add(["kept"]))
     await asyncio.sleep(0)  # both wait for the next write
     gone.cancel()
+    held.release.set()
 
-    assert (True, True) == (await first, await kept)
+    assert (["first"], ["kept"]) == (await first, await kept)
     assert gone.cancelled()
-    assert ["done", "open", "done"] == [j["state"] async for j in jobs.find().sort("_id", 1)]
+    assert [["first"], ["kept"]] == held.written
 
 
-async def test_a_writer_that_breaks_fails_every_waiting_caller_and_the_next_write_goes() -> None:
+async def test_writes_of_a_caller_gone_meanwhile_are_still_made_when_kept() -> None:
+    held = HeldWrites()
+    batched: Batched[str, str] = Batched(held, keep_gone=True)  # as counts are
+    first = asyncio.create_task(batched.add(["first"]))
+    await held.started.wait()
+    gone = asyncio.create_task(batched.add(["gone"]))
+    await asyncio.sleep(0)
+    gone.cancel()
+    held.release.set()
+    await first
+    async with asyncio.timeout(5):
+        await held.second.wait()
+
+    assert [["first"], ["gone"]] == held.written
+
+
+async def test_a_write_that_breaks_fails_its_callers_and_the_next_write_goes() -> None:
     calls: list[list[int]] = []
 
     async def write(items: list[int]) -> list[int | Exception]:
         calls.append(items)
         if len(calls) == 1:
-            return []  # the wrong count: the writer breaks
+            return []  # the wrong count: what each got is unknown
         return list(items)
 
     batched: Batched[int, int] = Batched(write)
-    broken = await asyncio.gather(batched.add([1]), batched.add([2]), return_exceptions=True)
+    async with asyncio.timeout(5):
+        broken = await asyncio.gather(batched.add([1]), batched.add([2]), return_exceptions=True)
+        assert [AutoReconnect, AutoReconnect] == [type(outcome) for outcome in broken]
+        assert [3] == await batched.add([3])
 
-    assert all(isinstance(outcome, Exception) for outcome in broken)
-    assert [3] == await batched.add([3])
+
+async def test_a_writer_cancelled_before_it_started_leaves_nobody_waiting() -> None:
+    async def write(items: list[int]) -> list[int | Exception]:
+        return list(items)
+
+    batched: Batched[int, int] = Batched(write)
+    waiting = asyncio.create_task(batched.add([1]))
+    await asyncio.sleep(0)  # the caller is in and its writer made, not yet started
+    writer = batched._writer  # the task a shutdown would cancel
+    assert writer is not None
+    writer.cancel()
+
+    async with asyncio.timeout(5):
+        outcome = await asyncio.gather(waiting, return_exceptions=True)
+    assert [AutoReconnect] == [type(o) for o in outcome]
 
 
 async def test_writes_made_at_once_share_a_write_and_a_refused_one_fails_its_caller_alone(

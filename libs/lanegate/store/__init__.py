@@ -83,6 +83,8 @@ class Store:
     ) -> G:
         """The one `kind` of grouped writer of `collection` (one of this store's), made on
         first use."""
+        if collection.database.name != self.db.name:
+            raise ValueError(f"{collection.full_name} is not a collection of this store")
         key = (kind, collection.name)
         if key not in self._grouped:
             self._grouped[key] = kind(collection)

@@ -7,11 +7,13 @@ grouped writer of each kind per collection (`Store.grouped`)."""
 import asyncio
 import contextvars
 import copy
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from bson.errors import InvalidDocument
 from pymongo import (
     DeleteMany,
     DeleteOne,
@@ -59,7 +61,8 @@ class _Queued:
 
 
 def _error(details: dict[str, Any]) -> Exception:
-    """The error one document's insert met, as `insert_one` would have raised it."""
+    """The error one operation of a bulk write met, as its single-document call would have
+    raised it."""
     message, code = str(details.get("errmsg", "")), details.get("code")
     error_code = code if isinstance(code, int) else None
     if error_code == DUPLICATE_KEY:
@@ -169,24 +172,35 @@ class GroupedInserts:
 type Waiting[Item, Outcome] = tuple[Item, asyncio.Future[Outcome]]
 
 
+def _fail[Item, Outcome](waiting: list[Waiting[Item, Outcome]], error: Exception) -> None:
+    """Tell each caller still listening that its write failed with (a copy of) `error`."""
+    for _, future in waiting:
+        if not future.done():
+            future.set_exception(copy.copy(error))
+
+
 class Batched[Item, Outcome]:
     """Items added while a write is under way go together in the next one; each caller hears
     its own items' outcomes.
 
     `write` returns one outcome per item, or an Exception for an item that failed (raising
     fails every item of the batch). The writes run in a task of their own, so the caller
-    that started one going away cuts no one off; a caller gone before its items' write
-    started has them dropped. Items with the same `apart` key never share a write: the later
-    waits for the next, so writes to one document keep their order.
+    that started one going away cuts no one off. The items of a caller gone before their
+    write started are dropped, unless `keep_gone` (writes whose callers need no outcome, such
+    as counts, are made all the same). Items with the same `apart` key never share a write:
+    the later waits for the next, so writes to one document keep their order.
     """
 
     def __init__(
         self,
         write: Callable[[list[Item]], Awaitable[list[Outcome | Exception]]],
+        *,
         apart: Callable[[Item], object] | None = None,
+        keep_gone: bool = False,
     ) -> None:
         self._write = write
         self._apart = apart
+        self._keep_gone = keep_gone
         self._pending: list[Waiting[Item, Outcome]] = []
         self._writer: asyncio.Task[None] | None = None
         self.writes = 0  # round trips made, for the tests
@@ -202,44 +216,50 @@ class Batched[Item, Outcome]:
         if items and (self._writer is None or self._writer.done()):
             # A context of its own: the first caller's log context is not every write's.
             self._writer = loop.create_task(self._drain(), context=contextvars.Context())
+            self._writer.add_done_callback(self._ended)
         try:
             return list(await asyncio.shield(asyncio.gather(*futures)))
         except asyncio.CancelledError:
-            for future in futures:
-                future.cancel()  # dropped, unless its write has started
+            if not self._keep_gone:
+                for future in futures:
+                    future.cancel()  # dropped, unless its write has started
             raise
 
     async def _drain(self) -> None:
-        batch: list[Waiting[Item, Outcome]] = []
-        try:
-            while True:
-                batch, self._pending = self._next_batch()
-                if not batch:
-                    return
-                self.writes += 1
-                try:
-                    outcomes: list[Outcome | Exception] = await self._write(
-                        [item for item, _ in batch]
-                    )
-                except Exception as e:
-                    outcomes = [copy.copy(e) for _ in batch]
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(outcome, Exception):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-        except BaseException as e:
-            # Cut off (the process stops) or broken: any of them may have been written.
-            lost = AutoReconnect(f"the write was interrupted: {e!r}")
-            for _, future in batch + self._pending:
-                if not future.done():
-                    future.set_exception(copy.copy(lost))
-            self._pending = []
-            if not isinstance(e, Exception):
+        while batch := self._take_batch():
+            self.writes += 1
+            try:
+                outcomes: list[Outcome | Exception] = await self._write([item for item, _ in batch])
+            except Exception as e:
+                outcomes = [copy.copy(e).with_traceback(e.__traceback__) for _ in batch]
+            except BaseException as e:
+                # Cut off (the process stops): any of them may have been written.
+                _fail(batch, AutoReconnect(f"the write was interrupted: {e!r}"))
                 raise
-            log.exception("grouped write broke")
+            if len(outcomes) != len(batch):
+                log.error(
+                    "grouped write gave a wrong count", items=len(batch), outcomes=len(outcomes)
+                )
+                _fail(batch, AutoReconnect("the write's outcome is unknown"))
+                continue
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    def _ended(self, writer: "asyncio.Task[None]") -> None:
+        """A writer that stopped short (cancelled, even before its first step) leaves nobody
+        waiting: what it had not taken yet fails as not written."""
+        if writer.cancelled() or writer.exception() is not None:
+            waiting, self._pending = self._pending, []
+            _fail(waiting, AutoReconnect("the writer stopped before this write"))
+
+    def _take_batch(self) -> list[Waiting[Item, Outcome]]:
+        batch, self._pending = self._next_batch()
+        return batch
 
     def _next_batch(self) -> tuple[list[Waiting[Item, Outcome]], list[Waiting[Item, Outcome]]]:
         """The next write's items, and those left waiting, each in the order they came; the
@@ -257,13 +277,20 @@ class Batched[Item, Outcome]:
         return batch, left
 
 
+# Errors of one operation's own making (a document BSON cannot hold, an int too large for it)
+# that a bulk write raises for the whole batch: its operations are then written one by one,
+# so each caller hears its own.
+ONE_OPERATIONS_OWN = (InvalidDocument, OverflowError)
+
+
 class GroupedWrites:
     """Writes to one collection whose callers need no outcome of their own (upserts of
-    counters and summaries): made at once, they share one unordered bulk write."""
+    counters and summaries): made at once, they share one unordered bulk write, made even
+    when their caller has gone meanwhile."""
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self._collection = collection
-        self._batched: Batched[WriteOp, None] = Batched(self._write)
+        self._batched: Batched[WriteOp, None] = Batched(self._write, keep_gone=True)
 
     @property
     def writes(self) -> int:
@@ -281,7 +308,20 @@ class GroupedWrites:
             await self._collection.bulk_write(operations, ordered=False)
         except BulkWriteError as e:
             return _outcomes(e, len(operations))
+        except ONE_OPERATIONS_OWN:
+            if len(operations) == 1:
+                raise
+            return [await _caught(self._write([operation])) for operation in operations]
         return [None] * len(operations)
+
+
+async def _caught[T](outcomes: Awaitable[list[T | Exception]]) -> T | Exception:
+    """The one outcome of writing one item alone, its error included."""
+    try:
+        [outcome] = await outcomes
+    except Exception as e:
+        return e
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -289,8 +329,14 @@ class _Update:
     document_id: Any
     where: Document
     change: Document
-    took: Callable[[Document], bool]
+    operation: UpdateOne  # the same, made when the caller asked, so a malformed one fails it
+    token: tuple[str, str]  # the field the update stamps, and its value
     read: bool  # the caller wants the document as the update left it
+
+    def took(self, document: Document) -> bool:
+        """Whether `document` holds this update's stamp."""
+        field, value = self.token
+        return bool(document.get(field) == value)
 
 
 # Whether an update applied, and the document after it when it did and was read back.
@@ -302,12 +348,15 @@ class GroupedUpdates:
     write is under way go together in the next bulk write; one alone is written as it would
     be without grouping (`update_one`, `find_one_and_update`).
 
-    Each caller hears whether its own update applied. A bulk write only says how many did:
+    Each caller hears whether its own update applied. Each update stamps a field the caller
+    names (`token`) with a random value of its own. A bulk write only says how many applied:
     when that is all of them, each did, and when it is none, none did; otherwise the batch's
-    documents are read back and each caller's `took` says from its document whether its
-    update is the one that applied (a token the update writes that nothing else overwrites
-    meanwhile). Callers that want the updated document (`update_and_read`, a grouped
-    findAndModify) get it from that one read.
+    documents are read back and the stamp each holds says whose update applied. Of two
+    updates of one document, never in one write, the later is written once the earlier is
+    known: the stamp read back is the latest this process wrote. Another process's update
+    stamping the same field between the write and the read back makes an update that applied
+    read as one that did not, which callers take as a race lost. Callers that want the
+    updated document (`update_and_read`, a grouped findAndModify) get it from that one read.
     """
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
@@ -322,23 +371,18 @@ class GroupedUpdates:
     def writes(self) -> int:
         return self._batched.writes
 
-    async def update(
-        self, where: Document, change: Document, took: Callable[[Document], bool]
-    ) -> bool:
-        """Apply `change` to the document `where` picks; whether it applied."""
-        [(applied, _)] = await self._batched.add(
-            [_Update(where["_id"], where, change, took, read=False)]
-        )
+    async def update(self, where: Document, change: Document, *, token: str) -> bool:
+        """Apply `change` to the document `where` picks, stamping `token`; whether it
+        applied."""
+        [(applied, _)] = await self._batched.add([_stamped(where, change, token, read=False)])
         return applied
 
     async def update_and_read(
-        self, where: Document, change: Document, took: Callable[[Document], bool]
+        self, where: Document, change: Document, *, token: str
     ) -> Document | None:
-        """Apply `change` to the document `where` picks; the document after, or None when
-        the update did not apply."""
-        [(_, document)] = await self._batched.add(
-            [_Update(where["_id"], where, change, took, read=True)]
-        )
+        """Apply `change` to the document `where` picks, stamping `token`; the document
+        after, or None when the update did not apply."""
+        [(_, document)] = await self._batched.add([_stamped(where, change, token, read=True)])
         return document
 
     async def _write(self, batch: list[_Update]) -> list[_Applied | Exception]:
@@ -349,18 +393,24 @@ class GroupedUpdates:
         matched = None
         try:
             result = await self._collection.bulk_write(
-                [UpdateOne(queued.where, queued.change) for queued in batch], ordered=False
+                [queued.operation for queued in batch], ordered=False
             )
             matched = result.matched_count
         except BulkWriteError as e:
             failed = _outcomes(e, len(batch))
-        reading = [queued.document_id for queued in batch if queued.read]
+        except ONE_OPERATIONS_OWN:
+            return [await _caught(self._write([queued])) for queued in batch]
+        reading = any(queued.read for queued in batch)
         if matched == 0 or (matched == len(batch) and not reading):
             return [(matched == len(batch), None)] * len(batch)
         self.reads += 1
         everything = matched == len(batch)
         ids = list({queued.document_id for queued in batch if queued.read or not everything})
-        found = {d["_id"]: d async for d in self._collection.find({"_id": {"$in": ids}})}
+        try:
+            found = {d["_id"]: d async for d in self._collection.find({"_id": {"$in": ids}})}
+        except Exception as e:
+            # The writes went; only what each did is unknown (the refusals are known).
+            return [error or copy.copy(e) for error in failed]
         outcomes: list[_Applied | Exception] = []
         for queued, error in zip(batch, failed, strict=True):
             document = found.get(queued.document_id)
@@ -377,6 +427,14 @@ class GroupedUpdates:
             return document is not None, document
         result = await self._collection.update_one(queued.where, queued.change)
         return result.matched_count == 1, None
+
+
+def _stamped(where: Document, change: Document, token: str, *, read: bool) -> _Update:
+    """The update of `where` by `change`, stamping `token` with a random value of its own;
+    built here, in its caller, so a malformed one fails there."""
+    value = secrets.token_hex(8)
+    stamped = change | {"$set": {**change.get("$set", {}), token: value}}
+    return _Update(where["_id"], where, stamped, UpdateOne(where, stamped), (token, value), read)
 
 
 def grouped_inserts(store: Store, collection: AsyncCollection[Document]) -> GroupedInserts:
