@@ -149,36 +149,3 @@ async def test_sending_to_a_group_queues_its_active_members_as_one_bulk(
     assert (400, ["text"]) == (status, body["issues"][0]["path"])
     _, queued_after = await gateway.call("GET", f"/messages?instanceName={name}", key=key)
     assert 2 == queued_after["meta"]["total"]
-
-
-async def test_a_group_of_more_than_a_bulks_most_is_queued_in_pages_by_the_gateway(
-    gateway: Gateway, receiver: Receiver
-) -> None:
-    tenant_id, key = await gateway.tenant()
-    name = await gateway.instance(tenant_id, key, receiver.url(), connect=False)
-    numbers = [f"54911{n:08d}" for n in range(1001)]
-    _, group = await gateway.call("POST", "/groups", key=key, json={"name": "everyone"})
-    path = f"/groups/{group['id']}"
-    for page in (numbers[:1000], numbers[1000:]):  # both calls take at most 1,000
-        items = [{"identifier": n} for n in page]
-        status, saved = await gateway.call(
-            "POST", "/contacts/batch", key=key, json={"contacts": items}
-        )
-        assert 200 == status, saved
-        ids = [c["id"] for c in saved["contacts"]]
-        status, _ = await gateway.call(
-            "POST", f"{path}/contacts", key=key, json={"contactIds": ids}
-        )
-        assert 200 == status
-    _, described = await gateway.call("GET", path, key=key)
-    assert 1001 == described["memberCount"]
-
-    send = {"instanceName": name, "text": "Hola, hay promo"}
-    status, sent = await gateway.call("POST", f"{path}/send", key=key, json=send)
-    assert (202, 1001, []) == (status, sent["accepted"], sent["skipped"])
-    async with gateway.mongo() as client:
-        queued = client.lanegate_test.messages.find(
-            {"tenantId": tenant_id}, {"to": 1, "lane": 1, "content": 1}
-        )
-        sends = [(m["to"], m["lane"], m["content"]["text"]) async for m in queued]
-    assert sorted(sends) == [(n, "bulk", "Hola, hay promo") for n in numbers]
