@@ -93,7 +93,8 @@ def build(settings: Settings) -> web.Application:
 
 # Every collection with a TTL index: where the store has none, ingress-api's sweeper deletes
 # their expired documents (rate-limit windows, daily message counts, finished one-time codes,
-# ended sessions, old health and usage days, remembered inbound message ids).
+# ended sessions, old health and usage days, remembered inbound message ids, receipts kept
+# for a send never recorded).
 SWEPT = (
     "rate_limits",
     "tenant_usage",
@@ -104,6 +105,7 @@ SWEPT = (
     "instance_health",
     "usage_days",
     "inbound_seen",
+    "early_receipts",
 )
 
 

@@ -32,6 +32,9 @@ RECEIPT_FIELD = {"delivered": "deliveredAt", "read": "readAt"}
 # How long an inbound message's id is remembered, to take a provider's redelivery as seen:
 # longer than any provider retries a callback (Meta: up to 7 days).
 INBOUND_SEEN_FOR = timedelta(days=8)
+# How long a receipt that came before its send was recorded is kept for it: a send recorded
+# later than this (a crashed sender's, settled after its claim timed out) misses it.
+EARLY_RECEIPT_KEPT = timedelta(hours=1)
 
 
 class GatewayCallbacks:
@@ -120,15 +123,57 @@ class GatewayCallbacks:
         errors: list[dict[str, Any]] | None = None,
     ) -> bool:
         """Apply a receipt to the message this instance sent; False when it changed nothing
-        (an unknown id, or a receipt applied before)."""
-        if status == "failed":
-            return await self._failed(instance, provider_message_id, errors or [])
+        (an unknown id, or a receipt applied before).
+
+        A receipt can come before the send it is about is recorded (the provider reports at
+        once, the sender's write is still under way): it is kept for that send to apply
+        (`apply_early_receipts`), then tried once more. Of the send's write and this keeping,
+        whichever comes second sees the other, so the receipt is applied, and only once."""
         if status == "sent":
             return False  # recorded when the provider took the message
-        field = RECEIPT_FIELD.get(status)
-        if field is None:
+        if status != "failed" and status not in RECEIPT_FIELD:
             log.warning("unknown receipt status", status=status)
             return False
+        if await self._apply_receipt(instance, provider_message_id, status, errors):
+            return True
+        now = utcnow()
+        await self._store.early_receipts.update_one(
+            self._early(instance, provider_message_id) | {"status": status},
+            {
+                "$setOnInsert": {
+                    "tenantId": instance["tenantId"],
+                    "errors": errors,
+                    "receivedAt": now,
+                    "expiresAt": now + EARLY_RECEIPT_KEPT,
+                }
+            },
+            upsert=True,
+        )
+        return await self._apply_receipt(instance, provider_message_id, status, errors)
+
+    async def apply_early_receipts(self, instance: Document, provider_message_id: str) -> None:
+        """Apply the receipts that came before this instance's send `provider_message_id`
+        was recorded (called once it is), in the order they came."""
+        where = self._early(instance, provider_message_id)
+        kept = await self._store.early_receipts.find(where).sort("receivedAt", 1).to_list(None)
+        for receipt in kept:
+            await self._apply_receipt(
+                instance, provider_message_id, receipt["status"], receipt.get("errors")
+            )
+        if kept:
+            await self._store.early_receipts.delete_many({"_id": {"$in": [r["_id"] for r in kept]}})
+
+    async def _apply_receipt(
+        self,
+        instance: Document,
+        provider_message_id: str,
+        status: str,
+        errors: list[dict[str, Any]] | None,
+    ) -> bool:
+        """Apply a receipt to the recorded send; False when there is none it changes."""
+        if status == "failed":
+            return await self._failed(instance, provider_message_id, errors or [])
+        field = RECEIPT_FIELD[status]
         message = await self._store.messages.find_one_and_update(
             self._sent_from(instance, provider_message_id) | {field: None},
             {"$set": {field: utcnow(), "receipt": status}},
@@ -299,6 +344,11 @@ class GatewayCallbacks:
     @staticmethod
     def _scope(instance: Document) -> Document:
         return {"_id": instance["_id"], "tenantId": instance["tenantId"]}
+
+    @staticmethod
+    def _early(instance: Document, provider_message_id: str) -> Document:
+        """The filter of the receipts kept for this instance's send `provider_message_id`."""
+        return {"instanceName": instance["_id"], "providerMessageId": provider_message_id}
 
     @staticmethod
     def _sent_from(instance: Document, provider_message_id: str) -> Document:

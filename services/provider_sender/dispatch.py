@@ -245,6 +245,8 @@ class Dispatcher:
         ACCEPT_TO_SEND.observe((now - message["queuedAt"]).total_seconds())
         log.info("message sent", provider_message_id=sent.provider_message_id)
         await self._report(message, Status.SENT, providerMessageId=sent.provider_message_id)
+        sender = {"_id": message["instanceName"], "tenantId": message["tenantId"]}
+        await self._callbacks.apply_early_receipts(sender, sent.provider_message_id)
 
     async def _withdraw(self, instance: Document | None, message: Document) -> None:
         """Settle a message taken out of its queue after an attempt that may have reached the

@@ -126,13 +126,20 @@ async def test_usage_equals_what_a_known_run_did_and_is_not_read_from_messages(
             },
         }
 
+    counted: list[dict[str, Any]] = [{}]
+
     async def counted_as_it_happened() -> bool:
         usage = await _usage(gateway, key, **{"from": _today(), "to": _today()})
         [day] = usage["periods"]
-        return bool(day["byInstance"] == expected())
+        counted[0] = day["byInstance"]
+        return bool(counted[0] == expected())
 
     # Every delivery at /broken is retried until it is given up (dead).
-    await eventually(counted_as_it_happened, timeout=60)
+    try:
+        await eventually(counted_as_it_happened, timeout=60)
+    except TimeoutError:
+        assert expected() == counted[0]  # says which counts differ
+        raise
     usage = await _usage(gateway, key)
     today = usage["periods"][-1]
     total = Counter(expected()[main]) + Counter(expected()[broken])

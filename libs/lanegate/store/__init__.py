@@ -44,6 +44,8 @@ class Store:
         self.conversation_windows = self.db["conversation_windows"]
         # One record per inbound provider message id and instance, so a replay is seen as one.
         self.inbound_seen = self.db["inbound_seen"]
+        # Receipts that came before their send was recorded, for the send to apply.
+        self.early_receipts = self.db["early_receipts"]
         self.scheduler_shards = self.db["scheduler_shards"]
         self.scheduler_replicas = self.db["scheduler_replicas"]
         self.templates = self.db["templates"]

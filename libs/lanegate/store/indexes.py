@@ -126,6 +126,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
     ],
+    "early_receipts": [
+        IndexModel(
+            [("instanceName", ASCENDING), ("providerMessageId", ASCENDING), ("status", ASCENDING)],
+            name="instance_provider_message_status",
+            unique=True,
+        ),
+        IndexModel([("expiresAt", ASCENDING)], name="expires", expireAfterSeconds=0),
+    ],
     "inbound_messages": [
         IndexModel(
             [("instanceName", ASCENDING), ("providerMessageId", ASCENDING)],
