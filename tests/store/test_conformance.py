@@ -1,7 +1,7 @@
 """Every kind of store call the services make, on every configured engine.
 
-The suite's own engine (LANEGATE_TEST_STORE: FerretDB under `make test`) and
-mongoeco each run this module, so a query, update, index, TTL, GridFS or
+The suite's own engine (LANEGATE_TEST_STORE: mongoeco unless it names another),
+mongoeco and FerretDB each run this module, so a query, update, index, TTL, GridFS or
 aggregation shape one engine lacks fails here by name before a service trips
 over it.
 """
@@ -243,12 +243,8 @@ async def test_bulk_writes_upserts_and_deletes(db: Store) -> None:
 
 async def test_grouped_writes_and_conditional_updates(db: Store) -> None:
     """What `lanegate.store.grouped` relies on: an unordered bulk write of conditional
-    updates says how many matched, names the index of an operation it refused, and the
-    documents read back tell each caller's token."""
-    await db.messages.insert_many(
-        [{"_id": f"m{n}", "status": "sending"} for n in range(3)]
-        + [{"_id": "bad", "status": "sending", "attempts": "x"}]
-    )
+    updates says how many matched, and the documents read back tell each caller's token."""
+    await db.messages.insert_many([{"_id": f"m{n}", "status": "sending"} for n in range(3)])
     moves = [
         UpdateOne(
             {"_id": "m0", "status": "sending"}, {"$set": {"status": "sent", "lastMove": "a"}}
@@ -261,6 +257,25 @@ async def test_grouped_writes_and_conditional_updates(db: Store) -> None:
         ),
     ]
     result = await db.messages.bulk_write(moves, ordered=False)
+    read_back = db.messages.find({"_id": {"$in": ["m0", "m1", "m2"]}}, {"lastMove": 1})
+
+    assert 2 == result.matched_count
+    assert {"m0": "a", "m1": None, "m2": "c"} == {
+        m["_id"]: m.get("lastMove") async for m in read_back
+    }
+
+
+async def test_a_bulk_write_names_the_operation_it_refused(
+    engine: StoreEngine, db: Store, request: pytest.FixtureRequest
+) -> None:
+    """An operation the store refuses fails its own caller of a grouped write alone: the
+    bulk write's error names its index, and the others are written."""
+    if engine.engine.startswith("ferretdb"):
+        # Its reply names index 0 and lacks `nModified`, so PyMongo raises a KeyError: a
+        # grouped write that meets a refusal fails all its callers there (README).
+        reason = "FerretDB v1 answers a bulk update with a refused operation malformed"
+        request.applymarker(pytest.mark.xfail(strict=True, raises=KeyError, reason=reason))
+    await db.messages.insert_many([{"_id": "m1"}, {"_id": "bad", "attempts": "x"}])
     with pytest.raises(BulkWriteError) as refused:
         await db.messages.bulk_write(
             [
@@ -269,11 +284,9 @@ async def test_grouped_writes_and_conditional_updates(db: Store) -> None:
             ],
             ordered=False,
         )
-    read_back = db.messages.find({"_id": {"$in": ["m0", "m1", "m2"]}}, {"lastMove": 1})
 
-    assert 2 == result.matched_count
     assert [1] == [e["index"] for e in refused.value.details["writeErrors"]]
-    assert {"m0": "a", "m1": "d", "m2": "c"} == {m["_id"]: m["lastMove"] async for m in read_back}
+    assert {"_id": "m1", "lastMove": "d"} == await db.messages.find_one({"_id": "m1"})
 
 
 async def test_usage_counters_add_up_by_upserts(db: Store) -> None:
