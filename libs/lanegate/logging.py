@@ -50,7 +50,15 @@ def redact_secrets(
 
 
 def configure(level: str = "INFO", *, service: str) -> None:
-    """Route structlog and stdlib logging through one JSON (or console) renderer."""
+    """Route structlog and stdlib logging through one JSON (or console) renderer; every line
+    names `service`, whatever context logs it (a task started in a context of its own too)."""
+
+    def add_service(
+        _: object, __: str, event_dict: structlog.typing.EventDict
+    ) -> structlog.typing.EventDict:
+        event_dict.setdefault("service", service)
+        return event_dict
+
     renderer: structlog.typing.Processor
     if sys.stderr.isatty():
         renderer = structlog.dev.ConsoleRenderer()
@@ -58,6 +66,7 @@ def configure(level: str = "INFO", *, service: str) -> None:
         renderer = structlog.processors.JSONRenderer()
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_service,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_secrets,
@@ -88,4 +97,3 @@ def configure(level: str = "INFO", *, service: str) -> None:
     root.setLevel(level.upper())
     for noisy in ("aiormq", "aio_pika", "pymongo", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    structlog.contextvars.bind_contextvars(service=service)
