@@ -21,6 +21,7 @@ from lanegate.events import (
     handed_back,
 )
 from lanegate.store import Store
+from lanegate.store.grouped import grouped_updates
 from tests.conftest import AMQP_URL
 from tests.support.gateway import eventually, hearing
 
@@ -392,18 +393,19 @@ async def test_a_replica_killed_right_after_a_claim_has_counted_that_send(
     clock = Clock()
     ids = await _seed(store, clock, {"normal": {"delayMs": [0, 0], "perHour": 2}}, 3)
     crashed = await _holding(store, broker, clock, "replica-a")
-    claim = store.messages.find_one_and_update
+    claims = grouped_updates(store, store.messages)
+    claim = claims.update_and_read
 
     async def claim_then_die(*args: Any, **kwargs: Any) -> Any:
         await claim(*args, **kwargs)
         raise Crash
 
-    store.messages.find_one_and_update = claim_then_die  # type: ignore[method-assign]
+    claims.update_and_read = claim_then_die  # type: ignore[method-assign]
     try:
         with pytest.raises(Crash):
             await crashed.tick()
     finally:
-        del store.messages.find_one_and_update
+        del claims.update_and_read
     assert ["dispatching", "pending", "pending"] == [
         doc["status"] async for doc in store.messages.find({"_id": {"$in": ids}})
     ]
