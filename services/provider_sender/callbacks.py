@@ -1,5 +1,6 @@
 """Provider callbacks made into gateway state and events (the `Callbacks` of every provider)."""
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,12 +24,15 @@ from lanegate.events import (
     utcnow,
 )
 from lanegate.lifecycle import mark_undelivered
+from lanegate.providers.cloud_api import pause_of
 from lanegate.store import Document, Store
 from provider_sender.metrics import MESSAGE_STATUS
 
 log = structlog.get_logger(__name__)
 
 RECEIPT_FIELD = {"delivered": "deliveredAt", "read": "readAt"}
+# The receipts a send can get, in the order they are applied when kept for it.
+RECEIPT_ORDER = ("delivered", "read", "failed")
 # How long an inbound message's id is remembered, to take a provider's redelivery as seen:
 # longer than any provider retries a callback (Meta: up to 7 days).
 INBOUND_SEEN_FOR = timedelta(days=8)
@@ -128,35 +132,43 @@ class GatewayCallbacks:
         A receipt can come before the send it is about is recorded (the provider reports at
         once, the sender's write is still under way): it is kept for that send to apply
         (`apply_early_receipts`), then tried once more. Of the send's write and this keeping,
-        whichever comes second sees the other, so the receipt is applied, and only once."""
+        whichever comes second sees the other, so the receipt is applied, and only once. A
+        receipt for a recorded send that changed nothing (a replay) is not kept."""
         if status == "sent":
             return False  # recorded when the provider took the message
-        if status != "failed" and status not in RECEIPT_FIELD:
+        if status not in RECEIPT_ORDER:
             log.warning("unknown receipt status", status=status)
             return False
         if await self._apply_receipt(instance, provider_message_id, status, errors):
             return True
-        now = utcnow()
-        await self._store.early_receipts.update_one(
-            self._early(instance, provider_message_id) | {"status": status},
-            {
-                "$setOnInsert": {
-                    "tenantId": instance["tenantId"],
-                    "errors": errors,
-                    "receivedAt": now,
-                    "expiresAt": now + EARLY_RECEIPT_KEPT,
-                }
-            },
-            upsert=True,
+        recorded = await self._store.messages.find_one(
+            self._sent_from(instance, provider_message_id), {"_id": 1}
         )
+        if recorded is None:
+            now = utcnow()
+            # DuplicateKeyError: the same receipt, kept at once by another delivery of it.
+            with contextlib.suppress(DuplicateKeyError):
+                await self._store.early_receipts.update_one(
+                    self._by_provider_id(instance, provider_message_id) | {"status": status},
+                    {
+                        "$setOnInsert": {
+                            "tenantId": instance["tenantId"],
+                            "errors": errors,
+                            "expiresAt": now + EARLY_RECEIPT_KEPT,
+                        }
+                    },
+                    upsert=True,
+                )
+        # Recorded meanwhile, or kept: one more try either way.
         return await self._apply_receipt(instance, provider_message_id, status, errors)
 
     async def apply_early_receipts(self, instance: Document, provider_message_id: str) -> None:
         """Apply the receipts that came before this instance's send `provider_message_id`
-        was recorded (called once it is), in the order they came."""
-        where = self._early(instance, provider_message_id)
-        kept = await self._store.early_receipts.find(where).sort("receivedAt", 1).to_list(None)
-        for receipt in kept:
+        was recorded (called once it is, and again by a redelivered dispatch), delivered
+        before read."""
+        where = self._by_provider_id(instance, provider_message_id)
+        kept = await self._store.early_receipts.find(where).to_list(None)
+        for receipt in sorted(kept, key=lambda r: RECEIPT_ORDER.index(r["status"])):
             await self._apply_receipt(
                 instance, provider_message_id, receipt["status"], receipt.get("errors")
             )
@@ -236,13 +248,13 @@ class GatewayCallbacks:
             await health_guard.judge(self._store, self._broker, instance["_id"], seen_at)
         await self._broker.publish(received)
         await self._store.inbound_seen.update_one(
-            self._seen(instance, provider_message_id), {"$set": {"told": True}}
+            self._by_provider_id(instance, provider_message_id), {"$set": {"told": True}}
         )
 
     async def _first_seen(self, instance: Document, provider_message_id: str) -> datetime | None:
         """When an inbound message was first seen; None when it was seen and told already."""
         now = utcnow()
-        seen = self._seen(instance, provider_message_id)
+        seen = self._by_provider_id(instance, provider_message_id)
         try:
             await self._store.inbound_seen.insert_one(
                 seen
@@ -303,7 +315,8 @@ class GatewayCallbacks:
     async def _failed(
         self, instance: Document, provider_message_id: str, errors: list[dict[str, Any]]
     ) -> bool:
-        """The provider took the message, then could not deliver it."""
+        """The provider took the message, then could not deliver it; a failure whose errors
+        call for it pauses the number, once, whenever the failure is applied."""
         first = errors[0] if errors else {}
         error = {
             "code": str(first.get("code", "failed")),
@@ -339,16 +352,16 @@ class GatewayCallbacks:
                 error=error,
             )
         )
+        # Applied once, so a replay pauses nothing.
+        pause = pause_of(errors)
+        if pause is not None:
+            reason, until = pause
+            await self.paused(instance, reason, until=until)
         return True
 
     @staticmethod
     def _scope(instance: Document) -> Document:
         return {"_id": instance["_id"], "tenantId": instance["tenantId"]}
-
-    @staticmethod
-    def _early(instance: Document, provider_message_id: str) -> Document:
-        """The filter of the receipts kept for this instance's send `provider_message_id`."""
-        return {"instanceName": instance["_id"], "providerMessageId": provider_message_id}
 
     @staticmethod
     def _sent_from(instance: Document, provider_message_id: str) -> Document:
@@ -360,7 +373,9 @@ class GatewayCallbacks:
         }
 
     @staticmethod
-    def _seen(instance: Document, provider_message_id: str) -> Document:
+    def _by_provider_id(instance: Document, provider_message_id: str) -> Document:
+        """The filter of what is kept by this instance and the provider's id (an inbound
+        message seen, receipts kept for a send)."""
         return {"instanceName": instance["_id"], "providerMessageId": provider_message_id}
 
 

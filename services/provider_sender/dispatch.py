@@ -185,13 +185,16 @@ class Dispatcher:
             raise Reject(f"unknown message {event.messageId}")
         if current["status"] in SEND_OUTCOMES:
             # The outcome may not have been reported before a crash; its event id is
-            # derived from the message and status, so telling it again is harmless.
+            # derived from the message and status, so telling it again is harmless, as is
+            # applying again the receipts kept for it.
             await self._report(
                 current,
                 current["status"],
                 providerMessageId=current.get("providerMessageId"),
                 error=current.get("error"),
             )
+            if current["status"] == Status.SENT and current.get("providerMessageId"):
+                await self._early_receipts(current, current["providerMessageId"])
             return
         if current["status"] == Status.DEFERRED:
             await self._undefer(current)
@@ -245,8 +248,12 @@ class Dispatcher:
         ACCEPT_TO_SEND.observe((now - message["queuedAt"]).total_seconds())
         log.info("message sent", provider_message_id=sent.provider_message_id)
         await self._report(message, Status.SENT, providerMessageId=sent.provider_message_id)
+        await self._early_receipts(message, sent.provider_message_id)
+
+    async def _early_receipts(self, message: Document, provider_message_id: str) -> None:
+        """Apply the receipts kept for a send recorded as `sent`."""
         sender = {"_id": message["instanceName"], "tenantId": message["tenantId"]}
-        await self._callbacks.apply_early_receipts(sender, sent.provider_message_id)
+        await self._callbacks.apply_early_receipts(sender, provider_message_id)
 
     async def _withdraw(self, instance: Document | None, message: Document) -> None:
         """Settle a message taken out of its queue after an attempt that may have reached the

@@ -19,7 +19,6 @@ from lanegate.providers import (
     Unsupported,
 )
 from lanegate.providers.calls import record_refusal
-from lanegate.providers.cloud_api import pause_of
 from lanegate.providers.waha_callbacks import parse_envelope
 from lanegate.signing import verify_event_seal
 from lanegate.store import Document, Store
@@ -142,14 +141,9 @@ class Sessions:
             return
         for report in reports:
             if isinstance(report, Receipt):
-                applied = await self._callbacks.receipt(
+                await self._callbacks.receipt(
                     instance, report.provider_message_id, report.status, errors=report.errors
                 )
-                # Only a failure this callback recorded pauses: a replayed one pauses nothing.
-                pause = pause_of(report.errors) if applied and report.status == "failed" else None
-                if pause is not None:
-                    reason, until = pause
-                    await self._callbacks.paused(instance, reason, until=until)
             elif isinstance(report, Inbound):
                 await self._callbacks.inbound(
                     instance,

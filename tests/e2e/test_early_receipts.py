@@ -1,7 +1,8 @@
 """Receipts that come before their send is recorded (a provider reporting at once, the
 sender's write still under way) are applied once it is, once each, with their events."""
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -66,33 +67,45 @@ async def _counted(store: Store) -> dict[str, int]:
     return {k: sum(int(day.get(k, 0)) for day in days) for k in ("sent", "delivered", "read")}
 
 
+@contextlib.asynccontextmanager
+async def _dispatcher(
+    store: Store, broker: Broker, callbacks: GatewayCallbacks
+) -> AsyncIterator[Dispatcher]:
+    """provider-sender's dispatcher over a sandbox whose receipts come before its answer."""
+    sandbox = ReportingFirst(store, callbacks, delivered_after=60, read_after=60)
+    http = Outbound(allow_private=True, timeout=5)
+    try:
+        yield Dispatcher(
+            store,
+            broker,
+            {"sandbox": sandbox},
+            60,
+            callbacks=callbacks,
+            files=Files(store, http, max_bytes=1024, timeout=5),
+            keyring=Keyring(""),
+        )
+    finally:
+        await sandbox.close()
+        await http.close()
+
+
+DISPATCH = MessageDispatch(
+    tenantId="early", instanceName=INSTANCE["_id"], messageId="m1", lane="urgent"
+)
+
+
 async def test_receipts_before_the_send_is_recorded_are_applied_after_it_in_order(
     parts: tuple[Store, Broker],
 ) -> None:
     store, broker = parts
     await _message(store, "dispatching")
     callbacks = GatewayCallbacks(store, broker)
-    sandbox = ReportingFirst(store, callbacks, delivered_after=60, read_after=60)
-    http = Outbound(allow_private=True, timeout=5)
-    dispatcher = Dispatcher(
-        store,
-        broker,
-        {"sandbox": sandbox},
-        60,
-        callbacks=callbacks,
-        files=Files(store, http, max_bytes=1024, timeout=5),
-        keyring=Keyring(""),
-    )
-    event = MessageDispatch(
-        tenantId="early", instanceName=INSTANCE["_id"], messageId="m1", lane="urgent"
-    )
-    try:
-        async with hearing(AMQP_URL, broker.namespace, "message.status") as next_status:
-            await dispatcher.handle(event)
-            heard = [(await next_status())["status"] for _ in range(3)]
-    finally:
-        await sandbox.close()
-        await http.close()
+    async with (
+        _dispatcher(store, broker, callbacks) as dispatcher,
+        hearing(AMQP_URL, broker.namespace, "message.status") as next_status,
+    ):
+        await dispatcher.handle(DISPATCH)
+        heard = [(await next_status())["status"] for _ in range(3)]
 
     message = await store.messages.find_one({"_id": "m1"})
     assert message is not None
@@ -100,6 +113,45 @@ async def test_receipts_before_the_send_is_recorded_are_applied_after_it_in_orde
     assert message["deliveredAt"] is not None and message["readAt"] is not None
     assert ["sent", "delivered", "read"] == heard
     assert {"sent": 1, "delivered": 1, "read": 1} == await _counted(store)
+    assert 0 == await store.early_receipts.count_documents({})
+
+
+async def test_a_redelivered_dispatch_applies_what_its_send_left_kept(
+    parts: tuple[Store, Broker],
+) -> None:
+    """A sender that stopped between recording the send and applying its kept receipts (a
+    crash, a failed publish) leaves them to the dispatch's redelivery."""
+    store, broker = parts
+    await _message(store, "sending")
+    callbacks = GatewayCallbacks(store, broker)
+    assert not await callbacks.receipt(INSTANCE, "P1", "delivered")
+    assert await lifecycle.mark_sent(store, "m1", at=utcnow(), provider_message_id="P1")
+    async with _dispatcher(store, broker, callbacks) as dispatcher:
+        await dispatcher.handle(DISPATCH)
+
+    message = await store.messages.find_one({"_id": "m1"})
+    assert message is not None and message["deliveredAt"] is not None
+    assert {"sent": 0, "delivered": 1, "read": 0} == await _counted(store)
+    assert 0 == await store.early_receipts.count_documents({})
+
+
+async def test_a_failure_kept_for_its_send_pauses_the_number_once_applied(
+    parts: tuple[Store, Broker],
+) -> None:
+    store, broker = parts
+    await _message(store, "sending")
+    callbacks = GatewayCallbacks(store, broker)
+    spam = [{"code": 131048, "title": "Spam rate limit hit"}]
+    assert not await callbacks.receipt(INSTANCE, "P1", "failed", errors=spam)
+    assert await lifecycle.mark_sent(store, "m1", at=utcnow(), provider_message_id="P1")
+    await callbacks.apply_early_receipts(INSTANCE, "P1")
+    assert not await callbacks.receipt(INSTANCE, "P1", "failed", errors=spam)  # a replay
+
+    message = await store.messages.find_one({"_id": "m1"})
+    instance = await store.instances.find_one({"_id": INSTANCE["_id"]})
+    assert message is not None and instance is not None
+    assert ("failed", "131048") == (message["status"], message["error"]["code"])
+    assert "provider" == instance["paused"]["by"]
     assert 0 == await store.early_receipts.count_documents({})
 
 
@@ -129,11 +181,17 @@ async def test_a_send_recorded_while_its_receipt_is_kept_gets_it_once(
     assert message is not None and "delivered" == message["receipt"]
 
 
-async def test_a_receipt_for_a_send_never_recorded_is_kept_until_it_expires(
+async def test_a_receipt_for_a_send_never_recorded_is_kept_until_it_expires_a_replay_is_not(
     parts: tuple[Store, Broker],
 ) -> None:
     store, broker = parts
-    assert not await GatewayCallbacks(store, broker).receipt(INSTANCE, "phone-sent", "read")
+    await _message(store, "sending")
+    callbacks = GatewayCallbacks(store, broker)
+    assert await lifecycle.mark_sent(store, "m1", at=utcnow(), provider_message_id="P1")
+    assert await callbacks.receipt(INSTANCE, "P1", "delivered")
+    assert not await callbacks.receipt(INSTANCE, "P1", "delivered")  # a replay: not kept
+    assert not await callbacks.receipt(INSTANCE, "phone-sent", "read")
+
     [kept] = await store.early_receipts.find({}).to_list(None)
     assert ("phone-sent", "read", "early") == (
         kept["providerMessageId"],
