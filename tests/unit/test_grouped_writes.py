@@ -102,8 +102,11 @@ async def test_an_update_the_store_refuses_fails_its_caller_alone(bare_store: St
         return_exceptions=True,
     )
 
-    assert True is outcomes[0]
-    assert (WriteError, OverflowError) == (type(outcomes[1]), type(outcomes[2]))
+    assert (True, WriteError, OverflowError) == (
+        outcomes[0],
+        type(outcomes[1]),
+        type(outcomes[2]),
+    )
 
 
 class HeldWrites:
