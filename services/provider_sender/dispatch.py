@@ -50,7 +50,7 @@ async def filled(store: Store, message: Document) -> tuple[Document, str | None]
     return message, spintax.spin(variables.fill(template, to, contact))
 
 
-def _finished_alone(send: "asyncio.Future[None]") -> None:
+def _finished_alone(send: "asyncio.Future[bool]") -> None:
     """Log how a send ended that its cancelled delivery no longer waits for. Its report may
     fail with the broker connection that cancelled the delivery; the redelivered dispatch
     reports what the send recorded."""
@@ -99,19 +99,26 @@ class Dispatcher:
 
     async def handle(self, event: MessageDispatch) -> None:
         structlog.contextvars.bind_contextvars(message_id=event.messageId)
-        message = await lifecycle.claim_for_send(self._store, event.messageId, utcnow())
-        if message is None:
-            await self._not_claimed(event)
-            return
-        # Once claimed, the send runs to its recorded outcome even when this delivery is
-        # cancelled (the broker connection dropped): cut short, it would stay `sending` and
-        # end as outcome_unknown. The redelivered dispatch then reports what was recorded.
-        send = asyncio.ensure_future(self._send_claimed(message))
+        # Once asked for, the claim and the send it wins run to their recorded outcome even
+        # when this delivery is cancelled (the broker connection dropped): a claim written
+        # while its answer was on the way, or a send cut short, would stay `sending` and end
+        # as outcome_unknown. The redelivered dispatch then reports what was recorded.
+        send = asyncio.ensure_future(self._claim_and_send(event.messageId))
         try:
-            await asyncio.shield(send)
+            claimed = await asyncio.shield(send)
         except asyncio.CancelledError:
             send.add_done_callback(_finished_alone)
             raise
+        if not claimed:
+            await self._not_claimed(event)
+
+    async def _claim_and_send(self, message_id: str) -> bool:
+        """Claim the message and send it; False when it was not this dispatch's to claim."""
+        message = await lifecycle.claim_for_send(self._store, message_id, utcnow())
+        if message is None:
+            return False
+        await self._send_claimed(message)
+        return True
 
     async def _send_claimed(self, message: Document) -> None:
         instance = await self._store.instances.find_one({"_id": message["instanceName"]})

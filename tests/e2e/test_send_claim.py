@@ -1,14 +1,16 @@
-"""provider-sender against the real store and broker: a claimed send survives its delivery's
-end, and how it ended is logged when nobody waits for it any more."""
+"""provider-sender against the real store and broker: a claim and the send it wins survive
+their delivery's end, and how the send ended is logged when nobody waits for it any more."""
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 from aio_pika.exceptions import ChannelInvalidStateError
 from structlog.testing import capture_logs
 
+from lanegate import lifecycle
 from lanegate.attachments import Attachment
 from lanegate.broker import Broker
 from lanegate.events import MessageDispatch, utcnow
@@ -49,9 +51,10 @@ class HeldSandbox(Sandbox):
 
 
 @contextlib.asynccontextmanager
-async def held_send(store: Store, broker: Broker) -> AsyncIterator[HeldSandbox]:
-    """A claimed send of message m1 held inside the sandbox, its delivery cancelled (what a
-    dropped broker connection does to a running handler); the sandbox, to release it."""
+async def dispatching_m1(
+    store: Store, broker: Broker
+) -> AsyncIterator[tuple[Dispatcher, HeldSandbox]]:
+    """Message m1 waiting for its send, and a dispatcher sending through a held sandbox."""
     await store.instances.insert_one(
         {"_id": INSTANCE, "tenantId": "claim", "provider": "sandbox", "state": "open"}
     )
@@ -80,17 +83,31 @@ async def held_send(store: Store, broker: Broker) -> AsyncIterator[HeldSandbox]:
         files=files,
         keyring=Keyring(""),
     )
-    event = MessageDispatch(tenantId="claim", instanceName=INSTANCE, messageId="m1", lane="urgent")
     try:
-        handling = asyncio.create_task(dispatcher.handle(event))
-        await sandbox.entered.wait()
-        handling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await handling
-        yield sandbox
+        yield dispatcher, sandbox
     finally:
         await sandbox.close()
         await http.close()
+
+
+async def cancelled_once(dispatcher: Dispatcher, reached: asyncio.Event) -> None:
+    """Handle m1's dispatch and cancel it once `reached` is set (what a dropped broker
+    connection does to a running handler)."""
+    event = MessageDispatch(tenantId="claim", instanceName=INSTANCE, messageId="m1", lane="urgent")
+    handling = asyncio.create_task(dispatcher.handle(event))
+    await reached.wait()
+    handling.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await handling
+
+
+@contextlib.asynccontextmanager
+async def held_send(store: Store, broker: Broker) -> AsyncIterator[HeldSandbox]:
+    """A claimed send of message m1 held inside the sandbox, its delivery cancelled; the
+    sandbox, to release it."""
+    async with dispatching_m1(store, broker) as (dispatcher, sandbox):
+        await cancelled_once(dispatcher, sandbox.entered)
+        yield sandbox
 
 
 async def m1_sent(store: Store) -> None:
@@ -133,3 +150,30 @@ async def test_a_send_whose_report_fails_after_its_delivery_ended_is_logged(
             await eventually(logged, timeout=10)
     [finished] = [e for e in logs if e["event"] == "send finished after its delivery ended"]
     assert "ChannelInvalidStateError" in finished["error"]
+
+
+async def test_a_delivery_cancelled_while_its_claim_is_answered_still_sends(
+    parts: tuple[Store, Broker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim is written, but its answer comes late (a grouped write behind another) and
+    the delivery is cancelled meanwhile: the send must still happen, not leave m1 `sending`
+    until it ends as outcome_unknown."""
+    store, broker = parts
+    claim_for_send = lifecycle.claim_for_send
+    written, answer = asyncio.Event(), asyncio.Event()
+
+    async def late_answer(*args: Any) -> Document | None:
+        claimed = await claim_for_send(*args)
+        written.set()
+        await answer.wait()
+        return claimed
+
+    monkeypatch.setattr(lifecycle, "claim_for_send", late_answer)
+    async with dispatching_m1(store, broker) as (dispatcher, sandbox):
+        await cancelled_once(dispatcher, written)
+        answer.set()
+        sandbox.release.set()
+
+        await m1_sent(store)
+    record = await store.sandbox_outbox.find_one({"_id": "m1"})
+    assert record is not None and 1 == record["received"]
