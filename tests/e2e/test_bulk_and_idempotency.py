@@ -9,6 +9,7 @@ from ingress_api.accept.accepting import MessageToAccept, content_of, document
 from ingress_api.accept.message_keys import key_record
 from ingress_api.auth import Caller
 from ingress_api.schemas.messages import TextMessage
+from lanegate.store import MOST_PER_WRITE
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver, event_named
 
@@ -219,3 +220,27 @@ async def test_bulk_takes_at_most_a_thousand(gateway: Gateway, receiver: Receive
         "POST", "/message/bulk", key=key, json={"messages": [item] * 1001}
     )
     assert (400, ["messages"]) == (status, body["issues"][0]["path"])
+
+
+async def test_a_bulk_larger_than_one_write_stores_every_message_and_names_every_contact(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    """A bulk's messages and the contacts it names go to the store in parts of
+    MOST_PER_WRITE; every one of them is stored."""
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    count = 2 * MOST_PER_WRITE + 50
+    items = [
+        {"instanceName": name, "to": f"54911{n:08d}", "text": "x", "contactName": f"C{n}"}
+        for n in range(count)
+    ]
+
+    status, body = await gateway.call("POST", "/message/bulk", key=key, json={"messages": items})
+
+    assert (202, count) == (status, body["accepted"])
+    assert count == await _count(gateway, tenant_id)
+    async with gateway.mongo() as client:
+        named = {
+            c["identifier"]: c["name"]
+            async for c in client.lanegate_test.contacts.find({"tenantId": tenant_id})
+        }
+    assert {f"54911{n:08d}": f"C{n}" for n in range(count)} == named

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from lanegate.store import MOST_PER_WRITE
 from tests.simulators.waha import WahaSimulator
 from tests.support.gateway import Gateway
 from tests.support.keys import scoped_key
@@ -204,3 +205,26 @@ async def test_contacts_need_the_contacts_scopes(gateway: Gateway) -> None:
     assert 200 == (await gateway.call("GET", "/contacts", key=keys["contacts:read"]))[0]
     _, page = await gateway.call("GET", "/contacts", key=key)
     assert [] == page["contacts"]
+
+
+async def test_a_batch_larger_than_one_write_counts_what_each_part_created(
+    gateway: Gateway,
+) -> None:
+    """A batch goes to the store in parts of MOST_PER_WRITE: created and updated add up over
+    all of them."""
+    _, key = await gateway.tenant()
+
+    def batch(count: int) -> dict[str, object]:
+        return {"contacts": [{"identifier": f"54911{n:08d}"} for n in range(count)]}
+
+    first = MOST_PER_WRITE + 10
+    status, saved = await gateway.call("POST", "/contacts/batch", key=key, json=batch(first))
+    assert (200, first, 0) == (status, saved["created"], saved["updated"])
+    # The first part only updates; the second updates 10 and creates 10.
+    status, saved = await gateway.call("POST", "/contacts/batch", key=key, json=batch(first + 10))
+    assert (200, 10, first, first + 10) == (
+        status,
+        saved["created"],
+        saved["updated"],
+        len(saved["contacts"]),
+    )

@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 from pymongo import UpdateOne
 from pymongo.errors import AutoReconnect, WriteError
 
-from lanegate.store import Store
+from lanegate.store import MOST_PER_WRITE, Store
 from lanegate.store.grouped import Batched, GroupedUpdates, grouped_updates, grouped_writes
 
 DONE = {"$set": {"state": "done"}}
@@ -210,6 +210,37 @@ async def test_writes_made_at_once_share_a_write_and_a_refused_one_fails_its_cal
     assert 1 == writes.writes
     stored = {t["_id"]: t["n"] async for t in tallies.find()}
     assert {"a": 3, "b": 2, "text": "not a number"} == stored
+
+
+async def test_a_write_carries_at_most_its_most_and_the_rest_follow_in_order() -> None:
+    written: list[list[str]] = []
+
+    async def write(items: list[str]) -> list[str | Exception]:
+        written.append(items)
+        return list(items)
+
+    batched: Batched[str, str] = Batched(write, most=2)
+    # Apart by first letter: the second a-item may not share a write with the first.
+    apart: Batched[str, str] = Batched(write, apart=lambda item: item[0], most=2)
+    async with asyncio.timeout(5):
+        assert ["1", "2", "3", "4", "5"] == await batched.add(["1", "2", "3", "4", "5"])
+        assert [["1", "2"], ["3", "4"], ["5"]] == written
+        written.clear()
+        outcomes = await asyncio.gather(apart.add(["a1", "a2", "b1"]), apart.add(["c1", "d1"]))
+    assert (["a1", "a2", "b1"], ["c1", "d1"]) == tuple(outcomes)
+    assert [["a1", "b1"], ["a2", "c1"], ["d1"]] == written
+
+
+async def test_a_large_write_goes_in_parts_of_most_per_write(bare_store: Store) -> None:
+    tallies = bare_store.db["tallies"]
+    writes = grouped_writes(bare_store, tallies)
+    count = 2 * MOST_PER_WRITE + 50
+
+    await writes.write(
+        [UpdateOne({"_id": n}, {"$inc": {"n": 1}}, upsert=True) for n in range(count)]
+    )
+
+    assert (3, count) == (writes.writes, await tallies.count_documents({"n": 1}))
 
 
 async def test_each_store_keeps_one_grouped_writer_of_a_kind_per_collection(

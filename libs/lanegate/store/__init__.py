@@ -1,6 +1,6 @@
 """MongoDB through PyMongo's async client: the gateway's source of truth."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from gridfs import AsyncGridFSBucket
@@ -14,6 +14,19 @@ from lanegate.store.indexes import INDEXES
 from lanegate.store.sweeper import TTL_REFUSED, Expiry
 
 Document = dict[str, Any]
+
+# The most documents or operations one write command carries; more go in the next. A command's
+# time on the server grows with what it carries, and the server's other work and the callers
+# behind it wait for it: a store that spends tens of milliseconds on each upsert (the embedded
+# one) would otherwise not answer its clients' heartbeats through 1,000 of them, and the
+# clients would drop it as down.
+MOST_PER_WRITE = 200
+
+
+def in_parts[T](items: Sequence[T], most: int = MOST_PER_WRITE) -> Iterator[Sequence[T]]:
+    """`items` in consecutive parts of at most `most`, one write command each."""
+    for start in range(0, len(items), most):
+        yield items[start : start + most]
 
 
 class Store:

@@ -1,8 +1,8 @@
 """Writes a process makes at once share one round trip: inserts one `insert_many` (single
 sends, webhook records), the rest one bulk write (usage and health counts, chat summaries,
 message moves and claims, fenced scheduler reserves, webhook outcomes). Nothing waits on a
-timer: writes that arrive during a write go together in the next one. Each store keeps one
-grouped writer of each kind per collection (`Store.grouped`)."""
+timer: writes that arrive during a write go together in the next one, up to MOST_PER_WRITE in
+one. Each store keeps one grouped writer of each kind per collection (`Store.grouped`)."""
 
 import asyncio
 import contextvars
@@ -32,7 +32,7 @@ from pymongo.errors import (
     WriteError,
 )
 
-from lanegate.store import Document, Store
+from lanegate.store import MOST_PER_WRITE, Document, Store
 
 log = structlog.get_logger(__name__)
 
@@ -91,7 +91,9 @@ def _outcomes(error: BulkWriteError, count: int) -> list[Exception | None]:
 class GroupedInserts:
     """Inserts into one collection, grouped while a write is under way."""
 
-    def __init__(self, collection: AsyncCollection[Document], max_batch: int = 200) -> None:
+    def __init__(
+        self, collection: AsyncCollection[Document], max_batch: int = MOST_PER_WRITE
+    ) -> None:
         self._collection = collection
         self._max_batch = max_batch
         self._queued: list[_Queued] = []
@@ -188,7 +190,8 @@ class Batched[Item, Outcome]:
     that started one going away cuts no one off. The items of a caller gone before their
     write started are dropped, unless `keep_gone` (writes whose callers need no outcome, such
     as counts, are made all the same). Items with the same `apart` key never share a write:
-    the later waits for the next, so writes to one document keep their order.
+    the later waits for the next, so writes to one document keep their order. A write takes
+    at most `most` items; the others wait for the next, in the order they came.
     """
 
     def __init__(
@@ -197,10 +200,12 @@ class Batched[Item, Outcome]:
         *,
         apart: Callable[[Item], object] | None = None,
         keep_gone: bool = False,
+        most: int | None = None,
     ) -> None:
         self._write = write
         self._apart = apart
         self._keep_gone = keep_gone
+        self._most = most
         self._pending: list[Waiting[Item, Outcome]] = []
         self._writer: asyncio.Task[None] | None = None
         self.writes = 0  # round trips made, for the tests
@@ -266,13 +271,15 @@ class Batched[Item, Outcome]:
         items of callers gone meanwhile are dropped."""
         live = [queued for queued in self._pending if not queued[1].done()]
         if self._apart is None:
-            return live, []
+            cut = len(live) if self._most is None else self._most
+            return live[:cut], live[cut:]
         batch: list[Waiting[Item, Outcome]] = []
         left: list[Waiting[Item, Outcome]] = []
         keys: set[object] = set()
         for queued in live:
             key = self._apart(queued[0])
-            (left if key in keys else batch).append(queued)
+            full = self._most is not None and len(batch) >= self._most
+            (left if full or key in keys else batch).append(queued)
             keys.add(key)
         return batch, left
 
@@ -290,7 +297,9 @@ class GroupedWrites:
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self._collection = collection
-        self._batched: Batched[WriteOp, None] = Batched(self._write, keep_gone=True)
+        self._batched: Batched[WriteOp, None] = Batched(
+            self._write, keep_gone=True, most=MOST_PER_WRITE
+        )
 
     @property
     def writes(self) -> int:
@@ -363,7 +372,7 @@ class GroupedUpdates:
         # The read back must see the write: from the primary, whatever the client prefers.
         self._collection = collection.with_options(read_preference=ReadPreference.PRIMARY)
         self._batched: Batched[_Update, _Applied] = Batched(
-            self._write, apart=lambda queued: queued.document_id
+            self._write, apart=lambda queued: queued.document_id, most=MOST_PER_WRITE
         )
         self.reads = 0  # read backs made, for the tests
 

@@ -1,6 +1,7 @@
 """Accepting one message or a bulk request: checks, the stored document, idempotency by
 `externalId`, then publishing (stored first; what a send that failed halfway left is settled)."""
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from lanegate.events import new_id, utcnow
 from lanegate.lifecycle import Status, public
 from lanegate.providers.capabilities import CAPABILITIES, EMAIL_KINDS, channel_of
 from lanegate.service import BROKER, STORE
-from lanegate.store import Document, Store
+from lanegate.store import Document, Store, in_parts
 from lanegate.store.grouped import duplicates_only, grouped_inserts
 from lanegate.timestamps import iso_utc
 
@@ -266,18 +267,18 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
 async def _insert(request: web.Request, fresh: list[Document]) -> None:
     """Store the new messages; one already there was stored by a repeat of its send, from
     the key this send claimed (a message's id is new, so nothing else can clash). Single sends
-    stored at once share one insert."""
+    stored at once share one insert; a bulk's go in parts."""
     store = request.app[STORE]
-    try:
-        if len(fresh) == 1:
+    if len(fresh) == 1:
+        with contextlib.suppress(DuplicateKeyError):
             await grouped_inserts(store, store.messages).insert(fresh[0])
-        else:
-            await store.messages.insert_many(fresh, ordered=False)
-    except DuplicateKeyError:
-        pass
-    except BulkWriteError as e:
-        if not duplicates_only(e):
-            raise
+        return
+    for part in in_parts(fresh):
+        try:
+            await store.messages.insert_many(part, ordered=False)
+        except BulkWriteError as e:
+            if not duplicates_only(e):
+                raise
 
 
 async def _settle_failed_send(
@@ -314,8 +315,8 @@ async def _name_contacts(store: Store, caller: Caller, items: list[MessageToAcce
         for i in items
         if i.body.contactName
     ]
-    if updates:
-        await store.contacts.bulk_write(updates, ordered=False)
+    for part in in_parts(updates):
+        await store.contacts.bulk_write(part, ordered=False)
 
 
 async def _repeat(store: Store, caller: Caller, item: MessageToAccept) -> Document:

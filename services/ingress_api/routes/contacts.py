@@ -49,7 +49,7 @@ from lanegate.errors import InvalidInput, NotFound
 from lanegate.events import new_id, utcnow
 from lanegate.phones import written_digits
 from lanegate.service import STORE
-from lanegate.store import Document
+from lanegate.store import Document, in_parts
 from lanegate.timestamps import iso_utc
 
 
@@ -168,15 +168,17 @@ async def save_contacts(request: web.Request) -> web.Response:
                 upsert=True,
             )
         )
-    result = await store.contacts.bulk_write(updates, ordered=False)
+    created = 0
+    for part in in_parts(updates):
+        created += (await store.contacts.bulk_write(part, ordered=False)).upserted_count
     saved = await store.contacts.find(
         {"tenantId": caller.tenant_id, "identifier": {"$in": list(first_at)}}
     ).to_list(None)
     in_order = sorted(saved, key=lambda c: first_at[c["identifier"]])
     return web.json_response(
         {
-            "created": result.upserted_count,
-            "updated": len(updates) - result.upserted_count,
+            "created": created,
+            "updated": len(updates) - created,
             "contacts": [contact_view(c) for c in in_order],
         }
     )
