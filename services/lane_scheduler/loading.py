@@ -1,6 +1,6 @@
 """Rebuilding the planner's queues from the store when this replica takes over instances."""
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import structlog
@@ -11,7 +11,7 @@ from lane_scheduler.ownership import shard_of
 from lane_scheduler.planner import Pause, Planner
 from lanegate.lanes import Usage, pacing_for
 from lanegate.lifecycle import CANCELABLE, PLANNED, Status
-from lanegate.store import Document, Store
+from lanegate.store import Document, Store, in_parts
 
 log = structlog.get_logger(__name__)
 
@@ -46,12 +46,6 @@ PAGE = 1000  # waiting messages per read while loading
 Pace = Callable[[], Awaitable[None]]
 # How `Loader.instance` ended: the instance loaded, gone from the store, or held by a newer owner.
 LoadOutcome = Literal["loaded", "missing", "fenced"]
-
-
-def chunks(names: list[str], size: int = CHUNK) -> Iterator[list[str]]:
-    """The names in slices small enough for one `$in` query each."""
-    for start in range(0, len(names), size):
-        yield names[start : start + size]
 
 
 def pause_of(instance: Document) -> Pause | None:
@@ -163,7 +157,7 @@ class Loader:
         """When the last dispatches of these records were sent, by message id (sent ones)."""
         last_ids = [r["lastMessageId"] for r in records.values() if r.get("lastMessageId")]
         sent_at: dict[str, float] = {}
-        for some in chunks(last_ids):
+        for some in in_parts(last_ids, CHUNK):
             async for message in self._store.messages.find(
                 {"_id": {"$in": some}, "status": Status.SENT}, {"sentAt": 1}
             ):
@@ -188,7 +182,7 @@ class Loader:
 
         Forwarded events sit in a replica's private queue, which goes with its connection.
         """
-        for some in chunks(names):
+        for some in in_parts(names, CHUNK):
             async for instance in self._store.instances.find(
                 {"_id": {"$in": some}}, INSTANCE_FIELDS
             ):
@@ -205,7 +199,7 @@ class Loader:
         along the `instance_status_id` index: each page costs its own messages, however many
         the collection holds."""
         found: list[Document] = []
-        for some in chunks(names, PAGED_NAMES):
+        for some in in_parts(names, PAGED_NAMES):
             query: Document = {"instanceName": {"$in": some}, "status": {"$in": list(PLANNED)}}
             while True:
                 cursor = self._store.messages.find(query, MESSAGE_FIELDS)
@@ -221,7 +215,7 @@ class Loader:
     async def orphans(self, names: list[str]) -> list[Document]:
         """The messages of these deleted instances that can still be canceled (id, instance)."""
         found: list[Document] = []
-        for some in chunks(names):
+        for some in in_parts(names, CHUNK):
             query = {"instanceName": {"$in": some}, "status": {"$in": list(CANCELABLE)}}
             found += [m async for m in self._store.messages.find(query, {"instanceName": 1})]
         return found

@@ -10,7 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from pymongo.errors import OperationFailure
 
+import ingress_api.accept.accepting as accepting_module
 from ingress_api.accept.accepting import MessageToAccept, accept_many, accept_one, content_of
 from ingress_api.accept.lookups import LOOKUPS, Lookups
 from ingress_api.accept.pages import accept_in_pages
@@ -23,9 +25,9 @@ from ingress_api.schemas.messages import TextMessage
 from lanegate.broker import Broker
 from lanegate.service import BROKER, SETTINGS, STORE, error_boundary
 from lanegate.settings import Settings
-from lanegate.store import Store
+from lanegate.store import Store, in_parts
 from tests.conftest import AMQP_URL
-from tests.support.gateway import hearing
+from tests.support.gateway import eventually, hearing
 
 INSTANCE = "acme__shop__one"
 CALLER = web.AppKey("caller", Caller)
@@ -193,3 +195,30 @@ async def test_more_messages_than_a_page_are_each_accepted_once_in_pages(
     assert (200, count) == (status, answer["accepted"])
     stored = [m["to"] for m in await accepting.stored()]
     assert sorted(people) == sorted(stored) == sorted(announced)
+
+
+async def test_a_bulk_whose_later_part_fails_leaves_nothing_stored_to_send(
+    accepting: Accepting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk is stored in parts: when a later part fails, the parts stored before it are
+    settled as after a lost answer (deleted, having no `externalId`), not left to be sent
+    beside the client's retry."""
+    monkeypatch.setattr(accepting_module, "in_parts", lambda items: in_parts(items, 2))
+    insert_many, parts = accepting.store.messages.insert_many, []
+
+    async def second_refused(documents: Any, **options: Any) -> Any:
+        parts.append(documents)
+        if len(parts) == 2:
+            raise OperationFailure("refused")
+        return await insert_many(documents, **options)
+
+    monkeypatch.setattr(accepting.store.messages, "insert_many", second_refused)
+    texts = [_text(f"m{n}", to=f"55119999{n:05d}") for n in range(4)]
+    status, _ = await accepting.post("/many", {"messages": texts})
+
+    assert (500, 2) == (status, len(parts))  # a refusal of the store is an internal error
+
+    async def settled() -> bool:
+        return [] == await accepting.stored()
+
+    await eventually(settled, timeout=10)

@@ -17,14 +17,14 @@ Document = dict[str, Any]
 
 # The most documents or operations one write command carries; more go in the next. A command's
 # time on the server grows with what it carries, and the server's other work and the callers
-# behind it wait for it: a store that spends tens of milliseconds on each upsert (the embedded
-# one) would otherwise not answer its clients' heartbeats through 1,000 of them, and the
-# clients would drop it as down.
+# behind it wait for it: a store that spends about 16 ms on each upsert (the embedded one)
+# would otherwise not answer its clients' heartbeats through 1,000 of them, and the clients
+# would drop it as down.
 MOST_PER_WRITE = 200
 
 
 def in_parts[T](items: Sequence[T], most: int = MOST_PER_WRITE) -> Iterator[Sequence[T]]:
-    """`items` in consecutive parts of at most `most`, one write command each."""
+    """`items` in consecutive slices of at most `most`, one store command each."""
     for start in range(0, len(items), most):
         yield items[start : start + most]
 

@@ -2,7 +2,8 @@
 sends, webhook records), the rest one bulk write (usage and health counts, chat summaries,
 message moves and claims, fenced scheduler reserves, webhook outcomes). Nothing waits on a
 timer: writes that arrive during a write go together in the next one, up to MOST_PER_WRITE in
-one. Each store keeps one grouped writer of each kind per collection (`Store.grouped`)."""
+one (counts, summed first into one upsert per record, go whole). Each store keeps one grouped
+writer of each kind per collection (`Store.grouped`)."""
 
 import asyncio
 import contextvars

@@ -245,13 +245,18 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
     reservation: Reservations = await reserve_messages(request, caller, len(fresh))
     try:
         await claim(store, fresh)
-        await _insert(request, fresh)
     except ConnectionFailure:
         # The store may have taken them with its answer lost (it restarted).
         await _settle_failed_send(request, reservation, fresh)
         raise
     except Exception:
         await reservation.release(store)
+        raise
+    try:
+        await _insert(request, fresh)
+    except Exception:
+        # Stored in parts, or with the answer lost: some may be in the store.
+        await _settle_failed_send(request, reservation, fresh)
         raise
     try:
         await announce(request.app[BROKER], fresh)
