@@ -73,6 +73,9 @@ PG_PORT := 54315
 # Each FerretDB keeps up to 150 connections (devtools.stack.FERRETDB_POOL), and a test session
 # runs a few FerretDBs at once.
 PG_MAX_CONNECTIONS := 600
+# Every database made from template1 mirrors FerretDB's indexes with GIN ones it can use
+# (tools/postgres/index-mirror.sql says why); applied again whenever the file changes.
+INDEX_MIRROR := tools/postgres/index-mirror.sql
 postgres:
 	@if ! [ -x /usr/lib/postgresql/$(PG_VERSION)/bin/postgres ] || ! command -v pg_ctlcluster >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -92,7 +95,10 @@ postgres:
 	pg_lsclusters -h $(PG_VERSION) $(PG_CLUSTER) | grep -q online || pg_ctlcluster $(PG_VERSION) $(PG_CLUSTER) start; \
 	for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p $(PG_PORT) && break; sleep 1; done; \
 	runuser -u postgres -- psql -q -p $(PG_PORT) -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'lanegate'" | grep -q 1 || \
-	  runuser -u postgres -- psql -q -p $(PG_PORT) -c "CREATE ROLE lanegate LOGIN CREATEDB PASSWORD 'lanegate'"
+	  runuser -u postgres -- psql -q -p $(PG_PORT) -c "CREATE ROLE lanegate LOGIN CREATEDB PASSWORD 'lanegate'"; \
+	sum=$$(md5sum < $(INDEX_MIRROR) | cut -c1-32); \
+	[ "$$(runuser -u postgres -- psql -q -p $(PG_PORT) -d template1 -tAc "SELECT obj_description(oid, 'pg_event_trigger') FROM pg_event_trigger WHERE evtname = 'lanegate_index_mirror'")" = "$$sum" ] || \
+	  runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -v sum="$$sum" -p $(PG_PORT) -d template1 -f - < $(INDEX_MIRROR)
 
 run: $(STAMP) broker
 	$(PY) -m devtools.demo

@@ -28,6 +28,7 @@ from lanegate.store import Store
 from lanegate.store.indexes import INDEXES
 from lanegate.store.sweeper import sweep
 from tests.conftest import STORE_ENGINE, own_database
+from tests.support.explain import postgresql_index_conditions
 
 # The suite's engine, mongoeco (`make run`'s) and FerretDB on PostgreSQL once `make ferretdb`
 # has built it.
@@ -69,6 +70,25 @@ async def test_every_declared_index_is_made(db: Store) -> None:
     for collection, models in INDEXES.items():
         names = {index["name"] async for index in await db.db[collection].list_indexes()}
         assert {m.document["name"] for m in models} <= names, collection
+
+
+async def test_on_postgresql_an_equality_on_any_indexed_field_runs_on_an_index(
+    db: Store, engine: StoreEngine
+) -> None:
+    """FerretDB v1 hands top-level equalities to PostgreSQL as `_jsonb->'field' @> value`,
+    which its own B-tree indexes cannot answer; the GIN indexes `make postgres` has PostgreSQL
+    make beside them (tools/postgres/index-mirror.sql) can, so such a find reads no whole
+    table. MongoDB uses the declared indexes themselves; SQLite gets nothing handed over."""
+    if engine.engine != "ferretdb":
+        pytest.skip("only FerretDB on PostgreSQL hands equalities to another planner")
+    for collection, models in INDEXES.items():
+        for field in {f for m in models for f in m.document["key"] if "." not in f}:
+            explained = await db.db[collection].find({field: "x"}).explain()
+            conditions = " ".join(postgresql_index_conditions(explained))
+            assert f"-> '{field}'::text) @> " in conditions, (
+                f"{collection}.{field} is read by a table scan: is tools/postgres/"
+                "index-mirror.sql installed in the cluster's template1 (make postgres)?"
+            )
 
 
 async def test_an_external_id_is_claimed_once_per_tenant(db: Store) -> None:
