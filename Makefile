@@ -95,10 +95,10 @@ postgres:
 	pg_lsclusters -h $(PG_VERSION) $(PG_CLUSTER) | grep -q online || pg_ctlcluster $(PG_VERSION) $(PG_CLUSTER) start; \
 	for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p $(PG_PORT) && break; sleep 1; done; \
 	runuser -u postgres -- psql -q -p $(PG_PORT) -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'lanegate'" | grep -q 1 || \
-	  runuser -u postgres -- psql -q -p $(PG_PORT) -c "CREATE ROLE lanegate LOGIN CREATEDB PASSWORD 'lanegate'"; \
+	  runuser -u postgres -- psql -q -p $(PG_PORT) -c "CREATE ROLE lanegate LOGIN CREATEDB PASSWORD 'lanegate'" || exit 1; \
 	sum=$$(md5sum < $(INDEX_MIRROR) | cut -c1-32); \
 	[ "$$(runuser -u postgres -- psql -q -p $(PG_PORT) -d template1 -tAc "SELECT obj_description(oid, 'pg_event_trigger') FROM pg_event_trigger WHERE evtname = 'lanegate_index_mirror'")" = "$$sum" ] || \
-	  runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -v sum="$$sum" -p $(PG_PORT) -d template1 -f - < $(INDEX_MIRROR)
+	  runuser -u postgres -- psql -q -1 -v ON_ERROR_STOP=1 -v sum="$$sum" -p $(PG_PORT) -d template1 -f - < $(INDEX_MIRROR)
 
 run: $(STAMP) broker
 	$(PY) -m devtools.demo
