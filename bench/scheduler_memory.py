@@ -1,6 +1,6 @@
 """The planner holding 1,000,000 pending messages over 10,000 instances: memory and decision cost.
 
-Run: .venv/bin/python bench/scheduler_memory.py [--instances 10000] [--per-instance 100]
+Run: .venv/bin/python -m bench.scheduler_memory [--instances 10000] [--per-instance 100]
 """
 
 import argparse

@@ -1,7 +1,7 @@
 """An urgent message dropped into an instance with 10,000 waiting bulk messages: how long after
 the instance's next free slot is it dispatched? Real scheduler, wire store and RabbitMQ.
 
-Run: .venv/bin/python bench/scheduler_urgent.py [--bulk 10000] [--trials 100]
+Run: .venv/bin/python -m bench.scheduler_urgent [--bulk 10000] [--trials 100]
 (needs the local RabbitMQ at 127.0.0.1:5672; starts its own store of the engine
 `LANEGATE_TEST_STORE` names, mongoeco by default)
 """

@@ -193,11 +193,30 @@ def _curl_error(args: list[str]) -> str | None:
     return None
 
 
+# A command shown inline, in the prose or a table: what a reader copies as often as a block.
+INLINE_COMMAND = re.compile(
+    r"`((?:[A-Za-z_][A-Za-z0-9_]*=\S+ +)*(?:make|python3?|\.venv/bin/python)(?: [^`]*)?)`"
+)
+
+
+def inline_commands(text: str) -> Iterator[tuple[int, str]]:
+    """Each command shown in an inline code span outside the blocks, with its line number
+    (a pattern with a `<placeholder>` in it is not one)."""
+    for number, line in enumerate(prose(text).splitlines(), 1):
+        for found in INLINE_COMMAND.finditer(line):
+            if "<" not in found.group(1):
+                yield number, found.group(1)
+
+
 def check(repo: Path) -> list[str]:
     """Every problem found in the repository's documents."""
     errors = []
     for document in documents(repo):
         errors += link_errors(document)
+        for number, command in inline_commands(document.read_text()):
+            error = command_error(command, repo)
+            if error:
+                errors.append(f"{document.name}:{number}: {command}: {error}")
         for language, start, lines in blocks(document.read_text()):
             if language not in SHELL_BLOCKS:
                 continue

@@ -64,6 +64,19 @@ def test_commands_in_shell_blocks_are_checked(tmp_path: Path) -> None:
     ] == check(_repo(tmp_path, readme))
 
 
+def test_commands_shown_inline_are_checked_too(tmp_path: Path) -> None:
+    readme = (
+        "# Top\n\n| what | command |\n| --- | --- |\n"
+        "| memory | `.venv/bin/python bench/memory.py` |\n\n"
+        "Run `LANEGATE_TEST_STORE=ferretdb make deploy`, or `make run`; each service starts "
+        "with `python -m <module>`, and `curl` is a word, not a command.\n"
+    )
+    assert [
+        "README.md:5: .venv/bin/python bench/memory.py: .venv/bin/python without -m <module>",
+        "README.md:7: LANEGATE_TEST_STORE=ferretdb make deploy: no make target deploy",
+    ] == check(_repo(tmp_path, readme))
+
+
 @pytest.mark.parametrize(
     ("command", "error"),
     [
