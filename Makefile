@@ -26,10 +26,15 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 # The local RabbitMQ: started when installed and stopped, installed from Debian when missing (root only).
-# A broker already listening on 5672 (a CI service container) is used as it is.
+# A broker already listening on 5672 (a CI service container) is used as it is. Ready means it
+# answers the AMQP protocol header with its first frame: a node that is wedged still answers a
+# ping and accepts TCP, and a suite on it would wait at every connection.
+AMQP_ANSWERS := (exec 3<>/dev/tcp/127.0.0.1/5672 && printf 'AMQP\0\0\t\1' >&3 && \
+  [ "$$(timeout 10 head -c 1 <&3 | od -An -tx1)" = " 01" ]) 2>/dev/null
+AMQP_SILENT := echo "error: RabbitMQ on 127.0.0.1:5672 takes connections but does not answer AMQP within 10 s: restart it (rabbitmqctl stop, then make broker)" >&2; exit 1
 broker:
-	@if rabbitmq-diagnostics -q ping >/dev/null 2>&1; then exit 0; fi; \
-	if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then exit 0; fi; \
+	@if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
+	  if $(AMQP_ANSWERS); then exit 0; fi; $(AMQP_SILENT); fi; \
 	if ! command -v rabbitmq-server >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing rabbitmq-server ..."; \
@@ -38,8 +43,10 @@ broker:
 	    echo "error: RabbitMQ is not installed. Install it (Debian: sudo apt-get install rabbitmq-server) or set LANEGATE_AMQP_URL." >&2; \
 	    exit 1; fi; fi; \
 	rabbitmq-diagnostics -q ping >/dev/null 2>&1 || rabbitmq-server -detached; \
-	for i in $$(seq 1 60); do rabbitmq-diagnostics -q ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
-	echo "error: RabbitMQ did not start within 60 s" >&2; exit 1
+	for i in $$(seq 1 60); do rabbitmq-diagnostics -q ping >/dev/null 2>&1 && break; sleep 1; done; \
+	for i in $$(seq 1 30); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done; \
+	if $(AMQP_ANSWERS); then exit 0; fi; \
+	echo "error: RabbitMQ did not start within 90 s" >&2; exit 1
 
 # Debian packages the suite uses: promtool (prometheus) checks the alert rules, and
 # Chromium with its driver runs the console's browser tests.
