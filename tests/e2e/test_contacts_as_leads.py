@@ -228,3 +228,15 @@ async def test_a_batch_larger_than_one_write_counts_what_each_part_created(
         saved["updated"],
         len(saved["contacts"]),
     )
+    ids = [c["id"] for c in saved["contacts"]]
+
+    # Deletes go in parts too, the deleted counted over all of them.
+    status, body = await gateway.call(
+        "POST", "/contacts/batch-delete", key=key, json={"ids": ids[:-1]}
+    )
+    assert (200, first + 9) == (status, body["deleted"])
+    numbers = [f"+54911{n:08d}" for n in range(first + 10)]
+    status, body = await gateway.call(
+        "POST", "/contacts/batch-delete", key=key, json={"identifiers": numbers}
+    )
+    assert (200, 1) == (status, body["deleted"])

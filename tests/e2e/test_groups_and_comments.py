@@ -2,6 +2,9 @@
 
 import pytest
 
+from lanegate.contacts import new_contact
+from lanegate.events import utcnow
+from lanegate.store import MOST_PER_WRITE
 from tests.support.gateway import Gateway
 from tests.support.keys import scoped_key
 from tests.support.receiver import Receiver
@@ -149,3 +152,44 @@ async def test_sending_to_a_group_queues_its_active_members_as_one_bulk(
     assert (400, ["text"]) == (status, body["issues"][0]["path"])
     _, queued_after = await gateway.call("GET", f"/messages?instanceName={name}", key=key)
     assert 2 == queued_after["meta"]["total"]
+
+
+# A thousand messages and member changes through the embedded store: 30 - 60 s here.
+@pytest.mark.timeout(300)
+async def test_a_group_larger_than_one_bulk_is_queued_in_pages(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    """1,001 members: more than one bulk request may hold, so the gateway queues them in two
+    pages of its own, and every member gets the message. Taking members out of a group, or
+    putting them in, goes to the store in parts (MOST_PER_WRITE), counted over all."""
+    tenant_id, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
+    _, group = await gateway.call("POST", "/groups", key=key, json={"name": "everyone"})
+    path = f"/groups/{group['id']}"
+    numbers = [f"54911{n:08d}" for n in range(1001)]
+    now = utcnow()
+    members = [
+        new_contact(now, number)
+        | {"tenantId": tenant_id, "identifier": number, "groupIds": [group["id"]]}
+        for number in numbers
+    ]
+    async with gateway.mongo() as client:  # 1,001 contacts through the API would take minutes
+        await client.lanegate_test.contacts.insert_many(members)
+
+    status, sent = await gateway.call(
+        "POST", f"{path}/send", key=key, json={"instanceName": name, "text": "hola"}
+    )
+
+    assert (202, 1001, []) == (status, sent["accepted"], sent["skipped"])
+    async with gateway.mongo() as client:
+        queued = {
+            m["to"]
+            async for m in client.lanegate_test.messages.find({"tenantId": tenant_id}, {"to": 1})
+        }
+    assert set(numbers) == queued
+
+    some = [m["_id"] for m in members[: MOST_PER_WRITE + 10]]
+    for route, count in ((f"{path}/contacts/remove", 1001 - len(some)), (f"{path}/contacts", 1001)):
+        status, body = await gateway.call("POST", route, key=key, json={"contactIds": some})
+        assert (200, len(some)) == (status, body["changed"])
+        _, listed = await gateway.call("GET", path, key=key)
+        assert count == listed["memberCount"]

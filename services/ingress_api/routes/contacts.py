@@ -196,14 +196,17 @@ async def save_contacts(request: web.Request) -> web.Response:
 async def delete_contacts(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     body = await read_json(request, ContactBatchDelete, phone_context(caller.default_country))
-    where: dict[str, Any] = {"tenantId": caller.tenant_id}
-    if body.ids is not None:
-        where["_id"] = {"$in": body.ids}
-    else:
-        where["identifier"] = {"$in": body.identifiers}
-    result = await request.app[STORE].contacts.delete_many(where)
-    request.app[LOOKUPS].forget_contacts(caller.tenant_id)
-    return web.json_response({"deleted": result.deleted_count})
+    field, named = ("_id", body.ids) if body.ids is not None else ("identifier", body.identifiers)
+    deleted = 0
+    try:
+        for part in in_parts(named or []):
+            result = await request.app[STORE].contacts.delete_many(
+                {"tenantId": caller.tenant_id, field: {"$in": part}}
+            )
+            deleted += result.deleted_count
+    finally:
+        request.app[LOOKUPS].forget_contacts(caller.tenant_id)
+    return web.json_response({"deleted": deleted})
 
 
 @API.get(

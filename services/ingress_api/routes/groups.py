@@ -29,7 +29,7 @@ from lanegate.errors import InvalidInput, NotFound, Unprocessable
 from lanegate.events import new_id, utcnow
 from lanegate.providers.capabilities import channel_of
 from lanegate.service import STORE
-from lanegate.store import Document
+from lanegate.store import Document, in_parts
 from lanegate.timestamps import iso_utc
 
 
@@ -179,13 +179,7 @@ async def _members(request: web.Request, caller: Caller) -> tuple[Document, list
     scope="contacts:write",
 )
 async def add_members(request: web.Request) -> web.Response:
-    caller = await authenticate(request)
-    group, ids = await _members(request, caller)
-    changed = await request.app[STORE].contacts.update_many(
-        {"tenantId": caller.tenant_id, "_id": {"$in": ids}},
-        {"$addToSet": {"groupIds": group["_id"]}},
-    )
-    return web.json_response({"changed": changed.modified_count})
+    return await _change_members(request, "$addToSet")
 
 
 @API.post(
@@ -198,13 +192,22 @@ async def add_members(request: web.Request) -> web.Response:
     scope="contacts:write",
 )
 async def remove_members(request: web.Request) -> web.Response:
+    return await _change_members(request, "$pull")
+
+
+async def _change_members(request: web.Request, operator: str) -> web.Response:
+    """Put the body's contacts in the group (`$addToSet`) or take them out (`$pull`), at most
+    MOST_PER_WRITE of them to a write; how many changed."""
     caller = await authenticate(request)
     group, ids = await _members(request, caller)
-    changed = await request.app[STORE].contacts.update_many(
-        {"tenantId": caller.tenant_id, "_id": {"$in": ids}},
-        {"$pull": {"groupIds": group["_id"]}},
-    )
-    return web.json_response({"changed": changed.modified_count})
+    changed = 0
+    for part in in_parts(ids):
+        result = await request.app[STORE].contacts.update_many(
+            {"tenantId": caller.tenant_id, "_id": {"$in": part}},
+            {operator: {"groupIds": group["_id"]}},
+        )
+        changed += result.modified_count
+    return web.json_response({"changed": changed})
 
 
 # A group send refused for members without a variable's value names this many of them.
