@@ -194,18 +194,23 @@ def _curl_error(args: list[str]) -> str | None:
 
 
 # A command shown inline, in the prose or a table: what a reader copies as often as a block.
+# (`make` alone, or a bare `python`, is a word in a sentence, not a command.)
 INLINE_COMMAND = re.compile(
-    r"`((?:[A-Za-z_][A-Za-z0-9_]*=\S+ +)*(?:make|python3?|\.venv/bin/python)(?: [^`]*)?)`"
+    r"`((?:[A-Za-z_][A-Za-z0-9_]*=[^`\s]+ +)*(?:make|python3?|\.venv/bin/python) [^`]+)`"
 )
+# A value left for the reader to choose, as in `LANEGATE_TEST_STORE=<engine> make bench`.
+CHOSEN_VALUE = re.compile(r"=<[^>\s]+>")
 
 
 def inline_commands(text: str) -> Iterator[tuple[int, str]]:
-    """Each command shown in an inline code span outside the blocks, with its line number
-    (a pattern with a `<placeholder>` in it is not one)."""
+    """Each command shown in an inline code span outside the blocks, with its line number;
+    a value left to choose counts as given, and any other `<placeholder>` makes a pattern,
+    not a command."""
     for number, line in enumerate(prose(text).splitlines(), 1):
         for found in INLINE_COMMAND.finditer(line):
-            if "<" not in found.group(1):
-                yield number, found.group(1)
+            command = CHOSEN_VALUE.sub("=chosen", found.group(1))
+            if "<" not in command:
+                yield number, command
 
 
 def check(repo: Path) -> list[str]:

@@ -11,7 +11,7 @@ from pymongo import ReturnDocument
 from lanegate import usage
 from lanegate.broker import Broker
 from lanegate.events import Event, MessageDispatch
-from lanegate.store import Document, Store
+from lanegate.store import Document, Store, update_in_parts
 from lanegate.store.grouped import grouped_updates
 
 
@@ -215,10 +215,9 @@ async def retire(
 
 async def retire_all(store: Store, match: dict[str, Any], status: Status, now: datetime) -> int:
     """End every untried cancelable message `match` picks as `status`; how many."""
-    result = await store.messages.update_many(
-        cancelable(match), {"$set": {"status": status, f"{status}At": now}}
+    return await update_in_parts(
+        store.messages, cancelable(match), {"$set": {"status": status, f"{status}At": now}}
     )
-    return result.modified_count
 
 
 async def withdraw(

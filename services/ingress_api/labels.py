@@ -9,7 +9,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from ingress_api.auth import Caller
 from lanegate.errors import InUse, InvalidInput, NotFound
 from lanegate.events import new_id, utcnow
-from lanegate.store import Document, Store
+from lanegate.store import Document, Store, update_in_parts
 from lanegate.timestamps import iso_utc
 
 
@@ -90,10 +90,11 @@ async def delete_label(
         if reassign_to == label_id:
             raise InvalidInput([(["reassignTo"], f"The {kind.noun.lower()} being deleted")])
         await must_exist(store, caller, kind, reassign_to, ["reassignTo"])
-        moved = await store.contacts.update_many(
-            holders, {"$set": {kind.contact_field: reassign_to, "updatedAt": utcnow()}}
+        reassigned = await update_in_parts(
+            store.contacts,
+            holders,
+            {"$set": {kind.contact_field: reassign_to, "updatedAt": utcnow()}},
         )
-        reassigned = moved.modified_count
     await kind.labels(store).delete_one({"tenantId": caller.tenant_id, "_id": label_id})
     return {"id": label_id, "deleted": True, "reassigned": reassigned}
 

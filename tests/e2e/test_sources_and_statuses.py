@@ -2,6 +2,9 @@
 
 import pytest
 
+from lanegate.contacts import new_contact
+from lanegate.events import utcnow
+from lanegate.store import MOST_PER_WRITE
 from tests.support.gateway import Gateway
 from tests.support.tenant_data import tenant_data
 
@@ -98,3 +101,24 @@ async def test_deleting_one_in_use_answers_409_with_the_count_unless_reassigned(
     status, body = await gateway.call("DELETE", f"/sources/{ads}", key=key)
     assert (200, 0) == (status, body["reassigned"])
     assert 404 == (await gateway.call("DELETE", f"/sources/{ads}", key=key))[0]
+
+
+async def test_a_reassignment_moves_contacts_over_more_than_one_write(gateway: Gateway) -> None:
+    """Contacts move to the new status MOST_PER_WRITE at a time, counted over all of them."""
+    tenant_id, key = await gateway.tenant()
+    new = await _create(gateway, key, "/statuses", name="New")
+    lost = await _create(gateway, key, "/statuses", name="Lost")
+    count = MOST_PER_WRITE + 10
+    now = utcnow()
+    async with gateway.mongo() as client:
+        await client.lanegate_test.contacts.insert_many(
+            new_contact(now)
+            | {"tenantId": tenant_id, "identifier": f"54911{n:08d}", "statusId": new}
+            for n in range(count)
+        )
+
+        status, body = await gateway.call("DELETE", f"/statuses/{new}?reassignTo={lost}", key=key)
+
+        assert (200, count) == (status, body["reassigned"])
+        moved = {"tenantId": tenant_id, "statusId": lost}
+        assert count == await client.lanegate_test.contacts.count_documents(moved)

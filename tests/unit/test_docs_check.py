@@ -69,11 +69,13 @@ def test_commands_shown_inline_are_checked_too(tmp_path: Path) -> None:
         "# Top\n\n| what | command |\n| --- | --- |\n"
         "| memory | `.venv/bin/python bench/memory.py` |\n\n"
         "Run `LANEGATE_TEST_STORE=ferretdb make deploy`, or `make run`; each service starts "
-        "with `python -m <module>`, and `curl` is a word, not a command.\n"
+        "with `python -m <module>`, and `curl` is a word, not a command, as `python` is.\n"
+        "Set `LANEGATE_X=1` and `make` it; `LANEGATE_TEST_STORE=<engine> make nothing` too.\n"
     )
     assert [
         "README.md:5: .venv/bin/python bench/memory.py: .venv/bin/python without -m <module>",
         "README.md:7: LANEGATE_TEST_STORE=ferretdb make deploy: no make target deploy",
+        "README.md:8: LANEGATE_TEST_STORE=chosen make nothing: no make target nothing",
     ] == check(_repo(tmp_path, readme))
 
 

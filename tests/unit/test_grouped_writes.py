@@ -4,11 +4,14 @@ and, for the batching itself, on a write of the test's own."""
 
 import asyncio
 from collections.abc import Awaitable
+from typing import Any
 
+import pytest
 from pymongo import UpdateOne
 from pymongo.errors import AutoReconnect, WriteError
+from pymongo.results import UpdateResult
 
-from lanegate.store import MOST_PER_WRITE, Store
+from lanegate.store import MOST_PER_WRITE, Store, update_in_parts
 from lanegate.store.grouped import Batched, GroupedUpdates, grouped_updates, grouped_writes
 
 DONE = {"$set": {"state": "done"}}
@@ -241,6 +244,31 @@ async def test_a_large_write_goes_in_parts_of_most_per_write(bare_store: Store) 
     )
 
     assert (3, count) == (writes.writes, await tallies.count_documents({"n": 1}))
+
+
+async def test_an_update_of_many_goes_a_part_at_a_time_to_what_still_matches(
+    bare_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = bare_store.db["jobs"]
+    count = 2 * MOST_PER_WRITE + 50
+    await jobs.insert_many([{"_id": n, "state": "open"} for n in range(count)])
+    parts: list[int] = []
+    update_many = jobs.update_many
+
+    async def recorded(where: dict[str, Any], change: dict[str, Any]) -> UpdateResult:
+        parts.append(len(where["_id"]["$in"]))
+        if len(parts) == 1:  # meanwhile another writer closes a job of the last part
+            await update_many({"_id": count - 1}, DONE)
+        return await update_many(where, change)
+
+    monkeypatch.setattr(jobs, "update_many", recorded)
+    changed = await update_in_parts(jobs, {"state": "open"}, {"$set": {"state": "moved"}})
+
+    assert ([MOST_PER_WRITE, MOST_PER_WRITE, 50], count - 1) == (parts, changed)
+    assert (count - 1, 1) == (
+        await jobs.count_documents({"state": "moved"}),
+        await jobs.count_documents({"state": "done"}),
+    )
 
 
 async def test_each_store_keeps_one_grouped_writer_of_a_kind_per_collection(

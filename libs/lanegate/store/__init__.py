@@ -29,6 +29,25 @@ def in_parts[T](items: Sequence[T], most: int = MOST_PER_WRITE) -> Iterator[Sequ
         yield items[start : start + most]
 
 
+async def update_in_parts(
+    collection: AsyncCollection[Document],
+    where: Document,
+    change: Document,
+    ids: Sequence[Any] | None = None,
+) -> int:
+    """`update_many(where, change)`, at most MOST_PER_WRITE documents to a command: the ids
+    `where` matches (or `ids`, when the caller has them) a part at a time, each part still
+    held to `where`, so a document that stopped matching meanwhile is left alone; how many
+    changed."""
+    if ids is None:
+        ids = [found["_id"] async for found in collection.find(where, {"_id": 1})]
+    changed = 0
+    for part in in_parts(ids):
+        result = await collection.update_many({**where, "_id": {"$in": list(part)}}, change)
+        changed += result.modified_count
+    return changed
+
+
 class Store:
     """One client and the gateway's collections; open with `connect`, close with `close`."""
 

@@ -29,7 +29,7 @@ from lanegate.errors import InvalidInput, NotFound, Unprocessable
 from lanegate.events import new_id, utcnow
 from lanegate.providers.capabilities import channel_of
 from lanegate.service import STORE
-from lanegate.store import Document, in_parts
+from lanegate.store import Document, update_in_parts
 from lanegate.timestamps import iso_utc
 
 
@@ -140,7 +140,8 @@ async def delete_group(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     group = await _group(request, caller)
     store = request.app[STORE]
-    await store.contacts.update_many(
+    await update_in_parts(
+        store.contacts,
         {"tenantId": caller.tenant_id, "groupIds": group["_id"]},
         {"$pull": {"groupIds": group["_id"]}},
     )
@@ -200,13 +201,12 @@ async def _change_members(request: web.Request, operator: str) -> web.Response:
     MOST_PER_WRITE of them to a write; how many changed."""
     caller = await authenticate(request)
     group, ids = await _members(request, caller)
-    changed = 0
-    for part in in_parts(ids):
-        result = await request.app[STORE].contacts.update_many(
-            {"tenantId": caller.tenant_id, "_id": {"$in": part}},
-            {operator: {"groupIds": group["_id"]}},
-        )
-        changed += result.modified_count
+    changed = await update_in_parts(
+        request.app[STORE].contacts,
+        {"tenantId": caller.tenant_id},
+        {operator: {"groupIds": group["_id"]}},
+        ids,
+    )
     return web.json_response({"changed": changed})
 
 
