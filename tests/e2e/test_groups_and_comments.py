@@ -2,9 +2,8 @@
 
 import pytest
 
-from lanegate.contacts import new_contact
-from lanegate.events import utcnow
 from lanegate.store import MOST_PER_WRITE
+from tests.support.contacts import many_contacts
 from tests.support.gateway import Gateway
 from tests.support.keys import scoped_key
 from tests.support.receiver import Receiver
@@ -154,26 +153,11 @@ async def test_sending_to_a_group_queues_its_active_members_as_one_bulk(
     assert 2 == queued_after["meta"]["total"]
 
 
-async def _many_contacts(
-    gateway: Gateway, tenant_id: str, count: int, **fields: object
-) -> list[str]:
-    """`count` contacts of the tenant written straight to the store (through the API, a
-    thousand would take minutes here); their ids."""
-    now = utcnow()
-    contacts = [
-        new_contact(now) | {"tenantId": tenant_id, "identifier": f"54911{n:08d}"} | fields
-        for n in range(count)
-    ]
-    async with gateway.mongo() as client:
-        await client.lanegate_test.contacts.insert_many(contacts)
-    return [c["_id"] for c in contacts]
-
-
 async def test_members_go_in_and_out_over_more_than_one_write(gateway: Gateway) -> None:
     """Putting contacts in a group, taking them out and deleting the group go to the store
     MOST_PER_WRITE contacts at a time, counted over all of them."""
     tenant_id, key = await gateway.tenant()
-    ids = await _many_contacts(gateway, tenant_id, MOST_PER_WRITE + 10)
+    ids = await many_contacts(gateway, tenant_id, MOST_PER_WRITE + 10)
     _, group = await gateway.call("POST", "/groups", key=key, json={"name": "many"})
     path = f"/groups/{group['id']}"
 
@@ -200,7 +184,7 @@ async def test_a_group_larger_than_one_bulk_is_queued_in_pages(
     pages of its own, and every member gets the message."""
     tenant_id, key, name = await gateway.tenant_with_instance(receiver.url(), connect=False)
     _, group = await gateway.call("POST", "/groups", key=key, json={"name": "everyone"})
-    await _many_contacts(gateway, tenant_id, 1001, groupIds=[group["id"]])
+    await many_contacts(gateway, tenant_id, 1001, groupIds=[group["id"]])
 
     status, sent = await gateway.call(
         "POST",

@@ -2,9 +2,8 @@
 
 import pytest
 
-from lanegate.contacts import new_contact
-from lanegate.events import utcnow
 from lanegate.store import MOST_PER_WRITE
+from tests.support.contacts import many_contacts
 from tests.support.gateway import Gateway
 from tests.support.tenant_data import tenant_data
 
@@ -109,16 +108,11 @@ async def test_a_reassignment_moves_contacts_over_more_than_one_write(gateway: G
     new = await _create(gateway, key, "/statuses", name="New")
     lost = await _create(gateway, key, "/statuses", name="Lost")
     count = MOST_PER_WRITE + 10
-    now = utcnow()
+    await many_contacts(gateway, tenant_id, count, statusId=new)
+
+    status, body = await gateway.call("DELETE", f"/statuses/{new}?reassignTo={lost}", key=key)
+
+    assert (200, count) == (status, body["reassigned"])
     async with gateway.mongo() as client:
-        await client.lanegate_test.contacts.insert_many(
-            new_contact(now)
-            | {"tenantId": tenant_id, "identifier": f"54911{n:08d}", "statusId": new}
-            for n in range(count)
-        )
-
-        status, body = await gateway.call("DELETE", f"/statuses/{new}?reassignTo={lost}", key=key)
-
-        assert (200, count) == (status, body["reassigned"])
         moved = {"tenantId": tenant_id, "statusId": lost}
         assert count == await client.lanegate_test.contacts.count_documents(moved)
