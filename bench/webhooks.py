@@ -5,7 +5,9 @@ this measures (1) a bare aiohttp client loop posting the same body with the
 same number of requests in flight, (2) the dispatcher's delivery engine
 (per-endpoint pools, signing, POST, outcome) and (3) the whole dispatcher
 handler with its delivery records in the store `LANEGATE_TEST_STORE` names (the
-embedded wire store by default, far slower than MongoDB, which then bounds that line).
+embedded wire store by default, far slower than MongoDB, which then bounds that line),
+beside (4) the bare client loop writing a record of its own for each delivery in the same
+store: inserted before the POST, marked delivered after it.
 
     python -m bench.webhooks [--deliveries 20000] [--endpoints 20]
 """
@@ -168,11 +170,56 @@ async def with_store(base: str, count: int, endpoints: int, store_uri: str) -> f
     return count / seconds
 
 
+async def bare_with_store(base: str, count: int, endpoints: int, store_uri: str) -> float:
+    """Requests per second of the bare loop keeping a record of each in the store: one insert
+    before the POST and one update after it, CONCURRENCY x endpoints in flight, in the
+    gateway's collection with its indexes (those a retry poller and the listings need)."""
+    store = Store(store_uri, f"bench_{uuid.uuid4().hex[:8]}")
+    await store.connect()
+    records = store.webhook_deliveries
+    queue = iter(range(count))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=500)) as http:
+
+        async def worker() -> None:
+            for n in queue:
+                url = f"{base}/hook/{n % endpoints}"
+                now = datetime.now(UTC)
+                await records.insert_one(
+                    {
+                        "_id": n,
+                        "tenantId": "bench",
+                        "instanceName": f"bench__support__{n % (endpoints * CONCURRENCY)}",
+                        "url": url,
+                        "status": "pending",
+                        "createdAt": now,
+                        "nextAttemptAt": now,
+                    }
+                )
+                async with http.post(
+                    url, data=body(n).encode(), headers={"content-type": "application/json"}
+                ) as response:
+                    await response.read()
+                await records.update_one(
+                    {"_id": n},
+                    {"$set": {"status": "delivered", "nextAttemptAt": None, "at": now}},
+                )
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY * endpoints)))
+        seconds = time.perf_counter() - started
+    delivered = await records.count_documents({"status": "delivered"})
+    await store.close()
+    if delivered != count:
+        raise RuntimeError(f"only {delivered} of {count} bare records marked delivered")
+    return count / seconds
+
+
 async def measure(base: str, args: argparse.Namespace, store_uri: str) -> None:
     await bare(base, 500, args.endpoints)  # warm up both sides
     bare_rate = await bare(base, args.deliveries, args.endpoints)
     engine_rate = await engine(base, args.deliveries, args.endpoints)
     store_rate = await with_store(base, args.stored, args.endpoints, store_uri)
+    bare_store_rate = await bare_with_store(base, args.stored, args.endpoints, store_uri)
     print(
         f"webhooks: {args.deliveries} deliveries to {args.endpoints} endpoints,"
         f" {CONCURRENCY} in flight each"
@@ -182,7 +229,11 @@ async def measure(base: str, args: argparse.Namespace, store_uri: str) -> None:
         f"  dispatcher engine (signed):      {engine_rate:8.0f} deliveries/s"
         f"  = {engine_rate / bare_rate:.0%} of bare"
     )
-    print(f"  dispatcher + store records:      {store_rate:8.0f} deliveries/s ({args.stored})")
+    print(f"  bare loop + a record each:       {bare_store_rate:8.0f} requests/s ({args.stored})")
+    print(
+        f"  dispatcher + store records:      {store_rate:8.0f} deliveries/s ({args.stored})"
+        f"  = {store_rate / bare_store_rate:.0%} of bare with records"
+    )
 
 
 def spawn(args: list[str], port: int) -> subprocess.Popen[bytes]:

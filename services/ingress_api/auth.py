@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from ingress_api.accept.rate_limit import count_request
-from ingress_api.accept.ttl_cache import TtlCache
 from ingress_api.accounts.limits import limits_in_force, tenant_plan
 from ingress_api.accounts.tokens import TokenKeys, looks_like_access_token, session_revoked
 from ingress_api.accounts.users import ROLE_SCOPES
@@ -27,6 +26,7 @@ from lanegate.requests_log import note_tenant
 from lanegate.service import SETTINGS, STORE
 from lanegate.store import Document, Store
 from lanegate.tenants import hash_key
+from lanegate.ttl_cache import TtlCache
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 

@@ -11,6 +11,7 @@ from lanegate import usage
 from lanegate.events import utcnow
 from lanegate.store import Document, Store
 from lanegate.store.grouped import grouped_inserts, grouped_updates
+from lanegate.ttl_cache import TtlCache
 
 OPEN = ("pending", "retrying")
 # The ends of a delivery a tenant's usage counts.
@@ -39,6 +40,9 @@ class Records:
         self._store = store
         self._deliveries = store.webhook_deliveries
         self.lease = timedelta(seconds=lease_seconds)
+        # Nothing kept (a webhook change applies to the next event): only reads under way
+        # are shared, so a burst of one instance's events reads its settings once.
+        self._instances: TtlCache[str, Document] = TtlCache(0)
 
     async def create(self, fields: Document, claim: str | None) -> tuple[Document, bool]:
         """Insert an event's record, claimed by `claim`, unless it exists; (record, created).
@@ -160,7 +164,11 @@ class Records:
             )
 
     async def instance(self, name: str) -> Document | None:
-        """The webhook settings of an instance (secret included: it never leaves this service)."""
+        """The webhook settings of an instance (secret included: it never leaves this service);
+        callers asking while a read of the same instance is under way share it."""
+        return await self._instances.read_through(name, lambda: self._read_instance(name))
+
+    async def _read_instance(self, name: str) -> Document | None:
         return await self._store.instances.find_one(
             {"_id": name},
             {

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from ingress_api.accept.ttl_cache import TtlCache
+from lanegate.ttl_cache import TtlCache
 
 
 class Reads:

@@ -5,6 +5,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -16,6 +17,7 @@ from lanegate.store import Document, Store
 from lanegate.store.grouped import grouped_inserts, grouped_updates
 from tests.support.gateway import eventually
 from tests.support.receiver import Receiver
+from tests.support.store_proxy import StoreProxy
 from webhook_dispatcher.deliveries import DISABLED_ERROR, Deliverer, Policy
 from webhook_dispatcher.poller import Poller
 from webhook_dispatcher.records import Records
@@ -108,6 +110,47 @@ async def test_an_event_is_recorded_and_posted_once_signed(
         record["lastStatusCode"],
     )
     assert "instance.connected" == record["event"]
+
+
+async def test_a_burst_of_one_instances_events_reads_its_settings_once_and_nothing_is_kept(
+    store_alone: str, bare_store: Store, receiver: Receiver
+) -> None:
+    await hooked_instance(bare_store, receiver)
+    proxy = StoreProxy(urlsplit(store_alone).port or 27017)
+    await proxy.start()
+    through_proxy = Store(proxy.uri, bare_store.db.name)
+    http = Outbound(allow_private=True, timeout=5)
+    policy = Policy(timeout=5, schedule=SCHEDULE, jitter=0.0, disable_after=3600)
+    deliverer = Deliverer(
+        Records(through_proxy, lease_seconds=30), http, policy, concurrency=2, keyring=Keyring("")
+    )
+    try:
+        proxy.hold("find", "instances")
+        burst = [connected() for _ in range(10)]
+        handled = asyncio.gather(*(deliverer.handle(event) for event in burst))
+
+        async def one_read_held() -> bool:
+            return proxy.held == 1  # every event of the burst is already waiting by then
+
+        await eventually(one_read_held, timeout=10)
+        proxy.release()
+        await handled
+        await deliverer.pool.join()
+        reads = proxy.seen["find", "instances"]
+        await bare_store.instances.update_one(
+            {"_id": "i"}, {"$set": {"webhookEvents": ["message.status"]}}
+        )
+        late = connected()
+        await attempted(deliverer, late)
+    finally:
+        await deliverer.pool.close(1)
+        await http.close()
+        await through_proxy.close()
+        await proxy.close()
+
+    assert 1 == reads
+    assert {e.id for e in burst} == {r.headers["webhook-id"] for r in receiver.requests}
+    assert None is await bare_store.webhook_deliveries.find_one({"_id": late.id})
 
 
 async def test_records_created_together_share_one_insert_and_a_repeat_finds_its_record(

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ingress_api.accept.ttl_cache import TtlCache
 from lanegate.store import Document, Store
+from lanegate.ttl_cache import TtlCache
 
 # What a send reads of its instance: who owns it, which provider sends, whether it is
 # open now (for the answer), and the country numbers written without a code are read in.
