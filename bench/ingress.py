@@ -16,7 +16,8 @@ same again with every process's inserts answered by the proxy and not stored
 which holds any handler that stores a message far below the bare one, so this
 shows what the gateway itself costs beside a store that keeps up (as MongoDB on
 its own machine would). Every measurement starts on emptied queues: nothing
-consumes them here, as a running lane-scheduler would.
+consumes them here, as a running lane-scheduler would. The store is the one
+`LANEGATE_TEST_STORE` names, as for the suite (mongoeco by default).
 
     python -m bench.ingress [--seconds 8] [--concurrency 32] [--rounds 3] [--paced 5]
 """
@@ -42,7 +43,7 @@ import uvloop
 from aio_pika.abc import AbstractChannel
 
 from bench._wire_counter import MONITORING, WireCounter
-from devtools.stack import Stack, delete_topology, free_port, wait_http
+from devtools.stack import Stack, StoreEngine, delete_topology, free_port, wait_http
 from lanegate.broker import Broker
 from lanegate.secrets import new_key
 
@@ -74,6 +75,27 @@ def cpu_seconds(pid: int) -> float:
     """User and system CPU time a process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgresql_cpu_seconds() -> float:
+    """CPU used so far by the PostgreSQL processes of this machine (the cluster FerretDB
+    keeps its data in: nothing else should use it during a benchmark)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(entry.name))
+        except OSError:
+            continue  # ended meanwhile
+    return total
+
+
+def store_cpu_seconds(stack: Stack) -> float:
+    """CPU the stack's store has used so far: its process, and PostgreSQL's under FerretDB."""
+    own = cpu_seconds(stack.processes["store"].pid)
+    return own + (postgresql_cpu_seconds() if stack.store.engine == "ferretdb" else 0.0)
 
 
 async def call(
@@ -142,6 +164,7 @@ class Run:
                 # Counting still runs per request; only the 600/min default would refuse the load.
                 "LANEGATE_RATE_LIMIT_PER_MINUTE": str(10**9),
             },
+            store=StoreEngine.from_environment(os.environ),
         )
 
     def start(self) -> None:
@@ -228,16 +251,15 @@ async def single(run: Run, key: str, name: str, proxy: str | None = None) -> dic
         "bare_insert": (*await asyncio.to_thread(run.bare, "insert", mongo), None),
         "bare_same": (*await asyncio.to_thread(run.bare, "same", mongo), key),
     }
-    store = run.stack.processes["store"].pid
     closed = ["closed", "--concurrency", str(args.concurrency), "--seconds", str(args.seconds)]
     peaks: dict[str, list[dict[str, Any]]] = {target: [] for target in targets}
     for _ in range(args.rounds):
         for target, (url, pid, api_key) in targets.items():
-            before = cpu_seconds(pid), cpu_seconds(store)
+            before = cpu_seconds(pid), store_cpu_seconds(run.stack)
             peak = await drive(run.namespace, url + "/message/text", body, api_key, *closed)
             # CPU per request of the server and of the store: what the machine's load can't skew.
             peak["cpu"] = (cpu_seconds(pid) - before[0]) / peak["sent"]
-            peak["store_cpu"] = (cpu_seconds(store) - before[1]) / peak["sent"]
+            peak["store_cpu"] = (store_cpu_seconds(run.stack) - before[1]) / peak["sent"]
             peaks[target].append(peak)
     best = {t: max(runs, key=lambda r: float(r["rate"])) for t, runs in peaks.items()}
     half = round(best["gateway"]["rate"] / 2, 1)
@@ -371,7 +393,8 @@ def report(
     count: int,
 ) -> None:
     print(f"ingress: load average before the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    report_single("single sends, on the embedded store:", one)
+    engine = StoreEngine.from_environment(os.environ).engine
+    report_single(f"single sends, on the store ({engine}):", one)
     report_single("single sends, inserts answered by the free-insert proxy:", free)
     s = c["single"]
     commands = ", ".join(f"{k} {v:.2f}" for k, v in sorted(s["commands"].items()))

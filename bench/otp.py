@@ -30,7 +30,7 @@ import aiohttp
 import uvloop
 from pymongo import ReturnDocument
 
-from bench.ingress import cpu_seconds
+from bench.ingress import cpu_seconds, store_cpu_seconds
 from devtools.stack import Stack, StoreEngine, delete_topology
 from lanegate import otp
 from lanegate.events import new_id, utcnow
@@ -204,16 +204,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 batch = (gateway_codes + bare_codes)[start : start + 500]
                 await store.otp_codes.insert_many([stored(r) for r in batch])
             print(f"{label}:")
-            ingress, store_process = (
-                stack.processes["ingress_api"].pid,
-                stack.processes["store"].pid,
-            )
-            before = cpu_seconds(ingress), cpu_seconds(store_process)
+            ingress = stack.processes["ingress_api"].pid
+            before = cpu_seconds(ingress), store_cpu_seconds(stack)
             results[f"{label} gateway"] = await over_http(
                 api, key, make(gateway_codes), args.concurrency
             )
             ingress_ms = (cpu_seconds(ingress) - before[0]) / args.codes * 1000
-            store_ms = (cpu_seconds(store_process) - before[1]) / args.codes * 1000
+            store_ms = (store_cpu_seconds(stack) - before[1]) / args.codes * 1000
             print(f"    CPU per verify: ingress-api {ingress_ms:.2f} ms, store {store_ms:.2f} ms")
             results[f"{label} bare"] = await bare(
                 store, keyring, make(bare_codes), args.concurrency

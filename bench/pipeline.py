@@ -39,7 +39,7 @@ import uvloop
 from pymongo.asynchronous.collection import AsyncCollection
 
 from bench._wire_counter import MONITORING, WireCounter
-from bench.ingress import cpu_seconds
+from bench.ingress import cpu_seconds, postgresql_cpu_seconds
 from bench.otp import AMQP_URL, bench_stack, tenant
 from bench.otp_latency import Client, percentile
 from bench.webhooks import spawn
@@ -129,7 +129,11 @@ async def lifetimes(messages: AsyncCollection[Document]) -> tuple[float, list[fl
 
 
 def cpu(stack: Stack) -> dict[str, float]:
-    return {name: cpu_seconds(p.pid) for name, p in stack.processes.items()}
+    """CPU used so far by each process of the stack, and by PostgreSQL under FerretDB."""
+    used = {name: cpu_seconds(p.pid) for name, p in stack.processes.items()}
+    if stack.store.engine == "ferretdb":
+        used["postgresql"] = postgresql_cpu_seconds()
+    return used
 
 
 async def gateway(

@@ -1,6 +1,7 @@
 """Accepting one message or a bulk request: checks, the stored document, idempotency by
 `externalId`, then publishing (stored first; what a send that failed halfway left is settled)."""
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -238,9 +239,9 @@ def answer(message: Document, instance: Document, *, reference: bool = False) ->
 
 
 async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -> None:
-    """Count new messages against the tenant's day (all or none), store and announce them;
-    the count is given back for those that cannot be queued after all (a duplicate, a failed
-    send's messages without an `externalId`)."""
+    """Reserve new messages in the tenant's day (all or none), store and announce them;
+    the reservation is given back for those that cannot be queued after all (a duplicate, a
+    failed send's messages without an `externalId`)."""
     store = request.app[STORE]
     reservation: Reservations = await reserve_messages(request, caller, len(fresh))
     try:
@@ -266,7 +267,18 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
         raise Unavailable("Message queue unavailable, retry shortly") from e
     for message in fresh:
         MESSAGES_ACCEPTED.labels(message["lane"], message["type"]).inc()
-    await usage.count_messages(store, fresh, usage.Counted.ACCEPTED, utcnow())
+
+
+async def _record_accepted(
+    store: Store, caller: Caller, items: list[MessageToAccept], fresh: list[Document]
+) -> None:
+    """What newly stored messages change elsewhere, written at once rather than one after
+    another: the day's usage count, the contacts a send names, the chats' last messages."""
+    await asyncio.gather(
+        usage.count_messages(store, fresh, usage.Counted.ACCEPTED, utcnow()),
+        _name_contacts(store, caller, items),
+        record_outbound(store, fresh),
+    )
 
 
 async def _insert(request: web.Request, fresh: list[Document]) -> None:
@@ -353,8 +365,7 @@ async def accept_one(
         first = await _repeat(store, caller, item)
         await _announce(request, [first])
         return answer(first, instance), 200
-    await _name_contacts(store, caller, [item])
-    await record_outbound(store, [message])
+    await _record_accepted(store, caller, [item], [message])
     # Debug: one line per send would be the busiest log of all (bulk sends log at info).
     log.debug("message accepted", message_id=message["_id"], lane=message["lane"])
     return answer(message, instance), 202
@@ -405,8 +416,7 @@ async def accept_many(
         except DuplicateKeyError as e:
             # A concurrent request took one of these externalIds (ours were given back).
             raise Conflict("Another request used one of these externalIds meanwhile; retry") from e
-        await _name_contacts(store, caller, items)
-        await record_outbound(store, fresh)
+        await _record_accepted(store, caller, items, fresh)
     log.info("bulk accepted", count=len(items), new=len(fresh))
     return {
         "accepted": len(messages),
