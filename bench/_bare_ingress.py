@@ -6,9 +6,11 @@ validates the body with the gateway's model and publishes one confirmed message.
 With `--store insert` it also inserts one message document per request (into a
 collection of its own with the gateway's indexes); with `--store same` it first
 makes the same store round trips as the gateway's accept path in the gateway's
-database `--db` (`gateway_reads`) and groups its inserts as the gateway does
-(with the gateway's `GroupedInserts`), so the gateway can be compared with the
-same store work and nothing else.
+database `--db` (`gateway_reads`), groups its inserts as the gateway does
+(with the gateway's `GroupedInserts`), and after the publish makes the two upserts the
+gateway makes then, at once and grouped as it does (`derived_writes`: the day's count, the
+chat's last message), so the gateway can be compared with the same store work and nothing
+else.
 """
 
 import argparse
@@ -25,17 +27,19 @@ import aio_pika
 import uvloop
 from aiohttp import web
 from pydantic import ValidationError
-from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo import AsyncMongoClient, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ingress_api.schemas.messages import TextMessage
-from lanegate.store.grouped import GroupedInserts
+from lanegate.store.grouped import GroupedInserts, GroupedWrites
 from lanegate.store.indexes import INDEXES
 
 EXCHANGE = web.AppKey("exchange", aio_pika.abc.AbstractExchange)
 STORE = web.AppKey("store", AsyncMongoClient)
 INSERTS = web.AppKey("inserts", GroupedInserts)
+COUNTS = web.AppKey("counts", GroupedWrites)
+CHATS = web.AppKey("chats", GroupedWrites)
 Db = AsyncDatabase[dict[str, Any]]
 
 
@@ -73,6 +77,34 @@ async def gateway_reads(db: Db, request: web.Request, body: TextMessage) -> None
         await reserve_block(db.tenant_usage, f"bare:{tenant_id}:{datetime.now(UTC).date()}")
 
 
+async def derived_writes(app: web.Application, tenant_id: str, body: TextMessage) -> None:
+    """The upserts the gateway makes once a send is stored and published, at once: the
+    instance's count for the day and the chat's last message."""
+    now = datetime.now(UTC)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    chat = {"tenantId": tenant_id, "instanceName": body.instanceName, "contact": body.to}
+    await asyncio.gather(
+        app[COUNTS].write(
+            [
+                UpdateOne(
+                    {"_id": f"{tenant_id}|{body.instanceName}|{day.date().isoformat()}"},
+                    {"$inc": {"accepted": 1}, "$setOnInsert": {"tenantId": tenant_id, "day": day}},
+                    upsert=True,
+                )
+            ]
+        ),
+        app[CHATS].write(
+            [
+                UpdateOne(
+                    chat,
+                    {"$set": {"lastText": body.text, "unread": 0}, "$max": {"lastMessageAt": now}},
+                    upsert=True,
+                )
+            ]
+        ),
+    )
+
+
 async def reserve_block(counters: AsyncCollection[dict[str, Any]], counter_id: str) -> None:
     """Take a block of 50 from a counter, as the gateway does for the rate limit and the day."""
     await counters.find_one_and_update(
@@ -98,6 +130,14 @@ def build(args: argparse.Namespace) -> web.Application:
             # insert cost grows with the collection, so each side grows only its own.
             await own_messages(app[STORE], args).create_indexes(INDEXES["messages"])
             app[INSERTS] = GroupedInserts(own_messages(app[STORE], args))
+        if args.store == "same":
+            bare_db = app[STORE][f"bench_bare_{args.store}"]
+            for name in ("usage_days", "chats"):  # their indexes, but for expiry
+                await bare_db[name].create_indexes(
+                    [m for m in INDEXES[name] if "expireAfterSeconds" not in m.document]
+                )
+            app[COUNTS] = GroupedWrites(bare_db["usage_days"])
+            app[CHATS] = GroupedWrites(bare_db["chats"])
         yield
         if args.store != "none":
             await app[STORE].close()
@@ -134,6 +174,9 @@ def build(args: argparse.Namespace) -> web.Application:
             routing_key="message.accepted",
             mandatory=True,
         )
+        if args.store == "same":
+            api_key = hashlib.sha256(request.headers["apikey"].encode()).hexdigest()
+            await derived_writes(request.app, TENANTS[api_key], body)
         return web.json_response(
             {"id": message_id, "status": "queued", "lane": body.lane}, status=202
         )
