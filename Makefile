@@ -77,9 +77,9 @@ ferretdb: $(FERRETDB)
 PG_VERSION := 15
 PG_CLUSTER := lanegate
 PG_PORT := 54315
-# Each FerretDB keeps up to 150 connections (devtools.stack.FERRETDB_POOL), and a test session
-# runs a few FerretDBs at once.
-PG_MAX_CONNECTIONS := 600
+# Each FerretDB may open up to 600 connections (devtools.stack.FERRETDB_POOL), and a test
+# session runs a few FerretDBs at once.
+PG_MAX_CONNECTIONS := 2500
 # Every database made from template1 mirrors FerretDB's indexes with GIN ones it can use
 # (tools/postgres/index-mirror.sql says why); applied again whenever the file changes.
 INDEX_MIRROR := tools/postgres/index-mirror.sql

@@ -37,8 +37,11 @@ FERRETDB = REPO / ".tools" / "ferretdb"
 POSTGRES_URL = "postgres://lanegate:lanegate@127.0.0.1:54315/postgres"
 
 # FerretDB's PostgreSQL connections, and each client's store connections on FerretDB (a
-# stack runs up to about eight processes; see StoreEngine.local_uri).
-FERRETDB_POOL = 150
+# stack runs up to about eight processes; see StoreEngine.local_uri). FerretDB v1 also holds
+# a connection for each statement of a bulk update until the whole command is done, so the
+# pool must hold the largest the gateway sends (lanegate.store.MOST_PER_WRITE) several times
+# over, or such a bulk waits for good (and every client with it).
+FERRETDB_POOL = 600
 CLIENT_POOL = 10
 
 Engine = Literal["mongoeco", "ferretdb", "ferretdb-sqlite", "uri"]

@@ -25,7 +25,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from devtools.stack import FERRETDB, StoreEngine, lone_store
 from lanegate import usage
 from lanegate.events import new_id, utcnow
-from lanegate.store import Store
+from lanegate.store import MOST_PER_WRITE, Store
 from lanegate.store.indexes import INDEXES
 from lanegate.store.sweeper import sweep
 from tests.conftest import STORE_ENGINE, own_database
@@ -296,6 +296,39 @@ async def test_grouped_writes_and_conditional_updates(db: Store) -> None:
     assert {"m0": "a", "m1": None, "m2": "c"} == {
         m["_id"]: m.get("lastMove") async for m in read_back
     }
+
+
+async def test_the_largest_bulk_updates_the_gateway_sends_complete_two_at_once(
+    db: Store,
+) -> None:
+    """Two writes of MOST_PER_WRITE updates of existing documents at once (two bulks' chat
+    summaries sent again): FerretDB v1 holds a PostgreSQL connection for each statement
+    until its command is done, so a pool smaller than that waits for good."""
+    for tenant in ("a", "b"):
+        await db.chats.insert_many(
+            [
+                {"tenantId": tenant, "instanceName": "i", "contact": f"{n}"}
+                for n in range(MOST_PER_WRITE)
+            ]
+        )
+    now = utcnow()
+
+    def again(tenant: str) -> list[UpdateOne]:
+        return [
+            UpdateOne(
+                {"tenantId": tenant, "instanceName": "i", "contact": f"{n}"},
+                {"$set": {"unread": 0}, "$max": {"lastMessageAt": now}},
+                upsert=True,
+            )
+            for n in range(MOST_PER_WRITE)
+        ]
+
+    results = await asyncio.wait_for(
+        asyncio.gather(*(db.chats.bulk_write(again(t), ordered=False) for t in ("a", "b"))), 120
+    )
+
+    assert [MOST_PER_WRITE, MOST_PER_WRITE] == [r.matched_count for r in results]
+    assert 2 * MOST_PER_WRITE == await db.chats.count_documents({"lastMessageAt": now})
 
 
 async def test_a_bulk_write_names_the_operation_it_refused(
