@@ -49,12 +49,12 @@ READ_AT: dict[str, float] = {}  # key hash -> when its instance and contacts wer
 READ_EVERY = 5.0
 
 
-async def gateway_reads(db: Db, request: web.Request, body: TextMessage) -> None:
+async def gateway_reads(db: Db, request: web.Request, body: TextMessage) -> str:
     """The store work the gateway does before it inserts a send, as plain queries: the key
     (first request only), the rate-limit counter (one request in 50: the gateway reserves
     requests in blocks), the instance and inactive contacts (at once, once in 5 s: the
     gateway keeps them that long), the tenant's daily message counter (one send in 50:
-    reserved in blocks too)."""
+    reserved in blocks too). The key's tenant."""
     key_hash = hashlib.sha256(request.headers["apikey"].encode()).hexdigest()
     if key_hash not in TENANTS:
         record = await db.api_keys.find_one({"keyHash": key_hash, "revokedAt": None})
@@ -75,6 +75,7 @@ async def gateway_reads(db: Db, request: web.Request, body: TextMessage) -> None
         )
     if RESERVED[key_hash] % 50 == 1:
         await reserve_block(db.tenant_usage, f"bare:{tenant_id}:{datetime.now(UTC).date()}")
+    return tenant_id
 
 
 async def derived_writes(app: web.Application, tenant_id: str, body: TextMessage) -> None:
@@ -149,10 +150,11 @@ def build(args: argparse.Namespace) -> web.Application:
         except (ValueError, ValidationError) as e:
             return web.json_response({"error": str(e)}, status=400)
         message_id, now = str(uuid.uuid4()), datetime.now(UTC)
+        tenant_id = None  # the key's tenant, read with the gateway's store work
         if args.store != "none":
             db: Db = request.app[STORE][args.db]
             if args.store == "same":
-                await gateway_reads(db, request, body)
+                tenant_id = await gateway_reads(db, request, body)
             document = {
                 "_id": message_id,
                 **body.model_dump(),
@@ -174,9 +176,8 @@ def build(args: argparse.Namespace) -> web.Application:
             routing_key="message.accepted",
             mandatory=True,
         )
-        if args.store == "same":
-            api_key = hashlib.sha256(request.headers["apikey"].encode()).hexdigest()
-            await derived_writes(request.app, TENANTS[api_key], body)
+        if tenant_id is not None:
+            await derived_writes(request.app, tenant_id, body)
         return web.json_response(
             {"id": message_id, "status": "queued", "lane": body.lane}, status=202
         )
