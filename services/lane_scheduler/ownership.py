@@ -10,6 +10,7 @@ from pymongo.errors import BulkWriteError
 
 from lane_scheduler.clock import Clock, stored_time
 from lanegate.store import Store
+from lanegate.store.bulk import duplicates_only
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +77,7 @@ class Ownership:
         try:
             await self._store.scheduler_shards.insert_many(docs, ordered=False)
         except BulkWriteError as e:
-            if any(error.get("code") != 11000 for error in e.details.get("writeErrors", [])):
+            if not duplicates_only(e):
                 raise
 
     def running_low(self, shards: set[int]) -> bool:

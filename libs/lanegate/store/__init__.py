@@ -1,6 +1,6 @@
 """MongoDB through PyMongo's async client: the gateway's source of truth."""
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gridfs import AsyncGridFSBucket
@@ -10,23 +10,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from lanegate.metrics import DEPENDENCY_UP
+from lanegate.store.bulk import MOST_PER_WRITE as MOST_PER_WRITE
+from lanegate.store.bulk import in_parts as in_parts
 from lanegate.store.indexes import INDEXES
 from lanegate.store.sweeper import TTL_REFUSED, Expiry
 
 Document = dict[str, Any]
-
-# The most documents or operations one write command carries; more go in the next. A command's
-# time on the server grows with what it carries, and the server's other work and the callers
-# behind it wait for it: a store that spends about 16 ms on each upsert (the embedded one)
-# would otherwise not answer its clients' heartbeats through 1,000 of them, and the clients
-# would drop it as down.
-MOST_PER_WRITE = 200
-
-
-def in_parts[T](items: Sequence[T], most: int = MOST_PER_WRITE) -> Iterator[Sequence[T]]:
-    """`items` in consecutive slices of at most `most`, one store command each."""
-    for start in range(0, len(items), most):
-        yield items[start : start + most]
 
 
 async def update_in_parts(

@@ -33,11 +33,10 @@ from pymongo.errors import (
     WriteError,
 )
 
-from lanegate.store import MOST_PER_WRITE, Document, Store
+from lanegate.store import Document, Store
+from lanegate.store.bulk import DUPLICATE_KEY, MOST_PER_WRITE
 
 log = structlog.get_logger(__name__)
-
-DUPLICATE_KEY = 11000
 
 type WriteOp = (
     InsertOne[Document] | UpdateOne | UpdateMany | ReplaceOne[Document] | DeleteOne | DeleteMany
@@ -45,11 +44,6 @@ type WriteOp = (
 
 
 WRITTEN, YOUR_TURN = True, False
-
-
-def duplicates_only(error: BulkWriteError) -> bool:
-    """Whether every document a bulk insert refused was refused as a duplicate key."""
-    return {e.get("code") for e in error.details.get("writeErrors", [])} == {DUPLICATE_KEY}
 
 
 @dataclass

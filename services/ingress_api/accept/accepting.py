@@ -52,7 +52,8 @@ from lanegate.lifecycle import Status, public
 from lanegate.providers.capabilities import CAPABILITIES, EMAIL_KINDS, channel_of
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document, Store, in_parts
-from lanegate.store.grouped import duplicates_only, grouped_inserts
+from lanegate.store.bulk import duplicates_only
+from lanegate.store.grouped import grouped_inserts
 from lanegate.timestamps import iso_utc
 
 log = structlog.get_logger(__name__)

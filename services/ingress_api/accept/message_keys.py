@@ -11,13 +11,12 @@ from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ingress_api.accept.settling import keyed
 from lanegate.service import STORE
 from lanegate.store import Document, Store
-from lanegate.store.grouped import DUPLICATE_KEY, duplicates_only
+from lanegate.store.bulk import DUPLICATE_KEY, duplicates_only, insert_missing
 
 log = structlog.get_logger(__name__)
 
@@ -74,15 +73,6 @@ async def claimed(store: Store, tenant_id: str, refs: list[str]) -> dict[str, Do
         await insert_missing(store.messages, unstored)
         stored |= {m["_id"]: m for m in unstored}
     return {r["externalId"]: stored[r["_id"]] for r in records}
-
-
-async def insert_missing(collection: AsyncCollection[Document], documents: list[Document]) -> None:
-    """Insert these documents, leaving those whose keys are already there."""
-    try:
-        await collection.insert_many(documents, ordered=False)
-    except BulkWriteError as e:
-        if not duplicates_only(e):
-            raise
 
 
 async def keys_of_older_messages(store: Store, page: int = 1000) -> int:
