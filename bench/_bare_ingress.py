@@ -32,6 +32,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ingress_api.schemas.messages import TextMessage
+from lanegate.store.changes import chat_id
 from lanegate.store.grouped import GroupedInserts, GroupedWrites
 from lanegate.store.indexes import INDEXES
 
@@ -97,8 +98,12 @@ async def derived_writes(app: web.Application, tenant_id: str, body: TextMessage
         app[CHATS].write(
             [
                 UpdateOne(
-                    chat,
-                    {"$set": {"lastText": body.text, "unread": 0}, "$max": {"lastMessageAt": now}},
+                    {"_id": chat_id(tenant_id, body.instanceName, body.to)},
+                    {
+                        "$set": {"lastText": body.text, "unread": 0},
+                        "$max": {"lastMessageAt": now},
+                        "$setOnInsert": chat,
+                    },
                     upsert=True,
                 )
             ]

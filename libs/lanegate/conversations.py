@@ -10,6 +10,7 @@ from lanegate import health
 from lanegate.contacts import contact_wrote
 from lanegate.events import MessageReceived, new_id
 from lanegate.store import Document, Store
+from lanegate.store.changes import chat_id
 from lanegate.store.grouped import grouped_writes
 
 # The fields of a message's content that hold what a person reads, in the order they are tried.
@@ -49,7 +50,7 @@ async def record_inbound(
             "$set": {"lastMessage": last | {"text": text}, "lastInboundAt": received_at},
             "$max": {"lastMessageAt": received_at},
             "$inc": {"unread": 1},
-            "$setOnInsert": {"_id": new_id()},
+            "$setOnInsert": _chat_fields(received.tenantId, received.instanceName, received.sender),
         },
         upsert=True,
         return_document=ReturnDocument.BEFORE,
@@ -112,7 +113,7 @@ async def record_outbound(store: Store, messages: Iterable[Document]) -> None:
                     "lastOutboundAt": m["createdAt"],
                 },
                 "$max": {"lastMessageAt": m["createdAt"]},
-                "$setOnInsert": {"_id": new_id()},
+                "$setOnInsert": _chat_fields(m["tenantId"], m["instanceName"], m["to"]),
             },
             upsert=True,
         )
@@ -133,4 +134,8 @@ async def mark_read(
 
 
 def _chat(tenant_id: str, instance_name: str, contact: str) -> Document:
+    return {"_id": chat_id(tenant_id, instance_name, contact)}
+
+
+def _chat_fields(tenant_id: str, instance_name: str, contact: str) -> Document:
     return {"tenantId": tenant_id, "instanceName": instance_name, "contact": contact}

@@ -15,17 +15,20 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from gridfs import AsyncGridFSBucket
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from devtools.stack import FERRETDB, StoreEngine, lone_store
 from lanegate import usage
+from lanegate.conversations import mark_read, record_outbound
 from lanegate.events import new_id, utcnow
-from lanegate.store import MOST_PER_WRITE, Store
+from lanegate.store import MOST_PER_WRITE, Store, in_parts
+from lanegate.store.changes import CHANGES, CHATS_BY_CONTACT, apply_changes, chat_id
 from lanegate.store.indexes import INDEXES
 from lanegate.store.sweeper import sweep
 from tests.conftest import STORE_ENGINE, own_database
@@ -467,3 +470,89 @@ async def test_concurrent_updates_of_one_document_are_atomic(
     counter = await db.messages.find_one({"_id": "counter"})
     assert counter is not None and 40 == counter["n"]
     assert [1] * 5 == [sum(won is not None for won in race) for race in wins]
+
+
+async def test_chats_from_before_their_ids_move_to_them_once_keeping_what_they_say(
+    db: Store, engine_uri: str
+) -> None:
+    """A store whose chats were upserted by a unique index, with random ids (and one chat
+    already copied, as a change cut short leaves it): two services starting at once move
+    every chat to its `chat_id`, unchanged but for the id, drop the index, and record it."""
+    await db.db["store_changes"].delete_many({})
+    await db.chats.create_indexes(
+        [
+            IndexModel(
+                [("tenantId", ASCENDING), ("instanceName", ASCENDING), ("contact", ASCENDING)],
+                name=CHATS_BY_CONTACT,
+                unique=True,
+            )
+        ]
+    )
+    now = utcnow()
+    before: list[dict[str, Any]] = [
+        {
+            "_id": new_id(),
+            "tenantId": f"t{n % 3}",
+            "instanceName": f"i{n % 2}",
+            "contact": f"5491100{n:05d}",
+            "lastMessage": {"id": new_id(), "direction": "inbound", "text": f"hola {n}"},
+            "lastMessageAt": now - timedelta(minutes=n),
+            "unread": n % 4,
+        }
+        for n in range(450)
+    ]
+    for part in in_parts(before):
+        await db.chats.insert_many(part)
+    copied = before[7]
+    await db.chats.drop_index(CHATS_BY_CONTACT)
+    await db.chats.insert_one(
+        copied | {"_id": chat_id(copied["tenantId"], copied["instanceName"], copied["contact"])}
+    )
+    await db.chats.create_indexes(
+        [IndexModel([("tenantId", ASCENDING)], name=CHATS_BY_CONTACT)]
+    )  # left as it was: the change drops the index by name, unique or not
+    services = [Store(engine_uri, db.db.name) for _ in range(2)]
+    try:
+        await asyncio.gather(*(service.connect() for service in services))
+    finally:
+        for service in services:
+            await service.close()
+
+    after = {chat["_id"]: chat async for chat in db.chats.find({})}
+    assert {
+        chat_id(c["tenantId"], c["instanceName"], c["contact"]): {
+            k: v for k, v in c.items() if k != "_id"
+        }
+        for c in before
+    } == {key: {k: v for k, v in chat.items() if k != "_id"} for key, chat in after.items()}
+    names = {index["name"] async for index in await db.chats.list_indexes()}
+    assert CHATS_BY_CONTACT not in names
+    assert [] == await apply_changes(db.db)
+    assert list(CHANGES) == [c["_id"] async for c in db.db["store_changes"].find({})]
+
+
+async def test_a_chats_writes_all_reach_the_one_document_under_its_id(db: Store) -> None:
+    """Sends to a new contact at once, then its reading, upsert and update one document,
+    found by the id its tenant, instance and contact make."""
+    sends = [
+        {
+            "_id": new_id(),
+            "tenantId": "t",
+            "instanceName": "i",
+            "to": "5491100000001",
+            "type": "text",
+            "content": {"text": f"hola {n}"},
+            "createdAt": utcnow(),
+        }
+        for n in range(6)
+    ]
+    await asyncio.gather(*(record_outbound(db, [send]) for send in sends))
+    await mark_read(db, "t", "i", "5491100000001", utcnow())
+
+    [chat] = await db.chats.find({"tenantId": "t"}).to_list(None)
+    assert (chat_id("t", "i", "5491100000001"), "i", "5491100000001", 0) == (
+        chat["_id"],
+        chat["instanceName"],
+        chat["contact"],
+        chat["unread"],
+    )

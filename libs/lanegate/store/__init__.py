@@ -12,6 +12,7 @@ from pymongo.errors import OperationFailure
 from lanegate.metrics import DEPENDENCY_UP
 from lanegate.store.bulk import MOST_PER_WRITE as MOST_PER_WRITE
 from lanegate.store.bulk import in_parts as in_parts
+from lanegate.store.changes import apply_changes
 from lanegate.store.indexes import INDEXES
 from lanegate.store.sweeper import TTL_REFUSED, Expiry
 
@@ -115,9 +116,11 @@ class Store:
         return made
 
     async def connect(self) -> None:
-        """Reach the server and create the declared indexes it does not have yet; a TTL
-        index it refuses is made without its expiry, listed in `swept` for a sweeper."""
+        """Reach the server, apply the one-time changes it has not had (`store.changes`) and
+        create the declared indexes it does not have yet; a TTL index it refuses is made
+        without its expiry, listed in `swept` for a sweeper."""
         await self.ping()
+        await apply_changes(self.db)
         self.swept = []
         for collection, models in INDEXES.items():
             # Listing is a catalog read; asking for existing indexes again costs some engines

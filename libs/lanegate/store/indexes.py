@@ -151,12 +151,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="tenant_from_received_id",
         ),
     ],
+    # A chat's id comes from its tenant, instance and contact (`changes.chat_id`).
     "chats": [
-        IndexModel(
-            [("tenantId", ASCENDING), ("instanceName", ASCENDING), ("contact", ASCENDING)],
-            name="tenant_instance_contact",
-            unique=True,
-        ),
         # The chat list, newest first, of a tenant or of one of its instances.
         IndexModel(
             [("tenantId", ASCENDING), ("lastMessageAt", DESCENDING), ("_id", DESCENDING)],
