@@ -32,9 +32,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ingress_api.schemas.messages import TextMessage
-from lanegate.store.changes import chat_id
 from lanegate.store.grouped import GroupedInserts, GroupedWrites
 from lanegate.store.indexes import INDEXES
+from lanegate.store.keys import chat_id
 
 EXCHANGE = web.AppKey("exchange", aio_pika.abc.AbstractExchange)
 STORE = web.AppKey("store", AsyncMongoClient)

@@ -10,8 +10,8 @@ from lanegate import health
 from lanegate.contacts import contact_wrote
 from lanegate.events import MessageReceived, new_id
 from lanegate.store import Document, Store
-from lanegate.store.changes import chat_id
 from lanegate.store.grouped import grouped_writes
+from lanegate.store.keys import chat_id
 
 # The fields of a message's content that hold what a person reads, in the order they are tried.
 READABLE_FIELDS = ("text", "body", "caption")

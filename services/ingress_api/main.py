@@ -46,7 +46,6 @@ from ingress_api import rpc
 
 # isort: on
 from ingress_api.accept.lookups import LOOKUPS, Lookups
-from ingress_api.accept.message_keys import older_keys_at_start
 from ingress_api.accept.quotas import MESSAGE_COUNTER, MONTH_COUNTER, MessageCounter, MonthCounter
 from ingress_api.accept.rate_limit import LIMITER, RateLimiter, quota_headers
 from ingress_api.accept.settling import settling_failed_sends
@@ -81,7 +80,6 @@ def build(settings: Settings) -> web.Application:
     openapi.install(app)
     app.cleanup_ctx.append(rpc.rpc_client)
     app.cleanup_ctx.append(settling_failed_sends)
-    app.cleanup_ctx.append(older_keys_at_start)
     app.cleanup_ctx.append(return_held_counts)
     app.cleanup_ctx.append(health_counts)
     app.cleanup_ctx.append(normalizing_at_start)

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from pymongo.errors import BulkWriteError
 
 from lane_scheduler.clock import Clock, stored_time
 from lanegate.store import Store
-from lanegate.store.bulk import duplicates_only
+from lanegate.store.bulk import insert_missing
 
 log = structlog.get_logger(__name__)
 
@@ -74,11 +73,7 @@ class Ownership:
         ]
         if not docs:
             return
-        try:
-            await self._store.scheduler_shards.insert_many(docs, ordered=False)
-        except BulkWriteError as e:
-            if not duplicates_only(e):
-                raise
+        await insert_missing(self._store.scheduler_shards, docs)
 
     def running_low(self, shards: set[int]) -> bool:
         """Whether a lease among `shards` still held has less than half its length left."""

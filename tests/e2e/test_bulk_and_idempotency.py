@@ -6,10 +6,10 @@ from typing import Any
 import pytest
 
 from ingress_api.accept.accepting import MessageToAccept, content_of, document
-from ingress_api.accept.message_keys import key_record
 from ingress_api.auth import Caller
 from ingress_api.schemas.messages import TextMessage
 from lanegate.store import MOST_PER_WRITE
+from lanegate.store.keys import key_record
 from tests.support.gateway import Gateway
 from tests.support.receiver import Receiver, event_named
 

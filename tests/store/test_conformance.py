@@ -28,8 +28,16 @@ from lanegate import usage
 from lanegate.conversations import mark_read, record_outbound
 from lanegate.events import new_id, utcnow
 from lanegate.store import MOST_PER_WRITE, Store, in_parts
-from lanegate.store.changes import CHANGES, CHATS_BY_CONTACT, apply_changes, chat_id
-from lanegate.store.indexes import INDEXES
+from lanegate.store.changes import (
+    CHANGES,
+    CHATS_BY_CONTACT,
+    CopiesRefused,
+    apply_changes,
+    index_names,
+    key_chats,
+)
+from lanegate.store.indexes import INDEXES, RETIRED
+from lanegate.store.keys import chat_id
 from lanegate.store.sweeper import sweep
 from tests.conftest import STORE_ENGINE, own_database
 from tests.support.explain import postgresql_index_conditions
@@ -310,7 +318,7 @@ async def test_the_largest_bulk_updates_the_gateway_sends_complete_two_at_once(
     for tenant in ("a", "b"):
         await db.chats.insert_many(
             [
-                {"tenantId": tenant, "instanceName": "i", "contact": f"{n}"}
+                {"_id": chat_id(tenant, "i", f"{n}"), "tenantId": tenant, "contact": f"{n}"}
                 for n in range(MOST_PER_WRITE)
             ]
         )
@@ -319,7 +327,7 @@ async def test_the_largest_bulk_updates_the_gateway_sends_complete_two_at_once(
     def again(tenant: str) -> list[UpdateOne]:
         return [
             UpdateOne(
-                {"tenantId": tenant, "instanceName": "i", "contact": f"{n}"},
+                {"_id": chat_id(tenant, "i", f"{n}")},
                 {"$set": {"unread": 0}, "$max": {"lastMessageAt": now}},
                 upsert=True,
             )
@@ -472,24 +480,11 @@ async def test_concurrent_updates_of_one_document_are_atomic(
     assert [1] * 5 == [sum(won is not None for won in race) for race in wins]
 
 
-async def test_chats_from_before_their_ids_move_to_them_once_keeping_what_they_say(
-    db: Store, engine_uri: str
-) -> None:
-    """A store whose chats were upserted by a unique index, with random ids (and one chat
-    already copied, as a change cut short leaves it): two services starting at once move
-    every chat to its `chat_id`, unchanged but for the id, drop the index, and record it."""
-    await db.db["store_changes"].delete_many({})
-    await db.chats.create_indexes(
-        [
-            IndexModel(
-                [("tenantId", ASCENDING), ("instanceName", ASCENDING), ("contact", ASCENDING)],
-                name=CHATS_BY_CONTACT,
-                unique=True,
-            )
-        ]
-    )
+def chats_from_before(count: int) -> list[dict[str, Any]]:
+    """Chats as an earlier release wrote them: random ids, unique by tenant, instance and
+    contact."""
     now = utcnow()
-    before: list[dict[str, Any]] = [
+    return [
         {
             "_id": new_id(),
             "tenantId": f"t{n % 3}",
@@ -499,18 +494,44 @@ async def test_chats_from_before_their_ids_move_to_them_once_keeping_what_they_s
             "lastMessageAt": now - timedelta(minutes=n),
             "unread": n % 4,
         }
-        for n in range(450)
+        for n in range(count)
     ]
+
+
+def by_new_id(chats: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each chat as it should come out of the change: under its `chat_id`, all else kept."""
+    return {
+        chat_id(c["tenantId"], c["instanceName"], c["contact"]): {
+            k: v for k, v in c.items() if k != "_id"
+        }
+        for c in chats
+    }
+
+
+UNIQUE_BY_CONTACT = IndexModel(
+    [("tenantId", ASCENDING), ("instanceName", ASCENDING), ("contact", ASCENDING)],
+    name=CHATS_BY_CONTACT,
+    unique=True,
+)
+
+
+async def test_chats_from_before_their_ids_move_to_them_once_keeping_what_they_say(
+    db: Store, engine_uri: str
+) -> None:
+    """A store whose chats were upserted by a unique index, with random ids (and one chat
+    already copied, as a change cut short leaves it): two services starting at once move
+    every chat to its `chat_id`, unchanged but for the id, drop the index, and record it."""
+    await db.db["store_changes"].delete_many({})
+    before = chats_from_before(450)
     for part in in_parts(before):
         await db.chats.insert_many(part)
     copied = before[7]
-    await db.chats.drop_index(CHATS_BY_CONTACT)
     await db.chats.insert_one(
         copied | {"_id": chat_id(copied["tenantId"], copied["instanceName"], copied["contact"])}
     )
     await db.chats.create_indexes(
         [IndexModel([("tenantId", ASCENDING)], name=CHATS_BY_CONTACT)]
-    )  # left as it was: the change drops the index by name, unique or not
+    )  # unique or not, the change drops it by name
     services = [Store(engine_uri, db.db.name) for _ in range(2)]
     try:
         await asyncio.gather(*(service.connect() for service in services))
@@ -519,16 +540,53 @@ async def test_chats_from_before_their_ids_move_to_them_once_keeping_what_they_s
             await service.close()
 
     after = {chat["_id"]: chat async for chat in db.chats.find({})}
-    assert {
-        chat_id(c["tenantId"], c["instanceName"], c["contact"]): {
-            k: v for k, v in c.items() if k != "_id"
-        }
-        for c in before
-    } == {key: {k: v for k, v in chat.items() if k != "_id"} for key, chat in after.items()}
-    names = {index["name"] async for index in await db.chats.list_indexes()}
-    assert CHATS_BY_CONTACT not in names
+    assert by_new_id(before) == {
+        key: {k: v for k, v in chat.items() if k != "_id"} for key, chat in after.items()
+    }
+    assert CHATS_BY_CONTACT not in await index_names(db.chats)
     assert [] == await apply_changes(db.db)
-    assert list(CHANGES) == [c["_id"] async for c in db.db["store_changes"].find({})]
+    assert set(CHANGES) == {c["_id"] async for c in db.db["store_changes"].find({})}
+
+
+async def test_chats_whose_copies_are_refused_stay_and_the_change_runs_again(db: Store) -> None:
+    """A process of the earlier release made the unique index again as the change ran: no
+    copy can be written, so no chat is removed and the change is not recorded; once that
+    process is gone, the next start completes it."""
+    await db.db["store_changes"].delete_many({})
+    before = chats_from_before(30)
+    await db.chats.insert_many(before)
+    await db.chats.create_indexes([UNIQUE_BY_CONTACT])
+
+    async def undone_at_once(collection: Any, name: str) -> None:
+        """The drop, and the earlier release's process making the index again."""
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("lanegate.store.changes.drop_index", undone_at_once)
+        with pytest.raises(CopiesRefused):
+            await apply_changes(db.db)
+
+    assert sorted(c["_id"] for c in before) == sorted(await db.chats.distinct("_id"))
+    [keying] = [name for name, change in CHANGES.items() if change is key_chats]
+    assert 0 == await db.db["store_changes"].count_documents({"_id": keying})
+    await db.connect()
+    assert set(by_new_id(before)) == set(await db.chats.distinct("_id"))
+
+
+async def test_every_start_drops_the_retired_indexes_and_keeps_the_declared(db: Store) -> None:
+    """An index an earlier release made again goes at the next start; none is retired
+    under a name a declared index of its collection has."""
+    for collection, retired in RETIRED.items():
+        declared = {m.document["name"] for m in INDEXES.get(collection, [])}
+        assert not retired & declared, collection
+    await db.chats.create_indexes([UNIQUE_BY_CONTACT])
+    await db.messages.create_indexes(
+        [IndexModel([("tenantId", ASCENDING), ("createdAt", DESCENDING)], name="tenant_created")]
+    )
+
+    await db.connect()
+
+    assert CHATS_BY_CONTACT not in await index_names(db.chats)
+    assert "tenant_created" not in await index_names(db.messages)
 
 
 async def test_a_chats_writes_all_reach_the_one_document_under_its_id(db: Store) -> None:
@@ -547,9 +605,10 @@ async def test_a_chats_writes_all_reach_the_one_document_under_its_id(db: Store)
         for n in range(6)
     ]
     await asyncio.gather(*(record_outbound(db, [send]) for send in sends))
-    await mark_read(db, "t", "i", "5491100000001", utcnow())
+    read = await mark_read(db, "t", "i", "5491100000001", utcnow())
 
     [chat] = await db.chats.find({"tenantId": "t"}).to_list(None)
+    assert read is not None and read["readAt"] == chat["readAt"]
     assert (chat_id("t", "i", "5491100000001"), "i", "5491100000001", 0) == (
         chat["_id"],
         chat["instanceName"],

@@ -9,9 +9,10 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from devtools.stack import lone_store
-from ingress_api.accept.message_keys import OLDER_INDEX, claim, claimed, keys_of_older_messages
+from ingress_api.accept.message_keys import claim, claimed
 from lanegate.events import new_id
 from lanegate.store import Document, Store
+from lanegate.store.changes import OLDER_KEYS_INDEX, keys_of_older_messages
 from tests.conftest import own_database
 
 
@@ -53,7 +54,7 @@ async def older_store(mongoeco_uri: str) -> AsyncIterator[Store]:
     async with own_database(mongoeco_uri) as store:
         partial = IndexModel(
             [("tenantId", ASCENDING), ("externalId", ASCENDING)],
-            name=OLDER_INDEX,
+            name=OLDER_KEYS_INDEX,
             unique=True,
             partialFilterExpression={"externalId": {"$type": "string"}},
         )
@@ -65,11 +66,11 @@ async def test_messages_from_before_key_records_get_theirs_at_start(older_store:
     older = [message("t", "A"), message("t", "B"), message("t")]
     await older_store.messages.insert_many(older)
 
-    assert 2 == await keys_of_older_messages(older_store, page=1)
+    assert 2 == await keys_of_older_messages(older_store.db)
 
     assert 2 == await older_store.message_keys.count_documents({"tenantId": "t"})
     names = {i["name"] async for i in await older_store.messages.list_indexes()}
-    assert OLDER_INDEX not in names
+    assert OLDER_KEYS_INDEX not in names
     with pytest.raises(DuplicateKeyError):
         await claim(older_store, [message("t", "B")])
-    assert 0 == await keys_of_older_messages(older_store)
+    assert 0 == await keys_of_older_messages(older_store.db)

@@ -11,12 +11,11 @@ from pymongo.errors import OperationFailure
 
 from lanegate.metrics import DEPENDENCY_UP
 from lanegate.store.bulk import MOST_PER_WRITE as MOST_PER_WRITE
+from lanegate.store.bulk import Document as Document
 from lanegate.store.bulk import in_parts as in_parts
-from lanegate.store.changes import apply_changes
-from lanegate.store.indexes import INDEXES
+from lanegate.store.changes import apply_changes, drop_index
+from lanegate.store.indexes import INDEXES, RETIRED
 from lanegate.store.sweeper import TTL_REFUSED, Expiry
-
-Document = dict[str, Any]
 
 
 async def update_in_parts(
@@ -116,9 +115,9 @@ class Store:
         return made
 
     async def connect(self) -> None:
-        """Reach the server, apply the one-time changes it has not had (`store.changes`) and
-        create the declared indexes it does not have yet; a TTL index it refuses is made
-        without its expiry, listed in `swept` for a sweeper."""
+        """Reach the server, apply the one-time changes it has not had (`store.changes`), drop
+        the retired indexes it has and create the declared ones it does not have yet; a TTL
+        index it refuses is made without its expiry, listed in `swept` for a sweeper."""
         await self.ping()
         await apply_changes(self.db)
         self.swept = []
@@ -128,6 +127,8 @@ class Store:
             existing = {
                 index["name"]: index async for index in await self.db[collection].list_indexes()
             }
+            for retired in RETIRED.get(collection, frozenset()) & existing.keys():
+                await drop_index(self.db[collection], retired)
             missing = [model for model in models if model.document["name"] not in existing]
             expiring = [model for model in models if "expireAfterSeconds" in model.document]
             plain = [model for model in missing if model not in expiring]

@@ -6,6 +6,8 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+Document = dict[str, Any]
+
 # The most documents or operations one write command carries; more go in the next. A command's
 # time on the server grows with what it carries, and the server's other work and the callers
 # behind it wait for it: a store that spends about 16 ms on each upsert (the embedded one)
@@ -29,7 +31,7 @@ def duplicates_only(error: BulkWriteError) -> bool:
 
 
 async def insert_missing(
-    collection: AsyncCollection[dict[str, Any]], documents: Sequence[dict[str, Any]]
+    collection: AsyncCollection[Document], documents: Sequence[Document]
 ) -> None:
     """Insert these documents, leaving those whose keys are already there."""
     try:

@@ -2,71 +2,121 @@
 
 Every service connects at start, so a change may run in several processes at once, and again
 after one was cut short: each is safe to repeat and to run beside itself, and is recorded in
-`store_changes` only once it is complete.
+`store_changes` only once it is complete. The indexes a change leaves behind are listed in
+`indexes.RETIRED`, which every start drops wherever a process of an earlier release made
+them again.
 """
 
-import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from lanegate.events import utcnow
-from lanegate.store.bulk import MOST_PER_WRITE, insert_missing
+from lanegate.store.bulk import MOST_PER_WRITE, Document, insert_missing
+from lanegate.store.keys import chat_id, key_record
 
 log = structlog.get_logger(__name__)
-
-type Document = dict[str, Any]
-
-_CHAT_IDS = uuid.UUID("3c0e6b52-8f4d-4a51-b7c2-5d9e1f0a6b83")
-
-# The unique index chats were once upserted by, before their ids came from what they are about.
-CHATS_BY_CONTACT = "tenant_instance_contact"
 
 # The server's code for an index that is not there (another process dropped it first).
 INDEX_NOT_FOUND = 27
 
+# The partial unique index on the messages that held their externalIds before key records.
+OLDER_KEYS_INDEX = "tenant_external_unique"
 
-def chat_id(tenant_id: str, instance_name: str, contact: str) -> str:
-    """The one id of a tenant's chat with `contact` on an instance: an upsert by it makes one
-    chat at most on every engine, with no unique index to keep on each write."""
-    return str(uuid.uuid5(_CHAT_IDS, f"{tenant_id}:{instance_name}:{contact}"))
+# The unique index chats were upserted by before their ids came from tenant, instance and
+# contact.
+CHATS_BY_CONTACT = "tenant_instance_contact"
 
 
-async def key_chats(db: AsyncDatabase[Document]) -> None:
-    """Give every chat the id `chat_id` makes, and drop the unique index it no longer needs.
+class CopiesRefused(Exception):
+    """Some documents' copies under their new ids were not written: the originals stay."""
 
-    The index goes first, since a chat's copy under its new id repeats its contact; a copy
-    another process made first stays, and the old document goes either way."""
+
+async def drop_index(collection: AsyncCollection[Document], name: str) -> None:
+    """Drop the index `name`, if another process has not dropped it first."""
+    try:
+        await collection.drop_index(name)
+    except OperationFailure as e:
+        if e.code != INDEX_NOT_FOUND:
+            raise
+
+
+async def index_names(collection: AsyncCollection[Document]) -> set[str]:
+    """The names of the collection's indexes (a catalog read)."""
+    return {index["name"] async for index in await collection.list_indexes()}
+
+
+async def keys_of_older_messages(db: AsyncDatabase[Document]) -> int:
+    """Give the messages stored while their partial unique index held the keys a key record
+    each, then drop that index; how many messages had a key (0 on a store without it)."""
+    if OLDER_KEYS_INDEX not in await index_names(db["messages"]):
+        return 0
+    count = 0
+    async for part in _pages(db["messages"], {"externalId": {"$type": "string"}}):
+        await insert_missing(db["message_keys"], [key_record(message) for message in part])
+        count += len(part)
+    await drop_index(db["messages"], OLDER_KEYS_INDEX)
+    return count
+
+
+async def key_chats(db: AsyncDatabase[Document]) -> int:
+    """Give every chat the id `chat_id` makes, and drop the unique index it no longer needs;
+    how many chats moved.
+
+    The index goes first, since a chat's copy under its new id repeats its contact. Each
+    original goes only once its copy is there (written now or by another process); when a
+    copy is refused (the index made again meanwhile by a process of an earlier release), the
+    rest stay and `CopiesRefused` is raised, so the change is not recorded and runs again."""
     chats = db["chats"]
-    if CHATS_BY_CONTACT in {index["name"] async for index in await chats.list_indexes()}:
-        try:
-            await chats.drop_index(CHATS_BY_CONTACT)
-        except OperationFailure as e:
-            if e.code != INDEX_NOT_FOUND:
-                raise
-    moving: list[tuple[object, Document]] = []
-    async for chat in chats.find({}):
-        key = chat_id(chat["tenantId"], chat["instanceName"], chat["contact"])
-        if chat["_id"] != key:
-            moving.append((chat["_id"], chat | {"_id": key}))
-        if len(moving) == MOST_PER_WRITE:
-            await _move(db, moving)
-            moving = []
-    if moving:
-        await _move(db, moving)
+    if CHATS_BY_CONTACT in await index_names(chats):
+        await drop_index(chats, CHATS_BY_CONTACT)
+    moved = 0
+    async for part in _pages(chats, {}):
+        copies: dict[object, Document] = {}
+        for chat in part:
+            key = chat_id(chat["tenantId"], chat["instanceName"], chat["contact"])
+            if chat["_id"] != key:
+                copies[chat["_id"]] = chat | {"_id": key}
+        if not copies:
+            continue
+        await insert_missing(chats, list(copies.values()))
+        there = {
+            found["_id"]
+            async for found in chats.find(
+                {"_id": {"$in": [copy["_id"] for copy in copies.values()]}}, {"_id": 1}
+            )
+        }
+        await chats.delete_many(
+            {"_id": {"$in": [old for old, copy in copies.items() if copy["_id"] in there]}}
+        )
+        moved += len(there)
+        if len(there) < len(copies):
+            raise CopiesRefused(f"{len(copies) - len(there)} chat(s) could not take their ids")
+    return moved
 
 
-async def _move(db: AsyncDatabase[Document], moving: list[tuple[object, Document]]) -> None:
-    """Write each chat's copy under its new id (unless there is one), then remove the old."""
-    await insert_missing(db["chats"], [copy for _, copy in moving])
-    await db["chats"].delete_many({"_id": {"$in": [old for old, _ in moving]}})
+async def _pages(
+    collection: AsyncCollection[Document], where: Document
+) -> AsyncIterator[list[Document]]:
+    """What `where` matches, MOST_PER_WRITE documents at a time in id order, each page a
+    read of its own (no cursor held across the writes between them)."""
+    after: object = None
+    while True:
+        since = where if after is None else {**where, "_id": {"$gt": after}}
+        page = await collection.find(since).sort("_id", 1).limit(MOST_PER_WRITE).to_list(None)
+        if not page:
+            return
+        yield page
+        after = page[-1]["_id"]
 
 
 # Every change, by the name it is recorded under, in the order they apply.
-CHANGES: dict[str, Callable[[AsyncDatabase[Document]], Awaitable[None]]] = {
+CHANGES: dict[str, Callable[[AsyncDatabase[Document]], Awaitable[int]]] = {
+    "externalIds of older messages in key records": keys_of_older_messages,
     "chats keyed by tenant, instance and contact": key_chats,
 }
 
@@ -78,10 +128,9 @@ async def apply_changes(db: AsyncDatabase[Document]) -> list[str]:
     for name, change in CHANGES.items():
         if name in recorded:
             continue
-        await change(db)
-        log.info("store change applied", change=name)
-        await db["store_changes"].update_one(
-            {"_id": name}, {"$setOnInsert": {"appliedAt": utcnow()}}, upsert=True
-        )
+        documents = await change(db)
+        log.info("store change applied", change=name, documents=documents)
+        with contextlib.suppress(DuplicateKeyError):  # another process recorded it first
+            await db["store_changes"].insert_one({"_id": name, "appliedAt": utcnow()})
         applied.append(name)
     return applied

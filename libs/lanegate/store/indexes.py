@@ -28,7 +28,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("providerMessageId", ASCENDING)], name="provider_message", sparse=True),
         # The listing's indexes: one per leading filter, each ending in the sort key (the id
-        # breaks ties, so a cursor is exact). The `tenant_*_created` ones before them can go.
+        # breaks ties, so a cursor is exact).
         *(
             IndexModel(
                 [
@@ -190,8 +190,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "lane_state": [IndexModel([("shard", ASCENDING)], name="shard")],
     "scheduler_replicas": [IndexModel([("seenAt", ASCENDING)], name="seen")],
     "templates": [
-        # The listing's: by name, the id breaking ties so a cursor is exact (the
-        # `tenant_instance_name` and `tenant_name` ones before them can go).
+        # The listing's: by name, the id breaking ties so a cursor is exact.
         IndexModel(
             [
                 ("tenantId", ASCENDING),
@@ -241,4 +240,22 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
         ),
     ],
+}
+
+# Indexes an earlier release made and this one does not want, by collection: each start drops
+# any it finds, after the one-time changes (`store.changes`) that needed them gone, so one a
+# process of an earlier release made again goes too.
+RETIRED: dict[str, frozenset[str]] = {
+    "messages": frozenset(
+        {
+            "tenant_created",
+            *(
+                f"tenant_{field}_created"
+                for field in ("instanceName", "status", "lane", "messageType", "externalId", "to")
+            ),
+            "tenant_external_unique",  # `changes.OLDER_KEYS_INDEX`
+        }
+    ),
+    "templates": frozenset({"tenant_instance_name", "tenant_name"}),
+    "chats": frozenset({"tenant_instance_contact"}),  # `changes.CHATS_BY_CONTACT`
 }

@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from ingress_api.accept.conversation_windows import closed_window, window_open
 from ingress_api.accept.lookups import LOOKUPS
@@ -52,7 +52,7 @@ from lanegate.lifecycle import Status, public
 from lanegate.providers.capabilities import CAPABILITIES, EMAIL_KINDS, channel_of
 from lanegate.service import BROKER, STORE
 from lanegate.store import Document, Store, in_parts
-from lanegate.store.bulk import duplicates_only
+from lanegate.store.bulk import insert_missing
 from lanegate.store.grouped import grouped_inserts
 from lanegate.timestamps import iso_utc
 
@@ -292,11 +292,7 @@ async def _insert(request: web.Request, fresh: list[Document]) -> None:
             await grouped_inserts(store, store.messages).insert(fresh[0])
         return
     for part in in_parts(fresh):
-        try:
-            await store.messages.insert_many(part, ordered=False)
-        except BulkWriteError as e:
-            if not duplicates_only(e):
-                raise
+        await insert_missing(store.messages, part)
 
 
 async def _settle_failed_send(

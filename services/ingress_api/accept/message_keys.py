@@ -7,32 +7,15 @@ message it was claimed for: a send cut off between the claim and the message's
 insert is completed by its repeat, which stores that message then.
 """
 
-from collections.abc import AsyncIterator
-
 import structlog
-from aiohttp import web
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ingress_api.accept.settling import keyed
-from lanegate.service import STORE
 from lanegate.store import Document, Store
 from lanegate.store.bulk import DUPLICATE_KEY, duplicates_only, insert_missing
+from lanegate.store.keys import key_record
 
 log = structlog.get_logger(__name__)
-
-# The partial unique index on the messages that held the keys before they had records.
-OLDER_INDEX = "tenant_external_unique"
-
-
-def key_record(message: Document) -> Document:
-    """The key record a message with an `externalId` is claimed by."""
-    return {
-        "_id": message["_id"],
-        "tenantId": message["tenantId"],
-        "externalId": message["externalId"],
-        "requestHash": message.get("requestHash"),
-        "message": message,
-    }
 
 
 async def claim(store: Store, messages: list[Document]) -> None:
@@ -73,31 +56,3 @@ async def claimed(store: Store, tenant_id: str, refs: list[str]) -> dict[str, Do
         await insert_missing(store.messages, unstored)
         stored |= {m["_id"]: m for m in unstored}
     return {r["externalId"]: stored[r["_id"]] for r in records}
-
-
-async def keys_of_older_messages(store: Store, page: int = 1000) -> int:
-    """Give the messages stored while their partial unique index held the keys a key record
-    each, then drop that index; how many messages had a key (0 on a store without it)."""
-    names = {index["name"] async for index in await store.messages.list_indexes()}
-    if OLDER_INDEX not in names:
-        return 0
-    records: list[Document] = []
-    count = 0
-    async for message in store.messages.find({"externalId": {"$type": "string"}}):
-        records.append(key_record(message))
-        if len(records) == page:
-            await insert_missing(store.message_keys, records)
-            count, records = count + page, []
-    if records:
-        await insert_missing(store.message_keys, records)
-    await store.messages.drop_index(OLDER_INDEX)
-    count += len(records)
-    log.info("older externalIds given key records", messages=count)
-    return count
-
-
-async def older_keys_at_start(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: before the first send, the keys of messages from before key records are
-    claimed (a repeat of one must find it)."""
-    await keys_of_older_messages(app[STORE])
-    yield
