@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from lanegate.events import utcnow
 from lanegate.store.bulk import MOST_PER_WRITE, Document, insert_missing
+from lanegate.store.indexes import CHATS_BY_CONTACT
 from lanegate.store.keys import chat_id, key_record
 
 log = structlog.get_logger(__name__)
@@ -26,10 +27,6 @@ INDEX_NOT_FOUND = 27
 
 # The partial unique index on the messages that held their externalIds before key records.
 OLDER_KEYS_INDEX = "tenant_external_unique"
-
-# The unique index chats were upserted by before their ids came from tenant, instance and
-# contact.
-CHATS_BY_CONTACT = "tenant_instance_contact"
 
 
 class CopiesRefused(Exception):

@@ -151,7 +151,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="tenant_from_received_id",
         ),
     ],
-    # A chat's id comes from its tenant, instance and contact (`changes.chat_id`).
+    # A chat's id comes from its tenant, instance and contact (`keys.chat_id`).
     "chats": [
         # The chat list, newest first, of a tenant or of one of its instances.
         IndexModel(
@@ -242,9 +242,14 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 
+# The unique index chats were upserted by before their ids came from tenant, instance and
+# contact (`store.changes.key_chats` drops it first).
+CHATS_BY_CONTACT = "tenant_instance_contact"
+
 # Indexes an earlier release made and this one does not want, by collection: each start drops
 # any it finds, after the one-time changes (`store.changes`) that needed them gone, so one a
-# process of an earlier release made again goes too.
+# process of an earlier release made again goes too. (The messages' partial unique index on
+# `externalId` is not here: only the change that gives those messages key records drops it.)
 RETIRED: dict[str, frozenset[str]] = {
     "messages": frozenset(
         {
@@ -253,9 +258,8 @@ RETIRED: dict[str, frozenset[str]] = {
                 f"tenant_{field}_created"
                 for field in ("instanceName", "status", "lane", "messageType", "externalId", "to")
             ),
-            "tenant_external_unique",  # `changes.OLDER_KEYS_INDEX`
         }
     ),
     "templates": frozenset({"tenant_instance_name", "tenant_name"}),
-    "chats": frozenset({"tenant_instance_contact"}),  # `changes.CHATS_BY_CONTACT`
+    "chats": frozenset({CHATS_BY_CONTACT}),
 }
