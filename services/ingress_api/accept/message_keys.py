@@ -7,15 +7,12 @@ message it was claimed for: a send cut off between the claim and the message's
 insert is completed by its repeat, which stores that message then.
 """
 
-import structlog
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ingress_api.accept.settling import keyed
 from lanegate.store import Document, Store
 from lanegate.store.bulk import DUPLICATE_KEY, duplicates_only, insert_missing
 from lanegate.store.keys import key_record
-
-log = structlog.get_logger(__name__)
 
 
 async def claim(store: Store, messages: list[Document]) -> None:
