@@ -44,6 +44,7 @@ from bench.otp import AMQP_URL, bench_stack, tenant
 from bench.otp_latency import Client, percentile
 from bench.webhooks import spawn
 from devtools.stack import SERVICES, Stack, free_port
+from lanegate import usage
 from lanegate.events import new_id
 from lanegate.secrets import new_key
 from lanegate.store import Document, Store
@@ -234,6 +235,7 @@ async def counted(
         total = args.singles + args.messages + args.counted
         await all_sent(store, tenant_of(names), total, args.deadline)
         await all_reported(store, total, args.deadline)
+        await asyncio.sleep(2 * usage.WRITTEN_EVERY.total_seconds())  # the counts held last
         commands = Counter({k: v for k, v in counter.commands.items() if k not in MONITORING})
         writes = Counter(
             {

@@ -31,6 +31,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from devtools.stack import StoreEngine, free_port, lone_store, wait_port
 from lanegate import logging as lanegate_logging
+from lanegate import usage
 from lanegate.events import MessageReceived
 from lanegate.outbound import Outbound
 from lanegate.secrets import Keyring, new_key
@@ -183,6 +184,7 @@ async def with_store(base: str, count: int, endpoints: int, store_uri: str) -> f
         started = time.perf_counter()
         await asyncio.gather(*(deliverer.handle(event) for event in events))
         await deliverer.pool.join()
+        await usage.grouped(store).flush()  # the outcomes' counts, held a second, written
         seconds = time.perf_counter() - started
     delivered = await store.webhook_deliveries.count_documents({"status": "delivered"})
     await store.close()

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from pymongo import AsyncMongoClient
 
 from devtools.stack import Stack, StoreEngine, delete_topology, lone_store, wait_http
 from lanegate.broker import Broker
 from lanegate.secrets import new_key
-from lanegate.store import Store
+from lanegate.store import Document, Store
 from tests.simulators.meta import MetaSimulator
 from tests.simulators.waha import WahaSimulator
 from tests.support.gateway import Gateway
@@ -151,8 +152,9 @@ async def own_database(uri: str) -> AsyncIterator[Store]:
     try:
         yield store
     finally:
-        await store.db.client.drop_database(database)
-        await store.close()
+        await store.close()  # the counts it holds are written first
+        async with AsyncMongoClient[Document](uri) as client:
+            await client.drop_database(database)
 
 
 @pytest.fixture

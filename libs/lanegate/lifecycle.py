@@ -209,7 +209,7 @@ async def retire(
         {"$set": {"status": status, f"{status}At": now}},
     )
     if ended is not None and status == Status.CANCELED:
-        await usage.count_message(store, ended, usage.Counted.CANCELED, now)
+        usage.count_message(store, ended, usage.Counted.CANCELED, now)
     return projected(ended, fields)
 
 

@@ -350,7 +350,7 @@ async def clear_waiting(request: web.Request, instance: Document) -> int:
     store, now = request.app[STORE], utcnow()
     match = {"instanceName": instance["_id"]}
     untried = await lifecycle.retire_all(store, match, Status.CANCELED, now)
-    await usage.count(
+    usage.count(
         store,
         instance["tenantId"],
         instance["_id"],

@@ -195,7 +195,7 @@ class GatewayCallbacks:
             return False  # an unknown id or a repeated receipt: nothing new to tell
         MESSAGE_STATUS.labels(status, message["provider"]).inc()
         counted = usage.Counted.DELIVERED if status == "delivered" else usage.Counted.READ
-        await usage.count_message(self._store, message, counted, message[field])
+        usage.count_message(self._store, message, counted, message[field])
         await self._broker.publish(
             MessageStatus(
                 id=status_event_id(message["_id"], status),
@@ -329,7 +329,7 @@ class GatewayCallbacks:
         if message is None:
             return False
         MESSAGE_STATUS.labels("failed", message["provider"]).inc()
-        await usage.count_message(self._store, message, usage.Counted.FAILED, message["failedAt"])
+        usage.count_message(self._store, message, usage.Counted.FAILED, message["failedAt"])
         # Taken, then never delivered: how WhatsApp shows a recipient who blocked the number.
         await health_guard.counted(
             self._store,

@@ -251,7 +251,7 @@ class Dispatcher:
             health.Counted.SENT,
             now,
         )
-        await usage.count_message(self._store, message, usage.Counted.SENT, now)
+        usage.count_message(self._store, message, usage.Counted.SENT, now)
         ACCEPT_TO_SEND.observe((now - message["queuedAt"]).total_seconds())
         log.info("message sent", provider_message_id=sent.provider_message_id)
         await self._report(message, Status.SENT, providerMessageId=sent.provider_message_id)
@@ -276,7 +276,7 @@ class Dispatcher:
             if await lifecycle.finish(self._store, message["_id"], status, **stamp):
                 log.info("withdrawn message: the provider never got it", status=status)
                 if status == Status.CANCELED:
-                    await usage.count_message(
+                    usage.count_message(
                         self._store, message, usage.Counted.CANCELED, stamp[f"{status}At"]
                     )
                 if status == Status.EXPIRED:
@@ -422,7 +422,7 @@ class Dispatcher:
             health.Counted.FAILURES,
             utcnow(),
         )
-        await usage.count_message(self._store, message, usage.Counted.FAILED, utcnow())
+        usage.count_message(self._store, message, usage.Counted.FAILED, utcnow())
         log.warning("message failed", code=code, reason=text)
         await self._report(message, Status.FAILED, error=error)
 

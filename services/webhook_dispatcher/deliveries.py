@@ -142,7 +142,7 @@ class Deliverer:
             if await self._records.finish(
                 record["_id"], job.claim, None, "dead", error=DISABLED_ERROR
             ):
-                await self._records.count_outcome(record, "dead", (instance or {}).get("provider"))
+                self._records.count_outcome(record, "dead", (instance or {}).get("provider"))
             self._count(record, "dead")
             return
         outcome = await post(
@@ -159,7 +159,7 @@ class Deliverer:
         ):
             log.warning("claim lost while attempting", delivery_id=record["_id"])
         else:
-            await self._records.count_outcome(record, status, instance.get("provider"))
+            self._records.count_outcome(record, status, instance.get("provider"))
         self._count(record, status, outcome)
         if own_url:
             await self._endpoint_health(instance, record, outcome)

@@ -154,12 +154,12 @@ class Records:
             {"_id": delivery_id, "claim": claim}, update, token="lastFinish"
         )
 
-    async def count_outcome(self, record: Document, status: str, provider: str | None) -> None:
+    def count_outcome(self, record: Document, status: str, provider: str | None) -> None:
         """Count a delivery that ended (`delivered`, or `dead` after its attempts) in its
         tenant's usage."""
         what = OUTCOMES_COUNTED.get(status)
         if what is not None:
-            await usage.count(
+            usage.count(
                 self._store, record["tenantId"], record["instanceName"], provider, what, utcnow()
             )
 

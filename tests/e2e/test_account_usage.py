@@ -3,6 +3,7 @@ read without the messages themselves; a bad range is a 400."""
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from tests.e2e.test_cloud_api import cloud_instance, contact_writes, send_text
 from tests.e2e.test_otp import code_in, phone_text, send_otp, verify
 from tests.simulators.meta import MetaSimulator
-from tests.support.gateway import Gateway, eventually
+from tests.support.gateway import Gateway, eventually, settled
 from tests.support.receiver import Received, Receiver, event_named
 
 pytestmark = pytest.mark.e2e
@@ -67,6 +68,21 @@ async def _usage(gateway: Gateway, key: str, **query: str) -> dict[str, Any]:
     status, body = await gateway.call("GET", "/account/usage", key=key, params=query)
     assert 200 == status, body
     return dict(body)
+
+
+async def _usage_once(
+    gateway: Gateway, key: str, counts_in: Callable[[dict[str, Any]], bool], **query: str
+) -> dict[str, Any]:
+    """The usage once `counts_in` finds the counts awaited in it, or as it last was after
+    10 s."""
+    seen: dict[str, Any] = {}
+
+    async def counted() -> bool:
+        seen.update(await _usage(gateway, key, **query))
+        return counts_in(seen)
+
+    await settled(counted)
+    return seen
 
 
 async def test_usage_equals_what_a_known_run_did_and_is_not_read_from_messages(
@@ -200,7 +216,12 @@ async def test_a_flush_counts_the_messages_it_cancels(gateway: Gateway, receiver
     status, body = await gateway.call("POST", f"/instance/{name}/queue/flush", key=key)
 
     assert (200, 3) == (status, body["flushed"]), body
-    usage = await _usage(gateway, key, **{"from": _today()})
+    usage = await _usage_once(
+        gateway,
+        key,
+        lambda u: 3 == u["periods"][0]["byInstance"].get(name, {}).get("canceled"),
+        **{"from": _today()},
+    )
     counted = usage["periods"][0]["byInstance"][name]
     messages = ("accepted", "sent", "delivered", "read", "failed", "canceled")
     assert (3, 0, 0, 0, 0, 3) == tuple(counted[field] for field in messages)
@@ -215,7 +236,9 @@ async def test_a_message_undelivered_after_it_went_counts_as_sent_and_failed(
     message_id = await send_text(gateway, key, name)
     await receiver.wait_for(event_named("message.status", id=message_id, status="failed"))
 
-    usage = await _usage(gateway, key, **{"from": _today()})
+    usage = await _usage_once(
+        gateway, key, lambda u: 0 < u["periods"][0]["totals"]["failed"], **{"from": _today()}
+    )
 
     [day] = usage["periods"]
     assert (1, 1, 1) == (day["totals"]["accepted"], day["totals"]["sent"], day["totals"]["failed"])

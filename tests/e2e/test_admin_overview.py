@@ -10,7 +10,7 @@ import pytest
 from lanegate.broker import REASON_HEADER
 from lanegate.events import InstancePaused, encode
 from tests.conftest import AMQP_URL
-from tests.support.gateway import Gateway, TenantInstance, eventually
+from tests.support.gateway import Gateway, TenantInstance, eventually, settled
 from tests.support.messages import send
 from tests.support.queues import queued
 from tests.support.receiver import Receiver, event_named
@@ -77,7 +77,13 @@ async def test_tenants_instances_and_disabled_webhooks_across_tenants(
 ) -> None:
     setup = await set_up(gateway, receiver)
 
-    tenants = {t["id"]: t for t in await every_page(gateway, "/admin/overview/tenants")}
+    tenants: dict[str, dict[str, Any]] = {}
+
+    async def accepted_counted() -> bool:  # a process writes its counts a second after
+        tenants.update({t["id"]: t for t in await every_page(gateway, "/admin/overview/tenants")})
+        return bool(3 == tenants[setup.waiting.tenant_id]["usageToday"]["accepted"])
+
+    await settled(accepted_counted)
     mine = tenants[setup.waiting.tenant_id]
     assert {"id": setup.plan_id, "name": "Small"} == mine["plan"]
     assert (1, 1, False, 3) == (

@@ -185,6 +185,13 @@ async def eventually(
         await asyncio.sleep(every)
 
 
+async def settled(check: Callable[[], Awaitable[bool]], *, timeout: float = 10) -> None:
+    """Wait until `check()` is true, or for `timeout` seconds at most: for what a process
+    writes a moment later (usage counts), where the caller's asserts then say what differs."""
+    with contextlib.suppress(TimeoutError):
+        await eventually(check, timeout=timeout)
+
+
 NextEvent = Callable[[], Awaitable[dict[str, Any]]]
 
 

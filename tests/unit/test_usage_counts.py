@@ -1,20 +1,23 @@
-"""Usage counts on a real store: a day's record per tenant and instance, and a write the store
-refuses losing the count instead of raising into the work it counts."""
+"""Usage counts on a real store: a day's record per tenant and instance, the counts of a second
+summed into one write, what a process holds written when its store closes, and a write the
+store refuses losing the count instead of raising into the work it counts."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 from lanegate import usage
 from lanegate.store import Store
+from tests.support.gateway import eventually
 
 NOON = datetime(2026, 3, 15, 12, tzinfo=UTC)
+MESSAGE = {"tenantId": "t", "instanceName": "i", "provider": "sandbox"}
 
 
 async def test_counts_go_to_the_utc_day_of_each_event(bare_store: Store) -> None:
     late = NOON.astimezone(UTC) + timedelta(hours=11, minutes=59)
-    await usage.count(bare_store, "t", "i", "smtp", usage.Counted.SENT, NOON)
-    await usage.count(bare_store, "t", "i", None, usage.Counted.SENT, late)
-    await usage.count(bare_store, "t", "i", None, usage.Counted.SENT, late + timedelta(minutes=2))
+    usage.count(bare_store, "t", "i", "smtp", usage.Counted.SENT, NOON)
+    usage.count(bare_store, "t", "i", None, usage.Counted.SENT, late)
+    usage.count(bare_store, "t", "i", None, usage.Counted.SENT, late + timedelta(minutes=2))
+    await usage.grouped(bare_store).flush()
 
     days = await bare_store.usage_days.find({"tenantId": "t"}).sort("day", 1).to_list(None)
 
@@ -24,32 +27,53 @@ async def test_counts_go_to_the_utc_day_of_each_event(bare_store: Store) -> None
 
 async def test_a_refused_count_is_lost_without_raising(bare_store: Store) -> None:
     await bare_store.usage_days.insert_one({"_id": "t|i|2026-03-15", "accepted": "not a number"})
-    message = {"tenantId": "t", "instanceName": "i", "provider": "sandbox"}
 
-    await usage.count_messages(bare_store, [message], usage.Counted.ACCEPTED, NOON)
-    await usage.count_message(bare_store, message, usage.Counted.ACCEPTED, NOON)
+    usage.count_messages(bare_store, [MESSAGE], usage.Counted.ACCEPTED, NOON)
+    usage.count_message(bare_store, MESSAGE, usage.Counted.ACCEPTED, NOON)
+    usage.count(bare_store, "t", "j", None, usage.Counted.SENT, NOON)
+    await usage.grouped(bare_store).flush()
 
     kept = await bare_store.usage_days.find_one({"_id": "t|i|2026-03-15"})
     assert kept is not None and "not a number" == kept["accepted"]
+    other = await bare_store.usage_days.find_one({"_id": "t|j|2026-03-15"})
+    assert other is not None and 1 == other["sent"]  # the rest of the write went
 
 
-async def test_counts_added_during_a_write_go_together_in_the_next(bare_store: Store) -> None:
-    messages = [
-        {"tenantId": "t", "instanceName": f"i{n % 3}", "provider": "sandbox"} for n in range(30)
-    ]
-    before = usage.grouped(bare_store).writes
+async def test_the_counts_of_a_second_go_together_in_one_write(bare_store: Store) -> None:
+    counts = usage.grouped(bare_store)
+    messages = [{**MESSAGE, "instanceName": f"i{n % 3}"} for n in range(30)]
+    before = counts.writes
 
-    await asyncio.gather(
-        *(usage.count_message(bare_store, m, usage.Counted.ACCEPTED, NOON) for m in messages),
-        usage.count(bare_store, "t", "i0", None, usage.Counted.DELIVERED, NOON, n=4),
-    )
-    await usage.count_messages(bare_store, messages[:2], usage.Counted.CANCELED, NOON)
-    await usage.count_messages(bare_store, [], usage.Counted.CANCELED, NOON)  # nothing to wait on
+    for message in messages:
+        usage.count_message(bare_store, message, usage.Counted.ACCEPTED, NOON)
+    usage.count(bare_store, "t", "i0", None, usage.Counted.DELIVERED, NOON, n=4)
+    usage.count_messages(bare_store, messages[:2], usage.Counted.CANCELED, NOON)
+    usage.count_messages(bare_store, [], usage.Counted.CANCELED, NOON)
+    usage.count(bare_store, "t", "i0", None, usage.Counted.READ, NOON, n=0)
 
-    days = await bare_store.usage_days.find({"tenantId": "t"}).sort("instanceName", 1).to_list(None)
+    assert before == counts.writes  # adding never waits on the store
+    found = bare_store.usage_days.find({"tenantId": "t"}).sort("instanceName", 1)
+
+    async def written() -> bool:  # by the timer: nothing here flushes
+        return 3 == await bare_store.usage_days.count_documents({"tenantId": "t"})
+
+    await eventually(written, timeout=10)
+    days = await found.to_list(None)
     assert [("i0", 10, 4, 1), ("i1", 10, None, 1), ("i2", 10, None, None)] == [
         (d["instanceName"], d["accepted"], d.get("delivered"), d.get("canceled")) for d in days
     ]
-    # The 31 counts added at once by separate callers share one write: every count a process
-    # adds (sends, receipts, webhook outcomes) goes through the store's one grouped writer.
-    assert 2 == usage.grouped(bare_store).writes - before
+    assert all("read" not in d for d in days)
+    # The 33 counts of three records, added by separate callers, share one write.
+    assert before + 1 == counts.writes
+
+
+async def test_closing_the_store_writes_the_counts_it_holds(
+    bare_store: Store, store_alone: str
+) -> None:
+    closing = Store(store_alone, bare_store.db.name)
+    usage.count(closing, "t", "i", None, usage.Counted.SENT, NOON, n=3)
+
+    await closing.close()
+
+    day = await bare_store.usage_days.find_one({"_id": "t|i|2026-03-15"})
+    assert day is not None and 3 == day["sent"]

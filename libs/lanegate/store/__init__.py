@@ -1,7 +1,7 @@
 """MongoDB through PyMongo's async client: the gateway's source of truth."""
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from gridfs import AsyncGridFSBucket
 from pymongo import AsyncMongoClient, IndexModel
@@ -35,6 +35,13 @@ async def update_in_parts(
         result = await collection.update_many({**where, "_id": {"$in": list(part)}}, change)
         changed += result.modified_count
     return changed
+
+
+@runtime_checkable
+class Holding(Protocol):
+    """A grouped writer that holds writes for later: the store's `close` has it write them."""
+
+    async def close(self) -> None: ...
 
 
 class Store:
@@ -171,6 +178,10 @@ class Store:
         return True
 
     async def close(self) -> None:
-        """Close the client's connections."""
+        """Let the grouped writers that hold writes for later (counts) write them, then close
+        the client's connections."""
+        for writer in self._grouped.values():
+            if isinstance(writer, Holding):
+                await writer.close()
         self._grouped.clear()
         await self._client.close()

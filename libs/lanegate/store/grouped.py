@@ -1,9 +1,9 @@
 """Writes a process makes at once share one round trip: inserts one `insert_many` (single
-sends, webhook records), the rest one bulk write (usage and health counts, chat summaries,
-message moves and claims, fenced scheduler reserves, webhook outcomes). Nothing waits on a
-timer: writes that arrive during a write go together in the next one, up to MOST_PER_WRITE in
-one (counts, summed first into one upsert per record, go whole). Each store keeps one grouped
-writer of each kind per collection (`Store.grouped`)."""
+sends, webhook records), the rest one bulk write (health counts, chat summaries, message
+moves and claims, fenced scheduler reserves, webhook outcomes). Nothing waits on a timer:
+writes that arrive during a write go together in the next one, up to MOST_PER_WRITE in one.
+Each store keeps one grouped writer of each kind per collection (`Store.grouped`). Usage
+counts, which nothing waits to read, are summed a second instead (`lanegate.usage`)."""
 
 import asyncio
 import contextvars

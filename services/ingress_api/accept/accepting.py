@@ -274,12 +274,9 @@ async def _record_accepted(
     store: Store, caller: Caller, items: list[MessageToAccept], fresh: list[Document]
 ) -> None:
     """What newly stored messages change elsewhere, written at once rather than one after
-    another: the day's usage count, the contacts a send names, the chats' last messages."""
-    await asyncio.gather(
-        usage.count_messages(store, fresh, usage.Counted.ACCEPTED, utcnow()),
-        _name_contacts(store, caller, items),
-        record_outbound(store, fresh),
-    )
+    another: the contacts a send names, the chats' last messages; and the day's usage count."""
+    usage.count_messages(store, fresh, usage.Counted.ACCEPTED, utcnow())
+    await asyncio.gather(_name_contacts(store, caller, items), record_outbound(store, fresh))
 
 
 async def _insert(request: web.Request, fresh: list[Document]) -> None:

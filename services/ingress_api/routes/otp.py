@@ -91,7 +91,7 @@ async def send_otp(request: web.Request) -> web.Response:
     async with live_code(store, record, cap, now), hourly_send(store, caller, body.to, now):
         message_id = await send_code(request, caller, record, code)
     await store.otp_codes.update_one({"_id": otp_id}, {"$push": {"messageIds": message_id}})
-    await _count(store, record, usage.Counted.OTP_SENT)
+    _count(store, record, usage.Counted.OTP_SENT)
     log.info("otp sent", otp_id=otp_id, message_id=message_id)
     return web.json_response(
         {
@@ -161,7 +161,7 @@ async def resend_otp(request: web.Request) -> web.Response:
             )
         message_id = await send_code(request, caller, renewed, code)
     await store.otp_codes.update_one({"_id": record["_id"]}, {"$push": {"messageIds": message_id}})
-    await _count(store, record, usage.Counted.OTP_SENT)
+    _count(store, record, usage.Counted.OTP_SENT)
     log.info("otp resent", otp_id=record["_id"], message_id=message_id)
     return web.json_response(
         {
@@ -212,7 +212,7 @@ async def verify_otp(request: web.Request) -> web.Response:
             return_document=ReturnDocument.AFTER,
         )
         if verified is not None:
-            await _count(store, record, usage.Counted.OTP_VERIFIED)
+            _count(store, record, usage.Counted.OTP_VERIFIED)
             log.info("otp verified", otp_id=record["_id"])
             await tell(request.app[BROKER], verified, "verified")
             return web.json_response({"valid": True, "status": "verified"})
@@ -306,9 +306,9 @@ async def _status(store: Store, record: Document) -> str:
     return shown if shown in ("sent", "failed") else "pending"
 
 
-async def _count(store: Store, record: Document, what: usage.Counted) -> None:
+def _count(store: Store, record: Document, what: usage.Counted) -> None:
     """Count a code's send or verification in its tenant's usage."""
-    await usage.count(store, record["tenantId"], record["instanceName"], None, what, utcnow())
+    usage.count(store, record["tenantId"], record["instanceName"], None, what, utcnow())
 
 
 def _refused(status: str, attempts_left: int) -> web.Response:
