@@ -2,6 +2,7 @@
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable, Coroutine
 
 import aio_pika
 import click
@@ -13,7 +14,8 @@ from lanegate.sealing import seal_stored
 from lanegate.secrets import Keyring, SecretKeyError, require_keys
 from lanegate.settings import Settings
 from lanegate.store import Store
-from lanegate.store.indexes import INDEXES
+from lanegate.store.changes import CHANGES, index_names, pending_changes
+from lanegate.store.indexes import INDEXES, RETIRED
 from operator_cli.connections import UNREACHABLE, Context, opened_store, pass_context, run
 from operator_cli.dead_letters import deliveries, dlq
 from operator_cli.tenants import instances, keys, tenants
@@ -62,33 +64,61 @@ def reseal(ctx: Context) -> None:
     click.echo(f"{changed} of {total} instance(s) resealed with the current key")
 
 
-async def _check_store(settings: Settings) -> tuple[str, str]:
-    store = Store(settings.mongo_uri.get_secret_value(), settings.mongo_db)
-    try:
-        await asyncio.wait_for(store.ping(), CHECK_TIMEOUT_SECONDS)
-        return "ok", f"{settings.mongo_db} answers"
-    finally:
-        await store.close()
+async def _check_store(store: Store) -> tuple[str, str]:
+    await store.ping()
+    return "ok", f"{store.db.name} answers"
 
 
-async def _check_indexes(settings: Settings) -> tuple[str, str]:
-    store = Store(settings.mongo_uri.get_secret_value(), settings.mongo_db)
-    try:
-        missing = []
-        for collection, models in INDEXES.items():
-            cursor = await store.db[collection].list_indexes()
-            present = {index["name"] async for index in cursor}
-            missing += [
-                f"{collection}.{m.document['name']}"
-                for m in models
-                if m.document["name"] not in present
-            ]
-        declared = sum(len(models) for models in INDEXES.values())
-        if missing:
-            return "FAIL", f"{len(missing)} of {declared} missing: {', '.join(missing)}"
-        return "ok", f"all {declared} present"
-    finally:
-        await store.close()
+async def _check_indexes(store: Store) -> tuple[str, str]:
+    missing, retired = [], []
+    for collection, models in INDEXES.items():
+        present = await index_names(store.db[collection])
+        missing += [
+            f"{collection}.{m.document['name']}"
+            for m in models
+            if m.document["name"] not in present
+        ]
+        retired += [
+            f"{collection}.{name}"
+            for name in sorted(RETIRED.get(collection, ()))
+            if name in present
+        ]
+    declared = sum(len(models) for models in INDEXES.values())
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} of {declared} missing: {', '.join(missing)}")
+    if retired:
+        problems.append(
+            f"{len(retired)} retired still there (a start drops them): {', '.join(retired)}"
+        )
+    if problems:
+        return "FAIL", "; ".join(problems)
+    return "ok", f"all {declared} present"
+
+
+async def _check_changes(store: Store) -> tuple[str, str]:
+    pending = await pending_changes(store.db)
+    if pending:
+        return "FAIL", (
+            f"{len(pending)} of {len(CHANGES)} not applied (a service's start applies them):"
+            f" {', '.join(pending)}"
+        )
+    return "ok", f"all {len(CHANGES)} applied"
+
+
+def _on_store(
+    probe: Callable[[Store], Awaitable[tuple[str, str]]],
+) -> Callable[[Settings], Coroutine[None, None, tuple[str, str]]]:
+    """`probe` run on the services' store, given up on after CHECK_TIMEOUT_SECONDS."""
+
+    async def checked(settings: Settings) -> tuple[str, str]:
+        store = Store(settings.mongo_uri.get_secret_value(), settings.mongo_db)
+        try:
+            return await asyncio.wait_for(probe(store), CHECK_TIMEOUT_SECONDS)
+        finally:
+            await store.close()
+
+    return checked
 
 
 async def _check_broker(settings: Settings) -> tuple[str, str]:
@@ -134,13 +164,19 @@ def _check_settings(settings: Settings) -> tuple[str, str]:
 @cli.command()
 @pass_context
 def check(ctx: Context) -> None:
-    """Settings, store, indexes and broker: one line each; exit status 1 when one fails."""
+    """Settings, store, indexes, store changes and broker: one line each; exit status 1 when
+    one fails."""
     if ctx.problem is not None:
         click.echo(f"settings  FAIL  {ctx.problem}")
         sys.exit(1)
     settings = ctx.settings
     lines = [("settings", *_check_settings(settings))]
-    checks = (("store", _check_store), ("indexes", _check_indexes), ("broker", _check_broker))
+    checks = (
+        ("store", _on_store(_check_store)),
+        ("indexes", _on_store(_check_indexes)),
+        ("changes", _on_store(_check_changes)),
+        ("broker", _check_broker),
+    )
     for name, probe in checks:
         try:
             outcome = asyncio.run(probe(settings))

@@ -11,6 +11,8 @@ from lanegate.broker import REASON_HEADER
 from lanegate.events import InstancePaused, encode
 from lanegate.secrets import Keyring, is_sealed, new_key
 from lanegate.store import Store
+from lanegate.store.changes import CHANGES
+from lanegate.store.indexes import CHATS_BY_CONTACT
 from operator_cli.main import cli
 from tests.conftest import AMQP_URL, SECRET_KEY
 from tests.support.gateway import Gateway, TenantInstance, eventually
@@ -19,6 +21,10 @@ from tests.support.queues import queued
 from tests.support.receiver import Receiver, event_named
 
 pytestmark = pytest.mark.e2e
+
+
+# As recorded in `store_changes` (renaming it would apply it again).
+CHATS_CHANGE = "chats keyed by tenant, instance and contact"
 
 
 def settings_of(gateway: Gateway, **overrides: str) -> dict[str, str]:
@@ -259,7 +265,9 @@ async def test_check_reports_each_part_and_fails_on_any(gateway: Gateway) -> Non
 
     assert 0 == healthy.exit_code, healthy.output
     lines = healthy.output.splitlines()
-    assert ["settings", "store", "indexes", "broker"] == [line.split()[0] for line in lines]
+    assert ["settings", "store", "indexes", "changes", "broker"] == [
+        line.split()[0] for line in lines
+    ]
     assert all(line.split()[1] == "ok" for line in lines)
 
     broken = [
@@ -272,3 +280,26 @@ async def test_check_reports_each_part_and_fails_on_any(gateway: Gateway) -> Non
     for overrides, line in broken:
         result = await lanegate(gateway, "check", **overrides)
         assert (1, True) == (result.exit_code, line in result.output), result.output
+
+
+async def test_check_names_the_retired_indexes_and_changes_an_upgrade_left(
+    gateway: Gateway, store: Store
+) -> None:
+    upgraded = await lanegate(gateway, "check", mongo_db=store.db.name)
+    assert 0 == upgraded.exit_code, upgraded.output
+
+    # As a service of the earlier release would leave it: its index, the chats not yet moved.
+    await store.chats.create_index(
+        [("tenantId", 1), ("instanceName", 1), ("contact", 1)], name=CHATS_BY_CONTACT
+    )
+    await store.db["store_changes"].delete_one({"_id": CHATS_CHANGE})
+    result = await lanegate(gateway, "check", mongo_db=store.db.name)
+
+    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    assert 1 == result.exit_code, result.output
+    assert lines["indexes"].startswith("indexes   FAIL  1 retired still there")
+    assert f"chats.{CHATS_BY_CONTACT}" in lines["indexes"]
+    assert lines["changes"] == f"changes   FAIL  1 of {len(CHANGES)} not applied" + (
+        f" (a service's start applies them): {CHATS_CHANGE}"
+    )
+    assert all(" ok " in lines[name] for name in ("settings", "store", "broker"))

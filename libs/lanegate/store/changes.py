@@ -118,14 +118,17 @@ CHANGES: dict[str, Callable[[AsyncDatabase[Document]], Awaitable[int]]] = {
 }
 
 
+async def pending_changes(db: AsyncDatabase[Document]) -> list[str]:
+    """The names of the changes `db` has not recorded, in the order they apply."""
+    recorded = {change["_id"] async for change in db["store_changes"].find({}, {"_id": 1})}
+    return [name for name in CHANGES if name not in recorded]
+
+
 async def apply_changes(db: AsyncDatabase[Document]) -> list[str]:
     """Apply the changes `db` has not recorded, in order; the names of those applied."""
-    recorded = {change["_id"] async for change in db["store_changes"].find({}, {"_id": 1})}
     applied = []
-    for name, change in CHANGES.items():
-        if name in recorded:
-            continue
-        documents = await change(db)
+    for name in await pending_changes(db):
+        documents = await CHANGES[name](db)
         log.info("store change applied", change=name, documents=documents)
         with contextlib.suppress(DuplicateKeyError):  # another process recorded it first
             await db["store_changes"].insert_one({"_id": name, "appliedAt": utcnow()})
