@@ -7,10 +7,10 @@ With `--store insert` it also inserts one message document per request (into a
 collection of its own with the gateway's indexes); with `--store same` it first
 makes the same store round trips as the gateway's accept path in the gateway's
 database `--db` (`gateway_reads`), groups its inserts as the gateway does
-(with the gateway's `GroupedInserts`), and after the publish makes the two upserts the
-gateway makes then, at once and grouped as it does (`derived_writes`: the day's count, the
-chat's last message), so the gateway can be compared with the same store work and nothing
-else.
+(with the gateway's `GroupedInserts`), and after the publish makes the chat's upsert,
+grouped as the gateway does, and adds the day's count to sums written a second later, with
+the gateway's `GroupedCounts` (`derived_writes`), so the gateway can be compared with the
+same store work and nothing else.
 """
 
 import argparse
@@ -35,11 +35,12 @@ from ingress_api.schemas.messages import TextMessage
 from lanegate.store.grouped import GroupedInserts, GroupedWrites
 from lanegate.store.indexes import INDEXES
 from lanegate.store.keys import chat_id
+from lanegate.usage import Added, Counted, GroupedCounts
 
 EXCHANGE = web.AppKey("exchange", aio_pika.abc.AbstractExchange)
 STORE = web.AppKey("store", AsyncMongoClient)
 INSERTS = web.AppKey("inserts", GroupedInserts)
-COUNTS = web.AppKey("counts", GroupedWrites)
+COUNTS = web.AppKey("counts", GroupedCounts)
 CHATS = web.AppKey("chats", GroupedWrites)
 Db = AsyncDatabase[dict[str, Any]]
 
@@ -80,34 +81,23 @@ async def gateway_reads(db: Db, request: web.Request, body: TextMessage) -> str:
 
 
 async def derived_writes(app: web.Application, tenant_id: str, body: TextMessage) -> None:
-    """The upserts the gateway makes once a send is stored and published, at once: the
-    instance's count for the day and the chat's last message."""
+    """What the gateway writes once a send is stored and published: the instance's count for
+    the day (summed, written a second later) and the chat's last message."""
     now = datetime.now(UTC)
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     chat = {"tenantId": tenant_id, "instanceName": body.instanceName, "contact": body.to}
-    await asyncio.gather(
-        app[COUNTS].write(
-            [
-                UpdateOne(
-                    {"_id": f"{tenant_id}|{body.instanceName}|{day.date().isoformat()}"},
-                    {"$inc": {"accepted": 1}, "$setOnInsert": {"tenantId": tenant_id, "day": day}},
-                    upsert=True,
-                )
-            ]
-        ),
-        app[CHATS].write(
-            [
-                UpdateOne(
-                    {"_id": chat_id(tenant_id, body.instanceName, body.to)},
-                    {
-                        "$set": {"lastText": body.text, "unread": 0},
-                        "$max": {"lastMessageAt": now},
-                        "$setOnInsert": chat,
-                    },
-                    upsert=True,
-                )
-            ]
-        ),
+    app[COUNTS].add([Added(tenant_id, body.instanceName, None, Counted.ACCEPTED, now, 1)])
+    await app[CHATS].write(
+        [
+            UpdateOne(
+                {"_id": chat_id(tenant_id, body.instanceName, body.to)},
+                {
+                    "$set": {"lastText": body.text, "unread": 0},
+                    "$max": {"lastMessageAt": now},
+                    "$setOnInsert": chat,
+                },
+                upsert=True,
+            )
+        ]
     )
 
 
@@ -142,9 +132,11 @@ def build(args: argparse.Namespace) -> web.Application:
                 await bare_db[name].create_indexes(
                     [m for m in INDEXES[name] if "expireAfterSeconds" not in m.document]
                 )
-            app[COUNTS] = GroupedWrites(bare_db["usage_days"])
+            app[COUNTS] = GroupedCounts(bare_db["usage_days"])
             app[CHATS] = GroupedWrites(bare_db["chats"])
         yield
+        if args.store == "same":
+            await app[COUNTS].write_held()
         if args.store != "none":
             await app[STORE].close()
         await connection.close()

@@ -174,8 +174,10 @@ def base_app(settings: Settings, service: str) -> web.Application:
         app[BROKER] = broker
         log.info("resources open")
         yield
-        await broker.close()
-        await store.close()
+        try:
+            await broker.close()
+        finally:
+            await store.close()
         log.info("resources closed")
 
     app.cleanup_ctx.append(resources)

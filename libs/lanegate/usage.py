@@ -3,9 +3,10 @@ events of each second adding to its counts (an upsert), so that reading usage ne
 messages."""
 
 import asyncio
+import contextlib
 import contextvars
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
@@ -13,7 +14,7 @@ from typing import NamedTuple
 import structlog
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError
 
 from lanegate.health import day_of
 from lanegate.providers.capabilities import channel_of
@@ -109,57 +110,51 @@ type Day = tuple[str, str, datetime]  # tenant, instance, UTC midnight
 class GroupedCounts:
     """A process's counts, summed in memory per tenant, instance and day and written
     `WRITTEN_EVERY` after the first of them: one upsert per record, in one bulk write (parts
-    of `MOST_PER_WRITE`). Adding a count never waits on the store, and a busy process writes
-    each day's record about once a second however much it counts. `close` (the store's)
-    writes what is left; a process that dies unclean loses at most its last second's counts.
+    of `MOST_PER_WRITE`), one write at a time (what is counted meanwhile waits for the next).
+    Adding a count never waits on the store, and a busy process writes each day's record
+    about once a second however much it counts. The store's `close` writes what is held; a
+    process that dies unclean loses what it counted in its last second or so.
     """
 
     def __init__(self, usage_days: AsyncCollection[Document]) -> None:
         self._usage_days = usage_days
         self._sums: dict[Day, Counter[str]] = {}
         self._providers: dict[Day, str | None] = {}
-        self._timer: asyncio.Task[None] | None = None
-        self._writing: set[asyncio.Task[None]] = set()
+        self._writer: asyncio.Task[None] | None = None
+        self._now = asyncio.Event()  # set: write without waiting out the second
         self.writes = 0  # round trips made, for the benchmarks and tests
 
     def add(self, added: list[Added]) -> None:
-        """Add `added` to their days' sums, written within `WRITTEN_EVERY`."""
+        """Add `added` to their days' sums, written within about `WRITTEN_EVERY`."""
         for one in added:
             day = (one.tenant_id, one.instance_name, day_of(one.at))
             self._sums.setdefault(day, Counter())[one.what.value] += one.n
             self._providers[day] = self._providers.get(day) or one.provider
-        if self._sums and (self._timer is None or self._timer.done()):
+        if self._sums and (self._writer is None or self._writer.done()):
             # A context of its own: the first caller's log context is not every write's.
-            self._timer = asyncio.get_running_loop().create_task(
-                self._later(), context=contextvars.Context()
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_while_counted(), context=contextvars.Context()
             )
 
-    async def flush(self) -> None:
-        """Write the sums so far, and wait for every write under way."""
-        self._write_sums()
-        await asyncio.gather(*self._writing)
-
-    async def close(self) -> None:
-        """Write what is left before the store closes."""
-        if self._timer is not None:
-            self._timer.cancel()
-        await self.flush()
-
-    async def _later(self) -> None:
-        await asyncio.sleep(WRITTEN_EVERY.total_seconds())
-        self._write_sums()
-
-    def _write_sums(self) -> None:
-        """Start writing the sums so far in a task of its own, which nothing cancels."""
-        if not self._sums:
+    async def write_held(self) -> None:
+        """Write every count held now, without waiting out the second; returns once they
+        (and those added meanwhile) are written or lost. Being cancelled cuts no write off."""
+        writer = self._writer
+        if writer is None or writer.done():
             return
-        sums, providers = self._sums, self._providers
-        self._sums, self._providers = {}, {}
-        writing = asyncio.get_running_loop().create_task(
-            self._write(sums, providers), context=contextvars.Context()
-        )
-        self._writing.add(writing)
-        writing.add_done_callback(self._writing.discard)
+        self._now.set()
+        try:
+            await asyncio.shield(writer)
+        finally:
+            self._now.clear()
+
+    async def _write_while_counted(self) -> None:
+        while self._sums:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._now.wait(), WRITTEN_EVERY.total_seconds())
+            sums, providers = self._sums, self._providers
+            self._sums, self._providers = {}, {}
+            await self._write(sums, providers)
 
     async def _write(self, sums: dict[Day, Counter[str]], providers: dict[Day, str | None]) -> None:
         for part in in_parts(list(sums.items())):
@@ -173,15 +168,19 @@ class GroupedCounts:
             ]
             try:
                 await self._usage_days.bulk_write(updates, ordered=False)
-            except PyMongoError as e:
-                _lost(
-                    e,
-                    sorted({what for _, counts in part for what in counts}),
-                    sum(counts.total() for _, counts in part),
-                )
+            except BulkWriteError as e:
+                refused = [error["index"] for error in e.details.get("writeErrors", [])]
+                _lost(e, [part[index] for index in refused] if refused else part)
+            except Exception as e:  # a count never fails what it counts
+                _lost(e, part)
 
 
 # A count is written after what it counts happened (a message stored, a status written): a
 # store failing at that moment loses the count rather than failing, or repeating, the work.
-def _lost(error: PyMongoError, counted: list[str], n: int) -> None:
-    log.warning("usage count lost", counted=counted, n=n, error=repr(error))
+def _lost(error: Exception, days: Sequence[tuple[Day, Counter[str]]]) -> None:
+    log.warning(
+        "usage count lost",
+        counted=sorted({what for _, counts in days for what in counts}),
+        n=sum(counts.total() for _, counts in days),
+        error=repr(error),
+    )

@@ -49,6 +49,12 @@ async def test_operator_sees_everything_disables_a_tenant_and_replays(
         return instance["webhookEnabled"] is False
 
     await eventually(webhook_off)
+
+    async def accepted_counted() -> bool:  # a process writes its counts a second later
+        _, usage = await gateway.call("GET", "/account/usage", key=waiting.key)
+        return bool(1 == usage["totals"]["accepted"])
+
+    await eventually(accepted_counted)
     namespace = gateway.namespace
     paused = InstancePaused(
         tenantId=waiting.tenant_id, instanceName=waiting.name, reason="console replay", by="tenant"

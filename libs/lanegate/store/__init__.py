@@ -39,9 +39,10 @@ async def update_in_parts(
 
 @runtime_checkable
 class Holding(Protocol):
-    """A grouped writer that holds writes for later: the store's `close` has it write them."""
+    """A grouped writer that holds writes for later (usage counts): the store's `close` has
+    it write them first."""
 
-    async def close(self) -> None: ...
+    async def write_held(self) -> None: ...
 
 
 class Store:
@@ -180,8 +181,8 @@ class Store:
     async def close(self) -> None:
         """Let the grouped writers that hold writes for later (counts) write them, then close
         the client's connections."""
-        for writer in self._grouped.values():
+        for writer in list(self._grouped.values()):
             if isinstance(writer, Holding):
-                await writer.close()
+                await writer.write_held()
         self._grouped.clear()
         await self._client.close()
