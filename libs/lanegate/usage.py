@@ -121,7 +121,8 @@ class GroupedCounts:
         self._sums: dict[Day, Counter[str]] = {}
         self._providers: dict[Day, str | None] = {}
         self._writer: asyncio.Task[None] | None = None
-        self._now = asyncio.Event()  # set: write without waiting out the second
+        self._now = asyncio.Event()  # set while a caller waits for everything held
+        self._waiting = 0  # such callers
         self.writes = 0  # round trips made, for the benchmarks and tests
 
     def add(self, added: list[Added]) -> None:
@@ -137,16 +138,17 @@ class GroupedCounts:
             )
 
     async def write_held(self) -> None:
-        """Write every count held now, without waiting out the second; returns once they
-        (and those added meanwhile) are written or lost. Being cancelled cuts no write off."""
-        writer = self._writer
-        if writer is None or writer.done():
-            return
+        """Write every count held, without waiting out the second; returns once they and
+        those added meanwhile are written (or lost). Being cancelled cuts no write off."""
+        self._waiting += 1
         self._now.set()
         try:
-            await asyncio.shield(writer)
+            while (writer := self._writer) is not None and not writer.done():
+                await asyncio.shield(writer)
         finally:
-            self._now.clear()
+            self._waiting -= 1
+            if not self._waiting:
+                self._now.clear()
 
     async def _write_while_counted(self) -> None:
         while self._sums:

@@ -2,7 +2,7 @@
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 import click
@@ -101,31 +101,46 @@ async def _check_changes(store: Store) -> tuple[str, str]:
     if pending:
         return "FAIL", (
             f"{len(pending)} of {len(CHANGES)} not applied (a service's start applies them):"
-            f" {', '.join(pending)}"
+            f" {'; '.join(pending)}"
         )
     return "ok", f"all {len(CHANGES)} applied"
 
 
-def _on_store(
-    probe: Callable[[Store], Awaitable[tuple[str, str]]],
-) -> Callable[[Settings], Coroutine[None, None, tuple[str, str]]]:
-    """`probe` run on the services' store, given up on after CHECK_TIMEOUT_SECONDS."""
+type Line = tuple[str, str, str]  # what, ok or FAIL, the detail
 
-    async def checked(settings: Settings) -> tuple[str, str]:
-        store = Store(settings.mongo_uri.get_secret_value(), settings.mongo_db)
-        try:
-            return await asyncio.wait_for(probe(store), CHECK_TIMEOUT_SECONDS)
-        finally:
-            await store.close()
+STORE_PROBES: tuple[tuple[str, Callable[[Store], Awaitable[tuple[str, str]]]], ...] = (
+    ("store", _check_store),
+    ("indexes", _check_indexes),
+    ("changes", _check_changes),
+)
 
-    return checked
+
+async def _probed(probe: Awaitable[tuple[str, str]]) -> tuple[str, str]:
+    """A probe's outcome, FAIL when what it asks does not answer within the check's time."""
+    try:
+        return await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
+    except (*UNREACHABLE, OSError) as e:
+        return "FAIL", f"unreachable: {e!r}"
+
+
+async def _store_lines(settings: Settings) -> list[Line]:
+    """The store's lines, on one client: once it does not answer, the rest are not asked."""
+    store = Store(settings.mongo_uri.get_secret_value(), settings.mongo_db)
+    lines: list[Line] = []
+    try:
+        for name, probe in STORE_PROBES:
+            if lines and lines[0][1] != "ok":
+                lines.append((name, "FAIL", "not checked: the store does not answer"))
+            else:
+                lines.append((name, *await _probed(probe(store))))
+    finally:
+        await store.close()
+    return lines
 
 
 async def _check_broker(settings: Settings) -> tuple[str, str]:
     broker = Broker(settings.amqp_dsn(), settings.namespace)
-    connection = await asyncio.wait_for(
-        aio_pika.connect(settings.amqp_dsn()), CHECK_TIMEOUT_SECONDS
-    )
+    connection = await aio_pika.connect(settings.amqp_dsn())
     try:
         missing, dead = [], 0
         for name in broker.queue_names():
@@ -170,19 +185,9 @@ def check(ctx: Context) -> None:
         click.echo(f"settings  FAIL  {ctx.problem}")
         sys.exit(1)
     settings = ctx.settings
-    lines = [("settings", *_check_settings(settings))]
-    checks = (
-        ("store", _on_store(_check_store)),
-        ("indexes", _on_store(_check_indexes)),
-        ("changes", _on_store(_check_changes)),
-        ("broker", _check_broker),
-    )
-    for name, probe in checks:
-        try:
-            outcome = asyncio.run(probe(settings))
-        except (*UNREACHABLE, OSError) as e:
-            outcome = ("FAIL", f"unreachable: {e!r}")
-        lines.append((name, *outcome))
+    lines: list[Line] = [("settings", *_check_settings(settings))]
+    lines += asyncio.run(_store_lines(settings))
+    lines.append(("broker", *asyncio.run(_probed(_check_broker(settings)))))
     for name, status, detail in lines:
         click.echo(f"{name:<9} {status:<5} {detail}")
     if any(status != "ok" for _, status, _ in lines):

@@ -271,15 +271,19 @@ async def test_check_reports_each_part_and_fails_on_any(gateway: Gateway) -> Non
     assert all(line.split()[1] == "ok" for line in lines)
 
     broken = [
-        ({"namespace": "lgtest-never-declared"}, "broker    FAIL  "),
-        ({"mongo_db": "lanegate_cli_never_created"}, "indexes   FAIL  "),
-        ({"mongo_uri": "mongodb://127.0.0.1:1/"}, "store     FAIL  unreachable"),
-        ({"secret_key": "not-a-fernet-key"}, "settings  FAIL  LANEGATE_SECRET_KEY must be"),
-        ({"prefetch": "0"}, "settings  FAIL  invalid settings (LANEGATE_PREFETCH"),
+        ({"namespace": "lgtest-never-declared"}, ["broker    FAIL  "]),
+        ({"mongo_db": "lanegate_cli_never_created"}, ["indexes   FAIL  ", "changes   FAIL  "]),
+        (
+            {"mongo_uri": "mongodb://127.0.0.1:1/"},
+            ["store     FAIL  unreachable", "indexes   FAIL  not checked", "changes   FAIL  not"],
+        ),
+        ({"secret_key": "not-a-fernet-key"}, ["settings  FAIL  LANEGATE_SECRET_KEY must be"]),
+        ({"prefetch": "0"}, ["settings  FAIL  invalid settings (LANEGATE_PREFETCH"]),
     ]
-    for overrides, line in broken:
+    for overrides, failing in broken:
         result = await lanegate(gateway, "check", **overrides)
-        assert (1, True) == (result.exit_code, line in result.output), result.output
+        assert 1 == result.exit_code, result.output
+        assert all(line in result.output for line in failing), result.output
 
 
 async def test_check_names_the_retired_indexes_and_changes_an_upgrade_left(

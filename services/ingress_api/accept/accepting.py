@@ -273,8 +273,9 @@ async def _commit(request: web.Request, caller: Caller, fresh: list[Document]) -
 async def _record_accepted(
     store: Store, caller: Caller, items: list[MessageToAccept], fresh: list[Document]
 ) -> None:
-    """What newly stored messages change elsewhere, written at once rather than one after
-    another: the contacts a send names, the chats' last messages; and the day's usage count."""
+    """What newly stored messages change elsewhere: the contacts a send names and the chats'
+    last messages, written at once rather than one after another; and the day's usage count,
+    added to the counts written a second later."""
     usage.count_messages(store, fresh, usage.Counted.ACCEPTED, utcnow())
     await asyncio.gather(_name_contacts(store, caller, items), record_outbound(store, fresh))
 
