@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
@@ -107,6 +108,14 @@ class Added(NamedTuple):
 type Day = tuple[str, str, datetime]  # tenant, instance, UTC midnight
 
 
+@dataclass
+class Held:
+    """A day's record's counts not yet written, and its instance's provider when known."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    provider: str | None = None
+
+
 class GroupedCounts:
     """A process's counts, summed in memory per tenant, instance and day and written
     `WRITTEN_EVERY` after the first of them: one upsert per record, in one bulk write (parts
@@ -118,8 +127,7 @@ class GroupedCounts:
 
     def __init__(self, usage_days: AsyncCollection[Document]) -> None:
         self._usage_days = usage_days
-        self._sums: dict[Day, Counter[str]] = {}
-        self._providers: dict[Day, str | None] = {}
+        self._held: dict[Day, Held] = {}
         self._writer: asyncio.Task[None] | None = None
         self._now = asyncio.Event()  # set while a caller waits for everything held
         self._waiting = 0  # such callers
@@ -128,10 +136,10 @@ class GroupedCounts:
     def add(self, added: list[Added]) -> None:
         """Add `added` to their days' sums, written within about `WRITTEN_EVERY`."""
         for one in added:
-            day = (one.tenant_id, one.instance_name, day_of(one.at))
-            self._sums.setdefault(day, Counter())[one.what.value] += one.n
-            self._providers[day] = self._providers.get(day) or one.provider
-        if self._sums and (self._writer is None or self._writer.done()):
+            held = self._held.setdefault((one.tenant_id, one.instance_name, day_of(one.at)), Held())
+            held.counts[one.what.value] += one.n
+            held.provider = held.provider or one.provider
+        if self._held and (self._writer is None or self._writer.done()):
             # A context of its own: the first caller's log context is not every write's.
             self._writer = asyncio.get_running_loop().create_task(
                 self._write_while_counted(), context=contextvars.Context()
@@ -151,22 +159,20 @@ class GroupedCounts:
                 self._now.clear()
 
     async def _write_while_counted(self) -> None:
-        while self._sums:
+        while self._held:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._now.wait(), WRITTEN_EVERY.total_seconds())
-            sums, providers = self._sums, self._providers
-            self._sums, self._providers = {}, {}
-            await self._write(sums, providers)
+            held, self._held = self._held, {}
+            await self._write(held)
 
-    async def _write(self, sums: dict[Day, Counter[str]], providers: dict[Day, str | None]) -> None:
-        for part in in_parts(list(sums.items())):
+    async def _write(self, held: dict[Day, Held]) -> None:
+        for part in in_parts(list(held.items())):
             self.writes += 1
             updates = [
                 UpdateOne(
-                    *_upsert(tenant, name, providers[(tenant, name, day)], day, dict(counts)),
-                    upsert=True,
+                    *_upsert(tenant, name, sums.provider, day, dict(sums.counts)), upsert=True
                 )
-                for (tenant, name, day), counts in part
+                for (tenant, name, day), sums in part
             ]
             try:
                 await self._usage_days.bulk_write(updates, ordered=False)
@@ -179,10 +185,10 @@ class GroupedCounts:
 
 # A count is written after what it counts happened (a message stored, a status written): a
 # store failing at that moment loses the count rather than failing, or repeating, the work.
-def _lost(error: Exception, days: Sequence[tuple[Day, Counter[str]]]) -> None:
+def _lost(error: Exception, days: Sequence[tuple[Day, Held]]) -> None:
     log.warning(
         "usage count lost",
-        counted=sorted({what for _, counts in days for what in counts}),
-        n=sum(counts.total() for _, counts in days),
+        counted=sorted({what for _, held in days for what in held.counts}),
+        n=sum(held.counts.total() for _, held in days),
         error=repr(error),
     )

@@ -15,7 +15,7 @@ from lanegate.secrets import Keyring, SecretKeyError, require_keys
 from lanegate.settings import Settings
 from lanegate.store import Store
 from lanegate.store.changes import CHANGES, index_names, pending_changes
-from lanegate.store.indexes import INDEXES, RETIRED
+from lanegate.store.indexes import INDEXES, gaps
 from operator_cli.connections import UNREACHABLE, Context, opened_store, pass_context, run
 from operator_cli.dead_letters import deliveries, dlq
 from operator_cli.tenants import instances, keys, tenants
@@ -71,18 +71,10 @@ async def _check_store(store: Store) -> tuple[str, str]:
 
 async def _check_indexes(store: Store) -> tuple[str, str]:
     missing, retired = [], []
-    for collection, models in INDEXES.items():
-        present = await index_names(store.db[collection])
-        missing += [
-            f"{collection}.{m.document['name']}"
-            for m in models
-            if m.document["name"] not in present
-        ]
-        retired += [
-            f"{collection}.{name}"
-            for name in sorted(RETIRED.get(collection, ()))
-            if name in present
-        ]
+    for collection in INDEXES:
+        lacking, kept = gaps(collection, await index_names(store.db[collection]))
+        missing += [f"{collection}.{model.document['name']}" for model in lacking]
+        retired += [f"{collection}.{name}" for name in kept]
     declared = sum(len(models) for models in INDEXES.values())
     problems = []
     if missing:

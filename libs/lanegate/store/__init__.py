@@ -14,7 +14,7 @@ from lanegate.store.bulk import MOST_PER_WRITE as MOST_PER_WRITE
 from lanegate.store.bulk import Document as Document
 from lanegate.store.bulk import in_parts as in_parts
 from lanegate.store.changes import apply_changes, drop_index
-from lanegate.store.indexes import INDEXES, RETIRED
+from lanegate.store.indexes import INDEXES, gaps
 from lanegate.store.sweeper import TTL_REFUSED, Expiry
 
 
@@ -135,9 +135,9 @@ class Store:
             existing = {
                 index["name"]: index async for index in await self.db[collection].list_indexes()
             }
-            for retired in RETIRED.get(collection, frozenset()) & existing.keys():
-                await drop_index(self.db[collection], retired)
-            missing = [model for model in models if model.document["name"] not in existing]
+            missing, retired = gaps(collection, existing.keys())
+            for name in retired:
+                await drop_index(self.db[collection], name)
             expiring = [model for model in models if "expireAfterSeconds" in model.document]
             plain = [model for model in missing if model not in expiring]
             if plain:

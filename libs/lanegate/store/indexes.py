@@ -1,5 +1,7 @@
 """Every index the gateway needs, declared once and created idempotently at start."""
 
+from collections.abc import Collection
+
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -263,3 +265,10 @@ RETIRED: dict[str, frozenset[str]] = {
     "templates": frozenset({"tenant_instance_name", "tenant_name"}),
     "chats": frozenset({CHATS_BY_CONTACT}),
 }
+
+
+def gaps(collection: str, present: Collection[str]) -> tuple[list[IndexModel], list[str]]:
+    """Of a declared collection whose indexes are named `present`: the declared indexes it
+    lacks, and the retired ones it has."""
+    missing = [model for model in INDEXES[collection] if model.document["name"] not in present]
+    return missing, sorted(RETIRED.get(collection, frozenset()) & set(present))
